@@ -1,0 +1,99 @@
+//! Risk scorers: the `risk-scorer` world.
+//!
+//! A risk scorer turns governance events from many engines into a score per
+//! category and overall, each from 0 to 100, plus recommendations. Implement
+//! [`RiskScorer`] and call [`risk_scorer!`](crate::risk_scorer).
+
+use serde::de::DeserializeOwned;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "risk-scorer",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_risk_scorer_world",
+        default_bindings_module: "::regent_sdk::risk::bindings",
+        runtime_path: "::regent_sdk::__wit_bindgen::rt",
+        additional_derives: [Clone, PartialEq],
+    });
+}
+
+pub use crate::params::{parse_params, NoParams};
+pub use bindings::regent::policy::types::{
+    CategoryScore, GovernanceEvent, PluginInfo, PluginKind, RiskAssessment, Severity, Timestamp,
+};
+
+/// A risk scorer.
+pub trait RiskScorer {
+    /// The scorer's params, parsed from the manifest's `[params]` JSON.
+    type Params: DeserializeOwned;
+    /// One line saying how the scorer scores.
+    const SUMMARY: &'static str;
+
+    /// Checks params beyond their shape.
+    fn validate(params: &Self::Params) -> Result<(), String> {
+        let _ = params;
+        Ok(())
+    }
+
+    /// Scores the events. Every score must be between 0 and 100.
+    fn score(events: &[GovernanceEvent], params: &Self::Params) -> Result<RiskAssessment, String>;
+}
+
+/// An event for tests.
+pub fn event(engine: &str, severity: Severity, occurred_at: Timestamp) -> GovernanceEvent {
+    GovernanceEvent {
+        engine: engine.to_string(),
+        event_type: "test".to_string(),
+        severity,
+        occurred_at,
+    }
+}
+
+#[doc(hidden)]
+pub struct Adapter<T>(core::marker::PhantomData<T>);
+
+impl<T: RiskScorer> Adapter<T> {
+    #[doc(hidden)]
+    pub fn validate_params(params: String) -> Result<(), String> {
+        crate::__install_panic_reporter();
+        T::validate(&parse_params(&params)?)
+    }
+
+    #[doc(hidden)]
+    pub fn score(events: Vec<GovernanceEvent>, params: String) -> Result<RiskAssessment, String> {
+        crate::__install_panic_reporter();
+        T::score(&events, &parse_params(&params)?)
+    }
+}
+
+/// Exports a [`RiskScorer`] implementation as the component's `risk-scorer`
+/// world. The plugin's name and version are the crate's.
+#[macro_export]
+macro_rules! risk_scorer {
+    ($scorer:ty) => {
+        #[doc(hidden)]
+        pub struct __RegentRiskScorer;
+        impl $crate::risk::bindings::Guest for __RegentRiskScorer {
+            fn describe() -> $crate::risk::PluginInfo {
+                $crate::risk::PluginInfo {
+                    name: env!("CARGO_PKG_NAME").to_string(),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    kind: $crate::risk::PluginKind::RiskScorer,
+                    summary: <$scorer as $crate::risk::RiskScorer>::SUMMARY.to_string(),
+                }
+            }
+            fn validate_params(params: String) -> Result<(), String> {
+                $crate::risk::Adapter::<$scorer>::validate_params(params)
+            }
+            fn score(
+                events: Vec<$crate::risk::GovernanceEvent>,
+                params: String,
+            ) -> Result<$crate::risk::RiskAssessment, String> {
+                $crate::risk::Adapter::<$scorer>::score(events, params)
+            }
+        }
+        $crate::risk::bindings::__export_risk_scorer_world!(__RegentRiskScorer with_types_in $crate::risk::bindings);
+    };
+}
