@@ -1,0 +1,14 @@
+//! Regent's domain: plain Rust types and rules, with no HTTP and no Wasm.
+//!
+//! These are the shapes that cross the API as JSON (camelCase, RFC 3339
+//! times). The runtime converts them to the WIT types at the plugin boundary.
+
+pub mod breaker;
+pub mod matching;
+pub mod plugin;
+pub mod readiness;
+pub mod risk;
+pub mod time;
+
+pub use plugin::{Category, Phase, PluginKind, Severity};
+pub use time::Timestamp;

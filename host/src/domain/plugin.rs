@@ -1,0 +1,133 @@
+//! Enumerations shared by every kind of plugin.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Which world a plugin implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginKind {
+    #[serde(alias = "checklist-item")]
+    ChecklistItem,
+    #[serde(alias = "breaker-condition")]
+    BreakerCondition,
+    #[serde(alias = "risk-scorer")]
+    RiskScorer,
+    #[serde(alias = "task-matcher")]
+    TaskMatcher,
+}
+
+impl PluginKind {
+    pub const ALL: [PluginKind; 4] = [
+        PluginKind::ChecklistItem,
+        PluginKind::BreakerCondition,
+        PluginKind::RiskScorer,
+        PluginKind::TaskMatcher,
+    ];
+
+    /// The WIT world's name, as policy authors see it.
+    pub fn world(self) -> &'static str {
+        match self {
+            PluginKind::ChecklistItem => "checklist-item",
+            PluginKind::BreakerCondition => "breaker-condition",
+            PluginKind::RiskScorer => "risk-scorer",
+            PluginKind::TaskMatcher => "task-matcher",
+        }
+    }
+
+    /// The functions the world exports, evaluation function last.
+    pub fn exports(self) -> &'static [&'static str] {
+        match self {
+            PluginKind::ChecklistItem | PluginKind::BreakerCondition => {
+                &["describe", "validate-params", "evaluate"]
+            }
+            PluginKind::RiskScorer => &["describe", "validate-params", "score"],
+            PluginKind::TaskMatcher => &["describe", "validate-params", "rank"],
+        }
+    }
+}
+
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.world())
+    }
+}
+
+impl FromStr for PluginKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        PluginKind::ALL
+            .into_iter()
+            .find(|k| k.world() == s || k.world().replace('-', "_") == s)
+            .ok_or_else(|| {
+                format!("unknown plugin kind `{s}` (expected checklist-item, breaker-condition, risk-scorer or task-matcher)")
+            })
+    }
+}
+
+/// Severity of an incident or event. Accepted in any case; sent lowercase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            _ => Err(format!("unknown severity `{s}` (expected low, medium, high or critical)")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Severity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Autonomy phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub enum Phase {
+    #[default]
+    L3,
+    #[serde(rename = "L3+")]
+    L3Plus,
+    L4,
+    #[serde(rename = "L4+")]
+    L4Plus,
+    L5,
+}
+
+impl Phase {
+    /// Days a phase must be held before the next expansion: 180 at L3
+    /// ("6+ months"); after that, the phase's own validation period.
+    pub fn min_stabilization_days(self) -> u32 {
+        match self {
+            Phase::L3 => 180,
+            Phase::L3Plus => 14,
+            Phase::L4 => 21,
+            Phase::L4Plus => 30,
+            Phase::L5 => 60,
+        }
+    }
+}
+
+/// The checklist's three dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Technical,
+    Process,
+    Organizational,
+}

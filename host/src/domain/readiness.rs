@@ -1,0 +1,233 @@
+//! The readiness checklist: its context, item verdicts and the assessment.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Category, Phase, Severity, Timestamp};
+
+/// Command counts by final status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct StatusCounts {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub rejected: u64,
+    pub rolled_back: u64,
+}
+
+/// Command metrics over a window. A rate is `None` when it has no data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CommandMetrics {
+    pub window_start: Option<Timestamp>,
+    pub window_end: Option<Timestamp>,
+    pub commands_total: u64,
+    pub by_status: StatusCounts,
+    pub success_rate: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub approval_rate: Option<f64>,
+    pub rollback_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Incident {
+    pub severity: Severity,
+    #[serde(default)]
+    pub autonomous: bool,
+    pub occurred_at: Timestamp,
+    #[serde(default)]
+    pub command_type: Option<String>,
+}
+
+/// Where the program stands. Fields left out default from `current`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct PhaseStatus {
+    pub current: Phase,
+    pub entered_at: Option<Timestamp>,
+    pub days_at_phase: u32,
+    pub min_stabilization_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Attestation {
+    pub key: String,
+    pub attested_by: String,
+    pub role: String,
+    pub attested_at: Timestamp,
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    #[serde(default)]
+    pub evidence_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Gauge {
+    pub name: String,
+    pub value: f64,
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Facts {
+    pub enabled_breaker_rules: u32,
+    pub emergency_stop_last_exercised: Option<Timestamp>,
+    pub metrics_last_scraped: Option<Timestamp>,
+    pub gauges: Vec<Gauge>,
+}
+
+/// Everything a checklist item may look at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReadinessContext {
+    pub now: Timestamp,
+    #[serde(default)]
+    pub phase: PhaseStatus,
+    #[serde(default)]
+    pub metrics: CommandMetrics,
+    #[serde(default)]
+    pub incidents: Vec<Incident>,
+    #[serde(default)]
+    pub attestations: Vec<Attestation>,
+    #[serde(default)]
+    pub facts: Facts,
+}
+
+/// What a checklist item says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemInfo {
+    pub id: String,
+    pub name: String,
+    pub category: Category,
+    pub subcategory: String,
+    pub points: u32,
+    pub required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemVerdict {
+    pub passed: bool,
+    pub detail: String,
+    pub observed: Option<f64>,
+}
+
+/// One item's line in an assessment. An item whose evaluation failed counts
+/// as not passed (fail closed), with the error as its detail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemResult {
+    #[serde(flatten)]
+    pub info: ItemInfo,
+    pub passed: bool,
+    pub detail: String,
+    pub observed: Option<f64>,
+    /// The evaluation error's code when the item could not be evaluated.
+    pub error: Option<String>,
+    pub plugin: String,
+    pub plugin_version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CategoryScore {
+    pub category: Category,
+    pub earned: u32,
+    pub possible: u32,
+}
+
+/// A whole checklist's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assessment {
+    pub score: u32,
+    pub max_score: u32,
+    pub categories: Vec<CategoryScore>,
+    /// Ids of required items that did not pass: each blocks expansion.
+    pub blockers: Vec<String>,
+    pub items: Vec<ItemResult>,
+}
+
+impl Assessment {
+    /// Totals item results into scores per category and overall.
+    pub fn from_items(items: Vec<ItemResult>) -> Self {
+        let mut categories: Vec<CategoryScore> = [Category::Technical, Category::Process, Category::Organizational]
+            .into_iter()
+            .map(|category| CategoryScore { category, earned: 0, possible: 0 })
+            .collect();
+        for item in &items {
+            if let Some(total) = categories.iter_mut().find(|c| c.category == item.info.category) {
+                total.possible += item.info.points;
+                if item.passed {
+                    total.earned += item.info.points;
+                }
+            }
+        }
+        let blockers = items
+            .iter()
+            .filter(|i| i.info.required && !i.passed)
+            .map(|i| i.info.id.clone())
+            .collect();
+        Self {
+            score: categories.iter().map(|c| c.earned).sum(),
+            max_score: categories.iter().map(|c| c.possible).sum(),
+            categories,
+            blockers,
+            items,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, category: Category, points: u32, required: bool, passed: bool) -> ItemResult {
+        ItemResult {
+            info: ItemInfo {
+                id: id.into(),
+                name: id.into(),
+                category,
+                subcategory: "s".into(),
+                points,
+                required,
+            },
+            passed,
+            detail: String::new(),
+            observed: None,
+            error: None,
+            plugin: id.into(),
+            plugin_version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn totals_points_by_category_and_lists_required_failures() {
+        let a = Assessment::from_items(vec![
+            item("a", Category::Technical, 5, true, true),
+            item("b", Category::Technical, 3, true, false),
+            item("c", Category::Process, 2, false, false),
+            item("d", Category::Organizational, 6, false, true),
+        ]);
+        assert_eq!((a.score, a.max_score), (11, 16));
+        assert_eq!(a.categories[0], CategoryScore { category: Category::Technical, earned: 5, possible: 8 });
+        assert_eq!(a.categories[1], CategoryScore { category: Category::Process, earned: 0, possible: 2 });
+        assert_eq!(a.blockers, vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn context_json_defaults_everything_but_now() {
+        let ctx: ReadinessContext = serde_json::from_str(r#"{"now":"2026-11-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(ctx.metrics.success_rate, None);
+        assert_eq!(ctx.phase.current, Phase::L3);
+        let err = serde_json::from_str::<ReadinessContext>(r#"{"now":"2026-11-01T00:00:00Z","metric":{}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `metric`"), "{err}");
+    }
+}

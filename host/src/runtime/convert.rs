@@ -1,0 +1,235 @@
+//! Conversions between the domain's types and the WIT types at the plugin
+//! boundary. Inputs convert once per request, however many plugins see them.
+
+use super::bindings::types as wit;
+use crate::domain::{self, breaker, matching, readiness, risk, Category, Phase, Severity, Timestamp};
+
+fn ms(t: Timestamp) -> i64 {
+    t.millis()
+}
+
+fn severity(s: Severity) -> wit::Severity {
+    match s {
+        Severity::Low => wit::Severity::Low,
+        Severity::Medium => wit::Severity::Medium,
+        Severity::High => wit::Severity::High,
+        Severity::Critical => wit::Severity::Critical,
+    }
+}
+
+fn phase(p: Phase) -> wit::Phase {
+    match p {
+        Phase::L3 => wit::Phase::L3,
+        Phase::L3Plus => wit::Phase::L3Plus,
+        Phase::L4 => wit::Phase::L4,
+        Phase::L4Plus => wit::Phase::L4Plus,
+        Phase::L5 => wit::Phase::L5,
+    }
+}
+
+pub fn category(c: wit::Category) -> Category {
+    match c {
+        wit::Category::Technical => Category::Technical,
+        wit::Category::Process => Category::Process,
+        wit::Category::Organizational => Category::Organizational,
+    }
+}
+
+pub fn kind(k: wit::PluginKind) -> domain::PluginKind {
+    match k {
+        wit::PluginKind::ChecklistItem => domain::PluginKind::ChecklistItem,
+        wit::PluginKind::BreakerCondition => domain::PluginKind::BreakerCondition,
+        wit::PluginKind::RiskScorer => domain::PluginKind::RiskScorer,
+        wit::PluginKind::TaskMatcher => domain::PluginKind::TaskMatcher,
+    }
+}
+
+fn metrics(m: &readiness::CommandMetrics, now: Timestamp) -> wit::CommandMetrics {
+    let s = &m.by_status;
+    wit::CommandMetrics {
+        window_start: ms(m.window_start.unwrap_or(now)),
+        window_end: ms(m.window_end.unwrap_or(now)),
+        commands_total: m.commands_total,
+        by_status: wit::StatusCounts {
+            succeeded: s.succeeded,
+            failed: s.failed,
+            rejected: s.rejected,
+            rolled_back: s.rolled_back,
+        },
+        success_rate: m.success_rate,
+        error_rate: m.error_rate,
+        approval_rate: m.approval_rate,
+        rollback_rate: m.rollback_rate,
+    }
+}
+
+pub fn readiness_context(c: &readiness::ReadinessContext) -> wit::ReadinessContext {
+    let current = c.phase.current;
+    wit::ReadinessContext {
+        now: ms(c.now),
+        phase: wit::PhaseStatus {
+            current: phase(current),
+            entered_at: ms(c.phase.entered_at.unwrap_or(c.now)),
+            days_at_phase: c.phase.days_at_phase,
+            min_stabilization_days: c.phase.min_stabilization_days.unwrap_or(current.min_stabilization_days()),
+        },
+        metrics: metrics(&c.metrics, c.now),
+        incidents: c
+            .incidents
+            .iter()
+            .map(|i| wit::Incident {
+                severity: severity(i.severity),
+                autonomous: i.autonomous,
+                occurred_at: ms(i.occurred_at),
+                command_type: i.command_type.clone(),
+            })
+            .collect(),
+        attestations: c
+            .attestations
+            .iter()
+            .map(|a| wit::Attestation {
+                key: a.key.clone(),
+                attested_by: a.attested_by.clone(),
+                role: a.role.clone(),
+                attested_at: ms(a.attested_at),
+                expires_at: a.expires_at.map(ms),
+                evidence_url: a.evidence_url.clone(),
+            })
+            .collect(),
+        facts: wit::Facts {
+            enabled_breaker_rules: c.facts.enabled_breaker_rules,
+            emergency_stop_last_exercised: c.facts.emergency_stop_last_exercised.map(ms),
+            metrics_last_scraped: c.facts.metrics_last_scraped.map(ms),
+            gauges: c
+                .facts
+                .gauges
+                .iter()
+                .map(|g| wit::Gauge { name: g.name.clone(), value: g.value, updated_at: ms(g.updated_at.unwrap_or(c.now)) })
+                .collect(),
+        },
+    }
+}
+
+pub fn item_info(i: wit::ItemInfo) -> readiness::ItemInfo {
+    readiness::ItemInfo {
+        id: i.id,
+        name: i.name,
+        category: category(i.category),
+        subcategory: i.subcategory,
+        points: i.points,
+        required: i.required,
+    }
+}
+
+pub fn item_verdict(v: wit::ItemVerdict) -> Result<readiness::ItemVerdict, String> {
+    finite("observed", v.observed)?;
+    Ok(readiness::ItemVerdict { passed: v.passed, detail: v.detail, observed: v.observed })
+}
+
+pub fn metrics_window(w: &breaker::MetricsWindow) -> wit::MetricsWindow {
+    let i = &w.incidents_by_severity;
+    wit::MetricsWindow {
+        now: ms(w.now),
+        metrics: metrics(&w.metrics, w.now),
+        failures: w.failures(),
+        incidents_by_severity: wit::SeverityCounts { low: i.low, medium: i.medium, high: i.high, critical: i.critical },
+        critical_autonomous_incidents: w.critical_autonomous_incidents,
+    }
+}
+
+pub fn breaker_verdict(v: wit::BreakerVerdict) -> Result<breaker::BreakerVerdict, String> {
+    finite("observed", v.observed)?;
+    Ok(breaker::BreakerVerdict { tripped: v.tripped, observed: v.observed, reason: v.reason })
+}
+
+pub fn events(events: &[risk::GovernanceEvent]) -> Vec<wit::GovernanceEvent> {
+    events
+        .iter()
+        .map(|e| wit::GovernanceEvent {
+            engine: e.engine.clone(),
+            event_type: e.event_type.clone(),
+            severity: severity(e.severity),
+            occurred_at: ms(e.occurred_at),
+        })
+        .collect()
+}
+
+pub fn risk_assessment(a: wit::RiskAssessment) -> Result<risk::RiskAssessment, String> {
+    let out = risk::RiskAssessment {
+        categories: a
+            .categories
+            .into_iter()
+            .map(|c| risk::CategoryRisk { category: c.category, score: c.score })
+            .collect(),
+        overall: a.overall,
+        recommendations: a.recommendations,
+    };
+    out.check()?;
+    Ok(out)
+}
+
+/// The WIT form of a match request, converted once and reused across calls.
+pub struct WitMatchRequest {
+    pub task: wit::Task,
+    pub candidates: Vec<wit::Candidate>,
+    pub policy: wit::AssignmentPolicy,
+}
+
+pub fn match_request(r: &matching::MatchRequest) -> WitMatchRequest {
+    WitMatchRequest {
+        task: wit::Task {
+            id: r.task.id.clone(),
+            required_capabilities: r.task.required_capabilities.clone(),
+            max_cost_per_hour: r.task.max_cost_per_hour,
+        },
+        candidates: r
+            .candidates
+            .iter()
+            .map(|c| wit::Candidate {
+                id: c.id.clone(),
+                capabilities: c.capabilities.clone(),
+                cost_per_hour: c.cost_per_hour,
+                reputation: c.reputation,
+                budget_remaining: c.budget_remaining,
+                breaker_tripped: c.breaker_tripped,
+            })
+            .collect(),
+        policy: wit::AssignmentPolicy {
+            min_capability_match: r.policy.min_capability_match,
+            max_cost_per_hour: r.policy.max_cost_per_hour,
+        },
+    }
+}
+
+pub fn ranking(r: wit::Ranking, request: &matching::MatchRequest) -> Result<matching::Ranking, String> {
+    let out = matching::Ranking {
+        ranked: r
+            .ranked
+            .into_iter()
+            .map(|c| matching::RankedCandidate { id: c.id, score: c.score, capability_match: c.capability_match })
+            .collect(),
+        excluded: r
+            .excluded
+            .into_iter()
+            .map(|e| matching::ExcludedCandidate {
+                id: e.id,
+                reason: match e.reason {
+                    wit::ExclusionReason::InsufficientCapability => matching::ExclusionReason::InsufficientCapability,
+                    wit::ExclusionReason::OverCost => matching::ExclusionReason::OverCost,
+                    wit::ExclusionReason::BudgetExhausted => matching::ExclusionReason::BudgetExhausted,
+                    wit::ExclusionReason::BreakerTripped => matching::ExclusionReason::BreakerTripped,
+                },
+                detail: e.detail,
+            })
+            .collect(),
+    };
+    out.check(request)?;
+    Ok(out)
+}
+
+fn finite(field: &str, value: Option<f64>) -> Result<(), String> {
+    match value {
+        Some(v) if !v.is_finite() => Err(format!("{field} is {v}, not a finite number")),
+        _ => Ok(()),
+    }
+}

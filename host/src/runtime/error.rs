@@ -1,0 +1,81 @@
+//! The runtime's errors: one for loading a plugin, one for evaluating it.
+
+use std::path::PathBuf;
+
+/// Why an evaluation produced no result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalFailure {
+    #[error("timeout: still running after {limit_ms} ms")]
+    Timeout { limit_ms: u64 },
+    #[error("out_of_memory: tried to grow linear memory past {limit_bytes} bytes")]
+    OutOfMemory { limit_bytes: usize },
+    #[error("stack_overflow: the wasm call stack was exhausted")]
+    StackOverflow,
+    #[error("trap: {message}")]
+    Trap { message: String },
+    #[error("invalid_output: {message}")]
+    InvalidOutput { message: String },
+    /// The plugin ran and returned an error of its own, e.g. bad params.
+    #[error("plugin_error: {message}")]
+    PluginError { message: String },
+    /// The caller asked a plugin of one kind to do another kind's job.
+    #[error("wrong_kind: {message}")]
+    WrongKind { message: String },
+    /// The host could not give the plugin an instance (e.g. every pooled
+    /// slot is busy). A host fault, not the plugin's.
+    #[error("unavailable: {message}")]
+    Unavailable { message: String },
+}
+
+impl EvalFailure {
+    /// A stable code for APIs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EvalFailure::Timeout { .. } => "timeout",
+            EvalFailure::OutOfMemory { .. } => "out_of_memory",
+            EvalFailure::StackOverflow => "stack_overflow",
+            EvalFailure::Trap { .. } => "trap",
+            EvalFailure::InvalidOutput { .. } => "invalid_output",
+            EvalFailure::PluginError { .. } => "plugin_error",
+            EvalFailure::WrongKind { .. } => "wrong_kind",
+            EvalFailure::Unavailable { .. } => "unavailable",
+        }
+    }
+}
+
+/// A failed evaluation, naming the plugin and version that failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("plugin `{plugin}` {version}: {failure}")]
+pub struct EvalError {
+    pub plugin: String,
+    pub version: String,
+    pub failure: EvalFailure,
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("manifest {path}: {message}")]
+    Manifest { path: PathBuf, message: String },
+    #[error("plugin `{plugin}`: not a valid component: {message}")]
+    Compile { plugin: String, message: String },
+    #[error("plugin `{plugin}`: does not implement the `{world}` world: {message}")]
+    WorldMismatch { plugin: String, world: &'static str, message: String },
+    #[error("plugin `{plugin}`: describe() disagrees with the manifest: {message}")]
+    DescribeMismatch { plugin: String, message: String },
+    #[error("plugin `{plugin}`: its params were refused: {message}")]
+    InvalidParams { plugin: String, message: String },
+    #[error("plugin `{plugin}`: describe() failed: {source}")]
+    Describe { plugin: String, source: EvalError },
+    #[error("plugin `{plugin}`: {message}")]
+    Other { plugin: String, message: String },
+}
+
+/// Why the runtime itself could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the plugin runtime: {0}")]
+pub struct RuntimeError(pub String);

@@ -1,0 +1,213 @@
+//! Loading plugins: compile (cached), check the component against its
+//! kind's world, pre-instantiate, then ask it who it is and whether it
+//! accepts its params. Everything that can be wrong with a plugin is found
+//! here, off the request path.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::Component;
+
+use super::bindings::{breaker, checklist, matcher, risk};
+use super::cache::sha256_hex;
+use super::error::LoadError;
+use super::manifest::Manifest;
+use super::plugin::{LoadedPlugin, PluginSummary, Prepared};
+use super::{convert, PluginRuntime};
+use crate::domain::{PluginKind, Timestamp};
+
+/// The only non-WASI interface a plugin may import.
+const LOG_INTERFACE: &str = "regent:policy/log@0.1.0";
+
+impl PluginRuntime {
+    /// Loads every `<name>.toml` + `<name>.wasm` pair in `dir`. A plugin
+    /// that fails to load is reported and skipped; the others still load.
+    pub fn load_dir(&self, dir: &Path) -> Result<(Vec<LoadedPlugin>, Vec<LoadError>), LoadError> {
+        let io = |source| LoadError::Io { path: dir.to_path_buf(), source };
+        let mut manifests: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        manifests.sort();
+        let (mut loaded, mut failed) = (Vec::new(), Vec::new());
+        for manifest_path in manifests {
+            match self.load_file(&manifest_path) {
+                Ok(plugin) => loaded.push(plugin),
+                Err(e) => failed.push(e),
+            }
+        }
+        Ok((loaded, failed))
+    }
+
+    /// Loads `<name>.toml` and the `<name>.wasm` beside it.
+    pub fn load_file(&self, manifest_path: &Path) -> Result<LoadedPlugin, LoadError> {
+        let read = |path: &Path| std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source });
+        let text = String::from_utf8(read(manifest_path)?).map_err(|_| LoadError::Manifest {
+            path: manifest_path.to_path_buf(),
+            message: "is not UTF-8".into(),
+        })?;
+        let manifest = Manifest::parse(&text).map_err(|message| LoadError::Manifest { path: manifest_path.to_path_buf(), message })?;
+        let stem = manifest_path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        if stem != manifest.name {
+            return Err(LoadError::Manifest {
+                path: manifest_path.to_path_buf(),
+                message: format!("names the plugin `{}`, but the file is `{stem}.toml`", manifest.name),
+            });
+        }
+        let wasm = read(&manifest_path.with_extension("wasm"))?;
+        self.load(&wasm, manifest)
+    }
+
+    /// Loads one plugin from its component bytes and manifest.
+    pub fn load(&self, wasm: &[u8], manifest: Manifest) -> Result<LoadedPlugin, LoadError> {
+        let name = manifest.name.clone();
+        let started = Instant::now();
+        let sha256 = sha256_hex(wasm);
+        let compile_error = |e: wasmtime::Error| LoadError::Compile { plugin: name.clone(), message: format!("{e:#}") };
+        let (component, compiled_from) = self.cache.get_or_compile(&self.engine, &sha256, wasm).map_err(compile_error)?;
+        let compile_ms = started.elapsed().as_secs_f64() * 1e3;
+
+        check_exports(&self.engine, &component, manifest.kind, &name)?;
+        let uses_wasi = check_imports(&self.engine, &component, &name)?;
+        let linker = if uses_wasi { &self.wasi_linker } else { &self.linker };
+        let instance_pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Other { plugin: name.clone(), message: format!("cannot link: {e:#}") })?;
+        let mismatch = |e: wasmtime::Error| LoadError::WorldMismatch {
+            plugin: name.clone(),
+            world: manifest.kind.world(),
+            message: format!("{e:#}"),
+        };
+        let prepared = match manifest.kind {
+            PluginKind::ChecklistItem => Prepared::Checklist(checklist::ChecklistItemPre::new(instance_pre).map_err(mismatch)?),
+            PluginKind::BreakerCondition => Prepared::Breaker(breaker::BreakerConditionPre::new(instance_pre).map_err(mismatch)?),
+            PluginKind::RiskScorer => Prepared::Risk(risk::RiskScorerPre::new(instance_pre).map_err(mismatch)?),
+            PluginKind::TaskMatcher => Prepared::Matcher(matcher::TaskMatcherPre::new(instance_pre).map_err(mismatch)?),
+        };
+
+        let mut plugin = LoadedPlugin {
+            info: PluginSummary {
+                name: manifest.name.clone(),
+                kind: manifest.kind,
+                version: manifest.version.clone(),
+                summary: String::new(),
+                sha256,
+                loaded_at: Timestamp::now(),
+                item: None,
+                timeout_ms: manifest.limits.timeout.as_millis() as u64,
+                memory_limit_bytes: manifest.limits.memory_bytes,
+                uses_wasi,
+                compiled_from,
+                compile_ms,
+            },
+            params_json: manifest.params_json.clone(),
+            limits: manifest.limits,
+            name: Arc::from(manifest.name.as_str()),
+            version: Arc::from(manifest.version.as_str()),
+            prepared,
+        };
+        self.check_description(&mut plugin, &manifest)?;
+        self.check_params(&plugin)?;
+        Ok(plugin)
+    }
+
+    /// Asks the plugin who it is; it must agree with its manifest.
+    fn check_description(&self, plugin: &mut LoadedPlugin, manifest: &Manifest) -> Result<(), LoadError> {
+        let describe_error = |source| LoadError::Describe { plugin: manifest.name.clone(), source };
+        let (info, item) = match &plugin.prepared {
+            Prepared::Checklist(pre) => {
+                let d = self.run(plugin, |s| Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))).map_err(describe_error)?;
+                (d.plugin, Some(convert::item_info(d.item)))
+            }
+            Prepared::Breaker(pre) => (self.run(plugin, |s| Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))).map_err(describe_error)?, None),
+            Prepared::Risk(pre) => (self.run(plugin, |s| Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))).map_err(describe_error)?, None),
+            Prepared::Matcher(pre) => (self.run(plugin, |s| Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))).map_err(describe_error)?, None),
+        };
+        let mut wrong = Vec::new();
+        if info.name != manifest.name {
+            wrong.push(format!("name is `{}`, the manifest says `{}`", info.name, manifest.name));
+        }
+        if info.version != manifest.version {
+            wrong.push(format!("version is `{}`, the manifest says `{}`", info.version, manifest.version));
+        }
+        if convert::kind(info.kind) != manifest.kind {
+            wrong.push(format!("kind is `{}`, the manifest says `{}`", convert::kind(info.kind), manifest.kind));
+        }
+        if !wrong.is_empty() {
+            return Err(LoadError::DescribeMismatch { plugin: manifest.name.clone(), message: wrong.join("; ") });
+        }
+        plugin.info.summary = info.summary;
+        plugin.info.item = item;
+        Ok(())
+    }
+
+    /// Lets the plugin refuse its manifest's params now rather than fail
+    /// every evaluation later.
+    fn check_params(&self, plugin: &LoadedPlugin) -> Result<(), LoadError> {
+        let params = plugin.params_json.as_str();
+        let result = match &plugin.prepared {
+            Prepared::Checklist(pre) => self.run(plugin, |s| pre.instantiate(&mut *s)?.call_validate_params(&mut *s, params)),
+            Prepared::Breaker(pre) => self.run(plugin, |s| pre.instantiate(&mut *s)?.call_validate_params(&mut *s, params)),
+            Prepared::Risk(pre) => self.run(plugin, |s| pre.instantiate(&mut *s)?.call_validate_params(&mut *s, params)),
+            Prepared::Matcher(pre) => self.run(plugin, |s| pre.instantiate(&mut *s)?.call_validate_params(&mut *s, params)),
+        };
+        result.map_err(|e| LoadError::InvalidParams { plugin: plugin.name().to_string(), message: e.failure.to_string() })
+    }
+}
+
+/// Compares the component's exported functions with the world's, so that
+/// the author reads "missing export `evaluate`" rather than a type error.
+fn check_exports(engine: &wasmtime::Engine, component: &Component, kind: PluginKind, plugin: &str) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let exported: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+    let missing: Vec<&str> = kind.exports().iter().copied().filter(|f| !exported.contains(f)).collect();
+    let not_functions: Vec<&str> = kind
+        .exports()
+        .iter()
+        .copied()
+        .filter(|f| matches!(ty.get_export(engine, f), Some(item) if !matches!(item.ty, ComponentItem::ComponentFunc(_))))
+        .collect();
+    if missing.is_empty() && not_functions.is_empty() {
+        return Ok(());
+    }
+    let mut message = Vec::new();
+    if !missing.is_empty() {
+        message.push(format!("missing export{} `{}`", if missing.len() > 1 { "s" } else { "" }, missing.join("`, `")));
+    }
+    if !not_functions.is_empty() {
+        message.push(format!("`{}` must be a function", not_functions.join("`, `")));
+    }
+    message.push(format!(
+        "the world exports {}; the component exports {}",
+        quoted(kind.exports()),
+        if exported.is_empty() { "nothing".to_string() } else { quoted(&exported) }
+    ));
+    if let Some(other) = PluginKind::ALL.into_iter().find(|k| *k != kind && k.exports().iter().all(|f| exported.contains(f))) {
+        message.push(format!("it looks like a `{other}` plugin"));
+    }
+    Err(LoadError::WorldMismatch { plugin: plugin.to_string(), world: kind.world(), message: message.join("; ") })
+}
+
+fn quoted(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// Plugins may import the host's log and, from other toolchains, WASI.
+/// Returns whether WASI is imported. Anything else is refused by name.
+fn check_imports(engine: &wasmtime::Engine, component: &Component, plugin: &str) -> Result<bool, LoadError> {
+    let mut uses_wasi = false;
+    for (name, _) in component.component_type().imports(engine) {
+        if name.starts_with("wasi:") {
+            uses_wasi = true;
+        } else if name != LOG_INTERFACE {
+            return Err(LoadError::Other {
+                plugin: plugin.to_string(),
+                message: format!("imports `{name}`, which Regent does not provide (a plugin may import only `{LOG_INTERFACE}` and WASI)"),
+            });
+        }
+    }
+    Ok(uses_wasi)
+}

@@ -1,0 +1,109 @@
+//! Plugin manifests: `<name>.toml` beside `<name>.wasm`.
+//!
+//! ```toml
+//! name = "success-rate"
+//! kind = "checklist-item"
+//! version = "0.1.0"
+//!
+//! [params]          # handed to the plugin as JSON text
+//! min = 0.995
+//!
+//! [limits]          # optional; defaults: 50 ms, 16 MiB
+//! timeout_ms = 50
+//! memory_mib = 16
+//! ```
+
+use serde::Deserialize;
+
+use super::limits::{LimitsSpec, PluginLimits};
+use crate::domain::PluginKind;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: String,
+    kind: String,
+    version: String,
+    #[serde(default)]
+    params: toml::Table,
+    #[serde(default)]
+    limits: LimitsSpec,
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub name: String,
+    pub kind: PluginKind,
+    pub version: String,
+    /// The `[params]` table as JSON text, exactly what the plugin receives.
+    pub params_json: String,
+    pub limits: PluginLimits,
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| e.message().to_string() + &location(text, &e))?;
+        check_name(&raw.name)?;
+        if raw.version.trim().is_empty() || raw.version.contains(char::is_whitespace) {
+            return Err(format!("version `{}` must be non-empty with no spaces", raw.version));
+        }
+        let kind: PluginKind = raw.kind.parse()?;
+        let params_json = serde_json::to_string(&raw.params).map_err(|e| format!("params: {e}"))?;
+        let limits = raw.limits.resolve()?;
+        Ok(Self { name: raw.name, kind, version: raw.version, params_json, limits })
+    }
+}
+
+fn location(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}
+
+/// Names become file names and URL path segments, so keep them plain.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "name `{name}` must be 1-64 characters of a-z, 0-9, `-` or `_`, starting with a letter or digit"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_params_to_json_and_limits() {
+        let m = Manifest::parse(
+            "name = \"success-rate\"\nkind = \"checklist-item\"\nversion = \"1.0.0\"\n[params]\nmin = 0.99\n[limits]\ntimeout_ms = 20\n",
+        )
+        .unwrap();
+        assert_eq!(m.kind, PluginKind::ChecklistItem);
+        assert_eq!(m.params_json, r#"{"min":0.99}"#);
+        assert_eq!(m.limits.timeout.as_millis(), 20);
+    }
+
+    #[test]
+    fn says_what_is_wrong() {
+        let err = Manifest::parse("name = \"x\"\nkind = \"checklist\"\nversion = \"1\"\n").unwrap_err();
+        assert!(err.starts_with("unknown plugin kind `checklist`"), "{err}");
+        let err = Manifest::parse("name = \"x\"\nversion = \"1\"\n").unwrap_err();
+        assert!(err.contains("missing field `kind`"), "{err}");
+        let err = Manifest::parse("name = \"../x\"\nkind = \"risk-scorer\"\nversion = \"1\"\n").unwrap_err();
+        assert!(err.starts_with("name `../x` must be"), "{err}");
+        let err = Manifest::parse("name = \"x\"\nkind = \"risk-scorer\"\nversion = \"1\"\ncolour = 1\n").unwrap_err();
+        assert!(err.contains("unknown field `colour`") && err.contains("line 4"), "{err}");
+    }
+}

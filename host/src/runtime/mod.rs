@@ -1,0 +1,192 @@
+//! The plugin runtime: wasmtime behind a small API.
+//!
+//! One process-wide [`Engine`] with the pooling allocator and epoch
+//! interruption. Each plugin version is compiled once (cached by sha256 and
+//! engine) and pre-instantiated. Every evaluation gets a fresh [`Store`]
+//! with its own limits, so no evaluation can see another's state, and a
+//! plugin that loops, exhausts memory or the stack, traps or lies in its
+//! output fails alone, with an [`EvalError`] naming it.
+
+pub mod bindings;
+pub mod cache;
+pub mod componentize;
+pub mod convert;
+mod engine;
+pub mod error;
+mod host_state;
+pub mod limits;
+mod loader;
+pub mod manifest;
+mod plugin;
+
+use std::path::PathBuf;
+
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Store, Trap};
+
+pub use engine::EngineSettings;
+pub use error::{EvalError, EvalFailure, LoadError, RuntimeError};
+pub use manifest::Manifest;
+pub use plugin::{LoadedPlugin, PluginSummary};
+
+use crate::domain::{breaker as dbreaker, matching, readiness, risk as drisk, PluginKind};
+use bindings::types as wit;
+use cache::CompileCache;
+use engine::{deadline_ticks, EpochTicker};
+use host_state::HostState;
+use plugin::Prepared;
+
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeConfig {
+    pub engine: EngineSettings,
+    /// Where precompiled components are kept between runs; `None` keeps
+    /// them in memory only.
+    pub cache_dir: Option<PathBuf>,
+}
+
+pub struct PluginRuntime {
+    engine: Engine,
+    /// Links only `regent:policy/log`: all a plugin built with the SDK needs.
+    linker: Linker<HostState>,
+    /// Also links a WASI that grants nothing, for other toolchains.
+    wasi_linker: Linker<HostState>,
+    cache: CompileCache,
+    _ticker: EpochTicker,
+}
+
+impl PluginRuntime {
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine = engine::build_engine(&config.engine)?;
+        let fail = |e: wasmtime::Error| RuntimeError(format!("{e:#}"));
+        let mut linker = Linker::new(&engine);
+        bindings::log::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s).map_err(fail)?;
+        let mut wasi_linker = Linker::new(&engine);
+        bindings::log::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut wasi_linker, |s| s).map_err(fail)?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker).map_err(fail)?;
+        let cache = CompileCache::new(&engine, config.cache_dir);
+        let ticker = EpochTicker::start(engine.clone())?;
+        Ok(Self { engine, linker, wasi_linker, cache, _ticker: ticker })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Runs `call` on a fresh store bounded by the plugin's limits, and
+    /// turns every way it can fail into an [`EvalError`] naming the plugin.
+    fn run<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, EvalError> {
+        let state = HostState::new(plugin.name.clone(), plugin.version.clone(), plugin.limits);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(deadline_ticks(plugin.limits.timeout));
+        store.epoch_deadline_trap();
+        match call(&mut store) {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(message)) => Err(plugin.error(EvalFailure::PluginError { message })),
+            Err(e) => Err(plugin.error(classify(&e, store.data(), plugin))),
+        }
+    }
+
+    fn wrong_kind(plugin: &LoadedPlugin, expected: PluginKind) -> EvalError {
+        plugin.error(EvalFailure::WrongKind {
+            message: format!("is a {}, not a {expected}", plugin.kind()),
+        })
+    }
+
+    /// Evaluates a checklist item. `ctx` is converted once by the caller
+    /// ([`convert::readiness_context`]) and shared by every item.
+    pub fn evaluate_item(&self, plugin: &LoadedPlugin, ctx: &wit::ReadinessContext) -> Result<readiness::ItemVerdict, EvalError> {
+        let Prepared::Checklist(pre) = &plugin.prepared else {
+            return Err(Self::wrong_kind(plugin, PluginKind::ChecklistItem));
+        };
+        let verdict = self.run(plugin, |store| {
+            pre.instantiate(&mut *store)?.call_evaluate(&mut *store, ctx, &plugin.params_json)
+        })?;
+        convert::item_verdict(verdict).map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+    }
+
+    /// Runs every item on the same context; an item that errors counts as
+    /// not passed, with the error as its detail (fail closed).
+    pub fn assess(&self, items: &[&LoadedPlugin], ctx: &readiness::ReadinessContext) -> readiness::Assessment {
+        let wit_ctx = convert::readiness_context(ctx);
+        let results = items
+            .iter()
+            .filter_map(|plugin| {
+                let info = plugin.info.item.clone()?;
+                let (passed, detail, observed, error) = match self.evaluate_item(plugin, &wit_ctx) {
+                    Ok(v) => (v.passed, v.detail, v.observed, None),
+                    Err(e) => (false, e.to_string(), None, Some(e.failure.code().to_string())),
+                };
+                Some(readiness::ItemResult {
+                    info,
+                    passed,
+                    detail,
+                    observed,
+                    error,
+                    plugin: plugin.name().to_string(),
+                    plugin_version: plugin.version().to_string(),
+                })
+            })
+            .collect();
+        readiness::Assessment::from_items(results)
+    }
+
+    pub fn evaluate_breaker(&self, plugin: &LoadedPlugin, window: &dbreaker::MetricsWindow) -> Result<dbreaker::BreakerVerdict, EvalError> {
+        let Prepared::Breaker(pre) = &plugin.prepared else {
+            return Err(Self::wrong_kind(plugin, PluginKind::BreakerCondition));
+        };
+        let window = convert::metrics_window(window);
+        let verdict = self.run(plugin, |store| {
+            pre.instantiate(&mut *store)?.call_evaluate(&mut *store, window, &plugin.params_json)
+        })?;
+        convert::breaker_verdict(verdict).map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+    }
+
+    pub fn score_risk(&self, plugin: &LoadedPlugin, events: &[drisk::GovernanceEvent]) -> Result<drisk::RiskAssessment, EvalError> {
+        let Prepared::Risk(pre) = &plugin.prepared else {
+            return Err(Self::wrong_kind(plugin, PluginKind::RiskScorer));
+        };
+        let events = convert::events(events);
+        let out = self.run(plugin, |store| {
+            pre.instantiate(&mut *store)?.call_score(&mut *store, &events, &plugin.params_json)
+        })?;
+        convert::risk_assessment(out).map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+    }
+
+    /// Ranks candidates. Callers check the request first
+    /// ([`matching::MatchRequest::check`]), so a matcher never sees, say, a
+    /// zero cost it would have to divide by.
+    pub fn rank(&self, plugin: &LoadedPlugin, request: &matching::MatchRequest) -> Result<matching::Ranking, EvalError> {
+        let Prepared::Matcher(pre) = &plugin.prepared else {
+            return Err(Self::wrong_kind(plugin, PluginKind::TaskMatcher));
+        };
+        let r = convert::match_request(request);
+        let out = self.run(plugin, |store| {
+            pre.instantiate(&mut *store)?.call_rank(&mut *store, &r.task, &r.candidates, r.policy, &plugin.params_json)
+        })?;
+        convert::ranking(out, request).map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+    }
+}
+
+/// Names the cause of a failed call. Order matters: a refused memory grow
+/// makes a Rust guest abort, which surfaces as an `unreachable` trap.
+fn classify(error: &wasmtime::Error, state: &HostState, plugin: &LoadedPlugin) -> EvalFailure {
+    let limits = plugin.limits;
+    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return EvalFailure::Unavailable { message: format!("{error}") };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => EvalFailure::Timeout { limit_ms: limits.timeout.as_millis() as u64 },
+        Some(Trap::StackOverflow) => EvalFailure::StackOverflow,
+        _ if state.limiter.memory_refused => EvalFailure::OutOfMemory { limit_bytes: limits.memory_bytes },
+        Some(trap) => match &state.panic_message {
+            Some(panic) => EvalFailure::Trap { message: format!("panicked: {panic}") },
+            None => EvalFailure::Trap { message: trap.to_string() },
+        },
+        None => EvalFailure::Trap { message: format!("{error:#}") },
+    }
+}

@@ -1,0 +1,90 @@
+//! A loaded plugin: its manifest, its compiled and pre-instantiated
+//! component, and what it said about itself.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::bindings::{breaker, checklist, matcher, risk};
+use super::cache::CompileSource;
+use super::error::{EvalError, EvalFailure};
+use super::host_state::HostState;
+use super::limits::PluginLimits;
+use crate::domain::readiness::ItemInfo;
+use crate::domain::{PluginKind, Timestamp};
+
+/// The pre-instantiated component, typed by its world. Instantiating from
+/// it skips import resolution and type checks on every evaluation.
+pub(crate) enum Prepared {
+    Checklist(checklist::ChecklistItemPre<HostState>),
+    Breaker(breaker::BreakerConditionPre<HostState>),
+    Risk(risk::RiskScorerPre<HostState>),
+    Matcher(matcher::TaskMatcherPre<HostState>),
+}
+
+pub struct LoadedPlugin {
+    pub(crate) info: PluginSummary,
+    pub(crate) params_json: String,
+    pub(crate) limits: PluginLimits,
+    pub(crate) name: Arc<str>,
+    pub(crate) version: Arc<str>,
+    pub(crate) prepared: Prepared,
+}
+
+/// What the host knows about a loaded plugin, as `GET /api/plugins` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginSummary {
+    pub name: String,
+    pub kind: PluginKind,
+    pub version: String,
+    pub summary: String,
+    pub sha256: String,
+    pub loaded_at: Timestamp,
+    /// The checklist item it provides, for checklist items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<ItemInfo>,
+    pub timeout_ms: u64,
+    pub memory_limit_bytes: usize,
+    /// True for components that import WASI (componentize-py, jco); they
+    /// get a WASI that grants nothing.
+    pub uses_wasi: bool,
+    pub compiled_from: CompileSource,
+    pub compile_ms: f64,
+}
+
+impl LoadedPlugin {
+    pub fn summary(&self) -> &PluginSummary {
+        &self.info
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.info.version
+    }
+
+    pub fn kind(&self) -> PluginKind {
+        self.info.kind
+    }
+
+    pub fn params_json(&self) -> &str {
+        &self.params_json
+    }
+
+    pub fn limits(&self) -> PluginLimits {
+        self.limits
+    }
+
+    pub(crate) fn error(&self, failure: EvalFailure) -> EvalError {
+        EvalError { plugin: self.info.name.clone(), version: self.info.version.clone(), failure }
+    }
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin").field("info", &self.info).finish_non_exhaustive()
+    }
+}
