@@ -2,7 +2,16 @@
 //!
 //! - [`domain`]: phases, readiness, breakers, risk and matching as plain Rust;
 //! - [`runtime`]: the sandboxed WebAssembly plugin runtime (wasmtime);
-//! - [`api`]: the HTTP API (axum), a thin layer over the two.
+//! - [`storage`]: the embedded SQLite store;
+//! - [`evaluation`]: JSON in, plugin out — shared by the API and the CLI;
+//! - [`api`]: the HTTP API (axum), a thin layer over the rest.
 
+pub mod api;
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod evaluation;
 pub mod runtime;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

@@ -51,14 +51,24 @@ pub fn empty_window(now: Timestamp, span_ms: i64) -> MetricsWindow {
             window_start: now - span_ms,
             window_end: now,
             commands_total: 0,
-            by_status: StatusCounts { succeeded: 0, failed: 0, rejected: 0, rolled_back: 0 },
+            by_status: StatusCounts {
+                succeeded: 0,
+                failed: 0,
+                rejected: 0,
+                rolled_back: 0,
+            },
             success_rate: None,
             error_rate: None,
             approval_rate: None,
             rollback_rate: None,
         },
         failures: 0,
-        incidents_by_severity: SeverityCounts { low: 0, medium: 0, high: 0, critical: 0 },
+        incidents_by_severity: SeverityCounts {
+            low: 0,
+            medium: 0,
+            high: 0,
+            critical: 0,
+        },
         critical_autonomous_incidents: 0,
     }
 }

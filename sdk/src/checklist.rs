@@ -21,9 +21,9 @@ pub mod bindings {
 
 pub use crate::params::{parse_params, NoParams};
 pub use bindings::regent::policy::types::{
-    Attestation, Category, ChecklistDescription, CommandMetrics, Facts, Gauge, Incident,
-    ItemInfo, ItemVerdict, Phase, PhaseStatus, PluginInfo, PluginKind, ReadinessContext,
-    Severity, StatusCounts, Timestamp,
+    Attestation, Category, ChecklistDescription, CommandMetrics, Facts, Gauge, Incident, ItemInfo,
+    ItemVerdict, Phase, PhaseStatus, PluginInfo, PluginKind, ReadinessContext, Severity,
+    StatusCounts, Timestamp,
 };
 
 /// Milliseconds in a day, for comparing [`Timestamp`]s.
@@ -56,7 +56,14 @@ impl ItemSpec {
         points: u32,
         required: bool,
     ) -> Self {
-        Self { id, name, category, subcategory, points, required }
+        Self {
+            id,
+            name,
+            category,
+            subcategory,
+            points,
+            required,
+        }
     }
 
     /// The spec as the WIT `item-info` record.
@@ -95,12 +102,20 @@ pub trait ChecklistItem {
 
 /// A passing verdict.
 pub fn pass(detail: impl Into<String>, observed: Option<f64>) -> ItemVerdict {
-    ItemVerdict { passed: true, detail: detail.into(), observed }
+    ItemVerdict {
+        passed: true,
+        detail: detail.into(),
+        observed,
+    }
 }
 
 /// A failing verdict.
 pub fn fail(detail: impl Into<String>, observed: Option<f64>) -> ItemVerdict {
-    ItemVerdict { passed: false, detail: detail.into(), observed }
+    ItemVerdict {
+        passed: false,
+        detail: detail.into(),
+        observed,
+    }
 }
 
 /// Whether an attestation still counts at `now`.
@@ -126,7 +141,10 @@ pub fn find_attestation<'a>(
 /// when given) and the attestation has not expired.
 pub fn attested_item(ctx: &ReadinessContext, key: &str, role: Option<&str>) -> ItemVerdict {
     if let Some(a) = find_attestation(ctx, key, role) {
-        return pass(format!("`{key}` attested by {} ({})", a.attested_by, a.role), None);
+        return pass(
+            format!("`{key}` attested by {} ({})", a.attested_by, a.role),
+            None,
+        );
     }
     let any = ctx.attestations.iter().filter(|a| a.key == key);
     let expired = any.clone().any(|a| !is_current(a, ctx.now));
@@ -142,7 +160,11 @@ pub fn attested_item(ctx: &ReadinessContext, key: &str, role: Option<&str>) -> I
 
 /// The latest value of a gauge, if it was ever reported.
 pub fn gauge(ctx: &ReadinessContext, name: &str) -> Option<f64> {
-    ctx.facts.gauges.iter().find(|g| g.name == name).map(|g| g.value)
+    ctx.facts
+        .gauges
+        .iter()
+        .find(|g| g.name == name)
+        .map(|g| g.value)
 }
 
 /// A context with no data at all, at `now`, in phase L3 entered at `now`:
@@ -160,7 +182,12 @@ pub fn empty_context(now: Timestamp) -> ReadinessContext {
             window_start: now - 7 * DAY_MS,
             window_end: now,
             commands_total: 0,
-            by_status: StatusCounts { succeeded: 0, failed: 0, rejected: 0, rolled_back: 0 },
+            by_status: StatusCounts {
+                succeeded: 0,
+                failed: 0,
+                rejected: 0,
+                rolled_back: 0,
+            },
             success_rate: None,
             error_rate: None,
             approval_rate: None,
@@ -251,11 +278,15 @@ mod tests {
         let mut ctx = empty_context(NOW);
         assert!(!attested_item(&ctx, "runbooks", None).passed);
 
-        ctx.attestations.push(attestation("runbooks", "ana", "tech_lead", NOW - DAY_MS));
+        ctx.attestations
+            .push(attestation("runbooks", "ana", "tech_lead", NOW - DAY_MS));
         assert!(attested_item(&ctx, "runbooks", None).passed);
         let by_role = attested_item(&ctx, "runbooks", Some("ops_lead"));
         assert!(!by_role.passed);
-        assert_eq!(by_role.detail, "`runbooks` is attested, but not by a ops_lead");
+        assert_eq!(
+            by_role.detail,
+            "`runbooks` is attested, but not by a ops_lead"
+        );
 
         ctx.attestations[0].expires_at = Some(NOW);
         let expired = attested_item(&ctx, "runbooks", None);
@@ -266,7 +297,8 @@ mod tests {
     #[test]
     fn future_attestations_do_not_count_yet() {
         let mut ctx = empty_context(NOW);
-        ctx.attestations.push(attestation("runbooks", "ana", "tech_lead", NOW + 1));
+        ctx.attestations
+            .push(attestation("runbooks", "ana", "tech_lead", NOW + 1));
         assert!(!attested_item(&ctx, "runbooks", None).passed);
     }
 }

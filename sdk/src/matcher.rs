@@ -48,7 +48,13 @@ pub trait TaskMatcher {
 }
 
 /// A candidate for tests, with an untouched breaker.
-pub fn candidate(id: &str, capabilities: &[&str], cost_per_hour: f64, reputation: f64, budget_remaining: f64) -> Candidate {
+pub fn candidate(
+    id: &str,
+    capabilities: &[&str],
+    cost_per_hour: f64,
+    reputation: f64,
+    budget_remaining: f64,
+) -> Candidate {
     Candidate {
         id: id.to_string(),
         capabilities: capabilities.iter().map(|c| c.to_string()).collect(),

@@ -32,14 +32,23 @@ mod tests {
 
     #[test]
     fn empty_params_take_defaults() {
-        assert_eq!(parse_params::<Threshold>("").unwrap(), Threshold { min: 0.5 });
-        assert_eq!(parse_params::<Threshold>("{}").unwrap(), Threshold { min: 0.5 });
+        assert_eq!(
+            parse_params::<Threshold>("").unwrap(),
+            Threshold { min: 0.5 }
+        );
+        assert_eq!(
+            parse_params::<Threshold>("{}").unwrap(),
+            Threshold { min: 0.5 }
+        );
     }
 
     #[test]
     fn bad_params_say_what_is_wrong() {
         let err = parse_params::<Threshold>(r#"{"min": "high"}"#).unwrap_err();
-        assert!(err.starts_with("invalid params: invalid type: string \"high\""), "{err}");
+        assert!(
+            err.starts_with("invalid params: invalid type: string \"high\""),
+            "{err}"
+        );
         let err = parse_params::<Threshold>(r#"{"max": 1}"#).unwrap_err();
         assert!(err.contains("unknown field `max`"), "{err}");
     }

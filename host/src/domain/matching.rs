@@ -34,7 +34,10 @@ pub struct AssignmentPolicy {
 
 impl Default for AssignmentPolicy {
     fn default() -> Self {
-        Self { min_capability_match: 0.7, max_cost_per_hour: None }
+        Self {
+            min_capability_match: 0.7,
+            max_cost_per_hour: None,
+        }
     }
 }
 
@@ -84,7 +87,10 @@ impl MatchRequest {
     pub fn check(&self) -> Result<(), String> {
         let p = &self.policy;
         if !(0.0..=1.0).contains(&p.min_capability_match) {
-            return Err(format!("policy.minCapabilityMatch must be within 0..=1, got {}", p.min_capability_match));
+            return Err(format!(
+                "policy.minCapabilityMatch must be within 0..=1, got {}",
+                p.min_capability_match
+            ));
         }
         let mut seen = HashSet::new();
         for (i, c) in self.candidates.iter().enumerate() {
@@ -92,10 +98,16 @@ impl MatchRequest {
                 return Err(format!("candidates[{i}]: duplicate id `{}`", c.id));
             }
             if !(c.cost_per_hour.is_finite() && c.cost_per_hour > 0.0) {
-                return Err(format!("candidates[{i}] (`{}`): costPerHour must be a positive number", c.id));
+                return Err(format!(
+                    "candidates[{i}] (`{}`): costPerHour must be a positive number",
+                    c.id
+                ));
             }
             if !(0.0..=1.0).contains(&c.reputation) {
-                return Err(format!("candidates[{i}] (`{}`): reputation must be within 0..=1", c.id));
+                return Err(format!(
+                    "candidates[{i}] (`{}`): reputation must be within 0..=1",
+                    c.id
+                ));
             }
         }
         Ok(())
@@ -108,7 +120,11 @@ impl Ranking {
     pub fn check(&self, request: &MatchRequest) -> Result<(), String> {
         let known: HashSet<&str> = request.candidates.iter().map(|c| c.id.as_str()).collect();
         let mut seen = HashSet::new();
-        let ids = self.ranked.iter().map(|r| r.id.as_str()).chain(self.excluded.iter().map(|e| e.id.as_str()));
+        let ids = self
+            .ranked
+            .iter()
+            .map(|r| r.id.as_str())
+            .chain(self.excluded.iter().map(|e| e.id.as_str()));
         for id in ids {
             if !known.contains(id) {
                 return Err(format!("ranked unknown candidate `{id}`"));
@@ -118,11 +134,18 @@ impl Ranking {
             }
         }
         if seen.len() != known.len() {
-            return Err(format!("accounted for {} of {} candidates", seen.len(), known.len()));
+            return Err(format!(
+                "accounted for {} of {} candidates",
+                seen.len(),
+                known.len()
+            ));
         }
         for r in &self.ranked {
             if !r.score.is_finite() || !(0.0..=1.0).contains(&r.capability_match) {
-                return Err(format!("candidate `{}` has score {} and match {}", r.id, r.score, r.capability_match));
+                return Err(format!(
+                    "candidate `{}` has score {} and match {}",
+                    r.id, r.score, r.capability_match
+                ));
             }
         }
         Ok(())

@@ -156,12 +156,23 @@ pub struct Assessment {
 impl Assessment {
     /// Totals item results into scores per category and overall.
     pub fn from_items(items: Vec<ItemResult>) -> Self {
-        let mut categories: Vec<CategoryScore> = [Category::Technical, Category::Process, Category::Organizational]
-            .into_iter()
-            .map(|category| CategoryScore { category, earned: 0, possible: 0 })
-            .collect();
+        let mut categories: Vec<CategoryScore> = [
+            Category::Technical,
+            Category::Process,
+            Category::Organizational,
+        ]
+        .into_iter()
+        .map(|category| CategoryScore {
+            category,
+            earned: 0,
+            possible: 0,
+        })
+        .collect();
         for item in &items {
-            if let Some(total) = categories.iter_mut().find(|c| c.category == item.info.category) {
+            if let Some(total) = categories
+                .iter_mut()
+                .find(|c| c.category == item.info.category)
+            {
                 total.possible += item.info.points;
                 if item.passed {
                     total.earned += item.info.points;
@@ -215,19 +226,36 @@ mod tests {
             item("d", Category::Organizational, 6, false, true),
         ]);
         assert_eq!((a.score, a.max_score), (11, 16));
-        assert_eq!(a.categories[0], CategoryScore { category: Category::Technical, earned: 5, possible: 8 });
-        assert_eq!(a.categories[1], CategoryScore { category: Category::Process, earned: 0, possible: 2 });
+        assert_eq!(
+            a.categories[0],
+            CategoryScore {
+                category: Category::Technical,
+                earned: 5,
+                possible: 8
+            }
+        );
+        assert_eq!(
+            a.categories[1],
+            CategoryScore {
+                category: Category::Process,
+                earned: 0,
+                possible: 2
+            }
+        );
         assert_eq!(a.blockers, vec!["b".to_string()]);
     }
 
     #[test]
     fn context_json_defaults_everything_but_now() {
-        let ctx: ReadinessContext = serde_json::from_str(r#"{"now":"2026-11-01T00:00:00Z"}"#).unwrap();
+        let ctx: ReadinessContext =
+            serde_json::from_str(r#"{"now":"2026-11-01T00:00:00Z"}"#).unwrap();
         assert_eq!(ctx.metrics.success_rate, None);
         assert_eq!(ctx.phase.current, Phase::L3);
-        let err = serde_json::from_str::<ReadinessContext>(r#"{"now":"2026-11-01T00:00:00Z","metric":{}}"#)
-            .unwrap_err()
-            .to_string();
+        let err = serde_json::from_str::<ReadinessContext>(
+            r#"{"now":"2026-11-01T00:00:00Z","metric":{}}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("unknown field `metric`"), "{err}");
     }
 }

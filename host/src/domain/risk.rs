@@ -43,9 +43,15 @@ impl RiskAssessment {
         }
         for (i, c) in self.categories.iter().enumerate() {
             if c.score > 100 {
-                return Err(format!("category `{}` scored {}, above 100", c.category, c.score));
+                return Err(format!(
+                    "category `{}` scored {}, above 100",
+                    c.category, c.score
+                ));
             }
-            if self.categories[..i].iter().any(|earlier| earlier.category == c.category) {
+            if self.categories[..i]
+                .iter()
+                .any(|earlier| earlier.category == c.category)
+            {
                 return Err(format!("category `{}` is scored twice", c.category));
             }
         }

@@ -69,6 +69,9 @@ mod tests {
     #[test]
     fn rejects_non_rfc3339_with_the_offending_text() {
         let err = Timestamp::parse("yesterday").unwrap_err();
-        assert!(err.starts_with("`yesterday` is not an RFC 3339 time"), "{err}");
+        assert!(
+            err.starts_with("`yesterday` is not an RFC 3339 time"),
+            "{err}"
+        );
     }
 }

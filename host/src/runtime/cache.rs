@@ -39,11 +39,20 @@ impl CompileCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_hash = format!("{:016x}", hasher.finish());
-        Self { dir, engine_hash, compiled: Mutex::new(HashMap::new()) }
+        Self {
+            dir,
+            engine_hash,
+            compiled: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The component for `wasm`, compiling it only if neither cache has it.
-    pub fn get_or_compile(&self, engine: &Engine, sha256: &str, wasm: &[u8]) -> wasmtime::Result<(Component, CompileSource)> {
+    pub fn get_or_compile(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        wasm: &[u8],
+    ) -> wasmtime::Result<(Component, CompileSource)> {
         if let Some(c) = self.lock().get(sha256) {
             return Ok((c.clone(), CompileSource::Memory));
         }

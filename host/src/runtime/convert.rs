@@ -2,7 +2,9 @@
 //! boundary. Inputs convert once per request, however many plugins see them.
 
 use super::bindings::types as wit;
-use crate::domain::{self, breaker, matching, readiness, risk, Category, Phase, Severity, Timestamp};
+use crate::domain::{
+    self, breaker, matching, readiness, risk, Category, Phase, Severity, Timestamp,
+};
 
 fn ms(t: Timestamp) -> i64 {
     t.millis()
@@ -71,7 +73,10 @@ pub fn readiness_context(c: &readiness::ReadinessContext) -> wit::ReadinessConte
             current: phase(current),
             entered_at: ms(c.phase.entered_at.unwrap_or(c.now)),
             days_at_phase: c.phase.days_at_phase,
-            min_stabilization_days: c.phase.min_stabilization_days.unwrap_or(current.min_stabilization_days()),
+            min_stabilization_days: c
+                .phase
+                .min_stabilization_days
+                .unwrap_or(current.min_stabilization_days()),
         },
         metrics: metrics(&c.metrics, c.now),
         incidents: c
@@ -104,7 +109,11 @@ pub fn readiness_context(c: &readiness::ReadinessContext) -> wit::ReadinessConte
                 .facts
                 .gauges
                 .iter()
-                .map(|g| wit::Gauge { name: g.name.clone(), value: g.value, updated_at: ms(g.updated_at.unwrap_or(c.now)) })
+                .map(|g| wit::Gauge {
+                    name: g.name.clone(),
+                    value: g.value,
+                    updated_at: ms(g.updated_at.unwrap_or(c.now)),
+                })
                 .collect(),
         },
     }
@@ -123,7 +132,11 @@ pub fn item_info(i: wit::ItemInfo) -> readiness::ItemInfo {
 
 pub fn item_verdict(v: wit::ItemVerdict) -> Result<readiness::ItemVerdict, String> {
     finite("observed", v.observed)?;
-    Ok(readiness::ItemVerdict { passed: v.passed, detail: v.detail, observed: v.observed })
+    Ok(readiness::ItemVerdict {
+        passed: v.passed,
+        detail: v.detail,
+        observed: v.observed,
+    })
 }
 
 pub fn metrics_window(w: &breaker::MetricsWindow) -> wit::MetricsWindow {
@@ -132,14 +145,23 @@ pub fn metrics_window(w: &breaker::MetricsWindow) -> wit::MetricsWindow {
         now: ms(w.now),
         metrics: metrics(&w.metrics, w.now),
         failures: w.failures(),
-        incidents_by_severity: wit::SeverityCounts { low: i.low, medium: i.medium, high: i.high, critical: i.critical },
+        incidents_by_severity: wit::SeverityCounts {
+            low: i.low,
+            medium: i.medium,
+            high: i.high,
+            critical: i.critical,
+        },
         critical_autonomous_incidents: w.critical_autonomous_incidents,
     }
 }
 
 pub fn breaker_verdict(v: wit::BreakerVerdict) -> Result<breaker::BreakerVerdict, String> {
     finite("observed", v.observed)?;
-    Ok(breaker::BreakerVerdict { tripped: v.tripped, observed: v.observed, reason: v.reason })
+    Ok(breaker::BreakerVerdict {
+        tripped: v.tripped,
+        observed: v.observed,
+        reason: v.reason,
+    })
 }
 
 pub fn events(events: &[risk::GovernanceEvent]) -> Vec<wit::GovernanceEvent> {
@@ -159,7 +181,10 @@ pub fn risk_assessment(a: wit::RiskAssessment) -> Result<risk::RiskAssessment, S
         categories: a
             .categories
             .into_iter()
-            .map(|c| risk::CategoryRisk { category: c.category, score: c.score })
+            .map(|c| risk::CategoryRisk {
+                category: c.category,
+                score: c.score,
+            })
             .collect(),
         overall: a.overall,
         recommendations: a.recommendations,
@@ -201,12 +226,19 @@ pub fn match_request(r: &matching::MatchRequest) -> WitMatchRequest {
     }
 }
 
-pub fn ranking(r: wit::Ranking, request: &matching::MatchRequest) -> Result<matching::Ranking, String> {
+pub fn ranking(
+    r: wit::Ranking,
+    request: &matching::MatchRequest,
+) -> Result<matching::Ranking, String> {
     let out = matching::Ranking {
         ranked: r
             .ranked
             .into_iter()
-            .map(|c| matching::RankedCandidate { id: c.id, score: c.score, capability_match: c.capability_match })
+            .map(|c| matching::RankedCandidate {
+                id: c.id,
+                score: c.score,
+                capability_match: c.capability_match,
+            })
             .collect(),
         excluded: r
             .excluded
@@ -214,10 +246,16 @@ pub fn ranking(r: wit::Ranking, request: &matching::MatchRequest) -> Result<matc
             .map(|e| matching::ExcludedCandidate {
                 id: e.id,
                 reason: match e.reason {
-                    wit::ExclusionReason::InsufficientCapability => matching::ExclusionReason::InsufficientCapability,
+                    wit::ExclusionReason::InsufficientCapability => {
+                        matching::ExclusionReason::InsufficientCapability
+                    }
                     wit::ExclusionReason::OverCost => matching::ExclusionReason::OverCost,
-                    wit::ExclusionReason::BudgetExhausted => matching::ExclusionReason::BudgetExhausted,
-                    wit::ExclusionReason::BreakerTripped => matching::ExclusionReason::BreakerTripped,
+                    wit::ExclusionReason::BudgetExhausted => {
+                        matching::ExclusionReason::BudgetExhausted
+                    }
+                    wit::ExclusionReason::BreakerTripped => {
+                        matching::ExclusionReason::BreakerTripped
+                    }
                 },
                 detail: e.detail,
             })

@@ -31,7 +31,11 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { concurrent_instances: 128, memory_keep_resident: 2 << 20, max_wasm_stack: 512 << 10 }
+        Self {
+            concurrent_instances: 128,
+            memory_keep_resident: 2 << 20,
+            max_wasm_stack: 512 << 10,
+        }
     }
 }
 
@@ -83,7 +87,10 @@ impl EpochTicker {
                 }
             })
             .map_err(|e| RuntimeError(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(Self { stop, thread: Some(thread) })
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

@@ -58,13 +58,20 @@ pub struct EvalError {
 #[non_exhaustive]
 pub enum LoadError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("manifest {path}: {message}")]
     Manifest { path: PathBuf, message: String },
     #[error("plugin `{plugin}`: not a valid component: {message}")]
     Compile { plugin: String, message: String },
     #[error("plugin `{plugin}`: does not implement the `{world}` world: {message}")]
-    WorldMismatch { plugin: String, world: &'static str, message: String },
+    WorldMismatch {
+        plugin: String,
+        world: &'static str,
+        message: String,
+    },
     #[error("plugin `{plugin}`: describe() disagrees with the manifest: {message}")]
     DescribeMismatch { plugin: String, message: String },
     #[error("plugin `{plugin}`: its params were refused: {message}")]

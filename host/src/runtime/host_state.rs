@@ -26,8 +26,19 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(plugin: std::sync::Arc<str>, version: std::sync::Arc<str>, limits: PluginLimits) -> Self {
-        Self { limiter: EvalLimiter::new(limits), plugin, version, log_lines: 0, panic_message: None, wasi: None }
+    pub fn new(
+        plugin: std::sync::Arc<str>,
+        version: std::sync::Arc<str>,
+        limits: PluginLimits,
+    ) -> Self {
+        Self {
+            limiter: EvalLimiter::new(limits),
+            plugin,
+            version,
+            log_lines: 0,
+            panic_message: None,
+            wasi: None,
+        }
     }
 }
 
@@ -50,7 +61,11 @@ impl LogHost for HostState {
             Level::Error => tracing::error!(plugin, version, "{message}"),
         }
         if self.log_lines == MAX_LOG_LINES {
-            tracing::warn!(plugin, version, "log cap of {MAX_LOG_LINES} lines reached; dropping the rest");
+            tracing::warn!(
+                plugin,
+                version,
+                "log cap of {MAX_LOG_LINES} lines reached; dropping the rest"
+            );
         }
     }
 }
@@ -88,7 +103,10 @@ impl DeniedWasi {
             .allow_tcp(false)
             .allow_udp(false)
             .build();
-        Self { ctx, table: ResourceTable::new() }
+        Self {
+            ctx,
+            table: ResourceTable::new(),
+        }
     }
 }
 
@@ -96,7 +114,10 @@ impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         // Built on first use, so plugins that never touch WASI never pay.
         let wasi = self.wasi.get_or_insert_with(|| Box::new(DeniedWasi::new()));
-        WasiCtxView { ctx: &mut wasi.ctx, table: &mut wasi.table }
+        WasiCtxView {
+            ctx: &mut wasi.ctx,
+            table: &mut wasi.table,
+        }
     }
 }
 

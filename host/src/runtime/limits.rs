@@ -54,15 +54,25 @@ impl LimitsSpec {
         if let Some(ms) = self.timeout_ms {
             let timeout = Duration::from_millis(ms);
             if ms == 0 || timeout > MAX_TIMEOUT {
-                return Err(format!("limits.timeout_ms must be within 1..={}, got {ms}", MAX_TIMEOUT.as_millis()));
+                return Err(format!(
+                    "limits.timeout_ms must be within 1..={}, got {ms}",
+                    MAX_TIMEOUT.as_millis()
+                ));
             }
             limits.timeout = timeout;
         }
         if let Some(mib) = self.memory_mib {
-            let bytes = usize::try_from(mib).ok().and_then(|m| m.checked_mul(1 << 20));
+            let bytes = usize::try_from(mib)
+                .ok()
+                .and_then(|m| m.checked_mul(1 << 20));
             match bytes {
                 Some(b) if mib > 0 && b <= MAX_MEMORY_BYTES => limits.memory_bytes = b,
-                _ => return Err(format!("limits.memory_mib must be within 1..={}, got {mib}", MAX_MEMORY_BYTES >> 20)),
+                _ => {
+                    return Err(format!(
+                        "limits.memory_mib must be within 1..={}, got {mib}",
+                        MAX_MEMORY_BYTES >> 20
+                    ))
+                }
             }
         }
         if let Some(n) = self.instances {
@@ -89,12 +99,20 @@ pub struct EvalLimiter {
 
 impl EvalLimiter {
     pub fn new(limits: PluginLimits) -> Self {
-        Self { limits, memory_refused: false }
+        Self {
+            limits,
+            memory_refused: false,
+        }
     }
 }
 
 impl wasmtime::ResourceLimiter for EvalLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limits.memory_bytes {
             self.memory_refused = true;
             return Ok(false);
@@ -102,7 +120,12 @@ impl wasmtime::ResourceLimiter for EvalLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= self.limits.table_elements)
     }
 
@@ -125,18 +148,35 @@ mod tests {
 
     #[test]
     fn manifest_limits_override_defaults_within_bounds() {
-        let spec = LimitsSpec { timeout_ms: Some(200), memory_mib: Some(64), ..Default::default() };
+        let spec = LimitsSpec {
+            timeout_ms: Some(200),
+            memory_mib: Some(64),
+            ..Default::default()
+        };
         let limits = spec.resolve().unwrap();
         assert_eq!(limits.timeout, Duration::from_millis(200));
         assert_eq!(limits.memory_bytes, 64 << 20);
-        assert_eq!(LimitsSpec::default().resolve().unwrap(), PluginLimits::default());
+        assert_eq!(
+            LimitsSpec::default().resolve().unwrap(),
+            PluginLimits::default()
+        );
     }
 
     #[test]
     fn out_of_range_limits_are_refused_with_the_bound() {
-        let err = LimitsSpec { timeout_ms: Some(0), ..Default::default() }.resolve().unwrap_err();
+        let err = LimitsSpec {
+            timeout_ms: Some(0),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
         assert_eq!(err, "limits.timeout_ms must be within 1..=10000, got 0");
-        let err = LimitsSpec { memory_mib: Some(4096), ..Default::default() }.resolve().unwrap_err();
+        let err = LimitsSpec {
+            memory_mib: Some(4096),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
         assert_eq!(err, "limits.memory_mib must be within 1..=512, got 4096");
     }
 }

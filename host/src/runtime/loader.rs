@@ -20,12 +20,17 @@ use crate::domain::{PluginKind, Timestamp};
 
 /// The only non-WASI interface a plugin may import.
 const LOG_INTERFACE: &str = "regent:policy/log@0.1.0";
+/// Holds only type definitions; importing it grants nothing.
+pub(crate) const TYPES_INTERFACE: &str = "regent:policy/types@0.1.0";
 
 impl PluginRuntime {
     /// Loads every `<name>.toml` + `<name>.wasm` pair in `dir`. A plugin
     /// that fails to load is reported and skipped; the others still load.
     pub fn load_dir(&self, dir: &Path) -> Result<(Vec<LoadedPlugin>, Vec<LoadError>), LoadError> {
-        let io = |source| LoadError::Io { path: dir.to_path_buf(), source };
+        let io = |source| LoadError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
         let mut manifests: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -44,17 +49,31 @@ impl PluginRuntime {
 
     /// Loads `<name>.toml` and the `<name>.wasm` beside it.
     pub fn load_file(&self, manifest_path: &Path) -> Result<LoadedPlugin, LoadError> {
-        let read = |path: &Path| std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source });
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| LoadError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
         let text = String::from_utf8(read(manifest_path)?).map_err(|_| LoadError::Manifest {
             path: manifest_path.to_path_buf(),
             message: "is not UTF-8".into(),
         })?;
-        let manifest = Manifest::parse(&text).map_err(|message| LoadError::Manifest { path: manifest_path.to_path_buf(), message })?;
-        let stem = manifest_path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let manifest = Manifest::parse(&text).map_err(|message| LoadError::Manifest {
+            path: manifest_path.to_path_buf(),
+            message,
+        })?;
+        let stem = manifest_path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         if stem != manifest.name {
             return Err(LoadError::Manifest {
                 path: manifest_path.to_path_buf(),
-                message: format!("names the plugin `{}`, but the file is `{stem}.toml`", manifest.name),
+                message: format!(
+                    "names the plugin `{}`, but the file is `{stem}.toml`",
+                    manifest.name
+                ),
             });
         }
         let wasm = read(&manifest_path.with_extension("wasm"))?;
@@ -66,26 +85,47 @@ impl PluginRuntime {
         let name = manifest.name.clone();
         let started = Instant::now();
         let sha256 = sha256_hex(wasm);
-        let compile_error = |e: wasmtime::Error| LoadError::Compile { plugin: name.clone(), message: format!("{e:#}") };
-        let (component, compiled_from) = self.cache.get_or_compile(&self.engine, &sha256, wasm).map_err(compile_error)?;
+        let compile_error = |e: wasmtime::Error| LoadError::Compile {
+            plugin: name.clone(),
+            message: format!("{e:#}"),
+        };
+        let (component, compiled_from) = self
+            .cache
+            .get_or_compile(&self.engine, &sha256, wasm)
+            .map_err(compile_error)?;
         let compile_ms = started.elapsed().as_secs_f64() * 1e3;
 
         check_exports(&self.engine, &component, manifest.kind, &name)?;
         let uses_wasi = check_imports(&self.engine, &component, &name)?;
-        let linker = if uses_wasi { &self.wasi_linker } else { &self.linker };
+        let linker = if uses_wasi {
+            &self.wasi_linker
+        } else {
+            &self.linker
+        };
         let instance_pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Other { plugin: name.clone(), message: format!("cannot link: {e:#}") })?;
+            .map_err(|e| LoadError::Other {
+                plugin: name.clone(),
+                message: format!("cannot link: {e:#}"),
+            })?;
         let mismatch = |e: wasmtime::Error| LoadError::WorldMismatch {
             plugin: name.clone(),
             world: manifest.kind.world(),
             message: format!("{e:#}"),
         };
         let prepared = match manifest.kind {
-            PluginKind::ChecklistItem => Prepared::Checklist(checklist::ChecklistItemPre::new(instance_pre).map_err(mismatch)?),
-            PluginKind::BreakerCondition => Prepared::Breaker(breaker::BreakerConditionPre::new(instance_pre).map_err(mismatch)?),
-            PluginKind::RiskScorer => Prepared::Risk(risk::RiskScorerPre::new(instance_pre).map_err(mismatch)?),
-            PluginKind::TaskMatcher => Prepared::Matcher(matcher::TaskMatcherPre::new(instance_pre).map_err(mismatch)?),
+            PluginKind::ChecklistItem => Prepared::Checklist(
+                checklist::ChecklistItemPre::new(instance_pre).map_err(mismatch)?,
+            ),
+            PluginKind::BreakerCondition => Prepared::Breaker(
+                breaker::BreakerConditionPre::new(instance_pre).map_err(mismatch)?,
+            ),
+            PluginKind::RiskScorer => {
+                Prepared::Risk(risk::RiskScorerPre::new(instance_pre).map_err(mismatch)?)
+            }
+            PluginKind::TaskMatcher => {
+                Prepared::Matcher(matcher::TaskMatcherPre::new(instance_pre).map_err(mismatch)?)
+            }
         };
 
         let mut plugin = LoadedPlugin {
@@ -115,29 +155,71 @@ impl PluginRuntime {
     }
 
     /// Asks the plugin who it is; it must agree with its manifest.
-    fn check_description(&self, plugin: &mut LoadedPlugin, manifest: &Manifest) -> Result<(), LoadError> {
-        let describe_error = |source| LoadError::Describe { plugin: manifest.name.clone(), source };
+    fn check_description(
+        &self,
+        plugin: &mut LoadedPlugin,
+        manifest: &Manifest,
+    ) -> Result<(), LoadError> {
+        let describe_error = |source| LoadError::Describe {
+            plugin: manifest.name.clone(),
+            source,
+        };
         let (info, item) = match &plugin.prepared {
             Prepared::Checklist(pre) => {
-                let d = self.run(plugin, |s| Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))).map_err(describe_error)?;
+                let d = self
+                    .run(plugin, |s| {
+                        Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
+                    })
+                    .map_err(describe_error)?;
                 (d.plugin, Some(convert::item_info(d.item)))
             }
-            Prepared::Breaker(pre) => (self.run(plugin, |s| Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))).map_err(describe_error)?, None),
-            Prepared::Risk(pre) => (self.run(plugin, |s| Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))).map_err(describe_error)?, None),
-            Prepared::Matcher(pre) => (self.run(plugin, |s| Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))).map_err(describe_error)?, None),
+            Prepared::Breaker(pre) => (
+                self.run(plugin, |s| {
+                    Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
+                })
+                .map_err(describe_error)?,
+                None,
+            ),
+            Prepared::Risk(pre) => (
+                self.run(plugin, |s| {
+                    Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
+                })
+                .map_err(describe_error)?,
+                None,
+            ),
+            Prepared::Matcher(pre) => (
+                self.run(plugin, |s| {
+                    Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
+                })
+                .map_err(describe_error)?,
+                None,
+            ),
         };
         let mut wrong = Vec::new();
         if info.name != manifest.name {
-            wrong.push(format!("name is `{}`, the manifest says `{}`", info.name, manifest.name));
+            wrong.push(format!(
+                "name is `{}`, the manifest says `{}`",
+                info.name, manifest.name
+            ));
         }
         if info.version != manifest.version {
-            wrong.push(format!("version is `{}`, the manifest says `{}`", info.version, manifest.version));
+            wrong.push(format!(
+                "version is `{}`, the manifest says `{}`",
+                info.version, manifest.version
+            ));
         }
         if convert::kind(info.kind) != manifest.kind {
-            wrong.push(format!("kind is `{}`, the manifest says `{}`", convert::kind(info.kind), manifest.kind));
+            wrong.push(format!(
+                "kind is `{}`, the manifest says `{}`",
+                convert::kind(info.kind),
+                manifest.kind
+            ));
         }
         if !wrong.is_empty() {
-            return Err(LoadError::DescribeMismatch { plugin: manifest.name.clone(), message: wrong.join("; ") });
+            return Err(LoadError::DescribeMismatch {
+                plugin: manifest.name.clone(),
+                message: wrong.join("; "),
+            });
         }
         plugin.info.summary = info.summary;
         plugin.info.item = item;
@@ -149,21 +231,46 @@ impl PluginRuntime {
     fn check_params(&self, plugin: &LoadedPlugin) -> Result<(), LoadError> {
         let params = plugin.params_json.as_str();
         let result = match &plugin.prepared {
-            Prepared::Checklist(pre) => self.run(plugin, |s| pre.instantiate(&mut *s)?.call_validate_params(&mut *s, params)),
-            Prepared::Breaker(pre) => self.run(plugin, |s| pre.instantiate(&mut *s)?.call_validate_params(&mut *s, params)),
-            Prepared::Risk(pre) => self.run(plugin, |s| pre.instantiate(&mut *s)?.call_validate_params(&mut *s, params)),
-            Prepared::Matcher(pre) => self.run(plugin, |s| pre.instantiate(&mut *s)?.call_validate_params(&mut *s, params)),
+            Prepared::Checklist(pre) => self.run(plugin, |s| {
+                pre.instantiate(&mut *s)?
+                    .call_validate_params(&mut *s, params)
+            }),
+            Prepared::Breaker(pre) => self.run(plugin, |s| {
+                pre.instantiate(&mut *s)?
+                    .call_validate_params(&mut *s, params)
+            }),
+            Prepared::Risk(pre) => self.run(plugin, |s| {
+                pre.instantiate(&mut *s)?
+                    .call_validate_params(&mut *s, params)
+            }),
+            Prepared::Matcher(pre) => self.run(plugin, |s| {
+                pre.instantiate(&mut *s)?
+                    .call_validate_params(&mut *s, params)
+            }),
         };
-        result.map_err(|e| LoadError::InvalidParams { plugin: plugin.name().to_string(), message: e.failure.to_string() })
+        result.map_err(|e| LoadError::InvalidParams {
+            plugin: plugin.name().to_string(),
+            message: e.failure.to_string(),
+        })
     }
 }
 
 /// Compares the component's exported functions with the world's, so that
 /// the author reads "missing export `evaluate`" rather than a type error.
-fn check_exports(engine: &wasmtime::Engine, component: &Component, kind: PluginKind, plugin: &str) -> Result<(), LoadError> {
+fn check_exports(
+    engine: &wasmtime::Engine,
+    component: &Component,
+    kind: PluginKind,
+    plugin: &str,
+) -> Result<(), LoadError> {
     let ty = component.component_type();
     let exported: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    let missing: Vec<&str> = kind.exports().iter().copied().filter(|f| !exported.contains(f)).collect();
+    let missing: Vec<&str> = kind
+        .exports()
+        .iter()
+        .copied()
+        .filter(|f| !exported.contains(f))
+        .collect();
     let not_functions: Vec<&str> = kind
         .exports()
         .iter()
@@ -175,34 +282,60 @@ fn check_exports(engine: &wasmtime::Engine, component: &Component, kind: PluginK
     }
     let mut message = Vec::new();
     if !missing.is_empty() {
-        message.push(format!("missing export{} `{}`", if missing.len() > 1 { "s" } else { "" }, missing.join("`, `")));
+        message.push(format!(
+            "missing export{} `{}`",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join("`, `")
+        ));
     }
     if !not_functions.is_empty() {
-        message.push(format!("`{}` must be a function", not_functions.join("`, `")));
+        message.push(format!(
+            "`{}` must be a function",
+            not_functions.join("`, `")
+        ));
     }
     message.push(format!(
         "the world exports {}; the component exports {}",
         quoted(kind.exports()),
-        if exported.is_empty() { "nothing".to_string() } else { quoted(&exported) }
+        if exported.is_empty() {
+            "nothing".to_string()
+        } else {
+            quoted(&exported)
+        }
     ));
-    if let Some(other) = PluginKind::ALL.into_iter().find(|k| *k != kind && k.exports().iter().all(|f| exported.contains(f))) {
+    if let Some(other) = PluginKind::ALL
+        .into_iter()
+        .find(|k| *k != kind && k.exports().iter().all(|f| exported.contains(f)))
+    {
         message.push(format!("it looks like a `{other}` plugin"));
     }
-    Err(LoadError::WorldMismatch { plugin: plugin.to_string(), world: kind.world(), message: message.join("; ") })
+    Err(LoadError::WorldMismatch {
+        plugin: plugin.to_string(),
+        world: kind.world(),
+        message: message.join("; "),
+    })
 }
 
 fn quoted(names: &[&str]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Plugins may import the host's log and, from other toolchains, WASI.
 /// Returns whether WASI is imported. Anything else is refused by name.
-fn check_imports(engine: &wasmtime::Engine, component: &Component, plugin: &str) -> Result<bool, LoadError> {
+fn check_imports(
+    engine: &wasmtime::Engine,
+    component: &Component,
+    plugin: &str,
+) -> Result<bool, LoadError> {
     let mut uses_wasi = false;
     for (name, _) in component.component_type().imports(engine) {
         if name.starts_with("wasi:") {
             uses_wasi = true;
-        } else if name != LOG_INTERFACE {
+        } else if name != LOG_INTERFACE && name != TYPES_INTERFACE {
             return Err(LoadError::Other {
                 plugin: plugin.to_string(),
                 message: format!("imports `{name}`, which Regent does not provide (a plugin may import only `{LOG_INTERFACE}` and WASI)"),

@@ -43,15 +43,25 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let raw: RawManifest = toml::from_str(text).map_err(|e| e.message().to_string() + &location(text, &e))?;
+        let raw: RawManifest =
+            toml::from_str(text).map_err(|e| e.message().to_string() + &location(text, &e))?;
         check_name(&raw.name)?;
         if raw.version.trim().is_empty() || raw.version.contains(char::is_whitespace) {
-            return Err(format!("version `{}` must be non-empty with no spaces", raw.version));
+            return Err(format!(
+                "version `{}` must be non-empty with no spaces",
+                raw.version
+            ));
         }
         let kind: PluginKind = raw.kind.parse()?;
         let params_json = serde_json::to_string(&raw.params).map_err(|e| format!("params: {e}"))?;
         let limits = raw.limits.resolve()?;
-        Ok(Self { name: raw.name, kind, version: raw.version, params_json, limits })
+        Ok(Self {
+            name: raw.name,
+            kind,
+            version: raw.version,
+            params_json,
+            limits,
+        })
     }
 }
 
@@ -70,7 +80,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if ok {
         Ok(())
     } else {
@@ -97,13 +109,20 @@ mod tests {
 
     #[test]
     fn says_what_is_wrong() {
-        let err = Manifest::parse("name = \"x\"\nkind = \"checklist\"\nversion = \"1\"\n").unwrap_err();
+        let err =
+            Manifest::parse("name = \"x\"\nkind = \"checklist\"\nversion = \"1\"\n").unwrap_err();
         assert!(err.starts_with("unknown plugin kind `checklist`"), "{err}");
         let err = Manifest::parse("name = \"x\"\nversion = \"1\"\n").unwrap_err();
         assert!(err.contains("missing field `kind`"), "{err}");
-        let err = Manifest::parse("name = \"../x\"\nkind = \"risk-scorer\"\nversion = \"1\"\n").unwrap_err();
+        let err = Manifest::parse("name = \"../x\"\nkind = \"risk-scorer\"\nversion = \"1\"\n")
+            .unwrap_err();
         assert!(err.starts_with("name `../x` must be"), "{err}");
-        let err = Manifest::parse("name = \"x\"\nkind = \"risk-scorer\"\nversion = \"1\"\ncolour = 1\n").unwrap_err();
-        assert!(err.contains("unknown field `colour`") && err.contains("line 4"), "{err}");
+        let err =
+            Manifest::parse("name = \"x\"\nkind = \"risk-scorer\"\nversion = \"1\"\ncolour = 1\n")
+                .unwrap_err();
+        assert!(
+            err.contains("unknown field `colour`") && err.contains("line 4"),
+            "{err}"
+        );
     }
 }

@@ -18,6 +18,7 @@ pub mod limits;
 mod loader;
 pub mod manifest;
 mod plugin;
+pub mod registry;
 
 use std::path::PathBuf;
 
@@ -28,6 +29,7 @@ pub use engine::EngineSettings;
 pub use error::{EvalError, EvalFailure, LoadError, RuntimeError};
 pub use manifest::Manifest;
 pub use plugin::{LoadedPlugin, PluginSummary};
+pub use registry::PluginSet;
 
 use crate::domain::{breaker as dbreaker, matching, readiness, risk as drisk, PluginKind};
 use bindings::types as wit;
@@ -58,14 +60,24 @@ impl PluginRuntime {
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let engine = engine::build_engine(&config.engine)?;
         let fail = |e: wasmtime::Error| RuntimeError(format!("{e:#}"));
-        let mut linker = Linker::new(&engine);
-        bindings::log::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s).map_err(fail)?;
-        let mut wasi_linker = Linker::new(&engine);
-        bindings::log::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut wasi_linker, |s| s).map_err(fail)?;
+        let regent_linker = || -> wasmtime::Result<Linker<HostState>> {
+            let mut linker = Linker::new(&engine);
+            bindings::log::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
+            linker.instance(loader::TYPES_INTERFACE)?;
+            Ok(linker)
+        };
+        let linker = regent_linker().map_err(fail)?;
+        let mut wasi_linker = regent_linker().map_err(fail)?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker).map_err(fail)?;
         let cache = CompileCache::new(&engine, config.cache_dir);
         let ticker = EpochTicker::start(engine.clone())?;
-        Ok(Self { engine, linker, wasi_linker, cache, _ticker: ticker })
+        Ok(Self {
+            engine,
+            linker,
+            wasi_linker,
+            cache,
+            _ticker: ticker,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -99,19 +111,29 @@ impl PluginRuntime {
 
     /// Evaluates a checklist item. `ctx` is converted once by the caller
     /// ([`convert::readiness_context`]) and shared by every item.
-    pub fn evaluate_item(&self, plugin: &LoadedPlugin, ctx: &wit::ReadinessContext) -> Result<readiness::ItemVerdict, EvalError> {
+    pub fn evaluate_item(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: &wit::ReadinessContext,
+    ) -> Result<readiness::ItemVerdict, EvalError> {
         let Prepared::Checklist(pre) = &plugin.prepared else {
             return Err(Self::wrong_kind(plugin, PluginKind::ChecklistItem));
         };
         let verdict = self.run(plugin, |store| {
-            pre.instantiate(&mut *store)?.call_evaluate(&mut *store, ctx, &plugin.params_json)
+            pre.instantiate(&mut *store)?
+                .call_evaluate(&mut *store, ctx, &plugin.params_json)
         })?;
-        convert::item_verdict(verdict).map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+        convert::item_verdict(verdict)
+            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
     }
 
     /// Runs every item on the same context; an item that errors counts as
     /// not passed, with the error as its detail (fail closed).
-    pub fn assess(&self, items: &[&LoadedPlugin], ctx: &readiness::ReadinessContext) -> readiness::Assessment {
+    pub fn assess(
+        &self,
+        items: &[&LoadedPlugin],
+        ctx: &readiness::ReadinessContext,
+    ) -> readiness::Assessment {
         let wit_ctx = convert::readiness_context(ctx);
         let results = items
             .iter()
@@ -119,7 +141,12 @@ impl PluginRuntime {
                 let info = plugin.info.item.clone()?;
                 let (passed, detail, observed, error) = match self.evaluate_item(plugin, &wit_ctx) {
                     Ok(v) => (v.passed, v.detail, v.observed, None),
-                    Err(e) => (false, e.to_string(), None, Some(e.failure.code().to_string())),
+                    Err(e) => (
+                        false,
+                        e.to_string(),
+                        None,
+                        Some(e.failure.code().to_string()),
+                    ),
                 };
                 Some(readiness::ItemResult {
                     info,
@@ -135,40 +162,63 @@ impl PluginRuntime {
         readiness::Assessment::from_items(results)
     }
 
-    pub fn evaluate_breaker(&self, plugin: &LoadedPlugin, window: &dbreaker::MetricsWindow) -> Result<dbreaker::BreakerVerdict, EvalError> {
+    pub fn evaluate_breaker(
+        &self,
+        plugin: &LoadedPlugin,
+        window: &dbreaker::MetricsWindow,
+    ) -> Result<dbreaker::BreakerVerdict, EvalError> {
         let Prepared::Breaker(pre) = &plugin.prepared else {
             return Err(Self::wrong_kind(plugin, PluginKind::BreakerCondition));
         };
         let window = convert::metrics_window(window);
         let verdict = self.run(plugin, |store| {
-            pre.instantiate(&mut *store)?.call_evaluate(&mut *store, window, &plugin.params_json)
+            pre.instantiate(&mut *store)?
+                .call_evaluate(&mut *store, window, &plugin.params_json)
         })?;
-        convert::breaker_verdict(verdict).map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+        convert::breaker_verdict(verdict)
+            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
     }
 
-    pub fn score_risk(&self, plugin: &LoadedPlugin, events: &[drisk::GovernanceEvent]) -> Result<drisk::RiskAssessment, EvalError> {
+    pub fn score_risk(
+        &self,
+        plugin: &LoadedPlugin,
+        events: &[drisk::GovernanceEvent],
+    ) -> Result<drisk::RiskAssessment, EvalError> {
         let Prepared::Risk(pre) = &plugin.prepared else {
             return Err(Self::wrong_kind(plugin, PluginKind::RiskScorer));
         };
         let events = convert::events(events);
         let out = self.run(plugin, |store| {
-            pre.instantiate(&mut *store)?.call_score(&mut *store, &events, &plugin.params_json)
+            pre.instantiate(&mut *store)?
+                .call_score(&mut *store, &events, &plugin.params_json)
         })?;
-        convert::risk_assessment(out).map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+        convert::risk_assessment(out)
+            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
     }
 
     /// Ranks candidates. Callers check the request first
     /// ([`matching::MatchRequest::check`]), so a matcher never sees, say, a
     /// zero cost it would have to divide by.
-    pub fn rank(&self, plugin: &LoadedPlugin, request: &matching::MatchRequest) -> Result<matching::Ranking, EvalError> {
+    pub fn rank(
+        &self,
+        plugin: &LoadedPlugin,
+        request: &matching::MatchRequest,
+    ) -> Result<matching::Ranking, EvalError> {
         let Prepared::Matcher(pre) = &plugin.prepared else {
             return Err(Self::wrong_kind(plugin, PluginKind::TaskMatcher));
         };
         let r = convert::match_request(request);
         let out = self.run(plugin, |store| {
-            pre.instantiate(&mut *store)?.call_rank(&mut *store, &r.task, &r.candidates, r.policy, &plugin.params_json)
+            pre.instantiate(&mut *store)?.call_rank(
+                &mut *store,
+                &r.task,
+                &r.candidates,
+                r.policy,
+                &plugin.params_json,
+            )
         })?;
-        convert::ranking(out, request).map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+        convert::ranking(out, request)
+            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
     }
 }
 
@@ -176,17 +226,32 @@ impl PluginRuntime {
 /// makes a Rust guest abort, which surfaces as an `unreachable` trap.
 fn classify(error: &wasmtime::Error, state: &HostState, plugin: &LoadedPlugin) -> EvalFailure {
     let limits = plugin.limits;
-    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
-        return EvalFailure::Unavailable { message: format!("{error}") };
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return EvalFailure::Unavailable {
+            message: format!("{error}"),
+        };
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => EvalFailure::Timeout { limit_ms: limits.timeout.as_millis() as u64 },
-        Some(Trap::StackOverflow) => EvalFailure::StackOverflow,
-        _ if state.limiter.memory_refused => EvalFailure::OutOfMemory { limit_bytes: limits.memory_bytes },
-        Some(trap) => match &state.panic_message {
-            Some(panic) => EvalFailure::Trap { message: format!("panicked: {panic}") },
-            None => EvalFailure::Trap { message: trap.to_string() },
+        Some(Trap::Interrupt) => EvalFailure::Timeout {
+            limit_ms: limits.timeout.as_millis() as u64,
         },
-        None => EvalFailure::Trap { message: format!("{error:#}") },
+        Some(Trap::StackOverflow) => EvalFailure::StackOverflow,
+        _ if state.limiter.memory_refused => EvalFailure::OutOfMemory {
+            limit_bytes: limits.memory_bytes,
+        },
+        Some(trap) => match &state.panic_message {
+            Some(panic) => EvalFailure::Trap {
+                message: format!("panicked: {panic}"),
+            },
+            None => EvalFailure::Trap {
+                message: trap.to_string(),
+            },
+        },
+        None => EvalFailure::Trap {
+            message: format!("{error:#}"),
+        },
     }
 }

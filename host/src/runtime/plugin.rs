@@ -79,12 +79,18 @@ impl LoadedPlugin {
     }
 
     pub(crate) fn error(&self, failure: EvalFailure) -> EvalError {
-        EvalError { plugin: self.info.name.clone(), version: self.info.version.clone(), failure }
+        EvalError {
+            plugin: self.info.name.clone(),
+            version: self.info.version.clone(),
+            failure,
+        }
     }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("LoadedPlugin")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }

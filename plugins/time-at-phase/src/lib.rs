@@ -22,7 +22,11 @@ impl ChecklistItem for TimeAtPhase {
     fn evaluate(ctx: &ReadinessContext, _: &NoParams) -> Result<ItemVerdict, String> {
         let (held, needed) = (ctx.phase.days_at_phase, ctx.phase.min_stabilization_days);
         let detail = format!("{held} of {needed} days at the current phase");
-        Ok(if held >= needed { pass(detail, Some(held.into())) } else { fail(detail, Some(held.into())) })
+        Ok(if held >= needed {
+            pass(detail, Some(held.into()))
+        } else {
+            fail(detail, Some(held.into()))
+        })
     }
 }
 

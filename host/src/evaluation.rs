@@ -1,0 +1,142 @@
+//! Evaluating a plugin on JSON input: the one path shared by the HTTP API
+//! and `regent plugin test`, so both read inputs and write outputs alike.
+
+use std::time::Instant;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::{
+    breaker::MetricsWindow, matching::MatchRequest, readiness::ReadinessContext, risk::RiskInput,
+    PluginKind,
+};
+use crate::runtime::{convert, EvalError, LoadedPlugin, PluginRuntime};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluationError {
+    /// The input does not have the shape the plugin's kind takes.
+    #[error("invalid input for a {kind} plugin: {message}")]
+    BadInput { kind: PluginKind, message: String },
+    #[error(transparent)]
+    Plugin(#[from] EvalError),
+}
+
+/// The output of one evaluation, with who decided it and how long it took.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluated {
+    pub plugin: String,
+    pub version: String,
+    pub kind: PluginKind,
+    pub output: Value,
+    pub elapsed_us: u64,
+}
+
+fn parse<T: DeserializeOwned>(kind: PluginKind, input: Value) -> Result<T, EvaluationError> {
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("at `{path}`: ")
+        };
+        EvaluationError::BadInput {
+            kind,
+            message: format!("{at}{}", e.into_inner()),
+        }
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> Value {
+    // Domain outputs are plain structs of strings and numbers (non-finite
+    // numbers are refused at the boundary), so they always serialize.
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+pub fn evaluate_json(
+    runtime: &PluginRuntime,
+    plugin: &LoadedPlugin,
+    input: Value,
+) -> Result<Evaluated, EvaluationError> {
+    let kind = plugin.kind();
+    let started = Instant::now();
+    let output = match kind {
+        PluginKind::ChecklistItem => {
+            let ctx: ReadinessContext = parse(kind, input)?;
+            to_json(&runtime.evaluate_item(plugin, &convert::readiness_context(&ctx))?)
+        }
+        PluginKind::BreakerCondition => {
+            let window: MetricsWindow = parse(kind, input)?;
+            to_json(&runtime.evaluate_breaker(plugin, &window)?)
+        }
+        PluginKind::RiskScorer => {
+            let input: RiskInput = parse(kind, input)?;
+            to_json(&runtime.score_risk(plugin, &input.events)?)
+        }
+        PluginKind::TaskMatcher => {
+            let request: MatchRequest = parse(kind, input)?;
+            request
+                .check()
+                .map_err(|message| EvaluationError::BadInput { kind, message })?;
+            to_json(&runtime.rank(plugin, &request)?)
+        }
+    };
+    Ok(Evaluated {
+        plugin: plugin.name().to_string(),
+        version: plugin.version().to_string(),
+        kind,
+        output,
+        elapsed_us: started.elapsed().as_micros() as u64,
+    })
+}
+
+/// Where `actual` departs from `expected`, if anywhere. `expected` may
+/// leave fields out: only what it names is compared.
+pub fn subset_mismatch(expected: &Value, actual: &Value, path: &str) -> Option<String> {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => e.iter().find_map(|(k, ev)| match a.get(k) {
+            Some(av) => subset_mismatch(ev, av, &format!("{path}.{k}")),
+            None => Some(format!(
+                "{path}.{k}: expected {ev}, but the output has no such field"
+            )),
+        }),
+        (Value::Array(e), Value::Array(a)) if e.len() == a.len() => e
+            .iter()
+            .zip(a)
+            .enumerate()
+            .find_map(|(i, (ev, av))| subset_mismatch(ev, av, &format!("{path}[{i}]"))),
+        (Value::Number(e), Value::Number(a))
+            if e.as_f64()
+                .zip(a.as_f64())
+                .is_some_and(|(x, y)| (x - y).abs() <= 1e-9 * x.abs().max(1.0)) =>
+        {
+            None
+        }
+        _ if expected == actual => None,
+        _ => Some(format!("{path}: expected {expected}, got {actual}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn subset_ignores_unnamed_fields_and_reports_the_path() {
+        let actual = json!({"passed": true, "detail": "x", "items": [{"id": 1}, {"id": 2}]});
+        assert_eq!(
+            subset_mismatch(&json!({"passed": true}), &actual, "$"),
+            None
+        );
+        assert_eq!(
+            subset_mismatch(&json!({"items": [{"id": 1}, {"id": 3}]}), &actual, "$"),
+            Some("$.items[1].id: expected 3, got 2".into())
+        );
+        assert_eq!(
+            subset_mismatch(&json!({"observed": 1}), &actual, "$"),
+            Some("$.observed: expected 1, but the output has no such field".into())
+        );
+    }
+}

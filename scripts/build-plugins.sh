@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds every plugin crate in the repository into a component, once:
+#   plugins/*          -> target/plugins/<name>.wasm + <name>.toml  (what `regent serve` loads)
+#   tests/fixtures/*   -> target/fixtures/<name>.wasm + <name>.toml (hostile plugins for tests)
+#   examples/rust-*    -> target/examples/<name>.wasm + <name>.toml
+#
+# It uses rustup's wasm32 target when it has it or can add it; otherwise
+# Debian's rustc-web toolchain (installed with apt-get when missing), which
+# builds std from source. Cargo is incremental, so a second run is quick.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+target=wasm32-unknown-unknown
+# A 64 KiB shadow stack instead of 1 MiB: fewer pages to touch and reset.
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C link-arg=-zstack-size=65536"
+
+wasm_cargo=()
+if rustup target list --installed 2>/dev/null | grep -qx "$target" \
+   || rustup target add "$target" >/dev/null 2>&1; then
+  wasm_cargo=(cargo)
+else
+  if [ ! -x /usr/bin/cargo ] || [ ! -d /usr/lib/rustlib/src/rust/library ] || ! command -v wasm-ld-22 >/dev/null && [ ! -e /usr/bin/wasm-ld-22 ] && [ ! -e /usr/lib/llvm-22/bin/wasm-ld ]; then
+    echo "build-plugins: rustup cannot add $target; installing Debian's rustc-web toolchain" >&2
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22 >/dev/null
+  fi
+  export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1
+  unset RUSTUP_TOOLCHAIN
+  wasm_cargo=(/usr/bin/cargo -Zbuild-std=std,panic_abort)
+fi
+
+crates=()
+for dir in plugins/*/ tests/fixtures/*/ examples/rust-*/; do
+  [ -f "$dir/Cargo.toml" ] && crates+=("$dir")
+done
+packages=()
+for dir in "${crates[@]}"; do packages+=(-p "$(basename "$dir")"); done
+
+echo "build-plugins: compiling ${#crates[@]} plugin crates for $target" >&2
+"${wasm_cargo[@]}" build --quiet --release --target "$target" --target-dir target/wasm "${packages[@]}"
+
+# Componentize in-process with `regent plugin build` (the wit-component crate).
+cargo build --quiet -p regent-host --bin regent
+regent=target/debug/regent
+modules=target/wasm/$target/release
+for dir in "${crates[@]}"; do
+  name="$(basename "$dir")"
+  case "$dir" in
+    plugins/*) out=target/plugins ;;
+    tests/fixtures/*) out=target/fixtures ;;
+    *) out=target/examples ;;
+  esac
+  mkdir -p "$out"
+  module="$modules/${name//-/_}.wasm"
+  if [ ! -f "$out/$name.wasm" ] || [ "$module" -nt "$out/$name.wasm" ]; then
+    "$regent" plugin build --out-dir "$out" "$module" >/dev/null
+  fi
+  cp "$dir/$name.toml" "$out/$name.toml"
+done
+echo "build-plugins: components in target/plugins, target/fixtures, target/examples" >&2
