@@ -109,7 +109,10 @@ impl CompileCache {
         let result = (|| -> std::io::Result<()> {
             create_private_dir(dir)?;
             let path = self.path(dir, sha256);
-            let tmp = path.with_extension("tmp");
+            // Unique per writer: two processes may compile the same plugin.
+            static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = path.with_extension(format!("{}.{n}.tmp", std::process::id()));
             let mut bytes = Vec::with_capacity(artifact.len() + 32);
             bytes.extend_from_slice(artifact);
             bytes.extend_from_slice(&Sha256::digest(artifact));
