@@ -34,8 +34,11 @@ crates=()
 for dir in plugins/*/ tests/fixtures/*/ examples/rust-*/; do
   [ -f "$dir/Cargo.toml" ] && crates+=("$dir")
 done
+# A plugin crate's package name is its plugin name: the stem of the one
+# manifest (`<name>.toml`) beside Cargo.toml.
+plugin_name() { basename "$(ls "$1"/*.toml | grep -v '/Cargo.toml$' | head -n 1)" .toml; }
 packages=()
-for dir in "${crates[@]}"; do packages+=(-p "$(basename "$dir")"); done
+for dir in "${crates[@]}"; do packages+=(-p "$(plugin_name "$dir")"); done
 
 echo "build-plugins: compiling ${#crates[@]} plugin crates for $target" >&2
 "${wasm_cargo[@]}" build --quiet --release --target "$target" --target-dir target/wasm "${packages[@]}"
@@ -45,7 +48,7 @@ cargo build --quiet -p regent-host --bin regent
 regent=target/debug/regent
 modules=target/wasm/$target/release
 for dir in "${crates[@]}"; do
-  name="$(basename "$dir")"
+  name="$(plugin_name "$dir")"
   case "$dir" in
     plugins/*) out=target/plugins ;;
     tests/fixtures/*) out=target/fixtures ;;

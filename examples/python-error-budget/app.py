@@ -52,10 +52,11 @@ def parse_params(params: str) -> float:
     # bool is a subclass of int in Python: `true` is not a rate.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Err(f"`max_error_rate` must be a number, got {json.dumps(value)}")
-    value = float(value)
     if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise Err(f"`max_error_rate` is a rate and must be between 0 and 1, got {value}")
-    return value
+        raise Err(
+            f"`max_error_rate` is a rate and must be between 0 and 1, got {json.dumps(value)}"
+        )
+    return float(value)
 
 
 class WitWorld(wit_world.WitWorld):
