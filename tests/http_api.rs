@@ -22,13 +22,20 @@ impl TestApp {
         std::fs::create_dir_all(&plugins).unwrap();
         let copy = |from: &Path, name: &str| {
             for ext in ["wasm", "toml"] {
-                std::fs::copy(from.join(format!("{name}.{ext}")), plugins.join(format!("{name}.{ext}"))).unwrap();
+                std::fs::copy(
+                    from.join(format!("{name}.{ext}")),
+                    plugins.join(format!("{name}.{ext}")),
+                )
+                .unwrap();
             }
         };
         for entry in std::fs::read_dir(built_plugins().join("plugins")).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml") {
-                copy(&built_plugins().join("plugins"), path.file_stem().unwrap().to_str().unwrap());
+                copy(
+                    &built_plugins().join("plugins"),
+                    path.file_stem().unwrap().to_str().unwrap(),
+                );
             }
         }
         for name in hostile {
@@ -41,32 +48,55 @@ impl TestApp {
             cache_dir: built_plugins().join("test-cache"),
             db_path: dir.path().join("regent.db"),
         };
-        let state = tokio::task::spawn_blocking(move || startup::build_state(&config)).await.unwrap().unwrap();
+        let state = tokio::task::spawn_blocking(move || startup::build_state(&config))
+            .await
+            .unwrap()
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(startup::serve(listener, state));
-        Self { base, client: reqwest::Client::new(), _dir: dir }
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let resp = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         (resp.status(), resp.json().await.unwrap())
     }
 
     async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-        let resp = self.client.post(format!("{}{path}", self.base)).body(body).send().await.unwrap();
+        let resp = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         (resp.status(), resp.json().await.unwrap())
     }
 }
 
 fn error_code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
 }
 
 #[tokio::test]
 async fn health_and_the_plugin_listing() {
     let app = TestApp::spawn(&[]).await;
-    assert_eq!(app.get("/health").await, (StatusCode::OK, json!({"status": "ok"})));
+    assert_eq!(
+        app.get("/health").await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
 
     let (status, plugins) = app.get("/api/plugins").await;
     assert_eq!(status, StatusCode::OK);
@@ -77,7 +107,10 @@ async fn health_and_the_plugin_listing() {
     assert_eq!(expression["version"], "0.1.0");
     assert_eq!(expression["sha256"].as_str().unwrap().len(), 64);
     assert!(expression["loadedAt"].as_str().unwrap().ends_with('Z'));
-    let item = &plugins.iter().find(|p| p["name"] == "success-rate").unwrap()["item"];
+    let item = &plugins
+        .iter()
+        .find(|p| p["name"] == "success-rate")
+        .unwrap()["item"];
     assert_eq!(item["points"], 5);
     assert_eq!(item["category"], "technical");
 }
@@ -86,7 +119,9 @@ async fn health_and_the_plugin_listing() {
 async fn evaluating_a_plugin_returns_output_version_and_time_and_is_recorded() {
     let app = TestApp::spawn(&[]).await;
     let input = json!({"now": "2026-11-01T00:00:00Z", "metrics": {"successRate": 0.999}});
-    let (status, body) = app.post("/api/plugins/success-rate/evaluate", input.to_string()).await;
+    let (status, body) = app
+        .post("/api/plugins/success-rate/evaluate", input.to_string())
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["plugin"], "success-rate");
     assert_eq!(body["version"], "0.1.0");
@@ -101,21 +136,37 @@ async fn evaluating_a_plugin_returns_output_version_and_time_and_is_recorded() {
     assert_eq!(records[0]["output"]["passed"], true);
 
     let (status, body) = app.get("/api/evaluations?limit=0").await;
-    assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "bad_request"));
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
 }
 
 #[tokio::test]
 async fn every_kind_evaluates_over_http() {
     let app = TestApp::spawn(&[]).await;
     let window = json!({"now": "2026-11-01T00:00:00Z", "metrics": {"errorRate": 0.08}});
-    let (status, body) = app.post("/api/plugins/expression/evaluate", window.to_string()).await;
+    let (status, body) = app
+        .post("/api/plugins/expression/evaluate", window.to_string())
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["output"]["tripped"], true);
 
     let events = json!({"events": [{"engine": "billing", "eventType": "sync_failure", "severity": "CRITICAL", "occurredAt": "2026-11-01T00:00:00Z"}]});
-    let (_, body) = app.post("/api/plugins/severity-weighted/evaluate", events.to_string()).await;
-    assert_eq!(body["output"]["categories"][1], json!({"category": "billing_risk", "score": 25}));
-    assert_eq!(body["output"]["recommendations"], json!(["Address 1 critical events immediately"]));
+    let (_, body) = app
+        .post(
+            "/api/plugins/severity-weighted/evaluate",
+            events.to_string(),
+        )
+        .await;
+    assert_eq!(
+        body["output"]["categories"][1],
+        json!({"category": "billing_risk", "score": 25})
+    );
+    assert_eq!(
+        body["output"]["recommendations"],
+        json!(["Address 1 critical events immediately"])
+    );
 
     let request = json!({
         "task": {"id": "t1", "requiredCapabilities": ["code-analysis:python"], "maxCostPerHour": 100.0},
@@ -125,15 +176,28 @@ async fn every_kind_evaluates_over_http() {
             {"id": "ndi", "capabilities": ["integration:ndi"], "costPerHour": 2.0, "reputation": 0.9, "budgetRemaining": 25.0}
         ]
     });
-    let (_, body) = app.post("/api/plugins/capability-match/evaluate", request.to_string()).await;
+    let (_, body) = app
+        .post(
+            "/api/plugins/capability-match/evaluate",
+            request.to_string(),
+        )
+        .await;
     assert_eq!(body["output"]["ranked"][0]["id"], "haiku");
-    assert_eq!(body["output"]["excluded"][0]["reason"], "insufficient_capability");
+    assert_eq!(
+        body["output"]["excluded"][0]["reason"],
+        "insufficient_capability"
+    );
 }
 
 #[tokio::test]
 async fn the_whole_checklist_assesses_to_80_points() {
     let app = TestApp::spawn(&[]).await;
-    let (status, body) = app.post("/api/readiness/evaluate", json!({"now": "2026-11-01T00:00:00Z"}).to_string()).await;
+    let (status, body) = app
+        .post(
+            "/api/readiness/evaluate",
+            json!({"now": "2026-11-01T00:00:00Z"}).to_string(),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["maxScore"], 80);
     assert_eq!(body["items"].as_array().unwrap().len(), 22);
@@ -143,38 +207,90 @@ async fn the_whole_checklist_assesses_to_80_points() {
 #[tokio::test]
 async fn bad_requests_say_exactly_what_was_wrong() {
     let app = TestApp::spawn(&[]).await;
-    let (status, body) = app.post("/api/plugins/success-rate/evaluate", "{not json").await;
-    assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "bad_request"));
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("malformed JSON: key must be a string at line 1 column 2"), "{body}");
+    let (status, body) = app
+        .post("/api/plugins/success-rate/evaluate", "{not json")
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed JSON: key must be a string at line 1 column 2"),
+        "{body}"
+    );
 
     let wrong_shape = json!({"now": "2026-11-01T00:00:00Z", "metrics": {"successRate": "high"}});
-    let (status, body) = app.post("/api/plugins/success-rate/evaluate", wrong_shape.to_string()).await;
+    let (status, body) = app
+        .post(
+            "/api/plugins/success-rate/evaluate",
+            wrong_shape.to_string(),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("invalid input for a checklist-item plugin: at `metrics.successRate`: invalid type"), "{message}");
+    assert!(
+        message.starts_with(
+            "invalid input for a checklist-item plugin: at `metrics.successRate`: invalid type"
+        ),
+        "{message}"
+    );
 
-    let (status, body) = app.post("/api/plugins/success-rate/evaluate", json!({"now": "soon"}).to_string()).await;
+    let (status, body) = app
+        .post(
+            "/api/plugins/success-rate/evaluate",
+            json!({"now": "soon"}).to_string(),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"].as_str().unwrap().contains("`soon` is not an RFC 3339 time"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`soon` is not an RFC 3339 time"),
+        "{body}"
+    );
 
     let (status, body) = app.post("/api/plugins/no-such-rule/evaluate", "{}").await;
-    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"));
-    assert_eq!(body["error"]["message"], "no plugin named `no-such-rule` (GET /api/plugins lists them)");
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    assert_eq!(
+        body["error"]["message"],
+        "no plugin named `no-such-rule` (GET /api/plugins lists them)"
+    );
 
     let (status, body) = app.post("/api/plugins/success-rate/evaluate", "").await;
-    assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "bad_request"));
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "bad_request")
+    );
 
     let huge = vec![b' '; regent_host::api::MAX_BODY_BYTES + 1];
     let (status, body) = app.post("/api/plugins/success-rate/evaluate", huge).await;
-    assert_eq!((status, error_code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
 
     let bad_match = json!({"task": {"id": "t", "requiredCapabilities": []}, "candidates": [{"id": "a", "capabilities": [], "costPerHour": 0, "reputation": 0.5, "budgetRemaining": 1}]});
-    let (status, body) = app.post("/api/plugins/capability-match/evaluate", bad_match.to_string()).await;
+    let (status, body) = app
+        .post(
+            "/api/plugins/capability-match/evaluate",
+            bad_match.to_string(),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["message"], "invalid input for a task-matcher plugin: candidates[0] (`a`): costPerHour must be a positive number");
 
     let (status, body) = app.get("/api/nowhere").await;
-    assert_eq!((status, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
 
     // None of that was recorded: bad input never reached a plugin.
     let (_, records) = app.get("/api/evaluations").await;
@@ -185,15 +301,22 @@ async fn bad_requests_say_exactly_what_was_wrong() {
 async fn a_failing_plugin_is_a_422_naming_it_and_the_server_keeps_serving() {
     let app = TestApp::spawn(&["hostile-loop", "hostile-memory"]).await;
     let input = json!({"now": "2026-11-01T00:00:00Z"}).to_string();
-    let (status, body) = app.post("/api/plugins/hostile-loop/evaluate", input.clone()).await;
+    let (status, body) = app
+        .post("/api/plugins/hostile-loop/evaluate", input.clone())
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         body["error"],
         json!({"code": "plugin_failed", "cause": "timeout", "plugin": "hostile-loop", "version": "0.1.0",
                "message": "plugin `hostile-loop` 0.1.0: timeout: still running after 50 ms"})
     );
-    let (status, body) = app.post("/api/plugins/hostile-memory/evaluate", input.clone()).await;
-    assert_eq!((status, body["error"]["cause"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("out_of_memory")));
+    let (status, body) = app
+        .post("/api/plugins/hostile-memory/evaluate", input.clone())
+        .await;
+    assert_eq!(
+        (status, body["error"]["cause"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("out_of_memory"))
+    );
 
     let (status, body) = app.post("/api/plugins/time-at-phase/evaluate", input).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -6,19 +6,28 @@ use std::process::{Command, Output};
 use regent_tests::{regent_bin, repo_root};
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     out
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Commands share the repository's target directory, so the scaffolded
 /// crates reuse compiled dependencies (and the wasm32 std) instead of
 /// rebuilding them per test.
 fn regent(args: &[&str], cwd: &Path) -> Output {
-    run(Command::new(regent_bin()).args(args).current_dir(cwd).env("CARGO_TARGET_DIR", repo_root().join("target")))
+    run(Command::new(regent_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("CARGO_TARGET_DIR", repo_root().join("target")))
 }
 
 #[test]
@@ -39,7 +48,11 @@ fn every_kind_scaffolds_a_crate_that_tests_builds_and_passes_its_fixtures() {
             .args(["test", "--quiet"])
             .current_dir(&crate_dir)
             .env("CARGO_TARGET_DIR", repo_root().join("target")));
-        assert!(out.status.success(), "native tests of the scaffold ({kind}): {}", text(&out));
+        assert!(
+            out.status.success(),
+            "native tests of the scaffold ({kind}): {}",
+            text(&out)
+        );
 
         let out = regent(&["plugin", "build", "."], &crate_dir);
         assert!(out.status.success(), "build ({kind}): {}", text(&out));
@@ -47,7 +60,11 @@ fn every_kind_scaffolds_a_crate_that_tests_builds_and_passes_its_fixtures() {
 
         let out = regent(&["plugin", "test", "."], &crate_dir);
         assert!(out.status.success(), "fixtures ({kind}): {}", text(&out));
-        assert!(text(&out).contains(&format!("{name}: 1 passed, 0 failed")), "{}", text(&out));
+        assert!(
+            text(&out).contains(&format!("{name}: 1 passed, 0 failed")),
+            "{}",
+            text(&out)
+        );
     }
 }
 
@@ -56,18 +73,32 @@ fn a_failing_fixture_fails_the_run_and_says_where() {
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("success-rate");
     std::fs::create_dir_all(plugin.join("fixtures")).unwrap();
-    std::fs::copy(repo_root().join("plugins/success-rate/success-rate.toml"), plugin.join("success-rate.toml")).unwrap();
+    std::fs::copy(
+        repo_root().join("plugins/success-rate/success-rate.toml"),
+        plugin.join("success-rate.toml"),
+    )
+    .unwrap();
     std::fs::write(
         plugin.join("fixtures/wrong.json"),
         r#"{"description": "claims 0.9 passes", "input": {"now": "2026-11-01T00:00:00Z", "metrics": {"successRate": 0.9}}, "expect": {"passed": true}}"#,
     )
     .unwrap();
     let wasm = repo_root().join("target/plugins/success-rate.wasm");
-    let out = regent(&["plugin", "test", ".", "--wasm", wasm.to_str().unwrap()], &plugin);
+    let out = regent(
+        &["plugin", "test", ".", "--wasm", wasm.to_str().unwrap()],
+        &plugin,
+    );
     assert!(!out.status.success());
     let report = text(&out);
-    assert!(report.contains("FAILED  wrong.json: $.passed: expected true, got false (claims 0.9 passes)"), "{report}");
-    assert!(report.contains("success-rate: 0 passed, 1 failed"), "{report}");
+    assert!(
+        report
+            .contains("FAILED  wrong.json: $.passed: expected true, got false (claims 0.9 passes)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("success-rate: 0 passed, 1 failed"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -77,13 +108,28 @@ fn build_and_new_refuse_bad_input_with_a_reason() {
     std::fs::write(&junk, b"not wasm at all").unwrap();
     let out = regent(&["plugin", "build", junk.to_str().unwrap()], dir.path());
     assert!(!out.status.success());
-    assert!(text(&out).contains("not a WebAssembly binary"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not a WebAssembly binary"),
+        "{}",
+        text(&out)
+    );
 
     let out = regent(&["plugin", "new", "rule", "x", "--path", "."], dir.path());
     assert!(!out.status.success());
-    assert!(text(&out).contains("unknown plugin kind `rule`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown plugin kind `rule`"),
+        "{}",
+        text(&out)
+    );
 
-    let out = regent(&["plugin", "new", "risk-scorer", "Bad Name", "--path", "."], dir.path());
+    let out = regent(
+        &["plugin", "new", "risk-scorer", "Bad Name", "--path", "."],
+        dir.path(),
+    );
     assert!(!out.status.success());
-    assert!(text(&out).contains("name `Bad Name` must be"), "{}", text(&out));
+    assert!(
+        text(&out).contains("name `Bad Name` must be"),
+        "{}",
+        text(&out)
+    );
 }

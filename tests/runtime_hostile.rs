@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 
 use regent_host::domain::readiness::ReadinessContext;
 use regent_host::domain::Timestamp;
-use regent_host::runtime::{convert, EvalFailure, LoadError, LoadedPlugin, Manifest, PluginRuntime, RuntimeConfig};
+use regent_host::runtime::{
+    convert, EvalFailure, LoadError, LoadedPlugin, Manifest, PluginRuntime, RuntimeConfig,
+};
 use regent_tests::built_plugins;
 
 fn runtime() -> &'static PluginRuntime {
@@ -18,21 +20,35 @@ fn load(dir: &str, name: &str) -> Result<LoadedPlugin, LoadError> {
 }
 
 fn context() -> ReadinessContext {
-    let mut ctx: ReadinessContext = serde_json::from_value(serde_json::json!({"now": "2026-11-01T00:00:00Z"})).unwrap();
+    let mut ctx: ReadinessContext =
+        serde_json::from_value(serde_json::json!({"now": "2026-11-01T00:00:00Z"})).unwrap();
     ctx.phase.days_at_phase = 200;
     ctx
 }
 
 /// Evaluates a hostile checklist item, then proves a healthy one still works.
 fn failure_of(name: &str) -> EvalFailure {
-    let hostile = load("fixtures", name).expect("hostile fixtures load: they only misbehave when evaluated");
+    let hostile =
+        load("fixtures", name).expect("hostile fixtures load: they only misbehave when evaluated");
     let ctx = convert::readiness_context(&context());
-    let err = runtime().evaluate_item(&hostile, &ctx).expect_err("a hostile plugin must fail");
-    assert_eq!((err.plugin.as_str(), err.version.as_str()), (name, "0.1.0"), "the error names the plugin and version");
-    assert!(err.to_string().starts_with(&format!("plugin `{name}` 0.1.0: ")), "{err}");
+    let err = runtime()
+        .evaluate_item(&hostile, &ctx)
+        .expect_err("a hostile plugin must fail");
+    assert_eq!(
+        (err.plugin.as_str(), err.version.as_str()),
+        (name, "0.1.0"),
+        "the error names the plugin and version"
+    );
+    assert!(
+        err.to_string()
+            .starts_with(&format!("plugin `{name}` 0.1.0: ")),
+        "{err}"
+    );
 
     let healthy = load("plugins", "time-at-phase").unwrap();
-    let verdict = runtime().evaluate_item(&healthy, &ctx).expect("a healthy plugin still evaluates right after");
+    let verdict = runtime()
+        .evaluate_item(&healthy, &ctx)
+        .expect("a healthy plugin still evaluates right after");
     assert!(verdict.passed, "{verdict:?}");
     err.failure
 }
@@ -40,14 +56,22 @@ fn failure_of(name: &str) -> EvalFailure {
 #[test]
 fn an_infinite_loop_times_out_at_the_plugin_limit() {
     let started = std::time::Instant::now();
-    assert_eq!(failure_of("hostile-loop"), EvalFailure::Timeout { limit_ms: 50 });
+    assert_eq!(
+        failure_of("hostile-loop"),
+        EvalFailure::Timeout { limit_ms: 50 }
+    );
     // The limit is enforced, not merely reported: 50 ms plus epoch slack.
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
 }
 
 #[test]
 fn a_memory_bomb_is_out_of_memory_at_16_mib() {
-    assert_eq!(failure_of("hostile-memory"), EvalFailure::OutOfMemory { limit_bytes: 16 << 20 });
+    assert_eq!(
+        failure_of("hostile-memory"),
+        EvalFailure::OutOfMemory {
+            limit_bytes: 16 << 20
+        }
+    );
 }
 
 #[test]
@@ -69,19 +93,39 @@ fn a_panic_is_a_trap_carrying_the_panic_message() {
 #[test]
 fn scores_out_of_range_are_refused_as_invalid_output() {
     let scorer = load("fixtures", "hostile-out-of-range").unwrap();
-    let err = runtime().score_risk(&scorer, &[]).expect_err("a score of 150 breaks the contract");
-    assert_eq!(err.failure, EvalFailure::InvalidOutput { message: "overall score 150 is above 100".into() });
+    let err = runtime()
+        .score_risk(&scorer, &[])
+        .expect_err("a score of 150 breaks the contract");
+    assert_eq!(
+        err.failure,
+        EvalFailure::InvalidOutput {
+            message: "overall score 150 is above 100".into()
+        }
+    );
     let healthy = load("plugins", "severity-weighted").unwrap();
     assert_eq!(runtime().score_risk(&healthy, &[]).unwrap().overall, 0);
 }
 
 #[test]
 fn a_component_exporting_the_wrong_world_is_refused_with_what_is_missing() {
-    let err = load("fixtures", "hostile-wrong-world").expect_err("a task matcher is not a checklist item");
+    let err = load("fixtures", "hostile-wrong-world")
+        .expect_err("a task matcher is not a checklist item");
     let message = err.to_string();
-    assert!(matches!(err, LoadError::WorldMismatch { world: "checklist-item", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            LoadError::WorldMismatch {
+                world: "checklist-item",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(message.contains("missing export `evaluate`"), "{message}");
-    assert!(message.contains("it looks like a `task-matcher` plugin"), "{message}");
+    assert!(
+        message.contains("it looks like a `task-matcher` plugin"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -95,7 +139,10 @@ fn a_checklist_item_that_fails_counts_as_not_passed_with_the_error_as_detail() {
     let failed = by_plugin("hostile-loop");
     assert!(!failed.passed);
     assert_eq!(failed.error.as_deref(), Some("timeout"));
-    assert_eq!(failed.detail, "plugin `hostile-loop` 0.1.0: timeout: still running after 50 ms");
+    assert_eq!(
+        failed.detail,
+        "plugin `hostile-loop` 0.1.0: timeout: still running after 50 ms"
+    );
     assert_eq!(by_plugin("hostile-panic").error.as_deref(), Some("trap"));
     assert_eq!(assessment.score, 5, "only the healthy item's points count");
 }
@@ -107,7 +154,9 @@ fn a_per_plugin_time_limit_overrides_the_default() {
     manifest.limits.timeout = std::time::Duration::from_millis(5);
     let wasm = std::fs::read(path.with_extension("wasm")).unwrap();
     let plugin = runtime().load(&wasm, manifest).unwrap();
-    let err = runtime().evaluate_item(&plugin, &convert::readiness_context(&context())).unwrap_err();
+    let err = runtime()
+        .evaluate_item(&plugin, &convert::readiness_context(&context()))
+        .unwrap_err();
     assert_eq!(err.failure, EvalFailure::Timeout { limit_ms: 5 });
 }
 
@@ -139,13 +188,17 @@ fn describe_must_agree_with_the_manifest() {
 fn a_corrupt_component_is_refused_as_not_a_component() {
     let path = built_plugins().join("plugins/runbooks.toml");
     let manifest = Manifest::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let err = runtime().load(b"\0asm\x0d\0\x01\0garbage", manifest).unwrap_err();
+    let err = runtime()
+        .load(b"\0asm\x0d\0\x01\0garbage", manifest)
+        .unwrap_err();
     assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
 }
 
 #[test]
 fn the_whole_builtin_checklist_is_80_points_in_three_categories() {
-    let (loaded, failed) = runtime().load_dir(&built_plugins().join("plugins")).unwrap();
+    let (loaded, failed) = runtime()
+        .load_dir(&built_plugins().join("plugins"))
+        .unwrap();
     assert!(failed.is_empty(), "{failed:?}");
     let set = regent_host::runtime::PluginSet::new(loaded);
     let checklist = set.checklist();
@@ -158,8 +211,16 @@ fn the_whole_builtin_checklist_is_80_points_in_three_categories() {
     assert_eq!(possible, [35, 25, 20]);
     // On an empty context only the phase time and "no critical incidents"
     // hold; every rate, gauge and attestation item fails for want of data.
-    let passed: Vec<&str> = assessment.items.iter().filter(|i| i.passed).map(|i| i.info.id.as_str()).collect();
-    assert_eq!(passed, ["no-critical-autonomous-incidents", "time-at-phase"]);
+    let passed: Vec<&str> = assessment
+        .items
+        .iter()
+        .filter(|i| i.passed)
+        .map(|i| i.info.id.as_str())
+        .collect();
+    assert_eq!(
+        passed,
+        ["no-critical-autonomous-incidents", "time-at-phase"]
+    );
     assert_eq!(assessment.score, 10);
     assert!(assessment.blockers.contains(&"success-rate".to_string()));
 }

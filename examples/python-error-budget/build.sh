@@ -27,7 +27,7 @@ up_to_date() {
 }
 
 if up_to_date; then
-    echo "error-budget.wasm is up to date: $WASM"
+    echo "error-budget.wasm is up to date: $WASM" >&2
 else
     if ! command -v componentize-py >/dev/null 2>&1; then
         echo "installing componentize-py==$COMPONENTIZE_PY_VERSION" >&2

@@ -95,27 +95,31 @@ impl<T: BreakerCondition> Adapter<T> {
 #[macro_export]
 macro_rules! breaker_condition {
     ($condition:ty) => {
-        #[doc(hidden)]
-        pub struct __RegentBreakerCondition;
-        impl $crate::breaker::bindings::Guest for __RegentBreakerCondition {
-            fn describe() -> $crate::breaker::PluginInfo {
-                $crate::breaker::PluginInfo {
-                    name: env!("CARGO_PKG_NAME").to_string(),
-                    version: env!("CARGO_PKG_VERSION").to_string(),
-                    kind: $crate::breaker::PluginKind::BreakerCondition,
-                    summary: <$condition as $crate::breaker::BreakerCondition>::SUMMARY.to_string(),
+        // Only wasm builds export the world: natively the plugin is a plain
+        // library, so several plugins can link into one test or benchmark.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct __RegentBreakerCondition;
+            impl $crate::breaker::bindings::Guest for __RegentBreakerCondition {
+                fn describe() -> $crate::breaker::PluginInfo {
+                    $crate::breaker::PluginInfo {
+                        name: env!("CARGO_PKG_NAME").to_string(),
+                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        kind: $crate::breaker::PluginKind::BreakerCondition,
+                        summary: <$condition as $crate::breaker::BreakerCondition>::SUMMARY.to_string(),
+                    }
+                }
+                fn validate_params(params: String) -> Result<(), String> {
+                    $crate::breaker::Adapter::<$condition>::validate_params(params)
+                }
+                fn evaluate(
+                    window: $crate::breaker::MetricsWindow,
+                    params: String,
+                ) -> Result<$crate::breaker::BreakerVerdict, String> {
+                    $crate::breaker::Adapter::<$condition>::evaluate(window, params)
                 }
             }
-            fn validate_params(params: String) -> Result<(), String> {
-                $crate::breaker::Adapter::<$condition>::validate_params(params)
-            }
-            fn evaluate(
-                window: $crate::breaker::MetricsWindow,
-                params: String,
-            ) -> Result<$crate::breaker::BreakerVerdict, String> {
-                $crate::breaker::Adapter::<$condition>::evaluate(window, params)
-            }
-        }
-        $crate::breaker::bindings::__export_breaker_condition_world!(__RegentBreakerCondition with_types_in $crate::breaker::bindings);
+            $crate::breaker::bindings::__export_breaker_condition_world!(__RegentBreakerCondition with_types_in $crate::breaker::bindings);
+        };
     };
 }

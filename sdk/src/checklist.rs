@@ -239,31 +239,35 @@ impl<T: ChecklistItem> Adapter<T> {
 #[macro_export]
 macro_rules! checklist_item {
     ($item:ty) => {
-        #[doc(hidden)]
-        pub struct __RegentChecklistItem;
-        impl $crate::checklist::bindings::Guest for __RegentChecklistItem {
-            fn describe() -> $crate::checklist::ChecklistDescription {
-                $crate::checklist::ChecklistDescription {
-                    plugin: $crate::checklist::PluginInfo {
-                        name: env!("CARGO_PKG_NAME").to_string(),
-                        version: env!("CARGO_PKG_VERSION").to_string(),
-                        kind: $crate::checklist::PluginKind::ChecklistItem,
-                        summary: <$item as $crate::checklist::ChecklistItem>::SUMMARY.to_string(),
-                    },
-                    item: <$item as $crate::checklist::ChecklistItem>::ITEM.info(),
+        // Only wasm builds export the world: natively the plugin is a plain
+        // library, so several plugins can link into one test or benchmark.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct __RegentChecklistItem;
+            impl $crate::checklist::bindings::Guest for __RegentChecklistItem {
+                fn describe() -> $crate::checklist::ChecklistDescription {
+                    $crate::checklist::ChecklistDescription {
+                        plugin: $crate::checklist::PluginInfo {
+                            name: env!("CARGO_PKG_NAME").to_string(),
+                            version: env!("CARGO_PKG_VERSION").to_string(),
+                            kind: $crate::checklist::PluginKind::ChecklistItem,
+                            summary: <$item as $crate::checklist::ChecklistItem>::SUMMARY.to_string(),
+                        },
+                        item: <$item as $crate::checklist::ChecklistItem>::ITEM.info(),
+                    }
+                }
+                fn validate_params(params: String) -> Result<(), String> {
+                    $crate::checklist::Adapter::<$item>::validate_params(params)
+                }
+                fn evaluate(
+                    context: $crate::checklist::ReadinessContext,
+                    params: String,
+                ) -> Result<$crate::checklist::ItemVerdict, String> {
+                    $crate::checklist::Adapter::<$item>::evaluate(context, params)
                 }
             }
-            fn validate_params(params: String) -> Result<(), String> {
-                $crate::checklist::Adapter::<$item>::validate_params(params)
-            }
-            fn evaluate(
-                context: $crate::checklist::ReadinessContext,
-                params: String,
-            ) -> Result<$crate::checklist::ItemVerdict, String> {
-                $crate::checklist::Adapter::<$item>::evaluate(context, params)
-            }
-        }
-        $crate::checklist::bindings::__export_checklist_item_world!(__RegentChecklistItem with_types_in $crate::checklist::bindings);
+            $crate::checklist::bindings::__export_checklist_item_world!(__RegentChecklistItem with_types_in $crate::checklist::bindings);
+        };
     };
 }
 

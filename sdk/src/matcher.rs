@@ -101,29 +101,33 @@ impl<T: TaskMatcher> Adapter<T> {
 #[macro_export]
 macro_rules! task_matcher {
     ($matcher:ty) => {
-        #[doc(hidden)]
-        pub struct __RegentTaskMatcher;
-        impl $crate::matcher::bindings::Guest for __RegentTaskMatcher {
-            fn describe() -> $crate::matcher::PluginInfo {
-                $crate::matcher::PluginInfo {
-                    name: env!("CARGO_PKG_NAME").to_string(),
-                    version: env!("CARGO_PKG_VERSION").to_string(),
-                    kind: $crate::matcher::PluginKind::TaskMatcher,
-                    summary: <$matcher as $crate::matcher::TaskMatcher>::SUMMARY.to_string(),
+        // Only wasm builds export the world: natively the plugin is a plain
+        // library, so several plugins can link into one test or benchmark.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct __RegentTaskMatcher;
+            impl $crate::matcher::bindings::Guest for __RegentTaskMatcher {
+                fn describe() -> $crate::matcher::PluginInfo {
+                    $crate::matcher::PluginInfo {
+                        name: env!("CARGO_PKG_NAME").to_string(),
+                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        kind: $crate::matcher::PluginKind::TaskMatcher,
+                        summary: <$matcher as $crate::matcher::TaskMatcher>::SUMMARY.to_string(),
+                    }
+                }
+                fn validate_params(params: String) -> Result<(), String> {
+                    $crate::matcher::Adapter::<$matcher>::validate_params(params)
+                }
+                fn rank(
+                    task: $crate::matcher::Task,
+                    candidates: Vec<$crate::matcher::Candidate>,
+                    policy: $crate::matcher::AssignmentPolicy,
+                    params: String,
+                ) -> Result<$crate::matcher::Ranking, String> {
+                    $crate::matcher::Adapter::<$matcher>::rank(task, candidates, policy, params)
                 }
             }
-            fn validate_params(params: String) -> Result<(), String> {
-                $crate::matcher::Adapter::<$matcher>::validate_params(params)
-            }
-            fn rank(
-                task: $crate::matcher::Task,
-                candidates: Vec<$crate::matcher::Candidate>,
-                policy: $crate::matcher::AssignmentPolicy,
-                params: String,
-            ) -> Result<$crate::matcher::Ranking, String> {
-                $crate::matcher::Adapter::<$matcher>::rank(task, candidates, policy, params)
-            }
-        }
-        $crate::matcher::bindings::__export_task_matcher_world!(__RegentTaskMatcher with_types_in $crate::matcher::bindings);
+            $crate::matcher::bindings::__export_task_matcher_world!(__RegentTaskMatcher with_types_in $crate::matcher::bindings);
+        };
     };
 }

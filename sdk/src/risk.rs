@@ -73,27 +73,31 @@ impl<T: RiskScorer> Adapter<T> {
 #[macro_export]
 macro_rules! risk_scorer {
     ($scorer:ty) => {
-        #[doc(hidden)]
-        pub struct __RegentRiskScorer;
-        impl $crate::risk::bindings::Guest for __RegentRiskScorer {
-            fn describe() -> $crate::risk::PluginInfo {
-                $crate::risk::PluginInfo {
-                    name: env!("CARGO_PKG_NAME").to_string(),
-                    version: env!("CARGO_PKG_VERSION").to_string(),
-                    kind: $crate::risk::PluginKind::RiskScorer,
-                    summary: <$scorer as $crate::risk::RiskScorer>::SUMMARY.to_string(),
+        // Only wasm builds export the world: natively the plugin is a plain
+        // library, so several plugins can link into one test or benchmark.
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct __RegentRiskScorer;
+            impl $crate::risk::bindings::Guest for __RegentRiskScorer {
+                fn describe() -> $crate::risk::PluginInfo {
+                    $crate::risk::PluginInfo {
+                        name: env!("CARGO_PKG_NAME").to_string(),
+                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        kind: $crate::risk::PluginKind::RiskScorer,
+                        summary: <$scorer as $crate::risk::RiskScorer>::SUMMARY.to_string(),
+                    }
+                }
+                fn validate_params(params: String) -> Result<(), String> {
+                    $crate::risk::Adapter::<$scorer>::validate_params(params)
+                }
+                fn score(
+                    events: Vec<$crate::risk::GovernanceEvent>,
+                    params: String,
+                ) -> Result<$crate::risk::RiskAssessment, String> {
+                    $crate::risk::Adapter::<$scorer>::score(events, params)
                 }
             }
-            fn validate_params(params: String) -> Result<(), String> {
-                $crate::risk::Adapter::<$scorer>::validate_params(params)
-            }
-            fn score(
-                events: Vec<$crate::risk::GovernanceEvent>,
-                params: String,
-            ) -> Result<$crate::risk::RiskAssessment, String> {
-                $crate::risk::Adapter::<$scorer>::score(events, params)
-            }
-        }
-        $crate::risk::bindings::__export_risk_scorer_world!(__RegentRiskScorer with_types_in $crate::risk::bindings);
+            $crate::risk::bindings::__export_risk_scorer_world!(__RegentRiskScorer with_types_in $crate::risk::bindings);
+        };
     };
 }

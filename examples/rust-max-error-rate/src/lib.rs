@@ -15,7 +15,10 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Self { max_error_rate: 0.05, min_commands: 20 }
+        Self {
+            max_error_rate: 0.05,
+            min_commands: 20,
+        }
     }
 }
 
@@ -27,20 +30,38 @@ impl BreakerCondition for MaxErrorRate {
 
     fn validate(p: &Params) -> Result<(), String> {
         if !(0.0..=1.0).contains(&p.max_error_rate) {
-            return Err(format!("max_error_rate must be within 0..=1, got {}", p.max_error_rate));
+            return Err(format!(
+                "max_error_rate must be within 0..=1, got {}",
+                p.max_error_rate
+            ));
         }
         Ok(())
     }
 
     fn evaluate(w: &MetricsWindow, p: &Params) -> Result<BreakerVerdict, String> {
-        let executed = w.metrics.by_status.succeeded + w.metrics.by_status.failed + w.metrics.by_status.rolled_back;
+        let executed = w.metrics.by_status.succeeded
+            + w.metrics.by_status.failed
+            + w.metrics.by_status.rolled_back;
         let (tripped, reason) = match w.metrics.error_rate {
             None => (false, "errorRate has no data".to_string()),
-            Some(_) if executed < p.min_commands => (false, format!("only {executed} of {} commands needed", p.min_commands)),
-            Some(rate) if rate > p.max_error_rate => (true, format!("errorRate {rate:.4} > budget {}", p.max_error_rate)),
-            Some(rate) => (false, format!("errorRate {rate:.4} within budget {}", p.max_error_rate)),
+            Some(_) if executed < p.min_commands => (
+                false,
+                format!("only {executed} of {} commands needed", p.min_commands),
+            ),
+            Some(rate) if rate > p.max_error_rate => (
+                true,
+                format!("errorRate {rate:.4} > budget {}", p.max_error_rate),
+            ),
+            Some(rate) => (
+                false,
+                format!("errorRate {rate:.4} within budget {}", p.max_error_rate),
+            ),
         };
-        Ok(BreakerVerdict { tripped, observed: w.metrics.error_rate, reason })
+        Ok(BreakerVerdict {
+            tripped,
+            observed: w.metrics.error_rate,
+            reason,
+        })
     }
 }
 
@@ -75,11 +96,19 @@ mod tests {
 
     #[test]
     fn no_data_never_trips() {
-        assert!(!MaxErrorRate::evaluate(&window(0, 0), &Params::default()).unwrap().tripped);
+        assert!(
+            !MaxErrorRate::evaluate(&window(0, 0), &Params::default())
+                .unwrap()
+                .tripped
+        );
     }
 
     #[test]
     fn a_budget_outside_0_to_1_is_refused() {
-        assert!(MaxErrorRate::validate(&Params { max_error_rate: 5.0, min_commands: 1 }).is_err());
+        assert!(MaxErrorRate::validate(&Params {
+            max_error_rate: 5.0,
+            min_commands: 1
+        })
+        .is_err());
     }
 }

@@ -109,6 +109,21 @@ impl PluginRuntime {
         })
     }
 
+    /// A fresh store and instance, dropped without a call: lets the
+    /// benchmarks split an evaluation's cost into instantiation and call.
+    #[doc(hidden)]
+    pub fn instantiate_only(&self, plugin: &LoadedPlugin) -> Result<(), EvalError> {
+        self.run(plugin, |store| {
+            match &plugin.prepared {
+                Prepared::Checklist(pre) => drop(pre.instantiate(&mut *store)?),
+                Prepared::Breaker(pre) => drop(pre.instantiate(&mut *store)?),
+                Prepared::Risk(pre) => drop(pre.instantiate(&mut *store)?),
+                Prepared::Matcher(pre) => drop(pre.instantiate(&mut *store)?),
+            }
+            Ok(Ok(()))
+        })
+    }
+
     /// Evaluates a checklist item. `ctx` is converted once by the caller
     /// ([`convert::readiness_context`]) and shared by every item.
     pub fn evaluate_item(
