@@ -133,3 +133,17 @@ fn build_and_new_refuse_bad_input_with_a_reason() {
         text(&out)
     );
 }
+
+#[test]
+fn every_builtin_plugin_passes_its_fixtures_as_a_component() {
+    let mut ran = 0;
+    for entry in std::fs::read_dir(repo_root().join("plugins")).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let wasm = repo_root().join(format!("target/plugins/{name}.wasm"));
+        let out = regent(&["plugin", "test", dir.to_str().unwrap(), "--wasm", wasm.to_str().unwrap()], &repo_root());
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        ran += 1;
+    }
+    assert_eq!(ran, 25);
+}

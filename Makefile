@@ -1,0 +1,29 @@
+# The two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run test plugins python-plugins bench load-test clean
+
+## Run the server with the built-in plugins on an embedded SQLite file.
+run: plugins
+	cargo run --quiet -p regent-host --bin regent -- serve --plugins-dir target/plugins --db var/regent.db
+
+## Run every test: native unit tests, the plugins' fixtures through Wasm,
+## hostile plugins, Python plugins, the CLI and the HTTP API.
+test: plugins python-plugins
+	cargo test --workspace --quiet
+
+plugins:
+	@bash scripts/setup.sh
+	@bash scripts/build-plugins.sh
+
+python-plugins:
+	@bash tests/fixtures-py/build.sh target/plugins-py
+
+## Criterion benchmarks (release build; not part of `make test`).
+bench: plugins
+	cargo bench -p regent-host --bench evaluation
+
+clean:
+	cargo clean
+	rm -rf var

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing Regent needs on a fresh Debian machine:
+# a C compiler (for the bundled SQLite), make, python3 with pip (for the
+# Python plugin), and a Rust toolchain. The wasm32 toolchain is handled by
+# scripts/build-plugins.sh (rustup target, else Debian's rustc-web).
+set -euo pipefail
+sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+missing=()
+command -v cc >/dev/null || missing+=(build-essential)
+command -v make >/dev/null || missing+=(make)
+command -v python3 >/dev/null || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "setup: installing Rust with rustup" >&2
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi
