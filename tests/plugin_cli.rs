@@ -141,7 +141,16 @@ fn every_builtin_plugin_passes_its_fixtures_as_a_component() {
         let dir = entry.unwrap().path();
         let name = dir.file_name().unwrap().to_str().unwrap().to_string();
         let wasm = repo_root().join(format!("target/plugins/{name}.wasm"));
-        let out = regent(&["plugin", "test", dir.to_str().unwrap(), "--wasm", wasm.to_str().unwrap()], &repo_root());
+        let out = regent(
+            &[
+                "plugin",
+                "test",
+                dir.to_str().unwrap(),
+                "--wasm",
+                wasm.to_str().unwrap(),
+            ],
+            &repo_root(),
+        );
         assert!(out.status.success(), "{name}: {}", text(&out));
         ran += 1;
     }

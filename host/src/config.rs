@@ -17,17 +17,26 @@ impl ServeConfig {
     /// `HOST` and `PORT` override 127.0.0.1:4007.
     pub fn from_env(plugins_dir: PathBuf, cache_dir: PathBuf, db_path: PathBuf) -> Result<Self> {
         let addr = listen_addr(|key| std::env::var(key).ok())?;
-        Ok(Self { addr, plugins_dir, cache_dir, db_path })
+        Ok(Self {
+            addr,
+            plugins_dir,
+            cache_dir,
+            db_path,
+        })
     }
 }
 
 fn listen_addr(var: impl Fn(&str) -> Option<String>) -> Result<SocketAddr> {
     let host: IpAddr = match var("HOST") {
-        Some(h) => h.parse().with_context(|| format!("HOST=`{h}` is not an IP address"))?,
+        Some(h) => h
+            .parse()
+            .with_context(|| format!("HOST=`{h}` is not an IP address"))?,
         None => IpAddr::from([127, 0, 0, 1]),
     };
     let port: u16 = match var("PORT") {
-        Some(p) => p.parse().with_context(|| format!("PORT=`{p}` is not a port number"))?,
+        Some(p) => p
+            .parse()
+            .with_context(|| format!("PORT=`{p}` is not a port number"))?,
         None => 4007,
     };
     Ok(SocketAddr::new(host, port))
@@ -39,7 +48,10 @@ mod tests {
 
     #[test]
     fn listens_on_loopback_4007_unless_host_or_port_say_otherwise() {
-        assert_eq!(listen_addr(|_| None).unwrap(), "127.0.0.1:4007".parse().unwrap());
+        assert_eq!(
+            listen_addr(|_| None).unwrap(),
+            "127.0.0.1:4007".parse().unwrap()
+        );
         let env = |k: &str| match k {
             "HOST" => Some("0.0.0.0".to_string()),
             "PORT" => Some("8080".to_string()),

@@ -167,6 +167,288 @@ pub fn gauge(ctx: &ReadinessContext, name: &str) -> Option<f64> {
         .map(|g| g.value)
 }
 
+/// The attestation an item looks for unless its params say otherwise.
+///
+/// Implement it on an item whose params are [`AttestationParams<Self>`]:
+///
+/// ```ignore
+/// impl AttestationDefaults for Runbooks {
+///     const KEY: &'static str = "runbooks";
+/// }
+///
+/// impl ChecklistItem for Runbooks {
+///     type Params = AttestationParams<Self>;
+///     // SUMMARY, ITEM ...
+///     fn validate(params: &Self::Params) -> Result<(), String> {
+///         params.check()
+///     }
+///     fn evaluate(ctx: &ReadinessContext, params: &Self::Params) -> Result<ItemVerdict, String> {
+///         Ok(params.verdict(ctx))
+///     }
+/// }
+/// ```
+pub trait AttestationDefaults {
+    /// The attestation key, e.g. `runbooks`.
+    const KEY: &'static str;
+    /// The role the attestation must be made in; `None` (the default)
+    /// accepts any role.
+    const ROLE: Option<&'static str> = None;
+}
+
+/// The params of an item that passes while an attestation is on record
+/// (see [`attested_item`]): which attestation, and optionally in which role.
+///
+/// Missing fields take the defaults of `D`; `"role": null` accepts any
+/// role, and unknown fields are rejected.
+#[derive(serde::Deserialize)]
+// `expecting` keeps serde's messages ("expected struct Params") as they
+// were when every attestation item declared its own `Params`.
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "struct Params",
+    bound = "D: AttestationDefaults"
+)]
+pub struct AttestationParams<D> {
+    /// The attestation key (default [`AttestationDefaults::KEY`]).
+    pub key: String,
+    /// When set, only attestations made in this role count (default
+    /// [`AttestationDefaults::ROLE`]).
+    pub role: Option<String>,
+    #[serde(skip)]
+    defaults: core::marker::PhantomData<fn() -> D>,
+}
+
+impl<D> AttestationParams<D> {
+    /// Params looking for `key`, made in `role` when given.
+    pub fn new(key: &str, role: Option<&str>) -> Self {
+        Self {
+            key: key.to_string(),
+            role: role.map(str::to_string),
+            defaults: core::marker::PhantomData,
+        }
+    }
+
+    /// Rejects an empty key or role: it can never match an attestation, so
+    /// the item would fail forever. Meant for [`ChecklistItem::validate`].
+    pub fn check(&self) -> Result<(), String> {
+        check_attestation_key("key", &self.key)?;
+        if self.role.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            return Err("`role` must not be empty; omit it to accept any role".to_string());
+        }
+        Ok(())
+    }
+
+    /// The item's verdict: [`attested_item`] for this key and role.
+    pub fn verdict(&self, ctx: &ReadinessContext) -> ItemVerdict {
+        attested_item(ctx, &self.key, self.role.as_deref())
+    }
+}
+
+impl<D: AttestationDefaults> Default for AttestationParams<D> {
+    fn default() -> Self {
+        Self::new(D::KEY, D::ROLE)
+    }
+}
+
+impl<D> Clone for AttestationParams<D> {
+    fn clone(&self) -> Self {
+        Self::new(&self.key, self.role.as_deref())
+    }
+}
+
+impl<D> PartialEq for AttestationParams<D> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key && self.role == other.role
+    }
+}
+
+impl<D> core::fmt::Debug for AttestationParams<D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AttestationParams")
+            .field("key", &self.key)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+/// Checks that the param `name` names an attestation, i.e. is not blank.
+pub fn check_attestation_key(name: &str, key: &str) -> Result<(), String> {
+    if key.trim().is_empty() {
+        return Err(format!("`{name}` must name an attestation"));
+    }
+    Ok(())
+}
+
+/// Checks that the param `name`, a count or an age, is at least 1.
+pub fn check_at_least_one(name: &str, value: u32) -> Result<(), String> {
+    if value == 0 {
+        return Err(format!("`{name}` must be at least 1"));
+    }
+    Ok(())
+}
+
+/// Checks that the param `name`, a rate, is between 0 and 1.
+pub fn check_rate(name: &str, value: f64) -> Result<(), String> {
+    check_share(name, "a rate", value)
+}
+
+/// Checks that the param `name`, a share such as a rate or a coverage, is
+/// between 0 and 1; `what` says what it is in the message, e.g. `a rate`.
+pub fn check_share(name: &str, what: &str, value: f64) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&value) {
+        return Err(format!(
+            "`{name}` is {what} and must be between 0 and 1, got {value}"
+        ));
+    }
+    Ok(())
+}
+
+/// A share between 0 and 1 as a percentage with two decimals: `99.50%`.
+pub fn percent(share: f64) -> String {
+    format!("{:.2}%", share * 100.0)
+}
+
+/// A strict bound on a share (a rate, a coverage). It displays as what it
+/// needs, e.g. `> 99.50%` or `< 2.00%`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Bound {
+    /// The value must be strictly above this.
+    Above(f64),
+    /// The value must be strictly below this.
+    Below(f64),
+}
+
+impl Bound {
+    /// Whether `value` is within the bound; never for NaN.
+    pub fn admits(self, value: f64) -> bool {
+        match self {
+            Bound::Above(min) => value > min,
+            Bound::Below(max) => value < max,
+        }
+    }
+
+    /// The verdict on a measured `value`: it passes within the bound, with
+    /// `detail(value)` as its detail and the value as observed. With no
+    /// value it fails with the `missing` detail and nothing observed: no
+    /// evidence is not good evidence.
+    pub fn verdict(
+        self,
+        value: Option<f64>,
+        missing: impl Into<String>,
+        detail: impl FnOnce(f64) -> String,
+    ) -> ItemVerdict {
+        match value {
+            None => fail(missing, None),
+            Some(v) if self.admits(v) => pass(detail(v), Some(v)),
+            Some(v) => fail(detail(v), Some(v)),
+        }
+    }
+}
+
+impl core::fmt::Display for Bound {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Bound::Above(min) => write!(f, "> {}", percent(min)),
+            Bound::Below(max) => write!(f, "< {}", percent(max)),
+        }
+    }
+}
+
+/// The unit an age is measured and shown in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgeUnit {
+    /// Minutes.
+    Minutes,
+    /// Hours.
+    Hours,
+    /// Days.
+    Days,
+}
+
+impl AgeUnit {
+    /// Milliseconds in one unit.
+    pub const fn ms(self) -> i64 {
+        match self {
+            AgeUnit::Minutes => 60_000,
+            AgeUnit::Hours => 3_600_000,
+            AgeUnit::Days => DAY_MS,
+        }
+    }
+
+    /// The unit's plural name, as shown in details: `minutes`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            AgeUnit::Minutes => "minutes",
+            AgeUnit::Hours => "hours",
+            AgeUnit::Days => "days",
+        }
+    }
+}
+
+/// Something that must have happened recently, such as the last exercise
+/// of the emergency stop, for an item that passes when it did, or when a
+/// human attests it instead (see [`RecentEvent::or_attested`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecentEvent<'a> {
+    /// What it happened to, e.g. `the emergency stop`.
+    pub subject: &'a str,
+    /// What happened, in the past tense, e.g. `exercised`.
+    pub happened: &'a str,
+    /// When it last happened, if ever.
+    pub last: Option<Timestamp>,
+    /// How many `unit`s ago it may have happened, inclusive.
+    pub max_age: u32,
+    /// The unit of `max_age` and of the age shown.
+    pub unit: AgeUnit,
+}
+
+impl RecentEvent<'_> {
+    /// How many units ago it last happened at `now`. A time after `now` is
+    /// clock skew, not staleness, and counts as 0.
+    pub fn age(&self, now: Timestamp) -> Option<f64> {
+        self.last
+            .map(|at| (now - at).max(0) as f64 / self.unit.ms() as f64)
+    }
+
+    /// The verdict of an item that passes when `key` is attested (by
+    /// `role`, when given; see [`attested_item`]) or when the event happened
+    /// at most `max_age` units ago. The age is observed either way; a
+    /// failing detail says both why the event is not recent enough and why
+    /// the attestation does not count.
+    pub fn or_attested(
+        &self,
+        ctx: &ReadinessContext,
+        key: &str,
+        role: Option<&str>,
+    ) -> ItemVerdict {
+        let age = self.age(ctx.now);
+        let attested = attested_item(ctx, key, role);
+        if attested.passed {
+            return pass(attested.detail, age);
+        }
+        let (subject, happened, max, unit) =
+            (self.subject, self.happened, self.max_age, self.unit.name());
+        match age {
+            Some(a) if a <= f64::from(max) => pass(
+                format!("{subject} was {happened} {a:.1} {unit} ago (within {max})"),
+                age,
+            ),
+            Some(a) => fail(
+                format!(
+                    "{subject} was last {happened} {a:.1} {unit} ago (more than {max}), and {}",
+                    attested.detail
+                ),
+                age,
+            ),
+            None => fail(
+                format!("{subject} was never {happened}, and {}", attested.detail),
+                None,
+            ),
+        }
+    }
+}
+
 /// A context with no data at all, at `now`, in phase L3 entered at `now`:
 /// the starting point for unit tests, which then set what they need.
 pub fn empty_context(now: Timestamp) -> ReadinessContext {
@@ -304,5 +586,240 @@ mod tests {
         ctx.attestations
             .push(attestation("runbooks", "ana", "tech_lead", NOW + 1));
         assert!(!attested_item(&ctx, "runbooks", None).passed);
+    }
+
+    #[test]
+    fn attestation_details() {
+        let mut ctx = empty_context(NOW);
+        assert_eq!(
+            attested_item(&ctx, "runbooks", None).detail,
+            "no attestation `runbooks`"
+        );
+        assert_eq!(
+            attested_item(&ctx, "runbooks", Some("ops_lead")).detail,
+            "no attestation `runbooks` by a ops_lead"
+        );
+        ctx.attestations
+            .push(attestation("other", "ana", "tech_lead", NOW - DAY_MS));
+        assert!(!attested_item(&ctx, "runbooks", None).passed);
+        ctx.attestations
+            .push(attestation("runbooks", "ana", "tech_lead", NOW - DAY_MS));
+        ctx.attestations[1].expires_at = Some(NOW + 1);
+        let passed = attested_item(&ctx, "runbooks", None);
+        assert!(passed.passed);
+        assert_eq!(passed.observed, None);
+        assert_eq!(passed.detail, "`runbooks` attested by ana (tech_lead)");
+        // An expired attestation in the right role is reported as expired.
+        ctx.attestations
+            .push(attestation("runbooks", "bo", "ops_lead", NOW - 9 * DAY_MS));
+        ctx.attestations[2].expires_at = Some(NOW - DAY_MS);
+        let expired = attested_item(&ctx, "runbooks", Some("ops_lead"));
+        assert_eq!(
+            expired.detail,
+            "`runbooks` is attested, but not by a ops_lead"
+        );
+        ctx.attestations.remove(1);
+        let expired = attested_item(&ctx, "runbooks", Some("ops_lead"));
+        assert_eq!(expired.detail, "the attestation `runbooks` has expired");
+    }
+
+    /// An item with a default role, as the approval items have.
+    struct Approval;
+    impl AttestationDefaults for Approval {
+        const KEY: &'static str = "approval";
+        const ROLE: Option<&'static str> = Some("ops_lead");
+    }
+    type Params = AttestationParams<Approval>;
+
+    #[test]
+    fn attestation_params_take_the_items_defaults() {
+        struct AnyRole;
+        impl AttestationDefaults for AnyRole {
+            const KEY: &'static str = "runbooks";
+        }
+        let any = parse_params::<AttestationParams<AnyRole>>("").unwrap();
+        assert_eq!(any, AttestationParams::new("runbooks", None));
+
+        let params = parse_params::<Params>("{}").unwrap();
+        assert_eq!(params, Params::default());
+        assert_eq!(params, Params::new("approval", Some("ops_lead")));
+        assert_eq!(
+            parse_params::<Params>(r#"{"key": "k"}"#).unwrap(),
+            Params::new("k", Some("ops_lead"))
+        );
+        // `null` accepts any role; a key cannot be null.
+        assert_eq!(
+            parse_params::<Params>(r#"{"role": null}"#).unwrap(),
+            Params::new("approval", None)
+        );
+        assert_eq!(
+            parse_params::<Params>(r#"{"key": null}"#).unwrap_err(),
+            "invalid params: invalid type: null, expected a string at line 1 column 12"
+        );
+        assert!(parse_params::<Params>(r#"{"keys": "x"}"#)
+            .unwrap_err()
+            .contains("unknown field `keys`, expected `key` or `role`"));
+        assert!(parse_params::<Params>("null")
+            .unwrap_err()
+            .contains("expected struct Params"));
+    }
+
+    #[test]
+    fn attestation_params_check_and_verdict() {
+        assert!(Params::default().check().is_ok());
+        assert_eq!(
+            Params::new(" ", None).check().unwrap_err(),
+            "`key` must name an attestation"
+        );
+        assert_eq!(
+            Params::new("approval", Some("")).check().unwrap_err(),
+            "`role` must not be empty; omit it to accept any role"
+        );
+
+        let mut ctx = empty_context(NOW);
+        ctx.attestations
+            .push(attestation("approval", "ana", "tech_lead", NOW - DAY_MS));
+        let wrong_role = Params::default().verdict(&ctx);
+        assert!(!wrong_role.passed);
+        assert_eq!(
+            wrong_role.detail,
+            "`approval` is attested, but not by a ops_lead"
+        );
+        assert!(Params::new("approval", None).verdict(&ctx).passed);
+        assert!(!Params::new("other", None).verdict(&ctx).passed);
+    }
+
+    #[test]
+    fn param_checks() {
+        assert!(check_rate("min", 0.0).is_ok());
+        assert!(check_rate("min", 1.0).is_ok());
+        assert_eq!(
+            check_rate("min", 99.5).unwrap_err(),
+            "`min` is a rate and must be between 0 and 1, got 99.5"
+        );
+        assert_eq!(
+            check_rate("max", 2.0).unwrap_err(),
+            "`max` is a rate and must be between 0 and 1, got 2"
+        );
+        assert!(check_rate("min", -0.1).is_err());
+        assert!(check_rate("min", f64::NAN).is_err());
+        assert_eq!(
+            check_share("min", "a coverage share", 90.0).unwrap_err(),
+            "`min` is a coverage share and must be between 0 and 1, got 90"
+        );
+        assert_eq!(
+            check_attestation_key("attestation", " ").unwrap_err(),
+            "`attestation` must name an attestation"
+        );
+        assert!(check_attestation_key("attestation", "x").is_ok());
+        assert_eq!(
+            check_at_least_one("max_age_days", 0).unwrap_err(),
+            "`max_age_days` must be at least 1"
+        );
+        assert!(check_at_least_one("max_age_days", 1).is_ok());
+    }
+
+    #[test]
+    fn bounds_are_strict() {
+        let above = Bound::Above(0.995);
+        assert_eq!(above.to_string(), "> 99.50%");
+        assert!(above.admits(0.9951));
+        assert!(!above.admits(0.995));
+        assert!(!above.admits(f64::NAN));
+        let below = Bound::Below(0.02);
+        assert_eq!(below.to_string(), "< 2.00%");
+        assert!(below.admits(0.0199));
+        assert!(!below.admits(0.02));
+        assert!(!below.admits(f64::NAN));
+        assert_eq!(percent(0.999), "99.90%");
+    }
+
+    #[test]
+    fn bound_verdicts_observe_the_value() {
+        let detail = |v: f64| format!("rate {} (needs {})", percent(v), Bound::Above(0.8));
+        let passed = Bound::Above(0.8).verdict(Some(0.9), "no rate", detail);
+        assert_eq!(passed, pass("rate 90.00% (needs > 80.00%)", Some(0.9)));
+        let at = Bound::Above(0.8).verdict(Some(0.8), "no rate", detail);
+        assert_eq!(at, fail("rate 80.00% (needs > 80.00%)", Some(0.8)));
+        let missing = Bound::Below(0.02).verdict(None, "no rate", |_| unreachable!());
+        assert_eq!(missing, fail("no rate", None));
+    }
+
+    fn exercised(last: Option<Timestamp>) -> RecentEvent<'static> {
+        RecentEvent {
+            subject: "the stop",
+            happened: "exercised",
+            last,
+            max_age: 10,
+            unit: AgeUnit::Minutes,
+        }
+    }
+
+    #[test]
+    fn a_recent_event_passes_up_to_its_max_age_inclusive() {
+        let ctx = empty_context(NOW);
+        let minute = AgeUnit::Minutes.ms();
+        let recent = exercised(Some(NOW - 3 * minute)).or_attested(&ctx, "k", None);
+        assert_eq!(
+            recent,
+            pass(
+                "the stop was exercised 3.0 minutes ago (within 10)",
+                Some(3.0)
+            )
+        );
+        assert!(
+            exercised(Some(NOW - 10 * minute))
+                .or_attested(&ctx, "k", None)
+                .passed
+        );
+        let stale = exercised(Some(NOW - 10 * minute - 1)).or_attested(&ctx, "k", None);
+        assert!(!stale.passed);
+        assert_eq!(
+            stale.detail,
+            "the stop was last exercised 10.0 minutes ago (more than 10), and no attestation `k`"
+        );
+        // A time after `now` is clock skew: it counts as just now.
+        let skewed = exercised(Some(NOW + minute)).or_attested(&ctx, "k", None);
+        assert_eq!(skewed.observed, Some(0.0));
+        assert!(skewed.passed);
+        let never = exercised(None).or_attested(&ctx, "k", Some("ops_lead"));
+        assert_eq!(
+            never,
+            fail(
+                "the stop was never exercised, and no attestation `k` by a ops_lead",
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn an_attestation_stands_in_for_a_recent_event() {
+        let mut ctx = empty_context(NOW);
+        ctx.attestations
+            .push(attestation("k", "ana", "ops_lead", NOW - DAY_MS));
+        let old = exercised(Some(NOW - DAY_MS));
+        assert_eq!(
+            old.or_attested(&ctx, "k", None),
+            pass("`k` attested by ana (ops_lead)", Some(1440.0))
+        );
+        assert!(!old.or_attested(&ctx, "k", Some("tech_lead")).passed);
+        ctx.attestations[0].expires_at = Some(NOW);
+        let expired = exercised(None).or_attested(&ctx, "k", None);
+        assert_eq!(
+            expired.detail,
+            "the stop was never exercised, and the attestation `k` has expired"
+        );
+    }
+
+    #[test]
+    fn age_units() {
+        let day = RecentEvent {
+            unit: AgeUnit::Days,
+            ..exercised(Some(NOW - 36 * AgeUnit::Hours.ms()))
+        };
+        assert_eq!(day.age(NOW), Some(1.5));
+        assert_eq!(AgeUnit::Days.ms(), DAY_MS);
+        assert_eq!(AgeUnit::Hours.name(), "hours");
+        assert_eq!(exercised(None).age(NOW), None);
     }
 }

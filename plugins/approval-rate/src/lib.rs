@@ -35,33 +35,22 @@ impl ChecklistItem for ApprovalRate {
     );
 
     fn validate(params: &Params) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&params.min) {
-            return Err(format!(
-                "`min` is a rate and must be between 0 and 1, got {}",
-                params.min
-            ));
-        }
-        Ok(())
+        check_rate("min", params.min)
     }
 
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
-        let Some(rate) = ctx.metrics.approval_rate else {
-            return Ok(fail(
-                "no command needed approval in the window, so there is no approval rate",
-                None,
-            ));
-        };
-        let detail = format!(
-            "approval rate {:.2}% (needs > {:.2}%), {} rejected",
-            rate * 100.0,
-            params.min * 100.0,
-            ctx.metrics.by_status.rejected
-        );
-        Ok(if rate > params.min {
-            pass(detail, Some(rate))
-        } else {
-            fail(detail, Some(rate))
-        })
+        let rejected = ctx.metrics.by_status.rejected;
+        let bar = Bound::Above(params.min);
+        Ok(bar.verdict(
+            ctx.metrics.approval_rate,
+            "no command needed approval in the window, so there is no approval rate",
+            |rate| {
+                format!(
+                    "approval rate {} (needs {bar}), {rejected} rejected",
+                    percent(rate)
+                )
+            },
+        ))
     }
 }
 
@@ -81,48 +70,46 @@ mod tests {
     }
 
     #[test]
-    fn passes_above_the_minimum() {
+    fn passes_strictly_above_80_percent() {
         let verdict = ApprovalRate::evaluate(&context(0.9, 10), &Params::default()).unwrap();
-        assert!(verdict.passed);
-        assert_eq!(verdict.observed, Some(0.9));
         assert_eq!(
-            verdict.detail,
-            "approval rate 90.00% (needs > 80.00%), 10 rejected"
+            verdict,
+            pass(
+                "approval rate 90.00% (needs > 80.00%), 10 rejected",
+                Some(0.9)
+            )
         );
+        let at = ApprovalRate::evaluate(&context(0.8, 20), &Params::default()).unwrap();
+        assert!(!at.passed);
     }
 
     #[test]
-    fn fails_at_or_below_the_minimum() {
-        assert!(
-            !ApprovalRate::evaluate(&context(0.8, 20), &Params::default())
-                .unwrap()
-                .passed
-        );
-        let below = ApprovalRate::evaluate(&context(0.5, 50), &Params::default()).unwrap();
-        assert!(!below.passed);
-        assert_eq!(below.observed, Some(0.5));
-        assert!(
-            ApprovalRate::evaluate(&context(0.8001, 1), &Params::default())
-                .unwrap()
-                .passed
-        );
-    }
-
-    #[test]
-    fn no_data_fails() {
+    fn no_command_needing_approval_fails() {
         let verdict = ApprovalRate::evaluate(&empty_context(NOW), &Params::default()).unwrap();
-        assert!(!verdict.passed);
-        assert_eq!(verdict.observed, None);
-        assert!(verdict.detail.starts_with("no command needed approval"));
+        assert_eq!(
+            verdict,
+            fail(
+                "no command needed approval in the window, so there is no approval rate",
+                None
+            )
+        );
     }
 
     #[test]
-    fn params_default_and_validate() {
-        assert_eq!(parse_params::<Params>("").unwrap(), Params::default());
+    fn item_and_params() {
+        let item = ApprovalRate::ITEM;
+        assert_eq!(
+            (item.id, item.category, item.points, item.required),
+            ("approval-rate", Category::Technical, 3, false)
+        );
+        let lenient = Params { min: 0.5 };
+        assert!(
+            ApprovalRate::evaluate(&context(0.6, 40), &lenient)
+                .unwrap()
+                .passed
+        );
         assert!(ApprovalRate::validate(&Params::default()).is_ok());
-        let err = ApprovalRate::validate(&Params { min: 80.0 }).unwrap_err();
-        assert_eq!(err, "`min` is a rate and must be between 0 and 1, got 80");
-        assert!(ApprovalRate::validate(&Params { min: f64::NAN }).is_err());
+        assert!(ApprovalRate::validate(&Params { min: 80.0 }).is_err());
         assert!(parse_params::<Params>(r#"{"max": 1}"#).is_err());
     }
 }

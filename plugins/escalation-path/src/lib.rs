@@ -6,25 +6,14 @@ use regent_sdk::checklist::*;
 /// Expired and future-dated attestations do not count.
 pub struct EscalationPath;
 
-/// Which attestation the item looks for.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    /// The attestation key (default `escalation_path`).
-    pub key: String,
-    /// When set, only attestations made in this role count (default:
-    /// any role).
-    pub role: Option<String>,
+// By default an attestation `escalation_path` made in any role counts.
+impl AttestationDefaults for EscalationPath {
+    const KEY: &'static str = "escalation_path";
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        Self {
-            key: "escalation_path".to_string(),
-            role: None,
-        }
-    }
-}
+/// Which attestation the item looks for: `key` and `role`, defaulting as
+/// above.
+pub type Params = AttestationParams<EscalationPath>;
 
 impl ChecklistItem for EscalationPath {
     type Params = Params;
@@ -39,19 +28,11 @@ impl ChecklistItem for EscalationPath {
     );
 
     fn validate(params: &Params) -> Result<(), String> {
-        // An empty key or role can never match an attestation, so the item
-        // would fail forever; reject it when the rule is saved instead.
-        if params.key.trim().is_empty() {
-            return Err("`key` must name an attestation".to_string());
-        }
-        if params.role.as_deref().is_some_and(|r| r.trim().is_empty()) {
-            return Err("`role` must not be empty; omit it to accept any role".to_string());
-        }
-        Ok(())
+        params.check()
     }
 
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
-        Ok(attested_item(ctx, &params.key, params.role.as_deref()))
+        Ok(params.verdict(ctx))
     }
 }
 
@@ -63,104 +44,28 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000_000;
 
-    fn evaluate(ctx: &ReadinessContext) -> ItemVerdict {
-        EscalationPath::evaluate(ctx, &Params::default()).unwrap()
-    }
-
     #[test]
-    fn fails_without_an_attestation() {
-        let verdict = evaluate(&empty_context(NOW));
-        assert!(!verdict.passed);
+    fn looks_for_a_current_escalation_path_attestation_in_any_role() {
+        let mut ctx = empty_context(NOW);
+        let verdict = EscalationPath::evaluate(&ctx, &Params::default()).unwrap();
         assert_eq!(verdict.detail, "no attestation `escalation_path`");
-    }
-
-    #[test]
-    fn passes_with_a_current_attestation() {
-        let mut ctx = empty_context(NOW);
-        ctx.attestations.push(attestation(
-            "escalation_path",
-            "ana",
-            "tech_lead",
-            NOW - DAY_MS,
-        ));
-        ctx.attestations[0].expires_at = Some(NOW + DAY_MS);
-        let verdict = evaluate(&ctx);
-        assert!(verdict.passed, "{}", verdict.detail);
-        assert_eq!(
-            verdict.detail,
-            "`escalation_path` attested by ana (tech_lead)"
+        ctx.attestations
+            .push(attestation("escalation_path", "ana", "any_role", NOW));
+        assert!(
+            EscalationPath::evaluate(&ctx, &Params::default())
+                .unwrap()
+                .passed
         );
     }
 
     #[test]
-    fn an_expired_attestation_does_not_count() {
-        let mut ctx = empty_context(NOW);
-        ctx.attestations.push(attestation(
-            "escalation_path",
-            "ana",
-            "tech_lead",
-            NOW - 30 * DAY_MS,
-        ));
-        // Expiry is exclusive: at the instant it expires it no longer counts.
-        ctx.attestations[0].expires_at = Some(NOW);
-        let verdict = evaluate(&ctx);
-        assert!(!verdict.passed);
+    fn item_and_params() {
+        let item = EscalationPath::ITEM;
         assert_eq!(
-            verdict.detail,
-            "the attestation `escalation_path` has expired"
+            (item.id, item.category, item.points, item.required),
+            ("escalation-path", Category::Process, 4, true)
         );
-    }
-
-    #[test]
-    fn other_keys_do_not_count() {
-        let mut ctx = empty_context(NOW);
-        ctx.attestations.push(attestation(
-            "something_else",
-            "ana",
-            "tech_lead",
-            NOW - DAY_MS,
-        ));
-        assert!(!evaluate(&ctx).passed);
-    }
-
-    #[test]
-    fn a_role_can_be_required_by_params() {
-        let mut ctx = empty_context(NOW);
-        ctx.attestations.push(attestation(
-            "escalation_path",
-            "ana",
-            "tech_lead",
-            NOW - DAY_MS,
-        ));
-        let params = Params {
-            role: Some("ops_lead".to_string()),
-            ..Params::default()
-        };
-        assert!(!EscalationPath::evaluate(&ctx, &params).unwrap().passed);
-        ctx.attestations.push(attestation(
-            "escalation_path",
-            "bo",
-            "ops_lead",
-            NOW - DAY_MS,
-        ));
-        assert!(EscalationPath::evaluate(&ctx, &params).unwrap().passed);
-    }
-
-    #[test]
-    fn params_default_and_validate() {
-        assert_eq!(parse_params::<Params>("").unwrap(), Params::default());
         assert!(EscalationPath::validate(&Params::default()).is_ok());
-        let key = parse_params::<Params>(r#"{"key": " "}"#).unwrap();
-        assert_eq!(
-            EscalationPath::validate(&key).unwrap_err(),
-            "`key` must name an attestation"
-        );
-        let role = parse_params::<Params>(r#"{"role": ""}"#).unwrap();
-        assert!(EscalationPath::validate(&role)
-            .unwrap_err()
-            .starts_with("`role` must not be empty"));
-        assert!(parse_params::<Params>(r#"{"keys": "x"}"#)
-            .unwrap_err()
-            .contains("unknown field"));
+        assert!(EscalationPath::validate(&Params::new(" ", None)).is_err());
     }
 }

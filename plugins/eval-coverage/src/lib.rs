@@ -42,30 +42,17 @@ impl ChecklistItem for EvalCoverage {
         if params.gauge.trim().is_empty() {
             return Err("`gauge` must name a gauge".to_string());
         }
-        if !(0.0..=1.0).contains(&params.min) {
-            return Err(format!(
-                "`min` is a coverage share and must be between 0 and 1, got {}",
-                params.min
-            ));
-        }
-        Ok(())
+        check_share("min", "a coverage share", params.min)
     }
 
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
         let name = &params.gauge;
-        let Some(coverage) = gauge(ctx, name) else {
-            return Ok(fail(format!("the gauge `{name}` was never reported"), None));
-        };
-        let detail = format!(
-            "{name} is {:.2}% (needs > {:.2}%)",
-            coverage * 100.0,
-            params.min * 100.0
-        );
-        Ok(if coverage > params.min {
-            pass(detail, Some(coverage))
-        } else {
-            fail(detail, Some(coverage))
-        })
+        let bar = Bound::Above(params.min);
+        Ok(bar.verdict(
+            gauge(ctx, name),
+            format!("the gauge `{name}` was never reported"),
+            |coverage| format!("{name} is {} (needs {bar})", percent(coverage)),
+        ))
     }
 }
 
@@ -88,66 +75,54 @@ mod tests {
     }
 
     #[test]
-    fn passes_above_the_minimum() {
-        let verdict = EvalCoverage::evaluate(&context("evalCoverage", 0.95), &Params::default());
-        let verdict = verdict.unwrap();
-        assert!(verdict.passed);
-        assert_eq!(verdict.observed, Some(0.95));
-        assert_eq!(verdict.detail, "evalCoverage is 95.00% (needs > 90.00%)");
-    }
-
-    #[test]
-    fn fails_at_or_below_the_minimum() {
-        let at = EvalCoverage::evaluate(&context("evalCoverage", 0.9), &Params::default()).unwrap();
-        assert!(!at.passed);
-        assert_eq!(at.observed, Some(0.9));
-        let low =
-            EvalCoverage::evaluate(&context("evalCoverage", 0.4), &Params::default()).unwrap();
-        assert!(!low.passed);
+    fn passes_when_the_eval_coverage_gauge_is_strictly_above_90_percent() {
+        let verdict =
+            EvalCoverage::evaluate(&context("evalCoverage", 0.95), &Params::default()).unwrap();
+        assert_eq!(
+            verdict,
+            pass("evalCoverage is 95.00% (needs > 90.00%)", Some(0.95))
+        );
+        let at = EvalCoverage::evaluate(&context("evalCoverage", 0.9), &Params::default());
+        assert!(!at.unwrap().passed);
     }
 
     #[test]
     fn a_gauge_never_reported_fails() {
-        let verdict = EvalCoverage::evaluate(&empty_context(NOW), &Params::default()).unwrap();
-        assert!(!verdict.passed);
-        assert_eq!(verdict.observed, None);
-        assert_eq!(
-            verdict.detail,
-            "the gauge `evalCoverage` was never reported"
-        );
         // Other gauges are not a stand-in for the one asked for.
         let other = EvalCoverage::evaluate(&context("testCoverage", 0.99), &Params::default());
-        assert!(!other.unwrap().passed);
+        assert_eq!(
+            other.unwrap(),
+            fail("the gauge `evalCoverage` was never reported", None)
+        );
     }
 
     #[test]
-    fn the_gauge_name_is_a_param() {
+    fn item_and_params() {
+        let item = EvalCoverage::ITEM;
+        assert_eq!(
+            (item.id, item.category, item.points, item.required),
+            ("eval-coverage", Category::Technical, 5, true)
+        );
         let params = Params {
             gauge: "testCoverage".to_string(),
-            ..Params::default()
+            min: 0.5,
         };
         assert!(
-            EvalCoverage::evaluate(&context("testCoverage", 0.99), &params)
+            EvalCoverage::evaluate(&context("testCoverage", 0.6), &params)
                 .unwrap()
                 .passed
         );
-    }
-
-    #[test]
-    fn params_default_and_validate() {
-        assert_eq!(parse_params::<Params>("").unwrap(), Params::default());
         assert!(EvalCoverage::validate(&Params::default()).is_ok());
-        let err = EvalCoverage::validate(&Params {
+        let share = Params {
             min: 90.0,
             ..Params::default()
-        })
-        .unwrap_err();
+        };
         assert_eq!(
-            err,
+            EvalCoverage::validate(&share).unwrap_err(),
             "`min` is a coverage share and must be between 0 and 1, got 90"
         );
         let empty = Params {
-            gauge: String::new(),
+            gauge: " ".to_string(),
             ..Params::default()
         };
         assert_eq!(

@@ -40,42 +40,19 @@ impl ChecklistItem for KillSwitchTested {
     );
 
     fn validate(params: &Params) -> Result<(), String> {
-        if params.attestation.trim().is_empty() {
-            return Err("`attestation` must name an attestation".to_string());
-        }
-        if params.max_age_days == 0 {
-            return Err("`max_age_days` must be at least 1".to_string());
-        }
-        Ok(())
+        check_attestation_key("attestation", &params.attestation)?;
+        check_at_least_one("max_age_days", params.max_age_days)
     }
 
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
-        let max = params.max_age_days;
-        let age_days = ctx
-            .facts
-            .emergency_stop_last_exercised
-            .map(|at| (ctx.now - at).max(0) as f64 / DAY_MS as f64);
-        let attested = attested_item(ctx, &params.attestation, None);
-        if attested.passed {
-            return Ok(pass(attested.detail, age_days));
-        }
-        Ok(match age_days {
-            Some(age) if age <= f64::from(max) => pass(
-                format!("the emergency stop was exercised {age:.1} days ago (within {max})"),
-                age_days,
-            ),
-            Some(age) => fail(
-                format!(
-                    "the emergency stop was last exercised {age:.1} days ago (more than {max}), and {}",
-                    attested.detail
-                ),
-                age_days,
-            ),
-            None => fail(
-                format!("the emergency stop was never exercised, and {}", attested.detail),
-                None,
-            ),
-        })
+        let exercise = RecentEvent {
+            subject: "the emergency stop",
+            happened: "exercised",
+            last: ctx.facts.emergency_stop_last_exercised,
+            max_age: params.max_age_days,
+            unit: AgeUnit::Days,
+        };
+        Ok(exercise.or_attested(ctx, &params.attestation, None))
     }
 }
 
@@ -98,19 +75,14 @@ mod tests {
     }
 
     #[test]
-    fn a_recent_exercise_passes() {
-        let verdict = evaluate(&exercised(12 * DAY_MS));
-        assert!(verdict.passed);
-        assert_eq!(verdict.observed, Some(12.0));
+    fn an_exercise_in_the_last_90_days_passes() {
         assert_eq!(
-            verdict.detail,
-            "the emergency stop was exercised 12.0 days ago (within 90)"
+            evaluate(&exercised(90 * DAY_MS)),
+            pass(
+                "the emergency stop was exercised 90.0 days ago (within 90)",
+                Some(90.0)
+            )
         );
-    }
-
-    #[test]
-    fn the_age_limit_is_inclusive_to_the_millisecond() {
-        assert!(evaluate(&exercised(90 * DAY_MS)).passed);
         let late = evaluate(&exercised(90 * DAY_MS + 1));
         assert!(!late.passed);
         assert_eq!(
@@ -118,53 +90,39 @@ mod tests {
             "the emergency stop was last exercised 90.0 days ago (more than 90), \
              and no attestation `kill_switch_tested`"
         );
-    }
-
-    #[test]
-    fn never_exercised_and_not_attested_fails() {
-        let verdict = evaluate(&empty_context(NOW));
-        assert!(!verdict.passed);
-        assert_eq!(verdict.observed, None);
         assert_eq!(
-            verdict.detail,
+            evaluate(&empty_context(NOW)).detail,
             "the emergency stop was never exercised, and no attestation `kill_switch_tested`"
         );
     }
 
     #[test]
-    fn an_attestation_passes_even_if_the_exercise_is_old() {
+    fn a_kill_switch_tested_attestation_in_any_role_passes() {
         let mut ctx = exercised(200 * DAY_MS);
-        ctx.attestations.push(attestation(
-            "kill_switch_tested",
-            "bo",
-            "ops_lead",
-            NOW - DAY_MS,
-        ));
-        let verdict = evaluate(&ctx);
-        assert!(verdict.passed);
-        assert_eq!(verdict.observed, Some(200.0));
+        ctx.attestations
+            .push(attestation("kill_switch_tested", "bo", "any_role", NOW));
+        assert_eq!(
+            evaluate(&ctx),
+            pass(
+                "`kill_switch_tested` attested by bo (any_role)",
+                Some(200.0)
+            )
+        );
     }
 
     #[test]
-    fn an_expired_attestation_does_not_count() {
-        let mut ctx = empty_context(NOW);
-        ctx.attestations.push(attestation(
-            "kill_switch_tested",
-            "bo",
-            "ops_lead",
-            NOW - 9 * DAY_MS,
-        ));
-        ctx.attestations[0].expires_at = Some(NOW - DAY_MS);
-        let verdict = evaluate(&ctx);
-        assert!(!verdict.passed);
-        assert!(verdict
-            .detail
-            .ends_with("the attestation `kill_switch_tested` has expired"));
-    }
-
-    #[test]
-    fn params_default_and_validate() {
-        assert_eq!(parse_params::<Params>("").unwrap(), Params::default());
+    fn item_and_params() {
+        let item = KillSwitchTested::ITEM;
+        assert_eq!(
+            (item.id, item.category, item.points, item.required),
+            ("kill-switch-tested", Category::Technical, 2, false)
+        );
+        let lenient = Params {
+            max_age_days: 365,
+            ..Params::default()
+        };
+        let old = exercised(200 * DAY_MS);
+        assert!(KillSwitchTested::evaluate(&old, &lenient).unwrap().passed);
         assert!(KillSwitchTested::validate(&Params::default()).is_ok());
         let zero = Params {
             max_age_days: 0,
@@ -174,12 +132,13 @@ mod tests {
             KillSwitchTested::validate(&zero).unwrap_err(),
             "`max_age_days` must be at least 1"
         );
-        let lenient = Params {
-            max_age_days: 365,
+        let empty = Params {
+            attestation: " ".to_string(),
             ..Params::default()
         };
-        let mut ctx = empty_context(NOW);
-        ctx.facts.emergency_stop_last_exercised = Some(NOW - 200 * DAY_MS);
-        assert!(KillSwitchTested::evaluate(&ctx, &lenient).unwrap().passed);
+        assert_eq!(
+            KillSwitchTested::validate(&empty).unwrap_err(),
+            "`attestation` must name an attestation"
+        );
     }
 }

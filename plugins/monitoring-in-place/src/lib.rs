@@ -2,8 +2,6 @@
 
 use regent_sdk::checklist::*;
 
-const MINUTE_MS: i64 = 60_000;
-
 /// Passes when monitoring is attested (by default `monitoring`), or when
 /// the host's `/metrics` endpoint was scraped within the last
 /// `max_scrape_age_minutes`: a recent scrape is proof that a monitoring
@@ -43,43 +41,19 @@ impl ChecklistItem for MonitoringInPlace {
     );
 
     fn validate(params: &Params) -> Result<(), String> {
-        if params.attestation.trim().is_empty() {
-            return Err("`attestation` must name an attestation".to_string());
-        }
-        if params.max_scrape_age_minutes == 0 {
-            return Err("`max_scrape_age_minutes` must be at least 1".to_string());
-        }
-        Ok(())
+        check_attestation_key("attestation", &params.attestation)?;
+        check_at_least_one("max_scrape_age_minutes", params.max_scrape_age_minutes)
     }
 
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
-        let max = params.max_scrape_age_minutes;
-        // A scrape stamped after `now` is host clock skew, not staleness.
-        let age_minutes = ctx
-            .facts
-            .metrics_last_scraped
-            .map(|at| (ctx.now - at).max(0) as f64 / MINUTE_MS as f64);
-        let attested = attested_item(ctx, &params.attestation, None);
-        if attested.passed {
-            return Ok(pass(attested.detail, age_minutes));
-        }
-        Ok(match age_minutes {
-            Some(age) if age <= f64::from(max) => pass(
-                format!("/metrics was scraped {age:.1} minutes ago (within {max})"),
-                age_minutes,
-            ),
-            Some(age) => fail(
-                format!(
-                    "/metrics was last scraped {age:.1} minutes ago (more than {max}), and {}",
-                    attested.detail
-                ),
-                age_minutes,
-            ),
-            None => fail(
-                format!("/metrics was never scraped, and {}", attested.detail),
-                None,
-            ),
-        })
+        let scrape = RecentEvent {
+            subject: "/metrics",
+            happened: "scraped",
+            last: ctx.facts.metrics_last_scraped,
+            max_age: params.max_scrape_age_minutes,
+            unit: AgeUnit::Minutes,
+        };
+        Ok(scrape.or_attested(ctx, &params.attestation, None))
     }
 }
 
@@ -90,6 +64,8 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_800_000_000_000;
+
+    const MINUTE_MS: i64 = 60_000;
 
     fn scraped(minutes_ago: i64) -> ReadinessContext {
         let mut ctx = empty_context(NOW);
@@ -102,77 +78,55 @@ mod tests {
     }
 
     #[test]
-    fn a_recent_scrape_passes() {
-        let verdict = evaluate(&scraped(3));
-        assert!(verdict.passed);
-        assert_eq!(verdict.observed, Some(3.0));
+    fn a_scrape_in_the_last_10_minutes_passes() {
         assert_eq!(
-            verdict.detail,
-            "/metrics was scraped 3.0 minutes ago (within 10)"
+            evaluate(&scraped(10)),
+            pass(
+                "/metrics was scraped 10.0 minutes ago (within 10)",
+                Some(10.0)
+            )
         );
-        // The age limit is inclusive.
-        assert!(evaluate(&scraped(10)).passed);
-    }
-
-    #[test]
-    fn a_stale_scrape_fails() {
-        let verdict = evaluate(&scraped(11));
-        assert!(!verdict.passed);
-        assert_eq!(verdict.observed, Some(11.0));
         assert_eq!(
-            verdict.detail,
-            "/metrics was last scraped 11.0 minutes ago (more than 10), and no attestation `monitoring`"
+            evaluate(&scraped(11)),
+            fail(
+                "/metrics was last scraped 11.0 minutes ago (more than 10), \
+                 and no attestation `monitoring`",
+                Some(11.0)
+            )
         );
-    }
-
-    #[test]
-    fn never_scraped_and_not_attested_fails() {
-        let verdict = evaluate(&empty_context(NOW));
-        assert!(!verdict.passed);
-        assert_eq!(verdict.observed, None);
         assert_eq!(
-            verdict.detail,
+            evaluate(&empty_context(NOW)).detail,
             "/metrics was never scraped, and no attestation `monitoring`"
         );
     }
 
     #[test]
-    fn an_attestation_passes_without_a_scrape() {
+    fn a_monitoring_attestation_in_any_role_passes_without_a_scrape() {
         let mut ctx = empty_context(NOW);
         ctx.attestations
-            .push(attestation("monitoring", "ana", "ops_lead", NOW - DAY_MS));
-        let verdict = evaluate(&ctx);
-        assert!(verdict.passed);
-        assert_eq!(verdict.detail, "`monitoring` attested by ana (ops_lead)");
+            .push(attestation("monitoring", "ana", "any_role", NOW - DAY_MS));
+        assert_eq!(
+            evaluate(&ctx),
+            pass("`monitoring` attested by ana (any_role)", None)
+        );
     }
 
     #[test]
-    fn an_expired_attestation_does_not_count() {
-        let mut ctx = scraped(60);
-        ctx.attestations.push(attestation(
-            "monitoring",
-            "ana",
-            "ops_lead",
-            NOW - 9 * DAY_MS,
-        ));
-        ctx.attestations[0].expires_at = Some(NOW - DAY_MS);
-        let verdict = evaluate(&ctx);
-        assert!(!verdict.passed);
-        assert!(verdict
-            .detail
-            .ends_with("and the attestation `monitoring` has expired"));
-    }
-
-    #[test]
-    fn a_scrape_stamped_in_the_future_counts_as_fresh() {
-        let verdict = evaluate(&scraped(-2));
-        assert!(verdict.passed);
-        assert_eq!(verdict.observed, Some(0.0));
-    }
-
-    #[test]
-    fn params_default_and_validate() {
-        assert_eq!(parse_params::<Params>("").unwrap(), Params::default());
+    fn item_and_params() {
+        let item = MonitoringInPlace::ITEM;
+        assert_eq!(
+            (item.id, item.category, item.points, item.required),
+            ("monitoring-in-place", Category::Technical, 3, true)
+        );
+        let lenient = Params {
+            max_scrape_age_minutes: 60,
+            ..Params::default()
+        };
+        assert!(
+            MonitoringInPlace::evaluate(&scraped(60), &lenient)
+                .unwrap()
+                .passed
+        );
         assert!(MonitoringInPlace::validate(&Params::default()).is_ok());
         let zero = Params {
             max_scrape_age_minutes: 0,
@@ -186,6 +140,9 @@ mod tests {
             attestation: " ".to_string(),
             ..Params::default()
         };
-        assert!(MonitoringInPlace::validate(&empty).is_err());
+        assert_eq!(
+            MonitoringInPlace::validate(&empty).unwrap_err(),
+            "`attestation` must name an attestation"
+        );
     }
 }

@@ -34,33 +34,22 @@ impl ChecklistItem for RollbackRate {
     );
 
     fn validate(params: &Params) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&params.max) {
-            return Err(format!(
-                "`max` is a rate and must be between 0 and 1, got {}",
-                params.max
-            ));
-        }
-        Ok(())
+        check_rate("max", params.max)
     }
 
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
-        let Some(rate) = ctx.metrics.rollback_rate else {
-            return Ok(fail(
-                "no commands were executed in the window, so there is no rollback rate",
-                None,
-            ));
-        };
-        let detail = format!(
-            "rollback rate {:.2}% ({} rolled back; needs < {:.2}%)",
-            rate * 100.0,
-            ctx.metrics.by_status.rolled_back,
-            params.max * 100.0
-        );
-        Ok(if rate < params.max {
-            pass(detail, Some(rate))
-        } else {
-            fail(detail, Some(rate))
-        })
+        let rolled_back = ctx.metrics.by_status.rolled_back;
+        let bar = Bound::Below(params.max);
+        Ok(bar.verdict(
+            ctx.metrics.rollback_rate,
+            "no commands were executed in the window, so there is no rollback rate",
+            |rate| {
+                format!(
+                    "rollback rate {} ({rolled_back} rolled back; needs {bar})",
+                    percent(rate)
+                )
+            },
+        ))
     }
 }
 
@@ -81,50 +70,46 @@ mod tests {
     }
 
     #[test]
-    fn passes_below_the_maximum() {
+    fn passes_strictly_below_2_percent() {
         let verdict = RollbackRate::evaluate(&context(100, 1), &Params::default()).unwrap();
-        assert!(verdict.passed);
-        assert_eq!(verdict.observed, Some(0.01));
         assert_eq!(
-            verdict.detail,
-            "rollback rate 1.00% (1 rolled back; needs < 2.00%)"
+            verdict,
+            pass(
+                "rollback rate 1.00% (1 rolled back; needs < 2.00%)",
+                Some(0.01)
+            )
         );
-        assert!(
-            RollbackRate::evaluate(&context(100, 0), &Params::default())
-                .unwrap()
-                .passed
-        );
-    }
-
-    #[test]
-    fn fails_at_or_above_the_maximum() {
         // 2 of 100 is exactly 2%: the bar is "less than".
+        let at = RollbackRate::evaluate(&context(100, 2), &Params::default()).unwrap();
+        assert!(!at.passed);
+    }
+
+    #[test]
+    fn no_executed_commands_fails() {
+        let verdict = RollbackRate::evaluate(&empty_context(NOW), &Params::default()).unwrap();
+        assert_eq!(
+            verdict,
+            fail(
+                "no commands were executed in the window, so there is no rollback rate",
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn item_and_params() {
+        let item = RollbackRate::ITEM;
+        assert_eq!(
+            (item.id, item.category, item.points, item.required),
+            ("rollback-rate", Category::Technical, 2, false)
+        );
+        let lenient = Params { max: 0.2 };
         assert!(
-            !RollbackRate::evaluate(&context(100, 2), &Params::default())
+            RollbackRate::evaluate(&context(10, 1), &lenient)
                 .unwrap()
                 .passed
         );
-        let above = RollbackRate::evaluate(&context(10, 1), &Params::default()).unwrap();
-        assert!(!above.passed);
-        assert_eq!(above.observed, Some(0.1));
-    }
-
-    #[test]
-    fn no_data_fails() {
-        let verdict = RollbackRate::evaluate(&empty_context(NOW), &Params::default()).unwrap();
-        assert!(!verdict.passed);
-        assert_eq!(verdict.observed, None);
-        assert!(verdict
-            .detail
-            .starts_with("no commands were executed in the window"));
-    }
-
-    #[test]
-    fn params_default_and_validate() {
-        assert_eq!(parse_params::<Params>("").unwrap(), Params::default());
         assert!(RollbackRate::validate(&Params::default()).is_ok());
-        let err = RollbackRate::validate(&Params { max: 2.0 }).unwrap_err();
-        assert_eq!(err, "`max` is a rate and must be between 0 and 1, got 2");
-        assert!(RollbackRate::validate(&Params { max: -0.01 }).is_err());
+        assert!(RollbackRate::validate(&Params { max: 2.0 }).is_err());
     }
 }

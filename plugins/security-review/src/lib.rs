@@ -6,25 +6,14 @@ use regent_sdk::checklist::*;
 /// Expired and future-dated attestations do not count.
 pub struct SecurityReview;
 
-/// Which attestation the item looks for.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    /// The attestation key (default `security_review`).
-    pub key: String,
-    /// When set, only attestations made in this role count (default:
-    /// any role).
-    pub role: Option<String>,
+// By default an attestation `security_review` made in any role counts.
+impl AttestationDefaults for SecurityReview {
+    const KEY: &'static str = "security_review";
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        Self {
-            key: "security_review".to_string(),
-            role: None,
-        }
-    }
-}
+/// Which attestation the item looks for: `key` and `role`, defaulting as
+/// above.
+pub type Params = AttestationParams<SecurityReview>;
 
 impl ChecklistItem for SecurityReview {
     type Params = Params;
@@ -39,19 +28,11 @@ impl ChecklistItem for SecurityReview {
     );
 
     fn validate(params: &Params) -> Result<(), String> {
-        // An empty key or role can never match an attestation, so the item
-        // would fail forever; reject it when the rule is saved instead.
-        if params.key.trim().is_empty() {
-            return Err("`key` must name an attestation".to_string());
-        }
-        if params.role.as_deref().is_some_and(|r| r.trim().is_empty()) {
-            return Err("`role` must not be empty; omit it to accept any role".to_string());
-        }
-        Ok(())
+        params.check()
     }
 
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
-        Ok(attested_item(ctx, &params.key, params.role.as_deref()))
+        Ok(params.verdict(ctx))
     }
 }
 
@@ -63,104 +44,28 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000_000;
 
-    fn evaluate(ctx: &ReadinessContext) -> ItemVerdict {
-        SecurityReview::evaluate(ctx, &Params::default()).unwrap()
-    }
-
     #[test]
-    fn fails_without_an_attestation() {
-        let verdict = evaluate(&empty_context(NOW));
-        assert!(!verdict.passed);
+    fn looks_for_a_current_security_review_attestation_in_any_role() {
+        let mut ctx = empty_context(NOW);
+        let verdict = SecurityReview::evaluate(&ctx, &Params::default()).unwrap();
         assert_eq!(verdict.detail, "no attestation `security_review`");
-    }
-
-    #[test]
-    fn passes_with_a_current_attestation() {
-        let mut ctx = empty_context(NOW);
-        ctx.attestations.push(attestation(
-            "security_review",
-            "ana",
-            "tech_lead",
-            NOW - DAY_MS,
-        ));
-        ctx.attestations[0].expires_at = Some(NOW + DAY_MS);
-        let verdict = evaluate(&ctx);
-        assert!(verdict.passed, "{}", verdict.detail);
-        assert_eq!(
-            verdict.detail,
-            "`security_review` attested by ana (tech_lead)"
+        ctx.attestations
+            .push(attestation("security_review", "ana", "any_role", NOW));
+        assert!(
+            SecurityReview::evaluate(&ctx, &Params::default())
+                .unwrap()
+                .passed
         );
     }
 
     #[test]
-    fn an_expired_attestation_does_not_count() {
-        let mut ctx = empty_context(NOW);
-        ctx.attestations.push(attestation(
-            "security_review",
-            "ana",
-            "tech_lead",
-            NOW - 30 * DAY_MS,
-        ));
-        // Expiry is exclusive: at the instant it expires it no longer counts.
-        ctx.attestations[0].expires_at = Some(NOW);
-        let verdict = evaluate(&ctx);
-        assert!(!verdict.passed);
+    fn item_and_params() {
+        let item = SecurityReview::ITEM;
         assert_eq!(
-            verdict.detail,
-            "the attestation `security_review` has expired"
+            (item.id, item.category, item.points, item.required),
+            ("security-review", Category::Process, 3, false)
         );
-    }
-
-    #[test]
-    fn other_keys_do_not_count() {
-        let mut ctx = empty_context(NOW);
-        ctx.attestations.push(attestation(
-            "something_else",
-            "ana",
-            "tech_lead",
-            NOW - DAY_MS,
-        ));
-        assert!(!evaluate(&ctx).passed);
-    }
-
-    #[test]
-    fn a_role_can_be_required_by_params() {
-        let mut ctx = empty_context(NOW);
-        ctx.attestations.push(attestation(
-            "security_review",
-            "ana",
-            "tech_lead",
-            NOW - DAY_MS,
-        ));
-        let params = Params {
-            role: Some("ops_lead".to_string()),
-            ..Params::default()
-        };
-        assert!(!SecurityReview::evaluate(&ctx, &params).unwrap().passed);
-        ctx.attestations.push(attestation(
-            "security_review",
-            "bo",
-            "ops_lead",
-            NOW - DAY_MS,
-        ));
-        assert!(SecurityReview::evaluate(&ctx, &params).unwrap().passed);
-    }
-
-    #[test]
-    fn params_default_and_validate() {
-        assert_eq!(parse_params::<Params>("").unwrap(), Params::default());
         assert!(SecurityReview::validate(&Params::default()).is_ok());
-        let key = parse_params::<Params>(r#"{"key": " "}"#).unwrap();
-        assert_eq!(
-            SecurityReview::validate(&key).unwrap_err(),
-            "`key` must name an attestation"
-        );
-        let role = parse_params::<Params>(r#"{"role": ""}"#).unwrap();
-        assert!(SecurityReview::validate(&role)
-            .unwrap_err()
-            .starts_with("`role` must not be empty"));
-        assert!(parse_params::<Params>(r#"{"keys": "x"}"#)
-            .unwrap_err()
-            .contains("unknown field"));
+        assert!(SecurityReview::validate(&Params::new(" ", None)).is_err());
     }
 }

@@ -34,34 +34,21 @@ impl ChecklistItem for SuccessRate {
     );
 
     fn validate(params: &Params) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&params.min) {
-            return Err(format!(
-                "`min` is a rate and must be between 0 and 1, got {}",
-                params.min
-            ));
-        }
-        Ok(())
+        check_rate("min", params.min)
     }
 
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
-        let Some(rate) = ctx.metrics.success_rate else {
-            return Ok(fail(
-                "no commands were executed in the window, so there is no success rate",
-                None,
-            ));
-        };
         let s = &ctx.metrics.by_status;
         let executed = s.succeeded + s.failed + s.rolled_back;
-        let detail = format!(
-            "success rate {:.2}% over {executed} executed commands (needs > {:.2}%)",
-            rate * 100.0,
-            params.min * 100.0
-        );
-        Ok(if rate > params.min {
-            pass(detail, Some(rate))
-        } else {
-            fail(detail, Some(rate))
-        })
+        let bar = Bound::Above(params.min);
+        Ok(bar.verdict(
+            ctx.metrics.success_rate,
+            "no commands were executed in the window, so there is no success rate",
+            |rate| {
+                let rate = percent(rate);
+                format!("success rate {rate} over {executed} executed commands (needs {bar})")
+            },
+        ))
     }
 }
 
@@ -73,67 +60,56 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000_000;
 
-    fn context(succeeded: u64, failed: u64) -> ReadinessContext {
+    fn context(succeeded: u64, failed: u64, rolled_back: u64) -> ReadinessContext {
         let mut ctx = empty_context(NOW);
-        ctx.metrics.by_status.succeeded = succeeded;
-        ctx.metrics.by_status.failed = failed;
-        ctx.metrics.commands_total = succeeded + failed;
-        ctx.metrics.success_rate = Some(succeeded as f64 / (succeeded + failed) as f64);
+        let s = &mut ctx.metrics.by_status;
+        (s.succeeded, s.failed, s.rolled_back) = (succeeded, failed, rolled_back);
+        let executed = succeeded + failed + rolled_back;
+        ctx.metrics.success_rate = Some(succeeded as f64 / executed as f64);
         ctx
     }
 
     #[test]
-    fn passes_above_the_minimum() {
-        let verdict = SuccessRate::evaluate(&context(999, 1), &Params::default()).unwrap();
-        assert!(verdict.passed);
-        assert_eq!(verdict.observed, Some(0.999));
+    fn passes_strictly_above_99_5_percent_of_executed_commands() {
+        let verdict = SuccessRate::evaluate(&context(999, 0, 1), &Params::default()).unwrap();
         assert_eq!(
-            verdict.detail,
-            "success rate 99.90% over 1000 executed commands (needs > 99.50%)"
+            verdict,
+            pass(
+                "success rate 99.90% over 1000 executed commands (needs > 99.50%)",
+                Some(0.999)
+            )
+        );
+        // 995 of 1000 is exactly 99.5%: the bar is "greater than".
+        let at = SuccessRate::evaluate(&context(995, 5, 0), &Params::default()).unwrap();
+        assert!(!at.passed);
+    }
+
+    #[test]
+    fn no_executed_commands_fails() {
+        let verdict = SuccessRate::evaluate(&empty_context(NOW), &Params::default()).unwrap();
+        assert_eq!(
+            verdict,
+            fail(
+                "no commands were executed in the window, so there is no success rate",
+                None
+            )
         );
     }
 
     #[test]
-    fn fails_below_and_exactly_at_the_minimum() {
-        let below = SuccessRate::evaluate(&context(99, 1), &Params::default()).unwrap();
-        assert!(!below.passed);
-        assert_eq!(below.observed, Some(0.99));
-        // 995 of 1000 is exactly 99.5%: the bar is "greater than".
-        let at = SuccessRate::evaluate(&context(995, 5), &Params::default()).unwrap();
-        assert!(!at.passed);
-        let just_above = SuccessRate::evaluate(&context(9951, 49), &Params::default()).unwrap();
-        assert!(just_above.passed);
-    }
-
-    #[test]
-    fn no_executed_commands_fails_without_an_observation() {
-        let verdict = SuccessRate::evaluate(&empty_context(NOW), &Params::default()).unwrap();
-        assert!(!verdict.passed);
-        assert_eq!(verdict.observed, None);
-        assert!(verdict
-            .detail
-            .starts_with("no commands were executed in the window"));
-    }
-
-    #[test]
-    fn the_minimum_is_a_param() {
+    fn item_and_params() {
+        let item = SuccessRate::ITEM;
+        assert_eq!(
+            (item.id, item.category, item.points, item.required),
+            ("success-rate", Category::Technical, 5, true)
+        );
         let lenient = Params { min: 0.98 };
         assert!(
-            SuccessRate::evaluate(&context(99, 1), &lenient)
+            SuccessRate::evaluate(&context(99, 1, 0), &lenient)
                 .unwrap()
                 .passed
         );
-    }
-
-    #[test]
-    fn params_default_and_validate() {
-        assert_eq!(parse_params::<Params>("").unwrap(), Params::default());
         assert!(SuccessRate::validate(&Params::default()).is_ok());
-        assert!(SuccessRate::validate(&Params { min: 0.0 }).is_ok());
-        assert!(SuccessRate::validate(&Params { min: 1.0 }).is_ok());
-        let err = SuccessRate::validate(&Params { min: 99.5 }).unwrap_err();
-        assert_eq!(err, "`min` is a rate and must be between 0 and 1, got 99.5");
-        assert!(SuccessRate::validate(&Params { min: -0.1 }).is_err());
-        assert!(SuccessRate::validate(&Params { min: f64::NAN }).is_err());
+        assert!(SuccessRate::validate(&Params { min: 99.5 }).is_err());
     }
 }
