@@ -306,7 +306,7 @@ pub fn check_share(name: &str, what: &str, value: f64) -> Result<(), String> {
 
 /// A share between 0 and 1 as a percentage with two decimals: `99.50%`.
 pub fn percent(share: f64) -> String {
-    format!("{:.2}%", share * 100.0)
+    format!("{}%", crate::fmt::fixed(share * 100.0, 2))
 }
 
 /// A strict bound on a share (a rate, a coverage). It displays as what it
@@ -431,12 +431,16 @@ impl RecentEvent<'_> {
             (self.subject, self.happened, self.max_age, self.unit.name());
         match age {
             Some(a) if a <= f64::from(max) => pass(
-                format!("{subject} was {happened} {a:.1} {unit} ago (within {max})"),
+                format!(
+                    "{subject} was {happened} {} {unit} ago (within {max})",
+                    crate::fmt::fixed(a, 1)
+                ),
                 age,
             ),
             Some(a) => fail(
                 format!(
-                    "{subject} was last {happened} {a:.1} {unit} ago (more than {max}), and {}",
+                    "{subject} was last {happened} {} {unit} ago (more than {max}), and {}",
+                    crate::fmt::fixed(a, 1),
                     attested.detail
                 ),
                 age,

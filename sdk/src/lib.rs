@@ -47,8 +47,11 @@ extern crate self as regent_sdk;
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
+#[cfg(target_arch = "wasm32")]
+mod alloc;
 pub mod breaker;
 pub mod checklist;
+pub mod fmt;
 pub mod log;
 pub mod matcher;
 mod params;

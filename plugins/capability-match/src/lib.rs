@@ -14,6 +14,7 @@
 //! The rest are ranked by `match × reputation / cost per hour`, best first;
 //! equal scores keep the candidates' input (registration) order.
 
+use regent_sdk::fmt::fixed;
 use regent_sdk::matcher::*;
 
 /// Ranks candidates by capability match × reputation / cost.
@@ -70,20 +71,25 @@ impl TaskMatcher for CapabilityMatch {
                 Some((
                     ExclusionReason::InsufficientCapability,
                     format!(
-                        "match {capability_match:.2} < {:.2} ({held} of {} required capabilities)",
-                        policy.min_capability_match,
+                        "match {} < {} ({held} of {} required capabilities)",
+                        fixed(capability_match, 2),
+                        fixed(policy.min_capability_match, 2),
                         required.len()
                     ),
                 ))
             } else if let Some(max) = max_cost.filter(|&max| c.cost_per_hour > max) {
                 Some((
                     ExclusionReason::OverCost,
-                    format!("cost {:.2}/h > max {max:.2}/h", c.cost_per_hour),
+                    format!(
+                        "cost {}/h > max {}/h",
+                        fixed(c.cost_per_hour, 2),
+                        fixed(max, 2)
+                    ),
                 ))
             } else if c.budget_remaining <= 0.0 {
                 Some((
                     ExclusionReason::BudgetExhausted,
-                    format!("budget remaining {:.2} <= 0", c.budget_remaining),
+                    format!("budget remaining {} <= 0", fixed(c.budget_remaining, 2)),
                 ))
             } else if c.breaker_tripped {
                 Some((

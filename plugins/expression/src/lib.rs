@@ -148,9 +148,7 @@ impl Metric {
             Metric::SuccessRate
             | Metric::ErrorRate
             | Metric::ApprovalRate
-            | Metric::RollbackRate => {
-                format!("{value:.4}")
-            }
+            | Metric::RollbackRate => regent_sdk::fmt::fixed(value, 4),
             _ => format!("{value}"),
         }
     }

@@ -1,0 +1,32 @@
+//! Loops one checklist-item evaluation for profilers (`perf record`):
+//! `cargo run --release -p regent-host --example profile_item -- [plugin] [iterations]`.
+
+use regent_host::domain::readiness::ReadinessContext;
+use regent_host::runtime::{convert, PluginRuntime, RuntimeConfig};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_else(|| "success-rate".into());
+    let iterations: u32 = args.next().and_then(|n| n.parse().ok()).unwrap_or(200_000);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
+    let runtime = PluginRuntime::new(RuntimeConfig::default()).expect("runtime");
+    let plugin = runtime
+        .load_file(&dir.join(format!("{name}.toml")))
+        .expect("run scripts/build-plugins.sh first");
+    let mut ctx: ReadinessContext =
+        serde_json::from_str(include_str!("../benches/context.json")).expect("context");
+    if std::env::var_os("MINIMAL_CONTEXT").is_some() {
+        ctx.attestations.clear();
+        ctx.incidents.clear();
+        ctx.facts.gauges.clear();
+    }
+    let ctx = convert::readiness_context(&ctx);
+    let started = std::time::Instant::now();
+    for _ in 0..iterations {
+        std::hint::black_box(runtime.evaluate_item(&plugin, &ctx).expect("evaluates"));
+    }
+    println!(
+        "{name}: {:.2} µs per evaluation",
+        started.elapsed().as_secs_f64() * 1e6 / f64::from(iterations)
+    );
+}
