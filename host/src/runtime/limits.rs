@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use wasmtime::ResourceLimiter;
+
 use serde::Deserialize;
 
 /// The largest linear memory any plugin may ask for. The pooling allocator
@@ -88,17 +90,25 @@ impl LimitsSpec {
     }
 }
 
-/// Enforces [`PluginLimits`] on a store, and remembers whether it refused
-/// memory, so that the trap a refused allocation causes (a Rust guest aborts
-/// on allocation failure) is reported as `out_of_memory`, not as a trap.
+/// Enforces [`PluginLimits`] on a store through wasmtime's `StoreLimits`,
+/// and remembers whether it refused memory, so that the trap a refused
+/// allocation causes (a Rust guest aborts on allocation failure) is reported
+/// as `out_of_memory`, not as a trap.
 #[derive(Debug)]
 pub struct EvalLimiter {
-    limits: PluginLimits,
+    limits: wasmtime::StoreLimits,
     pub memory_refused: bool,
 }
 
 impl EvalLimiter {
     pub fn new(limits: PluginLimits) -> Self {
+        let limits = wasmtime::StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .table_elements(limits.table_elements)
+            .instances(limits.instances)
+            .tables(limits.tables)
+            .memories(limits.memories)
+            .build();
         Self {
             limits,
             memory_refused: false,
@@ -109,36 +119,34 @@ impl EvalLimiter {
 impl wasmtime::ResourceLimiter for EvalLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limits.memory_bytes {
-            self.memory_refused = true;
-            return Ok(false);
-        }
-        Ok(true)
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        self.memory_refused |= !allowed;
+        Ok(allowed)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= self.limits.table_elements)
+        self.limits.table_growing(current, desired, maximum)
     }
 
     fn instances(&self) -> usize {
-        self.limits.instances
+        self.limits.instances()
     }
 
     fn tables(&self) -> usize {
-        self.limits.tables
+        self.limits.tables()
     }
 
     fn memories(&self) -> usize {
-        self.limits.memories
+        self.limits.memories()
     }
 }
 
