@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use wasmtime::ResourceLimiter;
-
 use serde::Deserialize;
 
 /// The largest linear memory any plugin may ask for. The pooling allocator
