@@ -30,16 +30,14 @@ pub fn new_plugin(kind: &str, name: &str, parent: &Path, sdk: Option<&Path>) -> 
     std::fs::create_dir_all(dir.join("fixtures"))?;
     let write = |file: &str, text: String| std::fs::write(dir.join(file), text);
     write("Cargo.toml", cargo_toml(name, &sdk))?;
-    write(
-        &format!("{name}.toml"),
-        format!(
-            "name = \"{name}\"\nkind = \"{}\"\nversion = \"0.1.0\"\n\n[params]\n{}",
-            kind.world(),
-            PARAMS[kind as usize]
-        ),
-    )?;
-    write("src/lib.rs", SOURCES[kind as usize].replace("{name}", name))?;
-    write("fixtures/example.json", FIXTURES[kind as usize].to_string())?;
+    let (params, source, fixture) = template(kind);
+    let manifest = format!(
+        "name = \"{name}\"\nkind = \"{}\"\nversion = \"0.1.0\"\n\n[params]\n{params}",
+        kind.world()
+    );
+    write(&format!("{name}.toml"), manifest)?;
+    write("src/lib.rs", source.replace("{name}", name))?;
+    write("fixtures/example.json", fixture.to_string())?;
     write(".gitignore", "target/\ndist/\n".into())?;
     println!("created {} ({} plugin)", dir.display(), kind);
     println!(
@@ -74,6 +72,17 @@ codegen-units = 1
 "#,
         sdk = sdk.display()
     )
+}
+
+/// The manifest params, source and fixture a new plugin of `kind` starts with.
+fn template(kind: PluginKind) -> (&'static str, &'static str, &'static str) {
+    let i = match kind {
+        PluginKind::ChecklistItem => 0,
+        PluginKind::BreakerCondition => 1,
+        PluginKind::RiskScorer => 2,
+        PluginKind::TaskMatcher => 3,
+    };
+    (PARAMS[i], SOURCES[i], FIXTURES[i])
 }
 
 const PARAMS: [&str; 4] = [
