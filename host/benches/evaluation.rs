@@ -9,13 +9,14 @@
 
 mod native;
 mod rego;
+mod workload;
 
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
-use regent_host::domain::matching::{AssignmentPolicy, Candidate, MatchRequest, Task};
+use regent_host::domain::matching::MatchRequest;
 use regent_host::domain::readiness::ReadinessContext;
 use regent_host::runtime::{
     convert, EngineSettings, Manifest, PluginRuntime, PluginSet, RuntimeConfig,
@@ -63,37 +64,9 @@ fn rego_input(ctx: &ReadinessContext) -> regorus::Value {
     rego::input_from_json(&json.to_string()).expect("rego input")
 }
 
-/// 10,000 agents over a pool of 20 capabilities, three each.
-fn match_request() -> MatchRequest {
-    let caps: Vec<String> = (0..20).map(|i| format!("cap:{i}")).collect();
-    let candidates = (0..10_000)
-        .map(|i| Candidate {
-            id: format!("agent-{i}"),
-            capabilities: (0..3).map(|k| caps[(i * 7 + k * 3) % 20].clone()).collect(),
-            cost_per_hour: 1.0 + (i % 50) as f64,
-            reputation: 0.5 + (i % 50) as f64 / 100.0,
-            budget_remaining: if i % 13 == 0 { 0.0 } else { 25.0 },
-            breaker_tripped: i % 97 == 0,
-        })
-        .collect();
-    MatchRequest {
-        task: Task {
-            id: "task".into(),
-            required_capabilities: vec![caps[0].clone(), caps[3].clone()],
-            max_cost_per_hour: Some(40.0),
-        },
-        candidates,
-        policy: AssignmentPolicy {
-            min_capability_match: 0.5,
-            max_cost_per_hour: None,
-        },
-    }
-}
-
 fn setup() -> Setup {
     let (runtime, plugins) = runtime_with(EngineSettings::default());
-    let ctx: ReadinessContext =
-        serde_json::from_str(include_str!("context.json")).expect("context.json");
+    let ctx = workload::context();
     let native_params = native::ITEMS
         .iter()
         .map(|name| {
@@ -112,7 +85,7 @@ fn setup() -> Setup {
         native_params,
         rego,
         rego_input,
-        match_request: match_request(),
+        match_request: workload::match_request(),
     }
 }
 

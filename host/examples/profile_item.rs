@@ -1,7 +1,9 @@
 //! Loops one checklist-item evaluation for profilers (`perf record`):
 //! `cargo run --release -p regent-host --example profile_item -- [plugin] [iterations]`.
 
-use regent_host::domain::readiness::ReadinessContext;
+#[path = "../benches/workload.rs"]
+mod workload;
+
 use regent_host::runtime::{convert, PluginRuntime, RuntimeConfig};
 
 fn main() {
@@ -16,8 +18,7 @@ fn main() {
     let plugin = runtime
         .load_file(&dir.join(format!("{name}.toml")))
         .expect("run scripts/build-plugins.sh first");
-    let mut ctx: ReadinessContext =
-        serde_json::from_str(include_str!("../benches/context.json")).expect("context");
+    let mut ctx = workload::context();
     if std::env::var_os("MINIMAL_CONTEXT").is_some() {
         ctx.attestations.clear();
         ctx.incidents.clear();
@@ -36,33 +37,10 @@ fn main() {
 
 /// Ranks 10,000 candidates (three capabilities each) in a loop.
 fn profile_matcher(runtime: &PluginRuntime, dir: &std::path::Path, iterations: u32) {
-    use regent_host::domain::matching::{AssignmentPolicy, Candidate, MatchRequest, Task};
     let plugin = runtime
         .load_file(&dir.join("capability-match.toml"))
         .expect("matcher");
-    let caps: Vec<String> = (0..20).map(|i| format!("cap:{i}")).collect();
-    let candidates = (0..10_000)
-        .map(|i| Candidate {
-            id: format!("agent-{i}"),
-            capabilities: (0..3).map(|k| caps[(i * 7 + k * 3) % 20].clone()).collect(),
-            cost_per_hour: 1.0 + (i % 50) as f64,
-            reputation: 0.5 + (i % 50) as f64 / 100.0,
-            budget_remaining: if i % 13 == 0 { 0.0 } else { 25.0 },
-            breaker_tripped: i % 97 == 0,
-        })
-        .collect();
-    let request = MatchRequest {
-        task: Task {
-            id: "task".into(),
-            required_capabilities: vec![caps[0].clone(), caps[3].clone()],
-            max_cost_per_hour: Some(40.0),
-        },
-        candidates,
-        policy: AssignmentPolicy {
-            min_capability_match: 0.5,
-            max_cost_per_hour: None,
-        },
-    };
+    let request = workload::match_request();
     let started = std::time::Instant::now();
     for _ in 0..iterations {
         std::hint::black_box(runtime.rank(&plugin, &request).expect("ranks"));
