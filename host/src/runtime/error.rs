@@ -57,10 +57,10 @@ pub struct EvalError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoadError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("manifest {path}: {message}")]
     Manifest { path: PathBuf, message: String },
@@ -76,8 +76,8 @@ pub enum LoadError {
     DescribeMismatch { plugin: String, message: String },
     #[error("plugin `{plugin}`: its params were refused: {message}")]
     InvalidParams { plugin: String, message: String },
-    #[error("plugin `{plugin}`: describe() failed: {source}")]
-    Describe { plugin: String, source: EvalError },
+    #[error("plugin `{plugin}`: describe() failed: {error}")]
+    Describe { plugin: String, error: EvalError },
     #[error("plugin `{plugin}`: {message}")]
     Other { plugin: String, message: String },
 }

@@ -27,9 +27,9 @@ impl PluginRuntime {
     /// Loads every `<name>.toml` + `<name>.wasm` pair in `dir`. A plugin
     /// that fails to load is reported and skipped; the others still load.
     pub fn load_dir(&self, dir: &Path) -> Result<(Vec<LoadedPlugin>, Vec<LoadError>), LoadError> {
-        let io = |source| LoadError::Io {
+        let io = |error| LoadError::Io {
             path: dir.to_path_buf(),
-            source,
+            error,
         };
         let mut manifests: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
@@ -50,9 +50,9 @@ impl PluginRuntime {
     /// Loads `<name>.toml` and the `<name>.wasm` beside it.
     pub fn load_file(&self, manifest_path: &Path) -> Result<LoadedPlugin, LoadError> {
         let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| LoadError::Io {
+            std::fs::read(path).map_err(|error| LoadError::Io {
                 path: path.to_path_buf(),
-                source,
+                error,
             })
         };
         let text = String::from_utf8(read(manifest_path)?).map_err(|_| LoadError::Manifest {
@@ -160,9 +160,9 @@ impl PluginRuntime {
         plugin: &mut LoadedPlugin,
         manifest: &Manifest,
     ) -> Result<(), LoadError> {
-        let describe_error = |source| LoadError::Describe {
+        let describe_error = |error| LoadError::Describe {
             plugin: manifest.name.clone(),
-            source,
+            error,
         };
         let (info, item) = match &plugin.prepared {
             Prepared::Checklist(pre) => {
