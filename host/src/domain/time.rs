@@ -11,8 +11,6 @@ use time::OffsetDateTime;
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
-    pub const DAY_MS: i64 = 86_400_000;
-
     pub fn now() -> Self {
         let now = OffsetDateTime::now_utc();
         Self((now.unix_timestamp_nanos() / 1_000_000) as i64)
@@ -20,10 +18,6 @@ impl Timestamp {
 
     pub fn millis(self) -> i64 {
         self.0
-    }
-
-    pub fn minus_days(self, days: i64) -> Self {
-        Self(self.0 - days * Self::DAY_MS)
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {

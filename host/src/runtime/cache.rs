@@ -71,12 +71,6 @@ impl CompileCache {
         Ok((component, source))
     }
 
-    /// Drops the in-memory entry; the compiled code is freed once no loaded
-    /// plugin refers to it any more.
-    pub fn forget(&self, sha256: &str) {
-        self.lock().remove(sha256);
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
         // A poisoned map is still a valid map: a panic elsewhere cannot leave
         // it half-updated, since inserts and removes are single calls.

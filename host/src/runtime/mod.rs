@@ -80,10 +80,6 @@ impl PluginRuntime {
         })
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// Runs `call` on a fresh store bounded by the plugin's limits, and
     /// turns every way it can fail into an [`EvalError`] naming the plugin.
     fn run<R>(

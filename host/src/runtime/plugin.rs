@@ -74,10 +74,6 @@ impl LoadedPlugin {
         &self.params_json
     }
 
-    pub fn limits(&self) -> PluginLimits {
-        self.limits
-    }
-
     pub(crate) fn error(&self, failure: EvalFailure) -> EvalError {
         EvalError {
             plugin: self.info.name.clone(),
