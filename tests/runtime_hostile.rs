@@ -121,7 +121,10 @@ fn a_component_exporting_the_wrong_world_is_refused_with_what_is_missing() {
         ),
         "{err:?}"
     );
-    assert!(message.contains("missing export `evaluate`"), "{message}");
+    assert!(
+        message.contains("missing exports `context-scope`, `evaluate`"),
+        "{message}"
+    );
     assert!(
         message.contains("it looks like a `task-matcher` plugin"),
         "{message}"

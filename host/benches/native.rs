@@ -158,8 +158,9 @@ native_checklist! {
     "ops-approval" => ops_approval::OpsApproval,
 }
 
-/// The capability matcher, natively, converting its input as the runtime does.
-pub fn rank(request: &matching::MatchRequest) -> regent_sdk::matcher::Ranking {
+/// The capability matcher, natively, converting its input and output as the
+/// runtime does.
+pub fn rank(request: &matching::MatchRequest) -> matching::Ranking {
     use regent_sdk::matcher as m;
     use regent_sdk::matcher::TaskMatcher;
     let task = m::Task {
@@ -171,7 +172,6 @@ pub fn rank(request: &matching::MatchRequest) -> regent_sdk::matcher::Ranking {
         .candidates
         .iter()
         .map(|c| m::Candidate {
-            id: c.id.clone(),
             capabilities: c.capabilities.clone(),
             cost_per_hour: c.cost_per_hour,
             reputation: c.reputation,
@@ -183,6 +183,25 @@ pub fn rank(request: &matching::MatchRequest) -> regent_sdk::matcher::Ranking {
         min_capability_match: request.policy.min_capability_match,
         max_cost_per_hour: request.policy.max_cost_per_hour,
     };
-    capability_match::CapabilityMatch::rank(&task, &candidates, &policy, &m::NoParams {})
-        .expect("valid request")
+    let ranking =
+        capability_match::CapabilityMatch::rank(&task, &candidates, &policy, &m::NoParams {})
+            .expect("valid request");
+    let ranked = ranking.ranked.into_iter().map(|c| matching::Placement::Ranked {
+        index: c.index,
+        score: c.score,
+        capability_match: c.capability_match,
+    });
+    let excluded = ranking.excluded.into_iter().map(|e| matching::Placement::Excluded {
+        index: e.index,
+        reason: match e.reason {
+            m::ExclusionReason::InsufficientCapability => {
+                matching::ExclusionReason::InsufficientCapability
+            }
+            m::ExclusionReason::OverCost => matching::ExclusionReason::OverCost,
+            m::ExclusionReason::BudgetExhausted => matching::ExclusionReason::BudgetExhausted,
+            m::ExclusionReason::BreakerTripped => matching::ExclusionReason::BreakerTripped,
+        },
+        capability_match: e.capability_match,
+    });
+    matching::Ranking::from_placements(request, ranked.chain(excluded)).expect("placed once")
 }

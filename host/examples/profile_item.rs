@@ -25,6 +25,17 @@ fn main() {
         ctx.facts.gauges.clear();
     }
     let ctx = convert::readiness_context(&ctx);
+    if std::env::var_os("INSTANTIATE_ONLY").is_some() {
+        let started = std::time::Instant::now();
+        for _ in 0..iterations {
+            runtime.instantiate_only(&plugin).expect("instantiates");
+        }
+        println!(
+            "{name}: {:.2} µs per instantiation",
+            started.elapsed().as_secs_f64() * 1e6 / f64::from(iterations)
+        );
+        return;
+    }
     let started = std::time::Instant::now();
     for _ in 0..iterations {
         std::hint::black_box(runtime.evaluate_item(&plugin, &ctx).expect("evaluates"));

@@ -21,7 +21,8 @@ pub mod bindings {
 
 pub use crate::params::{parse_params, NoParams};
 pub use bindings::regent::policy::types::{
-    Attestation, Category, ChecklistDescription, CommandMetrics, Facts, Gauge, Incident, ItemInfo,
+    Attestation, Category, ChecklistDescription, CommandMetrics, ContextScope, Facts, Gauge,
+    Incident, ItemInfo,
     ItemVerdict, Phase, PhaseStatus, PluginInfo, PluginKind, ReadinessContext, Severity,
     StatusCounts, Timestamp,
 };
@@ -95,9 +96,62 @@ pub trait ChecklistItem {
         Ok(())
     }
 
+    /// The parts of the context the item reads with these params. The host
+    /// asks once, at load, and hands [`evaluate`](Self::evaluate) nothing
+    /// else: no other attestation, incident or gauge. The default reads
+    /// everything; say less to see less and to evaluate faster.
+    fn scope(params: &Self::Params) -> ContextScope {
+        let _ = params;
+        ContextScope::everything()
+    }
+
     /// Decides whether the item passes. `Err` means the item cannot decide;
     /// the host then counts it as not passed and shows the message.
     fn evaluate(ctx: &ReadinessContext, params: &Self::Params) -> Result<ItemVerdict, String>;
+}
+
+impl ContextScope {
+    /// Every incident, attestation and gauge: what an item that does not
+    /// say otherwise receives.
+    pub fn everything() -> Self {
+        Self {
+            incidents: true,
+            attestation_keys: None,
+            gauge_names: None,
+        }
+    }
+
+    /// Only what always comes: `now`, the phase, the metrics and the facts'
+    /// scalar fields.
+    pub fn scalars() -> Self {
+        Self {
+            incidents: false,
+            attestation_keys: Some(Vec::new()),
+            gauge_names: Some(Vec::new()),
+        }
+    }
+
+    /// Adds the incidents.
+    pub fn with_incidents(mut self) -> Self {
+        self.incidents = true;
+        self
+    }
+
+    /// Adds the attestations whose key is `key`.
+    pub fn with_attestation(mut self, key: &str) -> Self {
+        if let Some(keys) = &mut self.attestation_keys {
+            keys.push(key.to_string());
+        }
+        self
+    }
+
+    /// Adds the gauge named `name`.
+    pub fn with_gauge(mut self, name: &str) -> Self {
+        if let Some(names) = &mut self.gauge_names {
+            names.push(name.to_string());
+        }
+        self
+    }
 }
 
 /// A passing verdict.
@@ -237,6 +291,11 @@ impl<D> AttestationParams<D> {
             return Err("`role` must not be empty; omit it to accept any role".to_string());
         }
         Ok(())
+    }
+
+    /// What the item reads: the attestations of its key, nothing else.
+    pub fn scope(&self) -> ContextScope {
+        ContextScope::scalars().with_attestation(&self.key)
     }
 
     /// The item's verdict: [`attested_item`] for this key and role.
@@ -514,6 +573,12 @@ impl<T: ChecklistItem> Adapter<T> {
     }
 
     #[doc(hidden)]
+    pub fn context_scope(params: String) -> Result<ContextScope, String> {
+        crate::__install_panic_reporter();
+        Ok(T::scope(&parse_params(&params)?))
+    }
+
+    #[doc(hidden)]
     pub fn evaluate(context: ReadinessContext, params: String) -> Result<ItemVerdict, String> {
         crate::__install_panic_reporter();
         T::evaluate(&context, &parse_params(&params)?)
@@ -544,6 +609,11 @@ macro_rules! checklist_item {
                 }
                 fn validate_params(params: String) -> Result<(), String> {
                     $crate::checklist::Adapter::<$item>::validate_params(params)
+                }
+                fn context_scope(
+                    params: String,
+                ) -> Result<$crate::checklist::ContextScope, String> {
+                    $crate::checklist::Adapter::<$item>::context_scope(params)
                 }
                 fn evaluate(
                     context: $crate::checklist::ReadinessContext,

@@ -38,7 +38,9 @@ pub trait TaskMatcher {
         Ok(())
     }
 
-    /// Ranks the candidates (best first) and lists the excluded ones.
+    /// Ranks the candidates (best first) and lists the excluded ones, each by
+    /// its position in `candidates` (see [`position`]). Every position must
+    /// appear exactly once in one of the two lists.
     fn rank(
         task: &Task,
         candidates: &[Candidate],
@@ -49,20 +51,24 @@ pub trait TaskMatcher {
 
 /// A candidate for tests, with an untouched breaker.
 pub fn candidate(
-    id: &str,
     capabilities: &[&str],
     cost_per_hour: f64,
     reputation: f64,
     budget_remaining: f64,
 ) -> Candidate {
     Candidate {
-        id: id.to_string(),
         capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
         cost_per_hour,
         reputation,
         budget_remaining,
         breaker_tripped: false,
     }
+}
+
+/// A candidate's position as the WIT `index`. The host never sends more
+/// than `u32::MAX` candidates, so the conversion cannot fail.
+pub fn position(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
 }
 
 /// A task for tests.

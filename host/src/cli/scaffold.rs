@@ -272,16 +272,19 @@ impl TaskMatcher for Matcher {
 
     fn rank(task: &Task, candidates: &[Candidate], _: &AssignmentPolicy, p: &Params) -> Result<Ranking, String> {
         let mut ranking = Ranking { ranked: vec![], excluded: vec![] };
-        for c in candidates {
+        // Candidates are identified by their position in `candidates`.
+        for (i, c) in candidates.iter().enumerate() {
+            let index = position(i);
             let has_all = task.required_capabilities.iter().all(|r| c.capabilities.contains(r));
+            let capability_match = if has_all { 1.0 } else { 0.0 };
             if !has_all || c.reputation < p.min_reputation {
                 ranking.excluded.push(ExcludedCandidate {
-                    id: c.id.clone(),
+                    index,
                     reason: ExclusionReason::InsufficientCapability,
-                    detail: format!("reputation {}", c.reputation),
+                    capability_match,
                 });
             } else {
-                ranking.ranked.push(RankedCandidate { id: c.id.clone(), score: c.reputation, capability_match: 1.0 });
+                ranking.ranked.push(RankedCandidate { index, score: c.reputation, capability_match });
             }
         }
         ranking.ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -298,10 +301,10 @@ mod tests {
     #[test]
     fn ranks_by_reputation() {
         let t = task("t", &["a"], None);
-        let cs = [candidate("x", &["a"], 1.0, 0.6, 5.0), candidate("y", &["a"], 1.0, 0.9, 5.0)];
+        let cs = [candidate(&["a"], 1.0, 0.6, 5.0), candidate(&["a"], 1.0, 0.9, 5.0)];
         let policy = AssignmentPolicy { min_capability_match: 0.7, max_cost_per_hour: None };
         let r = Matcher::rank(&t, &cs, &policy, &Params::default()).unwrap();
-        assert_eq!(r.ranked[0].id, "y");
+        assert_eq!(r.ranked[0].index, 1, "the second candidate is more reputable");
     }
 }
 "#,

@@ -72,6 +72,8 @@ pub enum ExclusionReason {
 pub struct ExcludedCandidate {
     pub id: String,
     pub reason: ExclusionReason,
+    pub capability_match: f64,
+    /// The reason in words, with the numbers behind it.
     pub detail: String,
 }
 
@@ -114,40 +116,123 @@ impl MatchRequest {
     }
 }
 
+/// A matcher's verdict on one candidate, by position in the request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Placement {
+    Ranked {
+        index: u32,
+        score: f64,
+        capability_match: f64,
+    },
+    Excluded {
+        index: u32,
+        reason: ExclusionReason,
+        capability_match: f64,
+    },
+}
+
+impl MatchRequest {
+    /// The lower of the task's and the policy's caps on cost per hour.
+    pub fn max_cost_per_hour(&self) -> Option<f64> {
+        match (self.task.max_cost_per_hour, self.policy.max_cost_per_hour) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+impl ExclusionReason {
+    /// The reason in words, with the numbers behind it. Matchers report only
+    /// the reason, so every matcher's exclusions read the same.
+    pub fn detail(self, request: &MatchRequest, candidate: &Candidate, matched: f64) -> String {
+        match self {
+            ExclusionReason::InsufficientCapability => format!(
+                "capability match {matched:.2} < minimum {:.2}",
+                request.policy.min_capability_match
+            ),
+            ExclusionReason::OverCost => match request.max_cost_per_hour() {
+                Some(max) => format!("cost {:.2}/h > max {max:.2}/h", candidate.cost_per_hour),
+                None => format!("cost {:.2}/h is over the cap", candidate.cost_per_hour),
+            },
+            ExclusionReason::BudgetExhausted => format!(
+                "budget remaining {:.2} <= 0",
+                candidate.budget_remaining
+            ),
+            ExclusionReason::BreakerTripped => "circuit breaker is tripped".to_string(),
+        }
+    }
+}
+
 impl Ranking {
-    /// A ranking must account for every candidate exactly once, with
-    /// finite scores; anything else is a broken matcher.
-    pub fn check(&self, request: &MatchRequest) -> Result<(), String> {
-        let known: HashSet<&str> = request.candidates.iter().map(|c| c.id.as_str()).collect();
-        let mut seen = HashSet::new();
-        let ids = self
-            .ranked
-            .iter()
-            .map(|r| r.id.as_str())
-            .chain(self.excluded.iter().map(|e| e.id.as_str()));
-        for id in ids {
-            if !known.contains(id) {
-                return Err(format!("ranked unknown candidate `{id}`"));
+    /// Turns a matcher's placements (ranked ones best first, excluded ones in
+    /// any order) into a ranking with ids and details. Every candidate must
+    /// be placed exactly once, with a finite score and a match within 0..=1;
+    /// anything else is a broken matcher, and the message says what.
+    pub fn from_placements(
+        request: &MatchRequest,
+        placements: impl IntoIterator<Item = Placement>,
+    ) -> Result<Ranking, String> {
+        let n = request.candidates.len();
+        let mut placed = vec![false; n];
+        let mut ranking = Ranking {
+            ranked: Vec::new(),
+            excluded: Vec::new(),
+        };
+        for placement in placements {
+            let (index, matched) = match placement {
+                Placement::Ranked {
+                    index,
+                    capability_match,
+                    ..
+                }
+                | Placement::Excluded {
+                    index,
+                    capability_match,
+                    ..
+                } => (index as usize, capability_match),
+            };
+            let Some(candidate) = request.candidates.get(index) else {
+                return Err(format!("placed candidate {index}, but there are only {n}"));
+            };
+            if std::mem::replace(&mut placed[index], true) {
+                return Err(format!("candidate {index} (`{}`) is placed twice", candidate.id));
             }
-            if !seen.insert(id) {
-                return Err(format!("candidate `{id}` appears more than once"));
-            }
-        }
-        if seen.len() != known.len() {
-            return Err(format!(
-                "accounted for {} of {} candidates",
-                seen.len(),
-                known.len()
-            ));
-        }
-        for r in &self.ranked {
-            if !r.score.is_finite() || !(0.0..=1.0).contains(&r.capability_match) {
+            if !(0.0..=1.0).contains(&matched) {
                 return Err(format!(
-                    "candidate `{}` has score {} and match {}",
-                    r.id, r.score, r.capability_match
+                    "candidate {index} (`{}`) has capability match {matched}, outside 0..=1",
+                    candidate.id
                 ));
             }
+            match placement {
+                Placement::Ranked { score, .. } if !score.is_finite() => {
+                    return Err(format!(
+                        "candidate {index} (`{}`) has score {score}, not a finite number",
+                        candidate.id
+                    ));
+                }
+                Placement::Ranked { score, .. } => ranking.ranked.push(RankedCandidate {
+                    id: candidate.id.clone(),
+                    score,
+                    capability_match: matched,
+                }),
+                Placement::Excluded { reason, .. } => {
+                    ranking.excluded.push(ExcludedCandidate {
+                        id: candidate.id.clone(),
+                        reason,
+                        capability_match: matched,
+                        detail: reason.detail(request, candidate, matched),
+                    })
+                }
+            }
         }
-        Ok(())
+        let missing = placed.iter().filter(|p| !**p).count();
+        if missing > 0 {
+            let first = placed.iter().position(|p| !*p).unwrap_or_default();
+            return Err(format!(
+                "left {missing} of {n} candidates unplaced, the first being candidate {first} (`{}`)",
+                request.candidates[first].id
+            ));
+        }
+        Ok(ranking)
     }
 }

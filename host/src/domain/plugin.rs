@@ -40,9 +40,10 @@ impl PluginKind {
     /// The functions the world exports, evaluation function last.
     pub fn exports(self) -> &'static [&'static str] {
         match self {
-            PluginKind::ChecklistItem | PluginKind::BreakerCondition => {
-                &["describe", "validate-params", "evaluate"]
+            PluginKind::ChecklistItem => {
+                &["describe", "validate-params", "context-scope", "evaluate"]
             }
+            PluginKind::BreakerCondition => &["describe", "validate-params", "evaluate"],
             PluginKind::RiskScorer => &["describe", "validate-params", "score"],
             PluginKind::TaskMatcher => &["describe", "validate-params", "rank"],
         }

@@ -97,6 +97,43 @@ pub struct ReadinessContext {
     pub facts: Facts,
 }
 
+/// The parts of the readiness context a checklist item reads. It is handed
+/// nothing else: `now`, the phase, the metrics and the facts' scalars, plus
+/// what is listed here. `None` means every attestation (or gauge).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextScope {
+    pub incidents: bool,
+    pub attestation_keys: Option<Vec<String>>,
+    pub gauge_names: Option<Vec<String>>,
+}
+
+impl ContextScope {
+    pub fn everything() -> Self {
+        Self {
+            incidents: true,
+            attestation_keys: None,
+            gauge_names: None,
+        }
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.incidents && self.attestation_keys.is_none() && self.gauge_names.is_none()
+    }
+
+    pub fn reads_attestation(&self, key: &str) -> bool {
+        self.attestation_keys
+            .as_ref()
+            .is_none_or(|keys| keys.iter().any(|k| k == key))
+    }
+
+    pub fn reads_gauge(&self, name: &str) -> bool {
+        self.gauge_names
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == name))
+    }
+}
+
 /// What a checklist item says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

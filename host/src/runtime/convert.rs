@@ -119,6 +119,54 @@ pub fn readiness_context(c: &readiness::ReadinessContext) -> wit::ReadinessConte
     }
 }
 
+/// The part of `ctx` an item with `scope` may see, cloned only when the
+/// scope leaves something out.
+pub fn scoped<'a>(
+    ctx: &'a wit::ReadinessContext,
+    scope: &readiness::ContextScope,
+) -> std::borrow::Cow<'a, wit::ReadinessContext> {
+    use std::borrow::Cow;
+    if scope.is_everything() {
+        return Cow::Borrowed(ctx);
+    }
+    Cow::Owned(wit::ReadinessContext {
+        now: ctx.now,
+        phase: ctx.phase,
+        metrics: ctx.metrics,
+        incidents: if scope.incidents {
+            ctx.incidents.clone()
+        } else {
+            Vec::new()
+        },
+        attestations: ctx
+            .attestations
+            .iter()
+            .filter(|a| scope.reads_attestation(&a.key))
+            .cloned()
+            .collect(),
+        facts: wit::Facts {
+            enabled_breaker_rules: ctx.facts.enabled_breaker_rules,
+            emergency_stop_last_exercised: ctx.facts.emergency_stop_last_exercised,
+            metrics_last_scraped: ctx.facts.metrics_last_scraped,
+            gauges: ctx
+                .facts
+                .gauges
+                .iter()
+                .filter(|g| scope.reads_gauge(&g.name))
+                .cloned()
+                .collect(),
+        },
+    })
+}
+
+pub fn context_scope(s: wit::ContextScope) -> readiness::ContextScope {
+    readiness::ContextScope {
+        incidents: s.incidents,
+        attestation_keys: s.attestation_keys,
+        gauge_names: s.gauge_names,
+    }
+}
+
 pub fn item_info(i: wit::ItemInfo) -> readiness::ItemInfo {
     readiness::ItemInfo {
         id: i.id,
@@ -211,7 +259,6 @@ pub fn match_request(r: &matching::MatchRequest) -> WitMatchRequest {
             .candidates
             .iter()
             .map(|c| wit::Candidate {
-                id: c.id.clone(),
                 capabilities: c.capabilities.clone(),
                 cost_per_hour: c.cost_per_hour,
                 reputation: c.reputation,
@@ -226,43 +273,35 @@ pub fn match_request(r: &matching::MatchRequest) -> WitMatchRequest {
     }
 }
 
+fn exclusion_reason(r: wit::ExclusionReason) -> matching::ExclusionReason {
+    match r {
+        wit::ExclusionReason::InsufficientCapability => {
+            matching::ExclusionReason::InsufficientCapability
+        }
+        wit::ExclusionReason::OverCost => matching::ExclusionReason::OverCost,
+        wit::ExclusionReason::BudgetExhausted => matching::ExclusionReason::BudgetExhausted,
+        wit::ExclusionReason::BreakerTripped => matching::ExclusionReason::BreakerTripped,
+    }
+}
+
 pub fn ranking(
     r: wit::Ranking,
     request: &matching::MatchRequest,
 ) -> Result<matching::Ranking, String> {
-    let out = matching::Ranking {
-        ranked: r
-            .ranked
-            .into_iter()
-            .map(|c| matching::RankedCandidate {
-                id: c.id,
-                score: c.score,
-                capability_match: c.capability_match,
-            })
-            .collect(),
-        excluded: r
-            .excluded
-            .into_iter()
-            .map(|e| matching::ExcludedCandidate {
-                id: e.id,
-                reason: match e.reason {
-                    wit::ExclusionReason::InsufficientCapability => {
-                        matching::ExclusionReason::InsufficientCapability
-                    }
-                    wit::ExclusionReason::OverCost => matching::ExclusionReason::OverCost,
-                    wit::ExclusionReason::BudgetExhausted => {
-                        matching::ExclusionReason::BudgetExhausted
-                    }
-                    wit::ExclusionReason::BreakerTripped => {
-                        matching::ExclusionReason::BreakerTripped
-                    }
-                },
-                detail: e.detail,
-            })
-            .collect(),
-    };
-    out.check(request)?;
-    Ok(out)
+    let ranked = r.ranked.into_iter().map(|c| matching::Placement::Ranked {
+        index: c.index,
+        score: c.score,
+        capability_match: c.capability_match,
+    });
+    let excluded = r
+        .excluded
+        .into_iter()
+        .map(|e| matching::Placement::Excluded {
+            index: e.index,
+            reason: exclusion_reason(e.reason),
+            capability_match: e.capability_match,
+        });
+    matching::Ranking::from_placements(request, ranked.chain(excluded))
 }
 
 fn finite(field: &str, value: Option<f64>) -> Result<(), String> {

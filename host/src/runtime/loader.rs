@@ -13,6 +13,7 @@ use wasmtime::component::Component;
 use super::bindings::{breaker, checklist, matcher, risk};
 use super::cache::sha256_hex;
 use super::error::LoadError;
+use super::exports::{EvaluateBreaker, EvaluateItem, RankCandidates, ScoreRisk};
 use super::manifest::Manifest;
 use super::plugin::{LoadedPlugin, PluginSummary, Prepared};
 use super::{convert, PluginRuntime};
@@ -113,19 +114,29 @@ impl PluginRuntime {
             world: manifest.kind.world(),
             message: format!("{e:#}"),
         };
+        let (plugin_name, plugin_version) = (
+            Arc::<str>::from(manifest.name.as_str()),
+            Arc::<str>::from(manifest.version.as_str()),
+        );
+        let mut scratch = self.store(&plugin_name, &plugin_version, manifest.limits);
+        let scratch = &mut scratch;
         let prepared = match manifest.kind {
             PluginKind::ChecklistItem => Prepared::Checklist(
-                checklist::ChecklistItemPre::new(instance_pre).map_err(mismatch)?,
+                checklist::ChecklistItemPre::new(instance_pre.clone()).map_err(mismatch)?,
+                EvaluateItem::check(&instance_pre, scratch).map_err(mismatch)?,
             ),
             PluginKind::BreakerCondition => Prepared::Breaker(
-                breaker::BreakerConditionPre::new(instance_pre).map_err(mismatch)?,
+                breaker::BreakerConditionPre::new(instance_pre.clone()).map_err(mismatch)?,
+                EvaluateBreaker::check(&instance_pre, scratch).map_err(mismatch)?,
             ),
-            PluginKind::RiskScorer => {
-                Prepared::Risk(risk::RiskScorerPre::new(instance_pre).map_err(mismatch)?)
-            }
-            PluginKind::TaskMatcher => {
-                Prepared::Matcher(matcher::TaskMatcherPre::new(instance_pre).map_err(mismatch)?)
-            }
+            PluginKind::RiskScorer => Prepared::Risk(
+                risk::RiskScorerPre::new(instance_pre.clone()).map_err(mismatch)?,
+                ScoreRisk::check(&instance_pre, scratch).map_err(mismatch)?,
+            ),
+            PluginKind::TaskMatcher => Prepared::Matcher(
+                matcher::TaskMatcherPre::new(instance_pre.clone()).map_err(mismatch)?,
+                RankCandidates::check(&instance_pre, scratch).map_err(mismatch)?,
+            ),
         };
 
         let mut plugin = LoadedPlugin {
@@ -137,6 +148,7 @@ impl PluginRuntime {
                 sha256,
                 loaded_at: Timestamp::now(),
                 item: None,
+                reads: None,
                 timeout_ms: manifest.limits.timeout.as_millis() as u64,
                 memory_limit_bytes: manifest.limits.memory_bytes,
                 uses_wasi,
@@ -145,12 +157,13 @@ impl PluginRuntime {
             },
             params_json: manifest.params_json.clone(),
             limits: manifest.limits,
-            name: Arc::from(manifest.name.as_str()),
-            version: Arc::from(manifest.version.as_str()),
+            name: plugin_name,
+            version: plugin_version,
             prepared,
         };
         self.check_description(&mut plugin, &manifest)?;
         self.check_params(&plugin)?;
+        self.ask_context_scope(&mut plugin)?;
         Ok(plugin)
     }
 
@@ -165,7 +178,7 @@ impl PluginRuntime {
             error,
         };
         let (info, item) = match &plugin.prepared {
-            Prepared::Checklist(pre) => {
+            Prepared::Checklist(pre, _) => {
                 let d = self
                     .run(plugin, |s| {
                         Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
@@ -173,21 +186,21 @@ impl PluginRuntime {
                     .map_err(describe_error)?;
                 (d.plugin, Some(convert::item_info(d.item)))
             }
-            Prepared::Breaker(pre) => (
+            Prepared::Breaker(pre, _) => (
                 self.run(plugin, |s| {
                     Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
                 })
                 .map_err(describe_error)?,
                 None,
             ),
-            Prepared::Risk(pre) => (
+            Prepared::Risk(pre, _) => (
                 self.run(plugin, |s| {
                     Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
                 })
                 .map_err(describe_error)?,
                 None,
             ),
-            Prepared::Matcher(pre) => (
+            Prepared::Matcher(pre, _) => (
                 self.run(plugin, |s| {
                     Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
                 })
@@ -231,19 +244,19 @@ impl PluginRuntime {
     fn check_params(&self, plugin: &LoadedPlugin) -> Result<(), LoadError> {
         let params = plugin.params_json.as_str();
         let result = match &plugin.prepared {
-            Prepared::Checklist(pre) => self.run(plugin, |s| {
+            Prepared::Checklist(pre, _) => self.run(plugin, |s| {
                 pre.instantiate(&mut *s)?
                     .call_validate_params(&mut *s, params)
             }),
-            Prepared::Breaker(pre) => self.run(plugin, |s| {
+            Prepared::Breaker(pre, _) => self.run(plugin, |s| {
                 pre.instantiate(&mut *s)?
                     .call_validate_params(&mut *s, params)
             }),
-            Prepared::Risk(pre) => self.run(plugin, |s| {
+            Prepared::Risk(pre, _) => self.run(plugin, |s| {
                 pre.instantiate(&mut *s)?
                     .call_validate_params(&mut *s, params)
             }),
-            Prepared::Matcher(pre) => self.run(plugin, |s| {
+            Prepared::Matcher(pre, _) => self.run(plugin, |s| {
                 pre.instantiate(&mut *s)?
                     .call_validate_params(&mut *s, params)
             }),
@@ -252,6 +265,26 @@ impl PluginRuntime {
             plugin: plugin.name().to_string(),
             message: e.failure.to_string(),
         })
+    }
+
+    /// Asks a checklist item, once, which parts of the context it reads
+    /// with its params; every evaluation then hands it only those.
+    fn ask_context_scope(&self, plugin: &mut LoadedPlugin) -> Result<(), LoadError> {
+        let Prepared::Checklist(pre, _) = &plugin.prepared else {
+            return Ok(());
+        };
+        let params = plugin.params_json.as_str();
+        let scope = self
+            .run(plugin, |s| {
+                pre.instantiate(&mut *s)?
+                    .call_context_scope(&mut *s, params)
+            })
+            .map_err(|e| LoadError::InvalidParams {
+                plugin: plugin.name().to_string(),
+                message: format!("context-scope: {}", e.failure),
+            })?;
+        plugin.info.reads = Some(convert::context_scope(scope));
+        Ok(())
     }
 }
 

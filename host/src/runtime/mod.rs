@@ -13,6 +13,7 @@ pub mod componentize;
 pub mod convert;
 mod engine;
 pub mod error;
+mod exports;
 mod host_state;
 pub mod limits;
 mod loader;
@@ -87,16 +88,27 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, EvalError> {
-        let state = HostState::new(plugin.name.clone(), plugin.version.clone(), plugin.limits);
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(deadline_ticks(plugin.limits.timeout));
-        store.epoch_deadline_trap();
+        let mut store = self.store(&plugin.name, &plugin.version, plugin.limits);
         match call(&mut store) {
             Ok(Ok(out)) => Ok(out),
             Ok(Err(message)) => Err(plugin.error(EvalFailure::PluginError { message })),
             Err(e) => Err(plugin.error(classify(&e, store.data(), plugin))),
         }
+    }
+
+    /// A fresh store bounded by `limits`, its time limit starting now.
+    fn store(
+        &self,
+        name: &std::sync::Arc<str>,
+        version: &std::sync::Arc<str>,
+        limits: limits::PluginLimits,
+    ) -> Store<HostState> {
+        let state = HostState::new(name.clone(), version.clone(), limits);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(deadline_ticks(limits.timeout));
+        store.epoch_deadline_trap();
+        store
     }
 
     fn wrong_kind(plugin: &LoadedPlugin, expected: PluginKind) -> EvalError {
@@ -111,28 +123,31 @@ impl PluginRuntime {
     pub fn instantiate_only(&self, plugin: &LoadedPlugin) -> Result<(), EvalError> {
         self.run(plugin, |store| {
             match &plugin.prepared {
-                Prepared::Checklist(pre) => drop(pre.instantiate(&mut *store)?),
-                Prepared::Breaker(pre) => drop(pre.instantiate(&mut *store)?),
-                Prepared::Risk(pre) => drop(pre.instantiate(&mut *store)?),
-                Prepared::Matcher(pre) => drop(pre.instantiate(&mut *store)?),
+                Prepared::Checklist(pre, _) => drop(pre.instance_pre().instantiate(&mut *store)?),
+                Prepared::Breaker(pre, _) => drop(pre.instance_pre().instantiate(&mut *store)?),
+                Prepared::Risk(pre, _) => drop(pre.instance_pre().instantiate(&mut *store)?),
+                Prepared::Matcher(pre, _) => drop(pre.instance_pre().instantiate(&mut *store)?),
             }
             Ok(Ok(()))
         })
     }
 
-    /// Evaluates a checklist item. `ctx` is converted once by the caller
-    /// ([`convert::readiness_context`]) and shared by every item.
+    /// Evaluates a checklist item on the part of `ctx` it reads. `ctx` is
+    /// converted once by the caller ([`convert::readiness_context`]) and
+    /// shared by every item.
     pub fn evaluate_item(
         &self,
         plugin: &LoadedPlugin,
         ctx: &wit::ReadinessContext,
     ) -> Result<readiness::ItemVerdict, EvalError> {
-        let Prepared::Checklist(pre) = &plugin.prepared else {
+        let (Prepared::Checklist(pre, evaluate), Some(scope)) =
+            (&plugin.prepared, &plugin.info.reads)
+        else {
             return Err(Self::wrong_kind(plugin, PluginKind::ChecklistItem));
         };
+        let ctx = convert::scoped(ctx, scope);
         let verdict = self.run(plugin, |store| {
-            pre.instantiate(&mut *store)?
-                .call_evaluate(&mut *store, ctx, &plugin.params_json)
+            evaluate.call(pre.instance_pre(), store, &ctx, &plugin.params_json)
         })?;
         convert::item_verdict(verdict)
             .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
@@ -187,13 +202,12 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         window: &dbreaker::MetricsWindow,
     ) -> Result<dbreaker::BreakerVerdict, EvalError> {
-        let Prepared::Breaker(pre) = &plugin.prepared else {
+        let Prepared::Breaker(pre, evaluate) = &plugin.prepared else {
             return Err(Self::wrong_kind(plugin, PluginKind::BreakerCondition));
         };
         let window = convert::metrics_window(window);
         let verdict = self.run(plugin, |store| {
-            pre.instantiate(&mut *store)?
-                .call_evaluate(&mut *store, window, &plugin.params_json)
+            evaluate.call(pre.instance_pre(), store, window, &plugin.params_json)
         })?;
         convert::breaker_verdict(verdict)
             .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
@@ -204,13 +218,12 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         events: &[drisk::GovernanceEvent],
     ) -> Result<drisk::RiskAssessment, EvalError> {
-        let Prepared::Risk(pre) = &plugin.prepared else {
+        let Prepared::Risk(pre, score) = &plugin.prepared else {
             return Err(Self::wrong_kind(plugin, PluginKind::RiskScorer));
         };
         let events = convert::events(events);
         let out = self.run(plugin, |store| {
-            pre.instantiate(&mut *store)?
-                .call_score(&mut *store, &events, &plugin.params_json)
+            score.call(pre.instance_pre(), store, &events, &plugin.params_json)
         })?;
         convert::risk_assessment(out)
             .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
@@ -224,13 +237,14 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         request: &matching::MatchRequest,
     ) -> Result<matching::Ranking, EvalError> {
-        let Prepared::Matcher(pre) = &plugin.prepared else {
+        let Prepared::Matcher(pre, rank) = &plugin.prepared else {
             return Err(Self::wrong_kind(plugin, PluginKind::TaskMatcher));
         };
         let r = convert::match_request(request);
         let out = self.run(plugin, |store| {
-            pre.instantiate(&mut *store)?.call_rank(
-                &mut *store,
+            rank.call(
+                pre.instance_pre(),
+                store,
                 &r.task,
                 &r.candidates,
                 r.policy,

@@ -8,18 +8,20 @@ use serde::Serialize;
 use super::bindings::{breaker, checklist, matcher, risk};
 use super::cache::CompileSource;
 use super::error::{EvalError, EvalFailure};
+use super::exports::{EvaluateBreaker, EvaluateItem, RankCandidates, ScoreRisk};
 use super::host_state::HostState;
 use super::limits::PluginLimits;
-use crate::domain::readiness::ItemInfo;
+use crate::domain::readiness::{ContextScope, ItemInfo};
 use crate::domain::{PluginKind, Timestamp};
 
-/// The pre-instantiated component, typed by its world. Instantiating from
-/// it skips import resolution and type checks on every evaluation.
+/// The pre-instantiated component, typed by its world, and its evaluation
+/// function checked once. Instantiating from it skips import resolution and
+/// type checks on every evaluation.
 pub(crate) enum Prepared {
-    Checklist(checklist::ChecklistItemPre<HostState>),
-    Breaker(breaker::BreakerConditionPre<HostState>),
-    Risk(risk::RiskScorerPre<HostState>),
-    Matcher(matcher::TaskMatcherPre<HostState>),
+    Checklist(checklist::ChecklistItemPre<HostState>, EvaluateItem),
+    Breaker(breaker::BreakerConditionPre<HostState>, EvaluateBreaker),
+    Risk(risk::RiskScorerPre<HostState>, ScoreRisk),
+    Matcher(matcher::TaskMatcherPre<HostState>, RankCandidates),
 }
 
 pub struct LoadedPlugin {
@@ -44,6 +46,10 @@ pub struct PluginSummary {
     /// The checklist item it provides, for checklist items.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemInfo>,
+    /// What a checklist item reads of the readiness context; it is handed
+    /// nothing else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads: Option<ContextScope>,
     pub timeout_ms: u64,
     pub memory_limit_bytes: usize,
     /// True for components that import WASI (componentize-py, jco); they

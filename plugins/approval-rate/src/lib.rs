@@ -38,6 +38,10 @@ impl ChecklistItem for ApprovalRate {
         check_rate("min", params.min)
     }
 
+    fn scope(_: &Params) -> ContextScope {
+        ContextScope::scalars()
+    }
+
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
         let rejected = ctx.metrics.by_status.rejected;
         let bar = Bound::Above(params.min);

@@ -39,6 +39,10 @@ impl ChecklistItem for BreakersConfigured {
         Ok(())
     }
 
+    fn scope(_: &Params) -> ContextScope {
+        ContextScope::scalars()
+    }
+
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
         let enabled = ctx.facts.enabled_breaker_rules;
         let detail = format!(

@@ -14,7 +14,6 @@
 //! The rest are ranked by `match × reputation / cost per hour`, best first;
 //! equal scores keep the candidates' input (registration) order.
 
-use regent_sdk::fmt::fixed;
 use regent_sdk::matcher::*;
 
 /// Ranks candidates by capability match × reputation / cost.
@@ -33,13 +32,13 @@ impl TaskMatcher for CapabilityMatch {
     ) -> Result<Ranking, String> {
         // The score divides by cost, so a free (or nonsensical) cost would
         // rank a candidate above everything; refuse rather than guess.
-        if let Some(c) = candidates
+        if let Some(i) = candidates
             .iter()
-            .find(|c| !(c.cost_per_hour.is_finite() && c.cost_per_hour > 0.0))
+            .position(|c| !(c.cost_per_hour.is_finite() && c.cost_per_hour > 0.0))
         {
             return Err(format!(
-                "candidate `{}` has cost per hour {}; it must be a positive number",
-                c.id, c.cost_per_hour
+                "candidate {i} has cost per hour {}; it must be a positive number",
+                candidates[i].cost_per_hour
             ));
         }
 
@@ -57,7 +56,7 @@ impl TaskMatcher for CapabilityMatch {
 
         let mut ranked = Vec::new();
         let mut excluded = Vec::new();
-        for c in candidates {
+        for (i, c) in candidates.iter().enumerate() {
             let held = required
                 .iter()
                 .filter(|r| c.capabilities.iter().any(|h| h == *r))
@@ -68,45 +67,25 @@ impl TaskMatcher for CapabilityMatch {
                 held as f64 / required.len() as f64
             };
             let exclusion = if capability_match < policy.min_capability_match {
-                Some((
-                    ExclusionReason::InsufficientCapability,
-                    format!(
-                        "match {} < {} ({held} of {} required capabilities)",
-                        fixed(capability_match, 2),
-                        fixed(policy.min_capability_match, 2),
-                        required.len()
-                    ),
-                ))
-            } else if let Some(max) = max_cost.filter(|&max| c.cost_per_hour > max) {
-                Some((
-                    ExclusionReason::OverCost,
-                    format!(
-                        "cost {}/h > max {}/h",
-                        fixed(c.cost_per_hour, 2),
-                        fixed(max, 2)
-                    ),
-                ))
+                Some(ExclusionReason::InsufficientCapability)
+            } else if max_cost.is_some_and(|max| c.cost_per_hour > max) {
+                Some(ExclusionReason::OverCost)
             } else if c.budget_remaining <= 0.0 {
-                Some((
-                    ExclusionReason::BudgetExhausted,
-                    format!("budget remaining {} <= 0", fixed(c.budget_remaining, 2)),
-                ))
+                Some(ExclusionReason::BudgetExhausted)
             } else if c.breaker_tripped {
-                Some((
-                    ExclusionReason::BreakerTripped,
-                    "circuit breaker is tripped".to_string(),
-                ))
+                Some(ExclusionReason::BreakerTripped)
             } else {
                 None
             };
+            let index = position(i);
             match exclusion {
-                Some((reason, detail)) => excluded.push(ExcludedCandidate {
-                    id: c.id.clone(),
+                Some(reason) => excluded.push(ExcludedCandidate {
+                    index,
                     reason,
-                    detail,
+                    capability_match,
                 }),
                 None => ranked.push(RankedCandidate {
-                    id: c.id.clone(),
+                    index,
                     score: capability_match * c.reputation / c.cost_per_hour,
                     capability_match,
                 }),
@@ -137,25 +116,72 @@ mod tests {
         }
     }
 
-    fn rank(task: &Task, candidates: &[Candidate]) -> Ranking {
-        CapabilityMatch::rank(task, candidates, &policy(), &NoParams {}).unwrap()
+    /// A candidate with a name, so that tests read like the seed's.
+    #[derive(Clone)]
+    struct Named {
+        id: &'static str,
+        candidate: Candidate,
+    }
+
+    fn candidate(
+        id: &'static str,
+        capabilities: &[&str],
+        cost_per_hour: f64,
+        reputation: f64,
+        budget_remaining: f64,
+    ) -> Named {
+        Named {
+            id,
+            candidate: regent_sdk::matcher::candidate(
+                capabilities,
+                cost_per_hour,
+                reputation,
+                budget_remaining,
+            ),
+        }
+    }
+
+    /// A ranking with positions turned back into names.
+    struct Outcome {
+        ranking: Ranking,
+        names: Vec<&'static str>,
+    }
+
+    impl Outcome {
+        fn ids(&self) -> Vec<&'static str> {
+            let names = &self.names;
+            self.ranking
+                .ranked
+                .iter()
+                .map(|r| names[r.index as usize])
+                .collect()
+        }
+
+        fn reasons(&self) -> Vec<(&'static str, ExclusionReason)> {
+            let names = &self.names;
+            self.ranking
+                .excluded
+                .iter()
+                .map(|e| (names[e.index as usize], e.reason))
+                .collect()
+        }
+    }
+
+    fn rank_with(task: &Task, named: &[Named], policy: &AssignmentPolicy) -> Outcome {
+        let candidates: Vec<Candidate> = named.iter().map(|n| n.candidate.clone()).collect();
+        Outcome {
+            ranking: CapabilityMatch::rank(task, &candidates, policy, &NoParams {}).unwrap(),
+            names: named.iter().map(|n| n.id).collect(),
+        }
+    }
+
+    fn rank(task: &Task, named: &[Named]) -> Outcome {
+        rank_with(task, named, &policy())
     }
 
     /// The seed's `find_qualified_swarm`: the best ranked candidate, if any.
-    fn assigned(task: &Task, candidates: &[Candidate]) -> Option<String> {
-        rank(task, candidates).ranked.first().map(|r| r.id.clone())
-    }
-
-    fn ids(ranking: &Ranking) -> Vec<&str> {
-        ranking.ranked.iter().map(|r| r.id.as_str()).collect()
-    }
-
-    fn reasons(ranking: &Ranking) -> Vec<(&str, ExclusionReason)> {
-        ranking
-            .excluded
-            .iter()
-            .map(|e| (e.id.as_str(), e.reason))
-            .collect()
+    fn assigned(task: &Task, named: &[Named]) -> Option<&'static str> {
+        rank(task, named).ids().first().copied()
     }
 
     fn round4(x: f64) -> f64 {
@@ -168,18 +194,15 @@ mod tests {
             candidate("session-4-sip", &[SIP, H323], 15.0, 0.95, 25.0),
             candidate("session-1-ndi", &[NDI], 2.0, 0.90, 25.0),
         ];
-        let ranking = rank(&task("sip-integration", &[SIP], Some(20.0)), &swarms);
-        assert_eq!(ids(&ranking), ["session-4-sip"]);
-        assert_eq!(ranking.ranked[0].capability_match, 1.0);
-        assert_eq!(round4(ranking.ranked[0].score), 0.0633);
+        let out = rank(&task("sip-integration", &[SIP], Some(20.0)), &swarms);
+        assert_eq!(out.ids(), ["session-4-sip"]);
+        assert_eq!(out.ranking.ranked[0].capability_match, 1.0);
+        assert_eq!(round4(out.ranking.ranked[0].score), 0.0633);
         assert_eq!(
-            reasons(&ranking),
+            out.reasons(),
             [("session-1-ndi", ExclusionReason::InsufficientCapability)]
         );
-        assert_eq!(
-            ranking.excluded[0].detail,
-            "match 0.00 < 0.70 (0 of 1 required capabilities)"
-        );
+        assert_eq!(out.ranking.excluded[0].capability_match, 0.0);
     }
 
     #[test]
@@ -188,27 +211,23 @@ mod tests {
         let mut swarm = candidate("session-test", &[PYTHON], 15.0, 0.95, 5.0);
         // Tasks 1-3 run while budget remains: 5.0, then 3.0, then 1.0.
         for budget in [5.0, 3.0, 1.0] {
-            swarm.budget_remaining = budget;
-            assert_eq!(
-                assigned(&task, &[swarm.clone()]).as_deref(),
-                Some("session-test")
-            );
+            swarm.candidate.budget_remaining = budget;
+            assert_eq!(assigned(&task, &[swarm.clone()]), Some("session-test"));
         }
         // Task 3 overspent to -1.0, which tripped the breaker. The budget
         // filter comes first, so it is the reason given.
-        swarm.budget_remaining = -1.0;
-        swarm.breaker_tripped = true;
-        let ranking = rank(&task, &[swarm.clone()]);
-        assert!(ranking.ranked.is_empty());
+        swarm.candidate.budget_remaining = -1.0;
+        swarm.candidate.breaker_tripped = true;
+        let out = rank(&task, &[swarm.clone()]);
+        assert!(out.ranking.ranked.is_empty());
         assert_eq!(
-            reasons(&ranking),
+            out.reasons(),
             [("session-test", ExclusionReason::BudgetExhausted)]
         );
-        assert_eq!(ranking.excluded[0].detail, "budget remaining -1.00 <= 0");
         // A human resets the breaker with a new budget of 25.0.
-        swarm.budget_remaining = 25.0;
-        swarm.breaker_tripped = false;
-        assert_eq!(assigned(&task, &[swarm]).as_deref(), Some("session-test"));
+        swarm.candidate.budget_remaining = 25.0;
+        swarm.candidate.breaker_tripped = false;
+        assert_eq!(assigned(&task, &[swarm]), Some("session-test"));
     }
 
     #[test]
@@ -225,10 +244,11 @@ mod tests {
             (H323, "session-3-h323"),
             (SIP, "session-4-sip"),
         ] {
-            let ranking = rank(&task("t", &[capability], Some(20.0)), &swarms);
-            assert_eq!(ids(&ranking), [expected]);
-            assert_eq!(ranking.excluded.len(), 3);
-            assert!(ranking
+            let out = rank(&task("t", &[capability], Some(20.0)), &swarms);
+            assert_eq!(out.ids(), [expected]);
+            assert_eq!(out.ranking.excluded.len(), 3);
+            assert!(out
+                .ranking
                 .excluded
                 .iter()
                 .all(|e| e.reason == ExclusionReason::InsufficientCapability));
@@ -242,11 +262,11 @@ mod tests {
             candidate("sonnet-swarm", &[PYTHON], 15.0, 0.95, 25.0),
             candidate("haiku-swarm", &[PYTHON], 1.5, 0.90, 25.0),
         ];
-        let ranking = rank(&task("t", &[PYTHON], Some(100.0)), &swarms);
-        assert_eq!(ids(&ranking), ["haiku-swarm", "sonnet-swarm", "opus-swarm"]);
-        let scores: Vec<f64> = ranking.ranked.iter().map(|r| round4(r.score)).collect();
+        let out = rank(&task("t", &[PYTHON], Some(100.0)), &swarms);
+        assert_eq!(out.ids(), ["haiku-swarm", "sonnet-swarm", "opus-swarm"]);
+        let scores: Vec<f64> = out.ranking.ranked.iter().map(|r| round4(r.score)).collect();
         assert_eq!(scores, [0.60, 0.0633, 0.0133]);
-        assert!(ranking.excluded.is_empty());
+        assert!(out.ranking.excluded.is_empty());
     }
 
     #[test]
@@ -256,61 +276,54 @@ mod tests {
             candidate("three", &[SIP, H323, NDI, PYTHON], 10.0, 1.0, 25.0),
             candidate("two", &[SIP, H323], 1.0, 1.0, 25.0),
         ];
-        let ranking = rank(&task("t", &required, None), &swarms);
-        assert_eq!(ids(&ranking), ["three"]);
-        assert_eq!(ranking.ranked[0].capability_match, 0.75);
-        assert_eq!(
-            ranking.excluded[0].detail,
-            "match 0.50 < 0.70 (2 of 4 required capabilities)"
-        );
+        let out = rank(&task("t", &required, None), &swarms);
+        assert_eq!(out.ids(), ["three"]);
+        assert_eq!(out.ranking.ranked[0].capability_match, 0.75);
+        assert_eq!(out.ranking.excluded[0].capability_match, 0.5);
         // A match exactly at the minimum passes.
         let at_min = AssignmentPolicy {
             min_capability_match: 0.5,
             max_cost_per_hour: None,
         };
-        let ranking =
-            CapabilityMatch::rank(&task("t", &required, None), &swarms, &at_min, &NoParams {});
-        assert_eq!(ids(&ranking.unwrap()), ["two", "three"]);
+        let out = rank_with(&task("t", &required, None), &swarms, &at_min);
+        assert_eq!(out.ids(), ["two", "three"]);
         // Listing a requirement twice does not count it twice.
         let twice = rank(
             &task("t", &[SIP, SIP, NDI], None),
             &[candidate("c", &[SIP], 1.0, 1.0, 1.0)],
         );
-        assert_eq!(
-            twice.excluded[0].detail,
-            "match 0.50 < 0.70 (1 of 2 required capabilities)"
-        );
+        assert_eq!(twice.ranking.excluded[0].capability_match, 0.5);
     }
 
     #[test]
     fn a_task_requiring_nothing_matches_everyone() {
-        let ranking = rank(&task("t", &[], None), &[candidate("c", &[], 2.0, 0.5, 1.0)]);
-        assert_eq!(ranking.ranked[0].capability_match, 1.0);
-        assert_eq!(ranking.ranked[0].score, 0.25);
+        let out = rank(&task("t", &[], None), &[candidate("c", &[], 2.0, 0.5, 1.0)]);
+        assert_eq!(out.ranking.ranked[0].capability_match, 1.0);
+        assert_eq!(out.ranking.ranked[0].score, 0.25);
     }
 
     #[test]
     fn filters_apply_in_order_and_the_first_failure_is_the_reason() {
         let mut all_wrong = candidate("all-wrong", &[NDI], 50.0, 1.0, 0.0);
-        all_wrong.breaker_tripped = true;
+        all_wrong.candidate.breaker_tripped = true;
         let mut costly = candidate("costly", &[SIP], 50.0, 1.0, 0.0);
-        costly.breaker_tripped = true;
+        costly.candidate.breaker_tripped = true;
         let mut broke = candidate("broke", &[SIP], 10.0, 1.0, 0.0);
-        broke.breaker_tripped = true;
+        broke.candidate.breaker_tripped = true;
         let mut tripped = candidate("tripped", &[SIP], 10.0, 1.0, 5.0);
-        tripped.breaker_tripped = true;
+        tripped.candidate.breaker_tripped = true;
         let ok = candidate("ok", &[SIP], 20.0, 1.0, 0.01);
-        let ranking = rank(
+        let out = rank(
             &task("t", &[SIP], Some(20.0)),
             &[all_wrong, costly, broke, tripped, ok],
         );
         assert_eq!(
-            ids(&ranking),
+            out.ids(),
             ["ok"],
             "cost equal to the cap and any budget left pass"
         );
         assert_eq!(
-            reasons(&ranking),
+            out.reasons(),
             [
                 ("all-wrong", ExclusionReason::InsufficientCapability),
                 ("costly", ExclusionReason::OverCost),
@@ -318,43 +331,24 @@ mod tests {
                 ("tripped", ExclusionReason::BreakerTripped),
             ]
         );
-        let details: Vec<&str> = ranking.excluded.iter().map(|e| e.detail.as_str()).collect();
-        assert_eq!(
-            details[1..],
-            [
-                "cost 50.00/h > max 20.00/h",
-                "budget remaining 0.00 <= 0",
-                "circuit breaker is tripped"
-            ]
-        );
     }
 
     #[test]
     fn the_lower_of_the_task_and_policy_cost_caps_applies() {
         let swarms = [candidate("c", &[SIP], 15.0, 1.0, 5.0)];
-        let capped = |task_cap, policy_cap| {
+        let over_cost = |task_cap, policy_cap| {
             let policy = AssignmentPolicy {
                 min_capability_match: 0.7,
                 max_cost_per_hour: policy_cap,
             };
-            let ranking =
-                CapabilityMatch::rank(&task("t", &[SIP], task_cap), &swarms, &policy, &NoParams {});
-            ranking.unwrap().excluded.first().map(|e| e.detail.clone())
+            rank_with(&task("t", &[SIP], task_cap), &swarms, &policy).reasons()
+                == [("c", ExclusionReason::OverCost)]
         };
-        assert_eq!(capped(None, None), None);
-        assert_eq!(capped(Some(20.0), None), None);
-        assert_eq!(
-            capped(Some(20.0), Some(10.0)).unwrap(),
-            "cost 15.00/h > max 10.00/h"
-        );
-        assert_eq!(
-            capped(Some(12.0), Some(30.0)).unwrap(),
-            "cost 15.00/h > max 12.00/h"
-        );
-        assert_eq!(
-            capped(None, Some(14.99)).unwrap(),
-            "cost 15.00/h > max 14.99/h"
-        );
+        assert!(!over_cost(None, None));
+        assert!(!over_cost(Some(20.0), None));
+        assert!(over_cost(Some(20.0), Some(10.0)));
+        assert!(over_cost(Some(12.0), Some(30.0)));
+        assert!(over_cost(None, Some(14.99)));
     }
 
     #[test]
@@ -366,18 +360,33 @@ mod tests {
         let better = candidate("better", &[SIP], 1.0, 0.9, 5.0);
         let task = task("t", &[SIP], None);
         let forward = [a.clone(), b.clone(), c.clone(), better.clone()];
-        assert_eq!(ids(&rank(&task, &forward)), ["better", "a", "b", "c"]);
+        assert_eq!(rank(&task, &forward).ids(), ["better", "a", "b", "c"]);
         assert_eq!(
-            ids(&rank(&task, &[c, b, better, a])),
+            rank(&task, &[c, b, better, a]).ids(),
             ["better", "c", "b", "a"]
         );
+    }
+
+    #[test]
+    fn every_position_appears_exactly_once() {
+        let swarms: Vec<Named> = (0..50)
+            .map(|i| {
+                let caps: &[&str] = if i % 3 == 0 { &[SIP] } else { &[NDI] };
+                candidate("x", caps, 1.0 + f64::from(i % 7), 0.9, f64::from(i % 4))
+            })
+            .collect();
+        let out = rank(&task("t", &[SIP], Some(5.0)), &swarms);
+        let mut seen: Vec<u32> = out.ranking.ranked.iter().map(|r| r.index).collect();
+        seen.extend(out.ranking.excluded.iter().map(|e| e.index));
+        seen.sort_unstable();
+        assert_eq!(seen, (0..50).collect::<Vec<u32>>());
     }
 
     #[test]
     fn no_candidates_and_no_qualified_candidates() {
         let task = task("t", &[SIP], None);
         let empty = rank(&task, &[]);
-        assert!(empty.ranked.is_empty() && empty.excluded.is_empty());
+        assert!(empty.ranking.ranked.is_empty() && empty.ranking.excluded.is_empty());
         assert_eq!(
             assigned(&task, &[candidate("x", &[NDI], 1.0, 1.0, 1.0)]),
             None
@@ -389,14 +398,14 @@ mod tests {
         let task = task("t", &[SIP], None);
         for cost in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             let candidates = [
-                candidate("fine", &[SIP], 1.0, 1.0, 1.0),
-                candidate("free", &[NDI], cost, 1.0, 1.0),
+                regent_sdk::matcher::candidate(&[SIP], 1.0, 1.0, 1.0),
+                regent_sdk::matcher::candidate(&[NDI], cost, 1.0, 1.0),
             ];
             let err =
                 CapabilityMatch::rank(&task, &candidates, &policy(), &NoParams {}).unwrap_err();
             assert_eq!(
                 err,
-                format!("candidate `free` has cost per hour {cost}; it must be a positive number")
+                format!("candidate 1 has cost per hour {cost}; it must be a positive number")
             );
         }
     }

@@ -45,6 +45,10 @@ impl ChecklistItem for EvalCoverage {
         check_share("min", "a coverage share", params.min)
     }
 
+    fn scope(params: &Params) -> ContextScope {
+        ContextScope::scalars().with_gauge(&params.gauge)
+    }
+
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
         let name = &params.gauge;
         let bar = Bound::Above(params.min);

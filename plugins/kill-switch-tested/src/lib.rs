@@ -44,6 +44,10 @@ impl ChecklistItem for KillSwitchTested {
         check_at_least_one("max_age_days", params.max_age_days)
     }
 
+    fn scope(params: &Params) -> ContextScope {
+        ContextScope::scalars().with_attestation(&params.attestation)
+    }
+
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
         let exercise = RecentEvent {
             subject: "the emergency stop",

@@ -45,6 +45,10 @@ impl ChecklistItem for MonitoringInPlace {
         check_at_least_one("max_scrape_age_minutes", params.max_scrape_age_minutes)
     }
 
+    fn scope(params: &Params) -> ContextScope {
+        ContextScope::scalars().with_attestation(&params.attestation)
+    }
+
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
         let scrape = RecentEvent {
             subject: "/metrics",

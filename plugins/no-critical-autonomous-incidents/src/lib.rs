@@ -21,6 +21,10 @@ impl ChecklistItem for NoCriticalAutonomousIncidents {
         true,
     );
 
+    fn scope(_: &NoParams) -> ContextScope {
+        ContextScope::scalars().with_incidents()
+    }
+
     fn evaluate(ctx: &ReadinessContext, _: &NoParams) -> Result<ItemVerdict, String> {
         let offending: Vec<&Incident> = ctx
             .incidents

@@ -34,6 +34,10 @@ impl ChecklistItem for OpsApproval {
         params.check()
     }
 
+    fn scope(params: &Params) -> ContextScope {
+        params.scope()
+    }
+
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
         Ok(params.verdict(ctx))
     }

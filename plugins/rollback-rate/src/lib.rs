@@ -37,6 +37,10 @@ impl ChecklistItem for RollbackRate {
         check_rate("max", params.max)
     }
 
+    fn scope(_: &Params) -> ContextScope {
+        ContextScope::scalars()
+    }
+
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
         let rolled_back = ctx.metrics.by_status.rolled_back;
         let bar = Bound::Below(params.max);

@@ -37,6 +37,10 @@ impl ChecklistItem for SuccessRate {
         check_rate("min", params.min)
     }
 
+    fn scope(_: &Params) -> ContextScope {
+        ContextScope::scalars()
+    }
+
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
         let s = &ctx.metrics.by_status;
         let executed = s.succeeded + s.failed + s.rolled_back;

@@ -31,6 +31,10 @@ impl ChecklistItem for TeamConsensus {
         params.check()
     }
 
+    fn scope(params: &Params) -> ContextScope {
+        params.scope()
+    }
+
     fn evaluate(ctx: &ReadinessContext, params: &Params) -> Result<ItemVerdict, String> {
         Ok(params.verdict(ctx))
     }

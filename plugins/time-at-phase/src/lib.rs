@@ -19,6 +19,10 @@ impl ChecklistItem for TimeAtPhase {
         true,
     );
 
+    fn scope(_: &NoParams) -> ContextScope {
+        ContextScope::scalars()
+    }
+
     fn evaluate(ctx: &ReadinessContext, _: &NoParams) -> Result<ItemVerdict, String> {
         let (held, needed) = (ctx.phase.days_at_phase, ctx.phase.min_stabilization_days);
         let detail = format!("{held} of {needed} days at the current phase");
