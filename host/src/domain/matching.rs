@@ -50,7 +50,7 @@ pub struct MatchRequest {
     pub policy: AssignmentPolicy,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RankedCandidate {
     pub id: String,
@@ -67,17 +67,83 @@ pub enum ExclusionReason {
     BreakerTripped,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExcludedCandidate {
     pub id: String,
     pub reason: ExclusionReason,
     pub capability_match: f64,
     /// The reason in words, with the numbers behind it.
-    pub detail: String,
+    pub detail: ExclusionDetail,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The numbers behind an exclusion, worded as one line when displayed or
+/// serialized. Matchers report only the reason, so every matcher's
+/// exclusions read the same; and a ranking can exclude thousands of
+/// candidates, so the wording waits until someone reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExclusionDetail {
+    reason: ExclusionReason,
+    capability_match: f64,
+    min_capability_match: f64,
+    cost_per_hour: f64,
+    max_cost_per_hour: Option<f64>,
+    budget_remaining: f64,
+}
+
+impl ExclusionDetail {
+    pub fn new(
+        reason: ExclusionReason,
+        request: &MatchRequest,
+        candidate: &Candidate,
+        capability_match: f64,
+    ) -> Self {
+        Self {
+            reason,
+            capability_match,
+            min_capability_match: request.policy.min_capability_match,
+            cost_per_hour: candidate.cost_per_hour,
+            max_cost_per_hour: request.max_cost_per_hour(),
+            budget_remaining: candidate.budget_remaining,
+        }
+    }
+}
+
+impl std::fmt::Display for ExclusionDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `{:.2}` takes a bignum path for most values; this is exact and fast.
+        let two = |x: f64| regent_sdk::fmt::fixed(x, 2);
+        match self.reason {
+            ExclusionReason::InsufficientCapability => write!(
+                f,
+                "capability match {} < minimum {}",
+                two(self.capability_match),
+                two(self.min_capability_match)
+            ),
+            ExclusionReason::OverCost => match self.max_cost_per_hour {
+                Some(max) => write!(
+                    f,
+                    "cost {}/h > max {}/h",
+                    two(self.cost_per_hour),
+                    two(max)
+                ),
+                None => write!(f, "cost {}/h is over the cap", two(self.cost_per_hour)),
+            },
+            ExclusionReason::BudgetExhausted => {
+                write!(f, "budget remaining {} <= 0", two(self.budget_remaining))
+            }
+            ExclusionReason::BreakerTripped => f.write_str("circuit breaker is tripped"),
+        }
+    }
+}
+
+impl Serialize for ExclusionDetail {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ranking {
     pub ranked: Vec<RankedCandidate>,
@@ -141,28 +207,6 @@ impl MatchRequest {
     }
 }
 
-impl ExclusionReason {
-    /// The reason in words, with the numbers behind it. Matchers report only
-    /// the reason, so every matcher's exclusions read the same.
-    pub fn detail(self, request: &MatchRequest, candidate: &Candidate, matched: f64) -> String {
-        match self {
-            ExclusionReason::InsufficientCapability => format!(
-                "capability match {matched:.2} < minimum {:.2}",
-                request.policy.min_capability_match
-            ),
-            ExclusionReason::OverCost => match request.max_cost_per_hour() {
-                Some(max) => format!("cost {:.2}/h > max {max:.2}/h", candidate.cost_per_hour),
-                None => format!("cost {:.2}/h is over the cap", candidate.cost_per_hour),
-            },
-            ExclusionReason::BudgetExhausted => format!(
-                "budget remaining {:.2} <= 0",
-                candidate.budget_remaining
-            ),
-            ExclusionReason::BreakerTripped => "circuit breaker is tripped".to_string(),
-        }
-    }
-}
-
 impl Ranking {
     /// Turns a matcher's placements (ranked ones best first, excluded ones in
     /// any order) into a ranking with ids and details. Every candidate must
@@ -220,7 +264,7 @@ impl Ranking {
                         id: candidate.id.clone(),
                         reason,
                         capability_match: matched,
-                        detail: reason.detail(request, candidate, matched),
+                        detail: ExclusionDetail::new(reason, request, candidate, matched),
                     })
                 }
             }
@@ -234,5 +278,119 @@ impl Ranking {
             ));
         }
         Ok(ranking)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> MatchRequest {
+        let candidate = |id: &str, cost: f64, budget: f64| Candidate {
+            id: id.into(),
+            capabilities: vec!["sip".into()],
+            cost_per_hour: cost,
+            reputation: 0.9,
+            budget_remaining: budget,
+            breaker_tripped: false,
+        };
+        MatchRequest {
+            task: Task {
+                id: "t".into(),
+                required_capabilities: vec!["sip".into()],
+                max_cost_per_hour: Some(30.0),
+            },
+            candidates: vec![
+                candidate("a", 10.0, 5.0),
+                candidate("b", 45.5, 5.0),
+                candidate("c", 10.0, 0.0),
+            ],
+            policy: AssignmentPolicy {
+                min_capability_match: 0.7,
+                max_cost_per_hour: Some(20.0),
+            },
+        }
+    }
+
+    fn ranked(index: u32) -> Placement {
+        Placement::Ranked {
+            index,
+            score: 0.5,
+            capability_match: 1.0,
+        }
+    }
+
+    fn excluded(index: u32, reason: ExclusionReason) -> Placement {
+        Placement::Excluded {
+            index,
+            reason,
+            capability_match: 1.0,
+        }
+    }
+
+    #[test]
+    fn placements_become_ids_and_worded_details() {
+        let r = request();
+        let ranking = Ranking::from_placements(
+            &r,
+            [
+                ranked(0),
+                excluded(1, ExclusionReason::OverCost),
+                excluded(2, ExclusionReason::BudgetExhausted),
+            ],
+        )
+        .unwrap();
+        assert_eq!(ranking.ranked[0].id, "a");
+        let details: Vec<String> = ranking
+            .excluded
+            .iter()
+            .map(|e| format!("{}: {}", e.id, e.detail))
+            .collect();
+        assert_eq!(
+            details,
+            [
+                "b: cost 45.50/h > max 20.00/h",
+                "c: budget remaining 0.00 <= 0"
+            ],
+            "the lower of the task's and the policy's caps is the max"
+        );
+        let json = serde_json::to_value(&ranking.excluded[0]).unwrap();
+        assert_eq!(json["detail"], "cost 45.50/h > max 20.00/h");
+    }
+
+    #[test]
+    fn a_matcher_must_place_every_candidate_exactly_once() {
+        let r = request();
+        let err = |placements: Vec<Placement>| Ranking::from_placements(&r, placements).unwrap_err();
+        assert_eq!(
+            err(vec![ranked(0), ranked(1)]),
+            "left 1 of 3 candidates unplaced, the first being candidate 2 (`c`)"
+        );
+        assert_eq!(
+            err(vec![ranked(0), ranked(1), ranked(1)]),
+            "candidate 1 (`b`) is placed twice"
+        );
+        assert_eq!(
+            err(vec![ranked(7)]),
+            "placed candidate 7, but there are only 3"
+        );
+        let nan = Placement::Ranked {
+            index: 0,
+            score: f64::NAN,
+            capability_match: 1.0,
+        };
+        assert_eq!(
+            err(vec![nan]),
+            "candidate 0 (`a`) has score NaN, not a finite number"
+        );
+        let over = Placement::Excluded {
+            index: 0,
+            reason: ExclusionReason::InsufficientCapability,
+            capability_match: 1.5,
+        };
+        assert_eq!(
+            err(vec![over]),
+            "candidate 0 (`a`) has capability match 1.5, outside 0..=1"
+        );
     }
 }

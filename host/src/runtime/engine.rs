@@ -60,6 +60,7 @@ pub fn build_engine(settings: &EngineSettings) -> Result<Engine, RuntimeError> {
         .max_core_instance_size(4 << 20)
         .linear_memory_keep_resident(settings.memory_keep_resident)
         .table_keep_resident(64 << 10)
+        .decommit_batch_size(8)
         // With PAGEMAP_SCAN (Linux 6.7+) a reset touches only the pages the
         // guest dirtied; without it, every kept-resident byte is memset.
         .pagemap_scan(if settings.pagemap_scan {

@@ -10,6 +10,7 @@ use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, TypedFunc
 use wasmtime::{AsContextMut, Store};
 
 use super::bindings::types as wit;
+use super::convert::CandidateView;
 use super::host_state::HostState;
 
 /// Defines one checked export: a type that can only be built by checking
@@ -94,7 +95,7 @@ checked_export! {
     RankCandidates, "rank",
     fn(
         task: &'a wit::Task,
-        candidates: &'a [wit::Candidate],
+        candidates: &'a [CandidateView<'a>],
         policy: wit::AssignmentPolicy,
         params: &'a str
     ) -> wit::Ranking
