@@ -93,7 +93,10 @@ fn builtin_attestation_items_read_only_their_own_key() {
         .load_file(&built_plugins().join("plugins/ops-approval.toml"))
         .unwrap();
     let reads = plugin.summary().reads.clone().unwrap();
-    assert_eq!(reads.attestation_keys, Some(vec!["ops_approval".to_string()]));
+    assert_eq!(
+        reads.attestation_keys,
+        Some(vec!["ops_approval".to_string()])
+    );
     assert!(!reads.incidents);
     let verdict = runtime
         .evaluate_item(&plugin, &convert::readiness_context(&context()))

@@ -186,22 +186,28 @@ pub fn rank(request: &matching::MatchRequest) -> matching::Ranking {
     let ranking =
         capability_match::CapabilityMatch::rank(&task, &candidates, &policy, &m::NoParams {})
             .expect("valid request");
-    let ranked = ranking.ranked.into_iter().map(|c| matching::Placement::Ranked {
-        index: c.index,
-        score: c.score,
-        capability_match: c.capability_match,
-    });
-    let excluded = ranking.excluded.into_iter().map(|e| matching::Placement::Excluded {
-        index: e.index,
-        reason: match e.reason {
-            m::ExclusionReason::InsufficientCapability => {
-                matching::ExclusionReason::InsufficientCapability
-            }
-            m::ExclusionReason::OverCost => matching::ExclusionReason::OverCost,
-            m::ExclusionReason::BudgetExhausted => matching::ExclusionReason::BudgetExhausted,
-            m::ExclusionReason::BreakerTripped => matching::ExclusionReason::BreakerTripped,
-        },
-        capability_match: e.capability_match,
-    });
+    let ranked = ranking
+        .ranked
+        .into_iter()
+        .map(|c| matching::Placement::Ranked {
+            index: c.index,
+            score: c.score,
+            capability_match: c.capability_match,
+        });
+    let excluded = ranking
+        .excluded
+        .into_iter()
+        .map(|e| matching::Placement::Excluded {
+            index: e.index,
+            reason: match e.reason {
+                m::ExclusionReason::InsufficientCapability => {
+                    matching::ExclusionReason::InsufficientCapability
+                }
+                m::ExclusionReason::OverCost => matching::ExclusionReason::OverCost,
+                m::ExclusionReason::BudgetExhausted => matching::ExclusionReason::BudgetExhausted,
+                m::ExclusionReason::BreakerTripped => matching::ExclusionReason::BreakerTripped,
+            },
+            capability_match: e.capability_match,
+        });
     matching::Ranking::from_placements(request, ranked.chain(excluded)).expect("placed once")
 }

@@ -121,12 +121,7 @@ impl std::fmt::Display for ExclusionDetail {
                 two(self.min_capability_match)
             ),
             ExclusionReason::OverCost => match self.max_cost_per_hour {
-                Some(max) => write!(
-                    f,
-                    "cost {}/h > max {}/h",
-                    two(self.cost_per_hour),
-                    two(max)
-                ),
+                Some(max) => write!(f, "cost {}/h > max {}/h", two(self.cost_per_hour), two(max)),
                 None => write!(f, "cost {}/h is over the cap", two(self.cost_per_hour)),
             },
             ExclusionReason::BudgetExhausted => {
@@ -239,7 +234,10 @@ impl Ranking {
                 return Err(format!("placed candidate {index}, but there are only {n}"));
             };
             if std::mem::replace(&mut placed[index], true) {
-                return Err(format!("candidate {index} (`{}`) is placed twice", candidate.id));
+                return Err(format!(
+                    "candidate {index} (`{}`) is placed twice",
+                    candidate.id
+                ));
             }
             if !(0.0..=1.0).contains(&matched) {
                 return Err(format!(
@@ -259,14 +257,12 @@ impl Ranking {
                     score,
                     capability_match: matched,
                 }),
-                Placement::Excluded { reason, .. } => {
-                    ranking.excluded.push(ExcludedCandidate {
-                        id: candidate.id.clone(),
-                        reason,
-                        capability_match: matched,
-                        detail: ExclusionDetail::new(reason, request, candidate, matched),
-                    })
-                }
+                Placement::Excluded { reason, .. } => ranking.excluded.push(ExcludedCandidate {
+                    id: candidate.id.clone(),
+                    reason,
+                    capability_match: matched,
+                    detail: ExclusionDetail::new(reason, request, candidate, matched),
+                }),
             }
         }
         let missing = placed.iter().filter(|p| !**p).count();
@@ -361,7 +357,8 @@ mod tests {
     #[test]
     fn a_matcher_must_place_every_candidate_exactly_once() {
         let r = request();
-        let err = |placements: Vec<Placement>| Ranking::from_placements(&r, placements).unwrap_err();
+        let err =
+            |placements: Vec<Placement>| Ranking::from_placements(&r, placements).unwrap_err();
         assert_eq!(
             err(vec![ranked(0), ranked(1)]),
             "left 1 of 3 candidates unplaced, the first being candidate 2 (`c`)"

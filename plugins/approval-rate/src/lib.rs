@@ -24,6 +24,7 @@ impl Default for Params {
 
 impl ChecklistItem for ApprovalRate {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "approval rate over the window > min (80%)";
     const ITEM: ItemSpec = ItemSpec::new(
         "approval-rate",

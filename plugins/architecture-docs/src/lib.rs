@@ -17,6 +17,7 @@ pub type Params = AttestationParams<ArchitectureDocs>;
 
 impl ChecklistItem for ArchitectureDocs {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `architecture_docs` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "architecture-docs",

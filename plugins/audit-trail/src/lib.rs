@@ -17,6 +17,7 @@ pub type Params = AttestationParams<AuditTrail>;
 
 impl ChecklistItem for AuditTrail {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `audit_trail` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "audit-trail",

@@ -21,6 +21,7 @@ impl Default for Params {
 
 impl ChecklistItem for BreakersConfigured {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "at least min_rules (1) circuit-breaker rules are enabled";
     const ITEM: ItemSpec = ItemSpec::new(
         "breakers-configured",

@@ -21,6 +21,7 @@ pub struct CapabilityMatch;
 
 impl TaskMatcher for CapabilityMatch {
     type Params = NoParams;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str =
         "filters on capability match, cost, budget and breaker; ranks by match × reputation / cost";
 

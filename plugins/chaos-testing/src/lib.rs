@@ -17,6 +17,7 @@ pub type Params = AttestationParams<ChaosTesting>;
 
 impl ChecklistItem for ChaosTesting {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `chaos_testing` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "chaos-testing",

@@ -17,6 +17,7 @@ pub type Params = AttestationParams<EscalationPath>;
 
 impl ChecklistItem for EscalationPath {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `escalation_path` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "escalation-path",

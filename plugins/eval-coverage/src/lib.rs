@@ -28,6 +28,7 @@ impl Default for Params {
 
 impl ChecklistItem for EvalCoverage {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "the eval coverage gauge > min (90%)";
     const ITEM: ItemSpec = ItemSpec::new(
         "eval-coverage",

@@ -38,6 +38,7 @@ pub struct Params {
 
 impl BreakerCondition for Expression {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "trips when a boolean condition over the window's metrics holds";
 
     fn validate(params: &Params) -> Result<(), String> {

@@ -17,6 +17,7 @@ pub type Params = AttestationParams<IncidentPlaybooks>;
 
 impl ChecklistItem for IncidentPlaybooks {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `incident_playbooks` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "incident-playbooks",

@@ -28,6 +28,7 @@ impl Default for Params {
 
 impl ChecklistItem for KillSwitchTested {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str =
         "the emergency stop was exercised in the last max_age_days (90), or its test is attested";
     const ITEM: ItemSpec = ItemSpec::new(

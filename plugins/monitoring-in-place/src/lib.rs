@@ -29,6 +29,7 @@ impl Default for Params {
 
 impl ChecklistItem for MonitoringInPlace {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str =
         "monitoring is attested, or /metrics was scraped in the last max_scrape_age_minutes (10)";
     const ITEM: ItemSpec = ItemSpec::new(

@@ -10,6 +10,7 @@ pub struct NoCriticalAutonomousIncidents;
 
 impl ChecklistItem for NoCriticalAutonomousIncidents {
     type Params = NoParams;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str =
         "no critical incident from an autonomous action since the phase was entered";
     const ITEM: ItemSpec = ItemSpec::new(

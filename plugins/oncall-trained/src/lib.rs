@@ -17,6 +17,7 @@ pub type Params = AttestationParams<OncallTrained>;
 
 impl ChecklistItem for OncallTrained {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `oncall_trained` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "oncall-trained",

@@ -19,6 +19,7 @@ pub type Params = AttestationParams<OpsApproval>;
 
 impl ChecklistItem for OpsApproval {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str =
         "a current attestation `ops_approval` made in the role `ops_lead` is on record";
     const ITEM: ItemSpec = ItemSpec::new(

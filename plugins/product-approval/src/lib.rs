@@ -19,6 +19,7 @@ pub type Params = AttestationParams<ProductApproval>;
 
 impl ChecklistItem for ProductApproval {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str =
         "a current attestation `product_approval` made in the role `product_lead` is on record";
     const ITEM: ItemSpec = ItemSpec::new(

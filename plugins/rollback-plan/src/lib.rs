@@ -17,6 +17,7 @@ pub type Params = AttestationParams<RollbackPlan>;
 
 impl ChecklistItem for RollbackPlan {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `rollback_plan` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "rollback-plan",

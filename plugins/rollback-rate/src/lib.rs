@@ -23,6 +23,7 @@ impl Default for Params {
 
 impl ChecklistItem for RollbackRate {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "rollback rate over the window < max (2%)";
     const ITEM: ItemSpec = ItemSpec::new(
         "rollback-rate",

@@ -17,6 +17,7 @@ pub type Params = AttestationParams<Runbooks>;
 
 impl ChecklistItem for Runbooks {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `runbooks` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "runbooks",

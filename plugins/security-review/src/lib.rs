@@ -17,6 +17,7 @@ pub type Params = AttestationParams<SecurityReview>;
 
 impl ChecklistItem for SecurityReview {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `security_review` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "security-review",

@@ -148,6 +148,7 @@ const MAX_SCORE: u32 = 100;
 
 impl RiskScorer for SeverityWeighted {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str =
         "sums severity weights of each category's engines' events, capped at 100; overall is their mean";
 

@@ -17,6 +17,7 @@ pub type Params = AttestationParams<StakeholderSignoff>;
 
 impl ChecklistItem for StakeholderSignoff {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `stakeholder_signoff` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "stakeholder-signoff",

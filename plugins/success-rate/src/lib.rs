@@ -23,6 +23,7 @@ impl Default for Params {
 
 impl ChecklistItem for SuccessRate {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "success rate over the window > min (99.5%)";
     const ITEM: ItemSpec = ItemSpec::new(
         "success-rate",

@@ -17,6 +17,7 @@ pub type Params = AttestationParams<TeamConsensus>;
 
 impl ChecklistItem for TeamConsensus {
     type Params = Params;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "a current attestation `team_consensus` is on record";
     const ITEM: ItemSpec = ItemSpec::new(
         "team-consensus",

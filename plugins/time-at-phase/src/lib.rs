@@ -9,6 +9,7 @@ pub struct TimeAtPhase;
 
 impl ChecklistItem for TimeAtPhase {
     type Params = NoParams;
+    const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str = "days at the current phase >= its minimum stabilization";
     const ITEM: ItemSpec = ItemSpec::new(
         "time-at-phase",
