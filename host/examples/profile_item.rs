@@ -1,5 +1,5 @@
 //! Loops one checklist-item evaluation for profilers (`perf record`):
-//! `cargo run --release -p regent-host --example profile_item -- [plugin] [iterations]`.
+//! `cargo run --release -p regent-host --example profile_item -- [plugin|assessment] [iterations]`.
 
 #[path = "../benches/workload.rs"]
 mod workload;
@@ -14,6 +14,9 @@ fn main() {
     let runtime = PluginRuntime::new(RuntimeConfig::default()).expect("runtime");
     if name == "capability-match" {
         return profile_matcher(&runtime, &dir, iterations);
+    }
+    if name == "assessment" {
+        return profile_assessment(&runtime, &dir, iterations);
     }
     let plugin = runtime
         .load_file(&dir.join(format!("{name}.toml")))
@@ -59,5 +62,21 @@ fn profile_matcher(runtime: &PluginRuntime, dir: &std::path::Path, iterations: u
     println!(
         "capability-match: {:.2} ms per ranking of 10000",
         started.elapsed().as_secs_f64() * 1e3 / f64::from(iterations)
+    );
+}
+
+/// The whole 22-item assessment in a loop.
+fn profile_assessment(runtime: &PluginRuntime, dir: &std::path::Path, iterations: u32) {
+    let (loaded, _) = runtime.load_dir(dir).expect("plugins");
+    let plugins = regent_host::runtime::PluginSet::new(loaded);
+    let checklist = plugins.checklist();
+    let ctx = workload::context();
+    let started = std::time::Instant::now();
+    for _ in 0..iterations {
+        std::hint::black_box(runtime.assess(&checklist, &ctx));
+    }
+    println!(
+        "assessment: {:.2} µs per 22 items",
+        started.elapsed().as_secs_f64() * 1e6 / f64::from(iterations)
     );
 }
