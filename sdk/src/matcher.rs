@@ -7,6 +7,8 @@
 use serde::de::DeserializeOwned;
 
 #[doc(hidden)]
+// The generated `rank` export takes the flattened task, policy and params.
+#[allow(clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
         world: "task-matcher",

@@ -30,6 +30,8 @@ macro_rules! checked_export {
 
         impl $name {
             /// Finds the export and checks its type on a scratch instance.
+            // `'a` names the borrows in the signature checked below.
+            #[allow(clippy::extra_unused_lifetimes)]
             pub(crate) fn check<'a>(
                 pre: &InstancePre<HostState>,
                 store: &mut Store<HostState>,

@@ -140,12 +140,14 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         ctx: &wit::ReadinessContext,
     ) -> Result<readiness::ItemVerdict, EvalError> {
-        let (Prepared::Checklist(pre, evaluate), Some(scope)) =
-            (&plugin.prepared, &plugin.info.reads)
-        else {
+        let Prepared::Checklist(pre, evaluate) = &plugin.prepared else {
             return Err(Self::wrong_kind(plugin, PluginKind::ChecklistItem));
         };
-        let ctx = convert::scoped(ctx, scope);
+        // Loading always asks for the scope; without one, nothing is withheld.
+        let ctx = match &plugin.info.reads {
+            Some(scope) => convert::scoped(ctx, scope),
+            None => std::borrow::Cow::Borrowed(ctx),
+        };
         let verdict = self.run(plugin, |store| {
             evaluate.call(pre.instance_pre(), store, &ctx, &plugin.params_json)
         })?;
