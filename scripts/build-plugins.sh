@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Builds every plugin crate in the repository into a component, once:
 #   plugins/*          -> target/plugins/<name>.wasm + <name>.toml  (what `regent serve` loads)
+#                         except checklist items, which the readiness-checklist
+#                         bundle serves: they go to target/plugins/items, to be
+#                         dropped into target/plugins one by one to take an item
+#                         over from the bundle
 #   tests/fixtures/*   -> target/fixtures/<name>.wasm + <name>.toml (hostile plugins for tests)
 #   examples/rust-*    -> target/examples/<name>.wasm + <name>.toml
 #
@@ -37,10 +41,25 @@ done
 # A plugin crate's package name is its plugin name: the stem of the one
 # manifest (`<name>.toml`) beside Cargo.toml.
 plugin_name() { basename "$(ls "$1"/*.toml | grep -v '/Cargo.toml$' | head -n 1)" .toml; }
+plugin_kind() { sed -n 's/^kind *= *"\(.*\)"/\1/p' "$1/$(plugin_name "$1").toml" | head -n 1; }
 packages=()
-for dir in "${crates[@]}"; do packages+=(-p "$(plugin_name "$dir")"); done
+bundles=()
+for dir in "${crates[@]}"; do
+  if [ "$(plugin_kind "$dir")" = checklist-bundle ]; then
+    bundles+=(-p "$(plugin_name "$dir")")
+  else
+    packages+=(-p "$(plugin_name "$dir")")
+  fi
+done
 
 echo "build-plugins: compiling ${#crates[@]} plugin crates for $target" >&2
+# Bundles first, in a build of their own: they link their items without the
+# items' own exports (`default-features = false`), and cargo would unify that
+# with the items' default features if both were in one build. The items'
+# own components come from the second build.
+if [ ${#bundles[@]} -gt 0 ]; then
+  "${wasm_cargo[@]}" build --quiet --release --target "$target" --target-dir target/wasm "${bundles[@]}"
+fi
 "${wasm_cargo[@]}" build --quiet --release --target "$target" --target-dir target/wasm "${packages[@]}"
 
 # Componentize in-process with `regent plugin build` (the wit-component crate).
@@ -50,7 +69,9 @@ modules=target/wasm/$target/release
 for dir in "${crates[@]}"; do
   name="$(plugin_name "$dir")"
   case "$dir" in
-    plugins/*) out=target/plugins ;;
+    plugins/*)
+      out=target/plugins
+      if [ "$(plugin_kind "$dir")" = checklist-item ]; then out=target/plugins/items; fi ;;
     tests/fixtures/*) out=target/fixtures ;;
     *) out=target/examples ;;
   esac
@@ -61,4 +82,8 @@ for dir in "${crates[@]}"; do
   fi
   cp "$dir/$name.toml" "$out/$name.toml"
 done
-echo "build-plugins: components in target/plugins, target/fixtures, target/examples" >&2
+# Items built before they moved to items/ would otherwise shadow the bundle.
+for toml in target/plugins/items/*.toml; do
+  [ -e "$toml" ] && rm -f "target/plugins/$(basename "$toml" .toml)".{wasm,toml}
+done
+echo "build-plugins: components in target/plugins (items in target/plugins/items), target/fixtures, target/examples" >&2

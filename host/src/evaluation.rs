@@ -11,7 +11,7 @@ use crate::domain::{
     breaker::MetricsWindow, matching::MatchRequest, readiness::ReadinessContext, risk::RiskInput,
     PluginKind,
 };
-use crate::runtime::{convert, EvalError, LoadedPlugin, PluginRuntime};
+use crate::runtime::{convert, ChecklistEntry, EvalError, LoadedPlugin, PluginRuntime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluationError {
@@ -81,6 +81,10 @@ pub fn evaluate_json(
                 .map_err(|message| EvaluationError::BadInput { kind, message })?;
             to_json(&runtime.rank(plugin, &request)?)
         }
+        PluginKind::ChecklistBundle => {
+            let ctx: ReadinessContext = parse(kind, input)?;
+            to_json(&bundle_results(runtime, plugin, &ctx))
+        }
     };
     Ok(Evaluated {
         plugin: plugin.name().to_string(),
@@ -89,6 +93,25 @@ pub fn evaluate_json(
         output,
         elapsed_us: started.elapsed().as_micros() as u64,
     })
+}
+
+/// Every item of a bundle on one context, keyed by item id, so a fixture
+/// can name just the items it checks. Items fail closed, as in an
+/// assessment: an item's error is its `detail`, with the code in `error`.
+fn bundle_results(
+    runtime: &PluginRuntime,
+    bundle: &LoadedPlugin,
+    ctx: &ReadinessContext,
+) -> serde_json::Map<String, Value> {
+    let entries: Vec<ChecklistEntry<'_>> = (0..bundle.summary().items.len())
+        .map(|index| ChecklistEntry::Bundled { bundle, index })
+        .collect();
+    runtime
+        .assess(&entries, ctx)
+        .items
+        .iter()
+        .map(|item| (item.info.id.clone(), to_json(item)))
+        .collect()
 }
 
 /// Where `actual` departs from `expected`, if anywhere. `expected` may

@@ -50,6 +50,7 @@ pub use wit_bindgen as __wit_bindgen;
 #[cfg(target_arch = "wasm32")]
 mod alloc;
 pub mod breaker;
+pub mod bundle;
 pub mod checklist;
 pub mod fmt;
 pub mod log;

@@ -10,6 +10,9 @@ use crate::runtime::manifest::check_name;
 
 pub fn new_plugin(kind: &str, name: &str, parent: &Path, sdk: Option<&Path>) -> Result<()> {
     let kind: PluginKind = kind.parse().map_err(anyhow::Error::msg)?;
+    if kind == PluginKind::ChecklistBundle {
+        bail!("a checklist-bundle groups item crates that already exist: scaffold each item with `regent plugin new checklist-item <name>`, then list them in a crate that calls `regent_sdk::checklist_bundle!` (see plugins/readiness-checklist)");
+    }
     check_name(name).map_err(anyhow::Error::msg)?;
     if name.contains('_') {
         bail!("name `{name}` must use `-`, not `_`: it becomes the crate's name");
@@ -81,6 +84,8 @@ fn template(kind: PluginKind) -> (&'static str, &'static str, &'static str) {
         PluginKind::BreakerCondition => 1,
         PluginKind::RiskScorer => 2,
         PluginKind::TaskMatcher => 3,
+        // Refused by `new_plugin` before it gets here.
+        PluginKind::ChecklistBundle => 0,
     };
     (PARAMS[i], SOURCES[i], FIXTURES[i])
 }

@@ -17,14 +17,17 @@ pub enum PluginKind {
     RiskScorer,
     #[serde(alias = "task-matcher")]
     TaskMatcher,
+    #[serde(alias = "checklist-bundle")]
+    ChecklistBundle,
 }
 
 impl PluginKind {
-    pub const ALL: [PluginKind; 4] = [
+    pub const ALL: [PluginKind; 5] = [
         PluginKind::ChecklistItem,
         PluginKind::BreakerCondition,
         PluginKind::RiskScorer,
         PluginKind::TaskMatcher,
+        PluginKind::ChecklistBundle,
     ];
 
     /// The WIT world's name, as policy authors see it.
@@ -34,6 +37,7 @@ impl PluginKind {
             PluginKind::BreakerCondition => "breaker-condition",
             PluginKind::RiskScorer => "risk-scorer",
             PluginKind::TaskMatcher => "task-matcher",
+            PluginKind::ChecklistBundle => "checklist-bundle",
         }
     }
 
@@ -46,6 +50,12 @@ impl PluginKind {
             PluginKind::BreakerCondition => &["describe", "validate-params", "evaluate"],
             PluginKind::RiskScorer => &["describe", "validate-params", "score"],
             PluginKind::TaskMatcher => &["describe", "validate-params", "rank"],
+            PluginKind::ChecklistBundle => &[
+                "describe",
+                "validate-params",
+                "context-scope",
+                "evaluate-items",
+            ],
         }
     }
 }
@@ -63,7 +73,7 @@ impl FromStr for PluginKind {
             .into_iter()
             .find(|k| k.world() == s || k.world().replace('-', "_") == s)
             .ok_or_else(|| {
-                format!("unknown plugin kind `{s}` (expected checklist-item, breaker-condition, risk-scorer or task-matcher)")
+                format!("unknown plugin kind `{s}` (expected checklist-item, checklist-bundle, breaker-condition, risk-scorer or task-matcher)")
             })
     }
 }

@@ -121,6 +121,34 @@ impl ContextScope {
         self.incidents && self.attestation_keys.is_none() && self.gauge_names.is_none()
     }
 
+    /// What several items read together: a bundle is handed the union of
+    /// its items' scopes. "Everything" in any part absorbs the rest.
+    pub fn union<'a>(scopes: impl IntoIterator<Item = &'a ContextScope>) -> ContextScope {
+        fn merge(into: &mut Option<Vec<String>>, from: &Option<Vec<String>>) {
+            match (into.as_mut(), from) {
+                (Some(names), Some(more)) => {
+                    for name in more {
+                        if !names.contains(name) {
+                            names.push(name.clone());
+                        }
+                    }
+                }
+                _ => *into = None,
+            }
+        }
+        let mut union = ContextScope {
+            incidents: false,
+            attestation_keys: Some(Vec::new()),
+            gauge_names: Some(Vec::new()),
+        };
+        for scope in scopes {
+            union.incidents |= scope.incidents;
+            merge(&mut union.attestation_keys, &scope.attestation_keys);
+            merge(&mut union.gauge_names, &scope.gauge_names);
+        }
+        union
+    }
+
     pub fn reads_attestation(&self, key: &str) -> bool {
         self.attestation_keys
             .as_ref()
@@ -234,6 +262,30 @@ impl Assessment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scope(incidents: bool, keys: Option<&[&str]>, gauges: Option<&[&str]>) -> ContextScope {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
+        ContextScope {
+            incidents,
+            attestation_keys: keys.map(names),
+            gauge_names: gauges.map(names),
+        }
+    }
+
+    #[test]
+    fn a_union_of_scopes_reads_what_any_of_them_reads() {
+        let union = ContextScope::union(&[
+            scope(false, Some(&["runbooks"]), Some(&[])),
+            scope(true, Some(&["runbooks", "chaos_testing"]), Some(&["evalCoverage"])),
+        ]);
+        assert_eq!(
+            union,
+            scope(true, Some(&["runbooks", "chaos_testing"]), Some(&["evalCoverage"]))
+        );
+        let union = ContextScope::union(&[scope(false, Some(&["a"]), Some(&[])), scope(false, None, Some(&[]))]);
+        assert_eq!(union.attestation_keys, None, "every attestation absorbs a list");
+        assert_eq!(ContextScope::union(&[]), scope(false, Some(&[]), Some(&[])));
+    }
 
     fn item(id: &str, category: Category, points: u32, required: bool, passed: bool) -> ItemResult {
         ItemResult {

@@ -1,4 +1,4 @@
-//! Host-side bindings for the four plugin worlds.
+//! Host-side bindings for the five plugin worlds.
 //!
 //! The checklist world generates the shared `types` and `log` interfaces;
 //! the other worlds reuse them, so one Rust type (say `Severity`) serves
@@ -36,6 +36,17 @@ pub mod risk {
 pub mod matcher {
     wasmtime::component::bindgen!({
         world: "task-matcher",
+        path: "../wit",
+        with: {
+            "regent:policy/types": crate::runtime::bindings::checklist::regent::policy::types,
+            "regent:policy/log": crate::runtime::bindings::checklist::regent::policy::log,
+        },
+    });
+}
+
+pub mod bundle {
+    wasmtime::component::bindgen!({
+        world: "checklist-bundle",
         path: "../wit",
         with: {
             "regent:policy/types": crate::runtime::bindings::checklist::regent::policy::types,

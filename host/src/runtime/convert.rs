@@ -43,6 +43,7 @@ pub fn kind(k: wit::PluginKind) -> domain::PluginKind {
         wit::PluginKind::BreakerCondition => domain::PluginKind::BreakerCondition,
         wit::PluginKind::RiskScorer => domain::PluginKind::RiskScorer,
         wit::PluginKind::TaskMatcher => domain::PluginKind::TaskMatcher,
+        wit::PluginKind::ChecklistBundle => domain::PluginKind::ChecklistBundle,
     }
 }
 
@@ -257,6 +258,16 @@ pub struct CandidateView<'a> {
     budget_remaining: f64,
     #[component(name = "breaker-tripped")]
     breaker_tripped: bool,
+}
+
+/// A WIT `item-request`, lowered from the loaded bundle's own strings.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lower)]
+#[component(record)]
+pub struct ItemRequestView<'a> {
+    #[component(name = "item")]
+    pub item: &'a str,
+    #[component(name = "params")]
+    pub params: &'a str,
 }
 
 pub struct WitMatchRequest<'a> {

@@ -10,7 +10,7 @@ use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, TypedFunc
 use wasmtime::{AsContextMut, Store};
 
 use super::bindings::types as wit;
-use super::convert::CandidateView;
+use super::convert::{CandidateView, ItemRequestView};
 use super::host_state::HostState;
 
 /// Defines one checked export: a type that can only be built by checking
@@ -78,6 +78,13 @@ checked_export! {
     /// `checklist-item.evaluate`.
     EvaluateItem, "evaluate",
     fn(context: &'a wit::ReadinessContext, params: &'a str) -> wit::ItemVerdict
+}
+
+checked_export! {
+    /// `checklist-bundle.evaluate-items`.
+    EvaluateBundle, "evaluate-items",
+    fn(context: &'a wit::ReadinessContext, items: &'a [ItemRequestView<'a>])
+        -> Vec<Result<wit::ItemVerdict, String>>
 }
 
 checked_export! {

@@ -10,13 +10,14 @@ use std::time::Instant;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Component;
 
-use super::bindings::{breaker, checklist, matcher, risk};
+use super::bindings::{breaker, bundle, checklist, matcher, risk};
 use super::cache::sha256_hex;
 use super::error::LoadError;
-use super::exports::{EvaluateBreaker, EvaluateItem, RankCandidates, ScoreRisk};
+use super::exports::{EvaluateBreaker, EvaluateBundle, EvaluateItem, RankCandidates, ScoreRisk};
 use super::manifest::Manifest;
-use super::plugin::{LoadedPlugin, PluginSummary, Prepared};
+use super::plugin::{BundledItem, LoadedPlugin, PluginSummary, Prepared};
 use super::{convert, PluginRuntime};
+use crate::domain::readiness::ContextScope;
 use crate::domain::{PluginKind, Timestamp};
 
 /// The only non-WASI interface a plugin may import.
@@ -137,6 +138,10 @@ impl PluginRuntime {
                 matcher::TaskMatcherPre::new(instance_pre.clone()).map_err(mismatch)?,
                 RankCandidates::check(&instance_pre, scratch).map_err(mismatch)?,
             ),
+            PluginKind::ChecklistBundle => Prepared::Bundle(
+                bundle::ChecklistBundlePre::new(instance_pre.clone()).map_err(mismatch)?,
+                EvaluateBundle::check(&instance_pre, scratch).map_err(mismatch)?,
+            ),
         };
 
         let mut plugin = LoadedPlugin {
@@ -149,6 +154,7 @@ impl PluginRuntime {
                 loaded_at: Timestamp::now(),
                 item: None,
                 reads: None,
+                items: Vec::new(),
                 timeout_ms: manifest.limits.timeout.as_millis() as u64,
                 memory_limit_bytes: manifest.limits.memory_bytes,
                 uses_wasi,
@@ -162,7 +168,7 @@ impl PluginRuntime {
             prepared,
         };
         self.check_description(&mut plugin, &manifest)?;
-        self.check_params(&plugin)?;
+        self.check_params(&mut plugin)?;
         self.ask_context_scope(&mut plugin)?;
         Ok(plugin)
     }
@@ -177,6 +183,7 @@ impl PluginRuntime {
             plugin: manifest.name.clone(),
             error,
         };
+        let mut bundled = Vec::new();
         let (info, item) = match &plugin.prepared {
             Prepared::Checklist(pre, _) => {
                 let d = self
@@ -185,6 +192,15 @@ impl PluginRuntime {
                     })
                     .map_err(describe_error)?;
                 (d.plugin, Some(convert::item_info(d.item)))
+            }
+            Prepared::Bundle(pre, _) => {
+                let d = self
+                    .run(plugin, |s| {
+                        Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
+                    })
+                    .map_err(describe_error)?;
+                bundled = d.items.into_iter().map(convert::item_info).collect();
+                (d.plugin, None)
             }
             Prepared::Breaker(pre, _) => (
                 self.run(plugin, |s| {
@@ -228,6 +244,16 @@ impl PluginRuntime {
                 manifest.kind
             ));
         }
+        if manifest.kind == PluginKind::ChecklistBundle {
+            if bundled.is_empty() {
+                wrong.push("the bundle describes no items".to_string());
+            }
+            for (i, item) in bundled.iter().enumerate() {
+                if bundled[..i].iter().any(|earlier| earlier.id == item.id) {
+                    wrong.push(format!("item `{}` is described twice", item.id));
+                }
+            }
+        }
         if !wrong.is_empty() {
             return Err(LoadError::DescribeMismatch {
                 plugin: manifest.name.clone(),
@@ -236,12 +262,23 @@ impl PluginRuntime {
         }
         plugin.info.summary = info.summary;
         plugin.info.item = item;
+        plugin.info.items = bundled
+            .into_iter()
+            .map(|item| BundledItem {
+                item,
+                reads: ContextScope::everything(),
+                params_json: "{}".to_string(),
+            })
+            .collect();
         Ok(())
     }
 
     /// Lets the plugin refuse its manifest's params now rather than fail
     /// every evaluation later.
-    fn check_params(&self, plugin: &LoadedPlugin) -> Result<(), LoadError> {
+    fn check_params(&self, plugin: &mut LoadedPlugin) -> Result<(), LoadError> {
+        if let Prepared::Bundle(..) = &plugin.prepared {
+            return self.check_bundle_params(plugin);
+        }
         let params = plugin.params_json.as_str();
         let result = match &plugin.prepared {
             Prepared::Checklist(pre, _) => self.run(plugin, |s| {
@@ -260,6 +297,7 @@ impl PluginRuntime {
                 pre.instantiate(&mut *s)?
                     .call_validate_params(&mut *s, params)
             }),
+            Prepared::Bundle(..) => Ok(()),
         };
         result.map_err(|e| LoadError::InvalidParams {
             plugin: plugin.name().to_string(),
@@ -267,9 +305,74 @@ impl PluginRuntime {
         })
     }
 
+    /// Splits a bundle's `[params]` into one table per item, refusing a
+    /// table that names no item (a typo would otherwise silently leave the
+    /// item on its defaults), then lets each item check its own.
+    fn check_bundle_params(&self, plugin: &mut LoadedPlugin) -> Result<(), LoadError> {
+        let Prepared::Bundle(pre, _) = &plugin.prepared else {
+            return Ok(());
+        };
+        let invalid = |message: String| LoadError::InvalidParams {
+            plugin: plugin.name().to_string(),
+            message,
+        };
+        let tables: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&plugin.params_json)
+                .map_err(|e| invalid(format!("params are not a table: {e}")))?;
+        let ids: Vec<&str> = plugin.info.items.iter().map(|i| i.item.id.as_str()).collect();
+        let mut per_item = vec!["{}".to_string(); ids.len()];
+        for (key, value) in &tables {
+            let Some(index) = ids.iter().position(|id| id == key) else {
+                return Err(invalid(format!(
+                    "`[params.{key}]` names no item of this bundle (it has `{}`)",
+                    ids.join("`, `")
+                )));
+            };
+            if !value.is_object() {
+                return Err(invalid(format!(
+                    "`params.{key}` must be a table of that item's params, not {value}"
+                )));
+            }
+            per_item[index] = value.to_string();
+        }
+        for (id, params) in ids.iter().zip(&per_item) {
+            self.run(plugin, |s| {
+                pre.instantiate(&mut *s)?
+                    .call_validate_params(&mut *s, id, params)
+            })
+            .map_err(|e| invalid(format!("item `{id}`: {}", e.failure)))?;
+        }
+        for (item, params) in plugin.info.items.iter_mut().zip(per_item) {
+            item.params_json = params;
+        }
+        Ok(())
+    }
+
     /// Asks a checklist item, once, which parts of the context it reads
-    /// with its params; every evaluation then hands it only those.
+    /// with its params; every evaluation then hands it only those. A bundle
+    /// is asked per item, and handed the union.
     fn ask_context_scope(&self, plugin: &mut LoadedPlugin) -> Result<(), LoadError> {
+        if let Prepared::Bundle(pre, _) = &plugin.prepared {
+            let mut scopes = Vec::with_capacity(plugin.info.items.len());
+            for item in &plugin.info.items {
+                let (id, params) = (item.item.id.as_str(), item.params_json.as_str());
+                let scope = self
+                    .run(plugin, |s| {
+                        pre.instantiate(&mut *s)?
+                            .call_context_scope(&mut *s, id, params)
+                    })
+                    .map_err(|e| LoadError::InvalidParams {
+                        plugin: plugin.name().to_string(),
+                        message: format!("item `{id}`: context-scope: {}", e.failure),
+                    })?;
+                scopes.push(convert::context_scope(scope));
+            }
+            plugin.info.reads = Some(ContextScope::union(&scopes));
+            for (item, scope) in plugin.info.items.iter_mut().zip(scopes) {
+                item.reads = scope;
+            }
+            return Ok(());
+        }
         let Prepared::Checklist(pre, _) = &plugin.prepared else {
             return Ok(());
         };

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::bindings::{breaker, checklist, matcher, risk};
+use super::bindings::{breaker, bundle, checklist, matcher, risk};
 use super::cache::CompileSource;
 use super::error::{EvalError, EvalFailure};
-use super::exports::{EvaluateBreaker, EvaluateItem, RankCandidates, ScoreRisk};
+use super::exports::{EvaluateBreaker, EvaluateBundle, EvaluateItem, RankCandidates, ScoreRisk};
 use super::host_state::HostState;
 use super::limits::PluginLimits;
 use crate::domain::readiness::{ContextScope, ItemInfo};
@@ -22,6 +22,7 @@ pub(crate) enum Prepared {
     Breaker(breaker::BreakerConditionPre<HostState>, EvaluateBreaker),
     Risk(risk::RiskScorerPre<HostState>, ScoreRisk),
     Matcher(matcher::TaskMatcherPre<HostState>, RankCandidates),
+    Bundle(bundle::ChecklistBundlePre<HostState>, EvaluateBundle),
 }
 
 pub struct LoadedPlugin {
@@ -47,9 +48,12 @@ pub struct PluginSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item: Option<ItemInfo>,
     /// What a checklist item reads of the readiness context; it is handed
-    /// nothing else.
+    /// nothing else. For a bundle, the union of what its items read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reads: Option<ContextScope>,
+    /// The items of a checklist bundle, in the order it describes them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<BundledItem>,
     pub timeout_ms: u64,
     pub memory_limit_bytes: usize,
     /// True for components that import WASI (componentize-py, jco); they
@@ -57,6 +61,18 @@ pub struct PluginSummary {
     pub uses_wasi: bool,
     pub compiled_from: CompileSource,
     pub compile_ms: f64,
+}
+
+/// One item of a loaded checklist bundle.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundledItem {
+    pub item: ItemInfo,
+    /// What this item reads, with its params.
+    pub reads: ContextScope,
+    /// The manifest's `[params.<item id>]` as JSON text (`{}` if absent).
+    #[serde(skip)]
+    pub(crate) params_json: String,
 }
 
 impl LoadedPlugin {

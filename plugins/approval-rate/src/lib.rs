@@ -59,6 +59,7 @@ impl ChecklistItem for ApprovalRate {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(ApprovalRate);
 
 #[cfg(test)]

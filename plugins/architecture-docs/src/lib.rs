@@ -41,6 +41,7 @@ impl ChecklistItem for ArchitectureDocs {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(ArchitectureDocs);
 
 #[cfg(test)]

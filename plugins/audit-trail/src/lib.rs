@@ -41,6 +41,7 @@ impl ChecklistItem for AuditTrail {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(AuditTrail);
 
 #[cfg(test)]

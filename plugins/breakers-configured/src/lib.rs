@@ -60,6 +60,7 @@ impl ChecklistItem for BreakersConfigured {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(BreakersConfigured);
 
 #[cfg(test)]

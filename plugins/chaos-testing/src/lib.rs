@@ -41,6 +41,7 @@ impl ChecklistItem for ChaosTesting {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(ChaosTesting);
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ impl ChecklistItem for EscalationPath {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(EscalationPath);
 
 #[cfg(test)]

@@ -61,6 +61,7 @@ impl ChecklistItem for EvalCoverage {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(EvalCoverage);
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ impl ChecklistItem for IncidentPlaybooks {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(IncidentPlaybooks);
 
 #[cfg(test)]

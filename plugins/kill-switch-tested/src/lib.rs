@@ -61,6 +61,7 @@ impl ChecklistItem for KillSwitchTested {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(KillSwitchTested);
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ impl ChecklistItem for MonitoringInPlace {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(MonitoringInPlace);
 
 #[cfg(test)]

@@ -60,6 +60,7 @@ impl ChecklistItem for NoCriticalAutonomousIncidents {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(NoCriticalAutonomousIncidents);
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ impl ChecklistItem for OncallTrained {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(OncallTrained);
 
 #[cfg(test)]

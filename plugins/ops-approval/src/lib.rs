@@ -44,6 +44,7 @@ impl ChecklistItem for OpsApproval {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(OpsApproval);
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ impl ChecklistItem for ProductApproval {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(ProductApproval);
 
 #[cfg(test)]

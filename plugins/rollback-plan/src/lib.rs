@@ -41,6 +41,7 @@ impl ChecklistItem for RollbackPlan {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(RollbackPlan);
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ impl ChecklistItem for RollbackRate {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(RollbackRate);
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ impl ChecklistItem for Runbooks {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(Runbooks);
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ impl ChecklistItem for SecurityReview {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(SecurityReview);
 
 #[cfg(test)]

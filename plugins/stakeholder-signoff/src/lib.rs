@@ -41,6 +41,7 @@ impl ChecklistItem for StakeholderSignoff {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(StakeholderSignoff);
 
 #[cfg(test)]

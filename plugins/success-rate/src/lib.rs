@@ -57,6 +57,7 @@ impl ChecklistItem for SuccessRate {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(SuccessRate);
 
 #[cfg(test)]

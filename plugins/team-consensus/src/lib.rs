@@ -41,6 +41,7 @@ impl ChecklistItem for TeamConsensus {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(TeamConsensus);
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ impl ChecklistItem for TimeAtPhase {
     }
 }
 
+#[cfg(feature = "component")]
 regent_sdk::checklist_item!(TimeAtPhase);
 
 #[cfg(test)]
