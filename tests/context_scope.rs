@@ -90,7 +90,7 @@ fn an_item_that_declares_nothing_sees_everything() {
 fn builtin_attestation_items_read_only_their_own_key() {
     let runtime = PluginRuntime::new(RuntimeConfig::default()).unwrap();
     let plugin = runtime
-        .load_file(&built_plugins().join("plugins/ops-approval.toml"))
+        .load_file(&built_plugins().join("plugins/items/ops-approval.toml"))
         .unwrap();
     let reads = plugin.summary().reads.clone().unwrap();
     assert_eq!(

@@ -14,8 +14,12 @@ struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+const STANDALONE_ITEMS: [&str; 2] = ["success-rate", "time-at-phase"];
+
 impl TestApp {
-    /// Serves the built-in plugins plus the named hostile fixtures.
+    /// Serves the built-in plugins plus the named hostile fixtures. Two
+    /// items run as plugins of their own (`success-rate`, `time-at-phase`),
+    /// taking them over from the bundle, so both paths are served.
     async fn spawn(hostile: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let plugins = dir.path().join("plugins");
@@ -37,6 +41,9 @@ impl TestApp {
                     path.file_stem().unwrap().to_str().unwrap(),
                 );
             }
+        }
+        for name in STANDALONE_ITEMS {
+            copy(&built_plugins().join("plugins/items"), name);
         }
         for name in hostile {
             copy(&built_plugins().join("fixtures"), name);
@@ -101,7 +108,22 @@ async fn health_and_the_plugin_listing() {
     let (status, plugins) = app.get("/api/plugins").await;
     assert_eq!(status, StatusCode::OK);
     let plugins = plugins.as_array().unwrap();
-    assert_eq!(plugins.len(), 25);
+    // The bundle, the two standalone items, a breaker, a scorer, a matcher.
+    assert_eq!(plugins.len(), 6);
+    let bundle = plugins
+        .iter()
+        .find(|p| p["name"] == "readiness-checklist")
+        .unwrap();
+    assert_eq!(bundle["kind"], "checklist_bundle");
+    assert_eq!(bundle["items"].as_array().unwrap().len(), 22);
+    let ops = bundle["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["item"]["id"] == "ops-approval")
+        .unwrap();
+    assert_eq!(ops["item"]["points"], 4);
+    assert_eq!(ops["reads"]["attestationKeys"], json!(["ops_approval"]));
     let expression = plugins.iter().find(|p| p["name"] == "expression").unwrap();
     assert_eq!(expression["kind"], "breaker_condition");
     assert_eq!(expression["version"], "0.1.0");
@@ -200,8 +222,39 @@ async fn the_whole_checklist_assesses_to_80_points() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["maxScore"], 80);
-    assert_eq!(body["items"].as_array().unwrap().len(), 22);
-    assert!(body["items"][0]["pluginVersion"].is_string());
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 22);
+    assert!(items[0]["pluginVersion"].is_string());
+    let decided_by = |id: &str| {
+        items.iter().find(|i| i["id"] == id).unwrap()["plugin"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(decided_by("success-rate"), "success-rate");
+    assert_eq!(decided_by("time-at-phase"), "time-at-phase");
+    assert_eq!(decided_by("runbooks"), "readiness-checklist");
+}
+
+#[tokio::test]
+async fn a_bundle_evaluates_to_its_items_by_id() {
+    let app = TestApp::spawn(&[]).await;
+    let input = json!({"now": "2026-11-01T00:00:00Z", "metrics": {"successRate": 0.9},
+        "attestations": [{"key": "runbooks", "attestedBy": "ana", "role": "ops_lead",
+                          "attestedAt": "2026-10-01T00:00:00Z"}]});
+    let (status, body) = app
+        .post(
+            "/api/plugins/readiness-checklist/evaluate",
+            input.to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["kind"], "checklist_bundle");
+    let output = body["output"].as_object().unwrap();
+    assert_eq!(output.len(), 22);
+    assert_eq!(output["runbooks"]["passed"], true);
+    assert_eq!(output["success-rate"]["passed"], false);
+    assert_eq!(output["success-rate"]["observed"], 0.9);
 }
 
 #[tokio::test]

@@ -83,7 +83,7 @@ fn a_failing_fixture_fails_the_run_and_says_where() {
         r#"{"description": "claims 0.9 passes", "input": {"now": "2026-11-01T00:00:00Z", "metrics": {"successRate": 0.9}}, "expect": {"passed": true}}"#,
     )
     .unwrap();
-    let wasm = repo_root().join("target/plugins/success-rate.wasm");
+    let wasm = repo_root().join("target/plugins/items/success-rate.wasm");
     let out = regent(
         &["plugin", "test", ".", "--wasm", wasm.to_str().unwrap()],
         &plugin,
@@ -140,7 +140,12 @@ fn every_builtin_plugin_passes_its_fixtures_as_a_component() {
     for entry in std::fs::read_dir(repo_root().join("plugins")).unwrap() {
         let dir = entry.unwrap().path();
         let name = dir.file_name().unwrap().to_str().unwrap().to_string();
-        let wasm = repo_root().join(format!("target/plugins/{name}.wasm"));
+        let built = repo_root().join("target/plugins");
+        let wasm = [built.join("items"), built]
+            .into_iter()
+            .map(|d| d.join(format!("{name}.wasm")))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{name} was not built"));
         let out = regent(
             &[
                 "plugin",
@@ -154,5 +159,5 @@ fn every_builtin_plugin_passes_its_fixtures_as_a_component() {
         assert!(out.status.success(), "{name}: {}", text(&out));
         ran += 1;
     }
-    assert_eq!(ran, 25);
+    assert_eq!(ran, 26);
 }

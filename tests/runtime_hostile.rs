@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 use regent_host::domain::readiness::ReadinessContext;
 use regent_host::domain::Timestamp;
 use regent_host::runtime::{
-    convert, EvalFailure, LoadError, LoadedPlugin, Manifest, PluginRuntime, RuntimeConfig,
+    convert, ChecklistEntry, EvalFailure, LoadError, LoadedPlugin, Manifest, PluginRuntime,
+    RuntimeConfig,
 };
 use regent_tests::built_plugins;
 
@@ -45,7 +46,7 @@ fn failure_of(name: &str) -> EvalFailure {
         "{err}"
     );
 
-    let healthy = load("plugins", "time-at-phase").unwrap();
+    let healthy = load("plugins/items", "time-at-phase").unwrap();
     let verdict = runtime()
         .evaluate_item(&healthy, &ctx)
         .expect("a healthy plugin still evaluates right after");
@@ -135,8 +136,15 @@ fn a_component_exporting_the_wrong_world_is_refused_with_what_is_missing() {
 fn a_checklist_item_that_fails_counts_as_not_passed_with_the_error_as_detail() {
     let panicking = load("fixtures", "hostile-panic").unwrap();
     let looping = load("fixtures", "hostile-loop").unwrap();
-    let healthy = load("plugins", "time-at-phase").unwrap();
-    let assessment = runtime().assess(&[&healthy, &panicking, &looping], &context());
+    let healthy = load("plugins/items", "time-at-phase").unwrap();
+    let assessment = runtime().assess(
+        &[
+            ChecklistEntry::Item(&healthy),
+            ChecklistEntry::Item(&panicking),
+            ChecklistEntry::Item(&looping),
+        ],
+        &context(),
+    );
     let by_plugin = |name: &str| assessment.items.iter().find(|i| i.plugin == name).unwrap();
     assert!(by_plugin("time-at-phase").passed);
     let failed = by_plugin("hostile-loop");
@@ -176,7 +184,7 @@ fn bad_params_are_refused_at_load_not_at_every_evaluation() {
 
 #[test]
 fn describe_must_agree_with_the_manifest() {
-    let path = built_plugins().join("plugins/runbooks.toml");
+    let path = built_plugins().join("plugins/items/runbooks.toml");
     let mut manifest = Manifest::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
     manifest.version = "9.9.9".into();
     let wasm = std::fs::read(path.with_extension("wasm")).unwrap();
@@ -189,7 +197,7 @@ fn describe_must_agree_with_the_manifest() {
 
 #[test]
 fn a_corrupt_component_is_refused_as_not_a_component() {
-    let path = built_plugins().join("plugins/runbooks.toml");
+    let path = built_plugins().join("plugins/items/runbooks.toml");
     let manifest = Manifest::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let err = runtime()
         .load(b"\0asm\x0d\0\x01\0garbage", manifest)

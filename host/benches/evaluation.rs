@@ -2,7 +2,8 @@
 //! builds the plugins first); results are recorded in the README.
 //!
 //! (a) one checklist item through the runtime, fresh store each time
-//! (b) the whole 22-item assessment through the runtime
+//! (b) the whole 22-item assessment through the runtime: as served (one
+//!     bundle, one instance), and as 22 components (22 instances)
 //! (c) the same assessment, the same plugin source compiled natively
 //! (d) the same checklist in Rego, evaluated by regorus
 //! (e) ranking 10,000 candidates with the Wasm matcher, and natively
@@ -24,7 +25,10 @@ use regent_host::runtime::{
 
 struct Setup {
     runtime: PluginRuntime,
+    /// What `regent serve` loads: the checklist is the bundle.
     plugins: PluginSet,
+    /// The 22 items as components of their own.
+    items: PluginSet,
     ctx: ReadinessContext,
     native_params: Vec<String>,
     rego: rego::RegoChecklist,
@@ -36,17 +40,23 @@ fn plugins_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/plugins")
 }
 
-fn runtime_with(settings: EngineSettings) -> (PluginRuntime, PluginSet) {
+/// The runtime, the plugins `regent serve` loads (the checklist as one
+/// bundle), and the 22 items as components of their own.
+fn runtime_with(settings: EngineSettings) -> (PluginRuntime, PluginSet, PluginSet) {
     let runtime = PluginRuntime::new(RuntimeConfig {
         engine: settings,
         cache_dir: None,
     })
     .expect("runtime");
-    let (loaded, failed) = runtime
-        .load_dir(&plugins_dir())
-        .expect("run scripts/build-plugins.sh first");
-    assert!(failed.is_empty(), "{failed:?}");
-    (runtime, PluginSet::new(loaded))
+    let load = |dir: PathBuf| {
+        let (loaded, failed) = runtime
+            .load_dir(&dir)
+            .expect("run scripts/build-plugins.sh first");
+        assert!(failed.is_empty(), "{failed:?}");
+        PluginSet::new(loaded)
+    };
+    let (served, items) = (load(plugins_dir()), load(plugins_dir().join("items")));
+    (runtime, served, items)
 }
 
 /// The context in the shape the Rego policy reads: camelCase, times in ms.
@@ -65,12 +75,12 @@ fn rego_input(ctx: &ReadinessContext) -> regorus::Value {
 }
 
 fn setup() -> Setup {
-    let (runtime, plugins) = runtime_with(EngineSettings::default());
+    let (runtime, plugins, items) = runtime_with(EngineSettings::default());
     let ctx = workload::context();
     let native_params = native::ITEMS
         .iter()
         .map(|name| {
-            let text = std::fs::read_to_string(plugins_dir().join(format!("{name}.toml")))
+            let text = std::fs::read_to_string(plugins_dir().join(format!("items/{name}.toml")))
                 .expect("manifest");
             Manifest::parse(&text).expect("manifest").params_json
         })
@@ -81,6 +91,7 @@ fn setup() -> Setup {
     Setup {
         runtime,
         plugins,
+        items,
         ctx,
         native_params,
         rego,
@@ -92,6 +103,19 @@ fn setup() -> Setup {
 /// The three implementations must agree before their speeds mean anything.
 fn check_agreement(s: &mut Setup) {
     let wasm = s.runtime.assess(&s.plugins.checklist(), &s.ctx);
+    let components = s.runtime.assess(&s.items.checklist(), &s.ctx);
+    assert_eq!(
+        wasm.items
+            .iter()
+            .map(|i| (i.passed, &i.detail))
+            .collect::<Vec<_>>(),
+        components
+            .items
+            .iter()
+            .map(|i| (i.passed, &i.detail))
+            .collect::<Vec<_>>(),
+        "the bundle and the standalone items disagree"
+    );
     let native = native::assess(&s.ctx, &s.native_params);
     let (rego_score, rego_passed) = s.rego.assess().expect("rego assess");
     let mut wasm_passed: Vec<&str> = wasm
@@ -129,7 +153,7 @@ fn check_agreement(s: &mut Setup) {
 fn benches(c: &mut Criterion) {
     let mut s = setup();
     check_agreement(&mut s);
-    let item = s.plugins.get("success-rate").expect("success-rate").clone();
+    let item = s.items.get("success-rate").expect("success-rate").clone();
     let wit_ctx = convert::readiness_context(&s.ctx);
 
     let mut g = c.benchmark_group("a_checklist_item");
@@ -139,20 +163,24 @@ fn benches(c: &mut Criterion) {
     g.bench_function("instantiate_only", |b| {
         b.iter(|| s.runtime.instantiate_only(&item).unwrap())
     });
-    let (cold, cold_plugins) = runtime_with(EngineSettings {
+    let (cold, _, cold_items) = runtime_with(EngineSettings {
         memory_keep_resident: 0,
         ..Default::default()
     });
-    let cold_item = cold_plugins.get("success-rate").unwrap().clone();
+    let cold_item = cold_items.get("success-rate").unwrap().clone();
     g.bench_function("wasm_fresh_store_no_keep_resident", |b| {
         b.iter(|| cold.evaluate_item(&cold_item, black_box(&wit_ctx)).unwrap())
     });
     g.finish();
 
     let checklist = s.plugins.checklist();
+    let components = s.items.checklist();
     let mut g = c.benchmark_group("assessment_22_items");
     g.bench_function("b_wasm", |b| {
         b.iter(|| s.runtime.assess(&checklist, black_box(&s.ctx)))
+    });
+    g.bench_function("b_wasm_22_components", |b| {
+        b.iter(|| s.runtime.assess(&components, black_box(&s.ctx)))
     });
     g.bench_function("c_native", |b| {
         b.iter(|| native::assess(black_box(&s.ctx), &s.native_params))

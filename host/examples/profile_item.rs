@@ -1,5 +1,5 @@
 //! Loops one checklist-item evaluation for profilers (`perf record`):
-//! `cargo run --release -p regent-host --example profile_item -- [plugin|assessment] [iterations]`.
+//! `cargo run --release -p regent-host --example profile_item -- [plugin|assessment|assessment-components] [iterations]`.
 
 #[path = "../benches/workload.rs"]
 mod workload;
@@ -18,8 +18,16 @@ fn main() {
     if name == "assessment" {
         return profile_assessment(&runtime, &dir, iterations);
     }
+    if name == "assessment-components" {
+        return profile_assessment(&runtime, &dir.join("items"), iterations);
+    }
+    let manifest = [dir.join("items"), dir.clone()]
+        .into_iter()
+        .map(|d| d.join(format!("{name}.toml")))
+        .find(|p| p.exists())
+        .unwrap_or_default();
     let plugin = runtime
-        .load_file(&dir.join(format!("{name}.toml")))
+        .load_file(&manifest)
         .expect("run scripts/build-plugins.sh first");
     let mut ctx = workload::context();
     if std::env::var_os("MINIMAL_CONTEXT").is_some() {
@@ -65,7 +73,8 @@ fn profile_matcher(runtime: &PluginRuntime, dir: &std::path::Path, iterations: u
     );
 }
 
-/// The whole 22-item assessment in a loop.
+/// The whole 22-item assessment in a loop: the bundle `regent serve`
+/// loads, or (from `items/`) the 22 items as components of their own.
 fn profile_assessment(runtime: &PluginRuntime, dir: &std::path::Path, iterations: u32) {
     let (loaded, _) = runtime.load_dir(dir).expect("plugins");
     let plugins = regent_host::runtime::PluginSet::new(loaded);

@@ -55,7 +55,7 @@ enum PluginCommand {
     Test {
         /// The plugin crate directory (holding `<name>.toml` and `fixtures/`).
         dir: PathBuf,
-        /// The component; default `<dir>/dist/<name>.wasm`, then `target/plugins/<name>.wasm`.
+        /// The component; default `<dir>/dist/<name>.wasm`, then `target/plugins/<name>.wasm`, then `target/plugins/items/<name>.wasm`.
         #[arg(long)]
         wasm: Option<PathBuf>,
     },

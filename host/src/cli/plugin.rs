@@ -197,17 +197,21 @@ pub fn test(dir: &Path, wasm: Option<&Path>) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", manifest_path.display()))?;
     let wasm_path = match wasm {
         Some(p) => p.to_path_buf(),
-        None => [dir.join("dist"), PathBuf::from("target/plugins")]
-            .into_iter()
-            .map(|d| d.join(format!("{}.wasm", manifest.name)))
-            .find(|p| p.exists())
-            .with_context(|| {
-                format!(
-                    "no built component for `{}`; run `regent plugin build {}` first",
-                    manifest.name,
-                    dir.display()
-                )
-            })?,
+        None => [
+            dir.join("dist"),
+            PathBuf::from("target/plugins"),
+            PathBuf::from("target/plugins/items"),
+        ]
+        .into_iter()
+        .map(|d| d.join(format!("{}.wasm", manifest.name)))
+        .find(|p| p.exists())
+        .with_context(|| {
+            format!(
+                "no built component for `{}`; run `regent plugin build {}` first",
+                manifest.name,
+                dir.display()
+            )
+        })?,
     };
     let bytes = std::fs::read(&wasm_path)
         .with_context(|| format!("cannot read {}", wasm_path.display()))?;

@@ -276,14 +276,28 @@ mod tests {
     fn a_union_of_scopes_reads_what_any_of_them_reads() {
         let union = ContextScope::union(&[
             scope(false, Some(&["runbooks"]), Some(&[])),
-            scope(true, Some(&["runbooks", "chaos_testing"]), Some(&["evalCoverage"])),
+            scope(
+                true,
+                Some(&["runbooks", "chaos_testing"]),
+                Some(&["evalCoverage"]),
+            ),
         ]);
         assert_eq!(
             union,
-            scope(true, Some(&["runbooks", "chaos_testing"]), Some(&["evalCoverage"]))
+            scope(
+                true,
+                Some(&["runbooks", "chaos_testing"]),
+                Some(&["evalCoverage"])
+            )
         );
-        let union = ContextScope::union(&[scope(false, Some(&["a"]), Some(&[])), scope(false, None, Some(&[]))]);
-        assert_eq!(union.attestation_keys, None, "every attestation absorbs a list");
+        let union = ContextScope::union(&[
+            scope(false, Some(&["a"]), Some(&[])),
+            scope(false, None, Some(&[])),
+        ]);
+        assert_eq!(
+            union.attestation_keys, None,
+            "every attestation absorbs a list"
+        );
         assert_eq!(ContextScope::union(&[]), scope(false, Some(&[]), Some(&[])));
     }
 

@@ -319,7 +319,12 @@ impl PluginRuntime {
         let tables: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(&plugin.params_json)
                 .map_err(|e| invalid(format!("params are not a table: {e}")))?;
-        let ids: Vec<&str> = plugin.info.items.iter().map(|i| i.item.id.as_str()).collect();
+        let ids: Vec<&str> = plugin
+            .info
+            .items
+            .iter()
+            .map(|i| i.item.id.as_str())
+            .collect();
         let mut per_item = vec!["{}".to_string(); ids.len()];
         for (key, value) in &tables {
             let Some(index) = ids.iter().position(|id| id == key) else {

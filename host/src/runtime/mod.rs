@@ -193,11 +193,7 @@ impl PluginRuntime {
                 let Some(bundled) = bundle.info.items.get(index) else {
                     continue;
                 };
-                results[position] = Some(Self::result_of(
-                    bundle,
-                    bundled.item.clone(),
-                    verdict,
-                ));
+                results[position] = Some(Self::result_of(bundle, bundled.item.clone(), verdict));
             }
         }
         readiness::Assessment::from_items(results.into_iter().flatten().collect())

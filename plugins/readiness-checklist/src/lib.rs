@@ -28,3 +28,48 @@ regent_sdk::checklist_bundle!(
     product_approval::ProductApproval,
     ops_approval::OpsApproval,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::ITEMS;
+    use regent_sdk::bundle::{self, ItemRequest};
+    use regent_sdk::checklist::*;
+
+    #[test]
+    fn bundles_all_22_items_once_for_80_points() {
+        assert_eq!(ITEMS.len(), 22);
+        bundle::check_unique(ITEMS).unwrap();
+        let points: u32 = ITEMS.iter().map(|i| i.info().points).sum();
+        assert_eq!(points, 80);
+    }
+
+    #[test]
+    fn each_request_runs_its_own_item_on_its_own_params() {
+        let mut ctx = empty_context(1_800_000_000_000);
+        ctx.metrics.success_rate = Some(0.99);
+        let request = |item: &str, params: &str| ItemRequest {
+            item: item.into(),
+            params: params.into(),
+        };
+        let verdicts = bundle::evaluate_items(
+            ITEMS,
+            &ctx,
+            &[
+                request("success-rate", "{}"),
+                request("success-rate", r#"{"min": 0.9}"#),
+                request("no-such-item", "{}"),
+                request("success-rate", r#"{"min": "high"}"#),
+            ],
+        );
+        assert!(!verdicts[0].as_ref().unwrap().passed);
+        assert!(verdicts[1].as_ref().unwrap().passed);
+        assert!(verdicts[2]
+            .as_ref()
+            .unwrap_err()
+            .starts_with("the bundle has no item `no-such-item` (it has `time-at-phase`"));
+        assert!(verdicts[3]
+            .as_ref()
+            .unwrap_err()
+            .starts_with("invalid params"));
+    }
+}
