@@ -173,7 +173,7 @@ fn a_per_plugin_time_limit_overrides_the_default() {
 
 #[test]
 fn bad_params_are_refused_at_load_not_at_every_evaluation() {
-    let path = built_plugins().join("plugins/success-rate.toml");
+    let path = built_plugins().join("plugins/items/success-rate.toml");
     let mut manifest = Manifest::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
     manifest.params_json = r#"{"min": 7}"#.into();
     let wasm = std::fs::read(path.with_extension("wasm")).unwrap();

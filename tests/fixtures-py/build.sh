@@ -10,7 +10,8 @@ command -v componentize-py >/dev/null 2>&1 || PATH="$(python3 -c 'import sysconf
 for dir in "$here"/*/; do
   name="$(basename "$dir")"
   wasm="$out/$name.wasm"
-  if [ ! -f "$wasm" ] || [ "$dir/app.py" -nt "$wasm" ]; then
+  # Rebuilt when its source or the WIT contract changed.
+  if [ ! -f "$wasm" ] || [ "$dir/app.py" -nt "$wasm" ] || [ -n "$(find "$repo/wit" -newer "$wasm" -print -quit)" ]; then
     (cd "$dir" && componentize-py -d "$repo/wit" -w breaker-condition componentize app -o "$wasm.tmp")
     mv -f "$wasm.tmp" "$wasm"
   fi
