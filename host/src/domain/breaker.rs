@@ -42,3 +42,246 @@ pub struct BreakerVerdict {
     pub observed: Option<f64>,
     pub reason: String,
 }
+
+/// What a tripped rule does, in the same transaction as its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerAction {
+    /// Phase back to L3, whitelist cleared, pending proposals cancelled.
+    RevertToL3,
+    /// The command types that failed in the window are paused until the
+    /// event is resolved.
+    PauseCommandType,
+    AlertOnly,
+}
+
+impl BreakerAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerAction::RevertToL3 => "revert_to_l3",
+            BreakerAction::PauseCommandType => "pause_command_type",
+            BreakerAction::AlertOnly => "alert_only",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::RevertToL3, Self::PauseCommandType, Self::AlertOnly]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
+/// A rule's look-back window, written `30s`, `5m`, `1h` or `7d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub millis: i64,
+}
+
+impl Window {
+    /// The longest window a rule may use: longer ones would make every
+    /// check a scan of weeks of commands.
+    pub const MAX_MS: i64 = 30 * 86_400_000;
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("window `{text}` is not a duration like `30s`, `5m`, `1h` or `7d`");
+        let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+        let n: i64 = digits.parse().map_err(|_| bad())?;
+        let unit_ms = match unit {
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(bad()),
+        };
+        let millis = n.checked_mul(unit_ms).ok_or_else(bad)?;
+        if millis == 0 {
+            return Err(format!("window `{text}` is empty"));
+        }
+        if millis > Self::MAX_MS {
+            return Err(format!("window `{text}` is longer than 30d"));
+        }
+        Ok(Self { millis })
+    }
+}
+
+impl std::fmt::Display for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = self.millis;
+        for (unit, ms) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)] {
+            if m % ms == 0 {
+                return write!(f, "{}{unit}", m / ms);
+            }
+        }
+        write!(f, "{}s", m / 1000)
+    }
+}
+
+impl Serialize for Window {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Window::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl utoipa::PartialSchema for Window {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[0-9]+[smhd]$"))
+            .examples(["5m"])
+            .into()
+    }
+}
+impl utoipa::ToSchema for Window {}
+
+pub const DEFAULT_BREAKER_PLUGIN: &str = "expression";
+
+/// A circuit-breaker rule: a condition evaluated by a breaker plugin over
+/// the metrics of its window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BreakerRule {
+    pub name: String,
+    pub enabled: bool,
+    pub condition: String,
+    pub window: Window,
+    pub action: BreakerAction,
+    pub alert_severity: super::Severity,
+    #[serde(default = "default_plugin")]
+    pub plugin: String,
+    /// More params for the plugin; `condition` is added to them.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub params: serde_json::Value,
+}
+
+fn default_plugin() -> String {
+    DEFAULT_BREAKER_PLUGIN.to_string()
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+impl BreakerRule {
+    /// The JSON params the plugin is handed: the rule's params with its
+    /// condition.
+    pub fn plugin_params(&self) -> Result<String, String> {
+        let mut params = match &self.params {
+            serde_json::Value::Object(m) => m.clone(),
+            serde_json::Value::Null => serde_json::Map::new(),
+            other => return Err(format!("`params` must be an object, got {other}")),
+        };
+        params.insert("condition".into(), self.condition.clone().into());
+        Ok(serde_json::Value::Object(params).to_string())
+    }
+
+    pub fn check_name(name: &str) -> Result<(), String> {
+        if name.trim().is_empty() || name.len() > 100 {
+            return Err("a rule name must be 1 to 100 characters".into());
+        }
+        Ok(())
+    }
+
+    /// The seed's four rules.
+    pub fn defaults() -> Vec<BreakerRule> {
+        use super::Severity;
+        let rule = |name: &str, condition: &str, window: &str, action, severity| BreakerRule {
+            name: name.into(),
+            enabled: true,
+            condition: condition.into(),
+            window: Window::parse(window).expect("a valid default window"),
+            action,
+            alert_severity: severity,
+            plugin: default_plugin(),
+            params: empty_object(),
+        };
+        vec![
+            rule("High Error Rate", "errorRate > 0.05", "5m", BreakerAction::RevertToL3, Severity::Critical),
+            rule("Repeated Command Failures", "failures >= 3", "5m", BreakerAction::PauseCommandType, Severity::High),
+            rule("Critical Incident", "criticalIncidents > 0", "1m", BreakerAction::RevertToL3, Severity::Critical),
+            rule("High Rollback Rate", "rollbackRate > 0.10", "15m", BreakerAction::AlertOnly, Severity::Medium),
+        ]
+    }
+}
+
+/// A change to a rule: every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RulePatch {
+    pub enabled: Option<bool>,
+    pub condition: Option<String>,
+    pub window: Option<Window>,
+    pub action: Option<BreakerAction>,
+    pub alert_severity: Option<super::Severity>,
+    pub plugin: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<serde_json::Value>,
+}
+
+impl RulePatch {
+    pub fn apply(&self, rule: &BreakerRule) -> BreakerRule {
+        let mut r = rule.clone();
+        if let Some(v) = self.enabled { r.enabled = v; }
+        if let Some(v) = &self.condition { r.condition = v.clone(); }
+        if let Some(v) = self.window { r.window = v; }
+        if let Some(v) = self.action { r.action = v; }
+        if let Some(v) = self.alert_severity { r.alert_severity = v; }
+        if let Some(v) = &self.plugin { r.plugin = v.clone(); }
+        if let Some(v) = &self.params { r.params = v.clone(); }
+        r
+    }
+}
+
+/// A rule that tripped, and what was done about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BreakerEvent {
+    pub id: i64,
+    pub rule_name: String,
+    pub condition: String,
+    pub window: Window,
+    pub action: BreakerAction,
+    pub alert_severity: super::Severity,
+    pub observed_value: Option<f64>,
+    pub reason: String,
+    pub triggered_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    pub resolved_by: Option<String>,
+    pub resolution: Option<String>,
+    /// For `pause_command_type`: the command types paused until resolution.
+    pub paused_command_types: Vec<String>,
+    pub plugin: String,
+    pub plugin_version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_parse_and_print_in_their_largest_unit() {
+        assert_eq!(Window::parse("5m").unwrap().millis, 300_000);
+        assert_eq!(Window::parse("60m").unwrap().to_string(), "1h");
+        assert_eq!(Window::parse("7d").unwrap().to_string(), "7d");
+        assert_eq!(Window::parse("90s").unwrap().to_string(), "90s");
+        for bad in ["", "5", "m", "5w", "-5m", "0m", "31d", "5 m"] {
+            assert!(Window::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rule_params_carry_the_condition() {
+        let mut rule = BreakerRule::defaults().remove(0);
+        rule.params = serde_json::json!({"extra": 1});
+        let p: serde_json::Value = serde_json::from_str(&rule.plugin_params().unwrap()).unwrap();
+        assert_eq!(p, serde_json::json!({"extra": 1, "condition": "errorRate > 0.05"}));
+        rule.params = serde_json::json!([1]);
+        assert!(rule.plugin_params().is_err());
+    }
+}

@@ -3,8 +3,11 @@
 //! These are the shapes that cross the API as JSON (camelCase, RFC 3339
 //! times). The runtime converts them to the WIT types at the plugin boundary.
 
+pub mod auth;
 pub mod breaker;
+pub mod governance;
 pub mod matching;
+pub mod metrics;
 pub mod plugin;
 pub mod readiness;
 pub mod risk;

@@ -79,7 +79,7 @@ impl FromStr for PluginKind {
 }
 
 /// Severity of an incident or event. Accepted in any case; sent lowercase.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Low,
@@ -113,7 +113,7 @@ impl<'de> Deserialize<'de> for Severity {
 
 /// Autonomy phases.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default, utoipa::ToSchema,
 )]
 pub enum Phase {
     #[default]
@@ -127,6 +127,26 @@ pub enum Phase {
 }
 
 impl Phase {
+    pub const ALL: [Phase; 5] = [Phase::L3, Phase::L3Plus, Phase::L4, Phase::L4Plus, Phase::L5];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::L3 => "L3",
+            Phase::L3Plus => "L3+",
+            Phase::L4 => "L4",
+            Phase::L4Plus => "L4+",
+            Phase::L5 => "L5",
+        }
+    }
+
+    /// The phase after this one; `None` at L5.
+    pub fn next(self) -> Option<Phase> {
+        Phase::ALL
+            .iter()
+            .position(|p| *p == self)
+            .and_then(|i| Phase::ALL.get(i + 1).copied())
+    }
+
     /// Days a phase must be held before the next expansion: 180 at L3
     /// ("6+ months"); after that, the phase's own validation period.
     pub fn min_stabilization_days(self) -> u32 {
@@ -140,8 +160,24 @@ impl Phase {
     }
 }
 
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Phase {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown phase `{s}` (expected L3, L3+, L4, L4+ or L5)"))
+    }
+}
+
 /// The checklist's three dimensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     Technical,

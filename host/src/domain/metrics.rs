@@ -1,0 +1,309 @@
+//! Command records and incidents as reported, and the metrics computed
+//! from them.
+
+use serde::{Deserialize, Serialize};
+
+use super::breaker::SeverityCounts;
+use super::readiness::{CommandMetrics, StatusCounts};
+use super::{Severity, Timestamp};
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandStatus {
+    Succeeded,
+    Failed,
+    Rejected,
+    RolledBack,
+}
+
+impl CommandStatus {
+    pub const ALL: [CommandStatus; 4] = [
+        CommandStatus::Succeeded,
+        CommandStatus::Failed,
+        CommandStatus::Rejected,
+        CommandStatus::RolledBack,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandStatus::Succeeded => "succeeded",
+            CommandStatus::Failed => "failed",
+            CommandStatus::Rejected => "rejected",
+            CommandStatus::RolledBack => "rolled_back",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// One command as a command service reports it. `id` is the client's
+/// idempotency key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommandRecord {
+    pub id: String,
+    pub command_type: String,
+    pub status: CommandStatus,
+    pub required_approval: bool,
+    pub autonomous: bool,
+    #[serde(default)]
+    pub created_at: Option<Timestamp>,
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl CommandRecord {
+    /// What a stored record must satisfy beyond its JSON shape.
+    pub fn check(&self) -> Result<(), String> {
+        if self.id.trim().is_empty() {
+            return Err("`id` is empty".into());
+        }
+        if self.id.len() > 200 {
+            return Err("`id` is longer than 200 characters".into());
+        }
+        if self.command_type.trim().is_empty() {
+            return Err("`commandType` is empty".into());
+        }
+        if self.command_type.len() > 100 {
+            return Err("`commandType` is longer than 100 characters".into());
+        }
+        Ok(())
+    }
+}
+
+/// An incident as reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewIncident {
+    pub severity: Severity,
+    pub autonomous: bool,
+    #[serde(default)]
+    pub command_type: Option<String>,
+    pub description: String,
+    #[serde(default)]
+    pub occurred_at: Option<Timestamp>,
+}
+
+/// A stored incident.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IncidentRecord {
+    pub id: i64,
+    pub severity: Severity,
+    pub autonomous: bool,
+    pub command_type: Option<String>,
+    pub description: String,
+    pub occurred_at: Timestamp,
+    pub reported_by: String,
+}
+
+/// Command counts over a window, split by whether approval was required:
+/// everything the rates are computed from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommandTally {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub rejected: u64,
+    pub rolled_back: u64,
+    pub requiring_approval: u64,
+    pub requiring_approval_rejected: u64,
+}
+
+impl CommandTally {
+    pub fn add(&mut self, status: CommandStatus, required_approval: bool, n: u64) {
+        match status {
+            CommandStatus::Succeeded => self.succeeded += n,
+            CommandStatus::Failed => self.failed += n,
+            CommandStatus::Rejected => self.rejected += n,
+            CommandStatus::RolledBack => self.rolled_back += n,
+        }
+        if required_approval {
+            self.requiring_approval += n;
+            if status == CommandStatus::Rejected {
+                self.requiring_approval_rejected += n;
+            }
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.succeeded + self.failed + self.rejected + self.rolled_back
+    }
+
+    /// Commands that ran: rejected ones never did.
+    pub fn executed(&self) -> u64 {
+        self.succeeded + self.failed + self.rolled_back
+    }
+
+    /// The rates, each `None` when its denominator is 0.
+    pub fn command_metrics(&self, start: Timestamp, end: Timestamp) -> CommandMetrics {
+        let rate = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
+        let executed = self.executed();
+        CommandMetrics {
+            window_start: Some(start),
+            window_end: Some(end),
+            commands_total: self.total(),
+            by_status: StatusCounts {
+                succeeded: self.succeeded,
+                failed: self.failed,
+                rejected: self.rejected,
+                rolled_back: self.rolled_back,
+            },
+            success_rate: rate(self.succeeded, executed),
+            error_rate: rate(self.failed, executed),
+            approval_rate: rate(
+                self.requiring_approval - self.requiring_approval_rejected,
+                self.requiring_approval,
+            ),
+            rollback_rate: rate(self.rolled_back, executed),
+        }
+    }
+}
+
+/// The metrics object of the API: commands and incidents over a window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsReport {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub commands_total: u64,
+    pub by_status: ByStatus,
+    pub success_rate: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub approval_rate: Option<f64>,
+    pub rollback_rate: Option<f64>,
+    pub incidents_by_severity: IncidentCounts,
+    pub critical_autonomous_incidents: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ByStatus {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub rejected: u64,
+    pub rolled_back: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IncidentCounts {
+    pub low: u32,
+    pub medium: u32,
+    pub high: u32,
+    pub critical: u32,
+}
+
+impl From<IncidentCounts> for SeverityCounts {
+    fn from(c: IncidentCounts) -> Self {
+        SeverityCounts {
+            low: c.low,
+            medium: c.medium,
+            high: c.high,
+            critical: c.critical,
+        }
+    }
+}
+
+impl IncidentCounts {
+    pub fn add(&mut self, severity: Severity, n: u32) {
+        match severity {
+            Severity::Low => self.low += n,
+            Severity::Medium => self.medium += n,
+            Severity::High => self.high += n,
+            Severity::Critical => self.critical += n,
+        }
+    }
+}
+
+impl MetricsReport {
+    pub fn new(
+        start: Timestamp,
+        end: Timestamp,
+        tally: &CommandTally,
+        incidents: IncidentCounts,
+        critical_autonomous_incidents: u32,
+    ) -> Self {
+        let m = tally.command_metrics(start, end);
+        Self {
+            start,
+            end,
+            commands_total: m.commands_total,
+            by_status: ByStatus {
+                succeeded: tally.succeeded,
+                failed: tally.failed,
+                rejected: tally.rejected,
+                rolled_back: tally.rolled_back,
+            },
+            success_rate: m.success_rate,
+            error_rate: m.error_rate,
+            approval_rate: m.approval_rate,
+            rollback_rate: m.rollback_rate,
+            incidents_by_severity: incidents,
+            critical_autonomous_incidents,
+        }
+    }
+
+    /// The same figures as the readiness context and breakers read them.
+    pub fn command_metrics(&self) -> CommandMetrics {
+        CommandMetrics {
+            window_start: Some(self.start),
+            window_end: Some(self.end),
+            commands_total: self.commands_total,
+            by_status: StatusCounts {
+                succeeded: self.by_status.succeeded,
+                failed: self.by_status.failed,
+                rejected: self.by_status.rejected,
+                rolled_back: self.by_status.rolled_back,
+            },
+            success_rate: self.success_rate,
+            error_rate: self.error_rate,
+            approval_rate: self.approval_rate,
+            rollback_rate: self.rollback_rate,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_none_without_a_denominator() {
+        let t = CommandTally::default();
+        let m = t.command_metrics(Timestamp(0), Timestamp(1));
+        assert_eq!(
+            (m.success_rate, m.error_rate, m.approval_rate, m.rollback_rate),
+            (None, None, None, None)
+        );
+        // Rejected commands never ran: no executed denominator, but an
+        // approval rate of 0 when every approval-gated command was refused.
+        let mut t = CommandTally::default();
+        t.add(CommandStatus::Rejected, true, 2);
+        let m = t.command_metrics(Timestamp(0), Timestamp(1));
+        assert_eq!(m.success_rate, None);
+        assert_eq!(m.approval_rate, Some(0.0));
+        assert_eq!(m.commands_total, 2);
+    }
+
+    #[test]
+    fn rates_follow_the_definitions() {
+        let mut t = CommandTally::default();
+        t.add(CommandStatus::Succeeded, false, 90);
+        t.add(CommandStatus::Succeeded, true, 6);
+        t.add(CommandStatus::Failed, false, 2);
+        t.add(CommandStatus::RolledBack, true, 2);
+        t.add(CommandStatus::Rejected, true, 2);
+        let m = t.command_metrics(Timestamp(0), Timestamp(1));
+        assert_eq!(m.success_rate, Some(0.96));
+        assert_eq!(m.error_rate, Some(0.02));
+        assert_eq!(m.rollback_rate, Some(0.02));
+        // 10 needed approval, 2 of them were rejected.
+        assert_eq!(m.approval_rate, Some(0.8));
+        assert_eq!(m.commands_total, 102);
+    }
+}
