@@ -1,105 +1,26 @@
 //! The HTTP API end to end: a real server on an ephemeral port, per test.
 
-use std::path::Path;
-
-use regent_host::config::ServeConfig;
-use regent_host::startup;
+use regent_tests::app::{error_code, TestApp};
 use regent_tests::built_plugins;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
-
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+use serde_json::json;
 
 const STANDALONE_ITEMS: [&str; 2] = ["success-rate", "time-at-phase"];
 
-impl TestApp {
-    /// Serves the built-in plugins plus the named hostile fixtures. Two
-    /// items run as plugins of their own (`success-rate`, `time-at-phase`),
-    /// taking them over from the bundle, so both paths are served.
-    async fn spawn(hostile: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let plugins = dir.path().join("plugins");
-        std::fs::create_dir_all(&plugins).unwrap();
-        let copy = |from: &Path, name: &str| {
-            for ext in ["wasm", "toml"] {
-                std::fs::copy(
-                    from.join(format!("{name}.{ext}")),
-                    plugins.join(format!("{name}.{ext}")),
-                )
-                .unwrap();
-            }
-        };
-        for entry in std::fs::read_dir(built_plugins().join("plugins")).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") {
-                copy(
-                    &built_plugins().join("plugins"),
-                    path.file_stem().unwrap().to_str().unwrap(),
-                );
-            }
-        }
-        for name in STANDALONE_ITEMS {
-            copy(&built_plugins().join("plugins/items"), name);
-        }
-        for name in hostile {
-            copy(&built_plugins().join("fixtures"), name);
-        }
-        let config = ServeConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            plugins_dir: plugins,
-            // Shared, so each test server does not recompile every plugin.
-            cache_dir: built_plugins().join("test-cache"),
-            db_path: dir.path().join("regent.db"),
-        };
-        let state = tokio::task::spawn_blocking(move || startup::build_state(&config))
-            .await
-            .unwrap()
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(startup::serve(listener, state));
-        Self {
-            base,
-            client: reqwest::Client::new(),
-            _dir: dir,
-        }
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let resp = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        (resp.status(), resp.json().await.unwrap())
-    }
-
-    async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-        let resp = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (resp.status(), resp.json().await.unwrap())
-    }
-}
-
-fn error_code(body: &Value) -> &str {
-    body["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("not an error body: {body}"))
+/// The built-in plugins plus the named hostile fixtures. Two items run as
+/// plugins of their own (`success-rate`, `time-at-phase`), taking them over
+/// from the bundle, so both paths are served.
+async fn spawn(hostile: &[&str]) -> TestApp {
+    let items = built_plugins().join("plugins/items");
+    let fixtures = built_plugins().join("fixtures");
+    let mut extra: Vec<(&std::path::Path, &str)> = STANDALONE_ITEMS.iter().map(|n| (items.as_path(), *n)).collect();
+    extra.extend(hostile.iter().map(|n| (fixtures.as_path(), *n)));
+    TestApp::spawn_with(&extra, false, |_| {}).await
 }
 
 #[tokio::test]
 async fn health_and_the_plugin_listing() {
-    let app = TestApp::spawn(&[]).await;
+    let app = spawn(&[]).await;
     assert_eq!(
         app.get("/health").await,
         (StatusCode::OK, json!({"status": "ok"}))
@@ -139,7 +60,7 @@ async fn health_and_the_plugin_listing() {
 
 #[tokio::test]
 async fn evaluating_a_plugin_returns_output_version_and_time_and_is_recorded() {
-    let app = TestApp::spawn(&[]).await;
+    let app = spawn(&[]).await;
     let input = json!({"now": "2026-11-01T00:00:00Z", "metrics": {"successRate": 0.999}});
     let (status, body) = app
         .post("/api/plugins/success-rate/evaluate", input.to_string())
@@ -166,7 +87,7 @@ async fn evaluating_a_plugin_returns_output_version_and_time_and_is_recorded() {
 
 #[tokio::test]
 async fn every_kind_evaluates_over_http() {
-    let app = TestApp::spawn(&[]).await;
+    let app = spawn(&[]).await;
     let window = json!({"now": "2026-11-01T00:00:00Z", "metrics": {"errorRate": 0.08}});
     let (status, body) = app
         .post("/api/plugins/expression/evaluate", window.to_string())
@@ -213,7 +134,7 @@ async fn every_kind_evaluates_over_http() {
 
 #[tokio::test]
 async fn the_whole_checklist_assesses_to_80_points() {
-    let app = TestApp::spawn(&[]).await;
+    let app = spawn(&[]).await;
     let (status, body) = app
         .post(
             "/api/readiness/evaluate",
@@ -238,7 +159,7 @@ async fn the_whole_checklist_assesses_to_80_points() {
 
 #[tokio::test]
 async fn a_bundle_evaluates_to_its_items_by_id() {
-    let app = TestApp::spawn(&[]).await;
+    let app = spawn(&[]).await;
     let input = json!({"now": "2026-11-01T00:00:00Z", "metrics": {"successRate": 0.9},
         "attestations": [{"key": "runbooks", "attestedBy": "ana", "role": "ops_lead",
                           "attestedAt": "2026-10-01T00:00:00Z"}]});
@@ -259,7 +180,7 @@ async fn a_bundle_evaluates_to_its_items_by_id() {
 
 #[tokio::test]
 async fn bad_requests_say_exactly_what_was_wrong() {
-    let app = TestApp::spawn(&[]).await;
+    let app = spawn(&[]).await;
     let (status, body) = app
         .post("/api/plugins/success-rate/evaluate", "{not json")
         .await;
@@ -322,7 +243,7 @@ async fn bad_requests_say_exactly_what_was_wrong() {
         (StatusCode::BAD_REQUEST, "bad_request")
     );
 
-    let huge = vec![b' '; regent_host::api::MAX_BODY_BYTES + 1];
+    let huge = vec![b' '; (8 << 20) + 1];
     let (status, body) = app.post("/api/plugins/success-rate/evaluate", huge).await;
     assert_eq!(
         (status, error_code(&body)),
@@ -352,7 +273,7 @@ async fn bad_requests_say_exactly_what_was_wrong() {
 
 #[tokio::test]
 async fn a_failing_plugin_is_a_422_naming_it_and_the_server_keeps_serving() {
-    let app = TestApp::spawn(&["hostile-loop", "hostile-memory"]).await;
+    let app = spawn(&["hostile-loop", "hostile-memory"]).await;
     let input = json!({"now": "2026-11-01T00:00:00Z"}).to_string();
     let (status, body) = app
         .post("/api/plugins/hostile-loop/evaluate", input.clone())

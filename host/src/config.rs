@@ -1,9 +1,124 @@
-//! Server configuration, from flags and the environment.
+//! Server configuration: a TOML file (`--config`), then the environment,
+//! which wins. Everything has a default, so no file is needed.
+//!
+//! ```toml
+//! host = "127.0.0.1"
+//! port = 4007
+//! governance_db_path = "var/regent.db"
+//! circuit_breaker_check_interval = 60000   # ms
+//! max_body_bytes = 8388608
+//! cycle_every = "7d"                       # or a cron expression; off by default
+//! initial_stabilization_days = 180
+//!
+//! [[phases]]                               # all five, in order, to replace the table
+//! phase = "L3"
+//! commands = []
+//! validationPeriodDays = 0
+//! approvals = []
+//!
+//! [[breaker_rules]]                        # replaces the four default rules at first start
+//! name = "High Error Rate"
+//! enabled = true
+//! condition = "errorRate > 0.05"
+//! window = "5m"
+//! action = "revert_to_l3"
+//! alertSeverity = "critical"
+//!
+//! [risk]
+//! scorer = "severity-weighted"
+//! medium_from = 30
+//! high_from = 60
+//!
+//! [plugins.readiness-checklist.params.success-rate]   # any plugin's params
+//! min = 0.999
+//! ```
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::domain::breaker::BreakerRule;
+use crate::domain::governance::{PhaseSpec, PhaseTable, RiskBounds};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    log_level: Option<String>,
+    governance_db_path: Option<PathBuf>,
+    command_db_path: Option<PathBuf>,
+    circuit_breaker_check_interval: Option<u64>,
+    max_body_bytes: Option<usize>,
+    cycle_every: Option<String>,
+    initial_stabilization_days: Option<u32>,
+    phases: Option<Vec<PhaseSpec>>,
+    breaker_rules: Option<Vec<BreakerRule>>,
+    #[serde(default)]
+    risk: RiskConfig,
+    #[serde(default)]
+    plugins: BTreeMap<String, PluginConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RiskConfig {
+    scorer: Option<String>,
+    medium_from: Option<u32>,
+    high_from: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PluginConfig {
+    #[serde(default)]
+    params: toml::Table,
+}
+
+/// When the weekly cycle runs on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CycleSchedule {
+    Every(Duration),
+    Cron(String),
+}
+
+impl CycleSchedule {
+    pub fn parse(text: &str) -> Result<Self> {
+        if let Ok(w) = crate::domain::breaker::Window::parse(text) {
+            return Ok(CycleSchedule::Every(Duration::from_millis(w.millis as u64)));
+        }
+        text.parse::<cron::Schedule>()
+            .with_context(|| format!("cycle schedule `{text}` is neither a duration like `7d` nor a cron expression (sec min hour day month weekday)"))?;
+        Ok(CycleSchedule::Cron(text.to_string()))
+    }
+}
+
+/// Governance settings the service reads.
+#[derive(Debug, Clone)]
+pub struct GovernanceSettings {
+    pub phases: PhaseTable,
+    pub default_rules: Vec<BreakerRule>,
+    pub risk_bounds: RiskBounds,
+    pub risk_scorer: String,
+    /// Readiness metrics look back this far (7 days).
+    pub readiness_window_days: u32,
+}
+
+impl Default for GovernanceSettings {
+    fn default() -> Self {
+        Self {
+            phases: PhaseTable::default(),
+            default_rules: BreakerRule::defaults(),
+            risk_bounds: RiskBounds::default(),
+            risk_scorer: "severity-weighted".into(),
+            readiness_window_days: 7,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -11,54 +126,178 @@ pub struct ServeConfig {
     pub plugins_dir: PathBuf,
     pub cache_dir: PathBuf,
     pub db_path: PathBuf,
+    pub command_db_path: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub breaker_check_interval: Duration,
+    pub max_body_bytes: usize,
+    pub cycle: Option<CycleSchedule>,
+    pub plugin_params: BTreeMap<String, toml::Table>,
+    pub governance: GovernanceSettings,
 }
 
 impl ServeConfig {
-    /// `HOST` and `PORT` override 127.0.0.1:4007.
-    pub fn from_env(plugins_dir: PathBuf, cache_dir: PathBuf, db_path: PathBuf) -> Result<Self> {
-        let addr = listen_addr(|key| std::env::var(key).ok())?;
-        Ok(Self {
-            addr,
+    /// Defaults, for tests and embedding.
+    pub fn new(plugins_dir: PathBuf, cache_dir: PathBuf, db_path: PathBuf) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 4007)),
             plugins_dir,
             cache_dir,
             db_path,
-        })
+            command_db_path: None,
+            log_level: None,
+            breaker_check_interval: Duration::from_millis(60_000),
+            max_body_bytes: 8 << 20,
+            cycle: None,
+            plugin_params: BTreeMap::new(),
+            governance: GovernanceSettings::default(),
+        }
     }
-}
 
-fn listen_addr(var: impl Fn(&str) -> Option<String>) -> Result<SocketAddr> {
-    let host: IpAddr = match var("HOST") {
-        Some(h) => h
-            .parse()
-            .with_context(|| format!("HOST=`{h}` is not an IP address"))?,
-        None => IpAddr::from([127, 0, 0, 1]),
-    };
-    let port: u16 = match var("PORT") {
-        Some(p) => p
-            .parse()
-            .with_context(|| format!("PORT=`{p}` is not a port number"))?,
-        None => 4007,
-    };
-    Ok(SocketAddr::new(host, port))
+    /// Flags, then the file, then the environment: each later one wins.
+    pub fn load(
+        file: Option<&Path>,
+        plugins_dir: PathBuf,
+        cache_dir: PathBuf,
+        db_flag: Option<PathBuf>,
+        cycle_flag: Option<String>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
+        let f: FileConfig = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e))?
+            }
+            None => FileConfig::default(),
+        };
+        let mut c = Self::new(plugins_dir, cache_dir, PathBuf::from("var/regent.db"));
+        let host: IpAddr = match var("HOST").or(f.host) {
+            Some(h) => h.parse().with_context(|| format!("HOST=`{h}` is not an IP address"))?,
+            None => IpAddr::from([127, 0, 0, 1]),
+        };
+        let port: u16 = match var("PORT") {
+            Some(p) => p.parse().with_context(|| format!("PORT=`{p}` is not a port number"))?,
+            None => f.port.unwrap_or(4007),
+        };
+        c.addr = SocketAddr::new(host, port);
+        c.log_level = var("LOG_LEVEL").or(f.log_level);
+        c.db_path = var("GOVERNANCE_DB_PATH")
+            .map(PathBuf::from)
+            .or(db_flag)
+            .or(f.governance_db_path)
+            .unwrap_or(c.db_path);
+        c.command_db_path = var("COMMAND_DB_PATH").map(PathBuf::from).or(f.command_db_path);
+        let interval = match var("CIRCUIT_BREAKER_CHECK_INTERVAL") {
+            Some(ms) => ms.parse::<u64>().with_context(|| {
+                format!("CIRCUIT_BREAKER_CHECK_INTERVAL=`{ms}` is not a number of milliseconds")
+            })?,
+            None => f.circuit_breaker_check_interval.unwrap_or(60_000),
+        };
+        if interval < 10 {
+            bail!("CIRCUIT_BREAKER_CHECK_INTERVAL must be at least 10 ms, got {interval}");
+        }
+        c.breaker_check_interval = Duration::from_millis(interval);
+        if let Some(max) = f.max_body_bytes {
+            c.max_body_bytes = max;
+        }
+        c.cycle = cycle_flag.or(f.cycle_every).map(|s| CycleSchedule::parse(&s)).transpose()?;
+        if let Some(phases) = f.phases {
+            c.governance.phases.phases = phases;
+        }
+        if let Some(days) = f.initial_stabilization_days {
+            c.governance.phases.initial_stabilization_days = days;
+        }
+        c.governance.phases.check().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        if let Some(rules) = f.breaker_rules {
+            for r in &rules {
+                BreakerRule::check_name(&r.name).map_err(|e| anyhow::anyhow!("config: breaker rule: {e}"))?;
+            }
+            c.governance.default_rules = rules;
+        }
+        if let Some(s) = f.risk.scorer {
+            c.governance.risk_scorer = s;
+        }
+        let bounds = &mut c.governance.risk_bounds;
+        bounds.medium_from = f.risk.medium_from.unwrap_or(bounds.medium_from);
+        bounds.high_from = f.risk.high_from.unwrap_or(bounds.high_from);
+        if bounds.medium_from > bounds.high_from || bounds.high_from > 100 {
+            bail!("config: risk bounds must satisfy medium_from <= high_from <= 100");
+        }
+        c.plugin_params = f.plugins.into_iter().map(|(k, v)| (k, v.params)).collect();
+        Ok(c)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<ServeConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("regent.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ServeConfig::load(
+            file.map(|_| path.as_path()),
+            "p".into(),
+            "c".into(),
+            None,
+            None,
+            |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+        )
+    }
+
     #[test]
     fn listens_on_loopback_4007_unless_host_or_port_say_otherwise() {
-        assert_eq!(
-            listen_addr(|_| None).unwrap(),
-            "127.0.0.1:4007".parse().unwrap()
-        );
-        let env = |k: &str| match k {
-            "HOST" => Some("0.0.0.0".to_string()),
-            "PORT" => Some("8080".to_string()),
-            _ => None,
-        };
-        assert_eq!(listen_addr(env).unwrap(), "0.0.0.0:8080".parse().unwrap());
-        let err = listen_addr(|k| (k == "PORT").then(|| "http".to_string())).unwrap_err();
+        assert_eq!(load(None, &[]).unwrap().addr, "127.0.0.1:4007".parse().unwrap());
+        let c = load(None, &[("HOST", "0.0.0.0"), ("PORT", "8080")]).unwrap();
+        assert_eq!(c.addr, "0.0.0.0:8080".parse().unwrap());
+        let err = load(None, &[("PORT", "http")]).unwrap_err();
         assert_eq!(err.to_string(), "PORT=`http` is not a port number");
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let file = "port = 9000\ncircuit_breaker_check_interval = 5000\ngovernance_db_path = \"a.db\"\n";
+        let c = load(Some(file), &[]).unwrap();
+        assert_eq!(c.addr.port(), 9000);
+        assert_eq!(c.breaker_check_interval, Duration::from_millis(5000));
+        assert_eq!(c.db_path, PathBuf::from("a.db"));
+        let c = load(Some(file), &[("PORT", "9001"), ("GOVERNANCE_DB_PATH", "b.db"), ("CIRCUIT_BREAKER_CHECK_INTERVAL", "250")]).unwrap();
+        assert_eq!(c.addr.port(), 9001);
+        assert_eq!(c.db_path, PathBuf::from("b.db"));
+        assert_eq!(c.breaker_check_interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn the_file_overrides_phases_rules_risk_and_plugin_params() {
+        let file = r#"
+cycle_every = "7d"
+initial_stabilization_days = 90
+[[breaker_rules]]
+name = "Only"
+enabled = true
+condition = "failures >= 1"
+window = "1m"
+action = "alert_only"
+alertSeverity = "LOW"
+[risk]
+medium_from = 20
+[plugins.readiness-checklist.params.success-rate]
+min = 0.99
+"#;
+        let c = load(Some(file), &[]).unwrap();
+        assert_eq!(c.cycle, Some(CycleSchedule::Every(Duration::from_secs(7 * 86_400))));
+        assert_eq!(c.governance.phases.min_stabilization_days(crate::domain::Phase::L3), 90);
+        assert_eq!(c.governance.default_rules.len(), 1);
+        assert_eq!(c.governance.default_rules[0].plugin, "expression");
+        assert_eq!(c.governance.risk_bounds.medium_from, 20);
+        assert!(c.plugin_params["readiness-checklist"].contains_key("success-rate"));
+        let err = load(Some("prot = 1\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown field `prot`"), "{err}");
+        let err = load(Some("cycle_every = \"weekly\"\n"), &[]).unwrap_err().to_string();
+        assert!(err.contains("neither a duration"), "{err}");
     }
 }

@@ -23,12 +23,13 @@ pub enum EvaluationError {
 }
 
 /// The output of one evaluation, with who decided it and how long it took.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Evaluated {
     pub plugin: String,
     pub version: String,
     pub kind: PluginKind,
+    #[schema(value_type = Object)]
     pub output: Value,
     pub elapsed_us: u64,
 }

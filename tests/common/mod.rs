@@ -33,3 +33,5 @@ pub fn built_plugins() -> &'static Path {
 pub fn regent_bin() -> PathBuf {
     built_plugins().join("debug/regent")
 }
+
+pub mod app;

@@ -1,4 +1,5 @@
-//! Every API error, and its one mapping to HTTP.
+//! Every API error, and its one mapping to HTTP:
+//! `{"error": {"code": "...", "message": "..."}}`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -7,6 +8,7 @@ use serde_json::json;
 
 use crate::evaluation::EvaluationError;
 use crate::runtime::{EvalError, EvalFailure};
+use crate::service::ServiceError;
 use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +17,13 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     /// The plugin ran and failed: its input was fine, the plugin was not.
@@ -36,7 +44,20 @@ impl From<EvaluationError> for ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
-        ApiError::Internal(e.to_string())
+        ServiceError::from(e).into()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::BadRequest(m) => ApiError::BadRequest(m),
+            ServiceError::Forbidden(m) => ApiError::Forbidden(m),
+            ServiceError::NotFound(m) => ApiError::NotFound(m),
+            ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::Plugin(e) => ApiError::Plugin(e),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 
@@ -45,7 +66,10 @@ impl IntoResponse for ApiError {
         let message = self.to_string();
         let (status, code) = match &self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Plugin(e) => match e.failure {
                 // No free instance slot: the host is overloaded, retry later.
@@ -64,6 +88,13 @@ impl IntoResponse for ApiError {
             body["error"]["version"] = json!(e.version);
             body["error"]["cause"] = json!(e.failure.code());
         }
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }

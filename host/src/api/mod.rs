@@ -1,29 +1,148 @@
-//! The HTTP API: routing and extraction only; the work happens in
-//! [`crate::evaluation`], [`crate::runtime`] and [`crate::storage`].
+//! The HTTP API: routing, authentication and extraction only; the work
+//! happens in [`crate::service`], [`crate::evaluation`] and [`crate::storage`].
+//!
+//! Routes are registered through utoipa's router, so `/openapi.json` is
+//! generated from the handlers themselves and cannot drift from them.
 
+pub mod auth;
 mod error;
+mod extract;
 mod handlers;
 mod state;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
-use axum::Router;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::Uri;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use state::AppState;
 
-/// Bodies above this are refused with 413.
-pub const MAX_BODY_BYTES: usize = 4 << 20;
+use handlers::{access, breakers, governance, plugins, reporting, system};
+
+/// The error shape every failure uses.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// bad_request, unauthorized, forbidden, not_found, conflict,
+    /// payload_too_large, internal (and plugin_failed, unavailable).
+    code: String,
+    message: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Regent", description = "A governance host for autonomous operations."),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::health))
+        .routes(routes!(system::ready))
+        .routes(routes!(system::metrics))
+        .routes(routes!(access::create_token, access::list_tokens))
+        .routes(routes!(access::revoke_token))
+        .routes(routes!(access::create_attestation, access::list_attestations))
+        .routes(routes!(access::revoke_attestation))
+        .routes(routes!(access::audit))
+        .routes(routes!(reporting::post_commands))
+        .routes(routes!(reporting::post_incident))
+        .routes(routes!(reporting::post_gauge))
+        .routes(routes!(reporting::metrics_current))
+        .routes(routes!(reporting::metrics_latest))
+        .routes(routes!(reporting::metrics_weekly))
+        .routes(routes!(governance::state))
+        .routes(routes!(governance::set_phase))
+        .routes(routes!(governance::readiness_current))
+        .routes(routes!(governance::readiness_latest))
+        .routes(routes!(governance::readiness_score))
+        .routes(routes!(governance::run_cycle))
+        .routes(routes!(governance::proposals))
+        .routes(routes!(governance::proposal))
+        .routes(routes!(governance::approve))
+        .routes(routes!(governance::reject))
+        .routes(routes!(governance::reports))
+        .routes(routes!(governance::latest_report))
+        .routes(routes!(governance::report))
+        .routes(routes!(breakers::events))
+        .routes(routes!(breakers::unresolved))
+        .routes(routes!(breakers::resolve))
+        .routes(routes!(breakers::rules, breakers::add_rule))
+        .routes(routes!(breakers::enabled_rules))
+        .routes(routes!(breakers::patch_rule, breakers::delete_rule))
+        .routes(routes!(breakers::check))
+        .routes(routes!(plugins::list_plugins))
+        .routes(routes!(plugins::get_plugin))
+        .routes(routes!(plugins::evaluate))
+        .routes(routes!(plugins::assess))
+        .routes(routes!(plugins::list_evaluations))
+}
+
+/// The OpenAPI document, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+/// Times each request under its route template (not its raw path, which
+/// would make a series per id).
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    state.exporter.http_request(&method, &route, started.elapsed());
+    response
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(handlers::health))
-        .route("/api/plugins", get(handlers::list_plugins))
-        .route("/api/plugins/{name}", get(handlers::get_plugin))
-        .route("/api/plugins/{name}/evaluate", post(handlers::evaluate))
-        .route("/api/readiness/evaluate", post(handlers::assess))
-        .route("/api/evaluations", get(handlers::list_evaluations))
-        .fallback(handlers::not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    let (router, doc) = api_router().split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    let max_body = state.max_body_bytes;
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

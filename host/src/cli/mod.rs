@@ -31,13 +31,32 @@ enum Command {
         /// Where precompiled plugins are cached between runs.
         #[arg(long, env = "REGENT_CACHE_DIR", default_value = "var/cache")]
         cache_dir: PathBuf,
-        /// The SQLite file that records evaluations.
-        #[arg(long, env = "GOVERNANCE_DB_PATH", default_value = "var/regent.db")]
-        db: PathBuf,
+        /// The SQLite file (default var/regent.db; GOVERNANCE_DB_PATH wins).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// A TOML config file; the environment wins over it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Run the governance cycle on its own: `7d`, or a cron expression
+        /// (`sec min hour day month weekday`, e.g. `0 0 17 * * Fri`).
+        #[arg(long)]
+        cycle_every: Option<String>,
     },
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Build, test and scaffold plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walks the hash chain; fails if a row was edited or deleted.
+    Verify {
+        #[arg(long, env = "GOVERNANCE_DB_PATH", default_value = "var/regent.db")]
+        db: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -74,6 +93,23 @@ enum PluginCommand {
     },
 }
 
+fn verify_audit(path: &std::path::Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        anyhow::bail!("no database at {}", path.display());
+    }
+    let db = crate::storage::Database::open(path)?;
+    let v = db.verify_audit()?;
+    if v.problems.is_empty() {
+        println!("audit log intact: {} entries", v.entries);
+        Ok(())
+    } else {
+        for p in &v.problems {
+            println!("{p}");
+        }
+        anyhow::bail!("the audit log was tampered with: {} problem(s) in {} entries", v.problems.len(), v.entries)
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::telemetry::init();
@@ -82,10 +118,13 @@ pub fn main() -> ExitCode {
             plugins_dir,
             cache_dir,
             db,
-        } => match ServeConfig::from_env(plugins_dir, cache_dir, db) {
-            Ok(config) => crate::startup::serve_blocking(config),
-            Err(e) => Err(e),
-        },
+            config,
+            cycle_every,
+        } => ServeConfig::load(config.as_deref(), plugins_dir, cache_dir, db, cycle_every, |k| {
+            std::env::var(k).ok()
+        })
+        .and_then(crate::startup::serve_blocking),
+        Command::Audit(AuditCommand::Verify { db }) => verify_audit(&db),
         Command::Plugin(PluginCommand::Build { inputs, out_dir }) => {
             plugin::build(&inputs, out_dir.as_deref())
         }

@@ -100,7 +100,7 @@ pub struct ReadinessContext {
 /// The parts of the readiness context a checklist item reads. It is handed
 /// nothing else: `now`, the phase, the metrics and the facts' scalars, plus
 /// what is listed here. `None` means every attestation (or gauge).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContextScope {
     pub incidents: bool,
@@ -163,7 +163,7 @@ impl ContextScope {
 }
 
 /// What a checklist item says about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemInfo {
     pub id: String,
@@ -255,6 +255,114 @@ impl Assessment {
             categories,
             blockers,
             items,
+        }
+    }
+}
+
+/// A stored readiness assessment, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadinessReport {
+    pub id: i64,
+    pub assessed_at: Timestamp,
+    pub phase: Phase,
+    pub overall: OverallReadiness,
+    pub categories: CategoryReadiness,
+    pub items: Vec<ReportItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OverallReadiness {
+    pub score: u32,
+    pub max_score: u32,
+    pub percentage: f64,
+    pub status: super::governance::ReadinessStatus,
+    /// Names of the required items that failed.
+    pub blockers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PointsOf {
+    pub score: u32,
+    pub max_score: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CategoryReadiness {
+    pub technical: PointsOf,
+    pub process: PointsOf,
+    pub organizational: PointsOf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportItem {
+    pub id: String,
+    pub name: String,
+    pub category: Category,
+    pub subcategory: String,
+    pub weight: u32,
+    pub required: bool,
+    pub passed: bool,
+    pub detail: String,
+    pub plugin: String,
+    pub plugin_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ReadinessReport {
+    pub fn new(assessed_at: Timestamp, phase: Phase, a: &Assessment) -> Self {
+        let points = |c: Category| {
+            a.categories
+                .iter()
+                .find(|s| s.category == c)
+                .map(|s| PointsOf { score: s.earned, max_score: s.possible })
+                .unwrap_or(PointsOf { score: 0, max_score: 0 })
+        };
+        let (percentage, status) =
+            super::governance::ReadinessStatus::of(a.score, a.max_score, !a.blockers.is_empty());
+        Self {
+            id: 0,
+            assessed_at,
+            phase,
+            overall: OverallReadiness {
+                score: a.score,
+                max_score: a.max_score,
+                percentage: (percentage * 10.0).round() / 10.0,
+                status,
+                blockers: a
+                    .items
+                    .iter()
+                    .filter(|i| i.info.required && !i.passed)
+                    .map(|i| i.info.name.clone())
+                    .collect(),
+            },
+            categories: CategoryReadiness {
+                technical: points(Category::Technical),
+                process: points(Category::Process),
+                organizational: points(Category::Organizational),
+            },
+            items: a
+                .items
+                .iter()
+                .map(|i| ReportItem {
+                    id: i.info.id.clone(),
+                    name: i.info.name.clone(),
+                    category: i.info.category,
+                    subcategory: i.info.subcategory.clone(),
+                    weight: i.info.points,
+                    required: i.info.required,
+                    passed: i.passed,
+                    detail: i.detail.clone(),
+                    plugin: i.plugin.clone(),
+                    plugin_version: i.plugin_version.clone(),
+                    error: i.error.clone(),
+                })
+                .collect(),
         }
     }
 }

@@ -20,7 +20,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Where a compiled component came from, for logs and the plugin listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CompileSource {
     Memory,

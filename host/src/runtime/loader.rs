@@ -29,6 +29,15 @@ impl PluginRuntime {
     /// Loads every `<name>.toml` + `<name>.wasm` pair in `dir`. A plugin
     /// that fails to load is reported and skipped; the others still load.
     pub fn load_dir(&self, dir: &Path) -> Result<(Vec<LoadedPlugin>, Vec<LoadError>), LoadError> {
+        self.load_dir_with(dir, &Default::default())
+    }
+
+    /// As [`Self::load_dir`], with params overridden per plugin name.
+    pub fn load_dir_with(
+        &self,
+        dir: &Path,
+        overrides: &std::collections::BTreeMap<String, toml::Table>,
+    ) -> Result<(Vec<LoadedPlugin>, Vec<LoadError>), LoadError> {
         let io = |error| LoadError::Io {
             path: dir.to_path_buf(),
             error,
@@ -41,7 +50,7 @@ impl PluginRuntime {
         manifests.sort();
         let (mut loaded, mut failed) = (Vec::new(), Vec::new());
         for manifest_path in manifests {
-            match self.load_file(&manifest_path) {
+            match self.load_file_with(&manifest_path, overrides) {
                 Ok(plugin) => loaded.push(plugin),
                 Err(e) => failed.push(e),
             }
@@ -51,6 +60,14 @@ impl PluginRuntime {
 
     /// Loads `<name>.toml` and the `<name>.wasm` beside it.
     pub fn load_file(&self, manifest_path: &Path) -> Result<LoadedPlugin, LoadError> {
+        self.load_file_with(manifest_path, &Default::default())
+    }
+
+    fn load_file_with(
+        &self,
+        manifest_path: &Path,
+        overrides: &std::collections::BTreeMap<String, toml::Table>,
+    ) -> Result<LoadedPlugin, LoadError> {
         let read = |path: &Path| {
             std::fs::read(path).map_err(|error| LoadError::Io {
                 path: path.to_path_buf(),
@@ -61,10 +78,18 @@ impl PluginRuntime {
             path: manifest_path.to_path_buf(),
             message: "is not UTF-8".into(),
         })?;
-        let manifest = Manifest::parse(&text).map_err(|message| LoadError::Manifest {
+        let mut manifest = Manifest::parse(&text).map_err(|message| LoadError::Manifest {
             path: manifest_path.to_path_buf(),
             message,
         })?;
+        if let Some(params) = overrides.get(&manifest.name) {
+            manifest
+                .override_params(params)
+                .map_err(|message| LoadError::Manifest {
+                    path: manifest_path.to_path_buf(),
+                    message,
+                })?;
+        }
         let stem = manifest_path
             .file_stem()
             .and_then(|s| s.to_str())

@@ -42,6 +42,27 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Merges `overrides` (a config file's `[plugins.<name>.params]`) into
+    /// the params, table by table: a key set there wins, others stay.
+    pub fn override_params(&mut self, overrides: &toml::Table) -> Result<(), String> {
+        fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
+            match (into, from) {
+                (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                    for (k, v) in b {
+                        merge(a.entry(k).or_insert(serde_json::Value::Null), v);
+                    }
+                }
+                (slot, v) => *slot = v,
+            }
+        }
+        let mut params: serde_json::Value =
+            serde_json::from_str(&self.params_json).map_err(|e| format!("params: {e}"))?;
+        let overrides = serde_json::to_value(overrides).map_err(|e| format!("params override: {e}"))?;
+        merge(&mut params, overrides);
+        self.params_json = params.to_string();
+        Ok(())
+    }
+
     pub fn parse(text: &str) -> Result<Self, String> {
         let raw: RawManifest =
             toml::from_str(text).map_err(|e| e.message().to_string() + &location(text, &e))?;

@@ -313,15 +313,42 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         window: &dbreaker::MetricsWindow,
     ) -> Result<dbreaker::BreakerVerdict, EvalError> {
+        self.evaluate_breaker_with(plugin, window, &plugin.params_json)
+    }
+
+    /// Evaluates a breaker plugin with a rule's own params instead of its
+    /// manifest's: one plugin serves every rule that names it.
+    pub fn evaluate_breaker_with(
+        &self,
+        plugin: &LoadedPlugin,
+        window: &dbreaker::MetricsWindow,
+        params_json: &str,
+    ) -> Result<dbreaker::BreakerVerdict, EvalError> {
         let Prepared::Breaker(pre, evaluate) = &plugin.prepared else {
             return Err(Self::wrong_kind(plugin, PluginKind::BreakerCondition));
         };
         let window = convert::metrics_window(window);
         let verdict = self.run(plugin, |store| {
-            evaluate.call(pre.instance_pre(), store, window, &plugin.params_json)
+            evaluate.call(pre.instance_pre(), store, window, params_json)
         })?;
         convert::breaker_verdict(verdict)
             .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+    }
+
+    /// Asks a breaker plugin whether it accepts `params_json`, as a rule is
+    /// saved: a bad condition is refused then, with the plugin's message.
+    pub fn validate_breaker_params(
+        &self,
+        plugin: &LoadedPlugin,
+        params_json: &str,
+    ) -> Result<(), EvalError> {
+        let Prepared::Breaker(pre, _) = &plugin.prepared else {
+            return Err(Self::wrong_kind(plugin, PluginKind::BreakerCondition));
+        };
+        self.run(plugin, |s| {
+            pre.instantiate(&mut *s)?
+                .call_validate_params(&mut *s, params_json)
+        })
     }
 
     pub fn score_risk(

@@ -35,7 +35,7 @@ pub struct LoadedPlugin {
 }
 
 /// What the host knows about a loaded plugin, as `GET /api/plugins` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PluginSummary {
     pub name: String,
@@ -64,7 +64,7 @@ pub struct PluginSummary {
 }
 
 /// One item of a loaded checklist bundle.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BundledItem {
     pub item: ItemInfo,

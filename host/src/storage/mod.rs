@@ -1,7 +1,21 @@
 //! The embedded SQLite store. Callers see records, never SQL.
 //!
 //! WAL mode with `synchronous = FULL`: a write that returned is on disk,
-//! so nothing acknowledged is lost to a crash.
+//! so nothing acknowledged is lost to a crash. Every change of state runs
+//! in one `IMMEDIATE` transaction together with its audit entry, so a
+//! failed request changes nothing and two racing requests serialize.
+
+mod access;
+mod audit;
+mod breakers;
+mod commands;
+mod governance;
+mod schema;
+
+pub use access::{AttestationRecord, TokenRecord};
+pub use commands::Ingested;
+pub use audit::{AuditEntry, AuditVerification, NewAudit};
+use schema::MIGRATIONS;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -18,22 +32,35 @@ pub enum StorageError {
     Open { path: String, message: String },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    NotFound(String),
+    /// The change conflicts with the stored state (a duplicate, a second
+    /// pending proposal, a decision already taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// A decision the domain refused, checked inside the transaction.
+    #[error(transparent)]
+    Decision(#[from] crate::domain::governance::DecisionError),
+    /// A stored row that does not parse: the file was edited by hand or
+    /// written by a newer Regent.
+    #[error("corrupt row in `{table}`: {message}")]
+    Corrupt { table: &'static str, message: String },
 }
 
-/// Versioned migrations; the index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &["CREATE TABLE evaluations (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        at_ms       INTEGER NOT NULL,
-        plugin      TEXT NOT NULL,
-        version     TEXT NOT NULL,
-        kind        TEXT NOT NULL,
-        input       TEXT NOT NULL,
-        output      TEXT,
-        error_code  TEXT,
-        error       TEXT,
-        elapsed_us  INTEGER NOT NULL
-    );
-    CREATE INDEX evaluations_by_plugin ON evaluations (plugin, id);"];
+pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
+    // Stored records are plain structs of strings and numbers.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    table: &'static str,
+    text: &str,
+) -> Result<T, StorageError> {
+    serde_json::from_str(text).map_err(|e| StorageError::Corrupt {
+        table,
+        message: e.to_string(),
+    })
+}
 
 pub struct Database {
     conn: Mutex<Connection>,
@@ -87,6 +114,27 @@ impl Database {
         tx.commit()?;
         Ok(Self {
             conn: Mutex::new(conn),
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction: committed if it returns Ok,
+    /// rolled back otherwise.
+    pub(crate) fn write<R>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Whether a write can be committed now: `/ready` asks this.
+    pub fn check_writable(&self) -> Result<(), StorageError> {
+        self.write(|tx| {
+            tx.execute("UPDATE governance_state SET emergency_stop = emergency_stop", [])?;
+            Ok(())
         })
     }
 
@@ -184,6 +232,7 @@ mod tests {
         }
         let db = Database::open(&path).unwrap();
         assert_eq!(db.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert!(db.check_writable().is_ok());
         let all = db.recent_evaluations(None, 10).unwrap();
         assert_eq!(
             all.iter().map(|r| r.plugin.as_str()).collect::<Vec<_>>(),

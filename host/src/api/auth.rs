@@ -1,0 +1,99 @@
+//! Bearer tokens: generated with 256 bits from the OS, stored as SHA-256
+//! (a token is random, not a password, so a fast hash is enough), and
+//! resolved to a [`Principal`] for each request.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, AppState};
+use crate::domain::auth::{Principal, Role};
+use crate::storage::Database;
+
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new secret: `rgt_` and 64 hex digits.
+pub fn generate_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::Internal(format!("the OS gave no randomness: {e}")))?;
+    Ok(format!("rgt_{}", hex::encode(bytes)))
+}
+
+/// Resolved tokens by hash. Cleared whenever a token is created or
+/// revoked, so a revocation takes effect on the next request.
+#[derive(Default)]
+pub struct TokenCache {
+    by_hash: RwLock<HashMap<String, Principal>>,
+}
+
+impl TokenCache {
+    pub fn clear(&self) {
+        self.by_hash.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    pub fn resolve(&self, db: &Database, token: &str) -> Result<Option<Principal>, ApiError> {
+        let hash = hash_token(token);
+        if let Some(p) = self.by_hash.read().unwrap_or_else(|p| p.into_inner()).get(&hash) {
+            return Ok(Some(p.clone()));
+        }
+        let Some(record) = db.token_by_hash(&hash)? else {
+            return Ok(None);
+        };
+        let principal = Principal { token_id: record.id, name: record.name, roles: record.roles };
+        self.by_hash
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hash, principal.clone());
+        Ok(Some(principal))
+    }
+}
+
+/// The authenticated caller. Extracting it answers 401 without a valid
+/// token; [`Caller::require`] answers 403 without the role.
+pub struct Caller(pub Principal);
+
+impl Caller {
+    pub fn require(&self, role: Role) -> Result<&Principal, ApiError> {
+        if self.0.holds(role) {
+            Ok(&self.0)
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "this needs the `{role}` role; token `{}` holds {}",
+                self.0.name,
+                self.0.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthorized("missing `Authorization: Bearer <token>` header".into()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into()))?
+            .to_string();
+        let state = state.clone();
+        let principal = tokio::task::spawn_blocking(move || state.tokens.resolve(&state.db, &token))
+            .await
+            .map_err(|e| ApiError::Internal(format!("token lookup failed: {e}")))??;
+        principal
+            .map(Caller)
+            .ok_or_else(|| ApiError::Unauthorized("the token is not valid (unknown or revoked)".into()))
+    }
+}

@@ -1,0 +1,63 @@
+//! Reading requests: bodies and queries with errors that say what was
+//! wrong and where, and running blocking work off the async workers.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::Query;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::ApiError;
+
+/// A body as JSON, saying where it is malformed.
+pub fn json_value(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!("the body is too large: {}", e.body_text())),
+        _ => ApiError::BadRequest(format!("cannot read the body: {}", e.body_text())),
+    })?;
+    if body.is_empty() {
+        return Err(ApiError::BadRequest("the body is empty; expected JSON".into()));
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
+}
+
+/// A JSON value as `T`, naming the path of the first bad field.
+pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.into_inner().to_string()
+        } else {
+            format!("at `{path}`: {}", e.into_inner())
+        }
+    })
+}
+
+/// A body as `T`.
+pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    typed(json_value(body)?).map_err(|m| ApiError::BadRequest(format!("invalid body: {m}")))
+}
+
+pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::BadRequest(format!("invalid query: {}", e.body_text())))
+}
+
+/// `limit` within `1..=max`, defaulting to `default`.
+pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let limit = value.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("`limit` must be within 1..={max}, got {limit}")));
+    }
+    Ok(limit)
+}
+
+/// Runs SQLite or Wasm work on the blocking pool.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("a blocking task failed: {e}")))?
+}

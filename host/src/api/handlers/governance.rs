@@ -1,0 +1,202 @@
+//! The program's state, readiness, the weekly cycle and proposals.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::api::auth::Caller;
+use crate::api::extract::{blocking, json_body, limit, query};
+use crate::api::{ApiError, AppState};
+use crate::domain::auth::Role;
+use crate::domain::governance::{GovernanceReport, GovernanceState, Proposal, ReadinessStatus};
+use crate::domain::readiness::ReadinessReport;
+use crate::domain::{Phase, Timestamp};
+
+#[utoipa::path(get, path = "/api/governance/state", tag = "governance", security(("bearer" = [])),
+    responses((status = 200, body = GovernanceState)))]
+pub async fn state(State(state): State<AppState>, _caller: Caller) -> Result<Json<GovernanceState>, ApiError> {
+    blocking(move || Ok(Json(state.governance.state(Timestamp::now())?))).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetPhase {
+    phase: Phase,
+    phase_started_at: Timestamp,
+}
+
+/// Bootstrapping from an existing system (admin, audited). The whitelist
+/// becomes the phase's cumulative list.
+#[utoipa::path(put, path = "/api/governance/state/phase", tag = "governance", security(("bearer" = [])), request_body = SetPhase,
+    responses((status = 200, body = GovernanceState), (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody)))]
+pub async fn set_phase(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<GovernanceState>, ApiError> {
+    let who = caller.require(Role::Admin)?.clone();
+    let req: SetPhase = json_body(body)?;
+    blocking(move || Ok(Json(state.governance.set_phase(req.phase, req.phase_started_at, &who, Timestamp::now())?))).await
+}
+
+/// Assesses now, stores the assessment and returns it.
+#[utoipa::path(get, path = "/api/readiness/current", tag = "readiness", security(("bearer" = [])),
+    responses((status = 200, body = ReadinessReport)))]
+pub async fn readiness_current(State(state): State<AppState>, _caller: Caller) -> Result<Json<ReadinessReport>, ApiError> {
+    blocking(move || Ok(Json(state.governance.assess(Timestamp::now())?))).await
+}
+
+#[utoipa::path(get, path = "/api/readiness/latest", tag = "readiness", security(("bearer" = [])),
+    responses((status = 200, body = ReadinessReport), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn readiness_latest(State(state): State<AppState>, _caller: Caller) -> Result<Json<ReadinessReport>, ApiError> {
+    blocking(move || {
+        state.db.latest_assessment()?.map(Json).ok_or_else(|| {
+            ApiError::NotFound("no assessment yet: GET /api/readiness/current runs one".into())
+        })
+    })
+    .await
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadinessScore {
+    score: u32,
+    max_score: u32,
+    percentage: f64,
+    status: ReadinessStatus,
+}
+
+/// The latest assessment's score; one is run if none is stored yet.
+#[utoipa::path(get, path = "/api/readiness/score", tag = "readiness", security(("bearer" = [])),
+    responses((status = 200, body = ReadinessScore)))]
+pub async fn readiness_score(State(state): State<AppState>, _caller: Caller) -> Result<Json<ReadinessScore>, ApiError> {
+    blocking(move || {
+        let a = match state.db.latest_assessment()? {
+            Some(a) => a,
+            None => state.governance.assess(Timestamp::now())?,
+        };
+        Ok(Json(ReadinessScore {
+            score: a.overall.score,
+            max_score: a.overall.max_score,
+            percentage: a.overall.percentage,
+            status: a.overall.status,
+        }))
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/governance/run-cycle", tag = "governance", security(("bearer" = [])),
+    responses((status = 200, body = GovernanceReport), (status = 403, body = crate::api::ErrorBody)))]
+pub async fn run_cycle(State(state): State<AppState>, caller: Caller) -> Result<Json<GovernanceReport>, ApiError> {
+    let who = caller.require(Role::Operator)?.clone();
+    blocking(move || Ok(Json(state.governance.run_cycle(Timestamp::now(), &who)?))).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProposalsQuery {
+    /// `all` for every proposal; default only pending ones.
+    status: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/governance/proposals", tag = "governance", security(("bearer" = [])), params(ProposalsQuery),
+    responses((status = 200, body = [Proposal])))]
+pub async fn proposals(
+    State(state): State<AppState>,
+    _caller: Caller,
+    q: Result<Query<ProposalsQuery>, QueryRejection>,
+) -> Result<Json<Vec<Proposal>>, ApiError> {
+    let all = match query(q)?.status.as_deref() {
+        None | Some("pending") => false,
+        Some("all") => true,
+        Some(other) => return Err(ApiError::BadRequest(format!("`status` must be `pending` or `all`, got `{other}`"))),
+    };
+    blocking(move || Ok(Json(state.db.proposals(all)?))).await
+}
+
+#[utoipa::path(get, path = "/api/governance/proposals/{id}", tag = "governance", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = Proposal), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn proposal(State(state): State<AppState>, _caller: Caller, Path(id): Path<i64>) -> Result<Json<Proposal>, ApiError> {
+    blocking(move || Ok(Json(state.db.proposal(id)?))).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    role: Role,
+    comment: Option<String>,
+}
+
+/// The token must name `role` itself (admin does not stand in for an
+/// approver); each required role approves once. The last approval moves
+/// the phase in the same transaction.
+#[utoipa::path(post, path = "/api/governance/proposals/{id}/approve", tag = "governance", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = ApproveBody,
+    responses((status = 200, body = Proposal), (status = 403, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Proposal>, ApiError> {
+    let req: ApproveBody = json_body(body)?;
+    let who = caller.0;
+    blocking(move || Ok(Json(state.governance.approve(id, req.role, req.comment, &who, Timestamp::now())?))).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    role: Role,
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/api/governance/proposals/{id}/reject", tag = "governance", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = RejectBody,
+    responses((status = 200, body = Proposal), (status = 403, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn reject(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Proposal>, ApiError> {
+    let req: RejectBody = json_body(body)?;
+    let who = caller.0;
+    blocking(move || Ok(Json(state.governance.reject(id, req.role, req.reason, &who, Timestamp::now())?))).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LimitQuery {
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/governance/reports", tag = "governance", security(("bearer" = [])), params(LimitQuery),
+    responses((status = 200, body = [GovernanceReport])))]
+pub async fn reports(
+    State(state): State<AppState>,
+    _caller: Caller,
+    q: Result<Query<LimitQuery>, QueryRejection>,
+) -> Result<Json<Vec<GovernanceReport>>, ApiError> {
+    let limit = limit(query(q)?.limit, 10, 1000)?;
+    blocking(move || Ok(Json(state.db.reports(limit)?))).await
+}
+
+#[utoipa::path(get, path = "/api/governance/reports/latest", tag = "governance", security(("bearer" = [])),
+    responses((status = 200, body = GovernanceReport), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn latest_report(State(state): State<AppState>, _caller: Caller) -> Result<Json<GovernanceReport>, ApiError> {
+    blocking(move || {
+        state.db.reports(1)?.pop().map(Json).ok_or_else(|| {
+            ApiError::NotFound("no report yet: POST /api/governance/run-cycle writes one".into())
+        })
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/governance/reports/{id}", tag = "governance", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = GovernanceReport), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn report(State(state): State<AppState>, _caller: Caller, Path(id): Path<i64>) -> Result<Json<GovernanceReport>, ApiError> {
+    blocking(move || Ok(Json(state.db.report(id)?))).await
+}

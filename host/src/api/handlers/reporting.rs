@@ -1,0 +1,187 @@
+//! What autonomous systems report (commands, incidents, gauges), and the
+//! metrics computed from it.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api::auth::Caller;
+use crate::api::extract::{blocking, json_body, json_value, query, typed};
+use crate::api::{ApiError, AppState};
+use crate::domain::auth::Role;
+use crate::domain::metrics::{CommandRecord, IncidentRecord, MetricsReport, NewIncident};
+use crate::domain::readiness::Gauge;
+use crate::domain::Timestamp;
+use crate::storage::Ingested;
+
+pub const MAX_BATCH: usize = 10_000;
+
+/// One command record or an array of up to 10,000, stored all or nothing.
+/// A repeated `id` changes nothing and is counted in `duplicates`.
+#[utoipa::path(post, path = "/api/commands", tag = "reporting", security(("bearer" = [])),
+    request_body(content = Vec<CommandRecord>, description = "one record, or an array of up to 10,000"),
+    responses((status = 200, body = Ingested), (status = 400, description = "names each bad record by index", body = crate::api::ErrorBody),
+              (status = 413, body = crate::api::ErrorBody)))]
+pub async fn post_commands(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Ingested>, ApiError> {
+    caller.require(Role::Reporter)?;
+    let records = parse_batch(json_value(body)?)?;
+    blocking(move || Ok(Json(state.db.insert_commands(&records, Timestamp::now())?))).await
+}
+
+/// Every record checked before any is written; errors name each bad one.
+fn parse_batch(value: Value) -> Result<Vec<CommandRecord>, ApiError> {
+    let items = match value {
+        Value::Array(items) => items,
+        one @ Value::Object(_) => vec![one],
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "expected a command record or an array of them, got {}",
+                kind_of(&other)
+            )))
+        }
+    };
+    if items.is_empty() {
+        return Err(ApiError::BadRequest("the array is empty: send at least one command record".into()));
+    }
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "{} records in one request; the limit is {MAX_BATCH}: split the batch",
+            items.len()
+        )));
+    }
+    let mut records = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match typed::<CommandRecord>(item).and_then(|r| r.check().map(|()| r)) {
+            Ok(r) => records.push(r),
+            Err(e) if errors.len() < 20 => errors.push(format!("record {i}: {e}")),
+            Err(_) => {}
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "nothing was stored; invalid records: {}",
+            errors.join("; ")
+        )));
+    }
+    Ok(records)
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[utoipa::path(post, path = "/api/incidents", tag = "reporting", security(("bearer" = [])), request_body = NewIncident,
+    responses((status = 201, body = IncidentRecord), (status = 400, body = crate::api::ErrorBody)))]
+pub async fn post_incident(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<IncidentRecord>), ApiError> {
+    let who = caller.require(Role::Reporter)?.clone();
+    let incident: NewIncident = json_body(body)?;
+    if incident.description.trim().is_empty() {
+        return Err(ApiError::BadRequest("`description` is empty".into()));
+    }
+    let now = Timestamp::now();
+    if incident.occurred_at.is_some_and(|t| t.millis() > now.millis() + 60_000) {
+        return Err(ApiError::BadRequest("`occurredAt` is in the future".into()));
+    }
+    let stored = blocking(move || Ok(state.db.insert_incident(&incident, &who.name, now)?)).await?;
+    Ok((StatusCode::CREATED, Json(stored)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewGauge {
+    name: String,
+    value: f64,
+}
+
+#[utoipa::path(post, path = "/api/gauges", tag = "reporting", security(("bearer" = [])), request_body = NewGauge,
+    responses((status = 200, description = "the stored gauge"), (status = 400, body = crate::api::ErrorBody)))]
+pub async fn post_gauge(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Gauge>, ApiError> {
+    caller.require(Role::Reporter)?;
+    let g: NewGauge = json_body(body)?;
+    if g.name.trim().is_empty() || g.name.len() > 100 {
+        return Err(ApiError::BadRequest("`name` must be 1 to 100 characters".into()));
+    }
+    if !g.value.is_finite() {
+        return Err(ApiError::BadRequest("`value` must be a finite number".into()));
+    }
+    blocking(move || Ok(Json(state.db.set_gauge(&g.name, g.value, Timestamp::now())?))).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    /// RFC 3339; default 24 hours before `end`.
+    start: Option<String>,
+    /// RFC 3339; default now.
+    end: Option<String>,
+}
+
+fn time_param(name: &str, value: Option<String>) -> Result<Option<Timestamp>, ApiError> {
+    value
+        .map(|v| Timestamp::parse(&v).map_err(|e| ApiError::BadRequest(format!("`{name}`: {e}"))))
+        .transpose()
+}
+
+#[utoipa::path(get, path = "/api/metrics/current", tag = "metrics", security(("bearer" = [])), params(RangeQuery),
+    responses((status = 200, body = MetricsReport), (status = 400, body = crate::api::ErrorBody)))]
+pub async fn metrics_current(
+    State(state): State<AppState>,
+    _caller: Caller,
+    q: Result<Query<RangeQuery>, QueryRejection>,
+) -> Result<Json<MetricsReport>, ApiError> {
+    let q = query(q)?;
+    let end = time_param("end", q.end)?.unwrap_or_else(Timestamp::now);
+    let start = time_param("start", q.start)?.unwrap_or(Timestamp(end.millis() - 86_400_000));
+    blocking(move || Ok(Json(state.governance.metrics(start, end)?))).await
+}
+
+#[utoipa::path(get, path = "/api/metrics/latest", tag = "metrics", security(("bearer" = [])),
+    responses((status = 200, body = MetricsReport), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn metrics_latest(State(state): State<AppState>, _caller: Caller) -> Result<Json<MetricsReport>, ApiError> {
+    blocking(move || {
+        state.db.latest_snapshot()?.map(Json).ok_or_else(|| {
+            ApiError::NotFound("no metrics snapshot yet: the governance cycle stores one (POST /api/governance/run-cycle)".into())
+        })
+    })
+    .await
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WeeklyMetrics {
+    total: MetricsReport,
+    days: Vec<MetricsReport>,
+}
+
+#[utoipa::path(get, path = "/api/metrics/weekly", tag = "metrics", security(("bearer" = [])),
+    responses((status = 200, body = WeeklyMetrics)))]
+pub async fn metrics_weekly(State(state): State<AppState>, _caller: Caller) -> Result<Json<WeeklyMetrics>, ApiError> {
+    blocking(move || {
+        let (total, days) = state.governance.weekly_metrics(Timestamp::now())?;
+        Ok(Json(WeeklyMetrics { total, days }))
+    })
+    .await
+}

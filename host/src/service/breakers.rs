@@ -1,0 +1,120 @@
+//! Circuit breakers: rules checked by their plugins over their windows.
+
+use std::time::Instant;
+
+use super::{Governance, ServiceError, ServiceResult};
+use crate::domain::auth::Principal;
+use crate::domain::breaker::{BreakerAction, BreakerEvent, BreakerRule, MetricsWindow, RulePatch};
+use crate::domain::{PluginKind, Timestamp};
+
+impl Governance {
+    /// A rule is saved only if its plugin exists, is a breaker condition,
+    /// and accepts the rule's params (the condition parses).
+    pub fn validate_rule(&self, rule: &BreakerRule) -> ServiceResult<()> {
+        BreakerRule::check_name(&rule.name).map_err(ServiceError::BadRequest)?;
+        let plugin = self.plugins.get(&rule.plugin).ok_or_else(|| {
+            ServiceError::BadRequest(format!(
+                "rule `{}`: no plugin named `{}` is loaded (GET /api/plugins lists them)",
+                rule.name, rule.plugin
+            ))
+        })?;
+        if plugin.kind() != PluginKind::BreakerCondition {
+            return Err(ServiceError::BadRequest(format!(
+                "rule `{}`: plugin `{}` is a {}, not a breaker-condition",
+                rule.name,
+                rule.plugin,
+                plugin.kind()
+            )));
+        }
+        let params = rule.plugin_params().map_err(|e| ServiceError::BadRequest(format!("rule `{}`: {e}", rule.name)))?;
+        self.runtime.validate_breaker_params(plugin, &params).map_err(|e| {
+            ServiceError::BadRequest(format!(
+                "rule `{}`: condition `{}` was refused by plugin `{}`: {}",
+                rule.name, rule.condition, rule.plugin, e.failure
+            ))
+        })
+    }
+
+    pub fn add_rule(&self, rule: BreakerRule, who: &Principal, now: Timestamp) -> ServiceResult<BreakerRule> {
+        self.validate_rule(&rule)?;
+        self.db.insert_rule(&rule, &who.name, now)?;
+        Ok(rule)
+    }
+
+    pub fn patch_rule(&self, name: &str, patch: &RulePatch, who: &Principal, now: Timestamp) -> ServiceResult<BreakerRule> {
+        let updated = patch.apply(&self.db.rule(name)?);
+        self.validate_rule(&updated)?;
+        Ok(self.db.update_rule(name, &updated, &who.name, now)?)
+    }
+
+    /// Evaluates every enabled rule over its window. A tripped rule with no
+    /// unresolved event gets one, and its action runs with it. A rule
+    /// whose plugin fails is logged and counted, and trips nothing: a
+    /// broken rule must not revert the program on its own.
+    pub fn check_breakers(&self, now: Timestamp) -> ServiceResult<Vec<BreakerEvent>> {
+        let mut created = Vec::new();
+        for rule in self.db.rules()?.into_iter().filter(|r| r.enabled) {
+            let start = Timestamp(now.millis() - rule.window.millis);
+            let tally = self.db.command_tally(start, now)?;
+            let (incidents, critical_autonomous) = self.db.incident_counts(start, now)?;
+            let window = MetricsWindow {
+                now,
+                metrics: tally.command_metrics(start, now),
+                failures: None,
+                incidents_by_severity: incidents.into(),
+                critical_autonomous_incidents: critical_autonomous,
+            };
+            let Some(plugin) = self.plugins.get(&rule.plugin) else {
+                tracing::error!(rule = %rule.name, plugin = %rule.plugin, "breaker rule names a plugin that is not loaded");
+                continue;
+            };
+            let params = match rule.plugin_params() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(rule = %rule.name, error = %e, "breaker rule has invalid params");
+                    continue;
+                }
+            };
+            let started = Instant::now();
+            let verdict = self.runtime.evaluate_breaker_with(plugin, &window, &params);
+            self.exporter.plugin_evaluated(plugin.name(), plugin.kind(), started.elapsed(), verdict.is_err());
+            let verdict = match verdict {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(rule = %rule.name, error = %e, "breaker condition failed");
+                    continue;
+                }
+            };
+            if !verdict.tripped {
+                continue;
+            }
+            let paused = if rule.action == BreakerAction::PauseCommandType {
+                self.db.failed_command_types(start, now)?
+            } else {
+                Vec::new()
+            };
+            let event = BreakerEvent {
+                id: 0,
+                rule_name: rule.name.clone(),
+                condition: rule.condition.clone(),
+                window: rule.window,
+                action: rule.action,
+                alert_severity: rule.alert_severity,
+                observed_value: verdict.observed,
+                reason: verdict.reason,
+                triggered_at: now,
+                resolved_at: None,
+                resolved_by: None,
+                resolution: None,
+                paused_command_types: paused,
+                plugin: plugin.name().to_string(),
+                plugin_version: plugin.version().to_string(),
+            };
+            if let Some(event) = self.db.record_trip(event)? {
+                tracing::warn!(rule = %event.rule_name, action = event.action.as_str(), reason = %event.reason, "circuit breaker tripped");
+                created.push(event);
+            }
+        }
+        Ok(created)
+    }
+}

@@ -1,0 +1,193 @@
+//! The governance service: the domain's rules over the store and the
+//! plugin runtime. Every method is blocking (SQLite and Wasm); the API
+//! calls them on the blocking pool.
+
+mod breakers;
+mod cycle;
+mod readiness;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use crate::config::GovernanceSettings;
+use crate::domain::auth::{Principal, Role};
+use crate::domain::governance::{days_between, DecisionError, GovernanceState, DAY_MS};
+use crate::domain::metrics::MetricsReport;
+use crate::domain::{Phase, Timestamp};
+use crate::exporter::Exporter;
+use crate::runtime::{EvalError, PluginRuntime, PluginSet};
+use crate::storage::{Database, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Plugin(EvalError),
+    #[error(transparent)]
+    Storage(StorageError),
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound(m) => ServiceError::NotFound(m),
+            StorageError::Conflict(m) => ServiceError::Conflict(m),
+            StorageError::Decision(d) => match d {
+                DecisionError::RoleNotHeld { .. } | DecisionError::RoleNotRequired { .. } => {
+                    ServiceError::Forbidden(d.to_string())
+                }
+                _ => ServiceError::Conflict(d.to_string()),
+            },
+            other => ServiceError::Storage(other),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+pub struct Governance {
+    pub db: Arc<Database>,
+    pub runtime: Arc<PluginRuntime>,
+    pub plugins: Arc<PluginSet>,
+    pub settings: GovernanceSettings,
+    pub exporter: Arc<Exporter>,
+    /// When `/metrics` was last scraped: the "monitoring in place" fact.
+    last_scrape_ms: AtomicI64,
+}
+
+impl Governance {
+    pub fn new(
+        db: Arc<Database>,
+        runtime: Arc<PluginRuntime>,
+        plugins: Arc<PluginSet>,
+        settings: GovernanceSettings,
+        exporter: Arc<Exporter>,
+    ) -> Self {
+        Self { db, runtime, plugins, settings, exporter, last_scrape_ms: AtomicI64::new(0) }
+    }
+
+    pub fn note_scrape(&self, now: Timestamp) {
+        self.last_scrape_ms.store(now.millis(), Ordering::Relaxed);
+    }
+
+    pub fn last_scrape(&self) -> Option<Timestamp> {
+        match self.last_scrape_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Timestamp(ms)),
+        }
+    }
+
+    /// Metrics of commands and incidents in `[start, end)`.
+    pub fn metrics(&self, start: Timestamp, end: Timestamp) -> ServiceResult<MetricsReport> {
+        if start >= end {
+            return Err(ServiceError::BadRequest(format!("`start` ({start}) must be before `end` ({end})")));
+        }
+        let tally = self.db.command_tally(start, end)?;
+        let (incidents, critical_autonomous) = self.db.incident_counts(start, end)?;
+        Ok(MetricsReport::new(start, end, &tally, incidents, critical_autonomous))
+    }
+
+    /// The last 7 days, whole, and day by day (oldest first).
+    pub fn weekly_metrics(&self, now: Timestamp) -> ServiceResult<(MetricsReport, Vec<MetricsReport>)> {
+        let start = Timestamp(now.millis() - 7 * DAY_MS);
+        let total = self.metrics(start, now)?;
+        let days = (0..7)
+            .map(|d| {
+                let from = Timestamp(start.millis() + d * DAY_MS);
+                self.metrics(from, Timestamp(from.millis() + DAY_MS))
+            })
+            .collect::<ServiceResult<Vec<_>>>()?;
+        Ok((total, days))
+    }
+
+    pub fn state(&self, now: Timestamp) -> ServiceResult<GovernanceState> {
+        let row = self.db.state()?;
+        Ok(GovernanceState {
+            phase: row.phase,
+            phase_started_at: row.phase_started_at,
+            days_at_phase: days_between(row.phase_started_at, now),
+            whitelist: row.whitelist,
+            paused_command_types: self.db.paused_command_types()?,
+            emergency_stop: row.emergency_stop,
+            last_report_at: row.last_report_at,
+            min_stabilization_days: self.settings.phases.min_stabilization_days(row.phase),
+        })
+    }
+
+    /// Bootstrapping from an existing system: the phase and when it began.
+    /// The whitelist follows the phase table.
+    pub fn set_phase(
+        &self,
+        phase: Phase,
+        started: Timestamp,
+        who: &Principal,
+        now: Timestamp,
+    ) -> ServiceResult<GovernanceState> {
+        if started > now {
+            return Err(ServiceError::BadRequest(format!("`phaseStartedAt` ({started}) is in the future")));
+        }
+        let whitelist = self.settings.phases.whitelist(phase);
+        self.db.set_phase(phase, started, &whitelist, &who.name, now)?;
+        self.state(now)
+    }
+
+    /// Checks that `who` may act as `role` on a proposal.
+    pub fn require_role(who: &Principal, role: Role) -> ServiceResult<()> {
+        if who.names(role) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!("your token does not hold the role `{role}`")))
+        }
+    }
+}
+
+impl Governance {
+    /// What `/metrics` shows of the program, read from the store.
+    pub fn prometheus_figures(&self, now: Timestamp) -> ServiceResult<crate::exporter::GovernanceFigures> {
+        use crate::exporter::{GovernanceFigures, ReadinessFigures};
+        let state = self.db.state()?;
+        let week = self.metrics(Timestamp(now.millis() - 7 * DAY_MS), now)?;
+        let totals = self.db.command_totals()?;
+        let (incidents, autonomous) = self.db.incident_totals()?;
+        let readiness = self.db.latest_assessment()?.map(|a| ReadinessFigures {
+            score: a.overall.score,
+            max_score: a.overall.max_score,
+            technical: a.categories.technical.score,
+            process: a.categories.process.score,
+            organizational: a.categories.organizational.score,
+        });
+        Ok(GovernanceFigures {
+            phase: state.phase.to_string(),
+            time_at_phase_seconds: (now.millis() - state.phase_started_at.millis()).max(0) as f64 / 1000.0,
+            success_ratio: week.success_rate,
+            error_ratio: week.error_rate,
+            approval_ratio: week.approval_rate,
+            rollback_ratio: week.rollback_rate,
+            commands_by_status: vec![
+                ("succeeded", totals.succeeded),
+                ("failed", totals.failed),
+                ("rejected", totals.rejected),
+                ("rolled_back", totals.rolled_back),
+            ],
+            readiness,
+            breaker_events: self.db.breaker_event_totals()?,
+            unresolved_breaker_events: self.db.unresolved_events()?.len() as u64,
+            incidents_by_severity: vec![
+                ("low", u64::from(incidents.low)),
+                ("medium", u64::from(incidents.medium)),
+                ("high", u64::from(incidents.high)),
+                ("critical", u64::from(incidents.critical)),
+            ],
+            safety_constraint_violations: autonomous,
+            emergency_aborts: self.db.succeeded_commands_of(&["EMERGENCY_SHUTDOWN", "ABORT"])?,
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! Readiness: the checklist plugins on a context built from the store.
+
+use std::time::Instant;
+
+use super::{Governance, ServiceResult};
+use crate::domain::governance::{days_between, DAY_MS};
+use crate::domain::readiness::{Facts, PhaseStatus, ReadinessContext, ReadinessReport};
+use crate::domain::Timestamp;
+
+impl Governance {
+    /// Everything the checklist items may read: metrics of the last 7
+    /// days, incidents since the phase began (for "zero critical
+    /// incidents"), live attestations, gauges and facts.
+    pub fn readiness_context(&self, now: Timestamp) -> ServiceResult<ReadinessContext> {
+        let state = self.db.state()?;
+        let start = Timestamp(now.millis() - i64::from(self.settings.readiness_window_days) * DAY_MS);
+        let metrics = self.db.command_tally(start, now)?.command_metrics(start, now);
+        let enabled_rules = self.db.rules()?.iter().filter(|r| r.enabled).count() as u32;
+        Ok(ReadinessContext {
+            now,
+            phase: PhaseStatus {
+                current: state.phase,
+                entered_at: Some(state.phase_started_at),
+                days_at_phase: days_between(state.phase_started_at, now),
+                min_stabilization_days: Some(self.settings.phases.min_stabilization_days(state.phase)),
+            },
+            metrics,
+            incidents: self.db.incidents_since(state.phase_started_at)?,
+            attestations: self.db.attestations()?.iter().map(|a| a.to_domain()).collect(),
+            facts: Facts {
+                enabled_breaker_rules: enabled_rules,
+                emergency_stop_last_exercised: None,
+                metrics_last_scraped: self.last_scrape(),
+                gauges: self.db.gauges()?,
+            },
+        })
+    }
+
+    /// Assesses now and stores the result.
+    pub fn assess(&self, now: Timestamp) -> ServiceResult<ReadinessReport> {
+        let ctx = self.readiness_context(now)?;
+        let checklist = self.plugins.checklist();
+        let started = Instant::now();
+        let assessment = self.runtime.assess(&checklist, &ctx);
+        let elapsed = started.elapsed();
+        // One observation per plugin that served the assessment: a bundle
+        // serves many items in one call.
+        let mut seen: Vec<&str> = Vec::new();
+        for entry in &checklist {
+            let plugin = entry.plugin();
+            if seen.contains(&plugin.name()) {
+                continue;
+            }
+            seen.push(plugin.name());
+            let failed = assessment
+                .items
+                .iter()
+                .any(|i| i.plugin == plugin.name() && i.error.is_some());
+            self.exporter.plugin_evaluated(plugin.name(), plugin.kind(), elapsed, failed);
+        }
+        let mut report = ReadinessReport::new(now, ctx.phase.current, &assessment);
+        self.db.store_assessment(&mut report)?;
+        Ok(report)
+    }
+}

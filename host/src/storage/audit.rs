@@ -1,0 +1,169 @@
+//! The audit log: append-only, each entry chained to the one before by
+//! hash, so an edited or deleted row breaks the chain.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Database, StorageError};
+use crate::domain::Timestamp;
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A change to record, written in the transaction that makes the change.
+#[derive(Debug, Clone)]
+pub struct NewAudit<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditVerification {
+    pub entries: u64,
+    /// Each break in the chain, in order; empty when the log is intact.
+    pub problems: Vec<String>,
+}
+
+fn entry_hash(
+    prev: &str,
+    id: i64,
+    at_ms: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> String {
+    let mut h = Sha256::new();
+    // Length-prefixed fields: no two different entries hash the same text.
+    for field in [
+        prev,
+        &id.to_string(),
+        &at_ms.to_string(),
+        actor,
+        action,
+        target,
+        before.unwrap_or("\u{0}"),
+        after.unwrap_or("\u{0}"),
+    ] {
+        h.update((field.len() as u64).to_le_bytes());
+        h.update(field.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends one entry inside `tx`.
+pub(crate) fn append(tx: &Transaction<'_>, at: Timestamp, e: NewAudit<'_>) -> Result<i64, StorageError> {
+    let head: Option<(i64, String)> = tx
+        .query_row("SELECT last, hash FROM audit_head WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let (last, prev) = head.unwrap_or((0, GENESIS.to_string()));
+    let id = last + 1;
+    let before = e.before.as_ref().map(|v| v.to_string());
+    let after = e.after.as_ref().map(|v| v.to_string());
+    let hash = entry_hash(&prev, id, at.millis(), e.actor, e.action, &e.target, before.as_deref(), after.as_deref());
+    tx.execute(
+        "INSERT INTO audit_log (id, at_ms, actor, action, target, before, after, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![id, at.millis(), e.actor, e.action, e.target, before, after, prev, hash],
+    )?;
+    tx.execute(
+        "INSERT INTO audit_head (id, last, hash) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET last = excluded.last, hash = excluded.hash",
+        params![id, hash],
+    )?;
+    Ok(id)
+}
+
+impl Database {
+    /// The newest entries first.
+    pub fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntry>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at_ms, actor, action, target, before, after, prev_hash, hash
+             FROM audit_log ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
+            Ok(AuditEntry {
+                id: r.get(0)?,
+                at: Timestamp(r.get(1)?),
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                target: r.get(4)?,
+                before: json(r.get(5)?),
+                after: json(r.get(6)?),
+                prev_hash: r.get(7)?,
+                hash: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Walks the chain from the first entry: each row's hash must match its
+    /// contents, link to the row before, and the last must be the head.
+    pub fn verify_audit(&self) -> Result<AuditVerification, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at_ms, actor, action, target, before, after, prev_hash, hash FROM audit_log ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut problems = Vec::new();
+        let mut prev = GENESIS.to_string();
+        let mut expected_id = 1;
+        let mut entries = 0u64;
+        while let Some(r) = rows.next()? {
+            entries += 1;
+            let id: i64 = r.get(0)?;
+            let (actor, action, target): (String, String, String) = (r.get(2)?, r.get(3)?, r.get(4)?);
+            let (before, after): (Option<String>, Option<String>) = (r.get(5)?, r.get(6)?);
+            let (prev_hash, hash): (String, String) = (r.get(7)?, r.get(8)?);
+            if id != expected_id {
+                problems.push(format!("entries {expected_id}..{} are missing", id - 1));
+            }
+            if prev_hash != prev {
+                problems.push(format!("entry {id} does not link to the entry before it"));
+            }
+            let computed = entry_hash(&prev_hash, id, r.get(1)?, &actor, &action, &target, before.as_deref(), after.as_deref());
+            if computed != hash {
+                problems.push(format!("entry {id} was edited: its contents do not match its hash"));
+            }
+            prev = hash;
+            expected_id = id + 1;
+        }
+        let head: Option<(i64, String)> = conn
+            .query_row("SELECT last, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match head {
+            Some((last, hash)) if last != expected_id - 1 || hash != prev => problems.push(format!(
+                "the log ends at entry {} but its head records entry {last}: newest entries were deleted or the head was edited",
+                expected_id - 1
+            )),
+            None if entries > 0 => problems.push("the chain's head is missing".into()),
+            _ => {}
+        }
+        Ok(AuditVerification { entries, problems })
+    }
+}

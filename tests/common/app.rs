@@ -1,0 +1,155 @@
+//! A real server on an ephemeral port, per test, with its own database.
+
+use std::path::{Path, PathBuf};
+
+use regent_host::api::auth::hash_token;
+use regent_host::config::ServeConfig;
+use regent_host::domain::Timestamp;
+use regent_host::startup;
+use regent_host::storage::Database;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::built_plugins;
+
+pub const ADMIN: &str = "test-admin-token";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db_path: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+/// Copies `<name>.wasm` and `<name>.toml` from `from` into `to`.
+pub fn copy_plugin(from: &Path, to: &Path, name: &str) {
+    for ext in ["wasm", "toml"] {
+        std::fs::copy(from.join(format!("{name}.{ext}")), to.join(format!("{name}.{ext}")))
+            .unwrap_or_else(|e| panic!("cannot copy {name}.{ext}: {e}"));
+    }
+}
+
+/// A plugins directory with the built-in plugins plus `extra` (pairs of
+/// source directory and plugin name).
+pub fn plugins_dir(root: &Path, extra: &[(&Path, &str)]) -> PathBuf {
+    let plugins = root.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let served = built_plugins().join("plugins");
+    for entry in std::fs::read_dir(&served).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            copy_plugin(&served, &plugins, path.file_stem().unwrap().to_str().unwrap());
+        }
+    }
+    for (from, name) in extra {
+        copy_plugin(from, &plugins, name);
+    }
+    plugins
+}
+
+impl TestApp {
+    /// The built-in plugins plus `extra`, with `configure` applied to the
+    /// config (the breaker checker runs only if `background`).
+    pub async fn spawn_with(
+        extra: &[(&Path, &str)],
+        background: bool,
+        configure: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = plugins_dir(dir.path(), extra);
+        let db_path = dir.path().join("regent.db");
+        // The admin token exists before the server starts, as if given by
+        // REGENT_ADMIN_TOKEN (which is process-wide, so not set here).
+        Database::open(&db_path)
+            .unwrap()
+            .ensure_admin_token("test-admin", &hash_token(ADMIN), Timestamp::now())
+            .unwrap();
+        // Shared, so each test server does not recompile every plugin.
+        let mut config = ServeConfig::new(plugins, built_plugins().join("test-cache"), db_path.clone());
+        config.addr = "127.0.0.1:0".parse().unwrap();
+        configure(&mut config);
+        let build = config.clone();
+        let state = tokio::task::spawn_blocking(move || startup::build_state(&build))
+            .await
+            .unwrap()
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        if background {
+            startup::spawn_background(&state, &config);
+        }
+        tokio::spawn(startup::serve(listener, state));
+        Self { base, client: reqwest::Client::new(), db_path, dir }
+    }
+
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[], false, |_| {}).await
+    }
+
+    /// Sends `body` (JSON text or bytes) with `token`; returns the status
+    /// and the JSON reply (`null` for an empty one).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<reqwest::Body>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let bytes = resp.bytes().await.unwrap();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(ADMIN), None).await
+    }
+
+    pub async fn get_as(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(ADMIN), Some(body.into())).await
+    }
+
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body.to_string().into())).await
+    }
+
+    pub async fn send_as(&self, method: Method, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.call(method, path, Some(token), Some(body.to_string().into())).await
+    }
+
+    /// A new token holding `roles`; returns its secret.
+    pub async fn token(&self, name: &str, roles: &[&str]) -> String {
+        let (status, body) = self.post_as(ADMIN, "/api/tokens", &json!({"name": name, "roles": roles})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn text(&self, path: &str) -> (StatusCode, String) {
+        let resp = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+}
+
+pub fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+pub fn error_message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
+}
