@@ -1,0 +1,413 @@
+//! The governance workflow end to end over HTTP: readiness to proposal to
+//! approvals to a phase change, racing approvals, the circuit breakers'
+//! three actions, and durability across `kill -9`.
+//!
+//! No fake clock: history is written with past `createdAt` values and the
+//! phase start is bootstrapped into the past.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use regent_host::domain::Timestamp;
+use regent_tests::app::{error_code, TestApp, ADMIN};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn ago(ms: i64) -> String {
+    Timestamp(now_ms() - ms).to_string()
+}
+
+struct Team {
+    reporter: String,
+    operator: String,
+    tech: String,
+    ops: String,
+    product: String,
+}
+
+/// Tokens for each part of a real program.
+async fn team(app: &TestApp) -> Team {
+    Team {
+        reporter: app.token("command-service", &["reporter"]).await,
+        operator: app.token("oncall", &["operator"]).await,
+        tech: app.token("tess (tech lead)", &["tech_lead"]).await,
+        ops: app.token("omar (ops lead)", &["ops_lead"]).await,
+        product: app.token("pia (product lead)", &["product_lead"]).await,
+    }
+}
+
+/// A program that has earned its next phase: `days` at `phase`, a week of
+/// clean commands (all older than any breaker window), every attestation,
+/// eval coverage, and a fresh `/metrics` scrape.
+async fn make_ready(app: &TestApp, t: &Team, phase: &str, days: i64) {
+    let (s, b) = app
+        .send_as(Method::PUT, ADMIN, "/api/governance/state/phase",
+            &json!({"phase": phase, "phaseStartedAt": ago(days * DAY_MS)}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let commands: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({
+                "id": format!("hist-{i}"),
+                "commandType": "SET_POWER",
+                "status": if i % 500 == 7 { "failed" } else { "succeeded" },
+                "requiredApproval": i % 10 == 0,
+                "autonomous": true,
+                // Spread over 6 days, the newest an hour ago.
+                "createdAt": ago(3_600_000 + i * 500_000),
+            })
+        })
+        .collect();
+    let (s, b) = app.post_as(&t.reporter, "/api/commands", &json!(commands)).await;
+    assert_eq!((s, b["accepted"].as_u64()), (StatusCode::OK, Some(1000)), "{b}");
+    let (s, _) = app.post_as(&t.reporter, "/api/gauges", &json!({"name": "evalCoverage", "value": 0.95})).await;
+    assert_eq!(s, StatusCode::OK);
+    for key in [
+        "kill_switch_tested", "chaos_testing", "runbooks", "incident_playbooks", "architecture_docs",
+        "escalation_path", "stakeholder_signoff", "security_review", "audit_trail", "rollback_plan",
+        "oncall_trained", "team_consensus",
+    ] {
+        let (s, b) = app.post_as(&t.tech, "/api/attestations", &json!({"key": key})).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (s, _) = app.post_as(&t.product, "/api/attestations", &json!({"key": "product_approval"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = app.post_as(&t.ops, "/api/attestations", &json!({"key": "ops_approval"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Monitoring in place: Prometheus has scraped us just now.
+    assert_eq!(app.text("/metrics").await.0, StatusCode::OK);
+}
+
+async fn pending_proposal(app: &TestApp, t: &Team) -> Value {
+    let (s, report) = app.post_as(&t.operator, "/api/governance/run-cycle", &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!(report["decision"]["proposalCreated"], true, "{report}");
+    let id = report["decision"]["proposalId"].as_i64().unwrap();
+    let (s, p) = app.get(&format!("/api/governance/proposals/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    p
+}
+
+#[tokio::test]
+async fn readiness_to_proposal_to_approvals_moves_the_phase() {
+    let app = TestApp::spawn().await;
+    let t = team(&app).await;
+
+    // Not ready yet: the cycle says why, and proposes nothing.
+    let (_, report) = app.post_as(&t.operator, "/api/governance/run-cycle", &json!({})).await;
+    assert_eq!(report["decision"]["proposalCreated"], false);
+    let reasons = report["decision"]["reasons"].to_string();
+    assert!(reasons.contains("readiness is needs_work"), "{reasons}");
+    assert!(reasons.contains("0 day(s) at L3; the stabilization period is 180"), "{reasons}");
+
+    make_ready(&app, &t, "L3+", 20).await;
+    let (_, readiness) = app.get_as(&t.reporter, "/api/readiness/current").await;
+    assert_eq!(readiness["overall"]["status"], "ready", "{readiness}");
+    assert_eq!(readiness["overall"]["score"], 80, "{readiness}");
+    assert_eq!(readiness["phase"], "L3+");
+
+    let p = pending_proposal(&app, &t).await;
+    assert_eq!(p["fromPhase"], "L3+");
+    assert_eq!(p["targetPhase"], "L4");
+    assert_eq!(p["commandsToWhitelist"], json!(["SET_DRUM", "SET_AIRFLOW"]));
+    assert_eq!(p["validationPeriodDays"], 21);
+    assert_eq!(p["requiredApprovals"], json!(["tech_lead", "ops_lead"]));
+    assert_eq!(p["status"], "pending");
+    assert_eq!(p["riskAssessment"]["level"], "low", "{p}");
+    assert_eq!(p["riskAssessment"]["scorer"], "severity-weighted");
+    assert!(!p["keyAchievements"].as_array().unwrap().is_empty());
+    let id = p["id"].as_i64().unwrap();
+    let approve = |role: &str| json!({"role": role, "comment": "reviewed the week"});
+    let path = format!("/api/governance/proposals/{id}/approve");
+
+    // A second cycle does not stack a second proposal.
+    let (_, report) = app.post_as(&t.operator, "/api/governance/run-cycle", &json!({})).await;
+    assert_eq!(report["decision"]["proposalCreated"], false);
+    assert!(report["decision"]["reasons"].to_string().contains("already pending"));
+
+    // Wrong role held, a role not required, admin standing in: all 403.
+    let (s, b) = app.post_as(&t.tech, &path, &approve("ops_lead")).await;
+    assert_eq!((s, error_code(&b)), (StatusCode::FORBIDDEN, "forbidden"), "{b}");
+    let (s, b) = app.post_as(&t.product, &path, &approve("product_lead")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert!(b["error"]["message"].as_str().unwrap().contains("does not need `product_lead`"), "{b}");
+    let (s, _) = app.post_as(ADMIN, &path, &approve("tech_lead")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let (s, p) = app.post_as(&t.tech, &path, &approve("tech_lead")).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["status"], "pending");
+    assert_eq!(p["approvals"][0]["by"], "tess (tech lead)");
+    let (s, b) = app.post_as(&t.tech, &path, &approve("tech_lead")).await;
+    assert_eq!((s, error_code(&b)), (StatusCode::CONFLICT, "conflict"));
+    let (_, state) = app.get("/api/governance/state").await;
+    assert_eq!(state["phase"], "L3+", "one approval of two moves nothing");
+
+    let (s, p) = app.post_as(&t.ops, &path, &approve("ops_lead")).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["status"], "approved");
+    assert!(p["decidedAt"].is_string());
+    let (_, state) = app.get("/api/governance/state").await;
+    assert_eq!(state["phase"], "L4");
+    assert_eq!(state["whitelist"], json!(["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"]));
+    assert_eq!(state["daysAtPhase"], 0);
+    assert_eq!(state["minStabilizationDays"], 21);
+
+    let (s, b) = app.post_as(&t.ops, &path, &approve("ops_lead")).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+    let (_, pending) = app.get("/api/governance/proposals").await;
+    assert_eq!(pending, json!([]));
+    let (_, all) = app.get("/api/governance/proposals?status=all").await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+
+    let (_, audit) = app.get("/api/audit?limit=500").await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "phase.expand").count(), 1);
+    assert!(actions.contains(&"proposal.create") && actions.contains(&"proposal.approve"));
+    let (_, reports) = app.get("/api/governance/reports").await;
+    assert_eq!(reports.as_array().unwrap().len(), 3);
+    let (_, latest) = app.get("/api/governance/reports/latest").await;
+    assert_eq!(latest["decision"]["proposalCreated"], false);
+    let (_, state_after) = app.get("/api/governance/state").await;
+    assert_eq!(state_after["lastReportAt"], latest["generatedAt"]);
+}
+
+#[tokio::test]
+async fn a_rejection_by_a_required_role_ends_the_proposal() {
+    let app = TestApp::spawn().await;
+    let t = team(&app).await;
+    make_ready(&app, &t, "L3", 200).await;
+    let p = pending_proposal(&app, &t).await;
+    assert_eq!((p["fromPhase"].as_str(), p["targetPhase"].as_str()), (Some("L3"), Some("L3+")));
+    let path = format!("/api/governance/proposals/{}/reject", p["id"]);
+    let (s, _) = app.post_as(&t.ops, &path, &json!({"role": "ops_lead", "reason": "no"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "ops_lead is not required to enter L3+");
+    let (s, b) = app.post_as(&t.tech, &path, &json!({"role": "tech_lead", "reason": " "})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let (s, p) = app.post_as(&t.tech, &path, &json!({"role": "tech_lead", "reason": "chaos tests are stale"})).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["status"], "rejected");
+    assert_eq!(p["rejection"]["reason"], "chaos tests are stale");
+    let (_, state) = app.get("/api/governance/state").await;
+    assert_eq!(state["phase"], "L3");
+}
+
+#[tokio::test]
+async fn racing_approvals_change_the_phase_once_and_lose_none() {
+    let app = TestApp::spawn().await;
+    let t = team(&app).await;
+    make_ready(&app, &t, "L3+", 30).await;
+    let p = pending_proposal(&app, &t).await;
+    let path = format!("/api/governance/proposals/{}/approve", p["id"]);
+    // Ten concurrent approvals, five per required role.
+    let mut calls = Vec::new();
+    for i in 0..10 {
+        let (token, role) = if i % 2 == 0 { (t.tech.clone(), "tech_lead") } else { (t.ops.clone(), "ops_lead") };
+        let client = app.client.clone();
+        let url = format!("{}{path}", app.base);
+        calls.push(tokio::spawn(async move {
+            client.post(url).bearer_auth(token).json(&json!({"role": role})).send().await.unwrap().status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 8, "{statuses:?}");
+    let (_, p) = app.get(&format!("/api/governance/proposals/{}", p["id"])).await;
+    assert_eq!(p["status"], "approved");
+    assert_eq!(p["approvals"].as_array().unwrap().len(), 2);
+    let (_, state) = app.get("/api/governance/state").await;
+    assert_eq!(state["phase"], "L4");
+    let (_, audit) = app.get("/api/audit?limit=1000").await;
+    let expansions = audit.as_array().unwrap().iter().filter(|e| e["action"] == "phase.expand").count();
+    assert_eq!(expansions, 1);
+}
+
+async fn wait_for_events(app: &TestApp, rules: &[&str]) -> Vec<Value> {
+    for _ in 0..100 {
+        let (_, events) = app.get("/api/circuit-breaker/events?limit=100").await;
+        let events = events.as_array().unwrap().clone();
+        if rules.iter().all(|r| events.iter().any(|e| e["ruleName"] == *r)) {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the breakers did not trip {rules:?} within 5 s");
+}
+
+#[tokio::test]
+async fn breakers_revert_pause_and_alert_on_their_own() {
+    let app = TestApp::spawn_with(&[], true, |c| c.breaker_check_interval = Duration::from_millis(100)).await;
+    let t = team(&app).await;
+    make_ready(&app, &t, "L3+", 30).await;
+    let p = pending_proposal(&app, &t).await;
+
+    // Bad minutes: SET_DRUM fails repeatedly, SET_FAN rolls back.
+    let now: Vec<Value> = (0..20)
+        .map(|i| {
+            let (ty, status) = match i % 4 {
+                0 => ("SET_DRUM", "failed"),
+                1 => ("SET_FAN", "rolled_back"),
+                _ => ("SET_POWER", "succeeded"),
+            };
+            json!({"id": format!("bad-{i}"), "commandType": ty, "status": status, "requiredApproval": false, "autonomous": true})
+        })
+        .collect();
+    let (s, _) = app.post_as(&t.reporter, "/api/commands", &json!(now)).await;
+    assert_eq!(s, StatusCode::OK);
+    let events = wait_for_events(&app, &["High Error Rate", "Repeated Command Failures", "High Rollback Rate"]).await;
+    let event = |rule: &str| events.iter().find(|e| e["ruleName"] == rule).unwrap().clone();
+
+    // revert_to_l3: phase, whitelist and the pending proposal.
+    let revert = event("High Error Rate");
+    assert_eq!(revert["action"], "revert_to_l3");
+    assert_eq!(revert["observedValue"], 0.25, "5 failed of 20 executed");
+    let (_, state) = app.get("/api/governance/state").await;
+    assert_eq!(state["phase"], "L3");
+    assert_eq!(state["whitelist"], json!([]));
+    let (_, p) = app.get(&format!("/api/governance/proposals/{}", p["id"])).await;
+    assert_eq!(p["status"], "cancelled");
+
+    // pause_command_type: only the type that failed, until resolved.
+    let pause = event("Repeated Command Failures");
+    assert_eq!(pause["pausedCommandTypes"], json!(["SET_DRUM"]));
+    assert_eq!(state["pausedCommandTypes"], json!(["SET_DRUM"]));
+
+    // alert_only: recorded, nothing else.
+    let alert = event("High Rollback Rate");
+    assert_eq!(alert["action"], "alert_only");
+    assert_eq!(alert["pausedCommandTypes"], json!([]));
+
+    // Many more checks run; each rule still has one unresolved event.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (_, unresolved) = app.get("/api/circuit-breaker/events/unresolved").await;
+    assert_eq!(unresolved.as_array().unwrap().len(), 3, "{unresolved}");
+    let (_, created) = app.post_as(&t.operator, "/api/circuit-breaker/check", &json!({})).await;
+    assert_eq!(created, json!([]));
+
+    // Resolving the pause lifts it; resolving twice is a conflict.
+    let path = format!("/api/circuit-breaker/events/{}/resolve", pause["id"]);
+    let (s, b) = app.post_as(&t.reporter, &path, &json!({"resolution": "x"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    // Stop new failures from re-tripping it: disable the rule first.
+    let (s, _) = app
+        .send_as(Method::PATCH, &t.operator, "/api/circuit-breaker/rules/Repeated%20Command%20Failures", &json!({"enabled": false}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, resolved) = app.post_as(&t.operator, &path, &json!({"resolution": "drum motor replaced"})).await;
+    assert_eq!(s, StatusCode::OK, "{resolved}");
+    assert_eq!(resolved["resolvedBy"], "oncall");
+    let (_, state) = app.get("/api/governance/state").await;
+    assert_eq!(state["pausedCommandTypes"], json!([]));
+    let (s, _) = app.post_as(&t.operator, &path, &json!({"resolution": "again"})).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+
+    // The cycle refuses to propose while events are unresolved.
+    let (_, report) = app.post_as(&t.operator, "/api/governance/run-cycle", &json!({})).await;
+    assert!(report["decision"]["reasons"].to_string().contains("circuit-breaker event(s) unresolved"), "{report}");
+
+    let metrics = app.text("/metrics").await.1;
+    assert!(metrics.contains("regent_circuit_breaker_events_total{rule_name=\"High Error Rate\",action=\"revert_to_l3\",alert_severity=\"critical\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_critical_autonomous_incident_reverts_to_l3() {
+    let app = TestApp::spawn_with(&[], true, |c| c.breaker_check_interval = Duration::from_millis(100)).await;
+    let t = team(&app).await;
+    let (s, _) = app
+        .send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &json!({"phase": "L4", "phaseStartedAt": ago(40 * DAY_MS)}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = app
+        .post_as(&t.reporter, "/api/incidents", &json!({"severity": "CRITICAL", "autonomous": true, "commandType": "SET_DRUM", "description": "drum overheated"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let events = wait_for_events(&app, &["Critical Incident"]).await;
+    assert_eq!(events[0]["action"], "revert_to_l3");
+    let (_, state) = app.get("/api/governance/state").await;
+    assert_eq!(state["phase"], "L3");
+}
+
+/// `kill -9` of the real binary loses nothing it acknowledged.
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("regent.db");
+    let plugins = regent_tests::app::plugins_dir(dir.path(), &[]);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let start = || {
+        std::process::Command::new(regent_tests::regent_bin())
+            .args(["serve", "--plugins-dir"])
+            .arg(&plugins)
+            .arg("--cache-dir")
+            .arg(regent_tests::built_plugins().join("test-cache"))
+            .env("GOVERNANCE_DB_PATH", &db)
+            .env("PORT", port.to_string())
+            .env("REGENT_ADMIN_TOKEN", ADMIN)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let wait_up = || async {
+        for _ in 0..300 {
+            if client.get(format!("{base}/health")).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not start");
+    };
+    let mut child = start();
+    wait_up().await;
+    let mut acknowledged = 0u64;
+    for batch in 0..20 {
+        let records: Vec<Value> = (0..500)
+            .map(|i| json!({"id": format!("k{batch}-{i}"), "commandType": "SET_FAN", "status": "succeeded",
+                            "requiredApproval": false, "autonomous": true, "createdAt": ago(600_000)}))
+            .collect();
+        let resp = client.post(format!("{base}/api/commands")).bearer_auth(ADMIN).json(&records).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        acknowledged += resp.json::<Value>().await.unwrap()["accepted"].as_u64().unwrap();
+    }
+    let resp = client
+        .put(format!("{base}/api/governance/state/phase"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"phase": "L4+", "phaseStartedAt": ago(DAY_MS)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    child.kill().unwrap(); // SIGKILL: no shutdown, no flush.
+    child.wait().unwrap();
+
+    let mut child = start();
+    wait_up().await;
+    let metrics: Value = client
+        .get(format!("{base}/api/metrics/current?start={}", ago(DAY_MS)))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let state: Value = client.get(format!("{base}/api/governance/state")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(metrics["commandsTotal"].as_u64(), Some(acknowledged));
+    assert_eq!(acknowledged, 10_000);
+    assert_eq!(state["phase"], "L4+");
+}
