@@ -411,3 +411,66 @@ async fn acknowledged_writes_survive_kill_9() {
     assert_eq!(acknowledged, 10_000);
     assert_eq!(state["phase"], "L4+");
 }
+
+/// `COMMAND_DB_PATH`: a command service's own database, read read-only.
+#[tokio::test]
+async fn commands_are_read_from_a_command_services_database() {
+    let fixture = tempfile::tempdir().unwrap();
+    let path = fixture.path().join("command.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE commands (id TEXT PRIMARY KEY, command_type TEXT NOT NULL, status TEXT NOT NULL,
+            required_approval INTEGER NOT NULL DEFAULT 0, autonomous INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL, duration_ms INTEGER, error TEXT);",
+    )
+    .unwrap();
+    for (i, status) in ["SUCCEEDED", "succeeded", "FAILED", "rolled_back", "REJECTED"].iter().enumerate() {
+        conn.execute(
+            "INSERT INTO commands (id, command_type, status, required_approval, autonomous, created_at) VALUES (?1, 'SET_FAN', ?2, 1, 1, ?3)",
+            rusqlite::params![format!("svc-{i}"), status, ago(60_000)],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let source = path.clone();
+    let app = TestApp::spawn_with(&[], false, move |c| c.command_db_path = Some(source)).await;
+    let (_, m) = app.get("/api/metrics/current").await;
+    assert_eq!(m["byStatus"], json!({"succeeded": 2, "failed": 1, "rejected": 1, "rolledBack": 1}), "{m}");
+    assert_eq!(m["approvalRate"], 0.8);
+}
+
+/// `regent audit verify` finds an edited row and a deleted one.
+#[tokio::test]
+async fn audit_verify_detects_edited_and_deleted_entries() {
+    let app = TestApp::spawn().await;
+    for name in ["a", "b", "c"] {
+        app.token(name, &["viewer"]).await;
+    }
+    let verify = |db: &std::path::Path| {
+        std::process::Command::new(regent_tests::regent_bin())
+            .args(["audit", "verify", "--db"])
+            .arg(db)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&app.db_path);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("audit log intact: "));
+
+    // The log refuses edits through SQL; someone with the file drops the guard.
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    let refused = conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2", []).unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+    conn.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;").unwrap();
+    conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2", []).unwrap();
+    let out = verify(&app.db_path);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("entry 2 was edited"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let last: i64 = conn.query_row("SELECT max(id) FROM audit_log", [], |r| r.get(0)).unwrap();
+    conn.execute("DELETE FROM audit_log WHERE id = ?1", [last]).unwrap();
+    let out = verify(&app.db_path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(text.contains("newest entries were deleted"), "{text}");
+}

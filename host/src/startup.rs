@@ -53,13 +53,21 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
     let exporter = Arc::new(Exporter::default());
     let runtime = Arc::new(runtime);
     let plugins = Arc::new(plugins);
-    let governance = Arc::new(Governance::new(
+    let mut governance = Governance::new(
         db.clone(),
         runtime.clone(),
         plugins.clone(),
         config.governance.clone(),
         exporter.clone(),
-    ));
+    );
+    if let Some(path) = &config.command_db_path {
+        governance = governance.with_command_source(crate::storage::CommandSource::new(path));
+        match governance.sync_command_source() {
+            Ok(n) => tracing::info!(new = n, source = %path.display(), "commands read from the command service"),
+            Err(e) => tracing::error!(error = %e, source = %path.display(), "cannot read the command service's database"),
+        }
+    }
+    let governance = Arc::new(governance);
     Ok(AppState {
         runtime,
         plugins,
@@ -102,7 +110,13 @@ pub fn spawn_background(state: &AppState, config: &ServeConfig) {
         loop {
             tick.tick().await;
             let g = governance.clone();
-            match tokio::task::spawn_blocking(move || g.check_breakers(Timestamp::now())).await {
+            let check = move || {
+                if let Err(e) = g.sync_command_source() {
+                    tracing::error!(error = %e, "cannot read the command service's database");
+                }
+                g.check_breakers(Timestamp::now())
+            };
+            match tokio::task::spawn_blocking(check).await {
                 Ok(Ok(events)) if !events.is_empty() => tracing::info!(created = events.len(), "breaker check"),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "breaker check failed"),

@@ -61,6 +61,8 @@ pub struct Governance {
     pub exporter: Arc<Exporter>,
     /// When `/metrics` was last scraped: the "monitoring in place" fact.
     last_scrape_ms: AtomicI64,
+    /// A command service's database to copy commands from, and how far.
+    command_source: Option<(crate::storage::CommandSource, std::sync::Mutex<i64>)>,
 }
 
 impl Governance {
@@ -71,7 +73,38 @@ impl Governance {
         settings: GovernanceSettings,
         exporter: Arc<Exporter>,
     ) -> Self {
-        Self { db, runtime, plugins, settings, exporter, last_scrape_ms: AtomicI64::new(0) }
+        Self { db, runtime, plugins, settings, exporter, last_scrape_ms: AtomicI64::new(0), command_source: None }
+    }
+
+    /// Reads commands from a command service's database (`COMMAND_DB_PATH`).
+    pub fn with_command_source(mut self, source: crate::storage::CommandSource) -> Self {
+        self.command_source = Some((source, std::sync::Mutex::new(0)));
+        self
+    }
+
+    /// Copies new rows from the command source, if any; returns how many
+    /// were new. Starting over after a restart is harmless: ids are
+    /// idempotent.
+    pub fn sync_command_source(&self) -> ServiceResult<u64> {
+        let Some((source, cursor)) = &self.command_source else {
+            return Ok(0);
+        };
+        // One sync at a time; the cursor only moves after a page is stored.
+        let mut cursor = cursor.lock().unwrap_or_else(|p| p.into_inner());
+        let mut accepted = 0;
+        loop {
+            let page = source.read_after(*cursor, 5_000)?;
+            for why in &page.skipped {
+                tracing::warn!(%why, "command source row skipped");
+            }
+            if page.last_rowid == *cursor {
+                return Ok(accepted);
+            }
+            if !page.records.is_empty() {
+                accepted += self.db.insert_commands(&page.records, Timestamp::now())?.accepted;
+            }
+            *cursor = page.last_rowid;
+        }
     }
 
     pub fn note_scrape(&self, now: Timestamp) {

@@ -8,11 +8,13 @@
 mod access;
 mod audit;
 mod breakers;
+mod command_source;
 mod commands;
 mod governance;
 mod schema;
 
 pub use access::{AttestationRecord, TokenRecord};
+pub use command_source::{CommandSource, SourcePage};
 pub use commands::Ingested;
 pub use audit::{AuditEntry, AuditVerification, NewAudit};
 use schema::MIGRATIONS;
