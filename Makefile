@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test plugins python-plugins bench load-test clean
+.PHONY: run test plugins python-plugins bench load-test load-governance clean
 
 ## Run the server with the built-in plugins on an embedded SQLite file.
 run: plugins
@@ -11,6 +11,7 @@ run: plugins
 ## Run every test: native unit tests, the plugins' fixtures through Wasm,
 ## hostile plugins, Python plugins, the CLI and the HTTP API.
 test: plugins python-plugins
+	@bash scripts/check-monitoring.sh
 	cargo test --workspace --quiet
 
 plugins:
@@ -23,6 +24,10 @@ python-plugins:
 ## Criterion benchmarks (release build; not part of `make test`).
 bench: plugins
 	cargo bench -p regent-host --bench evaluation
+
+## Load test of the governance service (release build, wrk; not part of `make test`).
+load-governance: plugins
+	bash scripts/load-governance.sh
 
 clean:
 	cargo clean

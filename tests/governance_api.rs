@@ -1298,3 +1298,21 @@ async fn framework_rejections_use_the_error_shape() {
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
     assert!(body["error"]["code"].is_string(), "a 405 without the error shape: {body:?}");
 }
+
+#[tokio::test]
+async fn zz_probe_same_millisecond() {
+    let app = TestApp::spawn().await;
+    let mut misses = 0;
+    for i in 0..300 {
+        let rec = json!({"id": format!("p{i}"), "commandType": "X", "status": "succeeded", "requiredApproval": false, "autonomous": false});
+        let (s, _) = app.post("/api/commands", rec.to_string()).await;
+        assert_eq!(s, StatusCode::OK);
+        let n = commands_total(&app).await;
+        if n != i + 1 {
+            misses += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            assert_eq!(commands_total(&app).await, i + 1, "still missing after 5 ms");
+        }
+    }
+    eprintln!("PROBE misses: {misses}/300");
+}
