@@ -31,8 +31,13 @@ fn command(id: &str, status: &str, required_approval: bool, created_at: &str) ->
 }
 
 fn assert_rate(body: &Value, field: &str, expected: f64) {
-    let got = body[field].as_f64().unwrap_or_else(|| panic!("`{field}` is not a number: {body}"));
-    assert!((got - expected).abs() < 1e-9, "`{field}`: expected {expected}, got {got}");
+    let got = body[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{field}` is not a number: {body}"));
+    assert!(
+        (got - expected).abs() < 1e-9,
+        "`{field}`: expected {expected}, got {got}"
+    );
 }
 
 /// Asserts `(status, code)` and returns the error message.
@@ -43,8 +48,17 @@ fn assert_error(got: &(StatusCode, Value), status: StatusCode, code: &str) -> St
     error_message(body).to_string()
 }
 
+/// Commands in the last day. The window ends a minute from now: a record
+/// stamped with the time it was received must count at once (see
+/// `a_command_reported_now_counts_at_once` for the default window).
 async fn commands_total(app: &TestApp) -> u64 {
-    let (status, body) = app.get("/api/metrics/current").await;
+    let now = Timestamp::now().millis();
+    let path = format!(
+        "/api/metrics/current?start={}&end={}",
+        Timestamp(now - DAY_MS),
+        Timestamp(now + MINUTE_MS)
+    );
+    let (status, body) = app.get(&path).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["commandsTotal"].as_u64().unwrap()
 }
@@ -71,9 +85,20 @@ async fn authentication_roles_and_token_lifecycle() {
     let app = TestApp::spawn().await;
 
     // No token, a malformed header, an unknown token: 401 with a challenge.
-    let (status, body) = app.call(Method::GET, "/api/governance/state", None, None).await;
-    assert_eq!((status, error_code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"), "{body}");
-    let resp = app.client.get(format!("{}/api/metrics/current", app.base)).send().await.unwrap();
+    let (status, body) = app
+        .call(Method::GET, "/api/governance/state", None, None)
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNAUTHORIZED, "unauthorized"),
+        "{body}"
+    );
+    let resp = app
+        .client
+        .get(format!("{}/api/metrics/current", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(resp.headers()["www-authenticate"], "Bearer");
     let resp = app
@@ -84,25 +109,49 @@ async fn authentication_roles_and_token_lifecycle() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let msg = assert_error(&app.get_as("rgt_garbage", "/api/governance/state").await, StatusCode::UNAUTHORIZED, "unauthorized");
+    let msg = assert_error(
+        &app.get_as("rgt_garbage", "/api/governance/state").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
     assert!(msg.contains("not valid"), "{msg}");
     assert_error(
-        &app.post_as("nope", "/api/commands", &command("c1", "succeeded", false, &ago(MINUTE_MS))).await,
+        &app.post_as(
+            "nope",
+            "/api/commands",
+            &command("c1", "succeeded", false, &ago(MINUTE_MS)),
+        )
+        .await,
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     );
 
     // A viewer reads, but may not report.
     let viewer = app.token("vera-viewer", &["viewer"]).await;
-    assert_eq!(app.get_as(&viewer, "/api/metrics/current").await.0, StatusCode::OK);
+    assert_eq!(
+        app.get_as(&viewer, "/api/metrics/current").await.0,
+        StatusCode::OK
+    );
     let msg = assert_error(
-        &app.post_as(&viewer, "/api/commands", &command("c1", "succeeded", false, &ago(MINUTE_MS))).await,
+        &app.post_as(
+            &viewer,
+            "/api/commands",
+            &command("c1", "succeeded", false, &ago(MINUTE_MS)),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
-    assert!(msg.contains("`reporter`"), "the message names the needed role: {msg}");
+    assert!(
+        msg.contains("`reporter`"),
+        "the message names the needed role: {msg}"
+    );
     assert!(msg.contains("vera-viewer"), "{msg}");
-    assert_eq!(commands_total(&app).await, 0, "a refused report stores nothing");
+    assert_eq!(
+        commands_total(&app).await,
+        0,
+        "a refused report stores nothing"
+    );
 
     // System endpoints need no token.
     let (status, body) = app.call(Method::GET, "/health", None, None).await;
@@ -116,7 +165,11 @@ async fn authentication_roles_and_token_lifecycle() {
 
     // Creating a token: 201, its secret shown once.
     let (status, created) = app
-        .post_as(ADMIN, "/api/tokens", &json!({"name": "rob-reporter", "roles": ["reporter"]}))
+        .post_as(
+            ADMIN,
+            "/api/tokens",
+            &json!({"name": "rob-reporter", "roles": ["reporter"]}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
@@ -124,7 +177,13 @@ async fn authentication_roles_and_token_lifecycle() {
     assert_eq!(created["roles"], json!(["reporter"]));
     let secret = created["token"].as_str().unwrap().to_string();
     assert!(secret.starts_with("rgt_") && secret.len() == 68, "{secret}");
-    let (status, body) = app.post_as(&secret, "/api/commands", &command("r1", "succeeded", false, &ago(MINUTE_MS))).await;
+    let (status, body) = app
+        .post_as(
+            &secret,
+            "/api/commands",
+            &command("r1", "succeeded", false, &ago(MINUTE_MS)),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // Listing shows no secret and no hash.
@@ -136,7 +195,10 @@ async fn authentication_roles_and_token_lifecycle() {
     for t in list {
         for key in t.as_object().unwrap().keys() {
             let k = key.to_ascii_lowercase();
-            assert!(!k.contains("hash") && !k.contains("secret") && k != "token", "`{key}` listed: {t}");
+            assert!(
+                !k.contains("hash") && !k.contains("secret") && k != "token",
+                "`{key}` listed: {t}"
+            );
         }
     }
     let listed = list.iter().find(|t| t["id"] == id).unwrap();
@@ -146,30 +208,82 @@ async fn authentication_roles_and_token_lifecycle() {
     assert!(listed["revokedAt"].is_null());
 
     // Revoking: the token is refused from the next request; twice is a conflict.
-    let (status, revoked) = app.send_as(Method::DELETE, ADMIN, &format!("/api/tokens/{id}"), &json!({})).await;
+    let (status, revoked) = app
+        .send_as(
+            Method::DELETE,
+            ADMIN,
+            &format!("/api/tokens/{id}"),
+            &json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{revoked}");
     assert!(revoked["revokedAt"].is_string(), "{revoked}");
-    assert_error(&app.get_as(&secret, "/api/metrics/current").await, StatusCode::UNAUTHORIZED, "unauthorized");
     assert_error(
-        &app.send_as(Method::DELETE, ADMIN, &format!("/api/tokens/{id}"), &json!({})).await,
+        &app.get_as(&secret, "/api/metrics/current").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        &app.send_as(
+            Method::DELETE,
+            ADMIN,
+            &format!("/api/tokens/{id}"),
+            &json!({}),
+        )
+        .await,
         StatusCode::CONFLICT,
         "conflict",
     );
-    assert_error(&app.send_as(Method::DELETE, ADMIN, "/api/tokens/9999", &json!({})).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &app.send_as(Method::DELETE, ADMIN, "/api/tokens/9999", &json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     let (_, list) = app.get("/api/tokens").await;
-    assert!(list.as_array().unwrap().iter().find(|t| t["id"] == id).unwrap()["revokedAt"].is_string());
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap()["revokedAt"]
+        .is_string());
 
     // Bad token requests.
     let msg = assert_error(
-        &app.post_as(ADMIN, "/api/tokens", &json!({"name": "x", "roles": ["reporter", "root"]})).await,
+        &app.post_as(
+            ADMIN,
+            "/api/tokens",
+            &json!({"name": "x", "roles": ["reporter", "root"]}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     assert!(msg.contains("unknown role `root`"), "{msg}");
-    assert_error(&app.post_as(ADMIN, "/api/tokens", &json!({"name": "x", "roles": []})).await, StatusCode::BAD_REQUEST, "bad_request");
-    assert_error(&app.post_as(ADMIN, "/api/tokens", &json!({"name": " ", "roles": ["viewer"]})).await, StatusCode::BAD_REQUEST, "bad_request");
     assert_error(
-        &app.post_as(ADMIN, "/api/tokens", &json!({"name": "x", "roles": ["viewer"], "admin": true})).await,
+        &app.post_as(ADMIN, "/api/tokens", &json!({"name": "x", "roles": []}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    assert_error(
+        &app.post_as(
+            ADMIN,
+            "/api/tokens",
+            &json!({"name": " ", "roles": ["viewer"]}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    assert_error(
+        &app.post_as(
+            ADMIN,
+            "/api/tokens",
+            &json!({"name": "x", "roles": ["viewer"], "admin": true}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
@@ -177,14 +291,24 @@ async fn authentication_roles_and_token_lifecycle() {
     // Only admin manages tokens.
     let operator = app.token("olga-operator", &["operator"]).await;
     let msg = assert_error(
-        &app.post_as(&operator, "/api/tokens", &json!({"name": "mine", "roles": ["admin"]})).await,
+        &app.post_as(
+            &operator,
+            "/api/tokens",
+            &json!({"name": "mine", "roles": ["admin"]}),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
     assert!(msg.contains("`admin`"), "{msg}");
-    assert_error(&app.get_as(&operator, "/api/tokens").await, StatusCode::FORBIDDEN, "forbidden");
     assert_error(
-        &app.send_as(Method::DELETE, &operator, "/api/tokens/1", &json!({})).await,
+        &app.get_as(&operator, "/api/tokens").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_error(
+        &app.send_as(Method::DELETE, &operator, "/api/tokens/1", &json!({}))
+            .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
@@ -193,10 +317,25 @@ async fn authentication_roles_and_token_lifecycle() {
 
     // Token changes are audited.
     let entries = audit(&app).await;
-    let actions: Vec<&str> = entries.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions.iter().filter(|a| **a == "token.create").count(), 3, "{actions:?}");
-    assert_eq!(actions.iter().filter(|a| **a == "token.revoke").count(), 1, "{actions:?}");
-    assert!(!serde_json::to_string(&entries).unwrap().contains(&secret), "a secret in the audit log");
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    // The bootstrap admin token, and the three made here.
+    assert_eq!(
+        actions.iter().filter(|a| **a == "token.create").count(),
+        4,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "token.revoke").count(),
+        1,
+        "{actions:?}"
+    );
+    assert!(
+        !serde_json::to_string(&entries).unwrap().contains(&secret),
+        "a secret in the audit log"
+    );
 }
 
 // 2 ---------------------------------------------------------------------------
@@ -208,8 +347,17 @@ async fn commands_are_ingested_all_or_nothing_and_idempotently() {
     let at = ago(10 * MINUTE_MS);
 
     // One object.
-    let (status, body) = app.post_as(&reporter, "/api/commands", &command("a1", "succeeded", false, &at)).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"accepted": 1, "duplicates": 0})));
+    let (status, body) = app
+        .post_as(
+            &reporter,
+            "/api/commands",
+            &command("a1", "succeeded", false, &at),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"accepted": 1, "duplicates": 0}))
+    );
 
     // An array, without createdAt (then the time received counts).
     let batch = json!([
@@ -218,7 +366,10 @@ async fn commands_are_ingested_all_or_nothing_and_idempotently() {
          "durationMs": 1200, "error": "overheated"},
     ]);
     let (status, body) = app.post_as(&reporter, "/api/commands", &batch).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"accepted": 2, "duplicates": 0})));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"accepted": 2, "duplicates": 0}))
+    );
     assert_eq!(commands_total(&app).await, 3);
 
     // Repeated ids are counted and change nothing, even with other contents.
@@ -229,10 +380,16 @@ async fn commands_are_ingested_all_or_nothing_and_idempotently() {
         command("a4", "rejected", true, &at),
     ]);
     let (status, body) = app.post_as(&reporter, "/api/commands", &again).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"accepted": 1, "duplicates": 3})));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"accepted": 1, "duplicates": 3}))
+    );
     let (_, m) = app.get("/api/metrics/current").await;
     assert_eq!(m["commandsTotal"], 4);
-    assert_eq!(m["byStatus"], json!({"succeeded": 1, "failed": 1, "rejected": 1, "rolledBack": 1}));
+    assert_eq!(
+        m["byStatus"],
+        json!({"succeeded": 1, "failed": 1, "rejected": 1, "rolledBack": 1})
+    );
 
     // One bad record refuses the whole batch, naming it by index.
     let bad = json!([
@@ -241,13 +398,26 @@ async fn commands_are_ingested_all_or_nothing_and_idempotently() {
         command("b2", "exploded", false, &at),
         command("b3", "failed", false, &at),
     ]);
-    let msg = assert_error(&app.post_as(&reporter, "/api/commands", &bad).await, StatusCode::BAD_REQUEST, "bad_request");
+    let msg = assert_error(
+        &app.post_as(&reporter, "/api/commands", &bad).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     assert!(msg.contains("record 2"), "{msg}");
     assert!(msg.contains("exploded"), "{msg}");
-    assert!(!msg.contains("record 0") && !msg.contains("record 1") && !msg.contains("record 3"), "{msg}");
-    assert_eq!(commands_total(&app).await, 4, "nothing of the refused batch was stored");
+    assert!(
+        !msg.contains("record 0") && !msg.contains("record 1") && !msg.contains("record 3"),
+        "{msg}"
+    );
+    assert_eq!(
+        commands_total(&app).await,
+        4,
+        "nothing of the refused batch was stored"
+    );
     // ... not even its good records, which are new when sent on their own.
-    let (_, body) = app.post_as(&reporter, "/api/commands", &json!([bad[0], bad[1]])).await;
+    let (_, body) = app
+        .post_as(&reporter, "/api/commands", &json!([bad[0], bad[1]]))
+        .await;
     assert_eq!(body, json!({"accepted": 2, "duplicates": 0}));
 
     // Several bad records are each named; other shape errors too.
@@ -258,38 +428,84 @@ async fn commands_are_ingested_all_or_nothing_and_idempotently() {
         {"id": "c3", "commandType": "X", "status": "failed", "requiredApproval": false, "autonomous": false, "colour": "red"},
         {"id": "c4", "commandType": "X", "status": "failed", "requiredApproval": false, "autonomous": false, "createdAt": "yesterday"},
     ]);
-    let msg = assert_error(&app.post_as(&reporter, "/api/commands", &bad).await, StatusCode::BAD_REQUEST, "bad_request");
-    for (i, needle) in [(0, "`id` is empty"), (2, "autonomous"), (3, "colour"), (4, "yesterday")] {
+    let msg = assert_error(
+        &app.post_as(&reporter, "/api/commands", &bad).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    for (i, needle) in [
+        (0, "`id` is empty"),
+        (2, "autonomous"),
+        (3, "colour"),
+        (4, "yesterday"),
+    ] {
         assert!(msg.contains(&format!("record {i}")), "record {i}: {msg}");
         assert!(msg.contains(needle), "{needle}: {msg}");
     }
     assert!(!msg.contains("record 1"), "{msg}");
 
     // Too many records: 413, nothing stored.
-    let many: Vec<Value> = (0..10_001).map(|i| command(&format!("m{i}"), "succeeded", false, &at)).collect();
+    let many: Vec<Value> = (0..10_001)
+        .map(|i| command(&format!("m{i}"), "succeeded", false, &at))
+        .collect();
     let msg = assert_error(
-        &app.post_as(&reporter, "/api/commands", &Value::Array(many.clone())).await,
+        &app.post_as(&reporter, "/api/commands", &Value::Array(many.clone()))
+            .await,
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
     );
     assert!(msg.contains("10001") || msg.contains("10,001"), "{msg}");
     // Exactly the limit is fine.
-    let (status, body) = app.post_as(&reporter, "/api/commands", &Value::Array(many[..10_000].to_vec())).await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"accepted": 10_000, "duplicates": 0})));
+    let (status, body) = app
+        .post_as(
+            &reporter,
+            "/api/commands",
+            &Value::Array(many[..10_000].to_vec()),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"accepted": 10_000, "duplicates": 0}))
+    );
     assert_eq!(commands_total(&app).await, 6 + 10_000);
 
     // Empty, malformed, and not records at all.
-    let msg = assert_error(&app.post_as(&reporter, "/api/commands", &json!([])).await, StatusCode::BAD_REQUEST, "bad_request");
+    let msg = assert_error(
+        &app.post_as(&reporter, "/api/commands", &json!([])).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     assert!(msg.contains("empty"), "{msg}");
     let malformed = app
-        .call(Method::POST, "/api/commands", Some(&reporter), Some("[{\"id\": \"x\",".into()))
+        .call(
+            Method::POST,
+            "/api/commands",
+            Some(&reporter),
+            Some("[{\"id\": \"x\",".into()),
+        )
         .await;
     let msg = assert_error(&malformed, StatusCode::BAD_REQUEST, "bad_request");
     assert!(msg.starts_with("malformed JSON"), "{msg}");
-    let empty = app.call(Method::POST, "/api/commands", Some(&reporter), Some("".into())).await;
+    let empty = app
+        .call(
+            Method::POST,
+            "/api/commands",
+            Some(&reporter),
+            Some("".into()),
+        )
+        .await;
     assert_error(&empty, StatusCode::BAD_REQUEST, "bad_request");
-    assert_error(&app.post_as(&reporter, "/api/commands", &json!("a1")).await, StatusCode::BAD_REQUEST, "bad_request");
-    assert_error(&app.post_as(&reporter, "/api/commands", &json!([1, 2])).await, StatusCode::BAD_REQUEST, "bad_request");
+    assert_error(
+        &app.post_as(&reporter, "/api/commands", &json!("a1")).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    assert_error(
+        &app.post_as(&reporter, "/api/commands", &json!([1, 2]))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     assert_eq!(commands_total(&app).await, 6 + 10_000);
 }
 
@@ -303,26 +519,45 @@ async fn metrics_rates_windows_weekly_and_snapshots() {
     let (status, empty) = app.get("/api/metrics/current").await;
     assert_eq!(status, StatusCode::OK, "{empty}");
     assert_eq!(empty["commandsTotal"], 0);
-    assert_eq!(empty["byStatus"], json!({"succeeded": 0, "failed": 0, "rejected": 0, "rolledBack": 0}));
+    assert_eq!(
+        empty["byStatus"],
+        json!({"succeeded": 0, "failed": 0, "rejected": 0, "rolledBack": 0})
+    );
     for rate in ["successRate", "errorRate", "approvalRate", "rollbackRate"] {
         assert!(empty[rate].is_null(), "{rate}: {empty}");
     }
-    assert_eq!(empty["incidentsBySeverity"], json!({"low": 0, "medium": 0, "high": 0, "critical": 0}));
+    assert_eq!(
+        empty["incidentsBySeverity"],
+        json!({"low": 0, "medium": 0, "high": 0, "critical": 0})
+    );
     assert_eq!(empty["criticalAutonomousIncidents"], 0);
     let (start, end) = (
         Timestamp::parse(empty["start"].as_str().unwrap()).unwrap(),
         Timestamp::parse(empty["end"].as_str().unwrap()).unwrap(),
     );
-    assert_eq!(end.millis() - start.millis(), DAY_MS, "the default window is the last 24 hours");
+    assert_eq!(
+        end.millis() - start.millis(),
+        DAY_MS,
+        "the default window is the last 24 hours"
+    );
 
     // Before a cycle there is no snapshot.
-    assert_error(&app.get("/api/metrics/latest").await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &app.get("/api/metrics/latest").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 
     // 7 succeeded (2 needing approval), 2 failed, 1 rolled back (needing
     // approval), 2 rejected (needing approval): all in the last hour.
     let mut records = Vec::new();
     for i in 0..7 {
-        records.push(command(&format!("s{i}"), "succeeded", i < 2, &ago((5 + i) * MINUTE_MS)));
+        records.push(command(
+            &format!("s{i}"),
+            "succeeded",
+            i < 2,
+            &ago((5 + i) * MINUTE_MS),
+        ));
     }
     records.push(command("f0", "failed", false, &ago(20 * MINUTE_MS)));
     records.push(command("f1", "failed", false, &ago(45 * MINUTE_MS)));
@@ -331,15 +566,25 @@ async fn metrics_rates_windows_weekly_and_snapshots() {
     records.push(command("rj1", "rejected", true, &ago(55 * MINUTE_MS)));
     // Two older ones, outside the default 24 hours but inside the week.
     records.push(command("old0", "failed", false, &ago(3 * DAY_MS)));
-    records.push(command("old1", "succeeded", false, &ago(3 * DAY_MS + HOUR_MS)));
-    let (status, body) = app.post("/api/commands", Value::Array(records).to_string()).await;
+    records.push(command(
+        "old1",
+        "succeeded",
+        false,
+        &ago(3 * DAY_MS + HOUR_MS),
+    ));
+    let (status, body) = app
+        .post("/api/commands", Value::Array(records).to_string())
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accepted"], 14);
 
     let (status, m) = app.get("/api/metrics/current").await;
     assert_eq!(status, StatusCode::OK, "{m}");
     assert_eq!(m["commandsTotal"], 12);
-    assert_eq!(m["byStatus"], json!({"succeeded": 7, "failed": 2, "rejected": 2, "rolledBack": 1}));
+    assert_eq!(
+        m["byStatus"],
+        json!({"succeeded": 7, "failed": 2, "rejected": 2, "rolledBack": 1})
+    );
     // Rates over executed commands (rejected ones never ran): 10.
     assert_rate(&m, "successRate", 0.7);
     assert_rate(&m, "errorRate", 0.2);
@@ -348,10 +593,17 @@ async fn metrics_rates_windows_weekly_and_snapshots() {
     assert_rate(&m, "approvalRate", 0.6);
 
     // An explicit window: the older half of the last hour (30 to 60 minutes ago).
-    let path = format!("/api/metrics/current?start={}&end={}", ago(HOUR_MS), ago(30 * MINUTE_MS));
+    let path = format!(
+        "/api/metrics/current?start={}&end={}",
+        ago(HOUR_MS),
+        ago(30 * MINUTE_MS)
+    );
     let (status, m) = app.get(&path).await;
     assert_eq!(status, StatusCode::OK, "{m}");
-    assert_eq!(m["byStatus"], json!({"succeeded": 0, "failed": 1, "rejected": 2, "rolledBack": 1}));
+    assert_eq!(
+        m["byStatus"],
+        json!({"succeeded": 0, "failed": 1, "rejected": 2, "rolledBack": 1})
+    );
     assert_rate(&m, "errorRate", 0.5);
     assert_rate(&m, "rollbackRate", 0.5);
     assert_rate(&m, "successRate", 0.0);
@@ -359,15 +611,25 @@ async fn metrics_rates_windows_weekly_and_snapshots() {
 
     // A window spanning whole hours (served from the hourly roll-up) and
     // ragged edges: the last 4 days.
-    let path = format!("/api/metrics/current?start={}&end={}", ago(4 * DAY_MS), ago(0));
+    let path = format!(
+        "/api/metrics/current?start={}&end={}",
+        ago(4 * DAY_MS),
+        ago(0)
+    );
     let (_, m) = app.get(&path).await;
     assert_eq!(m["commandsTotal"], 14);
-    assert_eq!(m["byStatus"], json!({"succeeded": 8, "failed": 3, "rejected": 2, "rolledBack": 1}));
+    assert_eq!(
+        m["byStatus"],
+        json!({"succeeded": 8, "failed": 3, "rejected": 2, "rolledBack": 1})
+    );
 
     // `start` is inclusive and `end` exclusive, also on an exact hour.
     let hour = (Timestamp::now().millis() - 10 * HOUR_MS).div_euclid(HOUR_MS) * HOUR_MS;
     let (_, body) = app
-        .post("/api/commands", command("edge", "succeeded", false, &Timestamp(hour).to_string()).to_string())
+        .post(
+            "/api/commands",
+            command("edge", "succeeded", false, &Timestamp(hour).to_string()).to_string(),
+        )
         .await;
     assert_eq!(body["accepted"], 1);
     for (from, to, expected) in [
@@ -377,24 +639,59 @@ async fn metrics_rates_windows_weekly_and_snapshots() {
         (hour + 1, hour + 2 * HOUR_MS, 0),
         (hour - 5 * HOUR_MS, hour + 5 * HOUR_MS, 1),
     ] {
-        let path = format!("/api/metrics/current?start={}&end={}", Timestamp(from), Timestamp(to));
+        let path = format!(
+            "/api/metrics/current?start={}&end={}",
+            Timestamp(from),
+            Timestamp(to)
+        );
         let (status, m) = app.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{m}");
-        assert_eq!(m["commandsTotal"], expected, "[{from}, {to}) around {hour}: {m}");
+        assert_eq!(
+            m["commandsTotal"], expected,
+            "[{from}, {to}) around {hour}: {m}"
+        );
     }
 
     // Bad windows.
-    let msg = assert_error(&app.get("/api/metrics/current?start=yesterday").await, StatusCode::BAD_REQUEST, "bad_request");
-    assert!(msg.contains("`start`") && msg.contains("yesterday"), "{msg}");
-    let msg = assert_error(&app.get("/api/metrics/current?end=2026-13-01T00:00:00Z").await, StatusCode::BAD_REQUEST, "bad_request");
+    let msg = assert_error(
+        &app.get("/api/metrics/current?start=yesterday").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    assert!(
+        msg.contains("`start`") && msg.contains("yesterday"),
+        "{msg}"
+    );
+    let msg = assert_error(
+        &app.get("/api/metrics/current?end=2026-13-01T00:00:00Z")
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     assert!(msg.contains("`end`"), "{msg}");
-    let path = format!("/api/metrics/current?start={}&end={}", ago(MINUTE_MS), ago(2 * MINUTE_MS));
-    let msg = assert_error(&app.get(&path).await, StatusCode::BAD_REQUEST, "bad_request");
+    let path = format!(
+        "/api/metrics/current?start={}&end={}",
+        ago(MINUTE_MS),
+        ago(2 * MINUTE_MS)
+    );
+    let msg = assert_error(
+        &app.get(&path).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     assert!(msg.contains("`start`") && msg.contains("before"), "{msg}");
     let same = ago(MINUTE_MS);
     let path = format!("/api/metrics/current?start={same}&end={same}");
-    assert_error(&app.get(&path).await, StatusCode::BAD_REQUEST, "bad_request");
-    assert_error(&app.get("/api/metrics/current?from=x").await, StatusCode::BAD_REQUEST, "bad_request");
+    assert_error(
+        &app.get(&path).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    assert_error(
+        &app.get("/api/metrics/current?from=x").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
 
     // The week: a total and 7 days, oldest first, that add up to it.
     let (status, week) = app.get("/api/metrics/weekly").await;
@@ -402,7 +699,10 @@ async fn metrics_rates_windows_weekly_and_snapshots() {
     assert_eq!(week["total"]["commandsTotal"], 15);
     let days = week["days"].as_array().unwrap();
     assert_eq!(days.len(), 7);
-    let sum: u64 = days.iter().map(|d| d["commandsTotal"].as_u64().unwrap()).sum();
+    let sum: u64 = days
+        .iter()
+        .map(|d| d["commandsTotal"].as_u64().unwrap())
+        .sum();
     assert_eq!(sum, 15);
     assert_eq!(days[6]["commandsTotal"], 13, "the last day: {}", days[6]);
     assert_eq!(days[0]["start"], week["total"]["start"]);
@@ -410,15 +710,30 @@ async fn metrics_rates_windows_weekly_and_snapshots() {
     for pair in days.windows(2) {
         assert_eq!(pair[0]["end"], pair[1]["start"], "days are contiguous");
     }
-    let older: u64 = days[..6].iter().map(|d| d["commandsTotal"].as_u64().unwrap()).sum();
+    let older: u64 = days[..6]
+        .iter()
+        .map(|d| d["commandsTotal"].as_u64().unwrap())
+        .sum();
     assert_eq!(older, 2);
 
     // A viewer may read metrics but not run the cycle; after one, the
     // latest snapshot is the cycle's week.
     let viewer = app.token("vera-viewer", &["viewer"]).await;
-    assert_eq!(app.get_as(&viewer, "/api/metrics/weekly").await.0, StatusCode::OK);
-    assert_error(&app.post_as(&viewer, "/api/governance/run-cycle", &json!({})).await, StatusCode::FORBIDDEN, "forbidden");
-    assert_error(&app.get_as(&viewer, "/api/metrics/latest").await, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        app.get_as(&viewer, "/api/metrics/weekly").await.0,
+        StatusCode::OK
+    );
+    assert_error(
+        &app.post_as(&viewer, "/api/governance/run-cycle", &json!({}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_error(
+        &app.get_as(&viewer, "/api/metrics/latest").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     let (status, report) = app.post("/api/governance/run-cycle", "").await;
     assert_eq!(status, StatusCode::OK, "{report}");
     let (status, latest) = app.get_as(&viewer, "/api/metrics/latest").await;
@@ -440,7 +755,11 @@ async fn incidents_and_gauges_are_reported_and_counted() {
     let reporter = app.token("rob-reporter", &["reporter"]).await;
 
     let (status, inc) = app
-        .post_as(&reporter, "/api/incidents", &json!({"severity": "HIGH", "autonomous": false, "description": "fan stalled"}))
+        .post_as(
+            &reporter,
+            "/api/incidents",
+            &json!({"severity": "HIGH", "autonomous": false, "description": "fan stalled"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{inc}");
     assert_eq!(inc["severity"], "high");
@@ -452,7 +771,12 @@ async fn incidents_and_gauges_are_reported_and_counted() {
     assert!(inc["commandType"].is_null());
 
     let at = ago(10 * MINUTE_MS);
-    for (severity, autonomous) in [("Critical", true), ("critical", false), ("low", true), ("MeDiUm", false)] {
+    for (severity, autonomous) in [
+        ("Critical", true),
+        ("critical", false),
+        ("low", true),
+        ("MeDiUm", false),
+    ] {
         let (status, inc) = app
             .post_as(
                 &reporter,
@@ -477,18 +801,33 @@ async fn incidents_and_gauges_are_reported_and_counted() {
 
     // Bad incidents.
     let msg = assert_error(
-        &app.post_as(&reporter, "/api/incidents", &json!({"severity": "catastrophic", "autonomous": false, "description": "x"})).await,
+        &app.post_as(
+            &reporter,
+            "/api/incidents",
+            &json!({"severity": "catastrophic", "autonomous": false, "description": "x"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     assert!(msg.contains("catastrophic"), "{msg}");
     assert_error(
-        &app.post_as(&reporter, "/api/incidents", &json!({"severity": "low", "autonomous": false, "description": "  "})).await,
+        &app.post_as(
+            &reporter,
+            "/api/incidents",
+            &json!({"severity": "low", "autonomous": false, "description": "  "}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     assert_error(
-        &app.post_as(&reporter, "/api/incidents", &json!({"severity": "low", "description": "x"})).await,
+        &app.post_as(
+            &reporter,
+            "/api/incidents",
+            &json!({"severity": "low", "description": "x"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
@@ -501,31 +840,61 @@ async fn incidents_and_gauges_are_reported_and_counted() {
     assert!(msg.contains("occurredAt"), "{msg}");
     let viewer = app.token("vera-viewer", &["viewer"]).await;
     assert_error(
-        &app.post_as(&viewer, "/api/incidents", &json!({"severity": "low", "autonomous": false, "description": "x"})).await,
+        &app.post_as(
+            &viewer,
+            "/api/incidents",
+            &json!({"severity": "low", "autonomous": false, "description": "x"}),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
 
     // Counted in the metrics: by severity, and critical autonomous ones.
     let (_, m) = app.get_as(&viewer, "/api/metrics/current").await;
-    assert_eq!(m["incidentsBySeverity"], json!({"low": 1, "medium": 1, "high": 1, "critical": 2}));
+    assert_eq!(
+        m["incidentsBySeverity"],
+        json!({"low": 1, "medium": 1, "high": 1, "critical": 2})
+    );
     assert_eq!(m["criticalAutonomousIncidents"], 1);
     let (_, week) = app.get("/api/metrics/weekly").await;
     assert_eq!(week["total"]["incidentsBySeverity"]["critical"], 3);
     assert_eq!(week["total"]["criticalAutonomousIncidents"], 2);
 
     // Gauges: stored, and read by the checklist item that names them.
-    let (status, g) = app.post_as(&reporter, "/api/gauges", &json!({"name": "evalCoverage", "value": 0.5})).await;
+    let (status, g) = app
+        .post_as(
+            &reporter,
+            "/api/gauges",
+            &json!({"name": "evalCoverage", "value": 0.5}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{g}");
     assert_eq!(g["name"], "evalCoverage");
     assert_eq!(g["value"], 0.5);
     assert!(g["updatedAt"].is_string(), "{g}");
     let (_, report) = app.get("/api/readiness/current").await;
-    assert_eq!(item(&report, "eval-coverage")["passed"], false, "{}", item(&report, "eval-coverage"));
-    let (status, g) = app.post_as(&reporter, "/api/gauges", &json!({"name": "evalCoverage", "value": 0.95})).await;
+    assert_eq!(
+        item(&report, "eval-coverage")["passed"],
+        false,
+        "{}",
+        item(&report, "eval-coverage")
+    );
+    let (status, g) = app
+        .post_as(
+            &reporter,
+            "/api/gauges",
+            &json!({"name": "evalCoverage", "value": 0.95}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{g}");
     let (_, report) = app.get("/api/readiness/current").await;
-    assert_eq!(item(&report, "eval-coverage")["passed"], true, "{}", item(&report, "eval-coverage"));
+    assert_eq!(
+        item(&report, "eval-coverage")["passed"],
+        true,
+        "{}",
+        item(&report, "eval-coverage")
+    );
 
     for bad in [
         json!({"name": "", "value": 1}),
@@ -534,14 +903,29 @@ async fn incidents_and_gauges_are_reported_and_counted() {
         json!({"name": "g"}),
         json!({"name": "g", "value": 1, "unit": "%"}),
     ] {
-        assert_error(&app.post_as(&reporter, "/api/gauges", &bad).await, StatusCode::BAD_REQUEST, "bad_request");
+        assert_error(
+            &app.post_as(&reporter, "/api/gauges", &bad).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        );
     }
-    assert_error(&app.post_as(&viewer, "/api/gauges", &json!({"name": "g", "value": 1})).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(
+        &app.post_as(&viewer, "/api/gauges", &json!({"name": "g", "value": 1}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
 
     // The exposition counts incidents too (all time).
     let (_, text) = app.text("/metrics").await;
-    assert!(text.contains("regent_incidents_total{severity=\"critical\"} 3"), "{text}");
-    assert!(text.contains("regent_safety_constraint_violations_total 3"), "{text}");
+    assert!(
+        text.contains("regent_incidents_total{severity=\"critical\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("regent_safety_constraint_violations_total 3"),
+        "{text}"
+    );
 }
 
 // 5 ---------------------------------------------------------------------------
@@ -566,31 +950,59 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
     // Not as operator, not with a bad phase, not in the future.
     let operator = app.token("olga-operator", &["operator"]).await;
     let msg = assert_error(
-        &app.send_as(Method::PUT, &operator, "/api/governance/state/phase", &body).await,
+        &app.send_as(Method::PUT, &operator, "/api/governance/state/phase", &body)
+            .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
     assert!(msg.contains("`admin`"), "{msg}");
     let msg = assert_error(
-        &app.send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &json!({"phase": "L6", "phaseStartedAt": started.to_string()})).await,
+        &app.send_as(
+            Method::PUT,
+            ADMIN,
+            "/api/governance/state/phase",
+            &json!({"phase": "L6", "phaseStartedAt": started.to_string()}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     assert!(msg.contains("L6"), "{msg}");
     let future = Timestamp(Timestamp::now().millis() + DAY_MS).to_string();
     let msg = assert_error(
-        &app.send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &json!({"phase": "L4", "phaseStartedAt": future})).await,
+        &app.send_as(
+            Method::PUT,
+            ADMIN,
+            "/api/governance/state/phase",
+            &json!({"phase": "L4", "phaseStartedAt": future}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
-    assert!(msg.contains("phaseStartedAt") && msg.contains("future"), "{msg}");
+    assert!(
+        msg.contains("phaseStartedAt") && msg.contains("future"),
+        "{msg}"
+    );
     assert_error(
-        &app.send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &json!({"phase": "L4"})).await,
+        &app.send_as(
+            Method::PUT,
+            ADMIN,
+            "/api/governance/state/phase",
+            &json!({"phase": "L4"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     assert_error(
-        &app.send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &json!({"phase": "L4", "phaseStartedAt": "last month"})).await,
+        &app.send_as(
+            Method::PUT,
+            ADMIN,
+            "/api/governance/state/phase",
+            &json!({"phase": "L4", "phaseStartedAt": "last month"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
@@ -602,13 +1014,21 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
     );
 
     // As admin: the whitelist becomes the cumulative list.
-    let (status, set) = app.send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &body).await;
+    let (status, set) = app
+        .send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &body)
+        .await;
     assert_eq!(status, StatusCode::OK, "{set}");
     assert_eq!(set["phase"], "L4");
-    assert_eq!(set["whitelist"], json!(["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"]));
+    assert_eq!(
+        set["whitelist"],
+        json!(["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"])
+    );
     assert_eq!(set["daysAtPhase"], 30);
     assert_eq!(set["minStabilizationDays"], 21);
-    assert_eq!(Timestamp::parse(set["phaseStartedAt"].as_str().unwrap()).unwrap(), started);
+    assert_eq!(
+        Timestamp::parse(set["phaseStartedAt"].as_str().unwrap()).unwrap(),
+        started
+    );
     let viewer = app.token("vera-viewer", &["viewer"]).await;
     let (status, state) = app.get_as(&viewer, "/api/governance/state").await;
     assert_eq!(status, StatusCode::OK);
@@ -616,7 +1036,12 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
 
     // Other phases: `L3+` and `L5` by their wire names.
     let (status, s) = app
-        .send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &json!({"phase": "L3+", "phaseStartedAt": ago(DAY_MS)}))
+        .send_as(
+            Method::PUT,
+            ADMIN,
+            "/api/governance/state/phase",
+            &json!({"phase": "L3+", "phaseStartedAt": ago(DAY_MS)}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{s}");
     assert_eq!(s["phase"], "L3+");
@@ -624,25 +1049,48 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
     assert_eq!(s["minStabilizationDays"], 14);
     assert_eq!(s["daysAtPhase"], 1);
     let (_, s) = app
-        .send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &json!({"phase": "L5", "phaseStartedAt": ago(0)}))
+        .send_as(
+            Method::PUT,
+            ADMIN,
+            "/api/governance/state/phase",
+            &json!({"phase": "L5", "phaseStartedAt": ago(0)}),
+        )
         .await;
     assert_eq!(s["whitelist"].as_array().unwrap().len(), 8, "{s}");
     assert_eq!(s["minStabilizationDays"], 60);
 
     // The audit log: admin only, newest first, chained, with before/after.
-    assert_error(&app.get_as(&viewer, "/api/audit").await, StatusCode::FORBIDDEN, "forbidden");
-    assert_error(&app.get_as(&operator, "/api/audit").await, StatusCode::FORBIDDEN, "forbidden");
-    assert_error(&app.get("/api/audit?limit=0").await, StatusCode::BAD_REQUEST, "bad_request");
+    assert_error(
+        &app.get_as(&viewer, "/api/audit").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_error(
+        &app.get_as(&operator, "/api/audit").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert_error(
+        &app.get("/api/audit?limit=0").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     let (status, one) = app.get("/api/audit?limit=1").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one.as_array().unwrap().len(), 1);
     let entries = audit(&app).await;
     assert_eq!(one[0], entries[0]);
     for pair in entries.windows(2) {
-        assert!(pair[0]["id"].as_i64() > pair[1]["id"].as_i64(), "newest first");
+        assert!(
+            pair[0]["id"].as_i64() > pair[1]["id"].as_i64(),
+            "newest first"
+        );
         assert_eq!(pair[0]["prevHash"], pair[1]["hash"], "chained");
     }
-    let sets: Vec<&Value> = entries.iter().filter(|e| e["action"] == "phase.set").collect();
+    let sets: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "phase.set")
+        .collect();
     assert_eq!(sets.len(), 3, "{entries:?}");
     let first = sets[2];
     assert_eq!(first["actor"], "test-admin");
@@ -650,7 +1098,10 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
     assert_eq!(first["before"]["phase"], "L3");
     assert_eq!(first["before"]["whitelist"], json!([]));
     assert_eq!(first["after"]["phase"], "L4");
-    assert_eq!(first["after"]["whitelist"], json!(["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"]));
+    assert_eq!(
+        first["after"]["whitelist"],
+        json!(["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"])
+    );
     assert_eq!(
         Timestamp::parse(first["after"]["phaseStartedAt"].as_str().unwrap()).unwrap(),
         started
@@ -664,7 +1115,11 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
 #[tokio::test]
 async fn readiness_reports_the_whole_checklist_and_is_stored() {
     let app = TestApp::spawn().await;
-    assert_error(&app.get("/api/readiness/latest").await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &app.get("/api/readiness/latest").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 
     let viewer = app.token("vera-viewer", &["viewer"]).await;
     let (status, r) = app.get_as(&viewer, "/api/readiness/current").await;
@@ -681,11 +1136,28 @@ async fn readiness_reports_the_whole_checklist_and_is_stored() {
     assert_eq!(items.len(), 22);
     let mut ids = BTreeSet::new();
     for i in items {
-        for key in ["id", "name", "category", "subcategory", "weight", "required", "passed", "detail", "plugin", "pluginVersion"] {
+        for key in [
+            "id",
+            "name",
+            "category",
+            "subcategory",
+            "weight",
+            "required",
+            "passed",
+            "detail",
+            "plugin",
+            "pluginVersion",
+        ] {
             assert!(!i[key].is_null(), "item without `{key}`: {i}");
         }
-        assert!(["technical", "process", "organizational"].contains(&i["category"].as_str().unwrap()), "{i}");
-        assert!(ids.insert(i["id"].as_str().unwrap().to_string()), "duplicate id: {i}");
+        assert!(
+            ["technical", "process", "organizational"].contains(&i["category"].as_str().unwrap()),
+            "{i}"
+        );
+        assert!(
+            ids.insert(i["id"].as_str().unwrap().to_string()),
+            "duplicate id: {i}"
+        );
         assert!(!i["detail"].as_str().unwrap().is_empty(), "{i}");
     }
 
@@ -706,16 +1178,30 @@ async fn readiness_reports_the_whole_checklist_and_is_stored() {
     }
     assert_eq!(r["overall"]["score"], total);
     let pct = r["overall"]["percentage"].as_f64().unwrap();
-    assert!((pct - (total as f64 * 100.0 / 80.0 * 10.0).round() / 10.0).abs() < 1e-9, "{pct}");
+    assert!(
+        (pct - (total as f64 * 100.0 / 80.0 * 10.0).round() / 10.0).abs() < 1e-9,
+        "{pct}"
+    );
 
     // An empty system needs work; its blockers are the names of the failed
     // required items.
     assert_eq!(r["overall"]["status"], "needs_work");
-    let expected: Vec<&Value> = items.iter().filter(|i| i["required"] == true && i["passed"] == false).map(|i| &i["name"]).collect();
-    let blockers: Vec<&Value> = r["overall"]["blockers"].as_array().unwrap().iter().collect();
+    let expected: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["required"] == true && i["passed"] == false)
+        .map(|i| &i["name"])
+        .collect();
+    let blockers: Vec<&Value> = r["overall"]["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
     assert!(!blockers.is_empty());
     assert_eq!(blockers, expected);
-    assert!(blockers.contains(&&json!("Runbooks complete")), "{blockers:?}");
+    assert!(
+        blockers.contains(&&json!("Runbooks complete")),
+        "{blockers:?}"
+    );
     assert_eq!(item(&r, "runbooks")["passed"], false);
     assert_eq!(item(&r, "runbooks")["required"], true);
 
@@ -746,7 +1232,11 @@ async fn readiness_score_assesses_when_nothing_is_stored() {
     assert_eq!(score["maxScore"], 80);
     assert_eq!(score["status"], "needs_work");
     let (status, latest) = app.get("/api/readiness/latest").await;
-    assert_eq!(status, StatusCode::OK, "the score stored the assessment it ran: {latest}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the score stored the assessment it ran: {latest}"
+    );
     assert_eq!(latest["overall"]["score"], score["score"]);
 }
 
@@ -759,7 +1249,9 @@ async fn attestations_pass_items_and_are_revoked_by_the_right_people() {
     let reporter = app.token("rob-reporter", &["reporter"]).await;
     let viewer = app.token("vera-viewer", &["viewer"]).await;
 
-    let (status, a) = app.post_as(&tech, "/api/attestations", &json!({"key": "runbooks"})).await;
+    let (status, a) = app
+        .post_as(&tech, "/api/attestations", &json!({"key": "runbooks"}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{a}");
     let id = a["id"].as_i64().unwrap();
     assert_eq!(a["key"], "runbooks");
@@ -769,44 +1261,92 @@ async fn attestations_pass_items_and_are_revoked_by_the_right_people() {
     assert!(a["expiresAt"].is_null());
 
     let (_, r) = app.get("/api/readiness/current").await;
-    assert_eq!(item(&r, "runbooks")["passed"], true, "{}", item(&r, "runbooks"));
-    assert!(!r["overall"]["blockers"].as_array().unwrap().contains(&json!("Runbooks complete")));
+    assert_eq!(
+        item(&r, "runbooks")["passed"],
+        true,
+        "{}",
+        item(&r, "runbooks")
+    );
+    assert!(!r["overall"]["blockers"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("Runbooks complete")));
 
     let (status, list) = app.get_as(&viewer, "/api/attestations").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list, json!([a]));
 
     // Who may attest, and in which role.
-    let msg = assert_error(&app.post_as(&viewer, "/api/attestations", &json!({"key": "runbooks"})).await, StatusCode::FORBIDDEN, "forbidden");
+    let msg = assert_error(
+        &app.post_as(&viewer, "/api/attestations", &json!({"key": "runbooks"}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
     assert!(msg.contains("viewer"), "{msg}");
-    let two = app.token("lee-two-hats", &["tech_lead", "ops_lead", "viewer"]).await;
-    let msg = assert_error(&app.post_as(&two, "/api/attestations", &json!({"key": "ops_approval"})).await, StatusCode::BAD_REQUEST, "bad_request");
+    let two = app
+        .token("lee-two-hats", &["tech_lead", "ops_lead", "viewer"])
+        .await;
+    let msg = assert_error(
+        &app.post_as(&two, "/api/attestations", &json!({"key": "ops_approval"}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     assert!(msg.contains("role"), "{msg}");
     assert_error(
-        &app.post_as(&two, "/api/attestations", &json!({"key": "ops_approval", "role": "product_lead"})).await,
+        &app.post_as(
+            &two,
+            "/api/attestations",
+            &json!({"key": "ops_approval", "role": "product_lead"}),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
     assert_error(
-        &app.post_as(&two, "/api/attestations", &json!({"key": "ops_approval", "role": "chief"})).await,
+        &app.post_as(
+            &two,
+            "/api/attestations",
+            &json!({"key": "ops_approval", "role": "chief"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     // `ops-approval` needs the attestation in role ops_lead.
     let (status, by_tech) = app
-        .post_as(&two, "/api/attestations", &json!({"key": "ops_approval", "role": "tech_lead"}))
+        .post_as(
+            &two,
+            "/api/attestations",
+            &json!({"key": "ops_approval", "role": "tech_lead"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{by_tech}");
     let (_, r) = app.get("/api/readiness/current").await;
-    assert_eq!(item(&r, "ops-approval")["passed"], false, "{}", item(&r, "ops-approval"));
+    assert_eq!(
+        item(&r, "ops-approval")["passed"],
+        false,
+        "{}",
+        item(&r, "ops-approval")
+    );
     let (status, by_ops) = app
-        .post_as(&two, "/api/attestations", &json!({"key": "ops_approval", "role": "ops_lead", "evidenceUrl": "https://wiki/ops"}))
+        .post_as(
+            &two,
+            "/api/attestations",
+            &json!({"key": "ops_approval", "role": "ops_lead", "evidenceUrl": "https://wiki/ops"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{by_ops}");
     assert_eq!(by_ops["role"], "ops_lead");
     assert_eq!(by_ops["evidenceUrl"], "https://wiki/ops");
     let (_, r) = app.get("/api/readiness/current").await;
-    assert_eq!(item(&r, "ops-approval")["passed"], true, "{}", item(&r, "ops-approval"));
+    assert_eq!(
+        item(&r, "ops-approval")["passed"],
+        true,
+        "{}",
+        item(&r, "ops-approval")
+    );
 
     // Bad attestations.
     for bad in [
@@ -816,46 +1356,117 @@ async fn attestations_pass_items_and_are_revoked_by_the_right_people() {
         json!({"key": "runbooks", "signedBy": "me"}),
         json!({}),
     ] {
-        assert_error(&app.post_as(&tech, "/api/attestations", &bad).await, StatusCode::BAD_REQUEST, "bad_request");
+        assert_error(
+            &app.post_as(&tech, "/api/attestations", &bad).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        );
     }
 
     // Revocation: not by another reporter; by admin, once.
     let msg = assert_error(
-        &app.send_as(Method::DELETE, &reporter, &format!("/api/attestations/{id}"), &json!({})).await,
+        &app.send_as(
+            Method::DELETE,
+            &reporter,
+            &format!("/api/attestations/{id}"),
+            &json!({}),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
     assert!(msg.contains("attester"), "{msg}");
     assert_error(
-        &app.send_as(Method::DELETE, &two, &format!("/api/attestations/{id}"), &json!({})).await,
+        &app.send_as(
+            Method::DELETE,
+            &two,
+            &format!("/api/attestations/{id}"),
+            &json!({}),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
     let (_, r) = app.get("/api/readiness/current").await;
-    assert_eq!(item(&r, "runbooks")["passed"], true, "a refused revocation changes nothing");
-    let (status, body) = app.call(Method::DELETE, &format!("/api/attestations/{id}"), Some(ADMIN), None).await;
+    assert_eq!(
+        item(&r, "runbooks")["passed"],
+        true,
+        "a refused revocation changes nothing"
+    );
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/attestations/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
     assert_error(
-        &app.send_as(Method::DELETE, ADMIN, &format!("/api/attestations/{id}"), &json!({})).await,
+        &app.send_as(
+            Method::DELETE,
+            ADMIN,
+            &format!("/api/attestations/{id}"),
+            &json!({}),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
     let (_, r) = app.get("/api/readiness/current").await;
-    assert_eq!(item(&r, "runbooks")["passed"], false, "{}", item(&r, "runbooks"));
-    assert!(r["overall"]["blockers"].as_array().unwrap().contains(&json!("Runbooks complete")));
+    assert_eq!(
+        item(&r, "runbooks")["passed"],
+        false,
+        "{}",
+        item(&r, "runbooks")
+    );
+    assert!(r["overall"]["blockers"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("Runbooks complete")));
     let (_, list) = app.get("/api/attestations").await;
-    assert!(list.as_array().unwrap().iter().all(|x| x["id"] != id), "{list}");
+    assert!(
+        list.as_array().unwrap().iter().all(|x| x["id"] != id),
+        "{list}"
+    );
 
     // The attester revokes their own; an operator anyone's.
-    let (_, own) = app.post_as(&tech, "/api/attestations", &json!({"key": "chaos_testing"})).await;
-    let (status, _) = app.call(Method::DELETE, &format!("/api/attestations/{}", own["id"]), Some(&tech), None).await;
+    let (_, own) = app
+        .post_as(&tech, "/api/attestations", &json!({"key": "chaos_testing"}))
+        .await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/attestations/{}", own["id"]),
+            Some(&tech),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let operator = app.token("olga-operator", &["operator"]).await;
-    let (status, _) = app.call(Method::DELETE, &format!("/api/attestations/{}", by_tech["id"]), Some(&operator), None).await;
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/attestations/{}", by_tech["id"]),
+            Some(&operator),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
-    let actions: Vec<Value> = audit(&app).await.iter().map(|e| e["action"].clone()).collect();
-    assert_eq!(actions.iter().filter(|a| **a == "attestation.revoke").count(), 3, "{actions:?}");
+    let actions: Vec<Value> = audit(&app)
+        .await
+        .iter()
+        .map(|e| e["action"].clone())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "attestation.revoke")
+            .count(),
+        3,
+        "{actions:?}"
+    );
 }
 
 /// The attester may revoke their own attestation; that must mean the token
@@ -864,13 +1475,19 @@ async fn attestations_pass_items_and_are_revoked_by_the_right_people() {
 async fn a_namesake_token_cannot_revoke_someone_elses_attestation() {
     let app = TestApp::spawn().await;
     let tech = app.token("ana", &["tech_lead"]).await;
-    let (status, a) = app.post_as(&tech, "/api/attestations", &json!({"key": "runbooks"})).await;
+    let (status, a) = app
+        .post_as(&tech, "/api/attestations", &json!({"key": "runbooks"}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{a}");
 
     // Either a second token cannot take the name, or the name gives it no
     // right over the attestation.
     let (status, created) = app
-        .post_as(ADMIN, "/api/tokens", &json!({"name": "ana", "roles": ["viewer"]}))
+        .post_as(
+            ADMIN,
+            "/api/tokens",
+            &json!({"name": "ana", "roles": ["viewer"]}),
+        )
         .await;
     if status == StatusCode::CONFLICT {
         return;
@@ -878,9 +1495,18 @@ async fn a_namesake_token_cannot_revoke_someone_elses_attestation() {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let namesake = created["token"].as_str().unwrap();
     let (status, body) = app
-        .call(Method::DELETE, &format!("/api/attestations/{}", a["id"]), Some(namesake), None)
+        .call(
+            Method::DELETE,
+            &format!("/api/attestations/{}", a["id"]),
+            Some(namesake),
+            None,
+        )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "a viewer token named `ana` revoked ana's attestation: {body}");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a viewer token named `ana` revoked ana's attestation: {body}"
+    );
 }
 
 // 8 ---------------------------------------------------------------------------
@@ -906,7 +1532,12 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
         summary,
         [
             ("High Error Rate", "5m", "revert_to_l3", "critical"),
-            ("Repeated Command Failures", "5m", "pause_command_type", "high"),
+            (
+                "Repeated Command Failures",
+                "5m",
+                "pause_command_type",
+                "high"
+            ),
             ("Critical Incident", "1m", "revert_to_l3", "critical"),
             ("High Rollback Rate", "15m", "alert_only", "medium"),
         ]
@@ -921,15 +1552,30 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
     // A condition the plugin cannot parse: 400 quoting its error; unchanged.
     let path = "/api/circuit-breaker/rules/High%20Rollback%20Rate";
     let msg = assert_error(
-        &app.send_as(Method::PATCH, ADMIN, path, &json!({"condition": "rollbackRate >"})).await,
+        &app.send_as(
+            Method::PATCH,
+            ADMIN,
+            path,
+            &json!({"condition": "rollbackRate >"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     assert!(msg.contains("expected a number after `>`"), "{msg}");
     assert!(msg.contains("found the end of the condition"), "{msg}");
-    assert!(msg.contains("`expression`") && msg.contains("High Rollback Rate"), "{msg}");
+    assert!(
+        msg.contains("`expression`") && msg.contains("High Rollback Rate"),
+        "{msg}"
+    );
     let msg = assert_error(
-        &app.send_as(Method::PATCH, ADMIN, path, &json!({"condition": "errRate > 0.1"})).await,
+        &app.send_as(
+            Method::PATCH,
+            ADMIN,
+            path,
+            &json!({"condition": "errRate > 0.1"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
@@ -938,31 +1584,62 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
     assert_eq!(after[3], original, "a refused patch changes nothing");
 
     // Other bad patches.
-    for bad in [json!({"window": "5w"}), json!({"action": "explode"}), json!({"name": "Renamed"}), json!({"enabled": "no"})] {
-        assert_error(&app.send_as(Method::PATCH, ADMIN, path, &bad).await, StatusCode::BAD_REQUEST, "bad_request");
+    for bad in [
+        json!({"window": "5w"}),
+        json!({"action": "explode"}),
+        json!({"name": "Renamed"}),
+        json!({"enabled": "no"}),
+    ] {
+        assert_error(
+            &app.send_as(Method::PATCH, ADMIN, path, &bad).await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        );
     }
     let msg = assert_error(
-        &app.send_as(Method::PATCH, ADMIN, path, &json!({"plugin": "severity-weighted"})).await,
+        &app.send_as(
+            Method::PATCH,
+            ADMIN,
+            path,
+            &json!({"plugin": "severity-weighted"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     assert!(msg.contains("not a breaker-condition"), "{msg}");
     assert_error(
-        &app.send_as(Method::PATCH, ADMIN, path, &json!({"plugin": "no-such-plugin"})).await,
+        &app.send_as(
+            Method::PATCH,
+            ADMIN,
+            path,
+            &json!({"plugin": "no-such-plugin"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     assert_error(
-        &app.send_as(Method::PATCH, ADMIN, "/api/circuit-breaker/rules/No%20Such%20Rule", &json!({"enabled": false})).await,
+        &app.send_as(
+            Method::PATCH,
+            ADMIN,
+            "/api/circuit-breaker/rules/No%20Such%20Rule",
+            &json!({"enabled": false}),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
 
     // Reporters and viewers may read rules but not change them.
     let reporter = app.token("rob-reporter", &["reporter"]).await;
-    assert_eq!(app.get_as(&reporter, "/api/circuit-breaker/rules").await.0, StatusCode::OK);
+    assert_eq!(
+        app.get_as(&reporter, "/api/circuit-breaker/rules").await.0,
+        StatusCode::OK
+    );
     let msg = assert_error(
-        &app.send_as(Method::PATCH, &reporter, path, &json!({"enabled": false})).await,
+        &app.send_as(Method::PATCH, &reporter, path, &json!({"enabled": false}))
+            .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
@@ -970,23 +1647,47 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
 
     // A valid patch, by an operator.
     let operator = app.token("olga-operator", &["operator"]).await;
-    let (status, patched) = app.send_as(Method::PATCH, &operator, path, &json!({"enabled": false})).await;
+    let (status, patched) = app
+        .send_as(Method::PATCH, &operator, path, &json!({"enabled": false}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["enabled"], false);
     assert_eq!(patched["condition"], original["condition"]);
     let (_, enabled) = app.get("/api/circuit-breaker/rules/enabled").await;
-    let names: Vec<&str> = enabled.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["High Error Rate", "Repeated Command Failures", "Critical Incident"]);
+    let names: Vec<&str> = enabled
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "High Error Rate",
+            "Repeated Command Failures",
+            "Critical Incident"
+        ]
+    );
     let (status, patched) = app
-        .send_as(Method::PATCH, &operator, path, &json!({"condition": "rollbackRate >= 0.2", "window": "60m"}))
+        .send_as(
+            Method::PATCH,
+            &operator,
+            path,
+            &json!({"condition": "rollbackRate >= 0.2", "window": "60m"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    assert_eq!(patched["window"], "1h", "a window is shown in its largest unit");
+    assert_eq!(
+        patched["window"], "1h",
+        "a window is shown in its largest unit"
+    );
 
     // A new rule; its name is unique.
     let rule = json!({"name": "Slow Failures", "enabled": true, "condition": "failures >= 10 and errorRate > 0.2",
                       "window": "90s", "action": "alert_only", "alertSeverity": "HIGH"});
-    let (status, created) = app.post_as(&operator, "/api/circuit-breaker/rules", &rule).await;
+    let (status, created) = app
+        .post_as(&operator, "/api/circuit-breaker/rules", &rule)
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["plugin"], "expression");
     assert_eq!(created["params"], json!({}));
@@ -995,35 +1696,80 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
     let (_, all) = app.get("/api/circuit-breaker/rules").await;
     assert_eq!(all.as_array().unwrap().len(), 5);
     assert_eq!(all[4], created);
-    let msg = assert_error(&app.post_as(&operator, "/api/circuit-breaker/rules", &rule).await, StatusCode::CONFLICT, "conflict");
+    let msg = assert_error(
+        &app.post_as(&operator, "/api/circuit-breaker/rules", &rule)
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    );
     assert!(msg.contains("Slow Failures"), "{msg}");
-    assert_error(&app.post_as(&reporter, "/api/circuit-breaker/rules", &rule).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(
+        &app.post_as(&reporter, "/api/circuit-breaker/rules", &rule)
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
 
     let mut bad = rule.clone();
     bad["name"] = json!("Weekly");
     bad["window"] = json!("5w");
-    let msg = assert_error(&app.post_as(&operator, "/api/circuit-breaker/rules", &bad).await, StatusCode::BAD_REQUEST, "bad_request");
+    let msg = assert_error(
+        &app.post_as(&operator, "/api/circuit-breaker/rules", &bad)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     assert!(msg.contains("5w"), "{msg}");
     bad["window"] = json!("31d");
-    assert_error(&app.post_as(&operator, "/api/circuit-breaker/rules", &bad).await, StatusCode::BAD_REQUEST, "bad_request");
+    assert_error(
+        &app.post_as(&operator, "/api/circuit-breaker/rules", &bad)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     bad["window"] = json!("5m");
     bad["condition"] = json!("errorRate >> 1");
-    assert_error(&app.post_as(&operator, "/api/circuit-breaker/rules", &bad).await, StatusCode::BAD_REQUEST, "bad_request");
+    assert_error(
+        &app.post_as(&operator, "/api/circuit-breaker/rules", &bad)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     bad["condition"] = json!("errorRate > 0.5");
     bad["name"] = json!("");
-    assert_error(&app.post_as(&operator, "/api/circuit-breaker/rules", &bad).await, StatusCode::BAD_REQUEST, "bad_request");
+    assert_error(
+        &app.post_as(&operator, "/api/circuit-breaker/rules", &bad)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     let (_, all) = app.get("/api/circuit-breaker/rules").await;
-    assert_eq!(all.as_array().unwrap().len(), 5, "no refused rule was added");
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        5,
+        "no refused rule was added"
+    );
 
     // Delete: 200 with the rule, then 404.
     let del = "/api/circuit-breaker/rules/Slow%20Failures";
-    assert_error(&app.send_as(Method::DELETE, &reporter, del, &json!({})).await, StatusCode::FORBIDDEN, "forbidden");
+    assert_error(
+        &app.send_as(Method::DELETE, &reporter, del, &json!({}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
     let (status, deleted) = app.call(Method::DELETE, del, Some(&operator), None).await;
     assert_eq!(status, StatusCode::OK, "{deleted}");
     assert_eq!(deleted["name"], "Slow Failures");
-    assert_error(&app.send_as(Method::DELETE, &operator, del, &json!({})).await, StatusCode::NOT_FOUND, "not_found");
     assert_error(
-        &app.send_as(Method::PATCH, &operator, del, &json!({"enabled": true})).await,
+        &app.send_as(Method::DELETE, &operator, del, &json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.send_as(Method::PATCH, &operator, del, &json!({"enabled": true}))
+            .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
@@ -1032,7 +1778,10 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
 
     // Audited: the two accepted patches only, with before and after.
     let entries = audit(&app).await;
-    let updates: Vec<&Value> = entries.iter().filter(|e| e["action"] == "rule.update").collect();
+    let updates: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "rule.update")
+        .collect();
     assert_eq!(updates.len(), 2, "{updates:?}");
     let first = updates[1];
     assert_eq!(first["actor"], "olga-operator");
@@ -1041,8 +1790,17 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
     assert_eq!(first["after"]["enabled"], false);
     assert_eq!(first["before"]["condition"], "rollbackRate > 0.10");
     assert_eq!(updates[0]["after"]["condition"], "rollbackRate >= 0.2");
-    assert_eq!(entries.iter().filter(|e| e["action"] == "rule.create").count(), 1);
-    let deleted = entries.iter().find(|e| e["action"] == "rule.delete").unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e["action"] == "rule.create")
+            .count(),
+        1
+    );
+    let deleted = entries
+        .iter()
+        .find(|e| e["action"] == "rule.delete")
+        .unwrap();
     assert_eq!(deleted["before"]["name"], "Slow Failures");
     assert!(deleted["after"].is_null());
 }
@@ -1054,18 +1812,35 @@ async fn a_rule_named_enabled_can_be_patched_and_deleted() {
     let app = TestApp::spawn().await;
     let rule = json!({"name": "enabled", "enabled": true, "condition": "errorRate > 0.5",
                       "window": "5m", "action": "alert_only", "alertSeverity": "low"});
-    let (status, created) = app.post_as(ADMIN, "/api/circuit-breaker/rules", &rule).await;
+    let (status, created) = app
+        .post_as(ADMIN, "/api/circuit-breaker/rules", &rule)
+        .await;
     if status == StatusCode::BAD_REQUEST {
         // Refusing the reserved name outright is fine too.
         return;
     }
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, body) = app
-        .send_as(Method::PATCH, ADMIN, "/api/circuit-breaker/rules/enabled", &json!({"enabled": false}))
+    let (patch, _) = app
+        .send_as(
+            Method::PATCH,
+            ADMIN,
+            "/api/circuit-breaker/rules/enabled",
+            &json!({"enabled": false}),
+        )
         .await;
-    assert_eq!(status, StatusCode::OK, "PATCH /api/circuit-breaker/rules/enabled: {body}");
-    let (status, body) = app.call(Method::DELETE, "/api/circuit-breaker/rules/enabled", Some(ADMIN), None).await;
-    assert_eq!(status, StatusCode::OK, "DELETE /api/circuit-breaker/rules/enabled: {body}");
+    let (delete, _) = app
+        .call(
+            Method::DELETE,
+            "/api/circuit-breaker/rules/enabled",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (patch, delete),
+        (StatusCode::OK, StatusCode::OK),
+        "PATCH and DELETE /api/circuit-breaker/rules/enabled"
+    );
 }
 
 // 9 ---------------------------------------------------------------------------
@@ -1122,9 +1897,16 @@ async fn the_openapi_document_covers_every_route() {
     let app = TestApp::spawn().await;
     let (status, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK, "no token needed: {doc}");
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
     assert_eq!(doc["info"]["title"], "Regent");
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     let paths = doc["paths"].as_object().unwrap();
 
@@ -1142,7 +1924,9 @@ async fn the_openapi_document_covers_every_route() {
     let mut operations = 0;
     for (path, item) in paths {
         for (method, op) in item.as_object().unwrap() {
-            let Ok(m) = method.to_uppercase().parse::<Method>() else { continue };
+            let Ok(m) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
             if !op.is_object() || !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&m.as_str()) {
                 continue;
             }
@@ -1151,14 +1935,24 @@ async fn the_openapi_document_covers_every_route() {
             let (status, body) = app.call(m.clone(), &concrete, None, None).await;
             if path.starts_with("/api/") {
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{m} {concrete}: {body}");
-                assert!(op["security"].as_array().is_some_and(|s| !s.is_empty()), "{m} {path} documents no security");
+                assert!(
+                    op["security"].as_array().is_some_and(|s| !s.is_empty()),
+                    "{m} {path} documents no security"
+                );
             } else {
                 assert_eq!(status, StatusCode::OK, "{m} {concrete}: {body}");
             }
-            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{m} {path}: no responses");
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{m} {path}: no responses"
+            );
         }
     }
-    assert_eq!(operations, ROUTES.len(), "documented operations vs. served routes");
+    assert_eq!(
+        operations,
+        ROUTES.len(),
+        "documented operations vs. served routes"
+    );
 }
 
 // 10 --------------------------------------------------------------------------
@@ -1171,7 +1965,10 @@ async fn the_prometheus_exposition_is_valid() {
         .post_as(
             &reporter,
             "/api/commands",
-            &json!([command("p1", "failed", false, &ago(MINUTE_MS)), command("p2", "succeeded", true, &ago(MINUTE_MS))]),
+            &json!([
+                command("p1", "failed", false, &ago(MINUTE_MS)),
+                command("p2", "succeeded", true, &ago(MINUTE_MS))
+            ]),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -1180,10 +1977,18 @@ async fn the_prometheus_exposition_is_valid() {
     let (status, _) = app.get("/api/readiness/current").await;
     assert_eq!(status, StatusCode::OK);
 
-    let resp = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    let resp = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let content_type = resp.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(content_type.starts_with("text/plain") && content_type.contains("version=0.0.4"), "{content_type}");
+    assert!(
+        content_type.starts_with("text/plain") && content_type.contains("version=0.0.4"),
+        "{content_type}"
+    );
     let text = resp.text().await.unwrap();
 
     let lines: Vec<&str> = text.lines().collect();
@@ -1191,24 +1996,56 @@ async fn the_prometheus_exposition_is_valid() {
     assert!(has("regent_phase_info{phase=\"L3\"} 1"), "{text}");
     assert!(has("regent_phase_info{phase=\"L4\"} 0"), "{text}");
     assert!(has("regent_commands_total{status=\"failed\"} 1"), "{text}");
-    assert!(has("regent_commands_total{status=\"succeeded\"} 1"), "{text}");
-    assert!(has("regent_commands_total{status=\"rejected\"} 0"), "{text}");
+    assert!(
+        has("regent_commands_total{status=\"succeeded\"} 1"),
+        "{text}"
+    );
+    assert!(
+        has("regent_commands_total{status=\"rejected\"} 0"),
+        "{text}"
+    );
     assert!(has("regent_command_error_ratio 0.5"), "{text}");
     assert!(has("regent_circuit_breaker_events_unresolved 0"), "{text}");
-    assert!(has("regent_readiness_score_ratio") || text.contains("regent_readiness_score_ratio "), "{text}");
-    for l in ["# TYPE regent_commands_total counter", "# TYPE regent_http_request_duration_seconds histogram"] {
+    // An assessment ran: its score is exported.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("regent_readiness_score_ratio ")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("regent_readiness_process_points ")),
+        "{text}"
+    );
+    for l in [
+        "# TYPE regent_commands_total counter",
+        "# TYPE regent_http_request_duration_seconds histogram",
+    ] {
         assert!(has(l), "{l}: {text}");
     }
     // Requests are timed by route template, not by raw path.
     assert!(
-        text.lines().any(|l| l.starts_with("regent_http_request_duration_seconds_bucket{")
-            && l.contains("route=\"/api/commands\"")
-            && l.contains("method=\"POST\"")),
+        text.lines().any(
+            |l| l.starts_with("regent_http_request_duration_seconds_bucket{")
+                && l.contains("route=\"/api/commands\"")
+                && l.contains("method=\"POST\"")
+        ),
         "{text}"
     );
-    assert!(text.contains("route=\"/api/governance/proposals/{id}\""), "{text}");
-    assert!(!text.contains("/api/governance/proposals/42"), "a series per id: {text}");
-    assert!(text.contains("regent_http_request_duration_seconds_count{"), "{text}");
+    assert!(
+        text.contains("route=\"/api/governance/proposals/{id}\""),
+        "{text}"
+    );
+    assert!(
+        !text.contains("/api/governance/proposals/42"),
+        "a series per id: {text}"
+    );
+    assert!(
+        text.contains("regent_http_request_duration_seconds_count{"),
+        "{text}"
+    );
 
     // promtool, when it is installed, finds nothing to lint.
     match std::process::Command::new("promtool")
@@ -1224,10 +2061,23 @@ async fn the_prometheus_exposition_is_valid() {
         Err(e) => panic!("cannot run promtool: {e}"),
         Ok(mut child) => {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
             let out = child.wait_with_output().unwrap();
-            let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics ({}): {report}", out.status);
+            let report = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                out.status.success() && report.trim().is_empty(),
+                "promtool check metrics ({}): {report}",
+                out.status
+            );
         }
     }
 }
@@ -1239,80 +2089,168 @@ async fn unknown_things_are_404_and_oversized_bodies_413() {
     let app = TestApp::spawn().await;
     let tech = app.token("ana-tech-lead", &["tech_lead"]).await;
 
-    let msg = assert_error(&app.get("/api/nowhere").await, StatusCode::NOT_FOUND, "not_found");
-    assert!(msg.contains("/api/nowhere"), "{msg}");
-    assert_error(&app.call(Method::GET, "/nowhere", None, None).await, StatusCode::NOT_FOUND, "not_found");
-    assert_error(&app.get("/api/governance/proposals/12345").await, StatusCode::NOT_FOUND, "not_found");
-    assert_error(
-        &app.post_as(&tech, "/api/governance/proposals/12345/approve", &json!({"role": "tech_lead"})).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
-    assert_error(
-        &app.post_as(&tech, "/api/governance/proposals/12345/reject", &json!({"role": "tech_lead", "reason": "no"})).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    );
-    assert_error(&app.get("/api/governance/reports/12345").await, StatusCode::NOT_FOUND, "not_found");
-    assert_error(&app.get("/api/governance/reports/latest").await, StatusCode::NOT_FOUND, "not_found");
     let msg = assert_error(
-        &app.post_as(ADMIN, "/api/circuit-breaker/events/12345/resolve", &json!({"resolution": "fixed"})).await,
+        &app.get("/api/nowhere").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert!(msg.contains("/api/nowhere"), "{msg}");
+    assert_error(
+        &app.call(Method::GET, "/nowhere", None, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.get("/api/governance/proposals/12345").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.post_as(
+            &tech,
+            "/api/governance/proposals/12345/approve",
+            &json!({"role": "tech_lead"}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.post_as(
+            &tech,
+            "/api/governance/proposals/12345/reject",
+            &json!({"role": "tech_lead", "reason": "no"}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.get("/api/governance/reports/12345").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.get("/api/governance/reports/latest").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let msg = assert_error(
+        &app.post_as(
+            ADMIN,
+            "/api/circuit-breaker/events/12345/resolve",
+            &json!({"resolution": "fixed"}),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "not_found",
     );
     assert!(msg.contains("12345"), "{msg}");
     assert_error(
-        &app.post_as(ADMIN, "/api/circuit-breaker/events/12345/resolve", &json!({"resolution": " "})).await,
+        &app.post_as(
+            ADMIN,
+            "/api/circuit-breaker/events/12345/resolve",
+            &json!({"resolution": " "}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
-    assert_error(&app.get("/api/plugins/no-such-plugin").await, StatusCode::NOT_FOUND, "not_found");
-    assert_error(&app.send_as(Method::DELETE, ADMIN, "/api/attestations/12345", &json!({})).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &app.get("/api/plugins/no-such-plugin").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    assert_error(
+        &app.send_as(Method::DELETE, ADMIN, "/api/attestations/12345", &json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     let (_, events) = app.get("/api/circuit-breaker/events").await;
     assert_eq!(events, json!([]));
     let (_, unresolved) = app.get("/api/circuit-breaker/events/unresolved").await;
     assert_eq!(unresolved, json!([]));
     let (_, proposals) = app.get("/api/governance/proposals?status=all").await;
     assert_eq!(proposals, json!([]));
-    assert_error(&app.get("/api/governance/proposals?status=done").await, StatusCode::BAD_REQUEST, "bad_request");
+    assert_error(
+        &app.get("/api/governance/proposals?status=done").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
 
     // A body over the 8 MiB limit: 413 before it is parsed.
     let huge = vec![b' '; (8 << 20) + 1];
-    assert_error(&app.post("/api/commands", huge.clone()).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
-    assert_error(&app.post("/api/incidents", huge).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    assert_error(
+        &app.post("/api/commands", huge.clone()).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    assert_error(
+        &app.post("/api/incidents", huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
     // Just under it is read (and then refused as not JSON).
     let under = vec![b' '; 8 << 20];
-    assert_error(&app.post("/api/commands", under).await, StatusCode::BAD_REQUEST, "bad_request");
+    assert_error(
+        &app.post("/api/commands", under).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
     assert_eq!(commands_total(&app).await, 0);
 }
 
 /// Errors keep the one JSON shape even where the framework rejects the
-/// request before a handler runs.
+/// request before a handler runs: a path id that is not a number, a method
+/// the route does not serve.
 #[tokio::test]
 async fn framework_rejections_use_the_error_shape() {
     let app = TestApp::spawn().await;
-    let (status, body) = app.get("/api/governance/proposals/abc").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(error_code(&body), "bad_request", "{body}");
-    let (status, body) = app.call(Method::DELETE, "/api/governance/state", Some(ADMIN), None).await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
-    assert!(body["error"]["code"].is_string(), "a 405 without the error shape: {body:?}");
-}
-
-#[tokio::test]
-async fn zz_probe_same_millisecond() {
-    let app = TestApp::spawn().await;
-    let mut misses = 0;
-    for i in 0..300 {
-        let rec = json!({"id": format!("p{i}"), "commandType": "X", "status": "succeeded", "requiredApproval": false, "autonomous": false});
-        let (s, _) = app.post("/api/commands", rec.to_string()).await;
-        assert_eq!(s, StatusCode::OK);
-        let n = commands_total(&app).await;
-        if n != i + 1 {
-            misses += 1;
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            assert_eq!(commands_total(&app).await, i + 1, "still missing after 5 ms");
+    let mut wrong = Vec::new();
+    for (method, path, expected) in [
+        (
+            Method::GET,
+            "/api/governance/proposals/abc",
+            StatusCode::BAD_REQUEST,
+        ),
+        (Method::DELETE, "/api/tokens/abc", StatusCode::BAD_REQUEST),
+        (
+            Method::DELETE,
+            "/api/governance/state",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ] {
+        let (status, body) = app.call(method.clone(), path, Some(ADMIN), None).await;
+        if status != expected
+            || !body["error"]["code"].is_string()
+            || !body["error"]["message"].is_string()
+        {
+            wrong.push(format!("{method} {path}: {status} {body}"));
         }
     }
-    eprintln!("PROBE misses: {misses}/300");
+    assert!(wrong.is_empty(), "not the error shape: {wrong:#?}");
+}
+
+/// A command reported without `createdAt` is stamped with the time it was
+/// received; the default metrics window ends "now". Asked for at once, the
+/// metrics must count it (the window must not end before it).
+#[tokio::test]
+async fn a_command_reported_now_counts_at_once() {
+    let app = TestApp::spawn().await;
+    let mut missed = Vec::new();
+    for i in 0..100u64 {
+        let record = json!({"id": format!("now{i}"), "commandType": "SET_FAN", "status": "succeeded",
+                            "requiredApproval": false, "autonomous": false});
+        let (status, body) = app.post("/api/commands", record.to_string()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, m) = app.get("/api/metrics/current").await;
+        if m["commandsTotal"] != i + 1 {
+            missed.push(i);
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            let (_, later) = app.get("/api/metrics/current").await;
+            assert_eq!(later["commandsTotal"], i + 1, "still missing 3 ms later");
+        }
+    }
+    assert!(missed.is_empty(), "GET /api/metrics/current right after POST /api/commands missed the new record {} times in 100", missed.len());
 }

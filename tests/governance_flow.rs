@@ -15,7 +15,10 @@ use serde_json::{json, Value};
 const DAY_MS: i64 = 86_400_000;
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 fn ago(ms: i64) -> String {
@@ -46,8 +49,12 @@ async fn team(app: &TestApp) -> Team {
 /// eval coverage, and a fresh `/metrics` scrape.
 async fn make_ready(app: &TestApp, t: &Team, phase: &str, days: i64) {
     let (s, b) = app
-        .send_as(Method::PUT, ADMIN, "/api/governance/state/phase",
-            &json!({"phase": phase, "phaseStartedAt": ago(days * DAY_MS)}))
+        .send_as(
+            Method::PUT,
+            ADMIN,
+            "/api/governance/state/phase",
+            &json!({"phase": phase, "phaseStartedAt": ago(days * DAY_MS)}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let commands: Vec<Value> = (0..1000)
@@ -63,28 +70,61 @@ async fn make_ready(app: &TestApp, t: &Team, phase: &str, days: i64) {
             })
         })
         .collect();
-    let (s, b) = app.post_as(&t.reporter, "/api/commands", &json!(commands)).await;
-    assert_eq!((s, b["accepted"].as_u64()), (StatusCode::OK, Some(1000)), "{b}");
-    let (s, _) = app.post_as(&t.reporter, "/api/gauges", &json!({"name": "evalCoverage", "value": 0.95})).await;
+    let (s, b) = app
+        .post_as(&t.reporter, "/api/commands", &json!(commands))
+        .await;
+    assert_eq!(
+        (s, b["accepted"].as_u64()),
+        (StatusCode::OK, Some(1000)),
+        "{b}"
+    );
+    let (s, _) = app
+        .post_as(
+            &t.reporter,
+            "/api/gauges",
+            &json!({"name": "evalCoverage", "value": 0.95}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     for key in [
-        "kill_switch_tested", "chaos_testing", "runbooks", "incident_playbooks", "architecture_docs",
-        "escalation_path", "stakeholder_signoff", "security_review", "audit_trail", "rollback_plan",
-        "oncall_trained", "team_consensus",
+        "kill_switch_tested",
+        "chaos_testing",
+        "runbooks",
+        "incident_playbooks",
+        "architecture_docs",
+        "escalation_path",
+        "stakeholder_signoff",
+        "security_review",
+        "audit_trail",
+        "rollback_plan",
+        "oncall_trained",
+        "team_consensus",
     ] {
-        let (s, b) = app.post_as(&t.tech, "/api/attestations", &json!({"key": key})).await;
+        let (s, b) = app
+            .post_as(&t.tech, "/api/attestations", &json!({"key": key}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
-    let (s, _) = app.post_as(&t.product, "/api/attestations", &json!({"key": "product_approval"})).await;
+    let (s, _) = app
+        .post_as(
+            &t.product,
+            "/api/attestations",
+            &json!({"key": "product_approval"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED);
-    let (s, _) = app.post_as(&t.ops, "/api/attestations", &json!({"key": "ops_approval"})).await;
+    let (s, _) = app
+        .post_as(&t.ops, "/api/attestations", &json!({"key": "ops_approval"}))
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     // Monitoring in place: Prometheus has scraped us just now.
     assert_eq!(app.text("/metrics").await.0, StatusCode::OK);
 }
 
 async fn pending_proposal(app: &TestApp, t: &Team) -> Value {
-    let (s, report) = app.post_as(&t.operator, "/api/governance/run-cycle", &json!({})).await;
+    let (s, report) = app
+        .post_as(&t.operator, "/api/governance/run-cycle", &json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{report}");
     assert_eq!(report["decision"]["proposalCreated"], true, "{report}");
     let id = report["decision"]["proposalId"].as_i64().unwrap();
@@ -99,11 +139,16 @@ async fn readiness_to_proposal_to_approvals_moves_the_phase() {
     let t = team(&app).await;
 
     // Not ready yet: the cycle says why, and proposes nothing.
-    let (_, report) = app.post_as(&t.operator, "/api/governance/run-cycle", &json!({})).await;
+    let (_, report) = app
+        .post_as(&t.operator, "/api/governance/run-cycle", &json!({}))
+        .await;
     assert_eq!(report["decision"]["proposalCreated"], false);
     let reasons = report["decision"]["reasons"].to_string();
     assert!(reasons.contains("readiness is needs_work"), "{reasons}");
-    assert!(reasons.contains("0 day(s) at L3; the stabilization period is 180"), "{reasons}");
+    assert!(
+        reasons.contains("0 day(s) at L3; the stabilization period is 180"),
+        "{reasons}"
+    );
 
     make_ready(&app, &t, "L3+", 20).await;
     let (_, readiness) = app.get_as(&t.reporter, "/api/readiness/current").await;
@@ -126,16 +171,32 @@ async fn readiness_to_proposal_to_approvals_moves_the_phase() {
     let path = format!("/api/governance/proposals/{id}/approve");
 
     // A second cycle does not stack a second proposal.
-    let (_, report) = app.post_as(&t.operator, "/api/governance/run-cycle", &json!({})).await;
+    let (_, report) = app
+        .post_as(&t.operator, "/api/governance/run-cycle", &json!({}))
+        .await;
     assert_eq!(report["decision"]["proposalCreated"], false);
-    assert!(report["decision"]["reasons"].to_string().contains("already pending"));
+    assert!(report["decision"]["reasons"]
+        .to_string()
+        .contains("already pending"));
 
     // Wrong role held, a role not required, admin standing in: all 403.
     let (s, b) = app.post_as(&t.tech, &path, &approve("ops_lead")).await;
-    assert_eq!((s, error_code(&b)), (StatusCode::FORBIDDEN, "forbidden"), "{b}");
-    let (s, b) = app.post_as(&t.product, &path, &approve("product_lead")).await;
+    assert_eq!(
+        (s, error_code(&b)),
+        (StatusCode::FORBIDDEN, "forbidden"),
+        "{b}"
+    );
+    let (s, b) = app
+        .post_as(&t.product, &path, &approve("product_lead"))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
-    assert!(b["error"]["message"].as_str().unwrap().contains("does not need `product_lead`"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not need `product_lead`"),
+        "{b}"
+    );
     let (s, _) = app.post_as(ADMIN, &path, &approve("tech_lead")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
@@ -154,7 +215,10 @@ async fn readiness_to_proposal_to_approvals_moves_the_phase() {
     assert!(p["decidedAt"].is_string());
     let (_, state) = app.get("/api/governance/state").await;
     assert_eq!(state["phase"], "L4");
-    assert_eq!(state["whitelist"], json!(["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"]));
+    assert_eq!(
+        state["whitelist"],
+        json!(["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"])
+    );
     assert_eq!(state["daysAtPhase"], 0);
     assert_eq!(state["minStabilizationDays"], 21);
 
@@ -166,7 +230,12 @@ async fn readiness_to_proposal_to_approvals_moves_the_phase() {
     assert_eq!(all.as_array().unwrap().len(), 1);
 
     let (_, audit) = app.get("/api/audit?limit=500").await;
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions.iter().filter(|a| **a == "phase.expand").count(), 1);
     assert!(actions.contains(&"proposal.create") && actions.contains(&"proposal.approve"));
     let (_, reports) = app.get("/api/governance/reports").await;
@@ -183,13 +252,30 @@ async fn a_rejection_by_a_required_role_ends_the_proposal() {
     let t = team(&app).await;
     make_ready(&app, &t, "L3", 200).await;
     let p = pending_proposal(&app, &t).await;
-    assert_eq!((p["fromPhase"].as_str(), p["targetPhase"].as_str()), (Some("L3"), Some("L3+")));
+    assert_eq!(
+        (p["fromPhase"].as_str(), p["targetPhase"].as_str()),
+        (Some("L3"), Some("L3+"))
+    );
     let path = format!("/api/governance/proposals/{}/reject", p["id"]);
-    let (s, _) = app.post_as(&t.ops, &path, &json!({"role": "ops_lead", "reason": "no"})).await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "ops_lead is not required to enter L3+");
-    let (s, b) = app.post_as(&t.tech, &path, &json!({"role": "tech_lead", "reason": " "})).await;
+    let (s, _) = app
+        .post_as(&t.ops, &path, &json!({"role": "ops_lead", "reason": "no"}))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "ops_lead is not required to enter L3+"
+    );
+    let (s, b) = app
+        .post_as(&t.tech, &path, &json!({"role": "tech_lead", "reason": " "}))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    let (s, p) = app.post_as(&t.tech, &path, &json!({"role": "tech_lead", "reason": "chaos tests are stale"})).await;
+    let (s, p) = app
+        .post_as(
+            &t.tech,
+            &path,
+            &json!({"role": "tech_lead", "reason": "chaos tests are stale"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(p["status"], "rejected");
     assert_eq!(p["rejection"]["reason"], "chaos tests are stale");
@@ -207,26 +293,55 @@ async fn racing_approvals_change_the_phase_once_and_lose_none() {
     // Ten concurrent approvals, five per required role.
     let mut calls = Vec::new();
     for i in 0..10 {
-        let (token, role) = if i % 2 == 0 { (t.tech.clone(), "tech_lead") } else { (t.ops.clone(), "ops_lead") };
+        let (token, role) = if i % 2 == 0 {
+            (t.tech.clone(), "tech_lead")
+        } else {
+            (t.ops.clone(), "ops_lead")
+        };
         let client = app.client.clone();
         let url = format!("{}{path}", app.base);
         calls.push(tokio::spawn(async move {
-            client.post(url).bearer_auth(token).json(&json!({"role": role})).send().await.unwrap().status()
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"role": role}))
+                .send()
+                .await
+                .unwrap()
+                .status()
         }));
     }
     let mut statuses = Vec::new();
     for c in calls {
         statuses.push(c.await.unwrap());
     }
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 2, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 8, "{statuses:?}");
-    let (_, p) = app.get(&format!("/api/governance/proposals/{}", p["id"])).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        8,
+        "{statuses:?}"
+    );
+    let (_, p) = app
+        .get(&format!("/api/governance/proposals/{}", p["id"]))
+        .await;
     assert_eq!(p["status"], "approved");
     assert_eq!(p["approvals"].as_array().unwrap().len(), 2);
     let (_, state) = app.get("/api/governance/state").await;
     assert_eq!(state["phase"], "L4");
     let (_, audit) = app.get("/api/audit?limit=1000").await;
-    let expansions = audit.as_array().unwrap().iter().filter(|e| e["action"] == "phase.expand").count();
+    let expansions = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "phase.expand")
+        .count();
     assert_eq!(expansions, 1);
 }
 
@@ -234,7 +349,10 @@ async fn wait_for_events(app: &TestApp, rules: &[&str]) -> Vec<Value> {
     for _ in 0..100 {
         let (_, events) = app.get("/api/circuit-breaker/events?limit=100").await;
         let events = events.as_array().unwrap().clone();
-        if rules.iter().all(|r| events.iter().any(|e| e["ruleName"] == *r)) {
+        if rules
+            .iter()
+            .all(|r| events.iter().any(|e| e["ruleName"] == *r))
+        {
             return events;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -244,7 +362,10 @@ async fn wait_for_events(app: &TestApp, rules: &[&str]) -> Vec<Value> {
 
 #[tokio::test]
 async fn breakers_revert_pause_and_alert_on_their_own() {
-    let app = TestApp::spawn_with(&[], true, |c| c.breaker_check_interval = Duration::from_millis(100)).await;
+    let app = TestApp::spawn_with(&[], true, |c| {
+        c.breaker_check_interval = Duration::from_millis(100)
+    })
+    .await;
     let t = team(&app).await;
     make_ready(&app, &t, "L3+", 30).await;
     let p = pending_proposal(&app, &t).await;
@@ -262,8 +383,22 @@ async fn breakers_revert_pause_and_alert_on_their_own() {
         .collect();
     let (s, _) = app.post_as(&t.reporter, "/api/commands", &json!(now)).await;
     assert_eq!(s, StatusCode::OK);
-    let events = wait_for_events(&app, &["High Error Rate", "Repeated Command Failures", "High Rollback Rate"]).await;
-    let event = |rule: &str| events.iter().find(|e| e["ruleName"] == rule).unwrap().clone();
+    let events = wait_for_events(
+        &app,
+        &[
+            "High Error Rate",
+            "Repeated Command Failures",
+            "High Rollback Rate",
+        ],
+    )
+    .await;
+    let event = |rule: &str| {
+        events
+            .iter()
+            .find(|e| e["ruleName"] == rule)
+            .unwrap()
+            .clone()
+    };
 
     // revert_to_l3: phase, whitelist and the pending proposal.
     let revert = event("High Error Rate");
@@ -272,7 +407,9 @@ async fn breakers_revert_pause_and_alert_on_their_own() {
     let (_, state) = app.get("/api/governance/state").await;
     assert_eq!(state["phase"], "L3");
     assert_eq!(state["whitelist"], json!([]));
-    let (_, p) = app.get(&format!("/api/governance/proposals/{}", p["id"])).await;
+    let (_, p) = app
+        .get(&format!("/api/governance/proposals/{}", p["id"]))
+        .await;
     assert_eq!(p["status"], "cancelled");
 
     // pause_command_type: only the type that failed, until resolved.
@@ -289,29 +426,53 @@ async fn breakers_revert_pause_and_alert_on_their_own() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (_, unresolved) = app.get("/api/circuit-breaker/events/unresolved").await;
     assert_eq!(unresolved.as_array().unwrap().len(), 3, "{unresolved}");
-    let (_, created) = app.post_as(&t.operator, "/api/circuit-breaker/check", &json!({})).await;
+    let (_, created) = app
+        .post_as(&t.operator, "/api/circuit-breaker/check", &json!({}))
+        .await;
     assert_eq!(created, json!([]));
 
     // Resolving the pause lifts it; resolving twice is a conflict.
     let path = format!("/api/circuit-breaker/events/{}/resolve", pause["id"]);
-    let (s, b) = app.post_as(&t.reporter, &path, &json!({"resolution": "x"})).await;
+    let (s, b) = app
+        .post_as(&t.reporter, &path, &json!({"resolution": "x"}))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     // Stop new failures from re-tripping it: disable the rule first.
     let (s, _) = app
-        .send_as(Method::PATCH, &t.operator, "/api/circuit-breaker/rules/Repeated%20Command%20Failures", &json!({"enabled": false}))
+        .send_as(
+            Method::PATCH,
+            &t.operator,
+            "/api/circuit-breaker/rules/Repeated%20Command%20Failures",
+            &json!({"enabled": false}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, resolved) = app.post_as(&t.operator, &path, &json!({"resolution": "drum motor replaced"})).await;
+    let (s, resolved) = app
+        .post_as(
+            &t.operator,
+            &path,
+            &json!({"resolution": "drum motor replaced"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{resolved}");
     assert_eq!(resolved["resolvedBy"], "oncall");
     let (_, state) = app.get("/api/governance/state").await;
     assert_eq!(state["pausedCommandTypes"], json!([]));
-    let (s, _) = app.post_as(&t.operator, &path, &json!({"resolution": "again"})).await;
+    let (s, _) = app
+        .post_as(&t.operator, &path, &json!({"resolution": "again"}))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
 
     // The cycle refuses to propose while events are unresolved.
-    let (_, report) = app.post_as(&t.operator, "/api/governance/run-cycle", &json!({})).await;
-    assert!(report["decision"]["reasons"].to_string().contains("circuit-breaker event(s) unresolved"), "{report}");
+    let (_, report) = app
+        .post_as(&t.operator, "/api/governance/run-cycle", &json!({}))
+        .await;
+    assert!(
+        report["decision"]["reasons"]
+            .to_string()
+            .contains("circuit-breaker event(s) unresolved"),
+        "{report}"
+    );
 
     let metrics = app.text("/metrics").await.1;
     assert!(metrics.contains("regent_circuit_breaker_events_total{rule_name=\"High Error Rate\",action=\"revert_to_l3\",alert_severity=\"critical\"} 1"), "{metrics}");
@@ -319,10 +480,18 @@ async fn breakers_revert_pause_and_alert_on_their_own() {
 
 #[tokio::test]
 async fn a_critical_autonomous_incident_reverts_to_l3() {
-    let app = TestApp::spawn_with(&[], true, |c| c.breaker_check_interval = Duration::from_millis(100)).await;
+    let app = TestApp::spawn_with(&[], true, |c| {
+        c.breaker_check_interval = Duration::from_millis(100)
+    })
+    .await;
     let t = team(&app).await;
     let (s, _) = app
-        .send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &json!({"phase": "L4", "phaseStartedAt": ago(40 * DAY_MS)}))
+        .send_as(
+            Method::PUT,
+            ADMIN,
+            "/api/governance/state/phase",
+            &json!({"phase": "L4", "phaseStartedAt": ago(40 * DAY_MS)}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, b) = app
@@ -378,9 +547,17 @@ async fn acknowledged_writes_survive_kill_9() {
             .map(|i| json!({"id": format!("k{batch}-{i}"), "commandType": "SET_FAN", "status": "succeeded",
                             "requiredApproval": false, "autonomous": true, "createdAt": ago(600_000)}))
             .collect();
-        let resp = client.post(format!("{base}/api/commands")).bearer_auth(ADMIN).json(&records).send().await.unwrap();
+        let resp = client
+            .post(format!("{base}/api/commands"))
+            .bearer_auth(ADMIN)
+            .json(&records)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
-        acknowledged += resp.json::<Value>().await.unwrap()["accepted"].as_u64().unwrap();
+        acknowledged += resp.json::<Value>().await.unwrap()["accepted"]
+            .as_u64()
+            .unwrap();
     }
     let resp = client
         .put(format!("{base}/api/governance/state/phase"))
@@ -404,7 +581,15 @@ async fn acknowledged_writes_survive_kill_9() {
         .json()
         .await
         .unwrap();
-    let state: Value = client.get(format!("{base}/api/governance/state")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    let state: Value = client
+        .get(format!("{base}/api/governance/state"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(metrics["commandsTotal"].as_u64(), Some(acknowledged));
@@ -424,7 +609,16 @@ async fn commands_are_read_from_a_command_services_database() {
             created_at TEXT NOT NULL, duration_ms INTEGER, error TEXT);",
     )
     .unwrap();
-    for (i, status) in ["SUCCEEDED", "succeeded", "FAILED", "rolled_back", "REJECTED"].iter().enumerate() {
+    for (i, status) in [
+        "SUCCEEDED",
+        "succeeded",
+        "FAILED",
+        "rolled_back",
+        "REJECTED",
+    ]
+    .iter()
+    .enumerate()
+    {
         conn.execute(
             "INSERT INTO commands (id, command_type, status, required_approval, autonomous, created_at) VALUES (?1, 'SET_FAN', ?2, 1, 1, ?3)",
             rusqlite::params![format!("svc-{i}"), status, ago(60_000)],
@@ -435,7 +629,11 @@ async fn commands_are_read_from_a_command_services_database() {
     let source = path.clone();
     let app = TestApp::spawn_with(&[], false, move |c| c.command_db_path = Some(source)).await;
     let (_, m) = app.get("/api/metrics/current").await;
-    assert_eq!(m["byStatus"], json!({"succeeded": 2, "failed": 1, "rejected": 1, "rolledBack": 1}), "{m}");
+    assert_eq!(
+        m["byStatus"],
+        json!({"succeeded": 2, "failed": 1, "rejected": 1, "rolledBack": 1}),
+        "{m}"
+    );
     assert_eq!(m["approvalRate"], 0.8);
 }
 
@@ -454,21 +652,36 @@ async fn audit_verify_detects_edited_and_deleted_entries() {
             .unwrap()
     };
     let out = verify(&app.db_path);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("audit log intact: "));
 
     // The log refuses edits through SQL; someone with the file drops the guard.
     let conn = rusqlite::Connection::open(&app.db_path).unwrap();
-    let refused = conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2", []).unwrap_err();
+    let refused = conn
+        .execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2", [])
+        .unwrap_err();
     assert!(refused.to_string().contains("append-only"), "{refused}");
-    conn.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;").unwrap();
-    conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2", []).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+        .unwrap();
+    conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2", [])
+        .unwrap();
     let out = verify(&app.db_path);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("entry 2 was edited"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("entry 2 was edited"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
-    let last: i64 = conn.query_row("SELECT max(id) FROM audit_log", [], |r| r.get(0)).unwrap();
-    conn.execute("DELETE FROM audit_log WHERE id = ?1", [last]).unwrap();
+    let last: i64 = conn
+        .query_row("SELECT max(id) FROM audit_log", [], |r| r.get(0))
+        .unwrap();
+    conn.execute("DELETE FROM audit_log WHERE id = ?1", [last])
+        .unwrap();
     let out = verify(&app.db_path);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());

@@ -13,7 +13,10 @@ const STANDALONE_ITEMS: [&str; 2] = ["success-rate", "time-at-phase"];
 async fn spawn(hostile: &[&str]) -> TestApp {
     let items = built_plugins().join("plugins/items");
     let fixtures = built_plugins().join("fixtures");
-    let mut extra: Vec<(&std::path::Path, &str)> = STANDALONE_ITEMS.iter().map(|n| (items.as_path(), *n)).collect();
+    let mut extra: Vec<(&std::path::Path, &str)> = STANDALONE_ITEMS
+        .iter()
+        .map(|n| (items.as_path(), *n))
+        .collect();
     extra.extend(hostile.iter().map(|n| (fixtures.as_path(), *n)));
     TestApp::spawn_with(&extra, false, |_| {}).await
 }

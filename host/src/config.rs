@@ -166,17 +166,22 @@ impl ServeConfig {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read the config file {}", path.display()))?;
-                toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e))?
+                toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e))?
             }
             None => FileConfig::default(),
         };
         let mut c = Self::new(plugins_dir, cache_dir, PathBuf::from("var/regent.db"));
         let host: IpAddr = match var("HOST").or(f.host) {
-            Some(h) => h.parse().with_context(|| format!("HOST=`{h}` is not an IP address"))?,
+            Some(h) => h
+                .parse()
+                .with_context(|| format!("HOST=`{h}` is not an IP address"))?,
             None => IpAddr::from([127, 0, 0, 1]),
         };
         let port: u16 = match var("PORT") {
-            Some(p) => p.parse().with_context(|| format!("PORT=`{p}` is not a port number"))?,
+            Some(p) => p
+                .parse()
+                .with_context(|| format!("PORT=`{p}` is not a port number"))?,
             None => f.port.unwrap_or(4007),
         };
         c.addr = SocketAddr::new(host, port);
@@ -186,7 +191,9 @@ impl ServeConfig {
             .or(db_flag)
             .or(f.governance_db_path)
             .unwrap_or(c.db_path);
-        c.command_db_path = var("COMMAND_DB_PATH").map(PathBuf::from).or(f.command_db_path);
+        c.command_db_path = var("COMMAND_DB_PATH")
+            .map(PathBuf::from)
+            .or(f.command_db_path);
         let interval = match var("CIRCUIT_BREAKER_CHECK_INTERVAL") {
             Some(ms) => ms.parse::<u64>().with_context(|| {
                 format!("CIRCUIT_BREAKER_CHECK_INTERVAL=`{ms}` is not a number of milliseconds")
@@ -200,17 +207,24 @@ impl ServeConfig {
         if let Some(max) = f.max_body_bytes {
             c.max_body_bytes = max;
         }
-        c.cycle = cycle_flag.or(f.cycle_every).map(|s| CycleSchedule::parse(&s)).transpose()?;
+        c.cycle = cycle_flag
+            .or(f.cycle_every)
+            .map(|s| CycleSchedule::parse(&s))
+            .transpose()?;
         if let Some(phases) = f.phases {
             c.governance.phases.phases = phases;
         }
         if let Some(days) = f.initial_stabilization_days {
             c.governance.phases.initial_stabilization_days = days;
         }
-        c.governance.phases.check().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        c.governance
+            .phases
+            .check()
+            .map_err(|e| anyhow::anyhow!("config: {e}"))?;
         if let Some(rules) = f.breaker_rules {
             for r in &rules {
-                BreakerRule::check_name(&r.name).map_err(|e| anyhow::anyhow!("config: breaker rule: {e}"))?;
+                BreakerRule::check_name(&r.name)
+                    .map_err(|e| anyhow::anyhow!("config: breaker rule: {e}"))?;
             }
             c.governance.default_rules = rules;
         }
@@ -238,7 +252,10 @@ mod tests {
         if let Some(text) = file {
             std::fs::write(&path, text).unwrap();
         }
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         ServeConfig::load(
             file.map(|_| path.as_path()),
             "p".into(),
@@ -251,7 +268,10 @@ mod tests {
 
     #[test]
     fn listens_on_loopback_4007_unless_host_or_port_say_otherwise() {
-        assert_eq!(load(None, &[]).unwrap().addr, "127.0.0.1:4007".parse().unwrap());
+        assert_eq!(
+            load(None, &[]).unwrap().addr,
+            "127.0.0.1:4007".parse().unwrap()
+        );
         let c = load(None, &[("HOST", "0.0.0.0"), ("PORT", "8080")]).unwrap();
         assert_eq!(c.addr, "0.0.0.0:8080".parse().unwrap());
         let err = load(None, &[("PORT", "http")]).unwrap_err();
@@ -260,12 +280,21 @@ mod tests {
 
     #[test]
     fn the_environment_wins_over_the_file() {
-        let file = "port = 9000\ncircuit_breaker_check_interval = 5000\ngovernance_db_path = \"a.db\"\n";
+        let file =
+            "port = 9000\ncircuit_breaker_check_interval = 5000\ngovernance_db_path = \"a.db\"\n";
         let c = load(Some(file), &[]).unwrap();
         assert_eq!(c.addr.port(), 9000);
         assert_eq!(c.breaker_check_interval, Duration::from_millis(5000));
         assert_eq!(c.db_path, PathBuf::from("a.db"));
-        let c = load(Some(file), &[("PORT", "9001"), ("GOVERNANCE_DB_PATH", "b.db"), ("CIRCUIT_BREAKER_CHECK_INTERVAL", "250")]).unwrap();
+        let c = load(
+            Some(file),
+            &[
+                ("PORT", "9001"),
+                ("GOVERNANCE_DB_PATH", "b.db"),
+                ("CIRCUIT_BREAKER_CHECK_INTERVAL", "250"),
+            ],
+        )
+        .unwrap();
         assert_eq!(c.addr.port(), 9001);
         assert_eq!(c.db_path, PathBuf::from("b.db"));
         assert_eq!(c.breaker_check_interval, Duration::from_millis(250));
@@ -289,15 +318,25 @@ medium_from = 20
 min = 0.99
 "#;
         let c = load(Some(file), &[]).unwrap();
-        assert_eq!(c.cycle, Some(CycleSchedule::Every(Duration::from_secs(7 * 86_400))));
-        assert_eq!(c.governance.phases.min_stabilization_days(crate::domain::Phase::L3), 90);
+        assert_eq!(
+            c.cycle,
+            Some(CycleSchedule::Every(Duration::from_secs(7 * 86_400)))
+        );
+        assert_eq!(
+            c.governance
+                .phases
+                .min_stabilization_days(crate::domain::Phase::L3),
+            90
+        );
         assert_eq!(c.governance.default_rules.len(), 1);
         assert_eq!(c.governance.default_rules[0].plugin, "expression");
         assert_eq!(c.governance.risk_bounds.medium_from, 20);
         assert!(c.plugin_params["readiness-checklist"].contains_key("success-rate"));
         let err = load(Some("prot = 1\n"), &[]).unwrap_err().to_string();
         assert!(err.contains("unknown field `prot`"), "{err}");
-        let err = load(Some("cycle_every = \"weekly\"\n"), &[]).unwrap_err().to_string();
+        let err = load(Some("cycle_every = \"weekly\"\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("neither a duration"), "{err}");
     }
 }

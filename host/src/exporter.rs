@@ -86,7 +86,9 @@ pub struct ReadinessFigures {
 
 /// Label values escaped as the text format requires.
 fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn head(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -100,7 +102,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Exporter {
-    pub fn plugin_evaluated(&self, plugin: &str, kind: PluginKind, elapsed: Duration, failed: bool) {
+    pub fn plugin_evaluated(
+        &self,
+        plugin: &str,
+        kind: PluginKind,
+        elapsed: Duration,
+        failed: bool,
+    ) {
         let mut map = lock(&self.plugins);
         let s = map.entry((plugin.to_string(), kind)).or_default();
         s.evaluations += 1;
@@ -119,44 +127,119 @@ impl Exporter {
 
     pub fn render(&self, g: &GovernanceFigures) -> String {
         let mut o = String::with_capacity(8192);
-        head(&mut o, "regent_phase_info", "gauge", "The current autonomy phase (1 for the current one).");
+        head(
+            &mut o,
+            "regent_phase_info",
+            "gauge",
+            "The current autonomy phase (1 for the current one).",
+        );
         for p in crate::domain::Phase::ALL {
-            let _ = writeln!(o, "regent_phase_info{{phase=\"{}\"}} {}", p, u8::from(p.as_str() == g.phase));
+            let _ = writeln!(
+                o,
+                "regent_phase_info{{phase=\"{}\"}} {}",
+                p,
+                u8::from(p.as_str() == g.phase)
+            );
         }
-        head(&mut o, "regent_time_at_phase_seconds", "gauge", "Time since the current phase began.");
-        let _ = writeln!(o, "regent_time_at_phase_seconds {}", g.time_at_phase_seconds);
+        head(
+            &mut o,
+            "regent_time_at_phase_seconds",
+            "gauge",
+            "Time since the current phase began.",
+        );
+        let _ = writeln!(
+            o,
+            "regent_time_at_phase_seconds {}",
+            g.time_at_phase_seconds
+        );
         for (name, value, help) in [
-            ("regent_command_success_ratio", g.success_ratio, "Succeeded / executed commands over the last 7 days."),
-            ("regent_command_error_ratio", g.error_ratio, "Failed / executed commands over the last 7 days."),
-            ("regent_command_approval_ratio", g.approval_ratio, "Approval-gated commands not rejected / approval-gated commands, last 7 days."),
-            ("regent_command_rollback_ratio", g.rollback_ratio, "Rolled-back / executed commands over the last 7 days."),
+            (
+                "regent_command_success_ratio",
+                g.success_ratio,
+                "Succeeded / executed commands over the last 7 days.",
+            ),
+            (
+                "regent_command_error_ratio",
+                g.error_ratio,
+                "Failed / executed commands over the last 7 days.",
+            ),
+            (
+                "regent_command_approval_ratio",
+                g.approval_ratio,
+                "Approval-gated commands not rejected / approval-gated commands, last 7 days.",
+            ),
+            (
+                "regent_command_rollback_ratio",
+                g.rollback_ratio,
+                "Rolled-back / executed commands over the last 7 days.",
+            ),
         ] {
-            head(&mut o, name, "gauge", &format!("{help} Absent without data."));
+            head(
+                &mut o,
+                name,
+                "gauge",
+                &format!("{help} Absent without data."),
+            );
             if let Some(v) = value {
                 let _ = writeln!(o, "{name} {v}");
             }
         }
-        head(&mut o, "regent_commands_total", "counter", "Commands reported, by final status.");
+        head(
+            &mut o,
+            "regent_commands_total",
+            "counter",
+            "Commands reported, by final status.",
+        );
         for (status, n) in &g.commands_by_status {
             let _ = writeln!(o, "regent_commands_total{{status=\"{status}\"}} {n}");
         }
         let r = g.readiness.clone().unwrap_or_default();
-        head(&mut o, "regent_readiness_score_ratio", "gauge", "Latest readiness assessment: points earned / points possible.");
+        head(
+            &mut o,
+            "regent_readiness_score_ratio",
+            "gauge",
+            "Latest readiness assessment: points earned / points possible.",
+        );
         if r.max_score > 0 {
-            let _ = writeln!(o, "regent_readiness_score_ratio {}", f64::from(r.score) / f64::from(r.max_score));
+            let _ = writeln!(
+                o,
+                "regent_readiness_score_ratio {}",
+                f64::from(r.score) / f64::from(r.max_score)
+            );
         }
         for (name, v, help) in [
-            ("regent_readiness_points", r.score, "Latest readiness assessment: points earned overall."),
-            ("regent_readiness_technical_points", r.technical, "Latest readiness assessment: technical points earned."),
-            ("regent_readiness_process_points", r.process, "Latest readiness assessment: process points earned."),
-            ("regent_readiness_organizational_points", r.organizational, "Latest readiness assessment: organizational points earned."),
+            (
+                "regent_readiness_points",
+                r.score,
+                "Latest readiness assessment: points earned overall.",
+            ),
+            (
+                "regent_readiness_technical_points",
+                r.technical,
+                "Latest readiness assessment: technical points earned.",
+            ),
+            (
+                "regent_readiness_process_points",
+                r.process,
+                "Latest readiness assessment: process points earned.",
+            ),
+            (
+                "regent_readiness_organizational_points",
+                r.organizational,
+                "Latest readiness assessment: organizational points earned.",
+            ),
         ] {
             head(&mut o, name, "gauge", help);
             if g.readiness.is_some() {
                 let _ = writeln!(o, "{name} {v}");
             }
         }
-        head(&mut o, "regent_circuit_breaker_events_total", "counter", "Circuit-breaker trips, by rule, action and alert severity.");
+        head(
+            &mut o,
+            "regent_circuit_breaker_events_total",
+            "counter",
+            "Circuit-breaker trips, by rule, action and alert severity.",
+        );
         for (rule, action, severity, n) in &g.breaker_events {
             let _ = writeln!(
                 o,
@@ -164,34 +247,104 @@ impl Exporter {
                 esc(rule), esc(action), esc(severity)
             );
         }
-        head(&mut o, "regent_circuit_breaker_events_unresolved", "gauge", "Circuit-breaker events not yet resolved.");
-        let _ = writeln!(o, "regent_circuit_breaker_events_unresolved {}", g.unresolved_breaker_events);
-        head(&mut o, "regent_incidents_total", "counter", "Incidents reported, by severity.");
+        head(
+            &mut o,
+            "regent_circuit_breaker_events_unresolved",
+            "gauge",
+            "Circuit-breaker events not yet resolved.",
+        );
+        let _ = writeln!(
+            o,
+            "regent_circuit_breaker_events_unresolved {}",
+            g.unresolved_breaker_events
+        );
+        head(
+            &mut o,
+            "regent_incidents_total",
+            "counter",
+            "Incidents reported, by severity.",
+        );
         for (severity, n) in &g.incidents_by_severity {
             let _ = writeln!(o, "regent_incidents_total{{severity=\"{severity}\"}} {n}");
         }
-        head(&mut o, "regent_safety_constraint_violations_total", "counter", "Incidents caused by autonomous actions.");
-        let _ = writeln!(o, "regent_safety_constraint_violations_total {}", g.safety_constraint_violations);
-        head(&mut o, "regent_safety_emergency_aborts_total", "counter", "Succeeded EMERGENCY_SHUTDOWN and ABORT commands.");
-        let _ = writeln!(o, "regent_safety_emergency_aborts_total {}", g.emergency_aborts);
+        head(
+            &mut o,
+            "regent_safety_constraint_violations_total",
+            "counter",
+            "Incidents caused by autonomous actions.",
+        );
+        let _ = writeln!(
+            o,
+            "regent_safety_constraint_violations_total {}",
+            g.safety_constraint_violations
+        );
+        head(
+            &mut o,
+            "regent_safety_emergency_aborts_total",
+            "counter",
+            "Succeeded EMERGENCY_SHUTDOWN and ABORT commands.",
+        );
+        let _ = writeln!(
+            o,
+            "regent_safety_emergency_aborts_total {}",
+            g.emergency_aborts
+        );
 
         let plugins = lock(&self.plugins);
-        head(&mut o, "regent_plugin_evaluations_total", "counter", "Plugin evaluations, by plugin and kind.");
+        head(
+            &mut o,
+            "regent_plugin_evaluations_total",
+            "counter",
+            "Plugin evaluations, by plugin and kind.",
+        );
         for ((p, k), s) in plugins.iter() {
-            let _ = writeln!(o, "regent_plugin_evaluations_total{{plugin=\"{}\",kind=\"{k}\"}} {}", esc(p), s.evaluations);
+            let _ = writeln!(
+                o,
+                "regent_plugin_evaluations_total{{plugin=\"{}\",kind=\"{k}\"}} {}",
+                esc(p),
+                s.evaluations
+            );
         }
-        head(&mut o, "regent_plugin_evaluation_errors_total", "counter", "Plugin evaluations that failed (error, trap, timeout, memory).");
+        head(
+            &mut o,
+            "regent_plugin_evaluation_errors_total",
+            "counter",
+            "Plugin evaluations that failed (error, trap, timeout, memory).",
+        );
         for ((p, k), s) in plugins.iter() {
-            let _ = writeln!(o, "regent_plugin_evaluation_errors_total{{plugin=\"{}\",kind=\"{k}\"}} {}", esc(p), s.errors);
+            let _ = writeln!(
+                o,
+                "regent_plugin_evaluation_errors_total{{plugin=\"{}\",kind=\"{k}\"}} {}",
+                esc(p),
+                s.errors
+            );
         }
-        head(&mut o, "regent_plugin_evaluation_duration_seconds", "histogram", "Plugin evaluation time, instantiation included.");
+        head(
+            &mut o,
+            "regent_plugin_evaluation_duration_seconds",
+            "histogram",
+            "Plugin evaluation time, instantiation included.",
+        );
         for ((p, k), s) in plugins.iter() {
-            s.duration.render(&mut o, "regent_plugin_evaluation_duration_seconds", &format!("plugin=\"{}\",kind=\"{k}\"", esc(p)));
+            s.duration.render(
+                &mut o,
+                "regent_plugin_evaluation_duration_seconds",
+                &format!("plugin=\"{}\",kind=\"{k}\"", esc(p)),
+            );
         }
         drop(plugins);
-        head(&mut o, "regent_http_request_duration_seconds", "histogram", "HTTP request time, by method and route.");
+        head(
+            &mut o,
+            "regent_http_request_duration_seconds",
+            "histogram",
+            "HTTP request time, by method and route.",
+        );
         for ((m, route), h) in lock(&self.http).iter() {
-            h.render(&mut o, "regent_http_request_duration_seconds", &format!("method=\"{}\",route=\"{}\"", esc(m), esc(route)));
+            h.render(
+                &mut o,
+                "regent_http_request_duration_seconds",
+                &format!("method=\"{}\",route=\"{}\"", esc(m), esc(route)),
+            );
         }
         o
     }
@@ -204,10 +357,28 @@ mod tests {
     #[test]
     fn histograms_are_cumulative_and_end_in_inf() {
         let e = Exporter::default();
-        e.plugin_evaluated("x", PluginKind::BreakerCondition, Duration::from_micros(50), false);
-        e.plugin_evaluated("x", PluginKind::BreakerCondition, Duration::from_millis(3), true);
-        e.plugin_evaluated("x", PluginKind::BreakerCondition, Duration::from_secs(10), false);
-        let text = e.render(&GovernanceFigures { phase: "L3".into(), ..Default::default() });
+        e.plugin_evaluated(
+            "x",
+            PluginKind::BreakerCondition,
+            Duration::from_micros(50),
+            false,
+        );
+        e.plugin_evaluated(
+            "x",
+            PluginKind::BreakerCondition,
+            Duration::from_millis(3),
+            true,
+        );
+        e.plugin_evaluated(
+            "x",
+            PluginKind::BreakerCondition,
+            Duration::from_secs(10),
+            false,
+        );
+        let text = e.render(&GovernanceFigures {
+            phase: "L3".into(),
+            ..Default::default()
+        });
         let line = |prefix: &str| {
             text.lines()
                 .find(|l| l.starts_with(prefix))
@@ -222,9 +393,17 @@ mod tests {
         assert_eq!(line(&format!("{labels},le=\"0.005\"}}")), "2");
         assert_eq!(line(&format!("{labels},le=\"2.5\"}}")), "2");
         assert_eq!(line(&format!("{labels},le=\"+Inf\"}}")), "3");
-        assert_eq!(line("regent_plugin_evaluation_errors_total{plugin=\"x\""), "1");
+        assert_eq!(
+            line("regent_plugin_evaluation_errors_total{plugin=\"x\""),
+            "1"
+        );
         assert_eq!(line("regent_phase_info{phase=\"L3\"}"), "1");
         assert_eq!(line("regent_phase_info{phase=\"L4\"}"), "0");
-        assert!(!text.lines().any(|l| l.starts_with("regent_command_error_ratio ")), "no data, no sample");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("regent_command_error_ratio ")),
+            "no data, no sample"
+        );
     }
 }

@@ -34,7 +34,10 @@ pub fn load_plugins(
         let s = p.summary();
         tracing::info!(plugin = %s.name, version = %s.version, kind = %s.kind, compiled_from = ?s.compiled_from, compile_ms = format!("{:.1}", s.compile_ms), "plugin loaded");
     }
-    Ok((PluginSet::new(loaded), failed.iter().map(|e| e.to_string()).collect()))
+    Ok((
+        PluginSet::new(loaded),
+        failed.iter().map(|e| e.to_string()).collect(),
+    ))
 }
 
 pub fn build_state(config: &ServeConfig) -> Result<AppState> {
@@ -63,8 +66,12 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
     if let Some(path) = &config.command_db_path {
         governance = governance.with_command_source(crate::storage::CommandSource::new(path));
         match governance.sync_command_source() {
-            Ok(n) => tracing::info!(new = n, source = %path.display(), "commands read from the command service"),
-            Err(e) => tracing::error!(error = %e, source = %path.display(), "cannot read the command service's database"),
+            Ok(n) => {
+                tracing::info!(new = n, source = %path.display(), "commands read from the command service")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, source = %path.display(), "cannot read the command service's database")
+            }
         }
     }
     let governance = Arc::new(governance);
@@ -83,7 +90,10 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
 /// `REGENT_ADMIN_TOKEN` becomes an admin token. Without it, the first
 /// start (no admin token stored) makes one and prints it, once.
 fn bootstrap_admin(db: &Database, now: Timestamp) -> Result<()> {
-    match std::env::var("REGENT_ADMIN_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+    match std::env::var("REGENT_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
         Some(token) => {
             if db.ensure_admin_token("bootstrap-admin", &hash_token(token.trim()), now)? {
                 tracing::info!("REGENT_ADMIN_TOKEN registered as an admin token");
@@ -117,7 +127,9 @@ pub fn spawn_background(state: &AppState, config: &ServeConfig) {
                 g.check_breakers(Timestamp::now())
             };
             match tokio::task::spawn_blocking(check).await {
-                Ok(Ok(events)) if !events.is_empty() => tracing::info!(created = events.len(), "breaker check"),
+                Ok(Ok(events)) if !events.is_empty() => {
+                    tracing::info!(created = events.len(), "breaker check")
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(error = %e, "breaker check failed"),
                 Err(e) => tracing::error!(error = %e, "breaker check task failed"),
@@ -127,16 +139,27 @@ pub fn spawn_background(state: &AppState, config: &ServeConfig) {
     if let Some(schedule) = config.cycle.clone() {
         let governance = state.governance.clone();
         tokio::spawn(async move {
-            let scheduler = Principal { token_id: 0, name: "scheduler".into(), roles: vec![] };
+            let scheduler = Principal {
+                token_id: 0,
+                name: "scheduler".into(),
+                roles: vec![],
+            };
             loop {
                 let Some(wait) = next_cycle_in(&schedule) else {
-                    tracing::error!("the cycle schedule has no next time; the scheduled cycle stops");
+                    tracing::error!(
+                        "the cycle schedule has no next time; the scheduled cycle stops"
+                    );
                     return;
                 };
                 tokio::time::sleep(wait).await;
                 let (g, who) = (governance.clone(), scheduler.clone());
-                match tokio::task::spawn_blocking(move || g.run_cycle(Timestamp::now(), &who)).await {
-                    Ok(Ok(r)) => tracing::info!(report = r.id, proposal = r.decision.proposal_created, "scheduled governance cycle"),
+                match tokio::task::spawn_blocking(move || g.run_cycle(Timestamp::now(), &who)).await
+                {
+                    Ok(Ok(r)) => tracing::info!(
+                        report = r.id,
+                        proposal = r.decision.proposal_created,
+                        "scheduled governance cycle"
+                    ),
                     Ok(Err(e)) => tracing::error!(error = %e, "scheduled governance cycle failed"),
                     Err(e) => tracing::error!(error = %e, "scheduled governance cycle task failed"),
                 }
@@ -167,7 +190,9 @@ pub async fn serve(listener: TcpListener, state: AppState) -> Result<()> {
 
 pub fn serve_blocking(config: ServeConfig) -> Result<()> {
     let state = build_state(&config)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let listener = TcpListener::bind(config.addr)
             .await

@@ -24,8 +24,11 @@ pub struct TestApp {
 /// Copies `<name>.wasm` and `<name>.toml` from `from` into `to`.
 pub fn copy_plugin(from: &Path, to: &Path, name: &str) {
     for ext in ["wasm", "toml"] {
-        std::fs::copy(from.join(format!("{name}.{ext}")), to.join(format!("{name}.{ext}")))
-            .unwrap_or_else(|e| panic!("cannot copy {name}.{ext}: {e}"));
+        std::fs::copy(
+            from.join(format!("{name}.{ext}")),
+            to.join(format!("{name}.{ext}")),
+        )
+        .unwrap_or_else(|e| panic!("cannot copy {name}.{ext}: {e}"));
     }
 }
 
@@ -38,7 +41,11 @@ pub fn plugins_dir(root: &Path, extra: &[(&Path, &str)]) -> PathBuf {
     for entry in std::fs::read_dir(&served).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            copy_plugin(&served, &plugins, path.file_stem().unwrap().to_str().unwrap());
+            copy_plugin(
+                &served,
+                &plugins,
+                path.file_stem().unwrap().to_str().unwrap(),
+            );
         }
     }
     for (from, name) in extra {
@@ -65,7 +72,8 @@ impl TestApp {
             .ensure_admin_token("test-admin", &hash_token(ADMIN), Timestamp::now())
             .unwrap();
         // Shared, so each test server does not recompile every plugin.
-        let mut config = ServeConfig::new(plugins, built_plugins().join("test-cache"), db_path.clone());
+        let mut config =
+            ServeConfig::new(plugins, built_plugins().join("test-cache"), db_path.clone());
         config.addr = "127.0.0.1:0".parse().unwrap();
         configure(&mut config);
         let build = config.clone();
@@ -79,7 +87,12 @@ impl TestApp {
             startup::spawn_background(&state, &config);
         }
         tokio::spawn(startup::serve(listener, state));
-        Self { base, client: reqwest::Client::new(), db_path, dir }
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            db_path,
+            dir,
+        }
     }
 
     pub async fn spawn() -> Self {
@@ -108,7 +121,8 @@ impl TestApp {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         (status, value)
     }
@@ -122,34 +136,59 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(ADMIN), Some(body.into())).await
+        self.call(Method::POST, path, Some(ADMIN), Some(body.into()))
+            .await
     }
 
     pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(token), Some(body.to_string().into())).await
+        self.call(
+            Method::POST,
+            path,
+            Some(token),
+            Some(body.to_string().into()),
+        )
+        .await
     }
 
-    pub async fn send_as(&self, method: Method, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
-        self.call(method, path, Some(token), Some(body.to_string().into())).await
+    pub async fn send_as(
+        &self,
+        method: Method,
+        token: &str,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(token), Some(body.to_string().into()))
+            .await
     }
 
     /// A new token holding `roles`; returns its secret.
     pub async fn token(&self, name: &str, roles: &[&str]) -> String {
-        let (status, body) = self.post_as(ADMIN, "/api/tokens", &json!({"name": name, "roles": roles})).await;
+        let (status, body) = self
+            .post_as(ADMIN, "/api/tokens", &json!({"name": name, "roles": roles}))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_string()
     }
 
     pub async fn text(&self, path: &str) -> (StatusCode, String) {
-        let resp = self.client.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         (resp.status(), resp.text().await.unwrap())
     }
 }
 
 pub fn error_code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
 }
 
 pub fn error_message(body: &Value) -> &str {
-    body["error"]["message"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
 }

@@ -34,18 +34,30 @@ pub struct TokenCache {
 
 impl TokenCache {
     pub fn clear(&self) {
-        self.by_hash.write().unwrap_or_else(|p| p.into_inner()).clear();
+        self.by_hash
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     pub fn resolve(&self, db: &Database, token: &str) -> Result<Option<Principal>, ApiError> {
         let hash = hash_token(token);
-        if let Some(p) = self.by_hash.read().unwrap_or_else(|p| p.into_inner()).get(&hash) {
+        if let Some(p) = self
+            .by_hash
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+        {
             return Ok(Some(p.clone()));
         }
         let Some(record) = db.token_by_hash(&hash)? else {
             return Ok(None);
         };
-        let principal = Principal { token_id: record.id, name: record.name, roles: record.roles };
+        let principal = Principal {
+            token_id: record.id,
+            name: record.name,
+            roles: record.roles,
+        };
         self.by_hash
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -66,7 +78,12 @@ impl Caller {
             Err(ApiError::Forbidden(format!(
                 "this needs the `{role}` role; token `{}` holds {}",
                 self.0.name,
-                self.0.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                self.0
+                    .roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     }
@@ -79,21 +96,26 @@ impl FromRequestParts<AppState> for Caller {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::Unauthorized("missing `Authorization: Bearer <token>` header".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("missing `Authorization: Bearer <token>` header".into())
+            })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into()))?
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
+            })?
             .to_string();
         let state = state.clone();
-        let principal = tokio::task::spawn_blocking(move || state.tokens.resolve(&state.db, &token))
-            .await
-            .map_err(|e| ApiError::Internal(format!("token lookup failed: {e}")))??;
-        principal
-            .map(Caller)
-            .ok_or_else(|| ApiError::Unauthorized("the token is not valid (unknown or revoked)".into()))
+        let principal =
+            tokio::task::spawn_blocking(move || state.tokens.resolve(&state.db, &token))
+                .await
+                .map_err(|e| ApiError::Internal(format!("token lookup failed: {e}")))??;
+        principal.map(Caller).ok_or_else(|| {
+            ApiError::Unauthorized("the token is not valid (unknown or revoked)".into())
+        })
     }
 }

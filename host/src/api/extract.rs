@@ -13,11 +13,15 @@ use super::ApiError;
 /// A body as JSON, saying where it is malformed.
 pub fn json_value(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!("the body is too large: {}", e.body_text())),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge(format!("the body is too large: {}", e.body_text()))
+        }
         _ => ApiError::BadRequest(format!("cannot read the body: {}", e.body_text())),
     })?;
     if body.is_empty() {
-        return Err(ApiError::BadRequest("the body is empty; expected JSON".into()));
+        return Err(ApiError::BadRequest(
+            "the body is empty; expected JSON".into(),
+        ));
     }
     serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
 }
@@ -48,7 +52,9 @@ pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     let limit = value.unwrap_or(default);
     if !(1..=max).contains(&limit) {
-        return Err(ApiError::BadRequest(format!("`limit` must be within 1..={max}, got {limit}")));
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be within 1..={max}, got {limit}"
+        )));
     }
     Ok(limit)
 }

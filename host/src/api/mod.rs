@@ -15,7 +15,7 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::Uri;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -69,7 +69,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(system::metrics))
         .routes(routes!(access::create_token, access::list_tokens))
         .routes(routes!(access::revoke_token))
-        .routes(routes!(access::create_attestation, access::list_attestations))
+        .routes(routes!(
+            access::create_attestation,
+            access::list_attestations
+        ))
         .routes(routes!(access::revoke_attestation))
         .routes(routes!(access::audit))
         .routes(routes!(reporting::post_commands))
@@ -125,8 +128,43 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
     let method = req.method().to_string();
     let started = Instant::now();
     let response = next.run(req).await;
-    state.exporter.http_request(&method, &route, started.elapsed());
+    state
+        .exporter
+        .http_request(&method, &route, started.elapsed());
     response
+}
+
+/// Rejections axum makes before a handler runs (a path segment that is
+/// not a number, a method the route lacks) come as plain text; this gives
+/// them the same `{"error": {...}}` shape as every other error.
+async fn error_shape(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).into_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_string(),
+    };
+    let error = match status {
+        axum::http::StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::BadRequest(format!("method not allowed on this route ({text})"))
+        }
+        s if s == axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(text),
+        s if s == axum::http::StatusCode::UNAUTHORIZED => ApiError::Unauthorized(text),
+        s if s == axum::http::StatusCode::NOT_FOUND => ApiError::NotFound(text),
+        s if s.is_server_error() => ApiError::Internal(text),
+        _ => ApiError::BadRequest(text),
+    };
+    let mut shaped = error.into_response();
+    // Keep the real status (405 stays 405), with the shaped body.
+    *shaped.status_mut() = status;
+    shaped
 }
 
 pub fn router(state: AppState) -> Router {
@@ -142,6 +180,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .fallback(not_found)
+        .layer(middleware::from_fn(error_shape))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

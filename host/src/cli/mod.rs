@@ -106,7 +106,11 @@ fn verify_audit(path: &std::path::Path) -> anyhow::Result<()> {
         for p in &v.problems {
             println!("{p}");
         }
-        anyhow::bail!("the audit log was tampered with: {} problem(s) in {} entries", v.problems.len(), v.entries)
+        anyhow::bail!(
+            "the audit log was tampered with: {} problem(s) in {} entries",
+            v.problems.len(),
+            v.entries
+        )
     }
 }
 
@@ -120,9 +124,14 @@ pub fn main() -> ExitCode {
             db,
             config,
             cycle_every,
-        } => ServeConfig::load(config.as_deref(), plugins_dir, cache_dir, db, cycle_every, |k| {
-            std::env::var(k).ok()
-        })
+        } => ServeConfig::load(
+            config.as_deref(),
+            plugins_dir,
+            cache_dir,
+            db,
+            cycle_every,
+            |k| std::env::var(k).ok(),
+        )
         .and_then(crate::startup::serve_blocking),
         Command::Audit(AuditCommand::Verify { db }) => verify_audit(&db),
         Command::Plugin(PluginCommand::Build { inputs, out_dir }) => {

@@ -114,14 +114,25 @@ mod tests {
         for r in Role::ALL {
             assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
         }
-        assert!("root".parse::<Role>().unwrap_err().contains("unknown role `root`"));
+        assert!("root"
+            .parse::<Role>()
+            .unwrap_err()
+            .contains("unknown role `root`"));
     }
 
     #[test]
     fn admin_holds_every_role() {
-        let admin = Principal { token_id: 1, name: "a".into(), roles: vec![Role::Admin] };
+        let admin = Principal {
+            token_id: 1,
+            name: "a".into(),
+            roles: vec![Role::Admin],
+        };
         assert!(admin.holds(Role::ExecSponsor));
-        let viewer = Principal { token_id: 2, name: "v".into(), roles: vec![Role::Viewer] };
+        let viewer = Principal {
+            token_id: 2,
+            name: "v".into(),
+            roles: vec![Role::Viewer],
+        };
         assert!(!viewer.holds(Role::Reporter));
         assert!(viewer.can_read());
     }

@@ -84,7 +84,8 @@ impl Window {
 
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || format!("window `{text}` is not a duration like `30s`, `5m`, `1h` or `7d`");
-        let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+        let (digits, unit) =
+            text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
         let n: i64 = digits.parse().map_err(|_| bad())?;
         let unit_ms = match unit {
             "s" => 1_000,
@@ -185,6 +186,14 @@ impl BreakerRule {
         if name.trim().is_empty() || name.len() > 100 {
             return Err("a rule name must be 1 to 100 characters".into());
         }
+        // `/rules/enabled` lists the enabled rules; a rule of that name
+        // could never be addressed as `/rules/{name}`.
+        if name == "enabled" {
+            return Err(
+                "`enabled` cannot be a rule name: it is the path of the enabled-rules listing"
+                    .into(),
+            );
+        }
         Ok(())
     }
 
@@ -202,10 +211,34 @@ impl BreakerRule {
             params: empty_object(),
         };
         vec![
-            rule("High Error Rate", "errorRate > 0.05", "5m", BreakerAction::RevertToL3, Severity::Critical),
-            rule("Repeated Command Failures", "failures >= 3", "5m", BreakerAction::PauseCommandType, Severity::High),
-            rule("Critical Incident", "criticalIncidents > 0", "1m", BreakerAction::RevertToL3, Severity::Critical),
-            rule("High Rollback Rate", "rollbackRate > 0.10", "15m", BreakerAction::AlertOnly, Severity::Medium),
+            rule(
+                "High Error Rate",
+                "errorRate > 0.05",
+                "5m",
+                BreakerAction::RevertToL3,
+                Severity::Critical,
+            ),
+            rule(
+                "Repeated Command Failures",
+                "failures >= 3",
+                "5m",
+                BreakerAction::PauseCommandType,
+                Severity::High,
+            ),
+            rule(
+                "Critical Incident",
+                "criticalIncidents > 0",
+                "1m",
+                BreakerAction::RevertToL3,
+                Severity::Critical,
+            ),
+            rule(
+                "High Rollback Rate",
+                "rollbackRate > 0.10",
+                "15m",
+                BreakerAction::AlertOnly,
+                Severity::Medium,
+            ),
         ]
     }
 }
@@ -227,13 +260,27 @@ pub struct RulePatch {
 impl RulePatch {
     pub fn apply(&self, rule: &BreakerRule) -> BreakerRule {
         let mut r = rule.clone();
-        if let Some(v) = self.enabled { r.enabled = v; }
-        if let Some(v) = &self.condition { r.condition = v.clone(); }
-        if let Some(v) = self.window { r.window = v; }
-        if let Some(v) = self.action { r.action = v; }
-        if let Some(v) = self.alert_severity { r.alert_severity = v; }
-        if let Some(v) = &self.plugin { r.plugin = v.clone(); }
-        if let Some(v) = &self.params { r.params = v.clone(); }
+        if let Some(v) = self.enabled {
+            r.enabled = v;
+        }
+        if let Some(v) = &self.condition {
+            r.condition = v.clone();
+        }
+        if let Some(v) = self.window {
+            r.window = v;
+        }
+        if let Some(v) = self.action {
+            r.action = v;
+        }
+        if let Some(v) = self.alert_severity {
+            r.alert_severity = v;
+        }
+        if let Some(v) = &self.plugin {
+            r.plugin = v.clone();
+        }
+        if let Some(v) = &self.params {
+            r.params = v.clone();
+        }
         r
     }
 }
@@ -280,7 +327,10 @@ mod tests {
         let mut rule = BreakerRule::defaults().remove(0);
         rule.params = serde_json::json!({"extra": 1});
         let p: serde_json::Value = serde_json::from_str(&rule.plugin_params().unwrap()).unwrap();
-        assert_eq!(p, serde_json::json!({"extra": 1, "condition": "errorRate > 0.05"}));
+        assert_eq!(
+            p,
+            serde_json::json!({"extra": 1, "condition": "errorRate > 0.05"})
+        );
         rule.params = serde_json::json!([1]);
         assert!(rule.plugin_params().is_err());
     }

@@ -45,7 +45,12 @@ impl Default for PhaseTable {
             phases: vec![
                 spec(Phase::L3, &[], 0, &[]),
                 spec(Phase::L3Plus, &["SET_POWER", "SET_FAN"], 14, &[TechLead]),
-                spec(Phase::L4, &["SET_DRUM", "SET_AIRFLOW"], 21, &[TechLead, OpsLead]),
+                spec(
+                    Phase::L4,
+                    &["SET_DRUM", "SET_AIRFLOW"],
+                    21,
+                    &[TechLead, OpsLead],
+                ),
                 spec(
                     Phase::L4Plus,
                     &["PREHEAT", "COOLING_CYCLE"],
@@ -104,7 +109,10 @@ impl PhaseTable {
                     return Err(format!("phase {}: an empty command name", spec.phase));
                 }
                 if seen.contains(&c.as_str()) {
-                    return Err(format!("phase {}: command `{c}` is already whitelisted by an earlier phase", spec.phase));
+                    return Err(format!(
+                        "phase {}: command `{c}` is already whitelisted by an earlier phase",
+                        spec.phase
+                    ));
                 }
                 seen.push(c);
             }
@@ -115,7 +123,10 @@ impl PhaseTable {
                 ));
             }
             if spec.phase != Phase::L3 && spec.approvals.is_empty() {
-                return Err(format!("phase {}: needs at least one approver role", spec.phase));
+                return Err(format!(
+                    "phase {}: needs at least one approver role",
+                    spec.phase
+                ));
             }
         }
         Ok(())
@@ -247,9 +258,14 @@ impl ProposalStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Approved, Self::Rejected, Self::Cancelled]
-            .into_iter()
-            .find(|p| p.as_str() == s)
+        [
+            Self::Pending,
+            Self::Approved,
+            Self::Rejected,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 }
 
@@ -271,7 +287,10 @@ pub struct RiskBounds {
 
 impl Default for RiskBounds {
     fn default() -> Self {
-        Self { medium_from: 30, high_from: 60 }
+        Self {
+            medium_from: 30,
+            high_from: 60,
+        }
     }
 }
 
@@ -362,14 +381,26 @@ impl Proposal {
 
     fn check_decision(&self, role: Role, held: bool) -> Result<(), DecisionError> {
         if self.status != ProposalStatus::Pending {
-            return Err(DecisionError::NotPending { id: self.id, status: self.status.as_str() });
+            return Err(DecisionError::NotPending {
+                id: self.id,
+                status: self.status.as_str(),
+            });
         }
         if !held {
             return Err(DecisionError::RoleNotHeld { role });
         }
         if !self.required_approvals.contains(&role) {
-            let needed = self.required_approvals.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
-            return Err(DecisionError::RoleNotRequired { id: self.id, role, needed });
+            let needed = self
+                .required_approvals
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(DecisionError::RoleNotRequired {
+                id: self.id,
+                role,
+                needed,
+            });
         }
         Ok(())
     }
@@ -379,7 +410,10 @@ impl Proposal {
     pub fn approve(&mut self, approval: Approval, held: bool) -> Result<bool, DecisionError> {
         self.check_decision(approval.role, held)?;
         if self.approvals.iter().any(|a| a.role == approval.role) {
-            return Err(DecisionError::AlreadyApproved { id: self.id, role: approval.role });
+            return Err(DecisionError::AlreadyApproved {
+                id: self.id,
+                role: approval.role,
+            });
         }
         let at = approval.at;
         self.approvals.push(approval);
@@ -450,14 +484,20 @@ mod tests {
     fn whitelists_are_cumulative_and_stabilization_starts_at_180_days() {
         let t = PhaseTable::default();
         assert!(t.whitelist(Phase::L3).is_empty());
-        assert_eq!(t.whitelist(Phase::L4), ["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"]);
+        assert_eq!(
+            t.whitelist(Phase::L4),
+            ["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"]
+        );
         assert_eq!(t.whitelist(Phase::L5).len(), 8);
         assert_eq!(t.min_stabilization_days(Phase::L3), 180);
         assert_eq!(t.min_stabilization_days(Phase::L4), 21);
         t.check().unwrap();
         let mut bad = t.clone();
         bad.phases[2].commands.push("SET_FAN".into());
-        assert!(bad.check().unwrap_err().contains("`SET_FAN` is already whitelisted"));
+        assert!(bad
+            .check()
+            .unwrap_err()
+            .contains("`SET_FAN` is already whitelisted"));
         let mut bad = t.clone();
         bad.phases.swap(1, 2);
         assert!(bad.check().unwrap_err().contains("in order"));
@@ -466,11 +506,26 @@ mod tests {
     #[test]
     fn readiness_status_thresholds_are_95_and_90_percent() {
         assert_eq!(ReadinessStatus::of(76, 80, false).1, ReadinessStatus::Ready);
-        assert_eq!(ReadinessStatus::of(76, 80, true).1, ReadinessStatus::AlmostReady);
-        assert_eq!(ReadinessStatus::of(75, 80, false).1, ReadinessStatus::AlmostReady);
-        assert_eq!(ReadinessStatus::of(72, 80, false).1, ReadinessStatus::AlmostReady);
-        assert_eq!(ReadinessStatus::of(71, 80, false).1, ReadinessStatus::NeedsWork);
-        assert_eq!(ReadinessStatus::of(0, 0, false).1, ReadinessStatus::NeedsWork);
+        assert_eq!(
+            ReadinessStatus::of(76, 80, true).1,
+            ReadinessStatus::AlmostReady
+        );
+        assert_eq!(
+            ReadinessStatus::of(75, 80, false).1,
+            ReadinessStatus::AlmostReady
+        );
+        assert_eq!(
+            ReadinessStatus::of(72, 80, false).1,
+            ReadinessStatus::AlmostReady
+        );
+        assert_eq!(
+            ReadinessStatus::of(71, 80, false).1,
+            ReadinessStatus::NeedsWork
+        );
+        assert_eq!(
+            ReadinessStatus::of(0, 0, false).1,
+            ReadinessStatus::NeedsWork
+        );
         assert_eq!(ReadinessStatus::of(76, 80, false).0, 95.0);
     }
 
@@ -502,7 +557,10 @@ mod tests {
         assert!(reasons[3].contains("179 day(s) at L3; the stabilization period is 180"));
         let mut i = inputs();
         i.phase = Phase::L5;
-        assert_eq!(decide_expansion(&t, &i).unwrap_err(), ["the phase is already L5"]);
+        assert_eq!(
+            decide_expansion(&t, &i).unwrap_err(),
+            ["the phase is already L5"]
+        );
         let mut i = inputs();
         i.phase = Phase::L3Plus;
         i.days_at_phase = 14;
@@ -535,7 +593,12 @@ mod tests {
     }
 
     fn approval(role: Role) -> Approval {
-        Approval { role, by: "x".into(), at: Timestamp(5), comment: None }
+        Approval {
+            role,
+            by: "x".into(),
+            at: Timestamp(5),
+            comment: None,
+        }
     }
 
     #[test]
@@ -544,7 +607,10 @@ mod tests {
         assert_eq!(p.approve(approval(Role::TechLead), true), Ok(false));
         assert_eq!(
             p.approve(approval(Role::TechLead), true),
-            Err(DecisionError::AlreadyApproved { id: 7, role: Role::TechLead })
+            Err(DecisionError::AlreadyApproved {
+                id: 7,
+                role: Role::TechLead
+            })
         );
         assert!(matches!(
             p.approve(approval(Role::ExecSponsor), true),
@@ -552,7 +618,9 @@ mod tests {
         ));
         assert_eq!(
             p.approve(approval(Role::OpsLead), false),
-            Err(DecisionError::RoleNotHeld { role: Role::OpsLead })
+            Err(DecisionError::RoleNotHeld {
+                role: Role::OpsLead
+            })
         );
         assert_eq!(p.approve(approval(Role::OpsLead), true), Ok(true));
         assert_eq!(p.status, ProposalStatus::Approved);
@@ -566,7 +634,12 @@ mod tests {
     #[test]
     fn a_required_role_can_reject() {
         let mut p = proposal(&[Role::TechLead]);
-        let rejection = Rejection { role: Role::TechLead, by: "t".into(), at: Timestamp(9), reason: "no".into() };
+        let rejection = Rejection {
+            role: Role::TechLead,
+            by: "t".into(),
+            at: Timestamp(9),
+            reason: "no".into(),
+        };
         p.reject(rejection, true).unwrap();
         assert_eq!(p.status, ProposalStatus::Rejected);
     }

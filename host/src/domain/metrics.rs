@@ -277,7 +277,12 @@ mod tests {
         let t = CommandTally::default();
         let m = t.command_metrics(Timestamp(0), Timestamp(1));
         assert_eq!(
-            (m.success_rate, m.error_rate, m.approval_rate, m.rollback_rate),
+            (
+                m.success_rate,
+                m.error_rate,
+                m.approval_rate,
+                m.rollback_rate
+            ),
             (None, None, None, None)
         );
         // Rejected commands never ran: no executed denominator, but an

@@ -6,7 +6,19 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Which world a plugin implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginKind {
     #[serde(alias = "checklist-item")]
@@ -113,7 +125,18 @@ impl<'de> Deserialize<'de> for Severity {
 
 /// Autonomy phases.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Default,
+    utoipa::ToSchema,
 )]
 pub enum Phase {
     #[default]
@@ -127,7 +150,13 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 5] = [Phase::L3, Phase::L3Plus, Phase::L4, Phase::L4Plus, Phase::L5];
+    pub const ALL: [Phase; 5] = [
+        Phase::L3,
+        Phase::L3Plus,
+        Phase::L4,
+        Phase::L4Plus,
+        Phase::L5,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -177,7 +206,19 @@ impl FromStr for Phase {
 }
 
 /// The checklist's three dimensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Category {
     Technical,

@@ -320,8 +320,14 @@ impl ReadinessReport {
             a.categories
                 .iter()
                 .find(|s| s.category == c)
-                .map(|s| PointsOf { score: s.earned, max_score: s.possible })
-                .unwrap_or(PointsOf { score: 0, max_score: 0 })
+                .map(|s| PointsOf {
+                    score: s.earned,
+                    max_score: s.possible,
+                })
+                .unwrap_or(PointsOf {
+                    score: 0,
+                    max_score: 0,
+                })
         };
         let (percentage, status) =
             super::governance::ReadinessStatus::of(a.score, a.max_score, !a.blockers.is_empty());

@@ -57,7 +57,8 @@ impl Manifest {
         }
         let mut params: serde_json::Value =
             serde_json::from_str(&self.params_json).map_err(|e| format!("params: {e}"))?;
-        let overrides = serde_json::to_value(overrides).map_err(|e| format!("params override: {e}"))?;
+        let overrides =
+            serde_json::to_value(overrides).map_err(|e| format!("params override: {e}"))?;
         merge(&mut params, overrides);
         self.params_json = params.to_string();
         Ok(())

@@ -26,22 +26,37 @@ impl Governance {
                 plugin.kind()
             )));
         }
-        let params = rule.plugin_params().map_err(|e| ServiceError::BadRequest(format!("rule `{}`: {e}", rule.name)))?;
-        self.runtime.validate_breaker_params(plugin, &params).map_err(|e| {
-            ServiceError::BadRequest(format!(
-                "rule `{}`: condition `{}` was refused by plugin `{}`: {}",
-                rule.name, rule.condition, rule.plugin, e.failure
-            ))
-        })
+        let params = rule
+            .plugin_params()
+            .map_err(|e| ServiceError::BadRequest(format!("rule `{}`: {e}", rule.name)))?;
+        self.runtime
+            .validate_breaker_params(plugin, &params)
+            .map_err(|e| {
+                ServiceError::BadRequest(format!(
+                    "rule `{}`: condition `{}` was refused by plugin `{}`: {}",
+                    rule.name, rule.condition, rule.plugin, e.failure
+                ))
+            })
     }
 
-    pub fn add_rule(&self, rule: BreakerRule, who: &Principal, now: Timestamp) -> ServiceResult<BreakerRule> {
+    pub fn add_rule(
+        &self,
+        rule: BreakerRule,
+        who: &Principal,
+        now: Timestamp,
+    ) -> ServiceResult<BreakerRule> {
         self.validate_rule(&rule)?;
         self.db.insert_rule(&rule, &who.name, now)?;
         Ok(rule)
     }
 
-    pub fn patch_rule(&self, name: &str, patch: &RulePatch, who: &Principal, now: Timestamp) -> ServiceResult<BreakerRule> {
+    pub fn patch_rule(
+        &self,
+        name: &str,
+        patch: &RulePatch,
+        who: &Principal,
+        now: Timestamp,
+    ) -> ServiceResult<BreakerRule> {
         let updated = patch.apply(&self.db.rule(name)?);
         self.validate_rule(&updated)?;
         Ok(self.db.update_rule(name, &updated, &who.name, now)?)
@@ -53,13 +68,15 @@ impl Governance {
     /// broken rule must not revert the program on its own.
     pub fn check_breakers(&self, now: Timestamp) -> ServiceResult<Vec<BreakerEvent>> {
         let mut created = Vec::new();
+        // Windows end just after now, so a record stamped now counts.
+        let end = Timestamp(now.millis() + 1);
         for rule in self.db.rules()?.into_iter().filter(|r| r.enabled) {
             let start = Timestamp(now.millis() - rule.window.millis);
-            let tally = self.db.command_tally(start, now)?;
-            let (incidents, critical_autonomous) = self.db.incident_counts(start, now)?;
+            let tally = self.db.command_tally(start, end)?;
+            let (incidents, critical_autonomous) = self.db.incident_counts(start, end)?;
             let window = MetricsWindow {
                 now,
-                metrics: tally.command_metrics(start, now),
+                metrics: tally.command_metrics(start, end),
                 failures: None,
                 incidents_by_severity: incidents.into(),
                 critical_autonomous_incidents: critical_autonomous,
@@ -77,7 +94,12 @@ impl Governance {
             };
             let started = Instant::now();
             let verdict = self.runtime.evaluate_breaker_with(plugin, &window, &params);
-            self.exporter.plugin_evaluated(plugin.name(), plugin.kind(), started.elapsed(), verdict.is_err());
+            self.exporter.plugin_evaluated(
+                plugin.name(),
+                plugin.kind(),
+                started.elapsed(),
+                verdict.is_err(),
+            );
             let verdict = match verdict {
                 Ok(v) => v,
                 Err(e) => {
@@ -89,7 +111,7 @@ impl Governance {
                 continue;
             }
             let paused = if rule.action == BreakerAction::PauseCommandType {
-                self.db.failed_command_types(start, now)?
+                self.db.failed_command_types(start, end)?
             } else {
                 Vec::new()
             };

@@ -18,14 +18,19 @@ impl Governance {
     /// The seed's six steps: metrics (stored as a snapshot), readiness,
     /// breakers, the expansion decision, the report, `lastReportAt`.
     pub fn run_cycle(&self, now: Timestamp, who: &Principal) -> ServiceResult<GovernanceReport> {
-        let start = Timestamp(now.millis() - 7 * DAY_MS);
-        let metrics = self.metrics(start, now)?;
+        // Exactly 7 days, ending just after now so that a record stamped
+        // this millisecond counts (`end` is exclusive).
+        let start = Timestamp(now.millis() + 1 - 7 * DAY_MS);
+        let metrics = self.metrics(start, Timestamp(now.millis() + 1))?;
         self.db.store_snapshot(&metrics, now)?;
         let readiness = self.assess(now)?;
         self.check_breakers(now)?;
         let state = self.state(now)?;
         let unresolved = self.db.unresolved_events()?.len() as u32;
-        let in_period = self.db.events_between(start, Timestamp(now.millis() + 1))?.len() as u32;
+        let in_period = self
+            .db
+            .events_between(start, Timestamp(now.millis() + 1))?
+            .len() as u32;
         let inputs = ExpansionInputs {
             phase: state.phase,
             days_at_phase: state.days_at_phase,
@@ -36,13 +41,32 @@ impl Governance {
             pending_proposals: self.db.proposals(false)?.len() as u32,
         };
         let decision = match decide_expansion(&self.settings.phases, &inputs) {
-            Err(reasons) => CycleDecision { proposal_created: false, proposal_id: None, reasons },
+            Err(reasons) => CycleDecision {
+                proposal_created: false,
+                proposal_id: None,
+                reasons,
+            },
             Ok(target) => {
-                let mut p = self.propose(state.phase, target, state.days_at_phase, &metrics, &readiness, now)?;
+                let mut p = self.propose(
+                    state.phase,
+                    target,
+                    state.days_at_phase,
+                    &metrics,
+                    &readiness,
+                    now,
+                )?;
                 match self.db.create_proposal(&mut p, &who.name) {
-                    Ok(()) => CycleDecision { proposal_created: true, proposal_id: Some(p.id), reasons: vec![] },
+                    Ok(()) => CycleDecision {
+                        proposal_created: true,
+                        proposal_id: Some(p.id),
+                        reasons: vec![],
+                    },
                     // Another cycle proposed first: this one reports why not.
-                    Err(StorageError::Conflict(m)) => CycleDecision { proposal_created: false, proposal_id: None, reasons: vec![m] },
+                    Err(StorageError::Conflict(m)) => CycleDecision {
+                        proposal_created: false,
+                        proposal_id: None,
+                        reasons: vec![m],
+                    },
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -61,7 +85,10 @@ impl Governance {
                 status: readiness.overall.status,
                 blockers: readiness.overall.blockers.clone(),
             },
-            breaker_events: BreakerEventCounts { total: in_period, unresolved },
+            breaker_events: BreakerEventCounts {
+                total: in_period,
+                unresolved,
+            },
             decision,
         };
         self.db.store_report(&mut report, &who.name)?;
@@ -129,19 +156,31 @@ impl Governance {
                 occurred_at: i.occurred_at,
             })
             .collect();
-        events.extend(self.db.events_between(start, now)?.into_iter().map(|e| GovernanceEvent {
-            engine: "qa".into(),
-            event_type: format!("breaker:{}", e.rule_name),
-            severity: e.alert_severity,
-            occurred_at: e.triggered_at,
-        }));
+        events.extend(
+            self.db
+                .events_between(start, now)?
+                .into_iter()
+                .map(|e| GovernanceEvent {
+                    engine: "qa".into(),
+                    event_type: format!("breaker:{}", e.rule_name),
+                    severity: e.alert_severity,
+                    occurred_at: e.triggered_at,
+                }),
+        );
         let spec = self.settings.phases.spec(target);
         let mut mitigations = vec![
-            format!("a {}-day validation period at {target}", spec.validation_period_days),
+            format!(
+                "a {}-day validation period at {target}",
+                spec.validation_period_days
+            ),
             "circuit breakers revert to L3 on a breach".to_string(),
             format!(
                 "approval by {}",
-                spec.approvals.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                spec.approvals
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ];
         let name = &self.settings.risk_scorer;
@@ -150,7 +189,12 @@ impl Governance {
             Some(plugin) => {
                 let started = Instant::now();
                 let out = self.runtime.score_risk(plugin, &events);
-                self.exporter.plugin_evaluated(plugin.name(), plugin.kind(), started.elapsed(), out.is_err());
+                self.exporter.plugin_evaluated(
+                    plugin.name(),
+                    plugin.kind(),
+                    started.elapsed(),
+                    out.is_err(),
+                );
                 out.map(|a| (a, plugin.name().to_string(), plugin.version().to_string()))
                     .map_err(|e| e.to_string())
             }
@@ -163,12 +207,18 @@ impl Governance {
                     .filter(|c| c.score > 0)
                     .map(|c| format!("{} scored {}", c.category, c.score))
                     .collect();
-                let critical = events.iter().filter(|e| e.severity == Severity::Critical).count();
+                let critical = events
+                    .iter()
+                    .filter(|e| e.severity == Severity::Critical)
+                    .count();
                 if critical > 0 {
                     factors.push(format!("{critical} critical event(s) in the last 7 days"));
                 }
                 if factors.is_empty() {
-                    factors.push(format!("no risk signals among {} event(s) in the last 7 days", events.len()));
+                    factors.push(format!(
+                        "no risk signals among {} event(s) in the last 7 days",
+                        events.len()
+                    ));
                 }
                 mitigations.extend(assessment.recommendations);
                 RiskSummary {
@@ -201,15 +251,36 @@ impl Governance {
     ) -> ServiceResult<Proposal> {
         let proposal = self.db.proposal(id)?;
         let whitelist = self.settings.phases.whitelist(proposal.target_phase);
-        let approval = Approval { role, by: who.name.clone(), at: now, comment };
-        Ok(self.db.approve_proposal(id, approval, who.names(role), &whitelist)?)
+        let approval = Approval {
+            role,
+            by: who.name.clone(),
+            at: now,
+            comment,
+        };
+        Ok(self
+            .db
+            .approve_proposal(id, approval, who.names(role), &whitelist)?)
     }
 
-    pub fn reject(&self, id: i64, role: Role, reason: String, who: &Principal, now: Timestamp) -> ServiceResult<Proposal> {
+    pub fn reject(
+        &self,
+        id: i64,
+        role: Role,
+        reason: String,
+        who: &Principal,
+        now: Timestamp,
+    ) -> ServiceResult<Proposal> {
         if reason.trim().is_empty() {
-            return Err(ServiceError::BadRequest("`reason` is empty: say why the proposal is rejected".into()));
+            return Err(ServiceError::BadRequest(
+                "`reason` is empty: say why the proposal is rejected".into(),
+            ));
         }
-        let rejection = Rejection { role, by: who.name.clone(), at: now, reason };
+        let rejection = Rejection {
+            role,
+            by: who.name.clone(),
+            at: now,
+            reason,
+        };
         Ok(self.db.reject_proposal(id, rejection, who.names(role))?)
     }
 }

@@ -73,7 +73,15 @@ impl Governance {
         settings: GovernanceSettings,
         exporter: Arc<Exporter>,
     ) -> Self {
-        Self { db, runtime, plugins, settings, exporter, last_scrape_ms: AtomicI64::new(0), command_source: None }
+        Self {
+            db,
+            runtime,
+            plugins,
+            settings,
+            exporter,
+            last_scrape_ms: AtomicI64::new(0),
+            command_source: None,
+        }
     }
 
     /// Reads commands from a command service's database (`COMMAND_DB_PATH`).
@@ -101,7 +109,10 @@ impl Governance {
                 return Ok(accepted);
             }
             if !page.records.is_empty() {
-                accepted += self.db.insert_commands(&page.records, Timestamp::now())?.accepted;
+                accepted += self
+                    .db
+                    .insert_commands(&page.records, Timestamp::now())?
+                    .accepted;
             }
             *cursor = page.last_rowid;
         }
@@ -121,17 +132,29 @@ impl Governance {
     /// Metrics of commands and incidents in `[start, end)`.
     pub fn metrics(&self, start: Timestamp, end: Timestamp) -> ServiceResult<MetricsReport> {
         if start >= end {
-            return Err(ServiceError::BadRequest(format!("`start` ({start}) must be before `end` ({end})")));
+            return Err(ServiceError::BadRequest(format!(
+                "`start` ({start}) must be before `end` ({end})"
+            )));
         }
         let tally = self.db.command_tally(start, end)?;
         let (incidents, critical_autonomous) = self.db.incident_counts(start, end)?;
-        Ok(MetricsReport::new(start, end, &tally, incidents, critical_autonomous))
+        Ok(MetricsReport::new(
+            start,
+            end,
+            &tally,
+            incidents,
+            critical_autonomous,
+        ))
     }
 
     /// The last 7 days, whole, and day by day (oldest first).
-    pub fn weekly_metrics(&self, now: Timestamp) -> ServiceResult<(MetricsReport, Vec<MetricsReport>)> {
-        let start = Timestamp(now.millis() - 7 * DAY_MS);
-        let total = self.metrics(start, now)?;
+    pub fn weekly_metrics(
+        &self,
+        now: Timestamp,
+    ) -> ServiceResult<(MetricsReport, Vec<MetricsReport>)> {
+        // Ending just after now: a record stamped this millisecond counts.
+        let start = Timestamp(now.millis() + 1 - 7 * DAY_MS);
+        let total = self.metrics(start, Timestamp(now.millis() + 1))?;
         let days = (0..7)
             .map(|d| {
                 let from = Timestamp(start.millis() + d * DAY_MS);
@@ -165,10 +188,13 @@ impl Governance {
         now: Timestamp,
     ) -> ServiceResult<GovernanceState> {
         if started > now {
-            return Err(ServiceError::BadRequest(format!("`phaseStartedAt` ({started}) is in the future")));
+            return Err(ServiceError::BadRequest(format!(
+                "`phaseStartedAt` ({started}) is in the future"
+            )));
         }
         let whitelist = self.settings.phases.whitelist(phase);
-        self.db.set_phase(phase, started, &whitelist, &who.name, now)?;
+        self.db
+            .set_phase(phase, started, &whitelist, &who.name, now)?;
         self.state(now)
     }
 
@@ -177,14 +203,19 @@ impl Governance {
         if who.names(role) {
             Ok(())
         } else {
-            Err(ServiceError::Forbidden(format!("your token does not hold the role `{role}`")))
+            Err(ServiceError::Forbidden(format!(
+                "your token does not hold the role `{role}`"
+            )))
         }
     }
 }
 
 impl Governance {
     /// What `/metrics` shows of the program, read from the store.
-    pub fn prometheus_figures(&self, now: Timestamp) -> ServiceResult<crate::exporter::GovernanceFigures> {
+    pub fn prometheus_figures(
+        &self,
+        now: Timestamp,
+    ) -> ServiceResult<crate::exporter::GovernanceFigures> {
         use crate::exporter::{GovernanceFigures, ReadinessFigures};
         let state = self.db.state()?;
         let week = self.metrics(Timestamp(now.millis() - 7 * DAY_MS), now)?;
@@ -199,7 +230,8 @@ impl Governance {
         });
         Ok(GovernanceFigures {
             phase: state.phase.to_string(),
-            time_at_phase_seconds: (now.millis() - state.phase_started_at.millis()).max(0) as f64 / 1000.0,
+            time_at_phase_seconds: (now.millis() - state.phase_started_at.millis()).max(0) as f64
+                / 1000.0,
             success_ratio: week.success_rate,
             error_ratio: week.error_rate,
             approval_ratio: week.approval_rate,
@@ -220,7 +252,9 @@ impl Governance {
                 ("critical", u64::from(incidents.critical)),
             ],
             safety_constraint_violations: autonomous,
-            emergency_aborts: self.db.succeeded_commands_of(&["EMERGENCY_SHUTDOWN", "ABORT"])?,
+            emergency_aborts: self
+                .db
+                .succeeded_commands_of(&["EMERGENCY_SHUTDOWN", "ABORT"])?,
         })
     }
 }

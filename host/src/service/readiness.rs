@@ -13,8 +13,13 @@ impl Governance {
     /// incidents"), live attestations, gauges and facts.
     pub fn readiness_context(&self, now: Timestamp) -> ServiceResult<ReadinessContext> {
         let state = self.db.state()?;
-        let start = Timestamp(now.millis() - i64::from(self.settings.readiness_window_days) * DAY_MS);
-        let metrics = self.db.command_tally(start, now)?.command_metrics(start, now);
+        let start =
+            Timestamp(now.millis() - i64::from(self.settings.readiness_window_days) * DAY_MS);
+        let end = Timestamp(now.millis() + 1);
+        let metrics = self
+            .db
+            .command_tally(start, end)?
+            .command_metrics(start, end);
         let enabled_rules = self.db.rules()?.iter().filter(|r| r.enabled).count() as u32;
         Ok(ReadinessContext {
             now,
@@ -22,11 +27,18 @@ impl Governance {
                 current: state.phase,
                 entered_at: Some(state.phase_started_at),
                 days_at_phase: days_between(state.phase_started_at, now),
-                min_stabilization_days: Some(self.settings.phases.min_stabilization_days(state.phase)),
+                min_stabilization_days: Some(
+                    self.settings.phases.min_stabilization_days(state.phase),
+                ),
             },
             metrics,
             incidents: self.db.incidents_since(state.phase_started_at)?,
-            attestations: self.db.attestations()?.iter().map(|a| a.to_domain()).collect(),
+            attestations: self
+                .db
+                .attestations()?
+                .iter()
+                .map(|a| a.to_domain())
+                .collect(),
             facts: Facts {
                 enabled_breaker_rules: enabled_rules,
                 emergency_stop_last_exercised: None,
@@ -56,7 +68,8 @@ impl Governance {
                 .items
                 .iter()
                 .any(|i| i.plugin == plugin.name() && i.error.is_some());
-            self.exporter.plugin_evaluated(plugin.name(), plugin.kind(), elapsed, failed);
+            self.exporter
+                .plugin_evaluated(plugin.name(), plugin.kind(), elapsed, failed);
         }
         let mut report = ReadinessReport::new(now, ctx.phase.current, &assessment);
         self.db.store_assessment(&mut report)?;

@@ -26,6 +26,9 @@ pub struct AttestationRecord {
     pub id: i64,
     pub key: String,
     pub attested_by: String,
+    /// The token that attested: names are not unique, tokens are.
+    #[serde(skip)]
+    pub token_id: i64,
     pub role: Role,
     pub attested_at: Timestamp,
     pub expires_at: Option<Timestamp>,
@@ -81,20 +84,29 @@ impl Database {
                 created_at: now,
                 revoked_at: None,
             };
-            append(tx, now, NewAudit {
-                actor,
-                action: "token.create",
-                target: format!("token/{}", record.id),
-                before: None,
-                after: Some(serde_json::to_value(&record).unwrap_or_default()),
-            })?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor,
+                    action: "token.create",
+                    target: format!("token/{}", record.id),
+                    before: None,
+                    after: Some(serde_json::to_value(&record).unwrap_or_default()),
+                },
+            )?;
             Ok(record)
         })
     }
 
     /// Makes `hash` an admin token named `name`, unless it already is one:
     /// the bootstrap token from `REGENT_ADMIN_TOKEN`.
-    pub fn ensure_admin_token(&self, name: &str, hash: &str, now: Timestamp) -> Result<bool, StorageError> {
+    pub fn ensure_admin_token(
+        &self,
+        name: &str,
+        hash: &str,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
         if self.token_by_hash(hash)?.is_some() {
             return Ok(false);
         }
@@ -124,39 +136,63 @@ impl Database {
 
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id, name, roles, created_ms, revoked_ms FROM tokens ORDER BY id")?;
+        let mut stmt =
+            conn.prepare("SELECT id, name, roles, created_ms, revoked_ms FROM tokens ORDER BY id")?;
         let rows = stmt.query_map([], token_row)?;
         rows.map(|r| token_of(r?)).collect()
     }
 
-    pub fn revoke_token(&self, id: i64, actor: &str, now: Timestamp) -> Result<TokenRecord, StorageError> {
+    pub fn revoke_token(
+        &self,
+        id: i64,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<TokenRecord, StorageError> {
         self.write(|tx| {
             let row = tx
-                .query_row("SELECT id, name, roles, created_ms, revoked_ms FROM tokens WHERE id = ?1", [id], token_row)
+                .query_row(
+                    "SELECT id, name, roles, created_ms, revoked_ms FROM tokens WHERE id = ?1",
+                    [id],
+                    token_row,
+                )
                 .optional()?;
-            let mut token = token_of(row.ok_or_else(|| StorageError::NotFound(format!("no token with id {id}")))?)?;
+            let mut token = token_of(
+                row.ok_or_else(|| StorageError::NotFound(format!("no token with id {id}")))?,
+            )?;
             if token.revoked_at.is_some() {
-                return Err(StorageError::Conflict(format!("token {id} is already revoked")));
+                return Err(StorageError::Conflict(format!(
+                    "token {id} is already revoked"
+                )));
             }
-            tx.execute("UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1", params![id, now.millis()])?;
+            tx.execute(
+                "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1",
+                params![id, now.millis()],
+            )?;
             token.revoked_at = Some(now);
-            append(tx, now, NewAudit {
-                actor,
-                action: "token.revoke",
-                target: format!("token/{id}"),
-                before: None,
-                after: Some(serde_json::json!({"name": token.name, "revokedAt": now})),
-            })?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor,
+                    action: "token.revoke",
+                    target: format!("token/{id}"),
+                    before: None,
+                    after: Some(serde_json::json!({"name": token.name, "revokedAt": now})),
+                },
+            )?;
             Ok(token)
         })
     }
 
-    pub fn create_attestation(&self, a: &AttestationRecord) -> Result<AttestationRecord, StorageError> {
+    pub fn create_attestation(
+        &self,
+        a: &AttestationRecord,
+    ) -> Result<AttestationRecord, StorageError> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO attestations (key, attested_by, role, attested_ms, expires_ms, evidence_url)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![a.key, a.attested_by, a.role.as_str(), a.attested_at.millis(), a.expires_at.map(|t| t.millis()), a.evidence_url],
+                "INSERT INTO attestations (key, attested_by, token_id, role, attested_ms, expires_ms, evidence_url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![a.key, a.attested_by, a.token_id, a.role.as_str(), a.attested_at.millis(), a.expires_at.map(|t| t.millis()), a.evidence_url],
             )?;
             let mut stored = a.clone();
             stored.id = tx.last_insert_rowid();
@@ -176,7 +212,7 @@ impl Database {
     pub fn attestations(&self) -> Result<Vec<AttestationRecord>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, key, attested_by, role, attested_ms, expires_ms, evidence_url FROM attestations
+            "SELECT id, key, attested_by, role, attested_ms, expires_ms, evidence_url, token_id FROM attestations
              WHERE revoked_ms IS NULL ORDER BY id",
         )?;
         let mut rows = stmt.query([])?;
@@ -189,16 +225,25 @@ impl Database {
                 role: r
                     .get::<_, String>(3)?
                     .parse()
-                    .map_err(|message| StorageError::Corrupt { table: "attestations", message })?,
+                    .map_err(|message| StorageError::Corrupt {
+                        table: "attestations",
+                        message,
+                    })?,
                 attested_at: Timestamp(r.get(4)?),
                 expires_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
                 evidence_url: r.get(6)?,
+                token_id: r.get(7)?,
             });
         }
         Ok(out)
     }
 
-    pub fn revoke_attestation(&self, id: i64, actor: &str, now: Timestamp) -> Result<(), StorageError> {
+    pub fn revoke_attestation(
+        &self,
+        id: i64,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE attestations SET revoked_ms = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_ms IS NULL",

@@ -73,7 +73,11 @@ fn entry_hash(
 }
 
 /// Appends one entry inside `tx`.
-pub(crate) fn append(tx: &Transaction<'_>, at: Timestamp, e: NewAudit<'_>) -> Result<i64, StorageError> {
+pub(crate) fn append(
+    tx: &Transaction<'_>,
+    at: Timestamp,
+    e: NewAudit<'_>,
+) -> Result<i64, StorageError> {
     let head: Option<(i64, String)> = tx
         .query_row("SELECT last, hash FROM audit_head WHERE id = 1", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -83,11 +87,30 @@ pub(crate) fn append(tx: &Transaction<'_>, at: Timestamp, e: NewAudit<'_>) -> Re
     let id = last + 1;
     let before = e.before.as_ref().map(|v| v.to_string());
     let after = e.after.as_ref().map(|v| v.to_string());
-    let hash = entry_hash(&prev, id, at.millis(), e.actor, e.action, &e.target, before.as_deref(), after.as_deref());
+    let hash = entry_hash(
+        &prev,
+        id,
+        at.millis(),
+        e.actor,
+        e.action,
+        &e.target,
+        before.as_deref(),
+        after.as_deref(),
+    );
     tx.execute(
         "INSERT INTO audit_log (id, at_ms, actor, action, target, before, after, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![id, at.millis(), e.actor, e.action, e.target, before, after, prev, hash],
+        params![
+            id,
+            at.millis(),
+            e.actor,
+            e.action,
+            e.target,
+            before,
+            after,
+            prev,
+            hash
+        ],
     )?;
     tx.execute(
         "INSERT INTO audit_head (id, last, hash) VALUES (1, ?1, ?2)
@@ -137,7 +160,8 @@ impl Database {
         while let Some(r) = rows.next()? {
             entries += 1;
             let id: i64 = r.get(0)?;
-            let (actor, action, target): (String, String, String) = (r.get(2)?, r.get(3)?, r.get(4)?);
+            let (actor, action, target): (String, String, String) =
+                (r.get(2)?, r.get(3)?, r.get(4)?);
             let (before, after): (Option<String>, Option<String>) = (r.get(5)?, r.get(6)?);
             let (prev_hash, hash): (String, String) = (r.get(7)?, r.get(8)?);
             if id != expected_id {
@@ -146,15 +170,28 @@ impl Database {
             if prev_hash != prev {
                 problems.push(format!("entry {id} does not link to the entry before it"));
             }
-            let computed = entry_hash(&prev_hash, id, r.get(1)?, &actor, &action, &target, before.as_deref(), after.as_deref());
+            let computed = entry_hash(
+                &prev_hash,
+                id,
+                r.get(1)?,
+                &actor,
+                &action,
+                &target,
+                before.as_deref(),
+                after.as_deref(),
+            );
             if computed != hash {
-                problems.push(format!("entry {id} was edited: its contents do not match its hash"));
+                problems.push(format!(
+                    "entry {id} was edited: its contents do not match its hash"
+                ));
             }
             prev = hash;
             expected_id = id + 1;
         }
         let head: Option<(i64, String)> = conn
-            .query_row("SELECT last, hash FROM audit_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT last, hash FROM audit_head WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         match head {
             Some((last, hash)) if last != expected_id - 1 || hash != prev => problems.push(format!(

@@ -11,19 +11,26 @@ use crate::domain::{Phase, Timestamp};
 
 fn rule_in(tx: &rusqlite::Connection, name: &str) -> Result<Option<BreakerRule>, StorageError> {
     let body: Option<String> = tx
-        .query_row("SELECT body FROM breaker_rules WHERE name = ?1", [name], |r| r.get(0))
+        .query_row(
+            "SELECT body FROM breaker_rules WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
         .optional()?;
     body.map(|b| from_json("breaker_rules", &b)).transpose()
 }
 
 fn no_rule(name: &str) -> StorageError {
-    StorageError::NotFound(format!("no breaker rule named `{name}` (GET /api/circuit-breaker/rules lists them)"))
+    StorageError::NotFound(format!(
+        "no breaker rule named `{name}` (GET /api/circuit-breaker/rules lists them)"
+    ))
 }
 
 impl Database {
     pub fn rules(&self) -> Result<Vec<BreakerRule>, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT body FROM breaker_rules ORDER BY position, name")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT body FROM breaker_rules ORDER BY position, name")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         rows.map(|b| from_json("breaker_rules", &b?)).collect()
     }
@@ -32,23 +39,39 @@ impl Database {
         rule_in(&self.conn(), name)?.ok_or_else(|| no_rule(name))
     }
 
-    pub fn insert_rule(&self, rule: &BreakerRule, actor: &str, now: Timestamp) -> Result<(), StorageError> {
+    pub fn insert_rule(
+        &self,
+        rule: &BreakerRule,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
         self.write(|tx| {
             if rule_in(tx, &rule.name)?.is_some() {
-                return Err(StorageError::Conflict(format!("a breaker rule named `{}` already exists", rule.name)));
+                return Err(StorageError::Conflict(format!(
+                    "a breaker rule named `{}` already exists",
+                    rule.name
+                )));
             }
-            let position: i64 = tx.query_row("SELECT coalesce(max(position), -1) + 1 FROM breaker_rules", [], |r| r.get(0))?;
+            let position: i64 = tx.query_row(
+                "SELECT coalesce(max(position), -1) + 1 FROM breaker_rules",
+                [],
+                |r| r.get(0),
+            )?;
             tx.execute(
                 "INSERT INTO breaker_rules (name, position, body) VALUES (?1, ?2, ?3)",
                 params![rule.name, position, to_json(rule)],
             )?;
-            append(tx, now, NewAudit {
-                actor,
-                action: "rule.create",
-                target: format!("rule/{}", rule.name),
-                before: None,
-                after: Some(serde_json::to_value(rule).unwrap_or_default()),
-            })?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor,
+                    action: "rule.create",
+                    target: format!("rule/{}", rule.name),
+                    before: None,
+                    after: Some(serde_json::to_value(rule).unwrap_or_default()),
+                },
+            )?;
             Ok(())
         })
     }
@@ -63,36 +86,55 @@ impl Database {
     ) -> Result<BreakerRule, StorageError> {
         self.write(|tx| {
             let before = rule_in(tx, name)?.ok_or_else(|| no_rule(name))?;
-            tx.execute("UPDATE breaker_rules SET body = ?2 WHERE name = ?1", params![name, to_json(updated)])?;
-            append(tx, now, NewAudit {
-                actor,
-                action: "rule.update",
-                target: format!("rule/{name}"),
-                before: Some(serde_json::to_value(&before).unwrap_or_default()),
-                after: Some(serde_json::to_value(updated).unwrap_or_default()),
-            })?;
+            tx.execute(
+                "UPDATE breaker_rules SET body = ?2 WHERE name = ?1",
+                params![name, to_json(updated)],
+            )?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor,
+                    action: "rule.update",
+                    target: format!("rule/{name}"),
+                    before: Some(serde_json::to_value(&before).unwrap_or_default()),
+                    after: Some(serde_json::to_value(updated).unwrap_or_default()),
+                },
+            )?;
             Ok(updated.clone())
         })
     }
 
-    pub fn delete_rule(&self, name: &str, actor: &str, now: Timestamp) -> Result<BreakerRule, StorageError> {
+    pub fn delete_rule(
+        &self,
+        name: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<BreakerRule, StorageError> {
         self.write(|tx| {
             let before = rule_in(tx, name)?.ok_or_else(|| no_rule(name))?;
             tx.execute("DELETE FROM breaker_rules WHERE name = ?1", [name])?;
-            append(tx, now, NewAudit {
-                actor,
-                action: "rule.delete",
-                target: format!("rule/{name}"),
-                before: Some(serde_json::to_value(&before).unwrap_or_default()),
-                after: None,
-            })?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor,
+                    action: "rule.delete",
+                    target: format!("rule/{name}"),
+                    before: Some(serde_json::to_value(&before).unwrap_or_default()),
+                    after: None,
+                },
+            )?;
             Ok(before)
         })
     }
 
     /// Records a trip and runs its action, unless the rule already has an
     /// unresolved event (then nothing changes and `None` is returned).
-    pub fn record_trip(&self, mut event: BreakerEvent) -> Result<Option<BreakerEvent>, StorageError> {
+    pub fn record_trip(
+        &self,
+        mut event: BreakerEvent,
+    ) -> Result<Option<BreakerEvent>, StorageError> {
         let now = event.triggered_at;
         self.write(|tx| {
             let open: bool = tx.query_row(
@@ -137,23 +179,32 @@ impl Database {
     }
 
     /// Events triggered in `[start, end)`.
-    pub fn events_between(&self, start: Timestamp, end: Timestamp) -> Result<Vec<BreakerEvent>, StorageError> {
+    pub fn events_between(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<BreakerEvent>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT body FROM breaker_events WHERE triggered_ms >= ?1 AND triggered_ms < ?2 ORDER BY id",
         )?;
-        let rows = stmt.query_map(params![start.millis(), end.millis()], |r| r.get::<_, String>(0))?;
+        let rows = stmt.query_map(params![start.millis(), end.millis()], |r| {
+            r.get::<_, String>(0)
+        })?;
         rows.map(|b| from_json("breaker_events", &b?)).collect()
     }
 
     pub fn breaker_event_count(&self) -> Result<u64, StorageError> {
-        let n: i64 = self.conn().query_row("SELECT count(*) FROM breaker_events", [], |r| r.get(0))?;
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT count(*) FROM breaker_events", [], |r| r.get(0))?;
         Ok(n as u64)
     }
 
     fn events_where(&self, clause: &str, arg: u32) -> Result<Vec<BreakerEvent>, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!("SELECT body FROM breaker_events WHERE {clause}"))?;
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT body FROM breaker_events WHERE {clause}"))?;
         let rows = stmt.query_map([arg], |r| r.get::<_, String>(0))?;
         rows.map(|b| from_json("breaker_events", &b?)).collect()
     }
@@ -179,9 +230,12 @@ impl Database {
     ) -> Result<BreakerEvent, StorageError> {
         self.write(|tx| {
             let body: Option<String> = tx
-                .query_row("SELECT body FROM breaker_events WHERE id = ?1", [id], |r| r.get(0))
+                .query_row("SELECT body FROM breaker_events WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
                 .optional()?;
-            let body = body.ok_or_else(|| StorageError::NotFound(format!("no breaker event with id {id}")))?;
+            let body = body
+                .ok_or_else(|| StorageError::NotFound(format!("no breaker event with id {id}")))?;
             let mut event: BreakerEvent = from_json("breaker_events", &body)?;
             if let Some(at) = event.resolved_at {
                 return Err(StorageError::Conflict(format!(
@@ -193,13 +247,17 @@ impl Database {
             event.resolved_by = Some(by.to_string());
             event.resolution = Some(resolution.to_string());
             resolve_in(tx, &event)?;
-            append(tx, now, NewAudit {
-                actor: by,
-                action: "breaker.resolve",
-                target: format!("breaker_event/{id}"),
-                before: Some(serde_json::json!({"resolvedAt": null})),
-                after: Some(serde_json::json!({"resolvedAt": now, "resolution": resolution})),
-            })?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor: by,
+                    action: "breaker.resolve",
+                    target: format!("breaker_event/{id}"),
+                    before: Some(serde_json::json!({"resolvedAt": null})),
+                    after: Some(serde_json::json!({"resolvedAt": now, "resolution": resolution})),
+                },
+            )?;
             Ok(event)
         })
     }
@@ -208,7 +266,11 @@ impl Database {
 fn resolve_in(tx: &Transaction<'_>, event: &BreakerEvent) -> Result<(), StorageError> {
     tx.execute(
         "UPDATE breaker_events SET resolved_ms = ?2, body = ?3 WHERE id = ?1",
-        params![event.id, event.resolved_at.map(|t| t.millis()), to_json(event)],
+        params![
+            event.id,
+            event.resolved_at.map(|t| t.millis()),
+            to_json(event)
+        ],
     )?;
     Ok(())
 }
@@ -221,7 +283,9 @@ impl Database {
             "SELECT rule_name, json_extract(body, '$.action'), json_extract(body, '$.alertSeverity'), count(*)
              FROM breaker_events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -53,7 +53,9 @@ fn status_of(text: &str) -> Option<CommandStatus> {
 
 impl CommandSource {
     pub fn new(path: &Path) -> Self {
-        Self { path: path.to_path_buf() }
+        Self {
+            path: path.to_path_buf(),
+        }
     }
 
     fn open(&self) -> Result<Connection, StorageError> {
@@ -61,7 +63,10 @@ impl CommandSource {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| StorageError::Open { path: self.path.display().to_string(), message: e.to_string() })?;
+        .map_err(|e| StorageError::Open {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        })?;
         conn.busy_timeout(std::time::Duration::from_secs(2))?;
         Ok(conn)
     }
@@ -74,7 +79,10 @@ impl CommandSource {
              FROM commands WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
         )?;
         let mut rows = stmt.query(rusqlite::params![after_rowid, limit])?;
-        let mut page = SourcePage { last_rowid: after_rowid, ..Default::default() };
+        let mut page = SourcePage {
+            last_rowid: after_rowid,
+            ..Default::default()
+        };
         while let Some(r) = rows.next()? {
             let rowid: i64 = r.get(0)?;
             page.last_rowid = rowid;
@@ -82,13 +90,16 @@ impl CommandSource {
                 ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
                 ValueRef::Integer(i) => i.to_string(),
                 _ => {
-                    page.skipped.push(format!("row {rowid}: `id` is neither text nor an integer"));
+                    page.skipped
+                        .push(format!("row {rowid}: `id` is neither text nor an integer"));
                     continue;
                 }
             };
             let status_text: String = r.get(3)?;
             let Some(status) = status_of(&status_text) else {
-                page.skipped.push(format!("row {rowid} (`{id}`): unknown status `{status_text}`"));
+                page.skipped.push(format!(
+                    "row {rowid} (`{id}`): unknown status `{status_text}`"
+                ));
                 continue;
             };
             let created_at = match r.get_ref(6)? {
@@ -101,12 +112,14 @@ impl CommandSource {
                 {
                     Ok(t) => t,
                     Err(e) => {
-                        page.skipped.push(format!("row {rowid} (`{id}`): created_at {e}"));
+                        page.skipped
+                            .push(format!("row {rowid} (`{id}`): created_at {e}"));
                         continue;
                     }
                 },
                 _ => {
-                    page.skipped.push(format!("row {rowid} (`{id}`): created_at is missing"));
+                    page.skipped
+                        .push(format!("row {rowid} (`{id}`): created_at is missing"));
                     continue;
                 }
             };
@@ -157,8 +170,14 @@ mod tests {
         assert_eq!(ids, ["a", "b", "42"]);
         assert_eq!(page.records[1].status, CommandStatus::RolledBack);
         assert!(page.records[1].required_approval);
-        assert_eq!(page.records[1].created_at.unwrap().to_string(), "2026-11-01T09:01:00Z");
-        assert_eq!(page.records[2].created_at, Some(Timestamp(1_793_527_200_000)));
+        assert_eq!(
+            page.records[1].created_at.unwrap().to_string(),
+            "2026-11-01T09:01:00Z"
+        );
+        assert_eq!(
+            page.records[2].created_at,
+            Some(Timestamp(1_793_527_200_000))
+        );
         assert_eq!(page.skipped.len(), 2, "{:?}", page.skipped);
         assert!(page.skipped[0].contains("unknown status `exploded`"));
         assert!(page.skipped[1].contains("`yesterday` is not an RFC 3339 time"));

@@ -80,27 +80,37 @@ impl Database {
 
     /// Command counts with `start <= createdAt < end`. Whole hours come
     /// from the hourly table; only the ragged edges scan commands.
-    pub fn command_tally(&self, start: Timestamp, end: Timestamp) -> Result<CommandTally, StorageError> {
+    pub fn command_tally(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<CommandTally, StorageError> {
         let conn = self.conn();
         let (start, end) = (start.millis(), end.millis());
         let mut tally = CommandTally::default();
-        let first_hour = start.div_euclid(HOUR_MS) * HOUR_MS + if start.rem_euclid(HOUR_MS) == 0 { 0 } else { HOUR_MS };
+        let first_hour = start.div_euclid(HOUR_MS) * HOUR_MS
+            + if start.rem_euclid(HOUR_MS) == 0 {
+                0
+            } else {
+                HOUR_MS
+            };
         let last_hour_end = end.div_euclid(HOUR_MS) * HOUR_MS;
         let mut raw = conn.prepare_cached(
             "SELECT status, required_approval, count(*) FROM commands
              WHERE created_ms >= ?1 AND created_ms < ?2 GROUP BY status, required_approval",
         )?;
-        let mut add_raw = |from: i64, to: i64, tally: &mut CommandTally| -> Result<(), StorageError> {
-            if from >= to {
-                return Ok(());
-            }
-            let mut rows = raw.query(params![from, to])?;
-            while let Some(r) = rows.next()? {
-                let status: String = r.get(0)?;
-                tally.add(status_of(&status)?, r.get(1)?, r.get::<_, i64>(2)? as u64);
-            }
-            Ok(())
-        };
+        let mut add_raw =
+            |from: i64, to: i64, tally: &mut CommandTally| -> Result<(), StorageError> {
+                if from >= to {
+                    return Ok(());
+                }
+                let mut rows = raw.query(params![from, to])?;
+                while let Some(r) = rows.next()? {
+                    let status: String = r.get(0)?;
+                    tally.add(status_of(&status)?, r.get(1)?, r.get::<_, i64>(2)? as u64);
+                }
+                Ok(())
+            };
         if first_hour >= last_hour_end {
             add_raw(start, end, &mut tally)?;
             return Ok(tally);
@@ -135,7 +145,11 @@ impl Database {
     }
 
     /// Command types that failed in `[start, end)`, sorted.
-    pub fn failed_command_types(&self, start: Timestamp, end: Timestamp) -> Result<Vec<String>, StorageError> {
+    pub fn failed_command_types(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<String>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT DISTINCT command_type FROM commands
@@ -194,7 +208,11 @@ impl Database {
 
     /// Incidents in `[start, end)` by severity, and the critical ones
     /// caused by autonomous actions.
-    pub fn incident_counts(&self, start: Timestamp, end: Timestamp) -> Result<(IncidentCounts, u32), StorageError> {
+    pub fn incident_counts(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<(IncidentCounts, u32), StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT severity, autonomous, count(*) FROM incidents
@@ -248,9 +266,14 @@ impl Database {
 
     pub fn gauges(&self) -> Result<Vec<Gauge>, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT name, value, updated_ms FROM gauges ORDER BY name")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT name, value, updated_ms FROM gauges ORDER BY name")?;
         let rows = stmt.query_map([], |r| {
-            Ok(Gauge { name: r.get(0)?, value: r.get(1)?, updated_at: Some(Timestamp(r.get(2)?)) })
+            Ok(Gauge {
+                name: r.get(0)?,
+                value: r.get(1)?,
+                updated_at: Some(Timestamp(r.get(2)?)),
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -266,7 +289,10 @@ pub(super) fn severity_str(s: Severity) -> &'static str {
 }
 
 fn parse_severity(s: &str) -> Result<Severity, StorageError> {
-    s.parse().map_err(|message| StorageError::Corrupt { table: "incidents", message })
+    s.parse().map_err(|message| StorageError::Corrupt {
+        table: "incidents",
+        message,
+    })
 }
 
 #[cfg(test)]
@@ -297,9 +323,21 @@ mod tests {
         }
         batch.push(cmd("c1", CommandStatus::Failed, base));
         let r = db.insert_commands(&batch, Timestamp(base)).unwrap();
-        assert_eq!(r, Ingested { accepted: 500, duplicates: 1 });
+        assert_eq!(
+            r,
+            Ingested {
+                accepted: 500,
+                duplicates: 1
+            }
+        );
         let again = db.insert_commands(&batch[..10], Timestamp(base)).unwrap();
-        assert_eq!(again, Ingested { accepted: 0, duplicates: 10 });
+        assert_eq!(
+            again,
+            Ingested {
+                accepted: 0,
+                duplicates: 10
+            }
+        );
         // Ranges with ragged edges, whole hours, and none: the hourly sums
         // plus the edges must equal counting each command.
         for (from, to) in [
@@ -323,9 +361,11 @@ impl Database {
     /// Every incident ever, by severity, and those caused autonomously.
     pub fn incident_totals(&self) -> Result<(IncidentCounts, u64), StorageError> {
         let (counts, _) = self.incident_counts(Timestamp(i64::MIN), Timestamp(i64::MAX))?;
-        let autonomous: i64 = self
-            .conn()
-            .query_row("SELECT count(*) FROM incidents WHERE autonomous", [], |r| r.get(0))?;
+        let autonomous: i64 =
+            self.conn()
+                .query_row("SELECT count(*) FROM incidents WHERE autonomous", [], |r| {
+                    r.get(0)
+                })?;
         Ok((counts, autonomous as u64))
     }
 }

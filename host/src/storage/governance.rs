@@ -6,9 +6,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::audit::{append, NewAudit};
 use super::{from_json, to_json, Database, StorageError};
 use crate::domain::breaker::BreakerRule;
-use crate::domain::governance::{
-    Approval, GovernanceReport, Proposal, ProposalStatus, Rejection,
-};
+use crate::domain::governance::{Approval, GovernanceReport, Proposal, ProposalStatus, Rejection};
 use crate::domain::metrics::MetricsReport;
 use crate::domain::readiness::ReadinessReport;
 use crate::domain::{Phase, Timestamp};
@@ -31,12 +29,13 @@ pub(super) fn read_state(tx: &rusqlite::Connection) -> Result<StateRow, StorageE
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    let (phase, started, whitelist, last_report, stop) =
-        row.ok_or_else(|| StorageError::NotFound("the governance state is not initialized".into()))?;
+    let (phase, started, whitelist, last_report, stop) = row
+        .ok_or_else(|| StorageError::NotFound("the governance state is not initialized".into()))?;
     Ok(StateRow {
-        phase: phase
-            .parse()
-            .map_err(|message| StorageError::Corrupt { table: "governance_state", message })?,
+        phase: phase.parse().map_err(|message| StorageError::Corrupt {
+            table: "governance_state",
+            message,
+        })?,
         phase_started_at: Timestamp(started),
         whitelist: from_json("governance_state", &whitelist)?,
         last_report_at: last_report.map(Timestamp),
@@ -64,18 +63,27 @@ pub(super) fn write_phase(
         params![phase.as_str(), started.millis(), to_json(&whitelist)],
     )?;
     let after = read_state(tx)?;
-    append(tx, now, NewAudit {
-        actor,
-        action,
-        target: "governance_state".into(),
-        before: Some(state_json(&before)),
-        after: Some(state_json(&after)),
-    })?;
+    append(
+        tx,
+        now,
+        NewAudit {
+            actor,
+            action,
+            target: "governance_state".into(),
+            before: Some(state_json(&before)),
+            after: Some(state_json(&after)),
+        },
+    )?;
     Ok(after)
 }
 
 /// Cancels every pending proposal inside `tx`; returns their ids.
-pub(super) fn cancel_pending(tx: &Transaction<'_>, actor: &str, why: &str, now: Timestamp) -> Result<Vec<i64>, StorageError> {
+pub(super) fn cancel_pending(
+    tx: &Transaction<'_>,
+    actor: &str,
+    why: &str,
+    now: Timestamp,
+) -> Result<Vec<i64>, StorageError> {
     let pending: Vec<(i64, String)> = {
         let mut stmt = tx.prepare("SELECT id, body FROM proposals WHERE status = 'pending'")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -90,13 +98,17 @@ pub(super) fn cancel_pending(tx: &Transaction<'_>, actor: &str, why: &str, now: 
             "UPDATE proposals SET status = 'cancelled', body = ?2 WHERE id = ?1",
             params![id, to_json(&p)],
         )?;
-        append(tx, now, NewAudit {
-            actor,
-            action: "proposal.cancel",
-            target: format!("proposal/{id}"),
-            before: Some(serde_json::json!({"status": "pending"})),
-            after: Some(serde_json::json!({"status": "cancelled", "why": why})),
-        })?;
+        append(
+            tx,
+            now,
+            NewAudit {
+                actor,
+                action: "proposal.cancel",
+                target: format!("proposal/{id}"),
+                before: Some(serde_json::json!({"status": "pending"})),
+                after: Some(serde_json::json!({"status": "cancelled", "why": why})),
+            },
+        )?;
         ids.push(id);
     }
     Ok(ids)
@@ -150,7 +162,10 @@ impl Database {
 
     pub fn store_snapshot(&self, m: &MetricsReport, now: Timestamp) -> Result<i64, StorageError> {
         self.write(|tx| {
-            tx.execute("INSERT INTO metrics_snapshots (at_ms, body) VALUES (?1, ?2)", params![now.millis(), to_json(m)])?;
+            tx.execute(
+                "INSERT INTO metrics_snapshots (at_ms, body) VALUES (?1, ?2)",
+                params![now.millis(), to_json(m)],
+            )?;
             Ok(tx.last_insert_rowid())
         })
     }
@@ -158,7 +173,11 @@ impl Database {
     pub fn latest_snapshot(&self) -> Result<Option<MetricsReport>, StorageError> {
         let body: Option<String> = self
             .conn()
-            .query_row("SELECT body FROM metrics_snapshots ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM metrics_snapshots ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         body.map(|b| from_json("metrics_snapshots", &b)).transpose()
     }
@@ -171,7 +190,10 @@ impl Database {
                 [a.assessed_at.millis()],
             )?;
             a.id = tx.last_insert_rowid();
-            tx.execute("UPDATE readiness_assessments SET body = ?2 WHERE id = ?1", params![a.id, to_json(a)])?;
+            tx.execute(
+                "UPDATE readiness_assessments SET body = ?2 WHERE id = ?1",
+                params![a.id, to_json(a)],
+            )?;
             Ok(())
         })
     }
@@ -179,9 +201,14 @@ impl Database {
     pub fn latest_assessment(&self) -> Result<Option<ReadinessReport>, StorageError> {
         let body: Option<String> = self
             .conn()
-            .query_row("SELECT body FROM readiness_assessments ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM readiness_assessments ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
-        body.map(|b| from_json("readiness_assessments", &b)).transpose()
+        body.map(|b| from_json("readiness_assessments", &b))
+            .transpose()
     }
 
     /// Stores a new pending proposal. A second pending one is a conflict.
@@ -192,20 +219,31 @@ impl Database {
                 [p.created_at.millis()],
             );
             match inserted {
-                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    return Err(StorageError::Conflict("a proposal is already pending".into()));
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    return Err(StorageError::Conflict(
+                        "a proposal is already pending".into(),
+                    ));
                 }
                 other => other?,
             };
             p.id = tx.last_insert_rowid();
-            tx.execute("UPDATE proposals SET body = ?2 WHERE id = ?1", params![p.id, to_json(p)])?;
-            append(tx, p.created_at, NewAudit {
-                actor,
-                action: "proposal.create",
-                target: format!("proposal/{}", p.id),
-                before: None,
-                after: Some(serde_json::to_value(&*p).unwrap_or_default()),
-            })?;
+            tx.execute(
+                "UPDATE proposals SET body = ?2 WHERE id = ?1",
+                params![p.id, to_json(p)],
+            )?;
+            append(
+                tx,
+                p.created_at,
+                NewAudit {
+                    actor,
+                    action: "proposal.create",
+                    target: format!("proposal/{}", p.id),
+                    before: None,
+                    after: Some(serde_json::to_value(&*p).unwrap_or_default()),
+                },
+            )?;
             Ok(())
         })
     }
@@ -213,9 +251,12 @@ impl Database {
     pub fn proposal(&self, id: i64) -> Result<Proposal, StorageError> {
         let body: Option<String> = self
             .conn()
-            .query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
             .optional()?;
-        let body = body.ok_or_else(|| StorageError::NotFound(format!("no proposal with id {id}")))?;
+        let body =
+            body.ok_or_else(|| StorageError::NotFound(format!("no proposal with id {id}")))?;
         from_json("proposals", &body)
     }
 
@@ -267,19 +308,28 @@ impl Database {
         })
     }
 
-    pub fn reject_proposal(&self, id: i64, rejection: Rejection, held: bool) -> Result<Proposal, StorageError> {
+    pub fn reject_proposal(
+        &self,
+        id: i64,
+        rejection: Rejection,
+        held: bool,
+    ) -> Result<Proposal, StorageError> {
         let (now, by) = (rejection.at, rejection.by.clone());
         self.write(|tx| {
             let mut p = proposal_in(tx, id)?;
             p.reject(rejection, held)?;
             save_proposal(tx, &p)?;
-            append(tx, now, NewAudit {
-                actor: &by,
-                action: "proposal.reject",
-                target: format!("proposal/{id}"),
-                before: Some(serde_json::json!({"status": "pending"})),
-                after: Some(serde_json::to_value(&p.rejection).unwrap_or_default()),
-            })?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor: &by,
+                    action: "proposal.reject",
+                    target: format!("proposal/{id}"),
+                    before: Some(serde_json::json!({"status": "pending"})),
+                    after: Some(serde_json::to_value(&p.rejection).unwrap_or_default()),
+                },
+            )?;
             Ok(p)
         })
     }
@@ -287,24 +337,38 @@ impl Database {
     /// Stores the cycle's report and moves `lastReportAt`, together.
     pub fn store_report(&self, r: &mut GovernanceReport, actor: &str) -> Result<(), StorageError> {
         self.write(|tx| {
-            tx.execute("INSERT INTO governance_reports (at_ms, body) VALUES (?1, '{}')", [r.generated_at.millis()])?;
+            tx.execute(
+                "INSERT INTO governance_reports (at_ms, body) VALUES (?1, '{}')",
+                [r.generated_at.millis()],
+            )?;
             r.id = tx.last_insert_rowid();
-            tx.execute("UPDATE governance_reports SET body = ?2 WHERE id = ?1", params![r.id, to_json(r)])?;
-            tx.execute("UPDATE governance_state SET last_report_ms = ?1 WHERE id = 1", [r.generated_at.millis()])?;
-            append(tx, r.generated_at, NewAudit {
-                actor,
-                action: "cycle.report",
-                target: format!("report/{}", r.id),
-                before: None,
-                after: Some(serde_json::to_value(&r.decision).unwrap_or_default()),
-            })?;
+            tx.execute(
+                "UPDATE governance_reports SET body = ?2 WHERE id = ?1",
+                params![r.id, to_json(r)],
+            )?;
+            tx.execute(
+                "UPDATE governance_state SET last_report_ms = ?1 WHERE id = 1",
+                [r.generated_at.millis()],
+            )?;
+            append(
+                tx,
+                r.generated_at,
+                NewAudit {
+                    actor,
+                    action: "cycle.report",
+                    target: format!("report/{}", r.id),
+                    before: None,
+                    after: Some(serde_json::to_value(&r.decision).unwrap_or_default()),
+                },
+            )?;
             Ok(())
         })
     }
 
     pub fn reports(&self, limit: u32) -> Result<Vec<GovernanceReport>, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT body FROM governance_reports ORDER BY id DESC LIMIT ?1")?;
+        let mut stmt =
+            conn.prepare("SELECT body FROM governance_reports ORDER BY id DESC LIMIT ?1")?;
         let rows = stmt.query_map([limit], |r| r.get::<_, String>(0))?;
         rows.map(|b| from_json("governance_reports", &b?)).collect()
     }
@@ -312,7 +376,11 @@ impl Database {
     pub fn report(&self, id: i64) -> Result<GovernanceReport, StorageError> {
         let body: Option<String> = self
             .conn()
-            .query_row("SELECT body FROM governance_reports WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT body FROM governance_reports WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()?;
         let body = body.ok_or_else(|| StorageError::NotFound(format!("no report with id {id}")))?;
         from_json("governance_reports", &body)
@@ -321,7 +389,9 @@ impl Database {
 
 fn proposal_in(tx: &Transaction<'_>, id: i64) -> Result<Proposal, StorageError> {
     let body: Option<String> = tx
-        .query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| r.get(0))
+        .query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
         .optional()?;
     let body = body.ok_or_else(|| StorageError::NotFound(format!("no proposal with id {id}")))?;
     from_json("proposals", &body)

@@ -14,9 +14,9 @@ mod governance;
 mod schema;
 
 pub use access::{AttestationRecord, TokenRecord};
+pub use audit::{AuditEntry, AuditVerification, NewAudit};
 pub use command_source::{CommandSource, SourcePage};
 pub use commands::Ingested;
-pub use audit::{AuditEntry, AuditVerification, NewAudit};
 use schema::MIGRATIONS;
 
 use std::path::Path;
@@ -46,7 +46,10 @@ pub enum StorageError {
     /// A stored row that does not parse: the file was edited by hand or
     /// written by a newer Regent.
     #[error("corrupt row in `{table}`: {message}")]
-    Corrupt { table: &'static str, message: String },
+    Corrupt {
+        table: &'static str,
+        message: String,
+    },
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
@@ -135,7 +138,10 @@ impl Database {
     /// Whether a write can be committed now: `/ready` asks this.
     pub fn check_writable(&self) -> Result<(), StorageError> {
         self.write(|tx| {
-            tx.execute("UPDATE governance_state SET emergency_stop = emergency_stop", [])?;
+            tx.execute(
+                "UPDATE governance_state SET emergency_stop = emergency_stop",
+                [],
+            )?;
             Ok(())
         })
     }

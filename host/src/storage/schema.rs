@@ -101,6 +101,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         id           INTEGER PRIMARY KEY AUTOINCREMENT,
         key          TEXT NOT NULL,
         attested_by  TEXT NOT NULL,
+        token_id     INTEGER NOT NULL,
         role         TEXT NOT NULL,
         attested_ms  INTEGER NOT NULL,
         expires_ms   INTEGER,

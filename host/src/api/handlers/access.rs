@@ -40,25 +40,42 @@ pub async fn create_token(
     let who = caller.require(Role::Admin)?.clone();
     let new: NewToken = json_body(body)?;
     if new.name.trim().is_empty() || new.name.len() > 100 {
-        return Err(ApiError::BadRequest("`name` must be 1 to 100 characters".into()));
+        return Err(ApiError::BadRequest(
+            "`name` must be 1 to 100 characters".into(),
+        ));
     }
     if new.roles.is_empty() {
-        return Err(ApiError::BadRequest("`roles` is empty: a token needs at least one role".into()));
+        return Err(ApiError::BadRequest(
+            "`roles` is empty: a token needs at least one role".into(),
+        ));
     }
     let token = generate_token()?;
     let hash = hash_token(&token);
     let record = blocking(move || {
-        let r = state.db.create_token(&new.name, &new.roles, &hash, &who.name, Timestamp::now())?;
+        let r = state
+            .db
+            .create_token(&new.name, &new.roles, &hash, &who.name, Timestamp::now())?;
         state.tokens.clear();
         Ok(r)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(CreatedToken { id: record.id, name: record.name, roles: record.roles, token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            id: record.id,
+            name: record.name,
+            roles: record.roles,
+            token,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/tokens", tag = "access", security(("bearer" = [])),
     responses((status = 200, body = [TokenRecord])))]
-pub async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<TokenRecord>>, ApiError> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<TokenRecord>>, ApiError> {
     caller.require(Role::Admin)?;
     blocking(move || Ok(Json(state.db.tokens()?))).await
 }
@@ -99,19 +116,35 @@ pub async fn create_attestation(
 ) -> Result<(StatusCode, Json<AttestationRecord>), ApiError> {
     let new: NewAttestation = json_body(body)?;
     let who = caller.0;
-    let attesting: Vec<Role> = who.roles.iter().copied().filter(|r| *r != Role::Viewer).collect();
+    let attesting: Vec<Role> = who
+        .roles
+        .iter()
+        .copied()
+        .filter(|r| *r != Role::Viewer)
+        .collect();
     let role = match new.role {
         Some(r) if who.names(r) && r != Role::Viewer => r,
-        Some(r) => return Err(ApiError::Forbidden(format!("token `{}` does not hold the role `{r}` (or it cannot attest)", who.name))),
+        Some(r) => {
+            return Err(ApiError::Forbidden(format!(
+                "token `{}` does not hold the role `{r}` (or it cannot attest)",
+                who.name
+            )))
+        }
         None => match attesting.as_slice() {
             [only] => *only,
             [] => return Err(ApiError::Forbidden("a viewer token cannot attest".into())),
-            _ => return Err(ApiError::BadRequest("this token holds several roles: say which one attests with `role`".into())),
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "this token holds several roles: say which one attests with `role`".into(),
+                ))
+            }
         },
     };
     let key = new.key.trim().to_string();
     if key.is_empty() || key.len() > 100 {
-        return Err(ApiError::BadRequest("`key` must be 1 to 100 characters".into()));
+        return Err(ApiError::BadRequest(
+            "`key` must be 1 to 100 characters".into(),
+        ));
     }
     let now = Timestamp::now();
     if new.expires_at.is_some_and(|e| e <= now) {
@@ -121,6 +154,7 @@ pub async fn create_attestation(
         id: 0,
         key,
         attested_by: who.name.clone(),
+        token_id: who.token_id,
         role,
         attested_at: now,
         expires_at: new.expires_at,
@@ -132,7 +166,10 @@ pub async fn create_attestation(
 
 #[utoipa::path(get, path = "/api/attestations", tag = "readiness", security(("bearer" = [])),
     responses((status = 200, body = [AttestationRecord])))]
-pub async fn list_attestations(State(state): State<AppState>, _caller: Caller) -> Result<Json<Vec<AttestationRecord>>, ApiError> {
+pub async fn list_attestations(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Vec<AttestationRecord>>, ApiError> {
     blocking(move || Ok(Json(state.db.attestations()?))).await
 }
 
@@ -146,13 +183,19 @@ pub async fn revoke_attestation(
 ) -> Result<StatusCode, ApiError> {
     let who = caller.0;
     blocking(move || {
-        let own = state.db.attestations()?.iter().any(|a| a.id == id && a.attested_by == who.name);
+        let own = state
+            .db
+            .attestations()?
+            .iter()
+            .any(|a| a.id == id && a.token_id == who.token_id);
         if !own && !who.holds(Role::Operator) {
             return Err(ApiError::Forbidden(
                 "only the attester, an operator or an admin can revoke an attestation".into(),
             ));
         }
-        state.db.revoke_attestation(id, &who.name, Timestamp::now())?;
+        state
+            .db
+            .revoke_attestation(id, &who.name, Timestamp::now())?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

@@ -33,7 +33,10 @@ pub async fn events(
 
 #[utoipa::path(get, path = "/api/circuit-breaker/events/unresolved", tag = "circuit-breaker", security(("bearer" = [])),
     responses((status = 200, body = [BreakerEvent])))]
-pub async fn unresolved(State(state): State<AppState>, _caller: Caller) -> Result<Json<Vec<BreakerEvent>>, ApiError> {
+pub async fn unresolved(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Vec<BreakerEvent>>, ApiError> {
     blocking(move || Ok(Json(state.db.unresolved_events()?))).await
 }
 
@@ -55,21 +58,47 @@ pub async fn resolve(
     let who = caller.require(Role::Operator)?.clone();
     let req: ResolveBody = json_body(body)?;
     if req.resolution.trim().is_empty() {
-        return Err(ApiError::BadRequest("`resolution` is empty: say what was done".into()));
+        return Err(ApiError::BadRequest(
+            "`resolution` is empty: say what was done".into(),
+        ));
     }
-    blocking(move || Ok(Json(state.db.resolve_event(id, &who.name, &req.resolution, Timestamp::now())?))).await
+    blocking(move || {
+        Ok(Json(state.db.resolve_event(
+            id,
+            &who.name,
+            &req.resolution,
+            Timestamp::now(),
+        )?))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/circuit-breaker/rules", tag = "circuit-breaker", security(("bearer" = [])),
     responses((status = 200, body = [BreakerRule])))]
-pub async fn rules(State(state): State<AppState>, _caller: Caller) -> Result<Json<Vec<BreakerRule>>, ApiError> {
+pub async fn rules(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Vec<BreakerRule>>, ApiError> {
     blocking(move || Ok(Json(state.db.rules()?))).await
 }
 
 #[utoipa::path(get, path = "/api/circuit-breaker/rules/enabled", tag = "circuit-breaker", security(("bearer" = [])),
     responses((status = 200, body = [BreakerRule])))]
-pub async fn enabled_rules(State(state): State<AppState>, _caller: Caller) -> Result<Json<Vec<BreakerRule>>, ApiError> {
-    blocking(move || Ok(Json(state.db.rules()?.into_iter().filter(|r| r.enabled).collect()))).await
+pub async fn enabled_rules(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Vec<BreakerRule>>, ApiError> {
+    blocking(move || {
+        Ok(Json(
+            state
+                .db
+                .rules()?
+                .into_iter()
+                .filter(|r| r.enabled)
+                .collect(),
+        ))
+    })
+    .await
 }
 
 /// Adds a rule; its condition is validated by its plugin first.
@@ -82,7 +111,8 @@ pub async fn add_rule(
 ) -> Result<(StatusCode, Json<BreakerRule>), ApiError> {
     let who = caller.require(Role::Operator)?.clone();
     let rule: BreakerRule = json_body(body)?;
-    let rule = blocking(move || Ok(state.governance.add_rule(rule, &who, Timestamp::now())?)).await?;
+    let rule =
+        blocking(move || Ok(state.governance.add_rule(rule, &who, Timestamp::now())?)).await?;
     Ok((StatusCode::CREATED, Json(rule)))
 }
 
@@ -97,7 +127,15 @@ pub async fn patch_rule(
 ) -> Result<Json<BreakerRule>, ApiError> {
     let who = caller.require(Role::Operator)?.clone();
     let patch: RulePatch = json_body(body)?;
-    blocking(move || Ok(Json(state.governance.patch_rule(&name, &patch, &who, Timestamp::now())?))).await
+    blocking(move || {
+        Ok(Json(state.governance.patch_rule(
+            &name,
+            &patch,
+            &who,
+            Timestamp::now(),
+        )?))
+    })
+    .await
 }
 
 #[utoipa::path(delete, path = "/api/circuit-breaker/rules/{name}", tag = "circuit-breaker", security(("bearer" = [])),
@@ -108,13 +146,23 @@ pub async fn delete_rule(
     Path(name): Path<String>,
 ) -> Result<Json<BreakerRule>, ApiError> {
     let who = caller.require(Role::Operator)?.clone();
-    blocking(move || Ok(Json(state.db.delete_rule(&name, &who.name, Timestamp::now())?))).await
+    blocking(move || {
+        Ok(Json(state.db.delete_rule(
+            &name,
+            &who.name,
+            Timestamp::now(),
+        )?))
+    })
+    .await
 }
 
 /// Runs one check now; returns the events it created.
 #[utoipa::path(post, path = "/api/circuit-breaker/check", tag = "circuit-breaker", security(("bearer" = [])),
     responses((status = 200, body = [BreakerEvent])))]
-pub async fn check(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<BreakerEvent>>, ApiError> {
+pub async fn check(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<BreakerEvent>>, ApiError> {
     caller.require(Role::Operator)?;
     blocking(move || Ok(Json(state.governance.check_breakers(Timestamp::now())?))).await
 }

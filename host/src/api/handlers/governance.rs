@@ -16,7 +16,10 @@ use crate::domain::{Phase, Timestamp};
 
 #[utoipa::path(get, path = "/api/governance/state", tag = "governance", security(("bearer" = [])),
     responses((status = 200, body = GovernanceState)))]
-pub async fn state(State(state): State<AppState>, _caller: Caller) -> Result<Json<GovernanceState>, ApiError> {
+pub async fn state(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<GovernanceState>, ApiError> {
     blocking(move || Ok(Json(state.governance.state(Timestamp::now())?))).await
 }
 
@@ -38,19 +41,33 @@ pub async fn set_phase(
 ) -> Result<Json<GovernanceState>, ApiError> {
     let who = caller.require(Role::Admin)?.clone();
     let req: SetPhase = json_body(body)?;
-    blocking(move || Ok(Json(state.governance.set_phase(req.phase, req.phase_started_at, &who, Timestamp::now())?))).await
+    blocking(move || {
+        Ok(Json(state.governance.set_phase(
+            req.phase,
+            req.phase_started_at,
+            &who,
+            Timestamp::now(),
+        )?))
+    })
+    .await
 }
 
 /// Assesses now, stores the assessment and returns it.
 #[utoipa::path(get, path = "/api/readiness/current", tag = "readiness", security(("bearer" = [])),
     responses((status = 200, body = ReadinessReport)))]
-pub async fn readiness_current(State(state): State<AppState>, _caller: Caller) -> Result<Json<ReadinessReport>, ApiError> {
+pub async fn readiness_current(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<ReadinessReport>, ApiError> {
     blocking(move || Ok(Json(state.governance.assess(Timestamp::now())?))).await
 }
 
 #[utoipa::path(get, path = "/api/readiness/latest", tag = "readiness", security(("bearer" = [])),
     responses((status = 200, body = ReadinessReport), (status = 404, body = crate::api::ErrorBody)))]
-pub async fn readiness_latest(State(state): State<AppState>, _caller: Caller) -> Result<Json<ReadinessReport>, ApiError> {
+pub async fn readiness_latest(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<ReadinessReport>, ApiError> {
     blocking(move || {
         state.db.latest_assessment()?.map(Json).ok_or_else(|| {
             ApiError::NotFound("no assessment yet: GET /api/readiness/current runs one".into())
@@ -71,7 +88,10 @@ pub struct ReadinessScore {
 /// The latest assessment's score; one is run if none is stored yet.
 #[utoipa::path(get, path = "/api/readiness/score", tag = "readiness", security(("bearer" = [])),
     responses((status = 200, body = ReadinessScore)))]
-pub async fn readiness_score(State(state): State<AppState>, _caller: Caller) -> Result<Json<ReadinessScore>, ApiError> {
+pub async fn readiness_score(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<ReadinessScore>, ApiError> {
     blocking(move || {
         let a = match state.db.latest_assessment()? {
             Some(a) => a,
@@ -89,7 +109,10 @@ pub async fn readiness_score(State(state): State<AppState>, _caller: Caller) -> 
 
 #[utoipa::path(post, path = "/api/governance/run-cycle", tag = "governance", security(("bearer" = [])),
     responses((status = 200, body = GovernanceReport), (status = 403, body = crate::api::ErrorBody)))]
-pub async fn run_cycle(State(state): State<AppState>, caller: Caller) -> Result<Json<GovernanceReport>, ApiError> {
+pub async fn run_cycle(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<GovernanceReport>, ApiError> {
     let who = caller.require(Role::Operator)?.clone();
     blocking(move || Ok(Json(state.governance.run_cycle(Timestamp::now(), &who)?))).await
 }
@@ -111,14 +134,22 @@ pub async fn proposals(
     let all = match query(q)?.status.as_deref() {
         None | Some("pending") => false,
         Some("all") => true,
-        Some(other) => return Err(ApiError::BadRequest(format!("`status` must be `pending` or `all`, got `{other}`"))),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`status` must be `pending` or `all`, got `{other}`"
+            )))
+        }
     };
     blocking(move || Ok(Json(state.db.proposals(all)?))).await
 }
 
 #[utoipa::path(get, path = "/api/governance/proposals/{id}", tag = "governance", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = Proposal), (status = 404, body = crate::api::ErrorBody)))]
-pub async fn proposal(State(state): State<AppState>, _caller: Caller, Path(id): Path<i64>) -> Result<Json<Proposal>, ApiError> {
+pub async fn proposal(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<Proposal>, ApiError> {
     blocking(move || Ok(Json(state.db.proposal(id)?))).await
 }
 
@@ -143,7 +174,16 @@ pub async fn approve(
 ) -> Result<Json<Proposal>, ApiError> {
     let req: ApproveBody = json_body(body)?;
     let who = caller.0;
-    blocking(move || Ok(Json(state.governance.approve(id, req.role, req.comment, &who, Timestamp::now())?))).await
+    blocking(move || {
+        Ok(Json(state.governance.approve(
+            id,
+            req.role,
+            req.comment,
+            &who,
+            Timestamp::now(),
+        )?))
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -164,7 +204,16 @@ pub async fn reject(
 ) -> Result<Json<Proposal>, ApiError> {
     let req: RejectBody = json_body(body)?;
     let who = caller.0;
-    blocking(move || Ok(Json(state.governance.reject(id, req.role, req.reason, &who, Timestamp::now())?))).await
+    blocking(move || {
+        Ok(Json(state.governance.reject(
+            id,
+            req.role,
+            req.reason,
+            &who,
+            Timestamp::now(),
+        )?))
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -186,7 +235,10 @@ pub async fn reports(
 
 #[utoipa::path(get, path = "/api/governance/reports/latest", tag = "governance", security(("bearer" = [])),
     responses((status = 200, body = GovernanceReport), (status = 404, body = crate::api::ErrorBody)))]
-pub async fn latest_report(State(state): State<AppState>, _caller: Caller) -> Result<Json<GovernanceReport>, ApiError> {
+pub async fn latest_report(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<GovernanceReport>, ApiError> {
     blocking(move || {
         state.db.reports(1)?.pop().map(Json).ok_or_else(|| {
             ApiError::NotFound("no report yet: POST /api/governance/run-cycle writes one".into())
@@ -197,6 +249,10 @@ pub async fn latest_report(State(state): State<AppState>, _caller: Caller) -> Re
 
 #[utoipa::path(get, path = "/api/governance/reports/{id}", tag = "governance", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = GovernanceReport), (status = 404, body = crate::api::ErrorBody)))]
-pub async fn report(State(state): State<AppState>, _caller: Caller, Path(id): Path<i64>) -> Result<Json<GovernanceReport>, ApiError> {
+pub async fn report(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<Json<GovernanceReport>, ApiError> {
     blocking(move || Ok(Json(state.db.report(id)?))).await
 }

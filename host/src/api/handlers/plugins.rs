@@ -17,13 +17,18 @@ use crate::runtime::PluginSummary;
 use crate::storage::EvaluationRecord;
 
 fn unknown_plugin(name: &str) -> ApiError {
-    ApiError::NotFound(format!("no plugin named `{name}` (GET /api/plugins lists them)"))
+    ApiError::NotFound(format!(
+        "no plugin named `{name}` (GET /api/plugins lists them)"
+    ))
 }
 
 /// Every loaded plugin.
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins", security(("bearer" = [])),
     responses((status = 200, body = [PluginSummary])))]
-pub async fn list_plugins(State(state): State<AppState>, _caller: Caller) -> Json<Vec<PluginSummary>> {
+pub async fn list_plugins(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Json<Vec<PluginSummary>> {
     Json(state.plugins.iter().map(|p| p.summary().clone()).collect())
 }
 
@@ -34,7 +39,10 @@ pub async fn get_plugin(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<PluginSummary>, ApiError> {
-    let plugin = state.plugins.get(&name).ok_or_else(|| unknown_plugin(&name))?;
+    let plugin = state
+        .plugins
+        .get(&name)
+        .ok_or_else(|| unknown_plugin(&name))?;
     Ok(Json(plugin.summary().clone()))
 }
 
@@ -49,15 +57,26 @@ pub async fn evaluate(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Evaluated>, ApiError> {
     caller.require(Role::Reporter)?;
-    let plugin = state.plugins.get(&name).ok_or_else(|| unknown_plugin(&name))?.clone();
+    let plugin = state
+        .plugins
+        .get(&name)
+        .ok_or_else(|| unknown_plugin(&name))?
+        .clone();
     let input = json_value(body)?;
     blocking(move || {
         let outcome = evaluate_json(&state.runtime, &plugin, input.clone());
         let (output, error_code, error, elapsed_us) = match &outcome {
             Ok(e) => (Some(e.output.clone()), None, None, e.elapsed_us),
-            Err(EvaluationError::Plugin(e)) => (None, Some(e.failure.code().to_string()), Some(e.to_string()), 0),
+            Err(EvaluationError::Plugin(e)) => (
+                None,
+                Some(e.failure.code().to_string()),
+                Some(e.to_string()),
+                0,
+            ),
             // Bad input never reached the plugin: nothing to record.
-            Err(EvaluationError::BadInput { .. }) => return outcome.map(Json).map_err(ApiError::from),
+            Err(EvaluationError::BadInput { .. }) => {
+                return outcome.map(Json).map_err(ApiError::from)
+            }
         };
         state.exporter.plugin_evaluated(
             plugin.name(),
@@ -112,5 +131,10 @@ pub async fn list_evaluations(
 ) -> Result<Json<Vec<EvaluationRecord>>, ApiError> {
     let q = query(q)?;
     let limit = limit(q.limit, 50, 1000)?;
-    blocking(move || Ok(Json(state.db.recent_evaluations(q.plugin.as_deref(), limit)?))).await
+    blocking(move || {
+        Ok(Json(
+            state.db.recent_evaluations(q.plugin.as_deref(), limit)?,
+        ))
+    })
+    .await
 }

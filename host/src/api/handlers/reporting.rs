@@ -32,12 +32,12 @@ pub async fn post_commands(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Ingested>, ApiError> {
     caller.require(Role::Reporter)?;
-    let records = parse_batch(json_value(body)?)?;
+    let records = parse_batch(json_value(body)?, Timestamp::now())?;
     blocking(move || Ok(Json(state.db.insert_commands(&records, Timestamp::now())?))).await
 }
 
 /// Every record checked before any is written; errors name each bad one.
-fn parse_batch(value: Value) -> Result<Vec<CommandRecord>, ApiError> {
+fn parse_batch(value: Value, now: Timestamp) -> Result<Vec<CommandRecord>, ApiError> {
     let items = match value {
         Value::Array(items) => items,
         one @ Value::Object(_) => vec![one],
@@ -49,7 +49,9 @@ fn parse_batch(value: Value) -> Result<Vec<CommandRecord>, ApiError> {
         }
     };
     if items.is_empty() {
-        return Err(ApiError::BadRequest("the array is empty: send at least one command record".into()));
+        return Err(ApiError::BadRequest(
+            "the array is empty: send at least one command record".into(),
+        ));
     }
     if items.len() > MAX_BATCH {
         return Err(ApiError::PayloadTooLarge(format!(
@@ -60,7 +62,17 @@ fn parse_batch(value: Value) -> Result<Vec<CommandRecord>, ApiError> {
     let mut records = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        match typed::<CommandRecord>(item).and_then(|r| r.check().map(|()| r)) {
+        let checked = typed::<CommandRecord>(item).and_then(|r| {
+            r.check()?;
+            // A minute of clock skew is tolerated; more is a wrong clock.
+            match r.created_at {
+                Some(t) if t.millis() > now.millis() + 60_000 => {
+                    Err(format!("`createdAt` {t} is in the future"))
+                }
+                _ => Ok(r),
+            }
+        });
+        match checked {
             Ok(r) => records.push(r),
             Err(e) if errors.len() < 20 => errors.push(format!("record {i}: {e}")),
             Err(_) => {}
@@ -99,7 +111,10 @@ pub async fn post_incident(
         return Err(ApiError::BadRequest("`description` is empty".into()));
     }
     let now = Timestamp::now();
-    if incident.occurred_at.is_some_and(|t| t.millis() > now.millis() + 60_000) {
+    if incident
+        .occurred_at
+        .is_some_and(|t| t.millis() > now.millis() + 60_000)
+    {
         return Err(ApiError::BadRequest("`occurredAt` is in the future".into()));
     }
     let stored = blocking(move || Ok(state.db.insert_incident(&incident, &who.name, now)?)).await?;
@@ -123,12 +138,23 @@ pub async fn post_gauge(
     caller.require(Role::Reporter)?;
     let g: NewGauge = json_body(body)?;
     if g.name.trim().is_empty() || g.name.len() > 100 {
-        return Err(ApiError::BadRequest("`name` must be 1 to 100 characters".into()));
+        return Err(ApiError::BadRequest(
+            "`name` must be 1 to 100 characters".into(),
+        ));
     }
     if !g.value.is_finite() {
-        return Err(ApiError::BadRequest("`value` must be a finite number".into()));
+        return Err(ApiError::BadRequest(
+            "`value` must be a finite number".into(),
+        ));
     }
-    blocking(move || Ok(Json(state.db.set_gauge(&g.name, g.value, Timestamp::now())?))).await
+    blocking(move || {
+        Ok(Json(state.db.set_gauge(
+            &g.name,
+            g.value,
+            Timestamp::now(),
+        )?))
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -154,14 +180,19 @@ pub async fn metrics_current(
     q: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<MetricsReport>, ApiError> {
     let q = query(q)?;
-    let end = time_param("end", q.end)?.unwrap_or_else(Timestamp::now);
+    // The default end is just after now: a record stamped this very
+    // millisecond counts (`end` is exclusive).
+    let end = time_param("end", q.end)?.unwrap_or_else(|| Timestamp(Timestamp::now().millis() + 1));
     let start = time_param("start", q.start)?.unwrap_or(Timestamp(end.millis() - 86_400_000));
     blocking(move || Ok(Json(state.governance.metrics(start, end)?))).await
 }
 
 #[utoipa::path(get, path = "/api/metrics/latest", tag = "metrics", security(("bearer" = [])),
     responses((status = 200, body = MetricsReport), (status = 404, body = crate::api::ErrorBody)))]
-pub async fn metrics_latest(State(state): State<AppState>, _caller: Caller) -> Result<Json<MetricsReport>, ApiError> {
+pub async fn metrics_latest(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<MetricsReport>, ApiError> {
     blocking(move || {
         state.db.latest_snapshot()?.map(Json).ok_or_else(|| {
             ApiError::NotFound("no metrics snapshot yet: the governance cycle stores one (POST /api/governance/run-cycle)".into())
@@ -178,7 +209,10 @@ pub struct WeeklyMetrics {
 
 #[utoipa::path(get, path = "/api/metrics/weekly", tag = "metrics", security(("bearer" = [])),
     responses((status = 200, body = WeeklyMetrics)))]
-pub async fn metrics_weekly(State(state): State<AppState>, _caller: Caller) -> Result<Json<WeeklyMetrics>, ApiError> {
+pub async fn metrics_weekly(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<WeeklyMetrics>, ApiError> {
     blocking(move || {
         let (total, days) = state.governance.weekly_metrics(Timestamp::now())?;
         Ok(Json(WeeklyMetrics { total, days }))

@@ -29,9 +29,17 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Err(e) => failures.push(format!("database check failed: {e}")),
     }
     if failures.is_empty() {
-        (StatusCode::OK, Json(json!({"status": "ready", "plugins": state.plugins.len()}))).into_response()
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "plugins": state.plugins.len()})),
+        )
+            .into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "not_ready", "failures": failures}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "failures": failures})),
+        )
+            .into_response()
     }
 }
 
@@ -46,5 +54,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         Ok(state.exporter.render(&figures))
     })
     .await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response())
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
