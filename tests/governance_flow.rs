@@ -687,3 +687,32 @@ async fn audit_verify_detects_edited_and_deleted_entries() {
     assert!(!out.status.success());
     assert!(text.contains("newest entries were deleted"), "{text}");
 }
+
+/// `/ready` is 503 and names the plugin that did not load.
+#[tokio::test]
+async fn ready_fails_while_a_configured_plugin_has_not_loaded() {
+    let fixtures = regent_tests::built_plugins().join("fixtures");
+    let app = TestApp::spawn_with(
+        &[(fixtures.as_path(), "hostile-wrong-world")],
+        false,
+        |_| {},
+    )
+    .await;
+    let (status, body) = app.call(Method::GET, "/ready", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert!(
+        body["failures"].to_string().contains("hostile-wrong-world"),
+        "{body}"
+    );
+    // The rest still serve.
+    let (status, _) = app.get("/api/readiness/current").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let app = TestApp::spawn().await;
+    let (status, body) = app.call(Method::GET, "/ready", None, None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+}
