@@ -95,7 +95,8 @@ fn bootstrap_admin(db: &Database, now: Timestamp) -> Result<()> {
         .filter(|t| !t.trim().is_empty())
     {
         Some(token) => {
-            if db.ensure_admin_token("bootstrap-admin", &hash_token(token.trim()), now)? {
+            let added = db.ensure_admin_token("bootstrap-admin", &hash_token(token.trim()), now)?;
+            if added {
                 tracing::info!("REGENT_ADMIN_TOKEN registered as an admin token");
             }
         }

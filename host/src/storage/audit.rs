@@ -44,6 +44,9 @@ pub struct AuditVerification {
     pub problems: Vec<String>,
 }
 
+// The hashed fields, in the order they are hashed: a struct would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 fn entry_hash(
     prev: &str,
     id: i64,

@@ -295,6 +295,19 @@ fn parse_severity(s: &str) -> Result<Severity, StorageError> {
     })
 }
 
+impl Database {
+    /// Every incident ever, by severity, and those caused autonomously.
+    pub fn incident_totals(&self) -> Result<(IncidentCounts, u64), StorageError> {
+        let (counts, _) = self.incident_counts(Timestamp(i64::MIN), Timestamp(i64::MAX))?;
+        let autonomous: i64 =
+            self.conn()
+                .query_row("SELECT count(*) FROM incidents WHERE autonomous", [], |r| {
+                    r.get(0)
+                })?;
+        Ok((counts, autonomous as u64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,18 +367,5 @@ mod tests {
             assert_eq!(tally.total(), expected, "{from}..{to}");
         }
         assert_eq!(db.command_totals().unwrap().total(), 500);
-    }
-}
-
-impl Database {
-    /// Every incident ever, by severity, and those caused autonomously.
-    pub fn incident_totals(&self) -> Result<(IncidentCounts, u64), StorageError> {
-        let (counts, _) = self.incident_counts(Timestamp(i64::MIN), Timestamp(i64::MAX))?;
-        let autonomous: i64 =
-            self.conn()
-                .query_row("SELECT count(*) FROM incidents WHERE autonomous", [], |r| {
-                    r.get(0)
-                })?;
-        Ok((counts, autonomous as u64))
     }
 }
