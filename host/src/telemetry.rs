@@ -1,8 +1,13 @@
-//! Logging: `RUST_LOG` filters (default `info`), to stderr.
+//! Logging to stderr. `RUST_LOG` (a full filter) wins; otherwise the level
+//! from `LOG_LEVEL` or the config file; otherwise `info`.
 
-pub fn init() {
+pub fn init(level: Option<&str>) {
+    let level = level.unwrap_or("info");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+        tracing_subscriber::EnvFilter::try_new(format!("{level},wasmtime=warn,cranelift=warn"))
+            .unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+            })
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -48,6 +48,13 @@ pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {}", e.body_text())))
 }
 
+/// `?limit=` on the listing endpoints.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LimitQuery {
+    pub limit: Option<u32>,
+}
+
 /// `limit` within `1..=max`, defaulting to `default`.
 pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     let limit = value.unwrap_or(default);

@@ -116,7 +116,9 @@ fn verify_audit(path: &std::path::Path) -> anyhow::Result<()> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        crate::telemetry::init(None);
+    }
     let result = match cli.command {
         Command::Serve {
             plugins_dir,
@@ -132,7 +134,10 @@ pub fn main() -> ExitCode {
             cycle_every,
             |k| std::env::var(k).ok(),
         )
-        .and_then(crate::startup::serve_blocking),
+        .and_then(|config| {
+            crate::telemetry::init(config.log_level.as_deref());
+            crate::startup::serve_blocking(config)
+        }),
         Command::Audit(AuditCommand::Verify { db }) => verify_audit(&db),
         Command::Plugin(PluginCommand::Build { inputs, out_dir }) => {
             plugin::build(&inputs, out_dir.as_deref())

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::{generate_token, hash_token, Caller};
-use crate::api::extract::{blocking, json_body, limit, query};
+use crate::api::extract::{blocking, json_body, limit, query, LimitQuery};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::Timestamp;
@@ -199,12 +199,6 @@ pub async fn revoke_attestation(
         Ok(StatusCode::NO_CONTENT)
     })
     .await
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct LimitQuery {
-    limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/audit", tag = "access", security(("bearer" = [])), params(LimitQuery),

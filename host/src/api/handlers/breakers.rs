@@ -8,17 +8,11 @@ use axum::Json;
 use serde::Deserialize;
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query};
+use crate::api::extract::{blocking, json_body, limit, query, LimitQuery};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::breaker::{BreakerEvent, BreakerRule, RulePatch};
 use crate::domain::Timestamp;
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct LimitQuery {
-    limit: Option<u32>,
-}
 
 #[utoipa::path(get, path = "/api/circuit-breaker/events", tag = "circuit-breaker", security(("bearer" = [])), params(LimitQuery),
     responses((status = 200, body = [BreakerEvent])))]

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query};
+use crate::api::extract::{blocking, json_body, limit, query, LimitQuery};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::governance::{GovernanceReport, GovernanceState, Proposal, ReadinessStatus};
@@ -214,12 +214,6 @@ pub async fn reject(
         )?))
     })
     .await
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct LimitQuery {
-    limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/governance/reports", tag = "governance", security(("bearer" = [])), params(LimitQuery),
