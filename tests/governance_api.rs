@@ -1840,6 +1840,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/audit"),
     ("post", "/api/commands"),
     ("post", "/api/incidents"),
+    ("get", "/api/incidents"),
     ("post", "/api/gauges"),
     ("get", "/api/metrics/current"),
     ("get", "/api/metrics/latest"),

@@ -498,6 +498,9 @@ async fn a_critical_autonomous_incident_reverts_to_l3() {
         .post_as(&t.reporter, "/api/incidents", &json!({"severity": "CRITICAL", "autonomous": true, "commandType": "SET_DRUM", "description": "drum overheated"}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (_, incidents) = app.get_as(&t.operator, "/api/incidents").await;
+    assert_eq!(incidents[0]["severity"], "critical");
+    assert_eq!(incidents[0]["reportedBy"], "command-service");
     let events = wait_for_events(&app, &["Critical Incident"]).await;
     assert_eq!(events[0]["action"], "revert_to_l3");
     let (_, state) = app.get("/api/governance/state").await;

@@ -76,7 +76,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(access::revoke_attestation))
         .routes(routes!(access::audit))
         .routes(routes!(reporting::post_commands))
-        .routes(routes!(reporting::post_incident))
+        .routes(routes!(reporting::post_incident, reporting::list_incidents))
         .routes(routes!(reporting::post_gauge))
         .routes(routes!(reporting::metrics_current))
         .routes(routes!(reporting::metrics_latest))

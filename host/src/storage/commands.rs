@@ -206,6 +206,29 @@ impl Database {
         })
     }
 
+    /// The newest incidents first.
+    pub fn recent_incidents(&self, limit: u32) -> Result<Vec<IncidentRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, severity, autonomous, command_type, description, occurred_ms, reported_by
+             FROM incidents ORDER BY occurred_ms DESC, id DESC LIMIT ?1",
+        )?;
+        let mut rows = stmt.query([limit])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(IncidentRecord {
+                id: r.get(0)?,
+                severity: parse_severity(&r.get::<_, String>(1)?)?,
+                autonomous: r.get(2)?,
+                command_type: r.get(3)?,
+                description: r.get(4)?,
+                occurred_at: Timestamp(r.get(5)?),
+                reported_by: r.get(6)?,
+            });
+        }
+        Ok(out)
+    }
+
     /// Incidents in `[start, end)` by severity, and the critical ones
     /// caused by autonomous actions.
     pub fn incident_counts(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, json_value, query, typed};
+use crate::api::extract::{blocking, json_body, json_value, limit, query, typed, LimitQuery};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::metrics::{CommandRecord, IncidentRecord, MetricsReport, NewIncident};
@@ -119,6 +119,18 @@ pub async fn post_incident(
     }
     let stored = blocking(move || Ok(state.db.insert_incident(&incident, &who.name, now)?)).await?;
     Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// Incidents, newest first.
+#[utoipa::path(get, path = "/api/incidents", tag = "reporting", security(("bearer" = [])), params(LimitQuery),
+    responses((status = 200, body = [IncidentRecord])))]
+pub async fn list_incidents(
+    State(state): State<AppState>,
+    _caller: Caller,
+    q: Result<Query<LimitQuery>, QueryRejection>,
+) -> Result<Json<Vec<IncidentRecord>>, ApiError> {
+    let limit = limit(query(q)?.limit, 50, 1000)?;
+    blocking(move || Ok(Json(state.db.recent_incidents(limit)?))).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
