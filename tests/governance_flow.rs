@@ -719,3 +719,59 @@ async fn ready_fails_while_a_configured_plugin_has_not_loaded() {
         (StatusCode::OK, Some("ready"))
     );
 }
+
+/// `--cycle-every`: the cycle runs on its own, as `scheduler`.
+#[tokio::test]
+async fn the_cycle_runs_on_its_schedule() {
+    use regent_host::config::CycleSchedule;
+    let app = TestApp::spawn_with(&[], true, |c| {
+        c.cycle = Some(CycleSchedule::Every(Duration::from_millis(200)));
+    })
+    .await;
+    for _ in 0..100 {
+        let (_, reports) = app.get("/api/governance/reports").await;
+        if reports.as_array().unwrap().len() >= 2 {
+            let (_, audit) = app.get("/api/audit?limit=50").await;
+            let by_scheduler = audit
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "cycle.report" && e["actor"] == "scheduler");
+            assert!(by_scheduler, "{audit}");
+            let (_, state) = app.get("/api/governance/state").await;
+            assert!(state["lastReportAt"].is_string());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no scheduled cycle ran within 5 s");
+}
+
+/// The config file's `[plugins.<name>.params]` reach the plugin.
+#[tokio::test]
+async fn config_overrides_a_checklist_items_params() {
+    let lenient = |c: &mut regent_host::config::ServeConfig| {
+        let table: toml::Table = toml::from_str("[success-rate]\nmin = 0.5\n").unwrap();
+        c.plugin_params.insert("readiness-checklist".into(), table);
+    };
+    let context = json!({"now": "2026-11-01T00:00:00Z", "metrics": {"successRate": 0.9}});
+    let passed = |body: &Value| {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == "success-rate")
+            .unwrap()["passed"]
+            .clone()
+    };
+    let app = TestApp::spawn_with(&[], false, lenient).await;
+    let (_, body) = app
+        .post("/api/readiness/evaluate", context.to_string())
+        .await;
+    assert_eq!(passed(&body), true, "min 0.5 from the config");
+    let app = TestApp::spawn().await;
+    let (_, body) = app
+        .post("/api/readiness/evaluate", context.to_string())
+        .await;
+    assert_eq!(passed(&body), false, "the manifest's min 0.995");
+}
