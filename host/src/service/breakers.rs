@@ -70,16 +70,25 @@ impl Governance {
         let mut created = Vec::new();
         // Windows end just after now, so a record stamped now counts.
         let end = Timestamp(now.millis() + 1);
+        // Rules that share a window (two default rules use 5m) share its metrics.
+        let mut windows: Vec<(i64, MetricsWindow)> = Vec::new();
         for rule in self.db.rules()?.into_iter().filter(|r| r.enabled) {
             let start = Timestamp(now.millis() - rule.window.millis);
-            let tally = self.db.command_tally(start, end)?;
-            let (incidents, critical_autonomous) = self.db.incident_counts(start, end)?;
-            let window = MetricsWindow {
-                now,
-                metrics: tally.command_metrics(start, end),
-                failures: None,
-                incidents_by_severity: incidents.into(),
-                critical_autonomous_incidents: critical_autonomous,
+            let window = match windows.iter().find(|(ms, _)| *ms == rule.window.millis) {
+                Some((_, w)) => w.clone(),
+                None => {
+                    let tally = self.db.command_tally(start, end)?;
+                    let (incidents, critical_autonomous) = self.db.incident_counts(start, end)?;
+                    let w = MetricsWindow {
+                        now,
+                        metrics: tally.command_metrics(start, end),
+                        failures: None,
+                        incidents_by_severity: incidents.into(),
+                        critical_autonomous_incidents: critical_autonomous,
+                    };
+                    windows.push((rule.window.millis, w.clone()));
+                    w
+                }
             };
             let Some(plugin) = self.plugins.get(&rule.plugin) else {
                 tracing::error!(rule = %rule.name, plugin = %rule.plugin, "breaker rule names a plugin that is not loaded");

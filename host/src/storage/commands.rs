@@ -43,6 +43,7 @@ impl Database {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut hours: HashMap<(i64, CommandStatus, bool), i64> = HashMap::new();
+            let mut types: HashMap<(&str, CommandStatus), i64> = HashMap::new();
             let mut accepted = 0;
             for r in records {
                 let created = r.created_at.unwrap_or(received).millis();
@@ -62,6 +63,7 @@ impl Database {
                     *hours
                         .entry((created.div_euclid(HOUR_MS) * HOUR_MS, r.status, r.required_approval))
                         .or_default() += 1;
+                    *types.entry((r.command_type.as_str(), r.status)).or_default() += 1;
                 }
             }
             let mut bump = tx.prepare_cached(
@@ -70,6 +72,13 @@ impl Database {
             )?;
             for ((hour, status, approval), n) in hours {
                 bump.execute(params![hour, status.as_str(), approval, n])?;
+            }
+            let mut bump_type = tx.prepare_cached(
+                "INSERT INTO command_type_totals (command_type, status, n) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (command_type, status) DO UPDATE SET n = n + excluded.n",
+            )?;
+            for ((command_type, status), n) in types {
+                bump_type.execute(params![command_type, status.as_str(), n])?;
             }
             Ok(Ingested {
                 accepted,
@@ -165,7 +174,7 @@ impl Database {
         let mut total = 0u64;
         for t in types {
             let n: i64 = conn.query_row(
-                "SELECT count(*) FROM commands WHERE command_type = ?1 AND status = 'succeeded'",
+                "SELECT coalesce(sum(n), 0) FROM command_type_totals WHERE command_type = ?1 AND status = 'succeeded'",
                 [t],
                 |r| r.get(0),
             )?;
@@ -390,5 +399,10 @@ mod tests {
             assert_eq!(tally.total(), expected, "{from}..{to}");
         }
         assert_eq!(db.command_totals().unwrap().total(), 500);
+        // 125 succeeded, each `SET_FAN`; the repeated `c1` added nothing.
+        assert_eq!(
+            db.succeeded_commands_of(&["SET_FAN", "ABORT"]).unwrap(),
+            125
+        );
     }
 }

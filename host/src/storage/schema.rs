@@ -37,6 +37,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         n                 INTEGER NOT NULL,
         PRIMARY KEY (hour_ms, status, required_approval)
     ) WITHOUT ROWID;
+    -- All-time counts per command type and status, kept in the ingest
+    -- transaction: `/metrics` reads emergency aborts without a scan.
+    CREATE TABLE command_type_totals (
+        command_type TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        n            INTEGER NOT NULL,
+        PRIMARY KEY (command_type, status)
+    ) WITHOUT ROWID;
     CREATE TABLE incidents (
         id           INTEGER PRIMARY KEY AUTOINCREMENT,
         severity     TEXT NOT NULL,
