@@ -55,7 +55,6 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
-            ServiceError::Plugin(e) => ApiError::Plugin(e),
             other => ApiError::Internal(other.to_string()),
         }
     }

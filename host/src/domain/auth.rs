@@ -98,11 +98,6 @@ impl Principal {
     pub fn names(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
-
-    /// Each role may read; reads need only a valid token.
-    pub fn can_read(&self) -> bool {
-        !self.roles.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -134,6 +129,5 @@ mod tests {
             roles: vec![Role::Viewer],
         };
         assert!(!viewer.holds(Role::Reporter));
-        assert!(viewer.can_read());
     }
 }

@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::config::GovernanceSettings;
-use crate::domain::auth::{Principal, Role};
+use crate::domain::auth::Principal;
 use crate::domain::governance::{days_between, DecisionError, GovernanceState, DAY_MS};
 use crate::domain::metrics::MetricsReport;
 use crate::domain::{Phase, Timestamp};
 use crate::exporter::Exporter;
-use crate::runtime::{EvalError, PluginRuntime, PluginSet};
+use crate::runtime::{PluginRuntime, PluginSet};
 use crate::storage::{Database, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +29,6 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error(transparent)]
-    Plugin(EvalError),
     #[error(transparent)]
     Storage(StorageError),
 }
@@ -196,17 +194,6 @@ impl Governance {
         self.db
             .set_phase(phase, started, &whitelist, &who.name, now)?;
         self.state(now)
-    }
-
-    /// Checks that `who` may act as `role` on a proposal.
-    pub fn require_role(who: &Principal, role: Role) -> ServiceResult<()> {
-        if who.names(role) {
-            Ok(())
-        } else {
-            Err(ServiceError::Forbidden(format!(
-                "your token does not hold the role `{role}`"
-            )))
-        }
     }
 }
 

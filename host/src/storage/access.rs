@@ -238,6 +238,18 @@ impl Database {
         Ok(out)
     }
 
+    /// The token that made a live attestation, if there is one.
+    pub fn attestation_token(&self, id: i64) -> Result<Option<i64>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT token_id FROM attestations WHERE id = ?1 AND revoked_ms IS NULL",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn revoke_attestation(
         &self,
         id: i64,

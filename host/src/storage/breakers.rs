@@ -194,13 +194,6 @@ impl Database {
         rows.map(|b| from_json("breaker_events", &b?)).collect()
     }
 
-    pub fn breaker_event_count(&self) -> Result<u64, StorageError> {
-        let n: i64 = self
-            .conn()
-            .query_row("SELECT count(*) FROM breaker_events", [], |r| r.get(0))?;
-        Ok(n as u64)
-    }
-
     fn events_where(&self, clause: &str, arg: u32) -> Result<Vec<BreakerEvent>, StorageError> {
         let conn = self.conn();
         let mut stmt =

@@ -183,11 +183,7 @@ pub async fn revoke_attestation(
 ) -> Result<StatusCode, ApiError> {
     let who = caller.0;
     blocking(move || {
-        let own = state
-            .db
-            .attestations()?
-            .iter()
-            .any(|a| a.id == id && a.token_id == who.token_id);
+        let own = state.db.attestation_token(id)? == Some(who.token_id);
         if !own && !who.holds(Role::Operator) {
             return Err(ApiError::Forbidden(
                 "only the attester, an operator or an admin can revoke an attestation".into(),
