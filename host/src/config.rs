@@ -29,6 +29,23 @@
 //! medium_from = 30
 //! high_from = 60
 //!
+//! [matching]                               # task assignment (the seed's defaults)
+//! matcher = "capability-match"
+//! min_capability_match = 0.7
+//! max_cost_per_task = 10.0                 # the cost cap when a request gives none
+//! failure_threshold = 3
+//!
+//! [[event_actions]]                        # replaces the seed's selectAction; first match wins
+//! engine = "billing"                       # optional
+//! severity = "critical"                    # optional
+//! action = "billing_sync_repair"
+//!
+//! [webhook]                                # auto-actions and escalations are POSTed here
+//! url = "http://127.0.0.1:9000/hook"       # or REGENT_WEBHOOK_URL
+//! timeout_ms = 2000
+//! attempts = 3
+//! backoff_ms = 500
+//!
 //! [plugins.readiness-checklist.params.success-rate]   # any plugin's params
 //! min = 0.999
 //! ```
@@ -42,6 +59,8 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use crate::domain::breaker::BreakerRule;
+use crate::domain::events::ActionRule;
+use crate::domain::fleet::MatchingPolicy;
 use crate::domain::governance::{PhaseSpec, PhaseTable, RiskBounds};
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +81,48 @@ struct FileConfig {
     risk: RiskConfig,
     #[serde(default)]
     plugins: BTreeMap<String, PluginConfig>,
+    matching: Option<MatchingPolicy>,
+    event_actions: Option<Vec<ActionRule>>,
+    webhook: Option<WebhookSettings>,
+}
+
+/// Where auto-actions and escalations are sent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub url: Option<String>,
+    pub timeout_ms: u64,
+    pub attempts: u32,
+    pub backoff_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout_ms: 2_000,
+            attempts: 3,
+            backoff_ms: 500,
+        }
+    }
+}
+
+impl WebhookSettings {
+    pub fn check(&self) -> Result<()> {
+        if let Some(url) = &self.url {
+            // The client speaks plain HTTP; put a TLS-terminating proxy in
+            // front of an https receiver.
+            if !url.starts_with("http://") {
+                bail!("webhook url `{url}` must start with http://");
+            }
+            url.parse::<reqwest::Url>()
+                .with_context(|| format!("webhook url `{url}` is not a URL"))?;
+        }
+        if self.attempts == 0 || self.timeout_ms == 0 {
+            bail!("webhook attempts and timeout_ms must be at least 1");
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +167,8 @@ pub struct GovernanceSettings {
     pub risk_scorer: String,
     /// Readiness metrics look back this far (7 days).
     pub readiness_window_days: u32,
+    pub matching: MatchingPolicy,
+    pub action_rules: Vec<ActionRule>,
 }
 
 impl Default for GovernanceSettings {
@@ -116,6 +179,8 @@ impl Default for GovernanceSettings {
             risk_bounds: RiskBounds::default(),
             risk_scorer: "severity-weighted".into(),
             readiness_window_days: 7,
+            matching: MatchingPolicy::default(),
+            action_rules: ActionRule::defaults(),
         }
     }
 }
@@ -133,6 +198,7 @@ pub struct ServeConfig {
     pub cycle: Option<CycleSchedule>,
     pub plugin_params: BTreeMap<String, toml::Table>,
     pub governance: GovernanceSettings,
+    pub webhook: WebhookSettings,
 }
 
 impl ServeConfig {
@@ -150,6 +216,7 @@ impl ServeConfig {
             cycle: None,
             plugin_params: BTreeMap::new(),
             governance: GovernanceSettings::default(),
+            webhook: WebhookSettings::default(),
         }
     }
 
@@ -238,6 +305,19 @@ impl ServeConfig {
             bail!("config: risk bounds must satisfy medium_from <= high_from <= 100");
         }
         c.plugin_params = f.plugins.into_iter().map(|(k, v)| (k, v.params)).collect();
+        if let Some(m) = f.matching {
+            m.check().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+            c.governance.matching = m;
+        }
+        if let Some(rules) = f.event_actions {
+            ActionRule::check_all(&rules).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+            c.governance.action_rules = rules;
+        }
+        c.webhook = f.webhook.unwrap_or_default();
+        if let Some(url) = var("REGENT_WEBHOOK_URL") {
+            c.webhook.url = Some(url);
+        }
+        c.webhook.check().context("config")?;
         Ok(c)
     }
 }

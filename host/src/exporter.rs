@@ -31,6 +31,18 @@ impl Histogram {
         self.count += 1;
     }
 
+    /// A histogram with no labels.
+    fn render_plain(&self, out: &mut String, name: &str) {
+        let mut cumulative = 0;
+        for (bound, n) in BUCKETS.iter().zip(self.counts) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}", self.sum);
+        let _ = writeln!(out, "{name}_count {}", self.count);
+    }
+
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0;
         for (bound, n) in BUCKETS.iter().zip(self.counts) {
@@ -54,6 +66,7 @@ struct PluginStats {
 pub struct Exporter {
     plugins: Mutex<BTreeMap<(String, PluginKind), PluginStats>>,
     http: Mutex<BTreeMap<(String, String), Histogram>>,
+    assignment: Mutex<Histogram>,
 }
 
 /// Governance figures read from the store for one scrape.
@@ -73,6 +86,23 @@ pub struct GovernanceFigures {
     pub incidents_by_severity: Vec<(&'static str, u64)>,
     pub safety_constraint_violations: u64,
     pub emergency_aborts: u64,
+    pub control: ControlFigures,
+}
+
+/// The control plane's figures, read from the store at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct ControlFigures {
+    pub decisions: Vec<(&'static str, u64)>,
+    pub emergency_stop: bool,
+    pub paused_workflows: u64,
+    /// (engine, severity, events ever)
+    pub events: Vec<(String, String, u64)>,
+    /// The newest risk report's score per category.
+    pub risk_by_category: Vec<(String, u32)>,
+    pub assignments: u64,
+    pub failed_assignments: u64,
+    /// (agent, budget remaining, breaker tripped)
+    pub agents: Vec<(String, f64, bool)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -123,6 +153,49 @@ impl Exporter {
             .entry((method.to_string(), route.to_string()))
             .or_default()
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// One task assignment, ranking and recording included.
+    pub fn assignment_ranked(&self, elapsed: Duration) {
+        lock(&self.assignment).observe(elapsed.as_secs_f64());
+    }
+
+    fn render_control(&self, o: &mut String, c: &ControlFigures) {
+        head(o, "regent_authorize_decisions_total", "counter", "Authorization decisions, by outcome.");
+        for (d, n) in &c.decisions {
+            let _ = writeln!(o, "regent_authorize_decisions_total{{decision=\"{d}\"}} {n}");
+        }
+        head(o, "regent_emergency_stop_active", "gauge", "1 while the emergency stop is on.");
+        let _ = writeln!(o, "regent_emergency_stop_active {}", u8::from(c.emergency_stop));
+        head(o, "regent_workflows_paused", "gauge", "Workflows paused by an operator.");
+        let _ = writeln!(o, "regent_workflows_paused {}", c.paused_workflows);
+        head(o, "regent_governance_events_total", "counter", "Engines' governance events, by engine and severity.");
+        for (engine, severity, n) in &c.events {
+            let _ = writeln!(
+                o,
+                "regent_governance_events_total{{engine=\"{}\",severity=\"{}\"}} {n}",
+                esc(engine),
+                esc(severity)
+            );
+        }
+        head(o, "regent_risk_score", "gauge", "The newest risk report's score (0-100), by category.");
+        for (category, score) in &c.risk_by_category {
+            let _ = writeln!(o, "regent_risk_score{{category=\"{}\"}} {score}", esc(category));
+        }
+        head(o, "regent_task_assignments_total", "counter", "Task assignment requests.");
+        let _ = writeln!(o, "regent_task_assignments_total {}", c.assignments);
+        head(o, "regent_task_assignments_failed_total", "counter", "Task assignments no agent qualified for.");
+        let _ = writeln!(o, "regent_task_assignments_failed_total {}", c.failed_assignments);
+        head(o, "regent_task_assignment_duration_seconds", "histogram", "Task assignment time: ranking the fleet and recording the outcome.");
+        lock(&self.assignment).render_plain(o, "regent_task_assignment_duration_seconds");
+        head(o, "regent_agent_budget_remaining", "gauge", "Budget remaining, by agent.");
+        for (agent, budget, _) in &c.agents {
+            let _ = writeln!(o, "regent_agent_budget_remaining{{agent=\"{}\"}} {budget}", esc(agent));
+        }
+        head(o, "regent_agent_breaker_tripped", "gauge", "1 while an agent's circuit breaker is tripped.");
+        for (agent, _, tripped) in &c.agents {
+            let _ = writeln!(o, "regent_agent_breaker_tripped{{agent=\"{}\"}} {}", esc(agent), u8::from(*tripped));
+        }
     }
 
     pub fn render(&self, g: &GovernanceFigures) -> String {
@@ -333,6 +406,7 @@ impl Exporter {
             );
         }
         drop(plugins);
+        self.render_control(&mut o, &g.control);
         head(
             &mut o,
             "regent_http_request_duration_seconds",

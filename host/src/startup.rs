@@ -40,6 +40,8 @@ pub fn load_plugins(
     ))
 }
 
+/// Builds everything the server needs. Call it inside a tokio runtime:
+/// the webhook sender is spawned on it.
 pub fn build_state(config: &ServeConfig) -> Result<AppState> {
     let runtime = PluginRuntime::new(RuntimeConfig {
         cache_dir: Some(config.cache_dir.clone()),
@@ -74,8 +76,16 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
             }
         }
     }
-    let governance = Arc::new(governance);
+    let governance = Arc::new(
+        governance
+            .with_fleet()?
+            .with_notifier(crate::webhook::Notifier::start(
+                config.webhook.clone(),
+                db.clone(),
+            )),
+    );
     Ok(AppState {
+        decisions: crate::service::DecisionLog::start(db.clone()),
         runtime,
         plugins,
         db,
@@ -190,10 +200,12 @@ pub async fn serve(listener: TcpListener, state: AppState) -> Result<()> {
 }
 
 pub fn serve_blocking(config: ServeConfig) -> Result<()> {
-    let state = build_state(&config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // The webhook sender is spawned while the state is built.
+    let _runtime = rt.enter();
+    let state = build_state(&config)?;
     rt.block_on(async {
         let listener = TcpListener::bind(config.addr)
             .await

@@ -40,16 +40,20 @@ impl TokenCache {
             .clear();
     }
 
-    pub fn resolve(&self, db: &Database, token: &str) -> Result<Option<Principal>, ApiError> {
-        let hash = hash_token(token);
-        if let Some(p) = self
-            .by_hash
+    /// A token already resolved: no query, so no trip to the blocking pool.
+    pub fn cached(&self, token: &str) -> Option<Principal> {
+        self.by_hash
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&hash)
-        {
-            return Ok(Some(p.clone()));
+            .get(&hash_token(token))
+            .cloned()
+    }
+
+    pub fn resolve(&self, db: &Database, token: &str) -> Result<Option<Principal>, ApiError> {
+        if let Some(p) = self.cached(token) {
+            return Ok(Some(p));
         }
+        let hash = hash_token(token);
         let Some(record) = db.token_by_hash(&hash)? else {
             return Ok(None);
         };
@@ -109,6 +113,9 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
             })?
             .to_string();
+        if let Some(p) = state.tokens.cached(&token) {
+            return Ok(Caller(p));
+        }
         let state = state.clone();
         let principal =
             tokio::task::spawn_blocking(move || state.tokens.resolve(&state.db, &token))

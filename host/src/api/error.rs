@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The plugin ran and failed: its input was fine, the plugin was not.
     #[error(transparent)]
     Plugin(EvalError),
+    /// Retry later: a dependency is missing or overloaded.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -55,6 +58,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::Unavailable(m) => ApiError::Unavailable(m),
+            ServiceError::Plugin(e) => ApiError::Plugin(e),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -76,6 +81,7 @@ impl IntoResponse for ApiError {
                 EvalFailure::WrongKind { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_failed"),
             },
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status.is_server_error() {

@@ -26,7 +26,7 @@ use utoipa_axum::routes;
 pub use error::ApiError;
 pub use state::AppState;
 
-use handlers::{access, breakers, governance, plugins, reporting, system};
+use handlers::{access, agents, breakers, control, events, governance, plugins, reporting, system};
 
 /// The error shape every failure uses.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -106,6 +106,36 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(plugins::evaluate))
         .routes(routes!(plugins::assess))
         .routes(routes!(plugins::list_evaluations))
+        .routes(routes!(control::authorize))
+        .routes(routes!(control::decisions))
+        .routes(routes!(control::stop_status, control::stop))
+        .routes(routes!(control::resume))
+        .routes(routes!(
+            control::register_workflow,
+            control::list_workflows
+        ))
+        .routes(routes!(control::get_workflow))
+        .routes(routes!(control::trace))
+        .routes(routes!(control::append_step))
+        .routes(routes!(control::complete))
+        .routes(routes!(control::pause))
+        .routes(routes!(control::resume_workflow))
+        .routes(routes!(events::post_event))
+        .routes(routes!(events::list_events))
+        .routes(routes!(events::actions))
+        .routes(routes!(events::generate_report))
+        .routes(routes!(events::risk_reports))
+        .routes(routes!(events::stats))
+        .routes(routes!(agents::register, agents::list))
+        .routes(routes!(agents::breakers))
+        .routes(routes!(agents::get))
+        .routes(routes!(agents::cost))
+        .routes(routes!(agents::failure))
+        .routes(routes!(agents::trip))
+        .routes(routes!(agents::reset))
+        .routes(routes!(agents::budgets))
+        .routes(routes!(agents::assign))
+        .routes(routes!(agents::assignments))
 }
 
 /// The OpenAPI document, as served at `/openapi.json`.

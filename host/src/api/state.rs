@@ -17,4 +17,6 @@ pub struct AppState {
     /// Plugins that failed to load, for `/ready`.
     pub plugin_failures: Arc<Vec<String>>,
     pub max_body_bytes: usize,
+    /// The decision log's group-commit writer.
+    pub decisions: crate::service::DecisionLog,
 }

@@ -45,7 +45,9 @@ impl Default for AssignmentPolicy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MatchRequest {
     pub task: Task,
-    pub candidates: Vec<Candidate>,
+    /// Shared: the host keeps its fleet as one `Arc` and lends it to each
+    /// ranking rather than copying thousands of candidates per request.
+    pub candidates: std::sync::Arc<Vec<Candidate>>,
     #[serde(default)]
     pub policy: AssignmentPolicy,
 }
@@ -58,7 +60,7 @@ pub struct RankedCandidate {
     pub capability_match: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExclusionReason {
     InsufficientCapability,
@@ -300,7 +302,8 @@ mod tests {
                 candidate("a", 10.0, 5.0),
                 candidate("b", 45.5, 5.0),
                 candidate("c", 10.0, 0.0),
-            ],
+            ]
+            .into(),
             policy: AssignmentPolicy {
                 min_capability_match: 0.7,
                 max_cost_per_hour: Some(20.0),

@@ -5,6 +5,9 @@
 
 pub mod auth;
 pub mod breaker;
+pub mod control;
+pub mod events;
+pub mod fleet;
 pub mod governance;
 pub mod matching;
 pub mod metrics;

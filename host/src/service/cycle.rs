@@ -1,6 +1,5 @@
 //! The weekly governance cycle, proposals and decisions on them.
 
-use std::time::Instant;
 
 use super::{Governance, ServiceError, ServiceResult};
 use crate::domain::auth::{Principal, Role};
@@ -139,10 +138,10 @@ impl Governance {
         })
     }
 
-    /// Scores the last 7 days with the configured risk-scorer plugin. The
-    /// period's incidents are scored as `maos` events (the autonomous
-    /// operator) and breaker trips as `qa` events, until engines report
-    /// their own. A scorer that is missing or fails makes the risk high.
+    /// Scores the last 7 days with the configured risk-scorer plugin: the
+    /// engines' own events, plus the period's incidents as `maos` events
+    /// (the autonomous operator) and breaker trips as `qa` events. A scorer
+    /// that is missing or fails makes the risk high.
     fn assess_risk(&self, target: Phase, now: Timestamp) -> ServiceResult<RiskSummary> {
         let start = Timestamp(now.millis() - 7 * DAY_MS);
         let mut events: Vec<GovernanceEvent> = self
@@ -167,6 +166,12 @@ impl Governance {
                     occurred_at: e.triggered_at,
                 }),
         );
+        events.extend(
+            self.db
+                .engine_events_between(start, Timestamp(now.millis() + 1))?
+                .iter()
+                .map(|e| e.as_scored()),
+        );
         let spec = self.settings.phases.spec(target);
         let mut mitigations = vec![
             format!(
@@ -183,22 +188,7 @@ impl Governance {
                     .join(", ")
             ),
         ];
-        let name = &self.settings.risk_scorer;
-        let scored = match self.plugins.get(name) {
-            None => Err(format!("risk scorer `{name}` is not loaded")),
-            Some(plugin) => {
-                let started = Instant::now();
-                let out = self.runtime.score_risk(plugin, &events);
-                self.exporter.plugin_evaluated(
-                    plugin.name(),
-                    plugin.kind(),
-                    started.elapsed(),
-                    out.is_err(),
-                );
-                out.map(|a| (a, plugin.name().to_string(), plugin.version().to_string()))
-                    .map_err(|e| e.to_string())
-            }
-        };
+        let scored = self.score_events(&events);
         Ok(match scored {
             Ok((assessment, scorer, version)) => {
                 let mut factors: Vec<String> = assessment

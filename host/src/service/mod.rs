@@ -3,8 +3,14 @@
 //! calls them on the blocking pool.
 
 mod breakers;
+mod control;
 mod cycle;
+mod events;
+mod fleet;
 mod readiness;
+
+pub use control::{authorize, AuthorizeReply, DecisionLog};
+pub use fleet::Fleet;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -29,6 +35,12 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A dependency (a plugin that is not loaded, the decision log) is
+    /// missing: retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Plugin(crate::runtime::EvalError),
     #[error(transparent)]
     Storage(StorageError),
 }
@@ -61,6 +73,9 @@ pub struct Governance {
     last_scrape_ms: AtomicI64,
     /// A command service's database to copy commands from, and how far.
     command_source: Option<(crate::storage::CommandSource, std::sync::Mutex<i64>)>,
+    /// Sends auto-actions and escalations to the webhook.
+    pub notifier: crate::webhook::Notifier,
+    pub fleet: Fleet,
 }
 
 impl Governance {
@@ -79,7 +94,20 @@ impl Governance {
             exporter,
             last_scrape_ms: AtomicI64::new(0),
             command_source: None,
+            notifier: crate::webhook::Notifier::disabled(),
+            fleet: Fleet::default(),
         }
+    }
+
+    /// Loads the agents into memory; call once at start.
+    pub fn with_fleet(mut self) -> Result<Self, StorageError> {
+        self.fleet = Fleet::load(&self.db)?;
+        Ok(self)
+    }
+
+    pub fn with_notifier(mut self, notifier: crate::webhook::Notifier) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// Reads commands from a command service's database (`COMMAND_DB_PATH`).
@@ -242,6 +270,39 @@ impl Governance {
             emergency_aborts: self
                 .db
                 .succeeded_commands_of(&["EMERGENCY_SHUTDOWN", "ABORT"])?,
+            control: self.control_figures(state.emergency_stop)?,
+        })
+    }
+
+    fn control_figures(
+        &self,
+        emergency_stop: bool,
+    ) -> ServiceResult<crate::exporter::ControlFigures> {
+        let (assignments, failed_assignments) = self.db.assignment_totals()?;
+        Ok(crate::exporter::ControlFigures {
+            decisions: self
+                .db
+                .decision_totals()?
+                .into_iter()
+                .map(|(d, n)| (d.as_str(), n))
+                .collect(),
+            emergency_stop,
+            paused_workflows: self.db.paused_workflow_count()?,
+            events: self.db.event_totals()?,
+            risk_by_category: self
+                .db
+                .risk_reports(1)?
+                .into_iter()
+                .flat_map(|r| r.summary.risk_scores)
+                .collect(),
+            assignments,
+            failed_assignments,
+            agents: self
+                .fleet
+                .snapshot()
+                .iter()
+                .map(|c| (c.id.clone(), c.budget_remaining, c.breaker_tripped))
+                .collect(),
         })
     }
 }

@@ -8,19 +8,26 @@
 mod access;
 mod audit;
 mod breakers;
+mod agents;
 mod command_source;
 mod commands;
+mod control;
+mod events;
 mod governance;
 mod schema;
+mod workflows;
 
 pub use access::{AttestationRecord, TokenRecord};
 pub use audit::{AuditEntry, AuditVerification, NewAudit};
 pub use command_source::{CommandSource, SourcePage};
 pub use commands::Ingested;
+pub use agents::Escalation;
+pub use control::NewDecision;
+pub use events::NewAction;
 use schema::MIGRATIONS;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -69,6 +76,9 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
 
 pub struct Database {
     conn: Mutex<Connection>,
+    /// Rebuilt after every committed write, so the enforcement point reads
+    /// the current state without a query or the connection's lock.
+    control: RwLock<Arc<crate::domain::control::ControlSnapshot>>,
 }
 
 /// One recorded evaluation: the input is kept so that a later version of
@@ -117,8 +127,10 @@ impl Database {
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
         }
         tx.commit()?;
+        let snapshot = control::read_snapshot(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            control: RwLock::new(Arc::new(snapshot)),
         })
     }
 
@@ -132,7 +144,19 @@ impl Database {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
+        self.publish_control(&conn);
         Ok(out)
+    }
+
+    /// Publishes the control state as committed. Called with the
+    /// connection's lock held, so two writers publish in commit order.
+    fn publish_control(&self, conn: &Connection) {
+        let snapshot = control::read_snapshot(conn).unwrap_or_else(|e| {
+            // Fail closed: a state that cannot be read denies everything.
+            tracing::error!(error = %e, "cannot read the control state; denying all");
+            crate::domain::control::ControlSnapshot::fault(e.to_string())
+        });
+        *self.control.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
     }
 
     /// Whether a write can be committed now: `/ready` asks this.

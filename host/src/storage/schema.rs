@@ -146,4 +146,130 @@ pub(super) const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
+    // The control plane: decisions, brakes, engines' events, agents.
+    "CREATE TABLE decisions (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms        INTEGER NOT NULL,
+        command_type TEXT NOT NULL,
+        workflow_id  TEXT,
+        agent_id     TEXT,
+        decision     TEXT NOT NULL,
+        reasons      TEXT NOT NULL,
+        phase        TEXT NOT NULL,
+        caller       TEXT NOT NULL
+    );
+    CREATE INDEX decisions_by_type ON decisions (command_type, id);
+    CREATE INDEX decisions_by_decision ON decisions (decision, id);
+    -- Kept in the same transaction as the log, so /metrics needs no scan.
+    CREATE TABLE decision_totals (
+        decision TEXT PRIMARY KEY,
+        n        INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE emergency_stops (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        action TEXT NOT NULL CHECK (action IN ('stop', 'resume')),
+        at_ms  INTEGER NOT NULL,
+        actor  TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE TABLE workflows (
+        id            TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        agent_id      TEXT NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('running', 'paused', 'completed')),
+        registered_ms INTEGER NOT NULL,
+        registered_by TEXT NOT NULL,
+        paused_ms     INTEGER,
+        paused_by     TEXT,
+        pause_reason  TEXT,
+        completed_ms  INTEGER,
+        step_count    INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX workflows_by_status ON workflows (status);
+    CREATE TABLE workflow_steps (
+        workflow_id TEXT NOT NULL REFERENCES workflows (id),
+        seq         INTEGER NOT NULL,
+        name        TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        detail      TEXT,
+        at_ms       INTEGER NOT NULL,
+        recorded_by TEXT NOT NULL,
+        PRIMARY KEY (workflow_id, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE engine_events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        engine      TEXT NOT NULL,
+        event_type  TEXT NOT NULL,
+        severity    TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+        details     TEXT NOT NULL,
+        occurred_ms INTEGER NOT NULL,
+        reported_by TEXT NOT NULL,
+        action      TEXT
+    );
+    CREATE INDEX engine_events_by_time ON engine_events (occurred_ms);
+    CREATE TABLE engine_event_totals (
+        engine   TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        n        INTEGER NOT NULL,
+        PRIMARY KEY (engine, severity)
+    ) WITHOUT ROWID;
+    CREATE TABLE actions (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        event_id     INTEGER REFERENCES engine_events (id),
+        agent_id     TEXT,
+        payload      TEXT NOT NULL,
+        created_ms   INTEGER NOT NULL,
+        delivery     TEXT NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        last_error   TEXT,
+        delivered_ms INTEGER
+    );
+    CREATE INDEX actions_pending ON actions (delivery) WHERE delivery = 'pending';
+    CREATE TABLE risk_reports (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        generated_ms INTEGER NOT NULL,
+        risk_score   INTEGER NOT NULL CHECK (risk_score BETWEEN 0 AND 100),
+        body         TEXT NOT NULL
+    );
+    CREATE TABLE agents (
+        id               TEXT PRIMARY KEY,
+        capabilities     TEXT NOT NULL,
+        cost_per_hour    REAL NOT NULL,
+        reputation       REAL NOT NULL,
+        budget           REAL NOT NULL,
+        budget_remaining REAL NOT NULL,
+        total_cost       REAL NOT NULL DEFAULT 0,
+        model            TEXT,
+        registered_ms    INTEGER NOT NULL,
+        tripped          INTEGER NOT NULL DEFAULT 0,
+        trip_reason      TEXT,
+        tripped_ms       INTEGER,
+        tripped_by       TEXT,
+        failures         INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TABLE agent_costs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent_id    TEXT NOT NULL REFERENCES agents (id),
+        operation   TEXT NOT NULL,
+        cost        REAL NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        reported_by TEXT NOT NULL
+    );
+    CREATE TABLE agent_failures (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent_id    TEXT NOT NULL REFERENCES agents (id),
+        task_id     TEXT,
+        reason      TEXT,
+        at_ms       INTEGER NOT NULL,
+        reported_by TEXT NOT NULL
+    );
+    CREATE TABLE assignments (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        task_id  TEXT NOT NULL,
+        agent_id TEXT,
+        at_ms    INTEGER NOT NULL,
+        body     TEXT NOT NULL
+    );",
 ];

@@ -2,6 +2,9 @@
 //! caller's role, and hands the work to the service on the blocking pool.
 
 pub mod access;
+pub mod agents;
+pub mod control;
+pub mod events;
 pub mod breakers;
 pub mod governance;
 pub mod plugins;

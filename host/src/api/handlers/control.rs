@@ -1,0 +1,274 @@
+//! The enforcement point, the emergency stop and workflows.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::api::auth::Caller;
+use crate::api::extract::{blocking, json_body, limit, query};
+use crate::api::{ApiError, AppState};
+use crate::domain::auth::Role;
+use crate::domain::control::{
+    AuthorizeRequest, Decision, DecisionRecord, EmergencyStopStatus, NewStep, NewWorkflow, Step,
+    Workflow, WorkflowStatus,
+};
+use crate::domain::Timestamp;
+use crate::service::{self, AuthorizeReply};
+
+/// Asks whether a command may run now. Answers once the decision is in the
+/// decision log, whose id it returns.
+#[utoipa::path(post, path = "/api/authorize", tag = "control", security(("bearer" = [])), request_body = AuthorizeRequest,
+    responses((status = 200, body = AuthorizeReply), (status = 400, body = crate::api::ErrorBody), (status = 503, body = crate::api::ErrorBody)))]
+pub async fn authorize(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<AuthorizeReply>, ApiError> {
+    let who = caller.require(Role::Reporter)?;
+    let req: AuthorizeRequest = json_body(body)?;
+    Ok(Json(
+        service::authorize(&state.db, &state.decisions, req, &who.name).await?,
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecisionQuery {
+    limit: Option<u32>,
+    command_type: Option<String>,
+    /// autonomous, requires_approval or denied
+    decision: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/decisions", tag = "control", security(("bearer" = [])), params(DecisionQuery),
+    responses((status = 200, body = [DecisionRecord]), (status = 400, body = crate::api::ErrorBody)))]
+pub async fn decisions(
+    State(state): State<AppState>,
+    _caller: Caller,
+    q: Result<Query<DecisionQuery>, QueryRejection>,
+) -> Result<Json<Vec<DecisionRecord>>, ApiError> {
+    let q = query(q)?;
+    let limit = limit(q.limit, 50, 10_000)?;
+    let decision = q
+        .decision
+        .map(|d| d.parse::<Decision>())
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    blocking(move || {
+        Ok(Json(state.db.decisions(
+            limit,
+            q.command_type.as_deref(),
+            decision,
+        )?))
+    })
+    .await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonBody {
+    reason: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StopReply {
+    #[serde(flatten)]
+    status: EmergencyStopStatus,
+    /// False when the call found the stop already in that state.
+    changed: bool,
+}
+
+#[utoipa::path(get, path = "/api/emergency-stop", tag = "control", security(("bearer" = [])),
+    responses((status = 200, body = EmergencyStopStatus)))]
+pub async fn stop_status(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<EmergencyStopStatus>, ApiError> {
+    blocking(move || Ok(Json(state.db.emergency_stop_status()?))).await
+}
+
+/// Denies every authorize call and every assignment until resumed.
+/// Stopping while stopped changes nothing and answers 200.
+#[utoipa::path(post, path = "/api/emergency-stop", tag = "control", security(("bearer" = [])), request_body = ReasonBody,
+    responses((status = 200, body = StopReply), (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody)))]
+pub async fn stop(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<StopReply>, ApiError> {
+    set_stop(state, caller, body, true).await
+}
+
+#[utoipa::path(post, path = "/api/emergency-stop/resume", tag = "control", security(("bearer" = [])), request_body = ReasonBody,
+    responses((status = 200, body = StopReply), (status = 400, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<StopReply>, ApiError> {
+    set_stop(state, caller, body, false).await
+}
+
+async fn set_stop(
+    state: AppState,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+    stop: bool,
+) -> Result<Json<StopReply>, ApiError> {
+    let who = caller.require(Role::Operator)?.clone();
+    let req: ReasonBody = json_body(body)?;
+    blocking(move || {
+        let (status, changed) =
+            state
+                .governance
+                .set_emergency_stop(stop, &req.reason, &who.name, Timestamp::now())?;
+        Ok(Json(StopReply { status, changed }))
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/workflows", tag = "workflows", security(("bearer" = [])), request_body = NewWorkflow,
+    responses((status = 201, body = Workflow), (status = 400, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn register_workflow(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Workflow>), ApiError> {
+    let who = caller.require(Role::Reporter)?.clone();
+    let req: NewWorkflow = json_body(body)?;
+    let w = blocking(move || {
+        Ok(state
+            .governance
+            .register_workflow(req, &who.name, Timestamp::now())?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(w)))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowQuery {
+    /// running, paused or completed
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/workflows", tag = "workflows", security(("bearer" = [])), params(WorkflowQuery),
+    responses((status = 200, body = [Workflow]), (status = 400, body = crate::api::ErrorBody)))]
+pub async fn list_workflows(
+    State(state): State<AppState>,
+    _caller: Caller,
+    q: Result<Query<WorkflowQuery>, QueryRejection>,
+) -> Result<Json<Vec<Workflow>>, ApiError> {
+    let q = query(q)?;
+    let limit = limit(q.limit, 100, 10_000)?;
+    let status = q
+        .status
+        .map(|s| s.parse::<WorkflowStatus>())
+        .transpose()
+        .map_err(ApiError::BadRequest)?;
+    blocking(move || Ok(Json(state.db.workflows(status, limit)?))).await
+}
+
+#[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Workflow), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn get_workflow(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Workflow>, ApiError> {
+    blocking(move || Ok(Json(state.db.workflow(&id)?))).await
+}
+
+#[utoipa::path(get, path = "/api/workflows/{id}/trace", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = [Step]), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn trace(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Step>>, ApiError> {
+    blocking(move || Ok(Json(state.db.trace(&id)?))).await
+}
+
+#[utoipa::path(post, path = "/api/workflows/{id}/steps", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)), request_body = NewStep,
+    responses((status = 201, body = Step), (status = 400, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn append_step(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Step>), ApiError> {
+    let who = caller.require(Role::Reporter)?.clone();
+    let req: NewStep = json_body(body)?;
+    let step = blocking(move || {
+        Ok(state
+            .governance
+            .append_step(&id, req, &who.name, Timestamp::now())?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(step)))
+}
+
+#[utoipa::path(post, path = "/api/workflows/{id}/complete", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Workflow), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn complete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Workflow>, ApiError> {
+    let who = caller.require(Role::Reporter)?.clone();
+    move_to(state, id, WorkflowStatus::Completed, None, who.name).await
+}
+
+#[utoipa::path(post, path = "/api/workflows/{id}/pause", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)), request_body = ReasonBody,
+    responses((status = 200, body = Workflow), (status = 400, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Workflow>, ApiError> {
+    let who = caller.require(Role::Operator)?.clone();
+    let req: ReasonBody = json_body(body)?;
+    move_to(state, id, WorkflowStatus::Paused, Some(req.reason), who.name).await
+}
+
+/// Resumes a paused workflow. A body with `{reason}` is optional.
+#[utoipa::path(post, path = "/api/workflows/{id}/resume", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)), request_body = ReasonBody,
+    responses((status = 200, body = Workflow), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn resume_workflow(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Workflow>, ApiError> {
+    let who = caller.require(Role::Operator)?.clone();
+    let reason = match body {
+        Ok(b) if b.is_empty() => None,
+        other => Some(json_body::<ReasonBody>(other)?.reason),
+    };
+    move_to(state, id, WorkflowStatus::Running, reason, who.name).await
+}
+
+async fn move_to(
+    state: AppState,
+    id: String,
+    to: WorkflowStatus,
+    reason: Option<String>,
+    who: String,
+) -> Result<Json<Workflow>, ApiError> {
+    blocking(move || {
+        Ok(Json(state.governance.move_workflow(
+            &id,
+            to,
+            reason.as_deref(),
+            &who,
+            Timestamp::now(),
+        )?))
+    })
+    .await
+}

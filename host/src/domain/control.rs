@@ -1,0 +1,396 @@
+//! The enforcement point: what an autonomous system may do right now, and
+//! the brakes humans hold (the emergency stop, paused workflows).
+//!
+//! [`decide`] is a pure function of a [`ControlSnapshot`], so the hot path
+//! needs no lock and no query: the store rebuilds the snapshot after every
+//! committed change, and the next call sees it.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Phase, Timestamp};
+
+/// Everything an authorization depends on, as of the last committed change.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ControlSnapshot {
+    pub phase: Phase,
+    pub whitelist: HashSet<String>,
+    /// Command types a breaker paused until its event is resolved.
+    pub paused_command_types: HashSet<String>,
+    pub emergency_stop: bool,
+    pub paused_workflows: HashSet<String>,
+    /// Agents whose own breaker is tripped (budget, failures, an operator).
+    pub tripped_agents: HashSet<String>,
+    /// Set when the stored state could not be read: every call is denied.
+    pub fault: Option<String>,
+}
+
+impl ControlSnapshot {
+    pub fn fault(message: String) -> Self {
+        Self {
+            fault: Some(message),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorizeRequest {
+    pub command_type: String,
+    #[serde(default)]
+    pub workflow_id: Option<String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+}
+
+impl AuthorizeRequest {
+    pub fn check(&self) -> Result<(), String> {
+        check_id("commandType", &self.command_type)?;
+        if let Some(w) = &self.workflow_id {
+            check_id("workflowId", w)?;
+        }
+        if let Some(a) = &self.agent_id {
+            check_id("agentId", a)?;
+        }
+        Ok(())
+    }
+}
+
+/// Ids and names that end up in paths, logs and metric labels: 1 to 128
+/// characters, none of them control characters.
+pub fn check_id(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("`{field}` is empty"));
+    }
+    if value.len() > 128 {
+        return Err(format!(
+            "`{field}` is {} bytes long; at most 128",
+            value.len()
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("`{field}` contains a control character"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Autonomous,
+    RequiresApproval,
+    Denied,
+}
+
+impl Decision {
+    pub const ALL: [Decision; 3] = [
+        Decision::Autonomous,
+        Decision::RequiresApproval,
+        Decision::Denied,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Autonomous => "autonomous",
+            Decision::RequiresApproval => "requires_approval",
+            Decision::Denied => "denied",
+        }
+    }
+}
+
+impl std::str::FromStr for Decision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Decision::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown decision `{s}` (expected autonomous, requires_approval or denied)")
+            })
+    }
+}
+
+/// A decision and every reason behind it. A denial lists every brake that
+/// is on, so an operator releasing one can see whether another still holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub decision: Decision,
+    pub reasons: Vec<String>,
+}
+
+pub fn decide(snapshot: &ControlSnapshot, request: &AuthorizeRequest) -> Verdict {
+    let mut denials = Vec::new();
+    if let Some(fault) = &snapshot.fault {
+        denials.push(format!("the control state cannot be read ({fault})"));
+    }
+    if snapshot.emergency_stop {
+        denials.push("the emergency stop is on".to_string());
+    }
+    if let Some(w) = request
+        .workflow_id
+        .as_deref()
+        .filter(|w| snapshot.paused_workflows.contains(*w))
+    {
+        denials.push(format!("workflow `{w}` is paused"));
+    }
+    if let Some(a) = request
+        .agent_id
+        .as_deref()
+        .filter(|a| snapshot.tripped_agents.contains(*a))
+    {
+        denials.push(format!("agent `{a}`'s circuit breaker is tripped"));
+    }
+    if !denials.is_empty() {
+        return Verdict {
+            decision: Decision::Denied,
+            reasons: denials,
+        };
+    }
+    let command = request.command_type.as_str();
+    let phase = snapshot.phase;
+    if !snapshot.whitelist.contains(command) {
+        return Verdict {
+            decision: Decision::RequiresApproval,
+            reasons: vec![format!("`{command}` is not in the {phase} whitelist")],
+        };
+    }
+    if snapshot.paused_command_types.contains(command) {
+        return Verdict {
+            decision: Decision::RequiresApproval,
+            reasons: vec![format!(
+                "`{command}` is paused by a circuit breaker until its event is resolved"
+            )],
+        };
+    }
+    Verdict {
+        decision: Decision::Autonomous,
+        reasons: vec![format!("`{command}` is in the {phase} whitelist")],
+    }
+}
+
+/// One entry of the decision log.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionRecord {
+    pub decision_id: i64,
+    pub at: Timestamp,
+    pub command_type: String,
+    pub workflow_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub decision: Decision,
+    pub reasons: Vec<String>,
+    pub phase: Phase,
+    /// The token that asked.
+    pub caller: String,
+}
+
+/// The emergency stop as `GET /api/emergency-stop` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyStopStatus {
+    pub active: bool,
+    /// When the current stop began; `null` while not stopped.
+    pub since: Option<Timestamp>,
+    pub by: Option<String>,
+    pub reason: Option<String>,
+    /// The last stop ever activated, active or not: the "kill switch
+    /// tested" fact the checklist reads.
+    pub last_activated_at: Option<Timestamp>,
+    pub last_resumed_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowStatus {
+    Running,
+    Paused,
+    Completed,
+}
+
+impl WorkflowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowStatus::Running => "running",
+            WorkflowStatus::Paused => "paused",
+            WorkflowStatus::Completed => "completed",
+        }
+    }
+}
+
+impl std::str::FromStr for WorkflowStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "running" => Ok(WorkflowStatus::Running),
+            "paused" => Ok(WorkflowStatus::Paused),
+            "completed" => Ok(WorkflowStatus::Completed),
+            _ => Err(format!(
+                "unknown workflow status `{s}` (expected running, paused or completed)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewWorkflow {
+    pub id: String,
+    pub name: String,
+    pub agent_id: String,
+}
+
+impl NewWorkflow {
+    pub fn check(&self) -> Result<(), String> {
+        check_id("id", &self.id)?;
+        check_id("agentId", &self.agent_id)?;
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return Err("`name` must be 1 to 200 characters".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Workflow {
+    pub id: String,
+    pub name: String,
+    pub agent_id: String,
+    pub status: WorkflowStatus,
+    pub registered_at: Timestamp,
+    pub registered_by: String,
+    pub paused_at: Option<Timestamp>,
+    pub paused_by: Option<String>,
+    pub pause_reason: Option<String>,
+    pub completed_at: Option<Timestamp>,
+    pub step_count: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Started,
+    Succeeded,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewStep {
+    pub name: String,
+    pub status: StepStatus,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
+    /// When the step happened; the time it was received when absent.
+    #[serde(default)]
+    pub at: Option<Timestamp>,
+}
+
+impl NewStep {
+    pub fn check(&self, now: Timestamp) -> Result<(), String> {
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return Err("`name` must be 1 to 200 characters".into());
+        }
+        if let Some(at) = self.at {
+            if at.millis() > now.millis() + 60_000 {
+                return Err(format!("`at` ({at}) is in the future"));
+            }
+        }
+        if let Some(d) = &self.detail {
+            if d.to_string().len() > 64 * 1024 {
+                return Err("`detail` is over 64 KiB of JSON".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub seq: u64,
+    pub name: String,
+    pub status: StepStatus,
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
+    pub at: Timestamp,
+    pub recorded_by: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> ControlSnapshot {
+        ControlSnapshot {
+            phase: Phase::L3Plus,
+            whitelist: ["POWER_ON".to_string(), "FAN_SET".to_string()].into(),
+            ..Default::default()
+        }
+    }
+
+    fn ask(command: &str) -> AuthorizeRequest {
+        AuthorizeRequest {
+            command_type: command.into(),
+            workflow_id: Some("wf-1".into()),
+            agent_id: Some("agent-1".into()),
+        }
+    }
+
+    #[test]
+    fn whitelisted_commands_run_autonomously_and_others_need_approval() {
+        let s = snapshot();
+        assert_eq!(decide(&s, &ask("POWER_ON")).decision, Decision::Autonomous);
+        let v = decide(&s, &ask("DRUM_SET"));
+        assert_eq!(v.decision, Decision::RequiresApproval);
+        assert!(v.reasons[0].contains("not in the L3+ whitelist"), "{v:?}");
+    }
+
+    #[test]
+    fn a_paused_command_type_needs_approval_even_when_whitelisted() {
+        let mut s = snapshot();
+        s.paused_command_types.insert("FAN_SET".into());
+        let v = decide(&s, &ask("FAN_SET"));
+        assert_eq!(v.decision, Decision::RequiresApproval);
+        assert!(v.reasons[0].contains("paused by a circuit breaker"));
+    }
+
+    #[test]
+    fn every_brake_denies_and_all_that_hold_are_named() {
+        let mut s = snapshot();
+        s.emergency_stop = true;
+        assert_eq!(decide(&s, &ask("POWER_ON")).decision, Decision::Denied);
+        s.paused_workflows.insert("wf-1".into());
+        s.tripped_agents.insert("agent-1".into());
+        let v = decide(&s, &ask("POWER_ON"));
+        assert_eq!(v.decision, Decision::Denied);
+        assert_eq!(v.reasons.len(), 3, "{v:?}");
+
+        let mut only_workflow = snapshot();
+        only_workflow.paused_workflows.insert("wf-1".into());
+        assert_eq!(
+            decide(&only_workflow, &ask("POWER_ON")).reasons,
+            vec!["workflow `wf-1` is paused".to_string()]
+        );
+        // Another workflow of the same agent is not braked.
+        let mut other = ask("POWER_ON");
+        other.workflow_id = Some("wf-2".into());
+        assert_eq!(decide(&only_workflow, &other).decision, Decision::Autonomous);
+
+        let mut only_agent = snapshot();
+        only_agent.tripped_agents.insert("agent-1".into());
+        assert_eq!(decide(&only_agent, &ask("POWER_ON")).decision, Decision::Denied);
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(ask("").check().is_err());
+        assert!(ask(&"X".repeat(129)).check().is_err());
+        assert!(ask("A\nB").check().is_err());
+        assert!(ask("POWER_ON").check().is_ok());
+    }
+}

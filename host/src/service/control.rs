@@ -1,0 +1,200 @@
+//! The enforcement point and the brakes: authorization with its decision
+//! log, the emergency stop, and workflows.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Governance, ServiceError, ServiceResult};
+use crate::domain::control::{
+    decide, AuthorizeRequest, Decision, EmergencyStopStatus, NewStep, NewWorkflow, Step, Workflow,
+    WorkflowStatus,
+};
+use crate::domain::{Phase, Timestamp};
+use crate::storage::{Database, NewDecision};
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizeReply {
+    pub decision: Decision,
+    pub reasons: Vec<String>,
+    pub phase: Phase,
+    /// The decision's entry in the decision log.
+    pub decision_id: i64,
+}
+
+type Pending = (NewDecision, oneshot::Sender<Result<i64, String>>);
+
+/// The decision log, written by group commit: one writer thread appends
+/// every decision waiting at that moment in one transaction (one fsync),
+/// and each caller gets its reply only once its entry is on disk. Under
+/// load the batches grow; nothing is answered that could be lost.
+#[derive(Clone)]
+pub struct DecisionLog {
+    queue: mpsc::Sender<Pending>,
+}
+
+/// Entries per transaction at most; a bigger backlog takes several.
+const MAX_BATCH: usize = 2048;
+
+impl DecisionLog {
+    pub fn start(db: Arc<Database>) -> Self {
+        let (queue, mut rx) = mpsc::channel::<Pending>(64 * 1024);
+        let spawned = std::thread::Builder::new()
+            .name("decision-log".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut entries = Vec::with_capacity(64);
+                    let mut waiters = Vec::with_capacity(64);
+                    entries.push(first.0);
+                    waiters.push(first.1);
+                    while entries.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok((e, w)) => {
+                                entries.push(e);
+                                waiters.push(w);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    match db.append_decisions(&entries) {
+                        Ok(ids) => {
+                            for (w, id) in waiters.into_iter().zip(ids) {
+                                let _ = w.send(Ok(id));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, n = entries.len(), "cannot append to the decision log");
+                            for w in waiters {
+                                let _ = w.send(Err(e.to_string()));
+                            }
+                        }
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            // Without the thread every authorize call fails with 503: fail
+            // closed rather than answer decisions that are not logged.
+            tracing::error!(error = %e, "cannot start the decision log writer");
+        }
+        Self { queue }
+    }
+
+    async fn append(&self, entry: NewDecision) -> ServiceResult<i64> {
+        let (tx, rx) = oneshot::channel();
+        self.queue
+            .send((entry, tx))
+            .await
+            .map_err(|_| ServiceError::Unavailable("the decision log is not running".into()))?;
+        rx.await
+            .map_err(|_| ServiceError::Unavailable("the decision log stopped".into()))?
+            .map_err(|e| ServiceError::Unavailable(format!("the decision log cannot be written: {e}")))
+    }
+}
+
+/// Decides from the current snapshot, logs the decision durably, answers.
+pub async fn authorize(
+    db: &Database,
+    log: &DecisionLog,
+    request: AuthorizeRequest,
+    caller: &str,
+) -> ServiceResult<AuthorizeReply> {
+    request.check().map_err(ServiceError::BadRequest)?;
+    let snapshot = db.control();
+    let verdict = decide(&snapshot, &request);
+    let phase = snapshot.phase;
+    drop(snapshot);
+    let decision_id = log
+        .append(NewDecision {
+            at: Timestamp::now(),
+            command_type: request.command_type,
+            workflow_id: request.workflow_id,
+            agent_id: request.agent_id,
+            decision: verdict.decision,
+            reasons: verdict.reasons.clone(),
+            phase,
+            caller: caller.to_string(),
+        })
+        .await?;
+    Ok(AuthorizeReply {
+        decision: verdict.decision,
+        reasons: verdict.reasons,
+        phase,
+        decision_id,
+    })
+}
+
+fn reason_given(reason: &str, what: &str) -> ServiceResult<()> {
+    if reason.trim().is_empty() {
+        return Err(ServiceError::BadRequest(format!(
+            "`reason` is empty: say why {what}"
+        )));
+    }
+    if reason.len() > 1000 {
+        return Err(ServiceError::BadRequest(
+            "`reason` is over 1000 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Governance {
+    /// Stops or resumes. Needs no plugin: it is one row and one flag.
+    pub fn set_emergency_stop(
+        &self,
+        stop: bool,
+        reason: &str,
+        who: &str,
+        now: Timestamp,
+    ) -> ServiceResult<(EmergencyStopStatus, bool)> {
+        reason_given(
+            reason,
+            if stop {
+                "everything is stopped"
+            } else {
+                "it is safe to resume"
+            },
+        )?;
+        let out = self.db.set_emergency_stop(stop, who, reason, now)?;
+        if out.1 {
+            tracing::warn!(stop, by = who, reason, "emergency stop changed");
+        }
+        Ok(out)
+    }
+
+    pub fn register_workflow(
+        &self,
+        w: NewWorkflow,
+        who: &str,
+        now: Timestamp,
+    ) -> ServiceResult<Workflow> {
+        w.check().map_err(ServiceError::BadRequest)?;
+        Ok(self.db.register_workflow(&w, who, now)?)
+    }
+
+    pub fn append_step(
+        &self,
+        id: &str,
+        step: NewStep,
+        who: &str,
+        now: Timestamp,
+    ) -> ServiceResult<Step> {
+        step.check(now).map_err(ServiceError::BadRequest)?;
+        Ok(self.db.append_step(id, &step, who, now)?)
+    }
+
+    pub fn move_workflow(
+        &self,
+        id: &str,
+        to: WorkflowStatus,
+        reason: Option<&str>,
+        who: &str,
+        now: Timestamp,
+    ) -> ServiceResult<Workflow> {
+        if let Some(r) = reason {
+            reason_given(r, "the workflow is paused")?;
+        }
+        Ok(self.db.move_workflow(id, to, who, reason, now)?)
+    }
+}

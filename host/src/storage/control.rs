@@ -1,0 +1,273 @@
+//! The control snapshot, the decision log and the emergency stop.
+
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::audit::{append, NewAudit};
+use super::{from_json, to_json, Database, StorageError};
+use crate::domain::control::{ControlSnapshot, Decision, DecisionRecord, EmergencyStopStatus};
+use crate::domain::{Phase, Timestamp};
+
+/// A decision to append; the log gives it its id.
+#[derive(Debug, Clone)]
+pub struct NewDecision {
+    pub at: Timestamp,
+    pub command_type: String,
+    pub workflow_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub decision: Decision,
+    pub reasons: Vec<String>,
+    pub phase: Phase,
+    pub caller: String,
+}
+
+/// Reads everything [`crate::domain::control::decide`] depends on. Runs on
+/// the writer's connection right after each commit, so snapshots are
+/// published in commit order.
+pub(super) fn read_snapshot(conn: &Connection) -> Result<ControlSnapshot, StorageError> {
+    let state: Option<(String, String, bool)> = conn
+        .query_row(
+            "SELECT phase, whitelist, emergency_stop FROM governance_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let mut snapshot = ControlSnapshot::default();
+    if let Some((phase, whitelist, stop)) = state {
+        snapshot.phase = phase.parse().map_err(|message| StorageError::Corrupt {
+            table: "governance_state",
+            message,
+        })?;
+        snapshot.whitelist = from_json::<Vec<String>>("governance_state", &whitelist)?
+            .into_iter()
+            .collect();
+        snapshot.emergency_stop = stop;
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT json_extract(body, '$.pausedCommandTypes') FROM breaker_events WHERE resolved_ms IS NULL",
+    )?;
+    for paused in stmt.query_map([], |r| r.get::<_, Option<String>>(0))? {
+        if let Some(text) = paused? {
+            snapshot
+                .paused_command_types
+                .extend(from_json::<Vec<String>>("breaker_events", &text)?);
+        }
+    }
+    let mut stmt = conn.prepare_cached("SELECT id FROM workflows WHERE status = 'paused'")?;
+    for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        snapshot.paused_workflows.insert(id?);
+    }
+    let mut stmt = conn.prepare_cached("SELECT id FROM agents WHERE tripped = 1")?;
+    for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        snapshot.tripped_agents.insert(id?);
+    }
+    Ok(snapshot)
+}
+
+impl Database {
+    /// The control state as of the last committed change.
+    pub fn control(&self) -> Arc<ControlSnapshot> {
+        self.control
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Appends decisions in one transaction (one fsync for the batch) and
+    /// returns their ids in order. Decisions change no control state, so
+    /// the snapshot is not rebuilt.
+    pub fn append_decisions(&self, batch: &[NewDecision]) -> Result<Vec<i64>, StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut totals = [0i64; 3];
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO decisions (at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for d in batch {
+                insert.execute(params![
+                    d.at.millis(),
+                    d.command_type,
+                    d.workflow_id,
+                    d.agent_id,
+                    d.decision.as_str(),
+                    to_json(&d.reasons),
+                    d.phase.as_str(),
+                    d.caller,
+                ])?;
+                ids.push(tx.last_insert_rowid());
+                totals[Decision::ALL
+                    .iter()
+                    .position(|x| *x == d.decision)
+                    .unwrap_or_default()] += 1;
+            }
+            let mut bump = tx.prepare_cached(
+                "INSERT INTO decision_totals (decision, n) VALUES (?1, ?2)
+                 ON CONFLICT (decision) DO UPDATE SET n = n + excluded.n",
+            )?;
+            for (d, n) in Decision::ALL.iter().zip(totals) {
+                if n > 0 {
+                    bump.execute(params![d.as_str(), n])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    pub fn decisions(
+        &self,
+        limit: u32,
+        command_type: Option<&str>,
+        decision: Option<Decision>,
+    ) -> Result<Vec<DecisionRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller
+             FROM decisions WHERE (?1 IS NULL OR command_type = ?1) AND (?2 IS NULL OR decision = ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![command_type, decision.map(Decision::as_str), limit],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                ))
+            },
+        )?;
+        let corrupt = |message: String| StorageError::Corrupt {
+            table: "decisions",
+            message,
+        };
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at, command_type, workflow_id, agent_id, decision, reasons, phase, caller) =
+                row?;
+            out.push(DecisionRecord {
+                decision_id: id,
+                at: Timestamp(at),
+                command_type,
+                workflow_id,
+                agent_id,
+                decision: decision.parse().map_err(corrupt)?,
+                reasons: from_json("decisions", &reasons)?,
+                phase: phase.parse().map_err(corrupt)?,
+                caller,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Decisions ever made, by outcome.
+    pub fn decision_totals(&self) -> Result<Vec<(Decision, u64)>, StorageError> {
+        let conn = self.conn();
+        Decision::ALL
+            .into_iter()
+            .map(|d| {
+                let n: Option<i64> = conn
+                    .query_row(
+                        "SELECT n FROM decision_totals WHERE decision = ?1",
+                        [d.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                Ok((d, n.unwrap_or(0) as u64))
+            })
+            .collect()
+    }
+
+    pub fn emergency_stop_status(&self) -> Result<EmergencyStopStatus, StorageError> {
+        stop_status(&self.conn())
+    }
+
+    /// Turns the stop on or off. Stopping while stopped changes nothing
+    /// (the first stop's time, actor and reason stand); resuming while
+    /// running is a conflict. Each change is audited in its transaction.
+    pub fn set_emergency_stop(
+        &self,
+        stop: bool,
+        actor: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(EmergencyStopStatus, bool), StorageError> {
+        self.write(|tx| {
+            let before = stop_status(tx)?;
+            if before.active == stop {
+                if stop {
+                    return Ok((before, false));
+                }
+                return Err(StorageError::Conflict(
+                    "the emergency stop is not on; there is nothing to resume".into(),
+                ));
+            }
+            tx.execute(
+                "UPDATE governance_state SET emergency_stop = ?1 WHERE id = 1",
+                [stop],
+            )?;
+            let action = if stop { "stop" } else { "resume" };
+            tx.execute(
+                "INSERT INTO emergency_stops (action, at_ms, actor, reason) VALUES (?1, ?2, ?3, ?4)",
+                params![action, now.millis(), actor, reason],
+            )?;
+            let after = stop_status(tx)?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor,
+                    action: if stop {
+                        "emergency_stop.activate"
+                    } else {
+                        "emergency_stop.resume"
+                    },
+                    target: "emergency_stop".into(),
+                    before: Some(serde_json::to_value(&before).unwrap_or_default()),
+                    after: Some(serde_json::json!({"active": after.active, "reason": reason})),
+                },
+            )?;
+            Ok((after, true))
+        })
+    }
+}
+
+fn stop_status(conn: &Connection) -> Result<EmergencyStopStatus, StorageError> {
+    let active: bool = conn
+        .query_row(
+            "SELECT emergency_stop FROM governance_state WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false);
+    let last = |action: &str| -> Result<Option<(i64, String, String)>, StorageError> {
+        Ok(conn
+            .query_row(
+                "SELECT at_ms, actor, reason FROM emergency_stops WHERE action = ?1 ORDER BY id DESC LIMIT 1",
+                [action],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    };
+    let stopped = last("stop")?;
+    let resumed = last("resume")?;
+    let current = stopped.clone().filter(|_| active);
+    Ok(EmergencyStopStatus {
+        active,
+        since: current.as_ref().map(|s| Timestamp(s.0)),
+        by: current.as_ref().map(|s| s.1.clone()),
+        reason: current.map(|s| s.2),
+        last_activated_at: stopped.map(|s| Timestamp(s.0)),
+        last_resumed_at: resumed.map(|s| Timestamp(s.0)),
+    })
+}
