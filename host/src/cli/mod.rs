@@ -1,6 +1,7 @@
 //! The `regent` command line.
 
 mod plugin;
+mod remote;
 mod scaffold;
 
 use std::path::PathBuf;
@@ -48,6 +49,20 @@ enum Command {
     /// Build, test and scaffold plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Emergency stop: deny every autonomous action now (REGENT_URL,
+    /// REGENT_TOKEN with the operator role).
+    Stop {
+        /// Why; recorded in the audit log.
+        #[arg(long, short)]
+        reason: String,
+    },
+    /// Lift the emergency stop.
+    Resume {
+        #[arg(long, short)]
+        reason: String,
+    },
+    /// Whether the emergency stop is on, since when, by whom and why.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -139,6 +154,9 @@ pub fn main() -> ExitCode {
             crate::startup::serve_blocking(config)
         }),
         Command::Audit(AuditCommand::Verify { db }) => verify_audit(&db),
+        Command::Stop { reason } => remote::stop(&reason),
+        Command::Resume { reason } => remote::resume(&reason),
+        Command::Status => remote::status(),
         Command::Plugin(PluginCommand::Build { inputs, out_dir }) => {
             plugin::build(&inputs, out_dir.as_deref())
         }
