@@ -52,35 +52,55 @@ async fn decisions_follow_the_whitelist_and_each_is_logged_under_its_id() {
     let viewer = app.token("dash", &["viewer"]).await;
 
     let r = authorize(&app, &agent, json!({"commandType": "SET_POWER"})).await;
-    assert_eq!(decision(&r), "requires_approval", "L3 has an empty whitelist: {r}");
+    assert_eq!(
+        decision(&r),
+        "requires_approval",
+        "L3 has an empty whitelist: {r}"
+    );
     assert_eq!(r["phase"], "L3");
 
     set_phase(&app, "L3+").await;
     let on = authorize(&app, &agent, json!({"commandType": "SET_POWER"})).await;
-    assert_eq!(decision(&on), "autonomous", "the very next call sees L3+: {on}");
+    assert_eq!(
+        decision(&on),
+        "autonomous",
+        "the very next call sees L3+: {on}"
+    );
     assert_eq!(on["phase"], "L3+");
     let drum = authorize(&app, &agent, json!({"commandType": "SET_DRUM"})).await;
     assert_eq!(decision(&drum), "requires_approval");
-    assert!(drum["reasons"][0].as_str().unwrap().contains("not in the L3+ whitelist"));
+    assert!(drum["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("not in the L3+ whitelist"));
 
     // decisionId ties the reply to its log entry.
     let (s, log) = app.get_as(&viewer, "/api/decisions?limit=10").await;
     assert_eq!(s, StatusCode::OK, "{log}");
     let log = log.as_array().unwrap();
     assert_eq!(log.len(), 3);
-    let entry = log.iter().find(|e| e["decisionId"] == on["decisionId"]).unwrap();
+    let entry = log
+        .iter()
+        .find(|e| e["decisionId"] == on["decisionId"])
+        .unwrap();
     assert_eq!(entry["commandType"], "SET_POWER");
     assert_eq!(entry["decision"], "autonomous");
     assert_eq!(entry["caller"], "fleet");
     assert_eq!(entry["reasons"], on["reasons"]);
 
     let (_, only) = app
-        .get_as(&viewer, "/api/decisions?decision=requires_approval&commandType=SET_DRUM")
+        .get_as(
+            &viewer,
+            "/api/decisions?decision=requires_approval&commandType=SET_DRUM",
+        )
         .await;
     assert_eq!(only.as_array().unwrap().len(), 1, "{only}");
     let (s, b) = app.get_as(&viewer, "/api/decisions?decision=maybe").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(error_message(&b).contains("unknown decision `maybe`"), "{b}");
+    assert!(
+        error_message(&b).contains("unknown decision `maybe`"),
+        "{b}"
+    );
 
     // Bad input changes nothing; a viewer cannot ask.
     for bad in [
@@ -93,11 +113,19 @@ async fn decisions_follow_the_whitelist_and_each_is_logged_under_its_id() {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {b}");
     }
     let (s, _) = app
-        .post_as(&viewer, "/api/authorize", &json!({"commandType": "SET_POWER"}))
+        .post_as(
+            &viewer,
+            "/api/authorize",
+            &json!({"commandType": "SET_POWER"}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (_, log) = app.get_as(&viewer, "/api/decisions").await;
-    assert_eq!(log.as_array().unwrap().len(), 3, "refused calls are not decisions");
+    assert_eq!(
+        log.as_array().unwrap().len(),
+        3,
+        "refused calls are not decisions"
+    );
 }
 
 #[tokio::test]
@@ -133,8 +161,13 @@ async fn concurrent_decisions_are_all_logged() {
     logged.sort();
     assert_eq!(logged, ids);
     let (_, metrics) = app.text("/metrics").await;
-    assert!(metrics.contains("regent_authorize_decisions_total{decision=\"autonomous\"} 100"), "{metrics}");
-    assert!(metrics.contains("regent_authorize_decisions_total{decision=\"requires_approval\"} 100"));
+    assert!(
+        metrics.contains("regent_authorize_decisions_total{decision=\"autonomous\"} 100"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("regent_authorize_decisions_total{decision=\"requires_approval\"} 100")
+    );
 }
 
 // 2 ---------------------------------------------------------------------------
@@ -155,12 +188,20 @@ async fn the_emergency_stop_denies_everything_until_resumed_and_is_audited() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     let (s, b) = app
-        .post_as(&oncall, "/api/emergency-stop/resume", &json!({"reason": "nothing to resume"}))
+        .post_as(
+            &oncall,
+            "/api/emergency-stop/resume",
+            &json!({"reason": "nothing to resume"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
 
     let (s, stopped) = app
-        .post_as(&oncall, "/api/emergency-stop", &json!({"reason": "runaway fan commands"}))
+        .post_as(
+            &oncall,
+            "/api/emergency-stop",
+            &json!({"reason": "runaway fan commands"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{stopped}");
     assert_eq!(stopped["active"], true);
@@ -192,7 +233,11 @@ async fn the_emergency_stop_denies_everything_until_resumed_and_is_audited() {
     assert_eq!(item["passed"], true, "{item}");
 
     let (s, resumed) = app
-        .post_as(&oncall, "/api/emergency-stop/resume", &json!({"reason": "fan fixed"}))
+        .post_as(
+            &oncall,
+            "/api/emergency-stop/resume",
+            &json!({"reason": "fan fixed"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{resumed}");
     assert_eq!(resumed["active"], false);
@@ -227,7 +272,8 @@ async fn the_cli_stops_reports_and_resumes_a_running_server() {
             .unwrap();
         (
             out.status.success(),
-            String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
         )
     };
     let cli = |args: Vec<String>, token: String| {
@@ -241,17 +287,34 @@ async fn the_cli_stops_reports_and_resumes_a_running_server() {
 
     let (ok, out) = cli(s(&["status"]), oncall.clone()).await.unwrap();
     assert!(ok && out.contains("RUNNING"), "{out}");
-    let (ok, out) = cli(s(&["stop", "--reason", "drill"]), oncall.clone()).await.unwrap();
-    assert!(ok && out.contains("STOPPED") && out.contains("drill"), "{out}");
+    let (ok, out) = cli(s(&["stop", "--reason", "drill"]), oncall.clone())
+        .await
+        .unwrap();
+    assert!(
+        ok && out.contains("STOPPED") && out.contains("drill"),
+        "{out}"
+    );
     let (_, st) = app.get("/api/emergency-stop").await;
     assert_eq!(st["active"], true);
     let (ok, out) = cli(s(&["status"]), oncall.clone()).await.unwrap();
-    assert!(ok && out.contains("STOPPED since") && out.contains("by oncall"), "{out}");
-    let (ok, out) = cli(s(&["resume", "--reason", "drill over"]), oncall.clone()).await.unwrap();
+    assert!(
+        ok && out.contains("STOPPED since") && out.contains("by oncall"),
+        "{out}"
+    );
+    let (ok, out) = cli(s(&["resume", "--reason", "drill over"]), oncall.clone())
+        .await
+        .unwrap();
     assert!(ok && out.contains("RUNNING"), "{out}");
-    let (ok, out) = cli(s(&["resume", "--reason", "again"]), oncall.clone()).await.unwrap();
-    assert!(!ok && out.contains("409") && out.contains("nothing to resume"), "{out}");
-    let (ok, out) = cli(s(&["stop", "--reason", "x"]), "wrong-token".into()).await.unwrap();
+    let (ok, out) = cli(s(&["resume", "--reason", "again"]), oncall.clone())
+        .await
+        .unwrap();
+    assert!(
+        !ok && out.contains("409") && out.contains("nothing to resume"),
+        "{out}"
+    );
+    let (ok, out) = cli(s(&["stop", "--reason", "x"]), "wrong-token".into())
+        .await
+        .unwrap();
     assert!(!ok && out.contains("401"), "{out}");
     let (_, st) = app.get("/api/emergency-stop").await;
     assert_eq!(st["active"], false, "a refused call changed nothing");
@@ -268,52 +331,100 @@ async fn a_paused_workflow_is_denied_while_others_run_and_operators_cannot_edit_
 
     for id in ["wf-roast", "wf-clean"] {
         let (s, w) = app
-            .post_as(&agent, "/api/workflows", &json!({"id": id, "name": "Roast batch 12", "agentId": "agent-7"}))
+            .post_as(
+                &agent,
+                "/api/workflows",
+                &json!({"id": id, "name": "Roast batch 12", "agentId": "agent-7"}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{w}");
         assert_eq!(w["status"], "running");
     }
     let (s, b) = app
-        .post_as(&agent, "/api/workflows", &json!({"id": "wf-roast", "name": "dup", "agentId": "agent-7"}))
+        .post_as(
+            &agent,
+            "/api/workflows",
+            &json!({"id": "wf-roast", "name": "dup", "agentId": "agent-7"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
 
     for (name, status) in [("preheat", "succeeded"), ("drum", "started")] {
         let (s, step) = app
-            .post_as(&agent, "/api/workflows/wf-roast/steps", &json!({"name": name, "status": status, "detail": {"temp": 180}}))
+            .post_as(
+                &agent,
+                "/api/workflows/wf-roast/steps",
+                &json!({"name": name, "status": status, "detail": {"temp": 180}}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{step}");
     }
     let (s, _) = app
-        .post_as(&agent, "/api/workflows/wf-roast/steps", &json!({"name": "x", "status": "exploded"}))
+        .post_as(
+            &agent,
+            "/api/workflows/wf-roast/steps",
+            &json!({"name": "x", "status": "exploded"}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     // The brake pedal, not the steering wheel.
     let (s, _) = app
-        .post_as(&oncall, "/api/workflows/wf-roast/steps", &json!({"name": "x", "status": "started"}))
+        .post_as(
+            &oncall,
+            "/api/workflows/wf-roast/steps",
+            &json!({"name": "x", "status": "started"}),
+        )
         .await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "operators cannot edit a workflow's content");
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "operators cannot edit a workflow's content"
+    );
     let (s, _) = app
-        .post_as(&agent, "/api/workflows/wf-roast/pause", &json!({"reason": "x"}))
+        .post_as(
+            &agent,
+            "/api/workflows/wf-roast/pause",
+            &json!({"reason": "x"}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "agents cannot pause");
 
     let (s, w) = app
-        .post_as(&oncall, "/api/workflows/wf-roast/pause", &json!({"reason": "smoke reported"}))
+        .post_as(
+            &oncall,
+            "/api/workflows/wf-roast/pause",
+            &json!({"reason": "smoke reported"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{w}");
     assert_eq!(w["status"], "paused");
     assert_eq!(w["pausedBy"], "oncall");
     assert_eq!(w["stepCount"], 2);
 
-    let paused = authorize(&app, &agent, json!({"commandType": "SET_POWER", "workflowId": "wf-roast"})).await;
+    let paused = authorize(
+        &app,
+        &agent,
+        json!({"commandType": "SET_POWER", "workflowId": "wf-roast"}),
+    )
+    .await;
     assert_eq!(decision(&paused), "denied", "{paused}");
     assert_eq!(paused["reasons"][0], "workflow `wf-roast` is paused");
-    let other = authorize(&app, &agent, json!({"commandType": "SET_POWER", "workflowId": "wf-clean"})).await;
+    let other = authorize(
+        &app,
+        &agent,
+        json!({"commandType": "SET_POWER", "workflowId": "wf-clean"}),
+    )
+    .await;
     assert_eq!(decision(&other), "autonomous", "{other}");
 
-    let (s, b) = app.post_as(&agent, "/api/workflows/wf-roast/complete", &json!({})).await;
-    assert_eq!(s, StatusCode::CONFLICT, "completing cannot release the brake: {b}");
+    let (s, b) = app
+        .post_as(&agent, "/api/workflows/wf-roast/complete", &json!({}))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "completing cannot release the brake: {b}"
+    );
     let (_, listed) = app.get("/api/workflows?status=paused").await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     let (s, _) = app.get("/api/workflows?status=sleeping").await;
@@ -322,18 +433,34 @@ async fn a_paused_workflow_is_denied_while_others_run_and_operators_cannot_edit_
     assert!(metrics.contains("regent_workflows_paused 1"), "{metrics}");
 
     let (s, w) = app
-        .call(Method::POST, "/api/workflows/wf-roast/resume", Some(&oncall), None)
+        .call(
+            Method::POST,
+            "/api/workflows/wf-roast/resume",
+            Some(&oncall),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{w}");
     assert_eq!(w["pausedBy"], Value::Null);
-    let again = authorize(&app, &agent, json!({"commandType": "SET_POWER", "workflowId": "wf-roast"})).await;
+    let again = authorize(
+        &app,
+        &agent,
+        json!({"commandType": "SET_POWER", "workflowId": "wf-roast"}),
+    )
+    .await;
     assert_eq!(decision(&again), "autonomous");
 
-    let (s, done) = app.post_as(&agent, "/api/workflows/wf-roast/complete", &json!({})).await;
+    let (s, done) = app
+        .post_as(&agent, "/api/workflows/wf-roast/complete", &json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{done}");
     assert_eq!(done["status"], "completed");
     let (s, _) = app
-        .post_as(&agent, "/api/workflows/wf-roast/steps", &json!({"name": "late", "status": "started"}))
+        .post_as(
+            &agent,
+            "/api/workflows/wf-roast/steps",
+            &json!({"name": "late", "status": "started"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     let (_, trace) = app.get("/api/workflows/wf-roast/trace").await;
@@ -426,20 +553,33 @@ async fn serious_events_get_the_seeds_actions_delivered_through_the_webhook_with
     }
 
     // The first delivery fails (500) and is retried; all five arrive.
-    eventually("five deliveries", async || received.lock().unwrap().len() == 5).await;
+    eventually("five deliveries", async || {
+        received.lock().unwrap().len() == 5
+    })
+    .await;
     let first = received.lock().unwrap()[0].clone();
     assert_eq!(first["action"], "billing_sync_repair");
     assert_eq!(first["payload"]["event"]["details"]["invoice"], 42);
     eventually("delivered statuses", async || {
         let (_, actions) = app.get("/api/governance/actions").await;
-        actions.as_array().unwrap().iter().all(|a| a["delivery"] == "delivered")
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["delivery"] == "delivered")
     })
     .await;
     let (_, actions) = app.get("/api/governance/actions").await;
     let actions = actions.as_array().unwrap();
     assert_eq!(actions.len(), 5);
-    let billing = actions.iter().find(|a| a["action"] == "billing_sync_repair").unwrap();
-    assert_eq!(billing["attempts"], 2, "one failure, one success: {billing}");
+    let billing = actions
+        .iter()
+        .find(|a| a["action"] == "billing_sync_repair")
+        .unwrap();
+    assert_eq!(
+        billing["attempts"], 2,
+        "one failure, one success: {billing}"
+    );
 
     let (_, events) = app.get("/api/governance/events?engine=billing").await;
     assert_eq!(events.as_array().unwrap().len(), 2);
@@ -462,7 +602,11 @@ async fn a_dead_webhook_never_blocks_or_loses_an_event() {
     })
     .await;
     let (s, b) = app
-        .post_as(ADMIN, "/api/governance/event", &json!({"engine": "maos", "eventType": "x", "severity": "CRITICAL"}))
+        .post_as(
+            ADMIN,
+            "/api/governance/event",
+            &json!({"engine": "maos", "eventType": "x", "severity": "CRITICAL"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     eventually("a failed delivery", async || {
@@ -472,7 +616,13 @@ async fn a_dead_webhook_never_blocks_or_loses_an_event() {
     .await;
     let (_, a) = app.get("/api/governance/actions").await;
     assert_eq!(a[0]["attempts"], 2);
-    assert!(a[0]["lastError"].as_str().unwrap().contains("cannot reach the webhook"), "{a}");
+    assert!(
+        a[0]["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the webhook"),
+        "{a}"
+    );
     let (_, events) = app.get("/api/governance/events").await;
     assert_eq!(events.as_array().unwrap().len(), 1);
 }
@@ -483,7 +633,10 @@ async fn risk_reports_score_the_last_week_with_the_plugin_and_feed_stats() {
     let engine = app.token("engines", &["reporter"]).await;
     let oncall = app.token("oncall", &["operator"]).await;
     let (_, stats) = app.get("/api/governance/stats").await;
-    assert_eq!(stats, json!({"totalEvents": 0, "criticalCount": 0, "latestRiskScore": 0, "topRiskyEngine": null}));
+    assert_eq!(
+        stats,
+        json!({"totalEvents": 0, "criticalCount": 0, "latestRiskScore": 0, "topRiskyEngine": null})
+    );
 
     let events = [
         ("billing", "CRITICAL", 0),
@@ -499,9 +652,13 @@ async fn risk_reports_score_the_last_week_with_the_plugin_and_feed_stats() {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{b}");
     }
-    let (s, _) = app.post_as(&engine, "/api/governance/report", &json!({})).await;
+    let (s, _) = app
+        .post_as(&engine, "/api/governance/report", &json!({}))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "reports are the operator's");
-    let (s, r) = app.call(Method::POST, "/api/governance/report", Some(&oncall), None).await;
+    let (s, r) = app
+        .call(Method::POST, "/api/governance/report", Some(&oncall), None)
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     assert_eq!(r["summary"]["totalEvents"], 4);
     assert_eq!(r["summary"]["criticalCount"], 1);
@@ -518,9 +675,20 @@ async fn risk_reports_score_the_last_week_with_the_plugin_and_feed_stats() {
     assert_eq!(r["riskScore"], 10, "mean of 40, 6, 1, 0, 5 rounded: {r}");
     assert_eq!(r["scorer"], "severity-weighted");
     assert!(r["scorerVersion"].is_string());
-    let recs: Vec<&str> = r["recommendations"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-    assert!(recs.contains(&"Audit billing sync and token enforcement"), "{recs:?}");
-    assert!(recs.iter().any(|r| r.contains("1 critical events")), "{recs:?}");
+    let recs: Vec<&str> = r["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        recs.contains(&"Audit billing sync and token enforcement"),
+        "{recs:?}"
+    );
+    assert!(
+        recs.iter().any(|r| r.contains("1 critical events")),
+        "{recs:?}"
+    );
     let period = r["reportPeriod"].as_str().unwrap();
     assert_eq!(period.len(), 21, "{period}");
 
@@ -532,7 +700,10 @@ async fn risk_reports_score_the_last_week_with_the_plugin_and_feed_stats() {
     assert_eq!(stats["latestRiskScore"], 10);
     assert_eq!(stats["topRiskyEngine"], "billing");
     let (_, metrics) = app.text("/metrics").await;
-    assert!(metrics.contains("regent_risk_score{category=\"billing_risk\"} 40"), "{metrics}");
+    assert!(
+        metrics.contains("regent_risk_score{category=\"billing_risk\"} 40"),
+        "{metrics}"
+    );
 }
 
 // 5 ---------------------------------------------------------------------------
@@ -546,7 +717,11 @@ async fn register(app: &TestApp, id: &str, caps: &[&str], cost: f64, rep: f64, b
 
 async fn assign(app: &TestApp, token: &str, caps: &[&str], max_cost: f64) -> Value {
     let (s, b) = app
-        .post_as(token, "/api/tasks/assign", &json!({"taskId": "t", "requiredCapabilities": caps, "maxCost": max_cost}))
+        .post_as(
+            token,
+            "/api/tasks/assign",
+            &json!({"taskId": "t", "requiredCapabilities": caps, "maxCost": max_cost}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     b
@@ -554,7 +729,11 @@ async fn assign(app: &TestApp, token: &str, caps: &[&str], max_cost: f64) -> Val
 
 async fn cost(app: &TestApp, token: &str, id: &str, amount: f64) -> Value {
     let (s, b) = app
-        .post_as(token, &format!("/api/agents/{id}/costs"), &json!({"operation": "task", "cost": amount}))
+        .post_as(
+            token,
+            &format!("/api/agents/{id}/costs"),
+            &json!({"operation": "task", "cost": amount}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     b
@@ -564,7 +743,15 @@ async fn cost(app: &TestApp, token: &str, id: &str, amount: f64) -> Value {
 async fn seed_scenario_1_basic_assignment() {
     let app = TestApp::spawn().await;
     let coord = app.token("coordinator", &["reporter"]).await;
-    register(&app, "session-4-sip", &["integration:sip", "integration:h323"], 15.0, 0.95, 25.0).await;
+    register(
+        &app,
+        "session-4-sip",
+        &["integration:sip", "integration:h323"],
+        15.0,
+        0.95,
+        25.0,
+    )
+    .await;
     register(&app, "session-1-ndi", &["integration:ndi"], 2.0, 0.90, 25.0).await;
     let a = assign(&app, &coord, &["integration:sip"], 20.0).await;
     assert_eq!(a["agentId"], "session-4-sip", "{a}");
@@ -586,7 +773,15 @@ async fn seed_scenario_2_budget_exhaustion_trips_and_a_reset_restores() {
     let coord = app.token("coordinator", &["reporter"]).await;
     let oncall = app.token("oncall", &["operator"]).await;
     set_phase(&app, "L4").await;
-    register(&app, "session-test", &["code-analysis:python"], 15.0, 0.95, 5.0).await;
+    register(
+        &app,
+        "session-test",
+        &["code-analysis:python"],
+        15.0,
+        0.95,
+        5.0,
+    )
+    .await;
 
     for (i, left) in [(1, 3.0), (2, 1.0)] {
         let a = assign(&app, &coord, &["code-analysis:python"], 20.0).await;
@@ -610,41 +805,73 @@ async fn seed_scenario_2_budget_exhaustion_trips_and_a_reset_restores() {
     assert_eq!(breakers[0]["reason"], "budget_exhausted");
     assert!(breakers[0]["trippedAt"].is_string());
     // A tripped agent is denied at the enforcement point too.
-    let d = authorize(&app, &coord, json!({"commandType": "SET_POWER", "agentId": "session-test"})).await;
+    let d = authorize(
+        &app,
+        &coord,
+        json!({"commandType": "SET_POWER", "agentId": "session-test"}),
+    )
+    .await;
     assert_eq!(decision(&d), "denied", "{d}");
     // The trip is escalated through the webhook, as the seed's ESCALATE.
-    eventually("the escalation", async || !received.lock().unwrap().is_empty()).await;
+    eventually("the escalation", async || {
+        !received.lock().unwrap().is_empty()
+    })
+    .await;
     let esc = received.lock().unwrap()[0].clone();
     assert_eq!(esc["payload"]["type"], "ESCALATE");
     assert_eq!(esc["payload"]["context"]["reason"], "budget_exhausted");
 
     let (s, b) = app
-        .post_as(&coord, "/api/agents/session-test/breaker/reset", &json!({"newBudget": 25.0}))
+        .post_as(
+            &coord,
+            "/api/agents/session-test/breaker/reset",
+            &json!({"newBudget": 25.0}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "resetting is a human's call: {b}");
     let (s, b) = app
-        .post_as(&oncall, "/api/agents/session-test/breaker/reset", &json!({"newBudget": 0}))
+        .post_as(
+            &oncall,
+            "/api/agents/session-test/breaker/reset",
+            &json!({"newBudget": 0}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     let (s, b) = app
-        .post_as(&oncall, "/api/agents/session-test/breaker/reset", &json!({"newBudget": 25.0}))
+        .post_as(
+            &oncall,
+            "/api/agents/session-test/breaker/reset",
+            &json!({"newBudget": 25.0}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["budgetRemaining"], 25.0);
     let (s, b) = app
-        .post_as(&oncall, "/api/agents/session-test/breaker/reset", &json!({"newBudget": 25.0}))
+        .post_as(
+            &oncall,
+            "/api/agents/session-test/breaker/reset",
+            &json!({"newBudget": 25.0}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "not tripped any more: {b}");
     let a = assign(&app, &coord, &["code-analysis:python"], 20.0).await;
     assert_eq!(a["agentId"], "session-test");
-    let d = authorize(&app, &coord, json!({"commandType": "SET_POWER", "agentId": "session-test"})).await;
+    let d = authorize(
+        &app,
+        &coord,
+        json!({"commandType": "SET_POWER", "agentId": "session-test"}),
+    )
+    .await;
     assert_eq!(decision(&d), "autonomous");
 
     let (_, audit) = app.get("/api/audit?limit=50").await;
     let text = audit.to_string();
     assert!(text.contains("agent.breaker.trip") && text.contains("agent.breaker.reset"));
     let (_, metrics) = app.text("/metrics").await;
-    assert!(metrics.contains("regent_agent_budget_remaining{agent=\"session-test\"} 25"), "{metrics}");
+    assert!(
+        metrics.contains("regent_agent_budget_remaining{agent=\"session-test\"} 25"),
+        "{metrics}"
+    );
     assert!(metrics.contains("regent_agent_breaker_tripped{agent=\"session-test\"} 0"));
     assert!(metrics.contains("regent_task_assignments_total 5"));
     assert!(metrics.contains("regent_task_assignments_failed_total 1"));
@@ -669,22 +896,48 @@ async fn seed_scenarios_3_and_4_distribution_and_cost_optimisation() {
         ("integration:h323", "session-3-h323"),
         ("integration:sip", "session-4-sip"),
     ] {
-        assert_eq!(assign(&app, &coord, &[cap], 20.0).await["agentId"], expected, "{cap}");
+        assert_eq!(
+            assign(&app, &coord, &[cap], 20.0).await["agentId"],
+            expected,
+            "{cap}"
+        );
     }
-    for (id, cost, rep) in [("haiku-swarm", 1.5, 0.90), ("sonnet-swarm", 15.0, 0.95), ("opus-swarm", 75.0, 1.0)] {
+    for (id, cost, rep) in [
+        ("haiku-swarm", 1.5, 0.90),
+        ("sonnet-swarm", 15.0, 0.95),
+        ("opus-swarm", 75.0, 1.0),
+    ] {
         register(&app, id, &["code-analysis:python"], cost, rep, 25.0).await;
     }
     let a = assign(&app, &coord, &["code-analysis:python"], 100.0).await;
     assert_eq!(a["agentId"], "haiku-swarm", "{a}");
-    let ranked: Vec<&str> = a["candidates"].as_array().unwrap().iter().map(|c| c["agentId"].as_str().unwrap()).collect();
+    let ranked: Vec<&str> = a["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["agentId"].as_str().unwrap())
+        .collect();
     assert_eq!(ranked, ["haiku-swarm", "sonnet-swarm", "opus-swarm"]);
     // Without maxCost the policy's max_cost_per_task (10/h) caps the cost.
     let (_, capped) = app
-        .post_as(&coord, "/api/tasks/assign", &json!({"taskId": "t2", "requiredCapabilities": ["code-analysis:python"]}))
+        .post_as(
+            &coord,
+            "/api/tasks/assign",
+            &json!({"taskId": "t2", "requiredCapabilities": ["code-analysis:python"]}),
+        )
         .await;
     assert_eq!(capped["maxCost"], 10.0);
-    assert_eq!(capped["candidates"].as_array().unwrap().len(), 1, "{capped}");
-    let over = capped["excluded"].as_array().unwrap().iter().find(|e| e["agentId"] == "opus-swarm").unwrap();
+    assert_eq!(
+        capped["candidates"].as_array().unwrap().len(),
+        1,
+        "{capped}"
+    );
+    let over = capped["excluded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["agentId"] == "opus-swarm")
+        .unwrap();
     assert_eq!(over["reason"], "over_cost");
     assert_eq!(over["detail"], "cost 75.00/h > max 10.00/h");
 }
@@ -712,12 +965,20 @@ async fn agent_input_is_checked_and_concurrent_costs_are_never_lost() {
         .post_as(ADMIN, "/api/agents", &json!({"id": "worker", "capabilities": ["x:y"], "costPerHour": 1, "reputation": 0.5, "budget": 1}))
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
-    for bad in [json!({"operation": "x", "cost": -1}), json!({"operation": "x"}), json!({"operation": "", "cost": 1})] {
+    for bad in [
+        json!({"operation": "x", "cost": -1}),
+        json!({"operation": "x"}),
+        json!({"operation": "", "cost": 1}),
+    ] {
         let (s, b) = app.post_as(&coord, "/api/agents/worker/costs", &bad).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {b}");
     }
     let (s, _) = app
-        .post_as(&coord, "/api/agents/ghost/costs", &json!({"operation": "x", "cost": 1}))
+        .post_as(
+            &coord,
+            "/api/agents/ghost/costs",
+            &json!({"operation": "x", "cost": 1}),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
@@ -725,13 +986,18 @@ async fn agent_input_is_checked_and_concurrent_costs_are_never_lost() {
     for _ in 0..40 {
         let app = app.clone();
         let coord = coord.clone();
-        tasks.push(tokio::spawn(async move { cost(&app, &coord, "worker", 0.25).await }));
+        tasks.push(tokio::spawn(async move {
+            cost(&app, &coord, "worker", 0.25).await
+        }));
     }
     for t in tasks {
         t.await.unwrap();
     }
     let (_, w) = app.get("/api/agents/worker").await;
-    assert_eq!(w["budgetRemaining"], 90.0, "40 x 0.25 deducted, none lost: {w}");
+    assert_eq!(
+        w["budgetRemaining"], 90.0,
+        "40 x 0.25 deducted, none lost: {w}"
+    );
     assert_eq!(w["totalCost"], 10.0);
     let (_, budgets) = app.get("/api/budgets").await;
     assert_eq!(budgets, json!({"worker": 90.0}));
@@ -739,35 +1005,69 @@ async fn agent_input_is_checked_and_concurrent_costs_are_never_lost() {
     // The failure threshold (3) trips `repeated_failures`.
     for n in 1..=3 {
         let (s, b) = app
-            .post_as(&coord, "/api/agents/worker/failures", &json!({"taskId": format!("t{n}"), "reason": "timeout"}))
+            .post_as(
+                &coord,
+                "/api/agents/worker/failures",
+                &json!({"taskId": format!("t{n}"), "reason": "timeout"}),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        assert_eq!(b["tripped"], if n == 3 { json!("repeated_failures") } else { Value::Null });
+        assert_eq!(
+            b["tripped"],
+            if n == 3 {
+                json!("repeated_failures")
+            } else {
+                Value::Null
+            }
+        );
     }
     let (s, b) = app
-        .post_as(&oncall, "/api/agents/worker/breaker/trip", &json!({"reason": "manual"}))
+        .post_as(
+            &oncall,
+            "/api/agents/worker/breaker/trip",
+            &json!({"reason": "manual"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "already tripped: {b}");
     let (s, _) = app
-        .post_as(&oncall, "/api/agents/worker/breaker/reset", &json!({"newBudget": 50}))
+        .post_as(
+            &oncall,
+            "/api/agents/worker/breaker/reset",
+            &json!({"newBudget": 50}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, b) = app
-        .post_as(&oncall, "/api/agents/worker/breaker/trip", &json!({"reason": "suspicious output"}))
+        .post_as(
+            &oncall,
+            "/api/agents/worker/breaker/trip",
+            &json!({"reason": "suspicious output"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["breaker"]["reason"], "suspicious output");
     assert_eq!(b["breaker"]["trippedBy"], "oncall");
     let (_, actions) = app.get("/api/governance/actions").await;
-    let escalations = actions.as_array().unwrap().iter().filter(|a| a["kind"] == "escalation").count();
+    let escalations = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "escalation")
+        .count();
     assert_eq!(escalations, 2, "each trip is escalated: {actions}");
     assert_eq!(actions[0]["delivery"], "not_configured");
 
     // While the emergency stop is on, nothing is assigned.
-    let (s, _) = app.post_as(&oncall, "/api/emergency-stop", &json!({"reason": "drill"})).await;
+    let (s, _) = app
+        .post_as(&oncall, "/api/emergency-stop", &json!({"reason": "drill"}))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let (s, b) = app
-        .post_as(&coord, "/api/tasks/assign", &json!({"taskId": "t", "requiredCapabilities": ["x:y"]}))
+        .post_as(
+            &coord,
+            "/api/tasks/assign",
+            &json!({"taskId": "t", "requiredCapabilities": ["x:y"]}),
+        )
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
 }

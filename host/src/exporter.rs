@@ -161,15 +161,42 @@ impl Exporter {
     }
 
     fn render_control(&self, o: &mut String, c: &ControlFigures) {
-        head(o, "regent_authorize_decisions_total", "counter", "Authorization decisions, by outcome.");
+        head(
+            o,
+            "regent_authorize_decisions_total",
+            "counter",
+            "Authorization decisions, by outcome.",
+        );
         for (d, n) in &c.decisions {
-            let _ = writeln!(o, "regent_authorize_decisions_total{{decision=\"{d}\"}} {n}");
+            let _ = writeln!(
+                o,
+                "regent_authorize_decisions_total{{decision=\"{d}\"}} {n}"
+            );
         }
-        head(o, "regent_emergency_stop_active", "gauge", "1 while the emergency stop is on.");
-        let _ = writeln!(o, "regent_emergency_stop_active {}", u8::from(c.emergency_stop));
-        head(o, "regent_workflows_paused", "gauge", "Workflows paused by an operator.");
+        head(
+            o,
+            "regent_emergency_stop_active",
+            "gauge",
+            "1 while the emergency stop is on.",
+        );
+        let _ = writeln!(
+            o,
+            "regent_emergency_stop_active {}",
+            u8::from(c.emergency_stop)
+        );
+        head(
+            o,
+            "regent_workflows_paused",
+            "gauge",
+            "Workflows paused by an operator.",
+        );
         let _ = writeln!(o, "regent_workflows_paused {}", c.paused_workflows);
-        head(o, "regent_governance_events_total", "counter", "Engines' governance events, by engine and severity.");
+        head(
+            o,
+            "regent_governance_events_total",
+            "counter",
+            "Engines' governance events, by engine and severity.",
+        );
         for (engine, severity, n) in &c.events {
             let _ = writeln!(
                 o,
@@ -178,23 +205,70 @@ impl Exporter {
                 esc(severity)
             );
         }
-        head(o, "regent_risk_score", "gauge", "The newest risk report's score (0-100), by category.");
+        head(
+            o,
+            "regent_risk_score",
+            "gauge",
+            "The newest risk report's score (0-100), by category.",
+        );
         for (category, score) in &c.risk_by_category {
-            let _ = writeln!(o, "regent_risk_score{{category=\"{}\"}} {score}", esc(category));
+            let _ = writeln!(
+                o,
+                "regent_risk_score{{category=\"{}\"}} {score}",
+                esc(category)
+            );
         }
-        head(o, "regent_task_assignments_total", "counter", "Task assignment requests.");
+        head(
+            o,
+            "regent_task_assignments_total",
+            "counter",
+            "Task assignment requests.",
+        );
         let _ = writeln!(o, "regent_task_assignments_total {}", c.assignments);
-        head(o, "regent_task_assignments_failed_total", "counter", "Task assignments no agent qualified for.");
-        let _ = writeln!(o, "regent_task_assignments_failed_total {}", c.failed_assignments);
-        head(o, "regent_task_assignment_duration_seconds", "histogram", "Task assignment time: ranking the fleet and recording the outcome.");
+        head(
+            o,
+            "regent_task_assignments_failed_total",
+            "counter",
+            "Task assignments no agent qualified for.",
+        );
+        let _ = writeln!(
+            o,
+            "regent_task_assignments_failed_total {}",
+            c.failed_assignments
+        );
+        head(
+            o,
+            "regent_task_assignment_duration_seconds",
+            "histogram",
+            "Task assignment time: ranking the fleet and recording the outcome.",
+        );
         lock(&self.assignment).render_plain(o, "regent_task_assignment_duration_seconds");
-        head(o, "regent_agent_budget_remaining", "gauge", "Budget remaining, by agent.");
+        head(
+            o,
+            "regent_agent_budget_remaining",
+            "gauge",
+            "Budget remaining, by agent.",
+        );
         for (agent, budget, _) in &c.agents {
-            let _ = writeln!(o, "regent_agent_budget_remaining{{agent=\"{}\"}} {budget}", esc(agent));
+            let _ = writeln!(
+                o,
+                "regent_agent_budget_remaining{{agent=\"{}\"}} {budget}",
+                esc(agent)
+            );
         }
-        head(o, "regent_agent_breaker_tripped", "gauge", "1 while an agent's circuit breaker is tripped.");
+        head(
+            o,
+            "regent_agent_breaker_tripped",
+            "gauge",
+            "1 while an agent's circuit breaker is tripped.",
+        );
         for (agent, _, tripped) in &c.agents {
-            let _ = writeln!(o, "regent_agent_breaker_tripped{{agent=\"{}\"}} {}", esc(agent), u8::from(*tripped));
+            let _ = writeln!(
+                o,
+                "regent_agent_breaker_tripped{{agent=\"{}\"}} {}",
+                esc(agent),
+                u8::from(*tripped)
+            );
         }
     }
 

@@ -76,14 +76,9 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
             }
         }
     }
-    let governance = Arc::new(
-        governance
-            .with_fleet()?
-            .with_notifier(crate::webhook::Notifier::start(
-                config.webhook.clone(),
-                db.clone(),
-            )),
-    );
+    let governance = Arc::new(governance.with_fleet()?.with_notifier(
+        crate::webhook::Notifier::start(config.webhook.clone(), db.clone()),
+    ));
     Ok(AppState {
         decisions: crate::service::DecisionLog::start(db.clone()),
         runtime,

@@ -126,7 +126,9 @@ async fn deliver(
             Err(e) => {
                 tracing::warn!(action = id, attempt, error = %e, "webhook delivery failed");
                 if !last {
-                    let backoff = settings.backoff_ms.saturating_mul(1 << (attempt - 1).min(10));
+                    let backoff = settings
+                        .backoff_ms
+                        .saturating_mul(1 << (attempt - 1).min(10));
                     tokio::time::sleep(Duration::from_millis(backoff)).await;
                 }
             }

@@ -110,10 +110,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(control::decisions))
         .routes(routes!(control::stop_status, control::stop))
         .routes(routes!(control::resume))
-        .routes(routes!(
-            control::register_workflow,
-            control::list_workflows
-        ))
+        .routes(routes!(control::register_workflow, control::list_workflows))
         .routes(routes!(control::get_workflow))
         .routes(routes!(control::trace))
         .routes(routes!(control::append_step))

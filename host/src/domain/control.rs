@@ -379,11 +379,17 @@ mod tests {
         // Another workflow of the same agent is not braked.
         let mut other = ask("POWER_ON");
         other.workflow_id = Some("wf-2".into());
-        assert_eq!(decide(&only_workflow, &other).decision, Decision::Autonomous);
+        assert_eq!(
+            decide(&only_workflow, &other).decision,
+            Decision::Autonomous
+        );
 
         let mut only_agent = snapshot();
         only_agent.tripped_agents.insert("agent-1".into());
-        assert_eq!(decide(&only_agent, &ask("POWER_ON")).decision, Decision::Denied);
+        assert_eq!(
+            decide(&only_agent, &ask("POWER_ON")).decision,
+            Decision::Denied
+        );
     }
 
     #[test]

@@ -253,15 +253,28 @@ mod tests {
     fn the_default_rules_are_the_seeds_select_action() {
         let rules = ActionRule::defaults();
         let pick = |engine: &str, s| select_action(&rules, engine, s);
-        assert_eq!(pick("billing", Severity::High).as_deref(), Some("billing_sync_repair"));
-        assert_eq!(pick("maos", Severity::Critical).as_deref(), Some("MAOS_auto_fix"));
+        assert_eq!(
+            pick("billing", Severity::High).as_deref(),
+            Some("billing_sync_repair")
+        );
+        assert_eq!(
+            pick("maos", Severity::Critical).as_deref(),
+            Some("MAOS_auto_fix")
+        );
         assert_eq!(
             pick("deep_agent", Severity::High).as_deref(),
             Some("DeepAgent_policy_update")
         );
-        assert_eq!(pick("qa", Severity::Critical).as_deref(), Some("notify_admin"));
+        assert_eq!(
+            pick("qa", Severity::Critical).as_deref(),
+            Some("notify_admin")
+        );
         assert_eq!(pick("qa", Severity::High).as_deref(), Some("MAOS_auto_fix"));
-        assert_eq!(pick("billing", Severity::Medium), None, "only HIGH and CRITICAL act");
+        assert_eq!(
+            pick("billing", Severity::Medium),
+            None,
+            "only HIGH and CRITICAL act"
+        );
         assert_eq!(select_action(&[], "qa", Severity::Critical), None);
     }
 }

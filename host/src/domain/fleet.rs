@@ -90,7 +90,10 @@ impl NewAgent {
     pub fn check(&self) -> Result<(), String> {
         check_id("id", &self.id)?;
         if self.id == "breakers" {
-            return Err("`breakers` cannot be an agent id: it is the path of the tripped-breakers listing".into());
+            return Err(
+                "`breakers` cannot be an agent id: it is the path of the tripped-breakers listing"
+                    .into(),
+            );
         }
         if self.capabilities.is_empty() {
             return Err("`capabilities` is empty: an agent with none can never be matched".into());

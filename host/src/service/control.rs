@@ -89,7 +89,9 @@ impl DecisionLog {
             .map_err(|_| ServiceError::Unavailable("the decision log is not running".into()))?;
         rx.await
             .map_err(|_| ServiceError::Unavailable("the decision log stopped".into()))?
-            .map_err(|e| ServiceError::Unavailable(format!("the decision log cannot be written: {e}")))
+            .map_err(|e| {
+                ServiceError::Unavailable(format!("the decision log cannot be written: {e}"))
+            })
     }
 }
 

@@ -1,6 +1,5 @@
 //! The weekly governance cycle, proposals and decisions on them.
 
-
 use super::{Governance, ServiceError, ServiceResult};
 use crate::domain::auth::{Principal, Role};
 use crate::domain::governance::{

@@ -23,8 +23,12 @@ impl Governance {
             .ok_or_else(|| format!("risk scorer `{name}` is not loaded"))?;
         let started = Instant::now();
         let out = self.runtime.score_risk(plugin, events);
-        self.exporter
-            .plugin_evaluated(plugin.name(), plugin.kind(), started.elapsed(), out.is_err());
+        self.exporter.plugin_evaluated(
+            plugin.name(),
+            plugin.kind(),
+            started.elapsed(),
+            out.is_err(),
+        );
         out.map(|a| (a, plugin.name().to_string(), plugin.version().to_string()))
             .map_err(|e| e.to_string())
     }
@@ -40,12 +44,9 @@ impl Governance {
         event.check(now).map_err(ServiceError::BadRequest)?;
         let action = select_action(&self.settings.action_rules, &event.engine, event.severity);
         let delivery = self.notifier.initial_status();
-        let (stored, record) = self.db.insert_event(
-            &event,
-            who,
-            action.as_deref().map(|a| (a, delivery)),
-            now,
-        )?;
+        let (stored, record) =
+            self.db
+                .insert_event(&event, who, action.as_deref().map(|a| (a, delivery)), now)?;
         if let Some(record) = record {
             self.notifier.send(record);
         }

@@ -115,7 +115,9 @@ impl Governance {
             },
             |(a, _)| a,
         )?;
-        let tripped = action.as_ref().map(|_| crate::domain::fleet::BUDGET_EXHAUSTED.to_string());
+        let tripped = action
+            .as_ref()
+            .map(|_| crate::domain::fleet::BUDGET_EXHAUSTED.to_string());
         self.escalate(action);
         Ok(AgentUpdate { agent, tripped })
     }
@@ -172,7 +174,8 @@ impl Governance {
         who: &str,
         now: Timestamp,
     ) -> ServiceResult<Agent> {
-        crate::domain::fleet::positive("newBudget", new_budget).map_err(ServiceError::BadRequest)?;
+        crate::domain::fleet::positive("newBudget", new_budget)
+            .map_err(ServiceError::BadRequest)?;
         Ok(self
             .fleet
             .change(|| self.db.reset_agent(id, new_budget, who, now), |a| a)?)

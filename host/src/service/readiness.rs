@@ -42,10 +42,7 @@ impl Governance {
             facts: Facts {
                 enabled_breaker_rules: enabled_rules,
                 // Exercised = activated; the stop's own history says when.
-                emergency_stop_last_exercised: self
-                    .db
-                    .emergency_stop_status()?
-                    .last_activated_at,
+                emergency_stop_last_exercised: self.db.emergency_stop_status()?.last_activated_at,
                 metrics_last_scraped: self.last_scrape(),
                 gauges: self.db.gauges()?,
             },

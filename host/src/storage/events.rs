@@ -3,9 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{from_json, to_json, Database, StorageError};
-use crate::domain::events::{
-    ActionRecord, DeliveryStatus, EngineEvent, NewEvent, RiskReport,
-};
+use crate::domain::events::{ActionRecord, DeliveryStatus, EngineEvent, NewEvent, RiskReport};
 use crate::domain::{Severity, Timestamp};
 
 /// An action to record; its webhook delivery starts `pending` when a
@@ -61,7 +59,9 @@ fn event(r: &Row<'_>) -> rusqlite::Result<(EngineEvent, String, String)> {
     ))
 }
 
-fn parse_event((mut e, severity, details): (EngineEvent, String, String)) -> Result<EngineEvent, StorageError> {
+fn parse_event(
+    (mut e, severity, details): (EngineEvent, String, String),
+) -> Result<EngineEvent, StorageError> {
     e.severity = severity.parse().map_err(|message| StorageError::Corrupt {
         table: "engine_events",
         message,
@@ -92,7 +92,9 @@ fn action(r: &Row<'_>) -> rusqlite::Result<(ActionRecord, String, String)> {
     ))
 }
 
-fn parse_action((mut a, payload, delivery): (ActionRecord, String, String)) -> Result<ActionRecord, StorageError> {
+fn parse_action(
+    (mut a, payload, delivery): (ActionRecord, String, String),
+) -> Result<ActionRecord, StorageError> {
     a.payload = from_json("actions", &payload)?;
     a.delivery = delivery.parse().map_err(|message| StorageError::Corrupt {
         table: "actions",
@@ -197,7 +199,10 @@ impl Database {
              WHERE (?1 IS NULL OR engine = ?1) AND (?2 IS NULL OR severity = ?2)
              ORDER BY occurred_ms DESC, id DESC LIMIT ?3"
         ))?;
-        let rows = stmt.query_map(params![engine, severity.map(Severity::as_str), limit], event)?;
+        let rows = stmt.query_map(
+            params![engine, severity.map(Severity::as_str), limit],
+            event,
+        )?;
         rows.map(|r| parse_event(r?)).collect()
     }
 

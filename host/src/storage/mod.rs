@@ -6,9 +6,9 @@
 //! failed request changes nothing and two racing requests serialize.
 
 mod access;
+mod agents;
 mod audit;
 mod breakers;
-mod agents;
 mod command_source;
 mod commands;
 mod control;
@@ -18,10 +18,10 @@ mod schema;
 mod workflows;
 
 pub use access::{AttestationRecord, TokenRecord};
+pub use agents::Escalation;
 pub use audit::{AuditEntry, AuditVerification, NewAudit};
 pub use command_source::{CommandSource, SourcePage};
 pub use commands::Ingested;
-pub use agents::Escalation;
 pub use control::NewDecision;
 pub use events::NewAction;
 use schema::MIGRATIONS;

@@ -234,7 +234,14 @@ pub async fn assign(
 ) -> Result<Json<Assignment>, ApiError> {
     let who = caller.require(Role::Reporter)?.clone();
     let req: AssignRequest = json_body(body)?;
-    blocking(move || Ok(Json(state.governance.assign(req, &who.name, Timestamp::now())?))).await
+    blocking(move || {
+        Ok(Json(state.governance.assign(
+            req,
+            &who.name,
+            Timestamp::now(),
+        )?))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/assignments", tag = "agents", security(("bearer" = [])), params(LimitQuery),

@@ -3,9 +3,9 @@
 
 pub mod access;
 pub mod agents;
+pub mod breakers;
 pub mod control;
 pub mod events;
-pub mod breakers;
 pub mod governance;
 pub mod plugins;
 pub mod reporting;
