@@ -20,14 +20,14 @@ pub fn match_request() -> MatchRequest {
             budget_remaining: if i % 13 == 0 { 0.0 } else { 25.0 },
             breaker_tripped: i % 97 == 0,
         })
-        .collect();
+        .collect::<Vec<_>>();
     MatchRequest {
         task: Task {
             id: "task".into(),
             required_capabilities: vec![caps[0].clone(), caps[3].clone()],
             max_cost_per_hour: Some(40.0),
         },
-        candidates,
+        candidates: candidates.into(),
         policy: AssignmentPolicy {
             min_capability_match: 0.5,
             max_cost_per_hour: None,
