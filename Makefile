@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test plugins python-plugins bench load-test load-governance clean
+.PHONY: run test plugins python-plugins bench load-test load-governance load-control clean
 
 ## Run the server with the built-in plugins on an embedded SQLite file.
 run: plugins
@@ -24,10 +24,15 @@ python-plugins:
 ## Criterion benchmarks (release build; not part of `make test`).
 bench: plugins
 	cargo bench -p regent-host --bench evaluation
+	cargo bench -p regent-host --bench assignment
 
 ## Load test of the governance service (release build, wrk; not part of `make test`).
 load-governance: plugins
 	bash scripts/load-governance.sh
+
+## Load test of POST /api/authorize and its decision log (release build, wrk; not part of `make test`).
+load-control: plugins
+	bash scripts/load-control.sh
 
 clean:
 	cargo clean

@@ -876,6 +876,25 @@ async fn seed_scenario_2_budget_exhaustion_trips_and_a_reset_restores() {
     assert!(metrics.contains("regent_task_assignments_total 5"));
     assert!(metrics.contains("regent_task_assignments_failed_total 1"));
     assert!(metrics.contains("regent_task_assignment_duration_seconds_count 5"));
+    // With every control-plane family populated, the exposition still lints clean.
+    let (_, events) = app
+        .post_as(
+            &coord,
+            "/api/governance/event",
+            &json!({"engine": "billing", "eventType": "x", "severity": "HIGH"}),
+        )
+        .await;
+    assert!(events["id"].is_i64());
+    let (s, _) = app
+        .call(Method::POST, "/api/governance/report", Some(&oncall), None)
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, metrics) = app.text("/metrics").await;
+    assert!(
+        metrics.contains("regent_risk_score{category=\"billing_risk\"} 15"),
+        "{metrics}"
+    );
+    regent_tests::promtool_check_metrics(&metrics);
 }
 
 #[tokio::test]

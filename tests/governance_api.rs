@@ -2059,39 +2059,7 @@ async fn the_prometheus_exposition_is_valid() {
         "{text}"
     );
 
-    // promtool, when it is installed, finds nothing to lint.
-    match std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("promtool is not installed: skipping `promtool check metrics`");
-        }
-        Err(e) => panic!("cannot run promtool: {e}"),
-        Ok(mut child) => {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(text.as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            let report = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert!(
-                out.status.success() && report.trim().is_empty(),
-                "promtool check metrics ({}): {report}",
-                out.status
-            );
-        }
-    }
+    regent_tests::promtool_check_metrics(&text);
 }
 
 // 11 --------------------------------------------------------------------------

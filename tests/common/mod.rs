@@ -34,4 +34,42 @@ pub fn regent_bin() -> PathBuf {
     built_plugins().join("debug/regent")
 }
 
+/// `promtool check metrics` on an exposition, when promtool is installed
+/// (`make test` installs it): it must find nothing to lint.
+pub fn promtool_check_metrics(text: &str) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("promtool is not installed: skipping `promtool check metrics`");
+            return;
+        }
+        Err(e) => panic!("cannot run promtool: {e}"),
+        Ok(child) => child,
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics ({}): {report}",
+        out.status
+    );
+}
+
 pub mod app;
