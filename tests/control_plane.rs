@@ -129,6 +129,70 @@ async fn decisions_follow_the_whitelist_and_each_is_logged_under_its_id() {
 }
 
 #[tokio::test]
+async fn a_breaker_pause_reaches_the_enforcement_point_until_resolved() {
+    let app = TestApp::spawn().await;
+    set_phase(&app, "L4").await;
+    let agent = app.token("fleet", &["reporter"]).await;
+    let oncall = app.token("oncall", &["operator"]).await;
+    // Keep only the pausing rule, so the failures below pause rather
+    // than revert the phase.
+    for rule in ["High%20Error%20Rate", "High%20Rollback%20Rate"] {
+        let (s, b) = app
+            .send_as(
+                Method::PATCH,
+                &oncall,
+                &format!("/api/circuit-breaker/rules/{rule}"),
+                &json!({"enabled": false}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let commands: Vec<Value> = (0..12)
+        .map(|i| {
+            let (ty, status) = if i % 3 == 0 { ("SET_DRUM", "failed") } else { ("SET_POWER", "succeeded") };
+            json!({"id": format!("c-{i}"), "commandType": ty, "status": status, "requiredApproval": false, "autonomous": true})
+        })
+        .collect();
+    let (s, b) = app.post_as(&agent, "/api/commands", &json!(commands)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let drum = authorize(&app, &agent, json!({"commandType": "SET_DRUM"})).await;
+    assert_eq!(decision(&drum), "autonomous", "before the check: {drum}");
+
+    let (s, created) = app
+        .post_as(&oncall, "/api/circuit-breaker/check", &json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{created}");
+    assert_eq!(
+        created[0]["pausedCommandTypes"],
+        json!(["SET_DRUM"]),
+        "{created}"
+    );
+    let drum = authorize(&app, &agent, json!({"commandType": "SET_DRUM"})).await;
+    assert_eq!(decision(&drum), "requires_approval", "{drum}");
+    assert!(drum["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("paused by a circuit breaker"));
+    let power = authorize(&app, &agent, json!({"commandType": "SET_POWER"})).await;
+    assert_eq!(
+        decision(&power),
+        "autonomous",
+        "only the failing type: {power}"
+    );
+
+    let (s, b) = app
+        .post_as(
+            &oncall,
+            &format!("/api/circuit-breaker/events/{}/resolve", created[0]["id"]),
+            &json!({"resolution": "drum motor replaced"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let drum = authorize(&app, &agent, json!({"commandType": "SET_DRUM"})).await;
+    assert_eq!(decision(&drum), "autonomous", "resolved, lifted: {drum}");
+}
+
+#[tokio::test]
 async fn concurrent_decisions_are_all_logged() {
     let app = Arc::new(TestApp::spawn().await);
     set_phase(&app, "L4").await;
