@@ -65,16 +65,17 @@ pub struct Escalation {
     pub delivery: DeliveryStatus,
 }
 
-/// Trips `id`'s breaker inside `tx`, with its audit entry and escalation.
+/// Trips the breaker of `before` (as just read in `tx`), with its audit
+/// entry and escalation; returns the tripped agent.
 fn trip(
     tx: &Transaction<'_>,
-    id: &str,
+    before: &Agent,
     reason: &str,
     by: &str,
     escalation: &Escalation,
     now: Timestamp,
-) -> Result<ActionRecord, StorageError> {
-    let before = read(tx, id)?;
+) -> Result<(Agent, ActionRecord), StorageError> {
+    let id = before.id.as_str();
     tx.execute(
         "UPDATE agents SET tripped = 1, trip_reason = ?2, tripped_ms = ?3, tripped_by = ?4 WHERE id = ?1",
         params![id, reason, now.millis(), by],
@@ -87,7 +88,7 @@ fn trip(
             actor: by,
             action: "agent.breaker.trip",
             target: format!("agent:{id}"),
-            before: Some(breaker_json(&before)),
+            before: Some(breaker_json(before)),
             after: Some(breaker_json(&after)),
         },
     )?;
@@ -109,7 +110,34 @@ fn trip(
         },
         now,
     )?;
-    super::events::read_action(tx, action_id)
+    Ok((after, super::events::read_action(tx, action_id)?))
+}
+
+/// Applies a cost or a failure to `id` (`update`, then `history`, both
+/// taking the agent id as `?1`), then trips `reason` if `over` says the
+/// agent crossed its line and is not tripped yet.
+#[allow(clippy::too_many_arguments)]
+fn charge(
+    tx: &Transaction<'_>,
+    id: &str,
+    update: (&str, &[&dyn rusqlite::ToSql]),
+    history: (&str, &[&dyn rusqlite::ToSql]),
+    over: impl Fn(&Agent) -> bool,
+    reason: &str,
+    by: &str,
+    escalation: &Escalation,
+    now: Timestamp,
+) -> Result<(Agent, Option<ActionRecord>), StorageError> {
+    if tx.execute(update.0, update.1)? == 0 {
+        return Err(StorageError::NotFound(format!("no agent with id `{id}`")));
+    }
+    tx.execute(history.0, history.1)?;
+    let agent = read(tx, id)?;
+    if over(&agent) && !agent.breaker.tripped {
+        let (tripped, action) = trip(tx, &agent, reason, by, escalation, now)?;
+        return Ok((tripped, Some(action)));
+    }
+    Ok((agent, None))
 }
 
 impl Database {
@@ -179,31 +207,23 @@ impl Database {
         now: Timestamp,
     ) -> Result<(Agent, Option<ActionRecord>), StorageError> {
         self.write(|tx| {
-            let updated = tx.execute(
-                "UPDATE agents SET budget_remaining = budget_remaining - ?2, total_cost = total_cost + ?2 WHERE id = ?1",
-                params![id, cost],
-            )?;
-            if updated == 0 {
-                return Err(StorageError::NotFound(format!("no agent with id `{id}`")));
-            }
-            tx.execute(
-                "INSERT INTO agent_costs (agent_id, operation, cost, at_ms, reported_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, operation, cost, now.millis(), by],
-            )?;
-            let a = read(tx, id)?;
-            let action = if a.budget_remaining <= 0.0 && !a.breaker.tripped {
-                Some(trip(
-                    tx,
-                    id,
-                    crate::domain::fleet::BUDGET_EXHAUSTED,
-                    by,
-                    escalation,
-                    now,
-                )?)
-            } else {
-                None
-            };
-            Ok((read(tx, id)?, action))
+            charge(
+                tx,
+                id,
+                (
+                    "UPDATE agents SET budget_remaining = budget_remaining - ?2, total_cost = total_cost + ?2 WHERE id = ?1",
+                    params![id, cost],
+                ),
+                (
+                    "INSERT INTO agent_costs (agent_id, operation, cost, at_ms, reported_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, operation, cost, now.millis(), by],
+                ),
+                |a| a.budget_remaining <= 0.0,
+                crate::domain::fleet::BUDGET_EXHAUSTED,
+                by,
+                escalation,
+                now,
+            )
         })
     }
 
@@ -220,31 +240,20 @@ impl Database {
         now: Timestamp,
     ) -> Result<(Agent, Option<ActionRecord>), StorageError> {
         self.write(|tx| {
-            let updated = tx.execute(
-                "UPDATE agents SET failures = failures + 1 WHERE id = ?1",
-                [id],
-            )?;
-            if updated == 0 {
-                return Err(StorageError::NotFound(format!("no agent with id `{id}`")));
-            }
-            tx.execute(
-                "INSERT INTO agent_failures (agent_id, task_id, reason, at_ms, reported_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, task_id, reason, now.millis(), by],
-            )?;
-            let a = read(tx, id)?;
-            let action = if a.breaker.failures >= threshold && !a.breaker.tripped {
-                Some(trip(
-                    tx,
-                    id,
-                    crate::domain::fleet::REPEATED_FAILURES,
-                    by,
-                    escalation,
-                    now,
-                )?)
-            } else {
-                None
-            };
-            Ok((read(tx, id)?, action))
+            charge(
+                tx,
+                id,
+                ("UPDATE agents SET failures = failures + 1 WHERE id = ?1", params![id]),
+                (
+                    "INSERT INTO agent_failures (agent_id, task_id, reason, at_ms, reported_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, task_id, reason, now.millis(), by],
+                ),
+                |a| a.breaker.failures >= threshold,
+                crate::domain::fleet::REPEATED_FAILURES,
+                by,
+                escalation,
+                now,
+            )
         })
     }
 
@@ -266,8 +275,7 @@ impl Database {
                     a.breaker.reason.as_deref().unwrap_or("no reason")
                 )));
             }
-            let action = trip(tx, id, reason, by, escalation, now)?;
-            Ok((read(tx, id)?, action))
+            trip(tx, &a, reason, by, escalation, now)
         })
     }
 
