@@ -195,7 +195,7 @@ impl Database {
                 "INSERT INTO incidents (severity, autonomous, command_type, description, occurred_ms, reported_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
-                    severity_str(incident.severity),
+                    incident.severity.as_str(),
                     incident.autonomous,
                     incident.command_type,
                     incident.description,
@@ -308,15 +308,6 @@ impl Database {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-}
-
-pub(super) fn severity_str(s: Severity) -> &'static str {
-    match s {
-        Severity::Low => "low",
-        Severity::Medium => "medium",
-        Severity::High => "high",
-        Severity::Critical => "critical",
     }
 }
 
