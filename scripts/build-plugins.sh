@@ -6,6 +6,8 @@
 #                         dropped into target/plugins one by one to take an item
 #                         over from the bundle
 #   tests/fixtures/*   -> target/fixtures/<name>.wasm + <name>.toml (hostile plugins for tests)
+#                         and, for the hot-swap fixtures, their version 2
+#                         (feature `v2`) in target/fixtures/v2
 #   examples/rust-*    -> target/examples/<name>.wasm + <name>.toml
 #
 # It uses rustup's wasm32 target when it has it or can add it; otherwise
@@ -82,8 +84,28 @@ for dir in "${crates[@]}"; do
   fi
   cp "$dir/$name.toml" "$out/$name.toml"
 done
+# Version 2.0.0 of the hot-swap fixtures (feature `v2`), which the tests
+# load over 1.0.0. A path crate's cdylib has no hash in its file name, so
+# both versions build to the same module, and cargo rebuilds it whenever the
+# features change: each run rebuilds the two small crates twice, and the
+# mtime checks componentize each version right after its own build.
+v2_fixtures=(swap-item swap-breaker)
+v2_args=()
+for name in "${v2_fixtures[@]}"; do
+  v2_args+=(-p "$name" --features "$name/v2")
+done
+"${wasm_cargo[@]}" build --quiet --release --target "$target" --target-dir target/wasm "${v2_args[@]}"
+mkdir -p target/fixtures/v2
+for name in "${v2_fixtures[@]}"; do
+  out=target/fixtures/v2
+  module="$modules/${name//-/_}.wasm"
+  if [ ! -f "$out/$name.wasm" ] || [ "$module" -nt "$out/$name.wasm" ]; then
+    "$regent" plugin build --out-dir "$out" "$module" >/dev/null
+  fi
+  sed 's/^version *=.*/version = "2.0.0"/' "tests/fixtures/$name/$name.toml" >"$out/$name.toml"
+done
 # Items built before they moved to items/ would otherwise shadow the bundle.
 for toml in target/plugins/items/*.toml; do
   [ -e "$toml" ] && rm -f "target/plugins/$(basename "$toml" .toml)".{wasm,toml}
 done
-echo "build-plugins: components in target/plugins (items in target/plugins/items), target/fixtures, target/examples" >&2
+echo "build-plugins: components in target/plugins (items in target/plugins/items), target/fixtures (v2 in target/fixtures/v2), target/examples" >&2

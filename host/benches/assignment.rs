@@ -129,9 +129,9 @@ fn benches(c: &mut Criterion) {
     let state = regent_host::startup::build_state(&config)
         .expect("build_state (run scripts/build-plugins.sh first)");
     assert!(
-        state.plugin_failures.is_empty(),
+        state.registry.faults().is_empty(),
         "plugins failed to load: {:?}",
-        state.plugin_failures
+        state.registry.faults()
     );
     let gov: &Governance = &state.governance;
 

@@ -48,6 +48,14 @@
 //!
 //! [plugins.readiness-checklist.params.success-rate]   # any plugin's params
 //! min = 0.999
+//!
+//! [plugin_registry]                        # uploads and hot swaps
+//! require_signed = false                   # true: unsigned or unknown signers get 403
+//! shadow_inputs = 20                       # recorded real inputs per kind a candidate is run on
+//! shadow_sample_interval_ms = 1000         # at most one recorded input per kind per interval
+//! max_upload_bytes = 67108864
+//! [plugin_registry.trusted_keys]           # signer name = base64 ed25519 public key
+//! release = "k3Zb...="
 //! ```
 
 use std::collections::BTreeMap;
@@ -84,6 +92,34 @@ struct FileConfig {
     matching: Option<MatchingPolicy>,
     event_actions: Option<Vec<ActionRule>>,
     webhook: Option<WebhookSettings>,
+    plugin_registry: Option<RegistrySettings>,
+}
+
+/// Plugin uploads: signatures, shadow runs and limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrySettings {
+    pub require_signed: bool,
+    /// Signer name to base64 ed25519 public key.
+    pub trusted_keys: BTreeMap<String, String>,
+    /// How many recorded inputs per kind are kept, and replayed.
+    pub shadow_inputs: u32,
+    /// Inputs are sampled, not all recorded: at most one per kind per
+    /// interval, so recording costs nothing measurable under load.
+    pub shadow_sample_interval_ms: u64,
+    pub max_upload_bytes: usize,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self {
+            require_signed: false,
+            trusted_keys: BTreeMap::new(),
+            shadow_inputs: 20,
+            shadow_sample_interval_ms: 1_000,
+            max_upload_bytes: 64 << 20,
+        }
+    }
 }
 
 /// Where auto-actions and escalations are sent.
@@ -199,6 +235,9 @@ pub struct ServeConfig {
     pub plugin_params: BTreeMap<String, toml::Table>,
     pub governance: GovernanceSettings,
     pub webhook: WebhookSettings,
+    pub registry: RegistrySettings,
+    /// Pick up new or changed plugins in `plugins_dir` while running.
+    pub watch: bool,
 }
 
 impl ServeConfig {
@@ -217,6 +256,8 @@ impl ServeConfig {
             plugin_params: BTreeMap::new(),
             governance: GovernanceSettings::default(),
             webhook: WebhookSettings::default(),
+            registry: RegistrySettings::default(),
+            watch: false,
         }
     }
 
@@ -303,6 +344,14 @@ impl ServeConfig {
         bounds.high_from = f.risk.high_from.unwrap_or(bounds.high_from);
         if bounds.medium_from > bounds.high_from || bounds.high_from > 100 {
             bail!("config: risk bounds must satisfy medium_from <= high_from <= 100");
+        }
+        if let Some(registry) = f.plugin_registry {
+            crate::signing::TrustedKeys::from_config(&registry.trusted_keys)
+                .map_err(|e| anyhow::anyhow!("[plugin_registry.trusted_keys]: {e}"))?;
+            if registry.require_signed && registry.trusted_keys.is_empty() {
+                bail!("[plugin_registry] require_signed = true needs at least one trusted key");
+            }
+            c.registry = registry;
         }
         c.plugin_params = f.plugins.into_iter().map(|(k, v)| (k, v.params)).collect();
         if let Some(m) = f.matching {

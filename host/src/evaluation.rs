@@ -4,14 +4,14 @@
 use std::time::Instant;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::{
     breaker::MetricsWindow, matching::MatchRequest, readiness::ReadinessContext, risk::RiskInput,
     PluginKind,
 };
-use crate::runtime::{convert, ChecklistEntry, EvalError, LoadedPlugin, PluginRuntime};
+use crate::runtime::{convert, ChecklistEntry, EvalError, LoadedPlugin, Manifest, PluginRuntime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluationError {
@@ -113,6 +113,73 @@ fn bundle_results(
         .iter()
         .map(|item| (item.info.id.clone(), to_json(item)))
         .collect()
+}
+
+/// A test case: an input, and the output (or error code) it must give. A
+/// `fixtures/*.json` file for `regent plugin test`, or a manifest's
+/// `[[fixtures]]` entry, which gates a version's activation.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fixture {
+    #[serde(default)]
+    pub description: String,
+    pub input: Value,
+    /// Overrides of the manifest's params for this case.
+    #[serde(default)]
+    pub params: Option<serde_json::Map<String, Value>>,
+    /// The output must contain these fields with these values.
+    #[serde(default)]
+    pub expect: Option<Value>,
+    /// An error code (`plugin_error`, `timeout`, ...) the evaluation must fail with.
+    #[serde(default, alias = "expect_error")]
+    pub expect_error: Option<String>,
+}
+
+/// Runs one fixture on a component; `Err` says how it failed. A fixture
+/// with params of its own gets its own load of the component (compiled
+/// once, so only describe and validation run again).
+pub fn run_fixture(
+    runtime: &PluginRuntime,
+    wasm: &[u8],
+    plugin: &LoadedPlugin,
+    manifest: &Manifest,
+    fixture: &Fixture,
+) -> Result<(), String> {
+    let reloaded;
+    let plugin = match &fixture.params {
+        None => plugin,
+        Some(overrides) => {
+            let mut manifest = manifest.clone();
+            let mut params: serde_json::Map<String, Value> =
+                serde_json::from_str(&manifest.params_json).map_err(|e| e.to_string())?;
+            params.extend(overrides.clone());
+            manifest.params_json = Value::Object(params).to_string();
+            reloaded = runtime.load(wasm, manifest).map_err(|e| e.to_string())?;
+            &reloaded
+        }
+    };
+    let outcome = evaluate_json(runtime, plugin, fixture.input.clone());
+    let context = if fixture.description.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", fixture.description)
+    };
+    match (outcome, &fixture.expect_error) {
+        (Ok(evaluated), None) => match fixture
+            .expect
+            .as_ref()
+            .and_then(|e| subset_mismatch(e, &evaluated.output, "$"))
+        {
+            None => Ok(()),
+            Some(mismatch) => Err(format!("{mismatch}{context}")),
+        },
+        (Ok(evaluated), Some(code)) => Err(format!(
+            "expected error `{code}`, got {}{context}",
+            evaluated.output
+        )),
+        (Err(EvaluationError::Plugin(e)), Some(code)) if e.failure.code() == code => Ok(()),
+        (Err(e), _) => Err(format!("{e}{context}")),
+    }
 }
 
 /// Where `actual` departs from `expected`, if anywhere. `expected` may

@@ -67,6 +67,24 @@ pub struct Exporter {
     plugins: Mutex<BTreeMap<(String, PluginKind), PluginStats>>,
     http: Mutex<BTreeMap<(String, String), Histogram>>,
     assignment: Mutex<Histogram>,
+    registry: Mutex<RegistryStats>,
+}
+
+/// Swaps and refusals of plugin versions since start.
+#[derive(Debug, Default)]
+struct RegistryStats {
+    swaps: BTreeMap<String, u64>,
+    rejections: BTreeMap<&'static str, u64>,
+    activation: Histogram,
+}
+
+/// One active plugin version, for the info metric.
+#[derive(Debug, Clone, Default)]
+pub struct ActivePluginFigure {
+    pub name: String,
+    pub kind: String,
+    pub version: String,
+    pub sha256: String,
 }
 
 /// Governance figures read from the store for one scrape.
@@ -87,6 +105,8 @@ pub struct GovernanceFigures {
     pub safety_constraint_violations: u64,
     pub emergency_aborts: u64,
     pub control: ControlFigures,
+    pub active_plugins: Vec<ActivePluginFigure>,
+    pub plugin_generation: u64,
 }
 
 /// The control plane's figures, read from the store at scrape time.
@@ -132,6 +152,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Exporter {
+    /// A version became active, `elapsed` after its request began.
+    pub fn plugin_swapped(&self, plugin: &str, elapsed: Duration) {
+        let mut r = lock(&self.registry);
+        *r.swaps.entry(plugin.to_string()).or_default() += 1;
+        r.activation.observe(elapsed.as_secs_f64());
+    }
+
+    /// A candidate version was refused at `gate`.
+    pub fn plugin_rejected(&self, gate: &'static str) {
+        *lock(&self.registry).rejections.entry(gate).or_default() += 1;
+    }
+
     pub fn plugin_evaluated(
         &self,
         plugin: &str,
@@ -480,6 +512,7 @@ impl Exporter {
             );
         }
         drop(plugins);
+        self.render_registry(&mut o, g);
         self.render_control(&mut o, &g.control);
         head(
             &mut o,
@@ -495,6 +528,64 @@ impl Exporter {
             );
         }
         o
+    }
+
+    fn render_registry(&self, o: &mut String, g: &GovernanceFigures) {
+        head(
+            o,
+            "regent_plugin_active_info",
+            "gauge",
+            "The active version of each plugin (always 1).",
+        );
+        for p in &g.active_plugins {
+            let _ = writeln!(
+                o,
+                "regent_plugin_active_info{{plugin=\"{}\",kind=\"{}\",version=\"{}\",sha256=\"{}\"}} 1",
+                esc(&p.name),
+                esc(&p.kind),
+                esc(&p.version),
+                esc(&p.sha256)
+            );
+        }
+        head(
+            o,
+            "regent_plugin_set_generation",
+            "gauge",
+            "The active plugin set's generation; it goes up by one per swap.",
+        );
+        let _ = writeln!(o, "regent_plugin_set_generation {}", g.plugin_generation);
+        let r = lock(&self.registry);
+        head(
+            o,
+            "regent_plugin_swaps_total",
+            "counter",
+            "Versions made active since start, by plugin.",
+        );
+        for (plugin, n) in &r.swaps {
+            let _ = writeln!(
+                o,
+                "regent_plugin_swaps_total{{plugin=\"{}\"}} {n}",
+                esc(plugin)
+            );
+        }
+        head(
+            o,
+            "regent_plugin_rejections_total",
+            "counter",
+            "Candidate versions refused since start, by the gate that refused them.",
+        );
+        for gate in crate::domain::registry::Gate::ALL {
+            let n = r.rejections.get(gate.as_str()).copied().unwrap_or(0);
+            let _ = writeln!(o, "regent_plugin_rejections_total{{gate=\"{gate}\"}} {n}");
+        }
+        head(
+            o,
+            "regent_plugin_activation_duration_seconds",
+            "histogram",
+            "From an activation's request to the new version serving.",
+        );
+        r.activation
+            .render_plain(o, "regent_plugin_activation_duration_seconds");
     }
 }
 

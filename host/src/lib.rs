@@ -14,6 +14,7 @@ pub mod evaluation;
 pub mod exporter;
 pub mod runtime;
 pub mod service;
+pub mod signing;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

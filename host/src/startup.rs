@@ -1,7 +1,6 @@
 //! Building the application: runtime, plugins, database, service, router,
 //! and the background work (breaker checks, the scheduled cycle).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,31 +13,10 @@ use crate::config::{CycleSchedule, ServeConfig};
 use crate::domain::auth::Principal;
 use crate::domain::Timestamp;
 use crate::exporter::Exporter;
-use crate::runtime::{PluginRuntime, PluginSet, RuntimeConfig};
+use crate::runtime::{ActivePlugins, PluginRuntime, PluginSet, RuntimeConfig};
+use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
 use crate::service::Governance;
 use crate::storage::Database;
-
-/// Loads every plugin in `dir`. A plugin that fails to load is logged with
-/// the reason and left out; the others serve. The failures are returned
-/// for `/ready`.
-pub fn load_plugins(
-    runtime: &PluginRuntime,
-    dir: &Path,
-    overrides: &std::collections::BTreeMap<String, toml::Table>,
-) -> Result<(PluginSet, Vec<String>)> {
-    let (loaded, failed) = runtime.load_dir_with(dir, overrides)?;
-    for error in &failed {
-        tracing::error!(%error, "plugin not loaded");
-    }
-    for p in &loaded {
-        let s = p.summary();
-        tracing::info!(plugin = %s.name, version = %s.version, kind = %s.kind, compiled_from = ?s.compiled_from, compile_ms = format!("{:.1}", s.compile_ms), "plugin loaded");
-    }
-    Ok((
-        PluginSet::new(loaded),
-        failed.iter().map(|e| e.to_string()).collect(),
-    ))
-}
 
 /// Builds everything the server needs. Call it inside a tokio runtime:
 /// the webhook sender is spawned on it.
@@ -47,8 +25,6 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         cache_dir: Some(config.cache_dir.clone()),
         ..Default::default()
     })?;
-    let (plugins, failures) = load_plugins(&runtime, &config.plugins_dir, &config.plugin_params)
-        .with_context(|| format!("cannot load plugins from {}", config.plugins_dir.display()))?;
     let db = Arc::new(Database::open(&config.db_path)?);
     let now = Timestamp::now();
     if db.initialize(&config.governance.default_rules, now)? {
@@ -57,7 +33,28 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
     bootstrap_admin(&db, now)?;
     let exporter = Arc::new(Exporter::default());
     let runtime = Arc::new(runtime);
-    let plugins = Arc::new(plugins);
+    let plugins = Arc::new(ActivePlugins::new(PluginSet::default()));
+    let registry = Arc::new(
+        PluginRegistry::new(
+            db.clone(),
+            runtime.clone(),
+            plugins.clone(),
+            exporter.clone(),
+            config.registry.clone(),
+            config.plugin_params.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("[plugin_registry]: {e}"))?,
+    );
+    // The store's active set first (what a restart must come back with),
+    // then whatever the directory adds.
+    registry.load_active()?;
+    for problem in registry.import_dir(&config.plugins_dir, config.watch) {
+        tracing::error!(%problem, "plugin not imported");
+    }
+    for p in plugins.current().iter() {
+        let s = p.summary();
+        tracing::info!(plugin = %s.name, version = %s.version, kind = %s.kind, compiled_from = ?s.compiled_from, compile_ms = format!("{:.1}", s.compile_ms), "plugin active");
+    }
     let mut governance = Governance::new(
         db.clone(),
         runtime.clone(),
@@ -76,18 +73,30 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
             }
         }
     }
-    let governance = Arc::new(governance.with_fleet()?.with_notifier(
-        crate::webhook::Notifier::start(config.webhook.clone(), db.clone()),
-    ));
+    let recorder = ShadowRecorder::new(
+        db.clone(),
+        Duration::from_millis(config.registry.shadow_sample_interval_ms),
+        config.registry.shadow_inputs,
+    );
+    let governance = Arc::new(
+        governance
+            .with_fleet()?
+            .with_notifier(crate::webhook::Notifier::start(
+                config.webhook.clone(),
+                db.clone(),
+            ))
+            .with_shadow_recorder(recorder),
+    );
     Ok(AppState {
         decisions: crate::service::DecisionLog::start(db.clone()),
         runtime,
         plugins,
+        registry,
         db,
         governance,
         exporter,
         tokens: Arc::new(TokenCache::default()),
-        plugin_failures: Arc::new(failures),
+        watching: config.watch,
         max_body_bytes: config.max_body_bytes,
     })
 }
@@ -116,8 +125,20 @@ fn bootstrap_admin(db: &Database, now: Timestamp) -> Result<()> {
     Ok(())
 }
 
-/// Starts the breaker checker and, if configured, the cycle schedule.
+/// How often `--watch` looks at the plugins directory: a change is taken
+/// after it holds still for one poll, so within two polls.
+const WATCH_EVERY: Duration = Duration::from_millis(400);
+
+/// Starts the breaker checker, the directory watch if asked for, and, if
+/// configured, the cycle schedule.
 pub fn spawn_background(state: &AppState, config: &ServeConfig) {
+    if config.watch {
+        spawn_watch(
+            state.registry.clone(),
+            config.plugins_dir.clone(),
+            WATCH_EVERY,
+        );
+    }
     let governance = state.governance.clone();
     let every = config.breaker_check_interval;
     tokio::spawn(async move {
@@ -206,7 +227,7 @@ pub fn serve_blocking(config: ServeConfig) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
         spawn_background(&state, &config);
-        tracing::info!(addr = %config.addr, plugins = state.plugins.len(), db = %config.db_path.display(), "regent listening");
+        tracing::info!(addr = %config.addr, plugins = state.plugins.current().len(), watch = config.watch, db = %config.db_path.display(), "regent listening");
         serve(listener, state).await
     })
 }

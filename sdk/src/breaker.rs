@@ -102,10 +102,19 @@ impl<T: BreakerCondition> Adapter<T> {
 }
 
 /// Exports a [`BreakerCondition`] implementation as the component's
-/// `breaker-condition` world. The plugin's name and version are the crate's.
+/// `breaker-condition` world. The plugin's name and version are the crate's;
+/// `breaker_condition!(Condition, version = VERSION)` takes the version
+/// from a `&str` const instead, so a crate built in several variants (e.g.
+/// by feature) reports the variant's version.
 #[macro_export]
 macro_rules! breaker_condition {
     ($condition:ty) => {
+        $crate::breaker_condition!($condition, version = env!("CARGO_PKG_VERSION"));
+    };
+    ($condition:ty, version = $version:expr $(,)?) => {
+        // Natively the export below is compiled out; this still checks the
+        // version and uses its const.
+        const _: &str = $version;
         // Only wasm builds export the world: natively the plugin is a plain
         // library, so several plugins can link into one test or benchmark.
         #[cfg(target_arch = "wasm32")]
@@ -115,7 +124,10 @@ macro_rules! breaker_condition {
                 fn describe() -> $crate::breaker::PluginInfo {
                     $crate::breaker::PluginInfo {
                         name: env!("CARGO_PKG_NAME").to_string(),
-                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        version: {
+                            const __REGENT_VERSION: &str = $version;
+                            __REGENT_VERSION.to_string()
+                        },
                         kind: $crate::breaker::PluginKind::BreakerCondition,
                         summary: <$condition as $crate::breaker::BreakerCondition>::SUMMARY.to_string(),
                     }

@@ -167,13 +167,22 @@ pub fn describe(
 
 /// Exports several [`ChecklistItem`]s as one `checklist-bundle` component,
 /// and defines `pub const ITEMS: &[BundledItem]` for native tests. The
-/// plugin's name and version are the crate's.
+/// plugin's name and version are the crate's;
+/// `checklist_bundle!(summary, version = VERSION; Items...)` takes the
+/// version from a `&str` const instead, so a crate built in several variants
+/// (e.g. by feature) reports the variant's version.
 ///
 /// A bundle that lists an item id twice panics in `describe`, so the host
 /// refuses to load it.
 #[macro_export]
 macro_rules! checklist_bundle {
     ($summary:expr; $($item:ty),+ $(,)?) => {
+        $crate::checklist_bundle!($summary, version = env!("CARGO_PKG_VERSION"); $($item),+);
+    };
+    ($summary:expr, version = $version:expr; $($item:ty),+ $(,)?) => {
+        // Natively the export below is compiled out; this still checks the
+        // version and uses its const.
+        const _: &str = $version;
         /// The bundled items, in the order `describe` lists them.
         pub const ITEMS: &[$crate::bundle::BundledItem] =
             &[$($crate::bundle::BundledItem::of::<$item>()),+];
@@ -188,7 +197,10 @@ macro_rules! checklist_bundle {
                     }
                     $crate::bundle::describe(
                         env!("CARGO_PKG_NAME"),
-                        env!("CARGO_PKG_VERSION"),
+                        {
+                            const __REGENT_VERSION: &str = $version;
+                            __REGENT_VERSION
+                        },
                         $summary,
                         ITEMS,
                     )

@@ -598,10 +598,19 @@ impl<T: ChecklistItem> Adapter<T> {
 }
 
 /// Exports a [`ChecklistItem`] implementation as the component's
-/// `checklist-item` world. The plugin's name and version are the crate's.
+/// `checklist-item` world. The plugin's name and version are the crate's;
+/// `checklist_item!(Item, version = VERSION)` takes the version from a
+/// `&str` const instead, so a crate built in several variants (e.g. by
+/// feature) reports the variant's version.
 #[macro_export]
 macro_rules! checklist_item {
     ($item:ty) => {
+        $crate::checklist_item!($item, version = env!("CARGO_PKG_VERSION"));
+    };
+    ($item:ty, version = $version:expr $(,)?) => {
+        // Natively the export below is compiled out; this still checks the
+        // version and uses its const.
+        const _: &str = $version;
         // Only wasm builds export the world: natively the plugin is a plain
         // library, so several plugins can link into one test or benchmark.
         #[cfg(target_arch = "wasm32")]
@@ -612,7 +621,10 @@ macro_rules! checklist_item {
                     $crate::checklist::ChecklistDescription {
                         plugin: $crate::checklist::PluginInfo {
                             name: env!("CARGO_PKG_NAME").to_string(),
-                            version: env!("CARGO_PKG_VERSION").to_string(),
+                            version: {
+                                const __REGENT_VERSION: &str = $version;
+                                __REGENT_VERSION.to_string()
+                            },
                             kind: $crate::checklist::PluginKind::ChecklistItem,
                             summary: <$item as $crate::checklist::ChecklistItem>::SUMMARY.to_string(),
                         },

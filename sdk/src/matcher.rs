@@ -116,10 +116,19 @@ impl<T: TaskMatcher> Adapter<T> {
 }
 
 /// Exports a [`TaskMatcher`] implementation as the component's
-/// `task-matcher` world. The plugin's name and version are the crate's.
+/// `task-matcher` world. The plugin's name and version are the crate's;
+/// `task_matcher!(Matcher, version = VERSION)` takes the version from a
+/// `&str` const instead, so a crate built in several variants (e.g. by
+/// feature) reports the variant's version.
 #[macro_export]
 macro_rules! task_matcher {
     ($matcher:ty) => {
+        $crate::task_matcher!($matcher, version = env!("CARGO_PKG_VERSION"));
+    };
+    ($matcher:ty, version = $version:expr $(,)?) => {
+        // Natively the export below is compiled out; this still checks the
+        // version and uses its const.
+        const _: &str = $version;
         // Only wasm builds export the world: natively the plugin is a plain
         // library, so several plugins can link into one test or benchmark.
         #[cfg(target_arch = "wasm32")]
@@ -129,7 +138,10 @@ macro_rules! task_matcher {
                 fn describe() -> $crate::matcher::PluginInfo {
                     $crate::matcher::PluginInfo {
                         name: env!("CARGO_PKG_NAME").to_string(),
-                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        version: {
+                            const __REGENT_VERSION: &str = $version;
+                            __REGENT_VERSION.to_string()
+                        },
                         kind: $crate::matcher::PluginKind::TaskMatcher,
                         summary: <$matcher as $crate::matcher::TaskMatcher>::SUMMARY.to_string(),
                     }

@@ -80,10 +80,19 @@ impl<T: RiskScorer> Adapter<T> {
 }
 
 /// Exports a [`RiskScorer`] implementation as the component's `risk-scorer`
-/// world. The plugin's name and version are the crate's.
+/// world. The plugin's name and version are the crate's;
+/// `risk_scorer!(Scorer, version = VERSION)` takes the version from a `&str`
+/// const instead, so a crate built in several variants (e.g. by feature)
+/// reports the variant's version.
 #[macro_export]
 macro_rules! risk_scorer {
     ($scorer:ty) => {
+        $crate::risk_scorer!($scorer, version = env!("CARGO_PKG_VERSION"));
+    };
+    ($scorer:ty, version = $version:expr $(,)?) => {
+        // Natively the export below is compiled out; this still checks the
+        // version and uses its const.
+        const _: &str = $version;
         // Only wasm builds export the world: natively the plugin is a plain
         // library, so several plugins can link into one test or benchmark.
         #[cfg(target_arch = "wasm32")]
@@ -93,7 +102,10 @@ macro_rules! risk_scorer {
                 fn describe() -> $crate::risk::PluginInfo {
                     $crate::risk::PluginInfo {
                         name: env!("CARGO_PKG_NAME").to_string(),
-                        version: env!("CARGO_PKG_VERSION").to_string(),
+                        version: {
+                            const __REGENT_VERSION: &str = $version;
+                            __REGENT_VERSION.to_string()
+                        },
                         kind: $crate::risk::PluginKind::RiskScorer,
                         summary: <$scorer as $crate::risk::RiskScorer>::SUMMARY.to_string(),
                     }

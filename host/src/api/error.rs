@@ -34,6 +34,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// A candidate plugin version failed a gate: 400 with the gate named.
+    #[error("gate `{}` failed: {}", .0.gate, .0.message)]
+    GateFailed(Box<crate::domain::registry::GateFailure>),
 }
 
 impl From<EvaluationError> for ApiError {
@@ -60,6 +63,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::Unavailable(m) => ApiError::Unavailable(m),
             ServiceError::Plugin(e) => ApiError::Plugin(e),
+            ServiceError::GateFailed(f) => ApiError::GateFailed(f),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -83,6 +87,7 @@ impl IntoResponse for ApiError {
             },
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::GateFailed(_) => (StatusCode::BAD_REQUEST, "gate_failed"),
         };
         if status.is_server_error() {
             tracing::error!(%message, "request failed");
@@ -92,6 +97,10 @@ impl IntoResponse for ApiError {
             body["error"]["plugin"] = json!(e.plugin);
             body["error"]["version"] = json!(e.version);
             body["error"]["cause"] = json!(e.failure.code());
+        }
+        if let ApiError::GateFailed(f) = &self {
+            body["error"]["gate"] = json!(f.gate);
+            body["error"]["details"] = json!({ "gates": f.gates, "shadow": f.shadow });
         }
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {

@@ -26,7 +26,9 @@ use utoipa_axum::routes;
 pub use error::ApiError;
 pub use state::AppState;
 
-use handlers::{access, agents, breakers, control, events, governance, plugins, reporting, system};
+use handlers::{
+    access, agents, breakers, control, events, governance, plugins, registry, reporting, system,
+};
 
 /// The error shape every failure uses.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -103,6 +105,17 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(breakers::check))
         .routes(routes!(plugins::list_plugins))
         .routes(routes!(plugins::get_plugin))
+        .routes(routes!(registry::versions))
+        .routes(routes!(registry::activate))
+        .routes(routes!(registry::rollback))
+        .routes(routes!(registry::delete_version))
+        // Uploads may be far larger than any other body: the handler
+        // enforces `max_upload_bytes` itself, part by part.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(registry::upload))
+                .layer(DefaultBodyLimit::disable()),
+        )
         .routes(routes!(plugins::evaluate))
         .routes(routes!(plugins::assess))
         .routes(routes!(plugins::list_evaluations))

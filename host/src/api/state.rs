@@ -2,20 +2,24 @@ use std::sync::Arc;
 
 use super::auth::TokenCache;
 use crate::exporter::Exporter;
-use crate::runtime::{PluginRuntime, PluginSet};
+use crate::runtime::{ActivePlugins, PluginRuntime};
+use crate::service::registry::PluginRegistry;
 use crate::service::Governance;
 use crate::storage::Database;
 
 #[derive(Clone)]
 pub struct AppState {
     pub runtime: Arc<PluginRuntime>,
-    pub plugins: Arc<PluginSet>,
+    /// The active plugin versions; a request takes the current set once.
+    pub plugins: Arc<ActivePlugins>,
+    /// Uploads, activations, rollbacks; its faults fail `/ready`.
+    pub registry: Arc<PluginRegistry>,
     pub db: Arc<Database>,
     pub governance: Arc<Governance>,
     pub exporter: Arc<Exporter>,
     pub tokens: Arc<TokenCache>,
-    /// Plugins that failed to load, for `/ready`.
-    pub plugin_failures: Arc<Vec<String>>,
+    /// Whether the plugins directory's changes are taken while running.
+    pub watching: bool,
     pub max_body_bytes: usize,
     /// The decision log's group-commit writer.
     pub decisions: crate::service::DecisionLog,

@@ -1,5 +1,6 @@
 //! The `regent` command line.
 
+mod keys;
 mod plugin;
 mod remote;
 mod scaffold;

@@ -5,9 +5,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
-use serde_json::Value;
 
-use crate::evaluation::{evaluate_json, subset_mismatch, EvaluationError};
+use crate::evaluation::{self, Fixture};
 use crate::runtime::{componentize, Manifest, PluginRuntime, RuntimeConfig};
 
 const TARGET: &str = "wasm32-unknown-unknown";
@@ -176,21 +175,6 @@ fn wasm_cargo() -> Result<Command> {
     )
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Fixture {
-    #[serde(default)]
-    description: String,
-    input: Value,
-    #[serde(default)]
-    params: Option<serde_json::Map<String, Value>>,
-    #[serde(default)]
-    expect: Option<Value>,
-    /// An error code (`plugin_error`, `timeout`, ...) the evaluation must fail with.
-    #[serde(default)]
-    expect_error: Option<String>,
-}
-
 pub fn test(dir: &Path, wasm: Option<&Path>) -> Result<()> {
     let manifest_path = plugin_manifest(dir)?;
     let manifest = Manifest::parse(&std::fs::read_to_string(&manifest_path)?)
@@ -215,11 +199,22 @@ pub fn test(dir: &Path, wasm: Option<&Path>) -> Result<()> {
     };
     let bytes = std::fs::read(&wasm_path)
         .with_context(|| format!("cannot read {}", wasm_path.display()))?;
-    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(dir.join("fixtures"))
-        .with_context(|| format!("{} has no fixtures/ directory", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
+    // The manifest's own `[[fixtures]]` run too: they gate activation.
+    let fixtures_dir = dir.join("fixtures");
+    if !fixtures_dir.is_dir() && manifest.fixtures.is_empty() {
+        bail!(
+            "{} has no fixtures/ directory and its manifest no [[fixtures]]",
+            dir.display()
+        );
+    }
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(&fixtures_dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect()
+        })
+        .unwrap_or_default();
     fixtures.sort();
     let runtime = PluginRuntime::new(RuntimeConfig::default())?;
     let (mut passed, mut failed) = (0, 0);
@@ -236,6 +231,22 @@ pub fn test(dir: &Path, wasm: Option<&Path>) -> Result<()> {
             Err(e) => {
                 failed += 1;
                 println!("FAILED  {name}: {e:#}");
+            }
+        }
+    }
+    if !manifest.fixtures.is_empty() {
+        let plugin = runtime.load(&bytes, manifest.clone())?;
+        for (i, fixture) in manifest.fixtures.iter().enumerate() {
+            let name = format!("[[fixtures]] #{}", i + 1);
+            match evaluation::run_fixture(&runtime, &bytes, &plugin, &manifest, fixture) {
+                Ok(()) => {
+                    passed += 1;
+                    println!("ok      {name}");
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("FAILED  {name}: {e}");
+                }
             }
         }
     }
@@ -261,30 +272,6 @@ fn run_fixture(
     path: &Path,
 ) -> Result<()> {
     let fixture: Fixture = serde_json::from_str(&std::fs::read_to_string(path)?)?;
-    let mut manifest = manifest.clone();
-    if let Some(overrides) = fixture.params {
-        let mut params: serde_json::Map<String, Value> =
-            serde_json::from_str(&manifest.params_json)?;
-        params.extend(overrides);
-        manifest.params_json = Value::Object(params).to_string();
-    }
-    let plugin = runtime.load(wasm, manifest)?;
-    let outcome = evaluate_json(runtime, &plugin, fixture.input);
-    let context = || format!("({})", fixture.description);
-    match (outcome, fixture.expect_error) {
-        (Ok(evaluated), None) => match fixture
-            .expect
-            .and_then(|e| subset_mismatch(&e, &evaluated.output, "$"))
-        {
-            None => Ok(()),
-            Some(mismatch) => bail!("{mismatch} {}", context()),
-        },
-        (Ok(evaluated), Some(code)) => bail!(
-            "expected error `{code}`, got {} {}",
-            evaluated.output,
-            context()
-        ),
-        (Err(EvaluationError::Plugin(e)), Some(code)) if e.failure.code() == code => Ok(()),
-        (Err(e), _) => bail!("{e} {}", context()),
-    }
+    let plugin = runtime.load(wasm, manifest.clone())?;
+    evaluation::run_fixture(runtime, wasm, &plugin, manifest, &fixture).map_err(anyhow::Error::msg)
 }

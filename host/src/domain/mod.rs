@@ -13,6 +13,7 @@ pub mod matching;
 pub mod metrics;
 pub mod plugin;
 pub mod readiness;
+pub mod registry;
 pub mod risk;
 pub mod time;
 

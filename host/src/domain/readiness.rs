@@ -269,6 +269,10 @@ pub struct ReadinessReport {
     pub overall: OverallReadiness,
     pub categories: CategoryReadiness,
     pub items: Vec<ReportItem>,
+    /// The generation of the plugin set that decided every item: each
+    /// item's `pluginVersion` is that set's version of its plugin.
+    #[serde(default)]
+    pub plugin_generation: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -335,6 +339,7 @@ impl ReadinessReport {
             id: 0,
             assessed_at,
             phase,
+            plugin_generation: 0,
             overall: OverallReadiness {
                 score: a.score,
                 max_score: a.max_score,

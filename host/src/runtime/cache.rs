@@ -71,6 +71,13 @@ impl CompileCache {
         Ok((component, source))
     }
 
+    /// Drops the in-memory components whose sha256 `keep` refuses. A
+    /// component still used by a loaded plugin lives on through that
+    /// plugin; the rest is freed now, and comes back from disk if needed.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.lock().retain(|sha256, _| keep(sha256));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
         // A poisoned map is still a valid map: a panic elsewhere cannot leave
         // it half-updated, since inserts and removes are single calls.

@@ -11,12 +11,18 @@
 //! [limits]          # optional; defaults: 50 ms, 16 MiB
 //! timeout_ms = 50
 //! memory_mib = 16
+//!
+//! [[fixtures]]      # optional test cases, run before a version activates
+//! description = "99% is below the bar"
+//! input = { now = "2026-11-01T00:00:00Z", metrics = { successRate = 0.99 } }
+//! expect = { passed = false }
 //! ```
 
 use serde::Deserialize;
 
 use super::limits::{LimitsSpec, PluginLimits};
 use crate::domain::PluginKind;
+pub use crate::evaluation::Fixture;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +34,8 @@ struct RawManifest {
     params: toml::Table,
     #[serde(default)]
     limits: LimitsSpec,
+    #[serde(default)]
+    fixtures: Vec<Fixture>,
 }
 
 /// A validated manifest.
@@ -39,6 +47,8 @@ pub struct Manifest {
     /// The `[params]` table as JSON text, exactly what the plugin receives.
     pub params_json: String,
     pub limits: PluginLimits,
+    /// Test cases the version must pass before it may serve.
+    pub fixtures: Vec<Fixture>,
 }
 
 impl Manifest {
@@ -83,6 +93,7 @@ impl Manifest {
             version: raw.version,
             params_json,
             limits,
+            fixtures: raw.fixtures,
         })
     }
 }

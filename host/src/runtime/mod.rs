@@ -30,7 +30,7 @@ pub use engine::EngineSettings;
 pub use error::{EvalError, EvalFailure, LoadError, RuntimeError};
 pub use manifest::Manifest;
 pub use plugin::{BundledItem, LoadedPlugin, PluginSummary};
-pub use registry::{ChecklistEntry, PluginSet};
+pub use registry::{ActivePlugins, ChecklistEntry, PluginSet};
 
 use crate::domain::{breaker as dbreaker, matching, readiness, risk as drisk, PluginKind};
 use bindings::types as wit;
@@ -79,6 +79,14 @@ impl PluginRuntime {
             cache,
             _ticker: ticker,
         })
+    }
+
+    /// Keeps compiled in memory only what `active` uses: after a swap, the
+    /// old version's code is freed once its last evaluation ends.
+    pub fn release_compiled_except(&self, active: &PluginSet) {
+        let keep: std::collections::HashSet<&str> =
+            active.iter().map(|p| p.summary().sha256.as_str()).collect();
+        self.cache.retain(|sha256| keep.contains(sha256));
     }
 
     /// Runs `call` on a fresh store bounded by the plugin's limits, and

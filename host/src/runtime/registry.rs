@@ -1,7 +1,9 @@
-//! The set of loaded plugins, by name.
+//! The set of loaded plugins, by name, and the one that is active.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use super::LoadedPlugin;
 use crate::domain::readiness::ItemInfo;
@@ -37,19 +39,50 @@ impl<'a> ChecklistEntry<'a> {
     }
 }
 
+/// One immutable set of plugin versions. A change makes a new set with
+/// the next generation; nothing ever edits a set in place, so whoever holds
+/// one sees the same versions from start to end.
 #[derive(Default)]
 pub struct PluginSet {
     by_name: BTreeMap<String, Arc<LoadedPlugin>>,
+    generation: u64,
 }
 
 impl PluginSet {
     pub fn new(plugins: impl IntoIterator<Item = LoadedPlugin>) -> Self {
+        Self::from_shared(plugins.into_iter().map(Arc::new))
+    }
+
+    pub fn from_shared(plugins: impl IntoIterator<Item = Arc<LoadedPlugin>>) -> Self {
         Self {
             by_name: plugins
                 .into_iter()
-                .map(|p| (p.name().to_string(), Arc::new(p)))
+                .map(|p| (p.name().to_string(), p))
                 .collect(),
+            generation: 1,
         }
+    }
+
+    /// This set with `plugin` in place of any version of the same name, as
+    /// the next generation. Other plugins are shared, not reloaded.
+    pub fn with(&self, plugin: Arc<LoadedPlugin>) -> Self {
+        let mut by_name = self.by_name.clone();
+        by_name.insert(plugin.name().to_string(), plugin);
+        Self {
+            by_name,
+            generation: self.generation + 1,
+        }
+    }
+
+    /// Counts the changes since start: replies carry it, so two replies
+    /// with the same generation were decided by the same versions.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Each plugin's name and active version.
+    pub fn versions(&self) -> BTreeMap<&str, &str> {
+        self.iter().map(|p| (p.name(), p.version())).collect()
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
@@ -102,5 +135,37 @@ impl PluginSet {
             )
         });
         entries
+    }
+}
+
+/// The active set, swapped whole. Readers take the current set once per
+/// evaluation (a lock-free load) and keep it to the end, so an evaluation
+/// that started before a swap finishes on the versions it started with;
+/// an old version is freed when its last reader lets go.
+pub struct ActivePlugins {
+    current: ArcSwap<PluginSet>,
+}
+
+impl ActivePlugins {
+    pub fn new(set: PluginSet) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(set),
+        }
+    }
+
+    pub fn current(&self) -> Arc<PluginSet> {
+        self.current.load_full()
+    }
+
+    /// Publishes `set`. Callers serialize their swaps (the registry holds a
+    /// lock across commit and publish), so generations only go up.
+    pub fn publish(&self, set: PluginSet) {
+        self.current.store(Arc::new(set));
+    }
+}
+
+impl From<PluginSet> for ActivePlugins {
+    fn from(set: PluginSet) -> Self {
+        Self::new(set)
     }
 }

@@ -12,7 +12,8 @@ impl Governance {
     /// and accepts the rule's params (the condition parses).
     pub fn validate_rule(&self, rule: &BreakerRule) -> ServiceResult<()> {
         BreakerRule::check_name(&rule.name).map_err(ServiceError::BadRequest)?;
-        let plugin = self.plugins.get(&rule.plugin).ok_or_else(|| {
+        let plugins = self.plugins.current();
+        let plugin = plugins.get(&rule.plugin).ok_or_else(|| {
             ServiceError::BadRequest(format!(
                 "rule `{}`: no plugin named `{}` is loaded (GET /api/plugins lists them)",
                 rule.name, rule.plugin
@@ -72,6 +73,8 @@ impl Governance {
         let end = Timestamp(now.millis() + 1);
         // Rules that share a window (two default rules use 5m) share its metrics.
         let mut windows: Vec<(i64, MetricsWindow)> = Vec::new();
+        // One set for the whole check: every rule is judged by the same versions.
+        let plugins = self.plugins.current();
         for rule in self.db.rules()?.into_iter().filter(|r| r.enabled) {
             let start = Timestamp(now.millis() - rule.window.millis);
             let window = match windows.iter().find(|(ms, _)| *ms == rule.window.millis) {
@@ -90,7 +93,7 @@ impl Governance {
                     w
                 }
             };
-            let Some(plugin) = self.plugins.get(&rule.plugin) else {
+            let Some(plugin) = plugins.get(&rule.plugin) else {
                 tracing::error!(rule = %rule.name, plugin = %rule.plugin, "breaker rule names a plugin that is not loaded");
                 continue;
             };
@@ -101,6 +104,9 @@ impl Governance {
                     continue;
                 }
             };
+            self.shadow.record("breaker", || {
+                super::registry::breaker_input(&rule.name, plugin.name(), &params, &window)
+            });
             let started = Instant::now();
             let verdict = self.runtime.evaluate_breaker_with(plugin, &window, &params);
             self.exporter.plugin_evaluated(

@@ -17,10 +17,12 @@ impl Governance {
     /// Scores events with the configured risk-scorer plugin.
     pub fn score_events(&self, events: &[GovernanceEvent]) -> Result<Scored, String> {
         let name = &self.settings.risk_scorer;
-        let plugin = self
-            .plugins
+        let plugins = self.plugins.current();
+        let plugin = plugins
             .get(name)
             .ok_or_else(|| format!("risk scorer `{name}` is not loaded"))?;
+        self.shadow
+            .record("risk", || serde_json::json!({ "events": events }));
         let started = Instant::now();
         let out = self.runtime.score_risk(plugin, events);
         self.exporter.plugin_evaluated(

@@ -196,7 +196,8 @@ impl Governance {
             ));
         }
         let policy = &self.settings.matching;
-        let plugin = self.plugins.get(&policy.matcher).ok_or_else(|| {
+        let plugins = self.plugins.current();
+        let plugin = plugins.get(&policy.matcher).ok_or_else(|| {
             ServiceError::Unavailable(format!("task matcher `{}` is not loaded", policy.matcher))
         })?;
         let max_cost = request.max_cost.unwrap_or(policy.max_cost_per_task);
@@ -212,6 +213,9 @@ impl Governance {
                 max_cost_per_hour: None,
             },
         };
+        self.shadow.record("matcher", || {
+            serde_json::to_value(&match_request).unwrap_or_default()
+        });
         let started = Instant::now();
         let ranked = self.runtime.rank(plugin, &match_request);
         let elapsed = started.elapsed();

@@ -8,6 +8,7 @@ mod cycle;
 mod events;
 mod fleet;
 mod readiness;
+pub mod registry;
 
 pub use control::{authorize, AuthorizeReply, DecisionLog};
 pub use fleet::Fleet;
@@ -21,7 +22,7 @@ use crate::domain::governance::{days_between, DecisionError, GovernanceState, DA
 use crate::domain::metrics::MetricsReport;
 use crate::domain::{Phase, Timestamp};
 use crate::exporter::Exporter;
-use crate::runtime::{PluginRuntime, PluginSet};
+use crate::runtime::{ActivePlugins, PluginRuntime};
 use crate::storage::{Database, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,9 @@ pub enum ServiceError {
     Unavailable(String),
     #[error(transparent)]
     Plugin(crate::runtime::EvalError),
+    /// A candidate plugin version failed a gate; nothing changed.
+    #[error("gate `{}` failed: {}", .0.gate, .0.message)]
+    GateFailed(Box<crate::domain::registry::GateFailure>),
     #[error(transparent)]
     Storage(StorageError),
 }
@@ -66,7 +70,9 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 pub struct Governance {
     pub db: Arc<Database>,
     pub runtime: Arc<PluginRuntime>,
-    pub plugins: Arc<PluginSet>,
+    /// The active plugin versions: each operation takes the current set
+    /// once and uses it to the end.
+    pub plugins: Arc<ActivePlugins>,
     pub settings: GovernanceSettings,
     pub exporter: Arc<Exporter>,
     /// When `/metrics` was last scraped: the "monitoring in place" fact.
@@ -76,13 +82,15 @@ pub struct Governance {
     /// Sends auto-actions and escalations to the webhook.
     pub notifier: crate::webhook::Notifier,
     pub fleet: Fleet,
+    /// Samples the inputs plugins are served, for candidates' shadow runs.
+    pub shadow: registry::ShadowRecorder,
 }
 
 impl Governance {
     pub fn new(
         db: Arc<Database>,
         runtime: Arc<PluginRuntime>,
-        plugins: Arc<PluginSet>,
+        plugins: Arc<ActivePlugins>,
         settings: GovernanceSettings,
         exporter: Arc<Exporter>,
     ) -> Self {
@@ -96,6 +104,7 @@ impl Governance {
             command_source: None,
             notifier: crate::webhook::Notifier::disabled(),
             fleet: Fleet::default(),
+            shadow: registry::ShadowRecorder::disabled(),
         }
     }
 
@@ -103,6 +112,11 @@ impl Governance {
     pub fn with_fleet(mut self) -> Result<Self, StorageError> {
         self.fleet = Fleet::load(&self.db)?;
         Ok(self)
+    }
+
+    pub fn with_shadow_recorder(mut self, recorder: registry::ShadowRecorder) -> Self {
+        self.shadow = recorder;
+        self
     }
 
     pub fn with_notifier(mut self, notifier: crate::webhook::Notifier) -> Self {
@@ -233,6 +247,7 @@ impl Governance {
     ) -> ServiceResult<crate::exporter::GovernanceFigures> {
         use crate::exporter::{GovernanceFigures, ReadinessFigures};
         let state = self.db.state()?;
+        let plugins = self.plugins.current();
         let week = self.metrics(Timestamp(now.millis() - 7 * DAY_MS), now)?;
         let totals = self.db.command_totals()?;
         let (incidents, autonomous) = self.db.incident_totals()?;
@@ -271,6 +286,16 @@ impl Governance {
                 .db
                 .succeeded_commands_of(&["EMERGENCY_SHUTDOWN", "ABORT"])?,
             control: self.control_figures(state.emergency_stop)?,
+            active_plugins: plugins
+                .iter()
+                .map(|p| crate::exporter::ActivePluginFigure {
+                    name: p.name().to_string(),
+                    kind: p.kind().world().to_string(),
+                    version: p.version().to_string(),
+                    sha256: p.summary().sha256.clone(),
+                })
+                .collect(),
+            plugin_generation: plugins.generation(),
         })
     }
 

@@ -52,7 +52,13 @@ impl Governance {
     /// Assesses now and stores the result.
     pub fn assess(&self, now: Timestamp) -> ServiceResult<ReadinessReport> {
         let ctx = self.readiness_context(now)?;
-        let checklist = self.plugins.checklist();
+        // One set for the whole assessment: no item is judged by a version
+        // that a swap made mid-way.
+        let plugins = self.plugins.current();
+        let checklist = plugins.checklist();
+        self.shadow.record("readiness", || {
+            serde_json::to_value(&ctx).unwrap_or_default()
+        });
         let started = Instant::now();
         let assessment = self.runtime.assess(&checklist, &ctx);
         let elapsed = started.elapsed();
@@ -73,6 +79,7 @@ impl Governance {
                 .plugin_evaluated(plugin.name(), plugin.kind(), elapsed, failed);
         }
         let mut report = ReadinessReport::new(now, ctx.phase.current, &assessment);
+        report.plugin_generation = plugins.generation();
         self.db.store_assessment(&mut report)?;
         Ok(report)
     }

@@ -14,6 +14,7 @@ mod commands;
 mod control;
 mod events;
 mod governance;
+mod plugins;
 mod schema;
 mod workflows;
 
@@ -24,6 +25,7 @@ pub use command_source::{CommandSource, SourcePage};
 pub use commands::Ingested;
 pub use control::NewDecision;
 pub use events::NewAction;
+pub use plugins::{RecordedInput, StoredPlugin};
 use schema::MIGRATIONS;
 
 use std::path::Path;

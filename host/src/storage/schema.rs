@@ -272,4 +272,47 @@ pub(super) const MIGRATIONS: &[&str] = &[
         at_ms    INTEGER NOT NULL,
         body     TEXT NOT NULL
     );",
+    // 4: plugin versions. Blobs are keyed by their sha256, so two versions
+    // with the same bytes share one. At most one version of a name is
+    // active (the partial unique index), and every activation is kept, so
+    // a rollback knows what was active before.
+    "CREATE TABLE plugin_blobs (
+        sha256 TEXT PRIMARY KEY,
+        bytes  BLOB NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE plugin_versions (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        name            TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        sha256          TEXT NOT NULL,
+        size_bytes      INTEGER NOT NULL,
+        manifest        TEXT NOT NULL,
+        uploaded_ms     INTEGER NOT NULL,
+        uploaded_by     TEXT NOT NULL,
+        signer          TEXT,
+        status          TEXT NOT NULL CHECK (status IN ('active', 'inactive', 'rejected')),
+        rejection       TEXT,
+        activated_ms    INTEGER,
+        UNIQUE (name, version)
+    );
+    CREATE UNIQUE INDEX plugin_versions_one_active ON plugin_versions (name) WHERE status = 'active';
+    CREATE TABLE plugin_activations (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        name      TEXT NOT NULL,
+        version   TEXT NOT NULL,
+        previous  TEXT,
+        at_ms     INTEGER NOT NULL,
+        by        TEXT NOT NULL,
+        how       TEXT NOT NULL,
+        forced    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX plugin_activations_by_name ON plugin_activations (name, id);
+    CREATE TABLE shadow_inputs (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        source  TEXT NOT NULL,
+        at_ms   INTEGER NOT NULL,
+        input   TEXT NOT NULL
+    );
+    CREATE INDEX shadow_inputs_by_source ON shadow_inputs (source, id);",
 ];

@@ -8,5 +8,6 @@ pub mod control;
 pub mod events;
 pub mod governance;
 pub mod plugins;
+pub mod registry;
 pub mod reporting;
 pub mod system;

@@ -29,7 +29,14 @@ pub async fn list_plugins(
     State(state): State<AppState>,
     _caller: Caller,
 ) -> Json<Vec<PluginSummary>> {
-    Json(state.plugins.iter().map(|p| p.summary().clone()).collect())
+    Json(
+        state
+            .plugins
+            .current()
+            .iter()
+            .map(|p| p.summary().clone())
+            .collect(),
+    )
 }
 
 #[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", security(("bearer" = [])),
@@ -39,10 +46,8 @@ pub async fn get_plugin(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<PluginSummary>, ApiError> {
-    let plugin = state
-        .plugins
-        .get(&name)
-        .ok_or_else(|| unknown_plugin(&name))?;
+    let plugins = state.plugins.current();
+    let plugin = plugins.get(&name).ok_or_else(|| unknown_plugin(&name))?;
     Ok(Json(plugin.summary().clone()))
 }
 
@@ -59,6 +64,7 @@ pub async fn evaluate(
     caller.require(Role::Reporter)?;
     let plugin = state
         .plugins
+        .current()
         .get(&name)
         .ok_or_else(|| unknown_plugin(&name))?
         .clone();
@@ -112,7 +118,11 @@ pub async fn assess(
 ) -> Result<Json<Assessment>, ApiError> {
     caller.require(Role::Reporter)?;
     let ctx: ReadinessContext = json_body(body)?;
-    blocking(move || Ok(Json(state.runtime.assess(&state.plugins.checklist(), &ctx)))).await
+    blocking(move || {
+        let plugins = state.plugins.current();
+        Ok(Json(state.runtime.assess(&plugins.checklist(), &ctx)))
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -22,16 +22,21 @@ pub async fn health() -> Json<Value> {
 pub async fn ready(State(state): State<AppState>) -> Response {
     let db = state.db.clone();
     let db_check = tokio::task::spawn_blocking(move || db.check_writable()).await;
-    let mut failures: Vec<String> = state.plugin_failures.iter().cloned().collect();
+    let mut failures: Vec<String> = state.registry.faults();
     match db_check {
         Ok(Ok(())) => {}
         Ok(Err(e)) => failures.push(format!("database: {e}")),
         Err(e) => failures.push(format!("database check failed: {e}")),
     }
+    let plugins = state.plugins.current();
     if failures.is_empty() {
         (
             StatusCode::OK,
-            Json(json!({"status": "ready", "plugins": state.plugins.len()})),
+            Json(json!({
+                "status": "ready",
+                "plugins": plugins.len(),
+                "pluginGeneration": plugins.generation(),
+            })),
         )
             .into_response()
     } else {

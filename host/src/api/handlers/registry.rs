@@ -1,0 +1,216 @@
+//! Plugin versions: upload, list, activate, roll back, delete.
+
+use axum::body::Bytes;
+use axum::extract::multipart::{Field, Multipart, MultipartRejection};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+
+use crate::api::auth::Caller;
+use crate::api::extract::{blocking, json_body, query};
+use crate::api::{ApiError, AppState};
+use crate::domain::auth::Role;
+use crate::domain::registry::{
+    Activation, ActivationKind, PluginVersion, UploadOptions, UploadOutcome,
+};
+use crate::runtime::manifest::check_name;
+use crate::service::registry::Candidate;
+
+/// Manifests and signature files are small; only the component may be large.
+const MAX_MANIFEST_BYTES: usize = 1 << 20;
+const MAX_SIGNATURE_BYTES: usize = 16 << 10;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    /// Make it active once it passes every gate (default true).
+    activate: Option<bool>,
+    /// Run every gate and the shadow run, store nothing (default false).
+    dry_run: Option<bool>,
+    /// Activate despite errors or timeouts on recorded inputs; audited.
+    force: Option<bool>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ForceQuery {
+    force: Option<bool>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateBody {
+    version: String,
+}
+
+fn plugin_name(name: &str) -> Result<(), ApiError> {
+    check_name(name).map_err(|e| ApiError::BadRequest(format!("plugin {e}")))
+}
+
+/// Reads one part, refusing it as soon as it passes `max` bytes, so an
+/// oversized upload is never held in memory whole.
+async fn read_part(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError> {
+    let part = field.name().unwrap_or_default().to_string();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("cannot read part `{part}`: {e}")))?
+    {
+        if bytes.len() + chunk.len() > max {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "part `{part}` is larger than {max} bytes"
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Uploads a version as multipart/form-data: `wasm` (the component),
+/// `manifest` (its TOML), and optionally `signature` (the JSON of
+/// `regent plugin sign`). It passes the gates (signature, compile, world,
+/// describe, params, fixtures, shadow run) or is refused with the gate
+/// that failed, and the active version keeps serving.
+#[utoipa::path(put, path = "/api/plugins/{name}", tag = "plugins", security(("bearer" = [])),
+    params(("name" = String, Path), UploadQuery),
+    request_body(content_type = "multipart/form-data", description = "parts `wasm`, `manifest`, optional `signature`"),
+    responses((status = 200, body = UploadOutcome), (status = 400, description = "bad input, or a failed gate (`error.gate`)", body = crate::api::ErrorBody),
+        (status = 403, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody), (status = 413, body = crate::api::ErrorBody)))]
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    q: Result<Query<UploadQuery>, QueryRejection>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<UploadOutcome>, ApiError> {
+    let who = caller.require(Role::Admin)?.name.clone();
+    plugin_name(&name)?;
+    let q = query(q)?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the upload must be multipart/form-data with parts `wasm` and `manifest`: {}",
+            e.body_text()
+        ))
+    })?;
+    let max_wasm = state.registry.settings().max_upload_bytes;
+    let (mut wasm, mut manifest, mut signature) = (None, None, None);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
+    {
+        match field.name().unwrap_or_default() {
+            "wasm" => wasm = Some(read_part(field, max_wasm).await?),
+            "manifest" => {
+                let bytes = read_part(field, MAX_MANIFEST_BYTES).await?;
+                manifest = Some(String::from_utf8(bytes).map_err(|_| {
+                    ApiError::BadRequest("part `manifest` is not UTF-8 text".into())
+                })?);
+            }
+            "signature" => signature = Some(read_part(field, MAX_SIGNATURE_BYTES).await?),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown part `{other}`: the parts are `wasm`, `manifest` and `signature`"
+                )))
+            }
+        }
+    }
+    let (Some(wasm), Some(manifest)) = (wasm, manifest) else {
+        return Err(ApiError::BadRequest(
+            "the upload needs a `wasm` part (the component) and a `manifest` part (its TOML)"
+                .into(),
+        ));
+    };
+    if wasm.is_empty() {
+        return Err(ApiError::BadRequest("part `wasm` is empty".into()));
+    }
+    let options = UploadOptions {
+        activate: q.activate.unwrap_or(true),
+        dry_run: q.dry_run.unwrap_or(false),
+        force: q.force.unwrap_or(false),
+    };
+    let candidate = Candidate {
+        wasm,
+        manifest,
+        signature,
+    };
+    blocking(move || {
+        Ok(Json(state.registry.upload(
+            &name,
+            candidate,
+            options,
+            &who,
+            ActivationKind::Upload,
+        )?))
+    })
+    .await
+}
+
+/// Every version of a plugin, newest upload first.
+#[utoipa::path(get, path = "/api/plugins/{name}/versions", tag = "plugins", security(("bearer" = [])),
+    params(("name" = String, Path)), responses((status = 200, body = [PluginVersion]), (status = 404, body = crate::api::ErrorBody)))]
+pub async fn versions(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<PluginVersion>>, ApiError> {
+    plugin_name(&name)?;
+    blocking(move || Ok(Json(state.registry.versions(&name)?))).await
+}
+
+/// Makes a stored version active, after the gates run again on today's
+/// recorded inputs.
+#[utoipa::path(post, path = "/api/plugins/{name}/activate", tag = "plugins", security(("bearer" = [])),
+    params(("name" = String, Path), ForceQuery), request_body = ActivateBody,
+    responses((status = 200, body = Activation), (status = 400, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    q: Result<Query<ForceQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Activation>, ApiError> {
+    let who = caller.require(Role::Admin)?.name.clone();
+    plugin_name(&name)?;
+    let force = query(q)?.force.unwrap_or(false);
+    let req: ActivateBody = json_body(body)?;
+    blocking(move || {
+        Ok(Json(state.registry.activate(
+            &name,
+            &req.version,
+            force,
+            &who,
+        )?))
+    })
+    .await
+}
+
+/// Reactivates the version that was active before the current one.
+#[utoipa::path(post, path = "/api/plugins/{name}/rollback", tag = "plugins", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = Activation), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Activation>, ApiError> {
+    let who = caller.require(Role::Admin)?.name.clone();
+    plugin_name(&name)?;
+    blocking(move || Ok(Json(state.registry.rollback(&name, &who)?))).await
+}
+
+/// Deletes an inactive (or rejected) version; an active one is refused.
+#[utoipa::path(delete, path = "/api/plugins/{name}/versions/{version}", tag = "plugins", security(("bearer" = [])),
+    params(("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = PluginVersion), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
+pub async fn delete_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<PluginVersion>, ApiError> {
+    let who = caller.require(Role::Admin)?.name.clone();
+    plugin_name(&name)?;
+    blocking(move || Ok(Json(state.registry.delete(&name, &version, &who)?))).await
+}

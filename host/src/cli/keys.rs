@@ -1,0 +1,179 @@
+//! `regent plugin keygen` and `regent plugin sign`.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use ed25519_dalek::SigningKey;
+
+use crate::signing;
+
+/// Writes a new secret key file to `out` and prints the public key with the
+/// config snippet that trusts it.
+pub fn keygen(out: &Path, force: bool) -> Result<()> {
+    let (seed, public) = signing::generate_key()
+        .map_err(|e| anyhow!("cannot get randomness from the operating system: {e}"))?;
+    let text = signing::encode_secret_key(&SigningKey::from_bytes(&seed));
+
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    if out.exists() {
+        if !force {
+            bail!(
+                "{} already exists; pass --force to overwrite it",
+                out.display()
+            );
+        }
+        // Removed rather than truncated: an existing file keeps its mode, and
+        // a secret must never land in a file others can read.
+        std::fs::remove_file(out).with_context(|| format!("cannot remove {}", out.display()))?;
+    }
+    let mut options = OpenOptions::new();
+    // create_new: never follow a file (or symlink) that appeared meanwhile.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(out)
+        .with_context(|| format!("cannot create {}", out.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+
+    println!("public key: {public}");
+    println!("trust it in the server's config:");
+    println!("[plugin_registry.trusted_keys]");
+    println!("{} = \"{public}\"", toml_key(&signer_name(out)));
+    Ok(())
+}
+
+/// Signs the component at `wasm` with the secret key file at `key`, writing
+/// the signature to `out` or, by default, next to it as `<wasm>.sig`.
+pub fn sign(wasm: &Path, key: &Path, out: Option<&Path>) -> Result<()> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let key_text =
+        std::fs::read_to_string(key).with_context(|| format!("cannot read {}", key.display()))?;
+    let key = signing::read_secret_key(&key_text).map_err(|e| anyhow!("{}: {e}", key.display()))?;
+
+    let signature = signing::sign_bytes(&key, &bytes);
+    let sig_path = out.map(Path::to_path_buf).unwrap_or_else(|| sig_path(wasm));
+    let mut json = serde_json::to_string_pretty(&signature)?;
+    json.push('\n');
+    std::fs::write(&sig_path, json)
+        .with_context(|| format!("cannot write {}", sig_path.display()))?;
+
+    println!(
+        "signed {} (sha256 {}) with key {} -> {}",
+        wasm.display(),
+        signature.sha256,
+        signature.public_key,
+        sig_path.display()
+    );
+    Ok(())
+}
+
+/// `x.wasm` -> `x.wasm.sig`: appended, not `with_extension`, so the name says
+/// which file it signs.
+fn sig_path(wasm: &Path) -> PathBuf {
+    let mut path = OsString::from(wasm.as_os_str());
+    path.push(".sig");
+    PathBuf::from(path)
+}
+
+fn signer_name(key_file: &Path) -> String {
+    key_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "signer".to_string())
+}
+
+/// A bare TOML key when possible; otherwise quoted, since a stem such as
+/// `alice.prod` would otherwise read as a nested table. JSON string escapes
+/// are all valid in a TOML basic string.
+fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        name.to_string()
+    } else {
+        serde_json::to_string(name).unwrap_or_else(|_| "\"signer\"".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::{parse_signature, verify, TrustedKeys};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn keygen_then_sign_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_path = dir.path().join("keys/alice.key");
+        keygen(&key_path, false).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let before = std::fs::read(&key_path).unwrap();
+        let err = keygen(&key_path, false).unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(std::fs::read(&key_path).unwrap(), before);
+
+        let wasm = dir.path().join("rule.wasm");
+        std::fs::write(&wasm, b"\0asm pretend").unwrap();
+        sign(&wasm, &key_path, None).unwrap();
+        let sig_file = dir.path().join("rule.wasm.sig");
+        let sig = parse_signature(&std::fs::read(&sig_file).unwrap()).unwrap();
+
+        let key = signing::read_secret_key(&String::from_utf8(before.clone()).unwrap()).unwrap();
+        let trusted = TrustedKeys::from_config(&BTreeMap::from([(
+            "alice".to_string(),
+            signing::public_key_b64(&key),
+        )]))
+        .unwrap();
+        assert_eq!(verify(&sig, &sig.sha256, &trusted).unwrap(), "alice");
+
+        // --force replaces the key, still private.
+        keygen(&key_path, true).unwrap();
+        assert_ne!(std::fs::read(&key_path).unwrap(), before);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let out = dir.path().join("elsewhere.json");
+        sign(&wasm, &key_path, Some(&out)).unwrap();
+        assert!(out.exists());
+    }
+
+    #[test]
+    fn sign_names_the_bad_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("rule.wasm");
+        std::fs::write(&wasm, b"\0asm").unwrap();
+        let key = dir.path().join("bad.key");
+        std::fs::write(&key, "hello").unwrap();
+        let err = sign(&wasm, &key, None).unwrap_err();
+        assert!(err.to_string().contains("bad.key"), "{err}");
+    }
+
+    #[test]
+    fn toml_keys_are_quoted_when_needed() {
+        assert_eq!(toml_key("alice-prod_1"), "alice-prod_1");
+        assert_eq!(toml_key("alice.prod"), "\"alice.prod\"");
+        assert_eq!(toml_key("a \"b\""), "\"a \\\"b\\\"\"");
+    }
+}

@@ -1,0 +1,211 @@
+//! The plugins directory: imported at start, and watched with `--watch`.
+//!
+//! A plugin is `<name>.toml` plus `<name>.wasm` (and, if signed,
+//! `<name>.wasm.sig`). Writers must write each file under another name and
+//! rename it into place: a rename is atomic, so the watcher sees a whole
+//! file or none. A pair is taken only once both files have stayed the same
+//! for one poll, so a manifest renamed in before its component is not
+//! taken with the old component.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::{Candidate, PluginRegistry};
+use crate::domain::registry::{ActivationKind, UploadOptions, VersionStatus};
+use crate::runtime::cache::sha256_hex;
+use crate::runtime::Manifest;
+
+/// Who the audit log names for the directory's changes.
+const DIR_ACTOR: &str = "plugins-dir";
+
+/// A manifest with its component beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirPlugin {
+    pub name: String,
+    pub manifest: PathBuf,
+    pub wasm: PathBuf,
+}
+
+/// Every `<name>.toml` with a `<name>.wasm` beside it. Hidden files are
+/// skipped: they are the write half of write-then-rename.
+pub fn scan_dir(dir: &Path) -> std::io::Result<Vec<DirPlugin>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        if stem.starts_with('.') || path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let wasm = path.with_extension("wasm");
+        if wasm.is_file() {
+            found.push(DirPlugin {
+                name: stem.to_string(),
+                manifest: path.clone(),
+                wasm,
+            });
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// Size and modification time of the pair's files: what "changed" means.
+type Stamp = [(u64, Option<SystemTime>); 3];
+
+fn stamp(p: &DirPlugin) -> Stamp {
+    let of = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| (m.len(), m.modified().ok()))
+            .unwrap_or((0, None))
+    };
+    [of(&p.manifest), of(&p.wasm), of(&signature_path(&p.wasm))]
+}
+
+fn signature_path(wasm: &Path) -> PathBuf {
+    let mut name = wasm.as_os_str().to_os_string();
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
+impl PluginRegistry {
+    /// Imports the directory at start. A name the store has never seen is
+    /// imported and activated; a new version of a known name is stored
+    /// inactive, unless `activate` (`--watch`: the directory is the source
+    /// of truth). Returns what could not be imported.
+    pub fn import_dir(&self, dir: &Path, activate: bool) -> Vec<String> {
+        let plugins = match scan_dir(dir) {
+            Ok(p) => p,
+            Err(e) => {
+                return vec![format!(
+                    "cannot read the plugins directory {}: {e}",
+                    dir.display()
+                )]
+            }
+        };
+        let mut problems = Vec::new();
+        for p in &plugins {
+            if let Err(e) = self.import(p, ActivationKind::Import, activate) {
+                problems.push(format!("{}: {e}", p.manifest.display()));
+            }
+        }
+        problems
+    }
+
+    /// Takes one pair through the gates. The same version with the same
+    /// bytes is not uploaded again; if `activate`, it becomes active.
+    fn import(&self, p: &DirPlugin, how: ActivationKind, activate: bool) -> Result<(), String> {
+        let text = std::fs::read_to_string(&p.manifest).map_err(|e| e.to_string())?;
+        let wasm = std::fs::read(&p.wasm).map_err(|e| e.to_string())?;
+        let manifest = Manifest::parse(&text)?;
+        if manifest.name != p.name {
+            return Err(format!(
+                "names the plugin `{}`, but the file is `{}.toml`",
+                manifest.name, p.name
+            ));
+        }
+        let sha256 = sha256_hex(&wasm);
+        let existing = self
+            .db
+            .plugin_version(&manifest.name, &manifest.version)
+            .map_err(|e| e.to_string())?
+            .filter(|v| v.status != VersionStatus::Rejected);
+        if let Some(v) = existing {
+            if v.sha256 != sha256 {
+                return Err(format!(
+                    "{}@{} is already stored with other bytes (sha256 {}); the stored one serves: give the new build a new version",
+                    v.name, v.version, v.sha256
+                ));
+            }
+            if v.status == VersionStatus::Active || !activate {
+                return Ok(());
+            }
+            return self
+                .activate_as(&v.name, &v.version, how, false, DIR_ACTOR)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+        }
+        let first = self.active.current().get(&manifest.name).is_none();
+        let signature = std::fs::read(signature_path(&p.wasm)).ok();
+        let options = UploadOptions {
+            activate: activate || first,
+            ..UploadOptions::default()
+        };
+        let candidate = Candidate {
+            wasm,
+            manifest: text,
+            signature,
+        };
+        match self.upload(&manifest.name, candidate, options, DIR_ACTOR, how) {
+            Ok(outcome) => {
+                if outcome.activation.is_none() {
+                    tracing::warn!(plugin = %manifest.name, version = %manifest.version, "a new version in the plugins directory is stored but not active (activate it with `regent plugin activate`, or serve with --watch)");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if first {
+                    self.set_fault(&manifest.name, e.to_string());
+                }
+                Err(e.to_string())
+            }
+        }
+    }
+}
+
+/// Polls `dir` every `every` and imports (and activates) each pair that
+/// changed and then held still for one poll.
+pub fn spawn_watch(registry: Arc<PluginRegistry>, dir: PathBuf, every: Duration) {
+    tokio::spawn(async move {
+        let mut seen: HashMap<String, Stamp> = HashMap::new();
+        // What is there at start was imported by `import_dir`.
+        if let Ok(plugins) = scan_dir(&dir) {
+            for p in plugins {
+                seen.insert(p.name.clone(), stamp(&p));
+            }
+        }
+        let mut settling: HashMap<String, Stamp> = HashMap::new();
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let plugins = match scan_dir(&dir) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), error = %e, "cannot read the watched plugins directory");
+                    continue;
+                }
+            };
+            for p in plugins {
+                let now = stamp(&p);
+                if seen.get(&p.name) == Some(&now) {
+                    settling.remove(&p.name);
+                    continue;
+                }
+                // Changed: take it once it has held still for one poll.
+                if settling.insert(p.name.clone(), now) != Some(now) {
+                    continue;
+                }
+                settling.remove(&p.name);
+                seen.insert(p.name.clone(), now);
+                let r = registry.clone();
+                let name = p.name.clone();
+                let outcome =
+                    tokio::task::spawn_blocking(move || r.import(&p, ActivationKind::Watch, true))
+                        .await;
+                match outcome {
+                    Ok(Ok(())) => tracing::info!(plugin = %name, "plugins directory change taken"),
+                    Ok(Err(e)) => {
+                        tracing::error!(plugin = %name, error = %e, "plugins directory change refused; the active version keeps serving")
+                    }
+                    Err(e) => {
+                        tracing::error!(plugin = %name, error = %e, "plugins directory import failed")
+                    }
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,707 @@
+//! The plugin registry: versions in, through the gates, into the active
+//! set, without a restart and without a failed or mixed request.
+//!
+//! A candidate is compiled and checked on the caller's blocking thread,
+//! never on a request-serving one. Only when every gate passed does the
+//! registry commit the activation and then publish the next plugin set;
+//! the swap lock keeps the store's order and the published order the same.
+
+mod dir;
+mod shadow;
+
+pub use dir::{scan_dir, spawn_watch, DirPlugin};
+pub(crate) use shadow::breaker_input;
+pub use shadow::ShadowRecorder;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use super::{ServiceError, ServiceResult};
+use crate::config::RegistrySettings;
+use crate::domain::registry::{
+    Activation, ActivationKind, Gate, GateFailure, GateResult, PluginVersion, ShadowReport,
+    UploadOptions, UploadOutcome, VersionStatus,
+};
+use crate::domain::Timestamp;
+use crate::evaluation::run_fixture;
+use crate::exporter::Exporter;
+use crate::runtime::cache::sha256_hex;
+use crate::runtime::{ActivePlugins, LoadError, LoadedPlugin, Manifest, PluginRuntime};
+use crate::signing::{self, TrustedKeys};
+use crate::storage::{Database, StorageError};
+
+/// An upload: the component's bytes, its manifest, and its signature file.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub wasm: Vec<u8>,
+    pub manifest: String,
+    pub signature: Option<Vec<u8>>,
+}
+
+pub struct PluginRegistry {
+    db: Arc<Database>,
+    runtime: Arc<PluginRuntime>,
+    active: Arc<ActivePlugins>,
+    exporter: Arc<Exporter>,
+    settings: RegistrySettings,
+    trusted: TrustedKeys,
+    /// `[plugins.<name>.params]` from the config: applied to every
+    /// version of that name that serves.
+    overrides: BTreeMap<String, toml::Table>,
+    /// Held from commit to publish, so the store and the published set
+    /// change in the same order.
+    swap: Mutex<()>,
+    /// Why a plugin is not serving as it should, by name: `/ready` fails
+    /// while any is here.
+    faults: RwLock<BTreeMap<String, String>>,
+}
+
+/// The candidate, loaded, with the gates it passed so far.
+struct Checked {
+    plugin: LoadedPlugin,
+    gates: Vec<GateResult>,
+    shadow: ShadowReport,
+}
+
+impl PluginRegistry {
+    pub fn new(
+        db: Arc<Database>,
+        runtime: Arc<PluginRuntime>,
+        active: Arc<ActivePlugins>,
+        exporter: Arc<Exporter>,
+        settings: RegistrySettings,
+        overrides: BTreeMap<String, toml::Table>,
+    ) -> Result<Self, String> {
+        let trusted = TrustedKeys::from_config(&settings.trusted_keys)?;
+        Ok(Self {
+            db,
+            runtime,
+            active,
+            exporter,
+            settings,
+            trusted,
+            overrides,
+            swap: Mutex::new(()),
+            faults: RwLock::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn active(&self) -> &Arc<ActivePlugins> {
+        &self.active
+    }
+
+    pub fn settings(&self) -> &RegistrySettings {
+        &self.settings
+    }
+
+    /// What keeps `/ready` failing, one line per plugin.
+    pub fn faults(&self) -> Vec<String> {
+        self.faults
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(name, why)| format!("plugin `{name}`: {why}"))
+            .collect()
+    }
+
+    fn set_fault(&self, name: &str, why: String) {
+        tracing::error!(plugin = name, error = %why, "plugin fault");
+        self.faults
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), why);
+    }
+
+    fn clear_fault(&self, name: &str) {
+        self.faults
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
+    /// Every version of `name`, newest first.
+    pub fn versions(&self, name: &str) -> ServiceResult<Vec<PluginVersion>> {
+        let versions = self.db.plugin_versions(name)?;
+        if versions.is_empty() && self.active.current().get(name).is_none() {
+            return Err(ServiceError::NotFound(format!(
+                "no plugin named `{name}` (GET /api/plugins lists them)"
+            )));
+        }
+        Ok(versions)
+    }
+
+    /// Loads the versions the store says are active: what a restart
+    /// comes back with. One that cannot load is a fault, and the others
+    /// still serve.
+    pub fn load_active(&self) -> ServiceResult<()> {
+        let mut loaded = Vec::new();
+        for (name, version) in self.db.active_plugin_versions()? {
+            match self.load_stored(&name, &version) {
+                Ok(plugin) => loaded.push(Arc::new(plugin)),
+                Err(e) => {
+                    self.set_fault(&name, format!("active version {version} not loaded: {e}"))
+                }
+            }
+        }
+        let _swap = self.lock_swaps();
+        let set = crate::runtime::PluginSet::from_shared(loaded);
+        self.runtime.release_compiled_except(&set);
+        self.active.publish(set);
+        Ok(())
+    }
+
+    fn lock_swaps(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The guard protects no data, only ordering: a panic cannot leave
+        // anything half-done behind it.
+        self.swap.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads a stored version and loads it, refusing bytes that no longer
+    /// match their sha256.
+    fn load_stored(&self, name: &str, version: &str) -> ServiceResult<LoadedPlugin> {
+        let (bytes, manifest) = self.read_stored(name, version)?;
+        let manifest = self.with_overrides(manifest)?;
+        self.runtime
+            .load(&bytes, manifest)
+            .map_err(|e| ServiceError::Conflict(format!("{name}@{version} does not load: {e}")))
+    }
+
+    /// A stored version's bytes, checked against their sha256, and its
+    /// manifest. A mismatch is a fault until another version activates.
+    fn read_stored(&self, name: &str, version: &str) -> ServiceResult<(Vec<u8>, Manifest)> {
+        let stored = self.db.stored_plugin(name, version)?;
+        let actual = sha256_hex(&stored.bytes);
+        if actual != stored.version.sha256 {
+            let why = format!(
+                "the stored bytes of {name}@{version} do not match their sha256 (stored {}, now {actual}): refusing to load them",
+                stored.version.sha256
+            );
+            self.set_fault(name, why.clone());
+            // The refusal is part of the record; losing its audit entry
+            // must not hide the refusal itself.
+            if let Err(e) = self.db.audit_plugin_event(
+                "regent",
+                "plugin.integrity_failed",
+                format!("plugin:{name}@{version}"),
+                serde_json::json!({ "expected": stored.version.sha256, "actual": actual }),
+                Timestamp::now(),
+            ) {
+                tracing::error!(error = %e, "cannot audit an integrity failure");
+            }
+            return Err(ServiceError::Conflict(why));
+        }
+        let manifest = Manifest::parse(&stored.manifest).map_err(|e| {
+            ServiceError::Storage(StorageError::Corrupt {
+                table: "plugin_versions",
+                message: format!("{name}@{version}: manifest: {e}"),
+            })
+        })?;
+        Ok((stored.bytes, manifest))
+    }
+
+    fn with_overrides(&self, mut manifest: Manifest) -> ServiceResult<Manifest> {
+        if let Some(params) = self.overrides.get(&manifest.name) {
+            manifest.override_params(params).map_err(|e| {
+                ServiceError::BadRequest(format!(
+                    "[plugins.{}.params] in the config: {e}",
+                    manifest.name
+                ))
+            })?;
+        }
+        Ok(manifest)
+    }
+
+    /// `PUT /api/plugins/{name}`: the gates, then storage, then (unless
+    /// told otherwise) activation.
+    pub fn upload(
+        &self,
+        name: &str,
+        candidate: Candidate,
+        options: UploadOptions,
+        who: &str,
+        how: ActivationKind,
+    ) -> ServiceResult<UploadOutcome> {
+        let started = Instant::now();
+        let manifest = Manifest::parse(&candidate.manifest)
+            .map_err(|e| ServiceError::BadRequest(format!("manifest: {e}")))?;
+        if manifest.name != name {
+            return Err(ServiceError::BadRequest(format!(
+                "the manifest names the plugin `{}`, but it was uploaded as `{name}`",
+                manifest.name
+            )));
+        }
+        let sha256 = sha256_hex(&candidate.wasm);
+        if let Some(existing) = self.db.plugin_version(name, &manifest.version)? {
+            if existing.status != VersionStatus::Rejected {
+                return self.upload_again(existing, &sha256, options, who, how, started);
+            }
+        }
+        let mut version = PluginVersion {
+            name: name.to_string(),
+            kind: manifest.kind,
+            version: manifest.version.clone(),
+            sha256,
+            size_bytes: candidate.wasm.len() as u64,
+            uploaded_at: Timestamp::now(),
+            uploaded_by: who.to_string(),
+            signer: None,
+            status: VersionStatus::Inactive,
+            activated_at: None,
+            rejection: None,
+        };
+        version.signer = self.check_signature(&candidate, &version)?;
+        let signature_gate = GateResult {
+            gate: Gate::Signature,
+            passed: true,
+            elapsed_ms: 0.0,
+            detail: match &version.signer {
+                Some(signer) => format!("signed by trusted key `{signer}`"),
+                None => "unsigned (signatures are not required)".into(),
+            },
+        };
+        let checked = self.check(
+            &candidate.wasm,
+            manifest,
+            vec![signature_gate],
+            options.force,
+        );
+        self.release_unused();
+        let checked = match checked {
+            Ok(c) => c,
+            Err(failure) => {
+                self.exporter.plugin_rejected(failure.gate.as_str());
+                if !options.dry_run {
+                    version.status = VersionStatus::Rejected;
+                    version.rejection = Some(format!("{}: {}", failure.gate, failure.message));
+                    self.db.record_rejection(
+                        &version,
+                        &candidate.manifest,
+                        failure.gate.as_str(),
+                    )?;
+                }
+                return Err(ServiceError::GateFailed(Box::new(failure)));
+            }
+        };
+        let forced = options.force && !checked.shadow.failures.is_empty();
+        let mut outcome = UploadOutcome {
+            version: version.clone(),
+            dry_run: options.dry_run,
+            gates: checked.gates,
+            shadow: checked.shadow,
+            activation: None,
+            elapsed_ms: 0.0,
+        };
+        if options.dry_run {
+            outcome.elapsed_ms = elapsed_ms(started);
+            return Ok(outcome);
+        }
+        self.db.store_plugin_version(
+            &version,
+            &candidate.manifest,
+            &candidate.wasm,
+            if forced {
+                "plugin.upload_forced"
+            } else {
+                "plugin.upload"
+            },
+        )?;
+        if options.activate {
+            let activation = self.publish(checked.plugin, how, forced, who, started)?;
+            outcome.version.status = VersionStatus::Active;
+            outcome.version.activated_at = Some(Timestamp::now());
+            outcome.activation = Some(activation);
+        }
+        outcome.elapsed_ms = elapsed_ms(started);
+        Ok(outcome)
+    }
+
+    /// The same version uploaded again: the same bytes are a no-op (or an
+    /// activation, if asked for); other bytes are a conflict, since a
+    /// version never changes once stored.
+    fn upload_again(
+        &self,
+        existing: PluginVersion,
+        sha256: &str,
+        options: UploadOptions,
+        who: &str,
+        how: ActivationKind,
+        started: Instant,
+    ) -> ServiceResult<UploadOutcome> {
+        if existing.sha256 != sha256 {
+            return Err(ServiceError::Conflict(format!(
+                "{}@{} already exists with other bytes (sha256 {}, uploaded {}); versions are immutable: give the new build a new version",
+                existing.name, existing.version, existing.sha256, existing.uploaded_at
+            )));
+        }
+        let mut outcome = UploadOutcome {
+            version: existing.clone(),
+            dry_run: options.dry_run,
+            gates: Vec::new(),
+            shadow: ShadowReport::default(),
+            activation: None,
+            elapsed_ms: 0.0,
+        };
+        if options.activate && !options.dry_run && existing.status != VersionStatus::Active {
+            let activation =
+                self.activate_as(&existing.name, &existing.version, how, options.force, who)?;
+            outcome.version.status = VersionStatus::Active;
+            outcome.activation = Some(activation);
+        }
+        outcome.elapsed_ms = elapsed_ms(started);
+        Ok(outcome)
+    }
+
+    /// Gate 0: who signed it. Refusals are audited, since they may be an
+    /// attempt to ship an unreviewed rule.
+    fn check_signature(
+        &self,
+        candidate: &Candidate,
+        version: &PluginVersion,
+    ) -> ServiceResult<Option<String>> {
+        let refuse = |why: String| -> ServiceResult<Option<String>> {
+            self.exporter.plugin_rejected(Gate::Signature.as_str());
+            self.db.audit_plugin_event(
+                &version.uploaded_by,
+                "plugin.signature_refused",
+                format!("plugin:{}@{}", version.name, version.version),
+                serde_json::json!({ "sha256": version.sha256, "reason": why }),
+                version.uploaded_at,
+            )?;
+            Err(ServiceError::Forbidden(format!(
+                "gate `signature` failed: {why}"
+            )))
+        };
+        match &candidate.signature {
+            None if self.settings.require_signed => refuse(
+                "this server requires signed plugins, and the upload has no signature (sign it with `regent plugin sign`)".into(),
+            ),
+            None => Ok(None),
+            Some(bytes) => {
+                let verified = signing::parse_signature(bytes)
+                    .and_then(|sig| signing::verify(&sig, &version.sha256, &self.trusted));
+                match verified {
+                    Ok(signer) => Ok(Some(signer)),
+                    Err(e) => refuse(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// Gates 1-5 on a candidate. The component serves with the config's
+    /// params overrides; its fixtures run on the params its author wrote.
+    fn check(
+        &self,
+        wasm: &[u8],
+        manifest: Manifest,
+        mut gates: Vec<GateResult>,
+        force: bool,
+    ) -> Result<Checked, GateFailure> {
+        let fail = |gates: &mut Vec<GateResult>, gate: Gate, message: String, shadow| {
+            gates.push(GateResult {
+                gate,
+                passed: false,
+                elapsed_ms: 0.0,
+                detail: message.clone(),
+            });
+            GateFailure {
+                gate,
+                message,
+                gates: std::mem::take(gates),
+                shadow,
+            }
+        };
+        if let Some(kind) = self.db.plugin_kind(&manifest.name).ok().flatten() {
+            if kind != manifest.kind.world() {
+                let message = format!(
+                    "`{}` is a {kind} plugin, and this version declares {}: a name keeps its kind, since rules and settings refer to it by name",
+                    manifest.name, manifest.kind
+                );
+                return Err(fail(
+                    &mut gates,
+                    Gate::World,
+                    message,
+                    ShadowReport::default(),
+                ));
+            }
+        }
+        let started = Instant::now();
+        let served = match self.with_overrides(manifest.clone()) {
+            Ok(m) => m,
+            Err(e) => {
+                return Err(fail(
+                    &mut gates,
+                    Gate::Params,
+                    e.to_string(),
+                    ShadowReport::default(),
+                ))
+            }
+        };
+        let plugin = match self.runtime.load(wasm, served) {
+            Ok(p) => p,
+            Err(e) => {
+                let gate = gate_of(&e);
+                // The gates before the failed one passed.
+                for earlier in [Gate::Compile, Gate::World, Gate::Describe, Gate::Params] {
+                    if earlier == gate {
+                        break;
+                    }
+                    gates.push(passed(earlier, 0.0, "passed".into()));
+                }
+                return Err(fail(
+                    &mut gates,
+                    gate,
+                    e.to_string(),
+                    ShadowReport::default(),
+                ));
+            }
+        };
+        let summary = plugin.summary();
+        let load_ms = elapsed_ms(started);
+        gates.push(passed(
+            Gate::Compile,
+            summary.compile_ms,
+            format!(
+                "{} KiB, compiled ({:?})",
+                summary_kib(wasm),
+                summary.compiled_from
+            )
+            .to_lowercase(),
+        ));
+        gates.push(passed(
+            Gate::World,
+            0.0,
+            format!("exports the {} world", manifest.kind),
+        ));
+        gates.push(passed(
+            Gate::Describe,
+            0.0,
+            format!(
+                "describes itself as {} {} {}",
+                manifest.kind, manifest.name, manifest.version
+            ),
+        ));
+        gates.push(passed(
+            Gate::Params,
+            (load_ms - summary.compile_ms).max(0.0),
+            "accepts its params".into(),
+        ));
+
+        let started = Instant::now();
+        if !manifest.fixtures.is_empty() {
+            let authored;
+            let as_authored = if self.overrides.contains_key(&manifest.name) {
+                authored = match self.runtime.load(wasm, manifest.clone()) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        return Err(fail(
+                            &mut gates,
+                            Gate::Fixtures,
+                            e.to_string(),
+                            ShadowReport::default(),
+                        ))
+                    }
+                };
+                &authored
+            } else {
+                &plugin
+            };
+            for (i, fixture) in manifest.fixtures.iter().enumerate() {
+                if let Err(e) = run_fixture(&self.runtime, wasm, as_authored, &manifest, fixture) {
+                    let message = format!("fixture #{} of {}: {e}", i + 1, manifest.fixtures.len());
+                    return Err(fail(
+                        &mut gates,
+                        Gate::Fixtures,
+                        message,
+                        ShadowReport::default(),
+                    ));
+                }
+            }
+        }
+        gates.push(passed(
+            Gate::Fixtures,
+            elapsed_ms(started),
+            match manifest.fixtures.len() {
+                0 => "the manifest has no [[fixtures]]".into(),
+                n => format!("{n} fixture(s) passed"),
+            },
+        ));
+
+        let started = Instant::now();
+        let current = self.active.current();
+        let shadow = match self.shadow_run(&plugin, current.get(&manifest.name).map(|p| p.as_ref()))
+        {
+            Ok(report) => report,
+            Err(e) => {
+                return Err(fail(
+                    &mut gates,
+                    Gate::Shadow,
+                    e.to_string(),
+                    ShadowReport::default(),
+                ))
+            }
+        };
+        if !shadow.failures.is_empty() && !force {
+            let first = &shadow.failures[0];
+            let message = format!(
+                "failed on {} of {} recorded inputs (first: {} recorded {}: {}); `?force=true` activates it anyway",
+                shadow.failures.len(),
+                shadow.inputs,
+                first.input,
+                first.recorded_at,
+                first.error
+            );
+            return Err(fail(&mut gates, Gate::Shadow, message, shadow));
+        }
+        gates.push(passed(
+            Gate::Shadow,
+            elapsed_ms(started),
+            format!(
+                "{} recorded inputs: {} identical, {} different, {} failed{}",
+                shadow.inputs,
+                shadow.identical,
+                shadow.differences.len(),
+                shadow.failures.len(),
+                if shadow.failures.is_empty() {
+                    ""
+                } else {
+                    " (forced)"
+                }
+            ),
+        ));
+        Ok(Checked {
+            plugin,
+            gates,
+            shadow,
+        })
+    }
+
+    /// `POST /api/plugins/{name}/activate`: a stored version, through the
+    /// gates again (the inputs and the active version may have changed
+    /// since its upload), then live.
+    pub fn activate(
+        &self,
+        name: &str,
+        version: &str,
+        force: bool,
+        who: &str,
+    ) -> ServiceResult<Activation> {
+        self.activate_as(name, version, ActivationKind::Activate, force, who)
+    }
+
+    fn activate_as(
+        &self,
+        name: &str,
+        version: &str,
+        how: ActivationKind,
+        force: bool,
+        who: &str,
+    ) -> ServiceResult<Activation> {
+        let started = Instant::now();
+        let current = self.active.current();
+        if current.get(name).is_some_and(|p| p.version() == version) {
+            return Err(ServiceError::Conflict(format!(
+                "{name}@{version} is already active"
+            )));
+        }
+        drop(current);
+        let (bytes, manifest) = self.read_stored(name, version)?;
+        let checked = self.check(&bytes, manifest, Vec::new(), force);
+        self.release_unused();
+        let checked = checked.map_err(|failure| {
+            self.exporter.plugin_rejected(failure.gate.as_str());
+            ServiceError::GateFailed(Box::new(failure))
+        })?;
+        let forced = force && !checked.shadow.failures.is_empty();
+        self.publish(checked.plugin, how, forced, who, started)
+    }
+
+    /// `POST /api/plugins/{name}/rollback`: back to the version that was
+    /// active before the current one. It served until the last swap, so
+    /// only its bytes are checked: a rollback must not be held up by a
+    /// shadow run when the new version is misbehaving.
+    pub fn rollback(&self, name: &str, who: &str) -> ServiceResult<Activation> {
+        let started = Instant::now();
+        let target = self.db.rollback_target(name)?.ok_or_else(|| {
+            ServiceError::Conflict(format!(
+                "`{name}` has no earlier active version to roll back to"
+            ))
+        })?;
+        let plugin = self.load_stored(name, &target)?;
+        self.publish(plugin, ActivationKind::Rollback, false, who, started)
+    }
+
+    /// Deletes an inactive version.
+    pub fn delete(&self, name: &str, version: &str, who: &str) -> ServiceResult<PluginVersion> {
+        Ok(self
+            .db
+            .delete_plugin_version(name, version, who, Timestamp::now())?)
+    }
+
+    /// Commits the activation, then publishes the next set. A crash in
+    /// between leaves the store ahead, and a restart loads what it says.
+    fn publish(
+        &self,
+        plugin: LoadedPlugin,
+        how: ActivationKind,
+        forced: bool,
+        who: &str,
+        started: Instant,
+    ) -> ServiceResult<Activation> {
+        let (name, version) = (plugin.name().to_string(), plugin.version().to_string());
+        let _swap = self.lock_swaps();
+        let previous =
+            self.db
+                .activate_plugin_version(&name, &version, how, forced, who, Timestamp::now())?;
+        let next = self.active.current().with(Arc::new(plugin));
+        let generation = next.generation();
+        self.active.publish(next);
+        let elapsed = started.elapsed();
+        self.exporter.plugin_swapped(&name, elapsed);
+        self.clear_fault(&name);
+        drop(_swap);
+        self.release_unused();
+        tracing::info!(plugin = %name, %version, previous = ?previous, how = how.as_str(), forced, generation, elapsed_ms = format!("{:.1}", elapsed.as_secs_f64() * 1e3), "plugin version active");
+        Ok(Activation {
+            name,
+            version,
+            previous,
+            how,
+            forced,
+            generation,
+            elapsed_ms: elapsed.as_secs_f64() * 1e3,
+        })
+    }
+
+    fn release_unused(&self) {
+        self.runtime.release_compiled_except(&self.active.current());
+    }
+}
+
+fn passed(gate: Gate, elapsed_ms: f64, detail: String) -> GateResult {
+    GateResult {
+        gate,
+        passed: true,
+        elapsed_ms,
+        detail,
+    }
+}
+
+fn summary_kib(wasm: &[u8]) -> usize {
+    wasm.len().div_ceil(1024)
+}
+
+fn elapsed_ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1e3
+}
+
+/// Which gate a load failure belongs to.
+fn gate_of(e: &LoadError) -> Gate {
+    match e {
+        LoadError::Compile { .. } => Gate::Compile,
+        LoadError::WorldMismatch { .. } | LoadError::Other { .. } => Gate::World,
+        LoadError::Describe { .. } | LoadError::DescribeMismatch { .. } => Gate::Describe,
+        LoadError::InvalidParams { .. } => Gate::Params,
+        _ => Gate::Compile,
+    }
+}

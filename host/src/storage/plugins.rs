@@ -1,0 +1,563 @@
+//! Plugin versions, their content-addressed bytes, activations, and the
+//! sampled real inputs that candidates are shadow-run on.
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+
+use super::audit::{append, NewAudit};
+use super::{Database, StorageError};
+use crate::domain::registry::{ActivationKind, PluginVersion, VersionStatus};
+use crate::domain::Timestamp;
+
+const VERSION_COLUMNS: &str = "name, kind, version, sha256, size_bytes, uploaded_ms, uploaded_by, \
+     signer, status, rejection, activated_ms";
+
+fn version_row(row: &Row<'_>) -> rusqlite::Result<PluginVersion> {
+    let corrupt = |i: usize, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    };
+    Ok(PluginVersion {
+        name: row.get(0)?,
+        kind: row
+            .get::<_, String>(1)?
+            .parse()
+            .map_err(|e: String| corrupt(1, e))?,
+        version: row.get(2)?,
+        sha256: row.get(3)?,
+        size_bytes: row.get::<_, i64>(4)? as u64,
+        uploaded_at: Timestamp(row.get(5)?),
+        uploaded_by: row.get(6)?,
+        signer: row.get(7)?,
+        status: row
+            .get::<_, String>(8)?
+            .parse()
+            .map_err(|e: String| corrupt(8, e))?,
+        rejection: row.get(9)?,
+        activated_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
+    })
+}
+
+fn version_in(
+    tx: &rusqlite::Connection,
+    name: &str,
+    version: &str,
+) -> Result<Option<PluginVersion>, StorageError> {
+    Ok(tx
+        .query_row(
+            &format!(
+                "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE name = ?1 AND version = ?2"
+            ),
+            params![name, version],
+            version_row,
+        )
+        .optional()?)
+}
+
+fn active_in(tx: &rusqlite::Connection, name: &str) -> Result<Option<String>, StorageError> {
+    Ok(tx
+        .query_row(
+            "SELECT version FROM plugin_versions WHERE name = ?1 AND status = 'active'",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+fn no_version(name: &str, version: &str) -> StorageError {
+    StorageError::NotFound(format!(
+        "plugin `{name}` has no version `{version}` (GET /api/plugins/{name}/versions lists them)"
+    ))
+}
+
+/// A version with what it takes to load it again.
+#[derive(Debug, Clone)]
+pub struct StoredPlugin {
+    pub version: PluginVersion,
+    pub manifest: String,
+    /// As stored: the caller checks them against `version.sha256`.
+    pub bytes: Vec<u8>,
+}
+
+/// A sampled input, as recorded.
+#[derive(Debug, Clone)]
+pub struct RecordedInput {
+    pub id: i64,
+    pub at: Timestamp,
+    pub input: serde_json::Value,
+}
+
+impl Database {
+    /// Every version of `name`, newest upload first.
+    pub fn plugin_versions(&self, name: &str) -> Result<Vec<PluginVersion>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE name = ?1 ORDER BY id DESC"
+        ))?;
+        let rows = stmt.query_map([name], version_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn plugin_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<PluginVersion>, StorageError> {
+        version_in(&self.conn(), name, version)
+    }
+
+    /// The kind of the plugin's existing versions, if it has any: a name
+    /// keeps its kind, since rules and settings refer to it by name.
+    pub fn plugin_kind(&self, name: &str) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT kind FROM plugin_versions WHERE name = ?1 AND status != 'rejected' LIMIT 1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// A version's manifest and bytes, to load it.
+    pub fn stored_plugin(&self, name: &str, version: &str) -> Result<StoredPlugin, StorageError> {
+        let conn = self.conn();
+        let v = version_in(&conn, name, version)?.ok_or_else(|| no_version(name, version))?;
+        if v.status == VersionStatus::Rejected {
+            return Err(StorageError::Conflict(format!(
+                "{name}@{version} was rejected ({}); upload it again to retry",
+                v.rejection.as_deref().unwrap_or("no reason recorded")
+            )));
+        }
+        let (manifest, bytes): (String, Option<Vec<u8>>) = conn.query_row(
+            "SELECT v.manifest, b.bytes FROM plugin_versions v
+             LEFT JOIN plugin_blobs b ON b.sha256 = v.sha256
+             WHERE v.name = ?1 AND v.version = ?2",
+            params![name, version],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let bytes = bytes.ok_or_else(|| StorageError::Corrupt {
+            table: "plugin_blobs",
+            message: format!("no stored bytes for {name}@{version} (sha256 {})", v.sha256),
+        })?;
+        Ok(StoredPlugin {
+            version: v,
+            manifest,
+            bytes,
+        })
+    }
+
+    /// Names and versions of every active plugin.
+    pub fn active_plugin_versions(&self) -> Result<Vec<(String, String)>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT name, version FROM plugin_versions WHERE status = 'active' ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Stores a candidate that passed its gates as an inactive version. A
+    /// rejected row of the same version is replaced (the author retried);
+    /// any other existing row is a conflict, since a version's bytes never
+    /// change once stored.
+    pub fn store_plugin_version(
+        &self,
+        v: &PluginVersion,
+        manifest: &str,
+        bytes: &[u8],
+        audit_action: &str,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| {
+            if let Some(existing) = version_in(tx, &v.name, &v.version)? {
+                if existing.status != VersionStatus::Rejected {
+                    return Err(StorageError::Conflict(format!(
+                        "{}@{} already exists (sha256 {}); versions are immutable: give the new build a new version",
+                        v.name, v.version, existing.sha256
+                    )));
+                }
+                tx.execute(
+                    "DELETE FROM plugin_versions WHERE name = ?1 AND version = ?2",
+                    params![v.name, v.version],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO plugin_blobs (sha256, bytes) VALUES (?1, ?2) ON CONFLICT (sha256) DO NOTHING",
+                params![v.sha256, bytes],
+            )?;
+            insert_version(tx, v, VersionStatus::Inactive, manifest)?;
+            append(
+                tx,
+                v.uploaded_at,
+                NewAudit {
+                    actor: &v.uploaded_by,
+                    action: audit_action,
+                    target: format!("plugin:{}@{}", v.name, v.version),
+                    before: None,
+                    after: Some(serde_json::json!({
+                        "kind": v.kind, "sha256": v.sha256, "sizeBytes": v.size_bytes, "signer": v.signer,
+                    })),
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records a candidate a gate refused, with the reason, and audits it.
+    /// An existing version of the same number that is not itself rejected
+    /// is left alone: a bad retry must not hide a good version.
+    pub fn record_rejection(
+        &self,
+        v: &PluginVersion,
+        manifest: &str,
+        gate: &str,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| {
+            match version_in(tx, &v.name, &v.version)? {
+                Some(existing) if existing.status != VersionStatus::Rejected => {}
+                existing => {
+                    if existing.is_some() {
+                        tx.execute(
+                            "DELETE FROM plugin_versions WHERE name = ?1 AND version = ?2",
+                            params![v.name, v.version],
+                        )?;
+                    }
+                    insert_version(tx, v, VersionStatus::Rejected, manifest)?;
+                }
+            }
+            append(
+                tx,
+                v.uploaded_at,
+                NewAudit {
+                    actor: &v.uploaded_by,
+                    action: "plugin.reject",
+                    target: format!("plugin:{}@{}", v.name, v.version),
+                    before: None,
+                    after: Some(serde_json::json!({
+                        "gate": gate, "reason": v.rejection, "sha256": v.sha256,
+                    })),
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// An audit entry on its own, for refusals that store nothing else
+    /// (an unsigned upload where signatures are required).
+    pub fn audit_plugin_event(
+        &self,
+        actor: &str,
+        action: &str,
+        target: String,
+        detail: serde_json::Value,
+        at: Timestamp,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| {
+            append(
+                tx,
+                at,
+                NewAudit {
+                    actor,
+                    action,
+                    target,
+                    before: None,
+                    after: Some(detail),
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Makes `version` the active one of `name`, returning the version it
+    /// replaces. The change, its history row and its audit entry are one
+    /// transaction.
+    pub fn activate_plugin_version(
+        &self,
+        name: &str,
+        version: &str,
+        how: ActivationKind,
+        forced: bool,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, StorageError> {
+        self.write(|tx| {
+            let target = version_in(tx, name, version)?.ok_or_else(|| no_version(name, version))?;
+            if target.status == VersionStatus::Rejected {
+                return Err(StorageError::Conflict(format!(
+                    "{name}@{version} was rejected; upload it again to retry"
+                )));
+            }
+            let previous = active_in(tx, name)?;
+            tx.execute(
+                "UPDATE plugin_versions SET status = 'inactive' WHERE name = ?1 AND status = 'active'",
+                [name],
+            )?;
+            tx.execute(
+                "UPDATE plugin_versions SET status = 'active', activated_ms = ?3 WHERE name = ?1 AND version = ?2",
+                params![name, version, now.millis()],
+            )?;
+            tx.execute(
+                "INSERT INTO plugin_activations (name, version, previous, at_ms, by, how, forced)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![name, version, previous, now.millis(), actor, how.as_str(), forced],
+            )?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor,
+                    action: if forced { "plugin.activate_forced" } else { "plugin.activate" },
+                    target: format!("plugin:{name}"),
+                    before: previous.as_ref().map(|p| serde_json::json!({ "version": p })),
+                    after: Some(serde_json::json!({
+                        "version": version, "sha256": target.sha256, "how": how.as_str(), "forced": forced,
+                    })),
+                },
+            )?;
+            Ok(previous)
+        })
+    }
+
+    /// The version that was active before the current one: what a
+    /// rollback goes back to.
+    pub fn rollback_target(&self, name: &str) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT previous FROM plugin_activations WHERE name = ?1 ORDER BY id DESC LIMIT 1",
+                [name],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Deletes an inactive or rejected version, and its bytes if no other
+    /// version shares them.
+    pub fn delete_plugin_version(
+        &self,
+        name: &str,
+        version: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<PluginVersion, StorageError> {
+        self.write(|tx| {
+            let v = version_in(tx, name, version)?.ok_or_else(|| no_version(name, version))?;
+            if v.status == VersionStatus::Active {
+                return Err(StorageError::Conflict(format!(
+                    "{name}@{version} is active; activate another version (or roll back) before deleting it"
+                )));
+            }
+            tx.execute(
+                "DELETE FROM plugin_versions WHERE name = ?1 AND version = ?2",
+                params![name, version],
+            )?;
+            tx.execute(
+                "DELETE FROM plugin_blobs WHERE sha256 = ?1
+                 AND NOT EXISTS (SELECT 1 FROM plugin_versions WHERE sha256 = ?1)",
+                [&v.sha256],
+            )?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor,
+                    action: "plugin.delete",
+                    target: format!("plugin:{name}@{version}"),
+                    before: Some(serde_json::json!({ "status": v.status, "sha256": v.sha256 })),
+                    after: None,
+                },
+            )?;
+            Ok(v)
+        })
+    }
+
+    /// Keeps the newest `keep` inputs of `source`. Writes on the caller's
+    /// thread without republishing the control state: inputs change no
+    /// decision.
+    pub fn record_shadow_input(
+        &self,
+        source: &str,
+        input: &serde_json::Value,
+        keep: u32,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO shadow_inputs (source, at_ms, input) VALUES (?1, ?2, ?3)",
+            params![source, now.millis(), input.to_string()],
+        )?;
+        trim_inputs(&tx, source, keep)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The newest `limit` inputs of `source`, newest first.
+    pub fn shadow_inputs(
+        &self,
+        source: &str,
+        limit: u32,
+    ) -> Result<Vec<RecordedInput>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at_ms, input FROM shadow_inputs WHERE source = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![source, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at, text) = row?;
+            out.push(RecordedInput {
+                id,
+                at: Timestamp(at),
+                input: super::from_json("shadow_inputs", &text)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn insert_version(
+    tx: &Transaction<'_>,
+    v: &PluginVersion,
+    status: VersionStatus,
+    manifest: &str,
+) -> Result<(), StorageError> {
+    tx.execute(
+        "INSERT INTO plugin_versions (name, kind, version, sha256, size_bytes, manifest, uploaded_ms,
+             uploaded_by, signer, status, rejection, activated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL)",
+        params![
+            v.name,
+            v.kind.world(),
+            v.version,
+            v.sha256,
+            v.size_bytes as i64,
+            manifest,
+            v.uploaded_at.millis(),
+            v.uploaded_by,
+            v.signer,
+            status.as_str(),
+            v.rejection,
+        ],
+    )?;
+    Ok(())
+}
+
+fn trim_inputs(tx: &Transaction<'_>, source: &str, keep: u32) -> Result<(), StorageError> {
+    tx.execute(
+        "DELETE FROM shadow_inputs WHERE source = ?1 AND id <= (
+             SELECT id FROM shadow_inputs WHERE source = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        params![source, keep],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PluginKind;
+
+    fn version(v: &str, sha: &str) -> PluginVersion {
+        PluginVersion {
+            name: "item".into(),
+            kind: PluginKind::ChecklistItem,
+            version: v.into(),
+            sha256: sha.into(),
+            size_bytes: 3,
+            uploaded_at: Timestamp(1_000),
+            uploaded_by: "admin".into(),
+            signer: None,
+            status: VersionStatus::Inactive,
+            activated_at: None,
+            rejection: None,
+        }
+    }
+
+    #[test]
+    fn one_active_version_rollback_and_delete() {
+        let db = Database::open_in_memory().unwrap();
+        db.store_plugin_version(&version("1", "aa"), "m1", b"one", "plugin.upload")
+            .unwrap();
+        db.store_plugin_version(&version("2", "bb"), "m2", b"two", "plugin.upload")
+            .unwrap();
+        let dup = db.store_plugin_version(&version("2", "cc"), "m2", b"other", "plugin.upload");
+        assert!(matches!(dup, Err(StorageError::Conflict(m)) if m.contains("immutable")));
+
+        let now = Timestamp(2_000);
+        assert_eq!(
+            db.activate_plugin_version("item", "1", ActivationKind::Upload, false, "a", now)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            db.activate_plugin_version("item", "2", ActivationKind::Activate, false, "a", now)
+                .unwrap(),
+            Some("1".into())
+        );
+        assert_eq!(
+            db.active_plugin_versions().unwrap(),
+            [("item".into(), "2".into())]
+        );
+        assert_eq!(db.rollback_target("item").unwrap(), Some("1".into()));
+        let stored = db.stored_plugin("item", "2").unwrap();
+        assert_eq!(
+            (stored.manifest.as_str(), stored.bytes.as_slice()),
+            ("m2", &b"two"[..])
+        );
+
+        let active = db.delete_plugin_version("item", "2", "a", now);
+        assert!(matches!(active, Err(StorageError::Conflict(m)) if m.contains("is active")));
+        db.delete_plugin_version("item", "1", "a", now).unwrap();
+        assert_eq!(db.plugin_versions("item").unwrap().len(), 1);
+        assert!(db.stored_plugin("item", "1").is_err());
+    }
+
+    #[test]
+    fn a_rejection_never_hides_a_stored_version() {
+        let db = Database::open_in_memory().unwrap();
+        db.store_plugin_version(&version("1", "aa"), "m", b"one", "plugin.upload")
+            .unwrap();
+        let mut bad = version("1", "zz");
+        bad.rejection = Some("fixtures: nope".into());
+        db.record_rejection(&bad, "m", "fixtures").unwrap();
+        assert_eq!(
+            db.plugin_version("item", "1").unwrap().unwrap().status,
+            VersionStatus::Inactive
+        );
+        let mut new = version("2", "yy");
+        new.rejection = Some("world: nope".into());
+        db.record_rejection(&new, "m", "world").unwrap();
+        assert_eq!(
+            db.plugin_version("item", "2").unwrap().unwrap().status,
+            VersionStatus::Rejected
+        );
+        // A retry of the rejected version replaces the rejection.
+        db.store_plugin_version(&version("2", "yy"), "m", b"two", "plugin.upload")
+            .unwrap();
+        assert_eq!(
+            db.plugin_version("item", "2").unwrap().unwrap().status,
+            VersionStatus::Inactive
+        );
+    }
+
+    #[test]
+    fn shadow_inputs_keep_the_newest() {
+        let db = Database::open_in_memory().unwrap();
+        for i in 0..5 {
+            db.record_shadow_input("readiness", &serde_json::json!({ "i": i }), 3, Timestamp(i))
+                .unwrap();
+        }
+        let kept = db.shadow_inputs("readiness", 10).unwrap();
+        let values: Vec<i64> = kept
+            .iter()
+            .map(|r| r.input["i"].as_i64().unwrap())
+            .collect();
+        assert_eq!(values, [4, 3, 2]);
+        assert!(db.shadow_inputs("breaker", 10).unwrap().is_empty());
+    }
+}
