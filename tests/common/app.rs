@@ -192,3 +192,45 @@ pub fn error_message(body: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("not an error body: {body}"))
 }
+
+/// A plugin's component and manifest text, as built into `dir`.
+pub fn plugin_files(dir: &Path, name: &str) -> (Vec<u8>, String) {
+    let wasm = std::fs::read(dir.join(format!("{name}.wasm")))
+        .unwrap_or_else(|e| panic!("cannot read {name}.wasm in {}: {e}", dir.display()));
+    let manifest = std::fs::read_to_string(dir.join(format!("{name}.toml")))
+        .unwrap_or_else(|e| panic!("cannot read {name}.toml in {}: {e}", dir.display()));
+    (wasm, manifest)
+}
+
+impl TestApp {
+    /// `PUT /api/plugins/{name}{query}` as multipart, with the admin token.
+    pub async fn upload(
+        &self,
+        name: &str,
+        query: &str,
+        wasm: &[u8],
+        manifest: &str,
+        signature: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut form = reqwest::multipart::Form::new()
+            .part(
+                "wasm",
+                reqwest::multipart::Part::bytes(wasm.to_vec()).file_name(format!("{name}.wasm")),
+            )
+            .text("manifest", manifest.to_string());
+        if let Some(sig) = signature {
+            form = form.text("signature", sig.to_string());
+        }
+        let resp = self
+            .client
+            .put(format!("{}/api/plugins/{name}{query}", self.base))
+            .bearer_auth(ADMIN)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+}

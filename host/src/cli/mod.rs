@@ -2,6 +2,7 @@
 
 mod keys;
 mod plugin;
+mod plugins_remote;
 mod remote;
 mod scaffold;
 
@@ -43,11 +44,17 @@ enum Command {
         /// (`sec min hour day month weekday`, e.g. `0 0 17 * * Fri`).
         #[arg(long)]
         cycle_every: Option<String>,
+        /// Pick up new or changed `<name>.wasm` + `<name>.toml` in
+        /// --plugins-dir while running (write each file under another name,
+        /// then rename it into place).
+        #[arg(long)]
+        watch: bool,
     },
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Build, test and scaffold plugins.
+    /// Build, test, sign and scaffold plugins; push, list, activate and roll
+    /// back their versions on a running server (REGENT_URL, REGENT_TOKEN).
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Emergency stop: deny every autonomous action now (REGENT_URL,
@@ -107,6 +114,71 @@ enum PluginCommand {
         #[arg(long, env = "REGENT_SDK_PATH")]
         sdk: Option<PathBuf>,
     },
+    /// Upload a component to a running server (REGENT_URL; REGENT_TOKEN
+    /// with the admin role). It passes the gates (signature, compile, world,
+    /// describe, params, fixtures, shadow run on recorded inputs) or is
+    /// refused with the gate that failed; the active version keeps serving.
+    Push {
+        /// The component (`<name>.wasm`). `<file>.wasm.sig`, if it exists
+        /// beside it, is sent as its signature.
+        wasm: PathBuf,
+        /// Its manifest (`<name>.toml`); its `name` says which plugin this is.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The signature from `regent plugin sign` (default
+        /// `<file>.wasm.sig` when it exists).
+        #[arg(long)]
+        signature: Option<PathBuf>,
+        /// Store it without making it active (`regent plugin activate` later).
+        #[arg(long)]
+        no_activate: bool,
+        /// Run every gate and the shadow run, but store nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Activate it even though it fails on some recorded inputs (audited).
+        #[arg(long)]
+        force: bool,
+    },
+    /// The active plugins, or with a name every stored version of it, newest
+    /// first (REGENT_URL; any REGENT_TOKEN).
+    List {
+        /// A plugin name: list its versions.
+        name: Option<String>,
+    },
+    /// Make a stored version active, after the gates run again on today's
+    /// recorded inputs (REGENT_URL; REGENT_TOKEN with the admin role).
+    Activate {
+        name: String,
+        version: String,
+        /// Activate it even though it fails on some recorded inputs (audited).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Reactivate the version that was active before the current one
+    /// (REGENT_URL; REGENT_TOKEN with the admin role).
+    Rollback { name: String },
+    /// Make an ed25519 signing key; prints its public key and the server
+    /// config that trusts it.
+    Keygen {
+        /// Where to write the secret key (created readable by you only).
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing key file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a component with a key from `regent plugin keygen`; `push` sends
+    /// the signature along.
+    Sign {
+        /// The component to sign.
+        wasm: PathBuf,
+        /// The secret key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signature (default `<file>.wasm.sig`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn verify_audit(path: &std::path::Path) -> anyhow::Result<()> {
@@ -142,6 +214,7 @@ pub fn main() -> ExitCode {
             db,
             config,
             cycle_every,
+            watch,
         } => ServeConfig::load(
             config.as_deref(),
             plugins_dir,
@@ -150,7 +223,8 @@ pub fn main() -> ExitCode {
             cycle_every,
             |k| std::env::var(k).ok(),
         )
-        .and_then(|config| {
+        .and_then(|mut config| {
+            config.watch = watch;
             crate::telemetry::init(config.log_level.as_deref());
             crate::startup::serve_blocking(config)
         }),
@@ -168,6 +242,34 @@ pub fn main() -> ExitCode {
             path,
             sdk,
         }) => scaffold::new_plugin(&kind, &name, &path, sdk.as_deref()),
+        Command::Plugin(PluginCommand::Push {
+            wasm,
+            manifest,
+            signature,
+            no_activate,
+            dry_run,
+            force,
+        }) => plugins_remote::push(
+            &wasm,
+            &manifest,
+            signature.as_deref(),
+            plugins_remote::PushOptions {
+                activate: !no_activate,
+                dry_run,
+                force,
+            },
+        ),
+        Command::Plugin(PluginCommand::List { name }) => plugins_remote::list(name.as_deref()),
+        Command::Plugin(PluginCommand::Activate {
+            name,
+            version,
+            force,
+        }) => plugins_remote::activate(&name, &version, force),
+        Command::Plugin(PluginCommand::Rollback { name }) => plugins_remote::rollback(&name),
+        Command::Plugin(PluginCommand::Keygen { out, force }) => keys::keygen(&out, force),
+        Command::Plugin(PluginCommand::Sign { wasm, key, out }) => {
+            keys::sign(&wasm, &key, out.as_deref())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,799 @@
+//! `regent plugin push|list|activate|rollback`: plugin versions on a running
+//! server (`REGENT_URL`, `REGENT_TOKEN`; see [`super::remote`]). Pushing,
+//! activating and rolling back need an admin's token; listing any token.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use futures_util::StreamExt as _;
+use reqwest::multipart::{Form, Part};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::remote::{Remote, RemoteError};
+
+/// The server compiles, runs the fixtures and shadow-runs a candidate
+/// before it answers.
+const SLOW: Duration = Duration::from_secs(600);
+/// Listing is a database read.
+const QUICK: Duration = Duration::from_secs(30);
+/// The component goes up in chunks of this size.
+const CHUNK: usize = 64 << 10;
+/// Files above this size show a progress line while they go up.
+const PROGRESS_ABOVE: u64 = 256 << 10;
+/// How many shadow differences (and failures) a summary shows.
+const SHOWN: usize = 5;
+/// Longest a JSON value is shown in a difference line.
+const JSON_WIDTH: usize = 120;
+
+const ADMIN: &str = "an admin's token to push, activate or roll back plugins";
+const ANY: &str = "a token (any role may list plugins)";
+
+/// The query flags of `PUT /api/plugins/{name}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushOptions {
+    pub activate: bool,
+    pub dry_run: bool,
+    pub force: bool,
+}
+
+pub fn push_query(o: PushOptions) -> String {
+    format!(
+        "activate={}&dry_run={}&force={}",
+        o.activate, o.dry_run, o.force
+    )
+}
+
+/// What is printed once the component is up and the server is at work.
+pub fn phase(o: PushOptions) -> &'static str {
+    if o.dry_run {
+        "validating (dry run)…"
+    } else if o.activate {
+        "validating and activating…"
+    } else {
+        "validating…"
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1 << 20) as f64)
+}
+
+/// `pushing swap-item.wasm: 45% (1.2 of 2.6 MiB)`, without the leading `\r`.
+pub fn progress_line(file: &str, sent: u64, total: u64) -> String {
+    let percent = (sent * 100).checked_div(total).unwrap_or(100);
+    format!(
+        "pushing {file}: {percent}% ({} of {} MiB)",
+        mib(sent),
+        mib(total)
+    )
+}
+
+/// `<file.wasm>.sig`, where `regent plugin sign` writes by default.
+fn default_signature(wasm: &Path) -> PathBuf {
+    let mut name = OsString::from(wasm.as_os_str());
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The component's bytes as a stream of chunks, drawing the progress line
+/// (when `show`) as each is handed to the connection; `done` is set once
+/// the last one is.
+fn chunks(
+    bytes: Vec<u8>,
+    file: String,
+    show: bool,
+    done: Arc<AtomicBool>,
+    phase: &'static str,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    let total = bytes.len();
+    futures_util::stream::iter((0..total).step_by(CHUNK)).map(move |start| {
+        let end = (start + CHUNK).min(total);
+        if show {
+            eprint!("\r{}", progress_line(&file, end as u64, total as u64));
+            if end == total {
+                eprintln!();
+                eprintln!("{phase}");
+            }
+        }
+        if end == total {
+            done.store(true, Ordering::Relaxed);
+        }
+        Ok(bytes[start..end].to_vec())
+    })
+}
+
+/// `regent plugin push`.
+pub fn push(
+    wasm: &Path,
+    manifest: &Path,
+    signature: Option<&Path>,
+    options: PushOptions,
+) -> Result<()> {
+    let manifest_text = read_text(manifest)?;
+    let name = crate::runtime::Manifest::parse(&manifest_text)
+        .map_err(|e| anyhow!("{}: {e}", manifest.display()))?
+        .name;
+    let signature = match signature {
+        Some(path) => Some(read_text(path)?),
+        None => {
+            let path = default_signature(wasm);
+            if path.is_file() {
+                eprintln!("signed: sending {}", path.display());
+                Some(read_text(&path)?)
+            } else {
+                None
+            }
+        }
+    };
+    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let remote = Remote::from_env_for(ADMIN)?;
+
+    let file = wasm
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("{name}.wasm"));
+    let total = bytes.len() as u64;
+    let show = total > PROGRESS_ABOVE;
+    let phase = phase(options);
+    let done = Arc::new(AtomicBool::new(false));
+    let body = reqwest::Body::wrap_stream(chunks(bytes, file.clone(), show, done.clone(), phase));
+    let path = format!("/api/plugins/{name}?{}", push_query(options));
+
+    let result = Remote::block_on(async {
+        let client = Remote::client(SLOW)?;
+        let mut form = Form::new()
+            .part(
+                "wasm",
+                Part::stream_with_length(body, total)
+                    .file_name(file)
+                    .mime_str("application/wasm")?,
+            )
+            .part(
+                "manifest",
+                Part::text(manifest_text).mime_str("application/toml")?,
+            );
+        if let Some(sig) = signature {
+            form = form.part("signature", Part::text(sig).mime_str("application/json")?);
+        }
+        if !show {
+            eprintln!("{phase}");
+        }
+        remote
+            .send(remote.request(&client, Method::PUT, &path).multipart(form))
+            .await
+    });
+    if show && !done.load(Ordering::Relaxed) {
+        // The upload stopped part way: end the progress line.
+        eprintln!();
+    }
+    let outcome = result.map_err(explain)?;
+    for line in push_summary(&outcome) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `regent plugin list [<name>]`.
+pub fn list(name: Option<&str>) -> Result<()> {
+    let remote = Remote::from_env_for(ANY)?;
+    let lines = match name {
+        None => plugins_table(&remote.call_with(Method::GET, "/api/plugins", None, QUICK)?),
+        Some(name) => versions_table(
+            name,
+            &remote.call_with(
+                Method::GET,
+                &format!("/api/plugins/{name}/versions"),
+                None,
+                QUICK,
+            )?,
+        ),
+    };
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `regent plugin activate <name> <version>`.
+pub fn activate(name: &str, version: &str, force: bool) -> Result<()> {
+    let remote = Remote::from_env_for(ADMIN)?;
+    let activation = remote
+        .call_with(
+            Method::POST,
+            &format!("/api/plugins/{name}/activate?force={force}"),
+            Some(json!({ "version": version })),
+            SLOW,
+        )
+        .map_err(explain)?;
+    println!("{}", activation_line(&activation));
+    Ok(())
+}
+
+/// `regent plugin rollback <name>`.
+pub fn rollback(name: &str) -> Result<()> {
+    let remote = Remote::from_env_for(ADMIN)?;
+    let activation = remote
+        .call_with(
+            Method::POST,
+            &format!("/api/plugins/{name}/rollback"),
+            Some(json!({})),
+            SLOW,
+        )
+        .map_err(explain)?;
+    println!("{}", activation_line(&activation));
+    Ok(())
+}
+
+/// A refused candidate (`gate_failed`): prints how far it got and returns
+/// `gate <gate> failed: <message>`. Other errors pass through.
+fn explain(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast_ref::<RemoteError>() {
+        Some(r) if r.code() == Some("gate_failed") => {
+            let (lines, error) = gate_failure(&r.body);
+            for line in lines {
+                println!("{line}");
+            }
+            anyhow!(error)
+        }
+        _ => e,
+    }
+}
+
+/// The lines to print for a `gate_failed` body, and the error to return.
+pub fn gate_failure(body: &Value) -> (Vec<String>, String) {
+    let error = &body["error"];
+    let details = &error["details"];
+    let mut lines = gate_lines(&details["gates"]);
+    if details["shadow"].is_object() {
+        lines.extend(shadow_lines(&details["shadow"]));
+    }
+    let message = format!(
+        "gate {} failed: {}",
+        error["gate"].as_str().unwrap_or("?"),
+        error["message"].as_str().unwrap_or("(no message)")
+    );
+    (lines, message)
+}
+
+fn elapsed(v: &Value) -> String {
+    v.as_f64()
+        .map(|ms| format!("{ms:.1}"))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// One line per gate: `  ok   compile   12.3 ms  <detail>`, a failed one
+/// marked `FAIL`.
+pub fn gate_lines(gates: &Value) -> Vec<String> {
+    let gates = gates.as_array().map(Vec::as_slice).unwrap_or_default();
+    let name_width = gates
+        .iter()
+        .map(|g| g["gate"].as_str().unwrap_or("?").len())
+        .max()
+        .unwrap_or(0)
+        .max("signature".len());
+    let ms_width = gates
+        .iter()
+        .map(|g| elapsed(&g["elapsedMs"]).len())
+        .max()
+        .unwrap_or(0);
+    gates
+        .iter()
+        .map(|g| {
+            let mark = match g["passed"].as_bool() {
+                Some(true) => "ok",
+                Some(false) => "FAIL",
+                None => "?",
+            };
+            let detail = g["detail"].as_str().unwrap_or("").trim();
+            let line = format!(
+                "  {mark:<4} {:<name_width$} {:>ms_width$} ms",
+                g["gate"].as_str().unwrap_or("?"),
+                elapsed(&g["elapsedMs"]),
+            );
+            if detail.is_empty() {
+                line
+            } else {
+                format!("{line}  {detail}")
+            }
+        })
+        .collect()
+}
+
+/// Compact JSON, cut at [`JSON_WIDTH`] characters.
+fn compact(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() <= JSON_WIDTH {
+        text
+    } else {
+        let cut: String = text.chars().take(JSON_WIDTH - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+fn count(v: &Value) -> usize {
+    v.as_array().map_or(0, Vec::len)
+}
+
+/// The shadow run: counts, then up to [`SHOWN`] differences and failures.
+pub fn shadow_lines(shadow: &Value) -> Vec<String> {
+    let inputs = shadow["inputs"].as_u64().unwrap_or(0);
+    if inputs == 0 {
+        return vec!["shadow: no recorded inputs to run on".into()];
+    }
+    let against = match shadow["comparedWith"].as_str() {
+        Some(v) => format!("against {v}"),
+        None => "(no active version to compare with)".into(),
+    };
+    let (differences, failures) = (&shadow["differences"], &shadow["failures"]);
+    let mut lines = vec![format!(
+        "shadow: {inputs} recorded input{} {against}: {} identical, {} different, {} failed",
+        if inputs == 1 { "" } else { "s" },
+        shadow["identical"].as_u64().unwrap_or(0),
+        count(differences),
+        count(failures),
+    )];
+    let differences = differences
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for d in differences.iter().take(SHOWN) {
+        let active = match (&d["active"], d["activeError"].as_str()) {
+            (Value::Null, Some(e)) => format!("active failed ({e})"),
+            (Value::Null, None) => "active none".into(),
+            (a, _) => format!("active {}", compact(a)),
+        };
+        lines.push(format!(
+            "  {}: {active} -> candidate {}",
+            d["input"].as_str().unwrap_or("?"),
+            compact(&d["candidate"])
+        ));
+    }
+    if differences.len() > SHOWN {
+        lines.push(format!(
+            "  … and {} more difference(s)",
+            differences.len() - SHOWN
+        ));
+    }
+    let failures = failures.as_array().map(Vec::as_slice).unwrap_or_default();
+    for f in failures.iter().take(SHOWN) {
+        lines.push(format!(
+            "  {}: failed ({}): {}",
+            f["input"].as_str().unwrap_or("?"),
+            f["code"].as_str().unwrap_or("?"),
+            f["error"].as_str().unwrap_or("")
+        ));
+    }
+    if failures.len() > SHOWN {
+        lines.push(format!(
+            "  … and {} more failure(s)",
+            failures.len() - SHOWN
+        ));
+    }
+    lines
+}
+
+/// `active: swap-item 2.0.0 (was 1.0.0), generation 7, live in 45.6 ms`.
+pub fn activation_line(a: &Value) -> String {
+    let forced = if a["forced"].as_bool() == Some(true) {
+        ", forced past shadow failures"
+    } else {
+        ""
+    };
+    format!(
+        "active: {} {} (was {}), generation {}, live in {} ms{forced}",
+        a["name"].as_str().unwrap_or("?"),
+        a["version"].as_str().unwrap_or("?"),
+        a["previous"].as_str().unwrap_or("none"),
+        a["generation"]
+            .as_u64()
+            .map_or_else(|| "?".into(), |g| g.to_string()),
+        elapsed(&a["elapsedMs"]),
+    )
+}
+
+/// `swap-item 2.0.0 (checklist-item), 2.6 MiB, sha256 0123456789ab, signed by alice`.
+fn version_line(v: &Value) -> String {
+    let signer = match v["signer"].as_str() {
+        Some(s) => format!("signed by {s}"),
+        None => "unsigned".into(),
+    };
+    format!(
+        "{} {} ({}), {} MiB, sha256 {}, {signer}",
+        v["name"].as_str().unwrap_or("?"),
+        v["version"].as_str().unwrap_or("?"),
+        v["kind"].as_str().unwrap_or("?"),
+        mib(v["sizeBytes"].as_u64().unwrap_or(0)),
+        short_sha(&v["sha256"]),
+    )
+}
+
+/// What `push` prints for a 200 answer.
+pub fn push_summary(outcome: &Value) -> Vec<String> {
+    let version = &outcome["version"];
+    let mut lines = vec![version_line(version)];
+    lines.extend(gate_lines(&outcome["gates"]));
+    if outcome["shadow"].is_object() {
+        lines.extend(shadow_lines(&outcome["shadow"]));
+    }
+    let took = elapsed(&outcome["elapsedMs"]);
+    lines.push(if outcome["activation"].is_object() {
+        activation_line(&outcome["activation"])
+    } else if outcome["dryRun"].as_bool() == Some(true) {
+        format!("dry run: nothing stored (checked in {took} ms)")
+    } else {
+        format!(
+            "stored, not active (checked in {took} ms); `regent plugin activate {} {}` makes it active",
+            version["name"].as_str().unwrap_or("?"),
+            version["version"].as_str().unwrap_or("?"),
+        )
+    });
+    lines
+}
+
+fn short_sha(v: &Value) -> String {
+    v.as_str().unwrap_or("?").chars().take(12).collect()
+}
+
+/// `2025-05-01T09:30:12.123Z` as `2025-05-01 09:30:12Z`; other text as is.
+fn short_time(v: &Value) -> String {
+    match v.as_str() {
+        None => "-".into(),
+        Some(t) if t.len() >= 19 && t.is_char_boundary(19) && t.as_bytes()[10] == b'T' => {
+            let zone = if t.ends_with('Z') { "Z" } else { "" };
+            format!("{} {}{zone}", &t[..10], &t[11..19])
+        }
+        Some(t) => t.to_string(),
+    }
+}
+
+/// Rows as columns, each as wide as its widest cell; no trailing spaces.
+fn table(rows: &[Vec<String>]) -> Vec<String> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let line: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            line.join("  ").trim_end().to_string()
+        })
+        .collect()
+}
+
+/// `GET /api/plugins` as a table.
+pub fn plugins_table(plugins: &Value) -> Vec<String> {
+    let plugins = plugins.as_array().map(Vec::as_slice).unwrap_or_default();
+    if plugins.is_empty() {
+        return vec!["no plugins loaded".into()];
+    }
+    let mut rows = vec![vec![
+        "NAME".to_string(),
+        "KIND".into(),
+        "VERSION".into(),
+        "SHA256".into(),
+    ]];
+    rows.extend(plugins.iter().map(|p| {
+        vec![
+            p["name"].as_str().unwrap_or("?").to_string(),
+            p["kind"].as_str().unwrap_or("?").to_string(),
+            p["version"].as_str().unwrap_or("?").to_string(),
+            short_sha(&p["sha256"]),
+        ]
+    }));
+    table(&rows)
+}
+
+/// `GET /api/plugins/{name}/versions` as a table, the active one marked
+/// `*`, each rejected one followed by why.
+pub fn versions_table(name: &str, versions: &Value) -> Vec<String> {
+    let versions = versions.as_array().map(Vec::as_slice).unwrap_or_default();
+    if versions.is_empty() {
+        return vec![format!("no versions of {name}")];
+    }
+    let mut rows = vec![[
+        "",
+        "VERSION",
+        "STATUS",
+        "UPLOADED",
+        "BY",
+        "SIGNER",
+        "MIB",
+        "SHA256",
+        "ACTIVATED",
+    ]
+    .map(String::from)
+    .to_vec()];
+    rows.extend(versions.iter().map(|v| {
+        let status = v["status"].as_str().unwrap_or("?");
+        vec![
+            if status == "active" { "*" } else { " " }.to_string(),
+            v["version"].as_str().unwrap_or("?").to_string(),
+            status.to_string(),
+            short_time(&v["uploadedAt"]),
+            v["uploadedBy"].as_str().unwrap_or("?").to_string(),
+            v["signer"].as_str().unwrap_or("-").to_string(),
+            mib(v["sizeBytes"].as_u64().unwrap_or(0)),
+            short_sha(&v["sha256"]),
+            short_time(&v["activatedAt"]),
+        ]
+    }));
+    let lines = table(&rows);
+    // Header, then each version with its rejection under it.
+    let mut out = vec![lines[0].clone()];
+    for (line, v) in lines[1..].iter().zip(versions) {
+        out.push(line.clone());
+        if let Some(why) = v["rejection"].as_str() {
+            out.push(format!("     rejected: {why}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome() -> Value {
+        json!({
+            "version": {
+                "name": "swap-item", "kind": "checklist-item", "version": "2.0.0",
+                "sha256": "0123456789abcdef0123", "sizeBytes": 2726297,
+                "uploadedAt": "2025-05-01T09:30:12.123456Z", "uploadedBy": "alice",
+                "signer": "ci", "status": "active", "activatedAt": "2025-05-01T09:30:12Z"
+            },
+            "dryRun": false,
+            "gates": [
+                {"gate": "signature", "passed": true, "elapsedMs": 0.2, "detail": "signed by ci"},
+                {"gate": "compile", "passed": true, "elapsedMs": 812.34, "detail": ""},
+                {"gate": "shadow", "passed": true, "elapsedMs": 12.3, "detail": "20 inputs"}
+            ],
+            "shadow": {
+                "inputs": 20, "comparedWith": "1.0.0", "identical": 18,
+                "differences": [
+                    {"input": "shadow:12", "recordedAt": "2025-05-01T09:00:00Z",
+                     "active": {"status": "met"}, "candidate": {"status": "unmet"}},
+                    {"input": "shadow:13", "recordedAt": "2025-05-01T09:00:00Z",
+                     "active": null, "candidate": {"status": "met"}, "activeError": "trap"}
+                ],
+                "failures": []
+            },
+            "activation": {
+                "name": "swap-item", "version": "2.0.0", "previous": "1.0.0", "how": "upload",
+                "forced": false, "generation": 7, "elapsedMs": 45.6
+            },
+            "elapsedMs": 901.2
+        })
+    }
+
+    #[test]
+    fn the_query_carries_every_flag() {
+        let o = PushOptions {
+            activate: true,
+            dry_run: false,
+            force: false,
+        };
+        assert_eq!(push_query(o), "activate=true&dry_run=false&force=false");
+        let o = PushOptions {
+            activate: false,
+            dry_run: true,
+            force: true,
+        };
+        assert_eq!(push_query(o), "activate=false&dry_run=true&force=true");
+        assert_eq!(phase(o), "validating (dry run)…");
+        assert_eq!(
+            phase(PushOptions {
+                activate: false,
+                dry_run: false,
+                force: false
+            }),
+            "validating…"
+        );
+    }
+
+    #[test]
+    fn the_progress_line_counts_mebibytes() {
+        let total = 2_726_297; // 2.6 MiB
+        assert_eq!(
+            progress_line("swap-item.wasm", 1_258_291, total),
+            "pushing swap-item.wasm: 46% (1.2 of 2.6 MiB)"
+        );
+        assert_eq!(
+            progress_line("swap-item.wasm", total, total),
+            "pushing swap-item.wasm: 100% (2.6 of 2.6 MiB)"
+        );
+        assert_eq!(
+            progress_line("x.wasm", 0, 0),
+            "pushing x.wasm: 100% (0.0 of 0.0 MiB)"
+        );
+    }
+
+    #[test]
+    fn the_chunks_are_the_file() {
+        let bytes: Vec<u8> = (0..(CHUNK * 2 + 10)).map(|i| i as u8).collect();
+        let done = Arc::new(AtomicBool::new(false));
+        let stream = chunks(bytes.clone(), "x.wasm".into(), false, done.clone(), "…");
+        assert!(!done.load(Ordering::Relaxed), "nothing is read until sent");
+        let got: Vec<Vec<u8>> =
+            Remote::block_on(async { Ok(stream.map(Result::unwrap).collect::<Vec<_>>().await) })
+                .unwrap();
+        assert_eq!(
+            got.iter().map(Vec::len).collect::<Vec<_>>(),
+            [CHUNK, CHUNK, 10]
+        );
+        assert_eq!(got.concat(), bytes);
+        assert!(done.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_signature_sits_beside_the_component() {
+        assert_eq!(
+            default_signature(Path::new("dist/swap-item.wasm")),
+            PathBuf::from("dist/swap-item.wasm.sig")
+        );
+    }
+
+    #[test]
+    fn a_push_summary_shows_gates_shadow_and_outcome() {
+        let lines = push_summary(&outcome());
+        assert_eq!(
+            lines,
+            [
+                "swap-item 2.0.0 (checklist-item), 2.6 MiB, sha256 0123456789ab, signed by ci",
+                "  ok   signature   0.2 ms  signed by ci",
+                "  ok   compile   812.3 ms",
+                "  ok   shadow     12.3 ms  20 inputs",
+                "shadow: 20 recorded inputs against 1.0.0: 18 identical, 2 different, 0 failed",
+                r#"  shadow:12: active {"status":"met"} -> candidate {"status":"unmet"}"#,
+                r#"  shadow:13: active failed (trap) -> candidate {"status":"met"}"#,
+                "active: swap-item 2.0.0 (was 1.0.0), generation 7, live in 45.6 ms",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_push_that_does_not_activate_says_so() {
+        let mut o = outcome();
+        o["activation"] = Value::Null;
+        assert_eq!(
+            push_summary(&o).last().unwrap(),
+            "stored, not active (checked in 901.2 ms); `regent plugin activate swap-item 2.0.0` makes it active"
+        );
+        o["dryRun"] = json!(true);
+        assert_eq!(
+            push_summary(&o).last().unwrap(),
+            "dry run: nothing stored (checked in 901.2 ms)"
+        );
+        o["shadow"] = json!({"inputs": 0, "comparedWith": null, "identical": 0, "differences": [], "failures": []});
+        assert!(push_summary(&o).contains(&"shadow: no recorded inputs to run on".to_string()));
+    }
+
+    #[test]
+    fn activations_name_the_previous_version() {
+        let a = json!({"name": "swap-item", "version": "1.0.0", "previous": null, "how": "rollback",
+            "forced": true, "generation": 8, "elapsedMs": 3.04});
+        assert_eq!(
+            activation_line(&a),
+            "active: swap-item 1.0.0 (was none), generation 8, live in 3.0 ms, forced past shadow failures"
+        );
+    }
+
+    #[test]
+    fn a_gate_failure_lists_the_gates_that_ran() {
+        let body = json!({"error": {
+            "code": "gate_failed",
+            "message": "failed on 1 of 3 recorded inputs",
+            "gate": "shadow",
+            "details": {
+                "gates": [
+                    {"gate": "compile", "passed": true, "elapsedMs": 5.0, "detail": "cached"},
+                    {"gate": "shadow", "passed": false, "elapsedMs": 20.25, "detail": "1 failure"}
+                ],
+                "shadow": {"inputs": 3, "comparedWith": null, "identical": 0, "differences": [],
+                    "failures": [{"input": "shadow:4", "recordedAt": "2025-05-01T09:00:00Z",
+                        "code": "timeout", "error": "ran past 100 ms"}]}
+            }
+        }});
+        let (lines, error) = gate_failure(&body);
+        assert_eq!(
+            error,
+            "gate shadow failed: failed on 1 of 3 recorded inputs"
+        );
+        assert_eq!(
+            lines,
+            [
+                "  ok   compile    5.0 ms  cached",
+                "  FAIL shadow    20.2 ms  1 failure",
+                "shadow: 3 recorded inputs (no active version to compare with): 0 identical, 0 different, 1 failed",
+                "  shadow:4: failed (timeout): ran past 100 ms",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_gate_failures_are_explained() {
+        let e: anyhow::Error = RemoteError::of(
+            reqwest::StatusCode::FORBIDDEN,
+            r#"{"error":{"code":"forbidden","message":"needs the admin role"}}"#,
+        )
+        .into();
+        assert_eq!(
+            explain(e).to_string(),
+            "403 Forbidden: needs the admin role"
+        );
+        let e: anyhow::Error = RemoteError::of(
+            reqwest::StatusCode::BAD_REQUEST,
+            r#"{"error":{"code":"gate_failed","message":"no","gate":"compile","details":{"gates":[]}}}"#,
+        )
+        .into();
+        assert_eq!(explain(e).to_string(), "gate compile failed: no");
+    }
+
+    #[test]
+    fn many_differences_are_cut_short() {
+        let d: Vec<Value> = (0..7)
+            .map(|i| json!({"input": format!("shadow:{i}"), "active": {"v": "x".repeat(200)}, "candidate": i}))
+            .collect();
+        let lines = shadow_lines(
+            &json!({"inputs": 7, "comparedWith": "1.0.0", "identical": 0,
+            "differences": d, "failures": []}),
+        );
+        assert_eq!(lines.len(), 1 + SHOWN + 1);
+        assert_eq!(lines.last().unwrap(), "  … and 2 more difference(s)");
+        assert!(lines[1].contains('…') && lines[1].ends_with("-> candidate 0"));
+    }
+
+    #[test]
+    fn lists_are_tables() {
+        let plugins = json!([
+            {"name": "swap-item", "kind": "checklist-item", "version": "2.0.0", "sha256": "0123456789abcdef", "summary": "x"},
+            {"name": "rate", "kind": "breaker-condition", "version": "1.10.0", "sha256": "fedcba9876543210"}
+        ]);
+        assert_eq!(
+            plugins_table(&plugins),
+            [
+                "NAME       KIND               VERSION  SHA256",
+                "swap-item  checklist-item     2.0.0    0123456789ab",
+                "rate       breaker-condition  1.10.0   fedcba987654",
+            ]
+        );
+        assert_eq!(plugins_table(&json!([])), ["no plugins loaded"]);
+
+        let versions = json!([
+            {"name": "swap-item", "kind": "checklist-item", "version": "3.0.0", "sha256": "aaaaaaaaaaaaaaaa",
+             "sizeBytes": 1048576, "uploadedAt": "2025-05-02T10:00:00.5Z", "uploadedBy": "bob",
+             "signer": null, "status": "rejected", "activatedAt": null, "rejection": "fixtures: case 2 failed"},
+            {"name": "swap-item", "kind": "checklist-item", "version": "2.0.0", "sha256": "bbbbbbbbbbbbbbbb",
+             "sizeBytes": 2726297, "uploadedAt": "2025-05-01T09:30:12Z", "uploadedBy": "alice",
+             "signer": "ci", "status": "active", "activatedAt": "2025-05-01T09:30:13Z"}
+        ]);
+        assert_eq!(
+            versions_table("swap-item", &versions),
+            [
+                "   VERSION  STATUS    UPLOADED              BY     SIGNER  MIB  SHA256        ACTIVATED",
+                "   3.0.0    rejected  2025-05-02 10:00:00Z  bob    -       1.0  aaaaaaaaaaaa  -",
+                "     rejected: fixtures: case 2 failed",
+                "*  2.0.0    active    2025-05-01 09:30:12Z  alice  ci      2.6  bbbbbbbbbbbb  2025-05-01 09:30:13Z",
+            ]
+        );
+        assert_eq!(versions_table("x", &json!([])), ["no versions of x"]);
+    }
+}
