@@ -576,3 +576,171 @@ async fn a_new_plugin_written_then_renamed_into_a_watched_dir_goes_live_within_t
         "{versions}"
     );
 }
+
+/// The swap item's version in the set of generation `g`: that of the last
+/// swap-item activation at or before `g`.
+fn item_version_at(history: &[(u64, String)], g: u64) -> Option<&str> {
+    history
+        .iter()
+        .filter(|(at, _)| *at <= g)
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_swaps_under_load_fail_no_request_and_mix_no_versions() {
+    let app = TestApp::spawn_with(&[], true, |c| {
+        c.breaker_check_interval = Duration::from_millis(20);
+    })
+    .await;
+    let mut item_history: Vec<(u64, String)> = Vec::new();
+    for (dir, name, query) in [
+        (fixtures(), "swap-item", ""),
+        (v2(), "swap-item", "?activate=false"),
+        (fixtures(), "swap-breaker", ""),
+        (v2(), "swap-breaker", "?activate=false"),
+    ] {
+        let (status, body) = upload_from(&app, &dir, name, query).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if let Some(g) = body["activation"]["generation"].as_u64() {
+            if name == "swap-item" {
+                item_history.push((g, body["activation"]["version"].as_str().unwrap().into()));
+            }
+        }
+    }
+    let operator = app.token("ops", &["operator"]).await;
+    let agent = app.token("agent", &["reporter"]).await;
+    let rule = json!({"name": "Swapped", "enabled": true, "condition": "any", "plugin": "swap-breaker",
+                      "window": "5m", "action": "alert_only", "alertSeverity": "HIGH"});
+    let (status, body) = app
+        .post_as(&operator, "/api/circuit-breaker/rules", &rule)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for worker in 0..6 {
+        let (base, token, stop) = (app.base.clone(), agent.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut replies = Vec::new();
+            let mut failures = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let request = if worker % 2 == 0 {
+                    client.get(format!("{base}/api/readiness/current"))
+                } else {
+                    client
+                        .post(format!("{base}/api/authorize"))
+                        .json(&json!({"commandType": "SET_POWER"}))
+                };
+                match request.bearer_auth(&token).send().await {
+                    Ok(r) if r.status() == StatusCode::OK => {
+                        let body: Value = r.json().await.unwrap();
+                        if worker % 2 == 0 {
+                            replies.push(body);
+                        }
+                    }
+                    Ok(r) => failures.push(format!(
+                        "{}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    )),
+                    Err(e) => failures.push(e.to_string()),
+                }
+            }
+            (replies, failures)
+        }));
+    }
+
+    let mut swaps = 0;
+    let mut activation_ms = Vec::new();
+    for round in 0..30 {
+        let version = if round % 2 == 0 { "2.0.0" } else { "1.0.0" };
+        for name in ["swap-item", "swap-breaker"] {
+            let (status, body) = app
+                .post(
+                    &format!("/api/plugins/{name}/activate"),
+                    json!({"version": version}).to_string(),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "swap {swaps}: {body}");
+            swaps += 1;
+            activation_ms.push(body["elapsedMs"].as_f64().unwrap());
+            if name == "swap-item" {
+                item_history.push((body["generation"].as_u64().unwrap(), version.into()));
+            }
+        }
+        // Let the breaker's v2 trip again next time.
+        let (_, open) = app.get("/api/circuit-breaker/events/unresolved").await;
+        for event in open.as_array().unwrap() {
+            let id = event["id"].as_i64().unwrap();
+            app.post_as(
+                &operator,
+                &format!("/api/circuit-breaker/events/{id}/resolve"),
+                &json!({"resolution": "swap test"}),
+            )
+            .await;
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let mut readiness_replies = Vec::new();
+    for task in load {
+        let (replies, failures) = task.await.unwrap();
+        assert!(
+            failures.is_empty(),
+            "failed requests during swaps: {failures:?}"
+        );
+        readiness_replies.extend(replies);
+    }
+    assert!(swaps >= 60);
+    assert!(
+        readiness_replies.len() >= 60,
+        "too little load: {}",
+        readiness_replies.len()
+    );
+    let mut seen_versions = std::collections::BTreeSet::new();
+    for reply in &readiness_replies {
+        let g = reply["pluginGeneration"].as_u64().unwrap();
+        let (version, passed) = swap_item(reply).expect("the swap item is assessed");
+        // Its verdict is its version's, and its version is its set's.
+        assert_eq!(
+            passed,
+            version == "1.0.0",
+            "{version} gave passed = {passed}"
+        );
+        assert_eq!(
+            item_version_at(&item_history, g),
+            Some(version.as_str()),
+            "generation {g}"
+        );
+        seen_versions.insert(version);
+    }
+    assert_eq!(
+        seen_versions.len(),
+        2,
+        "both versions served during the swaps"
+    );
+
+    // Only v2 trips, so every breaker event of the swapped rule names v2.
+    let (_, events) = app.get("/api/circuit-breaker/events?limit=1000").await;
+    let swapped: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ruleName"] == "Swapped")
+        .collect();
+    assert!(!swapped.is_empty(), "the v2 breaker never tripped");
+    for e in swapped {
+        assert_eq!(e["pluginVersion"], "2.0.0", "{e}");
+        assert!(e["reason"].as_str().unwrap().contains("v2"), "{e}");
+    }
+    activation_ms.sort_by(f64::total_cmp);
+    eprintln!(
+        "{swaps} swaps under load: activation median {:.1} ms, max {:.1} ms; {} readiness replies checked",
+        activation_ms[activation_ms.len() / 2],
+        activation_ms[activation_ms.len() - 1],
+        readiness_replies.len()
+    );
+}
