@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test plugins python-plugins bench load-test load-governance load-control clean
+.PHONY: run test plugins python-plugins bench load-test load-governance load-control load-swap clean
 
 ## Run the server with the built-in plugins on an embedded SQLite file.
 run: plugins
@@ -33,6 +33,10 @@ load-governance: plugins
 ## Load test of POST /api/authorize and its decision log (release build, wrk; not part of `make test`).
 load-control: plugins
 	bash scripts/load-control.sh
+
+## Load test of plugin hot swaps under load, no failed request allowed (release build, wrk; not part of `make test`).
+load-swap: plugins
+	bash scripts/load-swap.sh
 
 clean:
 	cargo clean

@@ -744,3 +744,130 @@ async fn sixty_swaps_under_load_fail_no_request_and_mix_no_versions() {
         readiness_replies.len()
     );
 }
+
+/// The real binary: plugins pushed with `regent plugin push`, then
+/// `kill -9`, then a restart that comes back with the same active set.
+#[tokio::test]
+async fn a_restart_after_activations_comes_back_with_the_same_active_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("regent.db");
+    let plugins = regent_tests::app::plugins_dir(dir.path(), &[(&fixtures(), "swap-item")]);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let start = || {
+        std::process::Command::new(regent_tests::regent_bin())
+            .args(["serve", "--plugins-dir"])
+            .arg(&plugins)
+            .arg("--cache-dir")
+            .arg(built_plugins().join("test-cache"))
+            .env("GOVERNANCE_DB_PATH", &db)
+            .env("PORT", port.to_string())
+            .env("REGENT_ADMIN_TOKEN", regent_tests::app::ADMIN)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        let req = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(regent_tests::app::ADMIN);
+        async move {
+            let resp = req.send().await.unwrap();
+            (
+                resp.status(),
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let wait_ready = || async {
+        for _ in 0..300 {
+            if let Ok(r) = client.get(format!("{base}/ready")).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not become ready");
+    };
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(regent_tests::regent_bin())
+            .args(args)
+            .env("REGENT_URL", &base)
+            .env("REGENT_TOKEN", regent_tests::app::ADMIN)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "regent {args:?}: {text}");
+        text
+    };
+    let path = |p: PathBuf| p.to_str().unwrap().to_string();
+
+    let mut child = start();
+    wait_ready().await;
+    let pushed = cli(&[
+        "plugin",
+        "push",
+        &path(v2().join("swap-item.wasm")),
+        "--manifest",
+        &path(v2().join("swap-item.toml")),
+    ]);
+    assert!(pushed.contains("2.0.0"), "{pushed}");
+    for from in [fixtures(), v2()] {
+        cli(&[
+            "plugin",
+            "push",
+            &path(from.join("swap-breaker.wasm")),
+            "--manifest",
+            &path(from.join("swap-breaker.toml")),
+        ]);
+    }
+    cli(&["plugin", "rollback", "swap-breaker"]);
+    cli(&["plugin", "activate", "swap-breaker", "2.0.0"]);
+    let listed = cli(&["plugin", "list", "swap-item"]);
+    assert!(
+        listed.contains("1.0.0") && listed.contains("2.0.0"),
+        "{listed}"
+    );
+    let (_, before) = get("/api/plugins").await;
+    let active = |set: &Value| -> Vec<(String, String, String)> {
+        set.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["version"].as_str().unwrap().to_string(),
+                    p["sha256"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let before = active(&before);
+    assert!(before
+        .iter()
+        .any(|(n, v, _)| n == "swap-item" && v == "2.0.0"));
+    assert!(before
+        .iter()
+        .any(|(n, v, _)| n == "swap-breaker" && v == "2.0.0"));
+
+    child.kill().unwrap(); // SIGKILL: no shutdown.
+    child.wait().unwrap();
+    let mut child = start();
+    wait_ready().await;
+    let (_, after) = get("/api/plugins").await;
+    let (_, report) = get("/api/readiness/current").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(active(&after), before, "the active set after the restart");
+    assert_eq!(swap_item(&report), Some(("2.0.0".into(), false)));
+}

@@ -114,8 +114,9 @@ enum PluginCommand {
         #[arg(long, env = "REGENT_SDK_PATH")]
         sdk: Option<PathBuf>,
     },
-    /// Upload a component to a running server (REGENT_URL; REGENT_TOKEN
-    /// with the admin role). It passes the gates (signature, compile, world,
+    /// Upload a plugin version to a running server (an admin's REGENT_TOKEN).
+    ///
+    /// Sent to REGENT_URL (default http://127.0.0.1:4007). It passes the gates (signature, compile, world,
     /// describe, params, fixtures, shadow run on recorded inputs) or is
     /// refused with the gate that failed; the active version keeps serving.
     Push {
@@ -139,14 +140,20 @@ enum PluginCommand {
         #[arg(long)]
         force: bool,
     },
-    /// The active plugins, or with a name every stored version of it, newest
-    /// first (REGENT_URL; any REGENT_TOKEN).
+    /// The active plugins, or a plugin's stored versions (any REGENT_TOKEN).
+    ///
+    /// Without a name: each active plugin's kind, version and sha256. With
+    /// one: every stored version of it, newest first, the active one marked
+    /// `*`, rejected ones with the reason. Asks REGENT_URL (default
+    /// http://127.0.0.1:4007).
     List {
         /// A plugin name: list its versions.
         name: Option<String>,
     },
-    /// Make a stored version active, after the gates run again on today's
-    /// recorded inputs (REGENT_URL; REGENT_TOKEN with the admin role).
+    /// Make a stored version active (an admin's REGENT_TOKEN).
+    ///
+    /// The gates run again on today's recorded inputs first. Asks REGENT_URL
+    /// (default http://127.0.0.1:4007).
     Activate {
         name: String,
         version: String,
@@ -154,11 +161,13 @@ enum PluginCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Reactivate the version that was active before the current one
-    /// (REGENT_URL; REGENT_TOKEN with the admin role).
+    /// Reactivate the previously active version (an admin's REGENT_TOKEN).
+    ///
+    /// Asks REGENT_URL (default http://127.0.0.1:4007).
     Rollback { name: String },
-    /// Make an ed25519 signing key; prints its public key and the server
-    /// config that trusts it.
+    /// Make an ed25519 key for signing plugins.
+    ///
+    /// Prints its public key and the server config that trusts it.
     Keygen {
         /// Where to write the secret key (created readable by you only).
         #[arg(long)]
@@ -167,8 +176,9 @@ enum PluginCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Sign a component with a key from `regent plugin keygen`; `push` sends
-    /// the signature along.
+    /// Sign a component with a key from `regent plugin keygen`.
+    ///
+    /// `regent plugin push` sends the signature along.
     Sign {
         /// The component to sign.
         wasm: PathBuf,

@@ -63,6 +63,15 @@ fn mib(bytes: u64) -> String {
     format!("{:.1}", bytes as f64 / (1 << 20) as f64)
 }
 
+/// `119 KiB` under a mebibyte, `2.6 MiB` from there.
+fn size(bytes: u64) -> String {
+    if bytes < 1 << 20 {
+        format!("{} KiB", bytes.div_ceil(1 << 10))
+    } else {
+        format!("{} MiB", mib(bytes))
+    }
+}
+
 /// `pushing swap-item.wasm: 45% (1.2 of 2.6 MiB)`, without the leading `\r`.
 pub fn progress_line(file: &str, sent: u64, total: u64) -> String {
     let percent = (sent * 100).checked_div(total).unwrap_or(100);
@@ -256,11 +265,16 @@ pub fn gate_failure(body: &Value) -> (Vec<String>, String) {
     if details["shadow"].is_object() {
         lines.extend(shadow_lines(&details["shadow"]));
     }
-    let message = format!(
-        "gate {} failed: {}",
-        error["gate"].as_str().unwrap_or("?"),
-        error["message"].as_str().unwrap_or("(no message)")
-    );
+    let message = error["message"].as_str().unwrap_or("(no message)");
+    // The server's message may already say which gate.
+    let message = if message.starts_with("gate ") {
+        message.to_string()
+    } else {
+        format!(
+            "gate {} failed: {message}",
+            error["gate"].as_str().unwrap_or("?")
+        )
+    };
     (lines, message)
 }
 
@@ -323,11 +337,14 @@ fn count(v: &Value) -> usize {
     v.as_array().map_or(0, Vec::len)
 }
 
-/// The shadow run: counts, then up to [`SHOWN`] differences and failures.
+/// The shadow run: counts, then up to [`SHOWN`] differences and failures;
+/// nothing when it ran on no inputs.
 pub fn shadow_lines(shadow: &Value) -> Vec<String> {
     let inputs = shadow["inputs"].as_u64().unwrap_or(0);
     if inputs == 0 {
-        return vec!["shadow: no recorded inputs to run on".into()];
+        // Nothing ran (or the shadow gate was never reached): its gate
+        // line, if any, says so.
+        return Vec::new();
     }
     let against = match shadow["comparedWith"].as_str() {
         Some(v) => format!("against {v}"),
@@ -407,11 +424,11 @@ fn version_line(v: &Value) -> String {
         None => "unsigned".into(),
     };
     format!(
-        "{} {} ({}), {} MiB, sha256 {}, {signer}",
+        "{} {} ({}), {}, sha256 {}, {signer}",
         v["name"].as_str().unwrap_or("?"),
         v["version"].as_str().unwrap_or("?"),
         v["kind"].as_str().unwrap_or("?"),
-        mib(v["sizeBytes"].as_u64().unwrap_or(0)),
+        size(v["sizeBytes"].as_u64().unwrap_or(0)),
         short_sha(&v["sha256"]),
     )
 }
@@ -430,11 +447,21 @@ pub fn push_summary(outcome: &Value) -> Vec<String> {
     } else if outcome["dryRun"].as_bool() == Some(true) {
         format!("dry run: nothing stored (checked in {took} ms)")
     } else {
-        format!(
-            "stored, not active (checked in {took} ms); `regent plugin activate {} {}` makes it active",
+        let (name, number) = (
             version["name"].as_str().unwrap_or("?"),
             version["version"].as_str().unwrap_or("?"),
-        )
+        );
+        // No gates ran: these very bytes were stored before.
+        let again = count(&outcome["gates"]) == 0;
+        match (version["status"].as_str(), again) {
+            (Some("active"), _) => format!("already active: {name} {number}; nothing changed"),
+            (_, true) => format!(
+                "already stored, not active; `regent plugin activate {name} {number}` makes it active"
+            ),
+            (_, false) => format!(
+                "stored, not active (checked in {took} ms); `regent plugin activate {name} {number}` makes it active"
+            ),
+        }
     });
     lines
 }
@@ -516,7 +543,7 @@ pub fn versions_table(name: &str, versions: &Value) -> Vec<String> {
         "UPLOADED",
         "BY",
         "SIGNER",
-        "MIB",
+        "SIZE",
         "SHA256",
         "ACTIVATED",
     ]
@@ -531,7 +558,7 @@ pub fn versions_table(name: &str, versions: &Value) -> Vec<String> {
             short_time(&v["uploadedAt"]),
             v["uploadedBy"].as_str().unwrap_or("?").to_string(),
             v["signer"].as_str().unwrap_or("-").to_string(),
-            mib(v["sizeBytes"].as_u64().unwrap_or(0)),
+            size(v["sizeBytes"].as_u64().unwrap_or(0)),
             short_sha(&v["sha256"]),
             short_time(&v["activatedAt"]),
         ]
@@ -673,9 +700,21 @@ mod tests {
     fn a_push_that_does_not_activate_says_so() {
         let mut o = outcome();
         o["activation"] = Value::Null;
+        o["version"]["status"] = json!("inactive");
         assert_eq!(
             push_summary(&o).last().unwrap(),
             "stored, not active (checked in 901.2 ms); `regent plugin activate swap-item 2.0.0` makes it active"
+        );
+        let mut again = o.clone();
+        again["gates"] = json!([]);
+        assert_eq!(
+            push_summary(&again).last().unwrap(),
+            "already stored, not active; `regent plugin activate swap-item 2.0.0` makes it active"
+        );
+        again["version"]["status"] = json!("active");
+        assert_eq!(
+            push_summary(&again).last().unwrap(),
+            "already active: swap-item 2.0.0; nothing changed"
         );
         o["dryRun"] = json!(true);
         assert_eq!(
@@ -683,7 +722,8 @@ mod tests {
             "dry run: nothing stored (checked in 901.2 ms)"
         );
         o["shadow"] = json!({"inputs": 0, "comparedWith": null, "identical": 0, "differences": [], "failures": []});
-        assert!(push_summary(&o).contains(&"shadow: no recorded inputs to run on".to_string()));
+        let lines = push_summary(&o);
+        assert!(!lines.iter().any(|l| l.starts_with("shadow:")), "{lines:?}");
     }
 
     #[test]
@@ -745,6 +785,12 @@ mod tests {
         )
         .into();
         assert_eq!(explain(e).to_string(), "gate compile failed: no");
+        let e: anyhow::Error = RemoteError::of(
+            reqwest::StatusCode::BAD_REQUEST,
+            r#"{"error":{"code":"gate_failed","message":"gate `world` failed: no","gate":"world"}}"#,
+        )
+        .into();
+        assert_eq!(explain(e).to_string(), "gate `world` failed: no");
     }
 
     #[test]
@@ -779,7 +825,7 @@ mod tests {
 
         let versions = json!([
             {"name": "swap-item", "kind": "checklist-item", "version": "3.0.0", "sha256": "aaaaaaaaaaaaaaaa",
-             "sizeBytes": 1048576, "uploadedAt": "2025-05-02T10:00:00.5Z", "uploadedBy": "bob",
+             "sizeBytes": 121000, "uploadedAt": "2025-05-02T10:00:00.5Z", "uploadedBy": "bob",
              "signer": null, "status": "rejected", "activatedAt": null, "rejection": "fixtures: case 2 failed"},
             {"name": "swap-item", "kind": "checklist-item", "version": "2.0.0", "sha256": "bbbbbbbbbbbbbbbb",
              "sizeBytes": 2726297, "uploadedAt": "2025-05-01T09:30:12Z", "uploadedBy": "alice",
@@ -788,10 +834,10 @@ mod tests {
         assert_eq!(
             versions_table("swap-item", &versions),
             [
-                "   VERSION  STATUS    UPLOADED              BY     SIGNER  MIB  SHA256        ACTIVATED",
-                "   3.0.0    rejected  2025-05-02 10:00:00Z  bob    -       1.0  aaaaaaaaaaaa  -",
+                "   VERSION  STATUS    UPLOADED              BY     SIGNER  SIZE     SHA256        ACTIVATED",
+                "   3.0.0    rejected  2025-05-02 10:00:00Z  bob    -       119 KiB  aaaaaaaaaaaa  -",
                 "     rejected: fixtures: case 2 failed",
-                "*  2.0.0    active    2025-05-01 09:30:12Z  alice  ci      2.6  bbbbbbbbbbbb  2025-05-01 09:30:13Z",
+                "*  2.0.0    active    2025-05-01 09:30:12Z  alice  ci      2.6 MiB  bbbbbbbbbbbb  2025-05-01 09:30:13Z",
             ]
         );
         assert_eq!(versions_table("x", &json!([])), ["no versions of x"]);
