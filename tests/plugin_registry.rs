@@ -871,3 +871,43 @@ async fn a_restart_after_activations_comes_back_with_the_same_active_set() {
     assert_eq!(active(&after), before, "the active set after the restart");
     assert_eq!(swap_item(&report), Some(("2.0.0".into(), false)));
 }
+
+/// An evaluation that holds the old set keeps the old version alive and
+/// serving it; when it lets go, the old version and its code are freed.
+#[test]
+fn an_old_version_is_freed_when_its_last_reader_lets_go() {
+    use regent_host::runtime::{ActivePlugins, Manifest, PluginRuntime, PluginSet, RuntimeConfig};
+    use std::sync::Arc;
+    let runtime = PluginRuntime::new(RuntimeConfig::default()).unwrap();
+    let load = |dir: &Path| {
+        let (wasm, manifest) = plugin_files(dir, "swap-item");
+        runtime
+            .load(&wasm, Manifest::parse(&manifest).unwrap())
+            .unwrap()
+    };
+    let v1 = Arc::new(load(&fixtures()));
+    let old = Arc::downgrade(&v1);
+    let active = ActivePlugins::new(PluginSet::from_shared([v1]));
+    let in_flight = active.current();
+
+    active.publish(active.current().with(Arc::new(load(&v2()))));
+    runtime.release_compiled_except(&active.current());
+    assert_eq!(
+        active.current().get("swap-item").unwrap().version(),
+        "2.0.0"
+    );
+    assert_eq!(in_flight.get("swap-item").unwrap().version(), "1.0.0");
+    assert!(old.upgrade().is_some(), "freed while an evaluation uses it");
+    assert_eq!(
+        runtime.compiled_in_memory(),
+        1,
+        "only the active version's code is cached"
+    );
+
+    drop(in_flight);
+    assert!(
+        old.upgrade().is_none(),
+        "the old version outlived its last reader"
+    );
+    assert_eq!(active.current().generation(), 2);
+}

@@ -160,6 +160,7 @@ fn benches(c: &mut Criterion) {
     // Ranking alone, on the same snapshot and policy `assign` uses.
     let matcher = state
         .plugins
+        .current()
         .get(&gov.settings.matching.matcher)
         .expect("matcher loaded")
         .clone();

@@ -468,4 +468,30 @@ min = 0.99
             .to_string();
         assert!(err.contains("neither a duration"), "{err}");
     }
+
+    #[test]
+    fn the_registry_section_checks_its_keys() {
+        let key = "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=";
+        let c = load(
+            Some(&format!(
+                "[plugin_registry]\nrequire_signed = true\nshadow_inputs = 5\n[plugin_registry.trusted_keys]\nrelease = \"{key}\"\n"
+            )),
+            &[],
+        )
+        .unwrap();
+        assert!(c.registry.require_signed);
+        assert_eq!(c.registry.shadow_inputs, 5);
+        assert_eq!(c.registry.shadow_sample_interval_ms, 1_000, "defaults kept");
+        let err = load(Some("[plugin_registry]\nrequire_signed = true\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least one trusted key"), "{err}");
+        let err = load(
+            Some("[plugin_registry.trusted_keys]\nrelease = \"not a key\"\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("trusted key `release`"), "{err}");
+    }
 }

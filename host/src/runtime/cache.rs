@@ -78,6 +78,15 @@ impl CompileCache {
         self.lock().retain(|sha256, _| keep(sha256));
     }
 
+    /// How many components are held in memory.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Component>> {
         // A poisoned map is still a valid map: a panic elsewhere cannot leave
         // it half-updated, since inserts and removes are single calls.

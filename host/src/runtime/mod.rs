@@ -89,6 +89,11 @@ impl PluginRuntime {
         self.cache.retain(|sha256| keep.contains(sha256));
     }
 
+    /// How many compiled components the runtime holds in memory.
+    pub fn compiled_in_memory(&self) -> usize {
+        self.cache.len()
+    }
+
     /// Runs `call` on a fresh store bounded by the plugin's limits, and
     /// turns every way it can fail into an [`EvalError`] naming the plugin.
     fn run<R>(

@@ -280,7 +280,7 @@ impl PluginRegistry {
                         failure.gate.as_str(),
                     )?;
                 }
-                return Err(ServiceError::GateFailed(Box::new(failure)));
+                return Err(ServiceError::GateFailed(failure));
             }
         };
         let forced = options.force && !checked.shadow.failures.is_empty();
@@ -396,7 +396,7 @@ impl PluginRegistry {
         manifest: Manifest,
         mut gates: Vec<GateResult>,
         force: bool,
-    ) -> Result<Checked, GateFailure> {
+    ) -> Result<Checked, Box<GateFailure>> {
         let fail = |gates: &mut Vec<GateResult>, gate: Gate, message: String, shadow| {
             gates.push(GateResult {
                 gate,
@@ -404,12 +404,12 @@ impl PluginRegistry {
                 elapsed_ms: 0.0,
                 detail: message.clone(),
             });
-            GateFailure {
+            Box::new(GateFailure {
                 gate,
                 message,
                 gates: std::mem::take(gates),
                 shadow,
-            }
+            })
         };
         if let Some(kind) = self.db.plugin_kind(&manifest.name).ok().flatten() {
             if kind != manifest.kind.world() {
@@ -610,7 +610,7 @@ impl PluginRegistry {
         self.release_unused();
         let checked = checked.map_err(|failure| {
             self.exporter.plugin_rejected(failure.gate.as_str());
-            ServiceError::GateFailed(Box::new(failure))
+            ServiceError::GateFailed(failure)
         })?;
         let forced = force && !checked.shadow.failures.is_empty();
         self.publish(checked.plugin, how, forced, who, started)
