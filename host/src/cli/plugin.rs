@@ -218,36 +218,29 @@ pub fn test(dir: &Path, wasm: Option<&Path>) -> Result<()> {
     fixtures.sort();
     let runtime = PluginRuntime::new(RuntimeConfig::default())?;
     let (mut passed, mut failed) = (0, 0);
+    let mut report = |name: &str, outcome: Result<()>| match outcome {
+        Ok(()) => {
+            passed += 1;
+            println!("ok      {name}");
+        }
+        Err(e) => {
+            failed += 1;
+            println!("FAILED  {name}: {e:#}");
+        }
+    };
     for path in &fixtures {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        match run_fixture(&runtime, &bytes, &manifest, path) {
-            Ok(()) => {
-                passed += 1;
-                println!("ok      {name}");
-            }
-            Err(e) => {
-                failed += 1;
-                println!("FAILED  {name}: {e:#}");
-            }
-        }
+        report(name, run_fixture(&runtime, &bytes, &manifest, path));
     }
     if !manifest.fixtures.is_empty() {
         let plugin = runtime.load(&bytes, manifest.clone())?;
         for (i, fixture) in manifest.fixtures.iter().enumerate() {
-            let name = format!("[[fixtures]] #{}", i + 1);
-            match evaluation::run_fixture(&runtime, &bytes, &plugin, &manifest, fixture) {
-                Ok(()) => {
-                    passed += 1;
-                    println!("ok      {name}");
-                }
-                Err(e) => {
-                    failed += 1;
-                    println!("FAILED  {name}: {e}");
-                }
-            }
+            let outcome = evaluation::run_fixture(&runtime, &bytes, &plugin, &manifest, fixture)
+                .map_err(anyhow::Error::msg);
+            report(&format!("[[fixtures]] #{}", i + 1), outcome);
         }
     }
     println!(
