@@ -101,6 +101,46 @@ fn a_failing_fixture_fails_the_run_and_says_where() {
     );
 }
 
+/// A manifest's `[[fixtures]]` (the cases that gate an upload) run too,
+/// with no fixtures/ directory needed.
+#[test]
+fn a_manifests_own_fixtures_run_with_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest =
+        std::fs::read_to_string(repo_root().join("plugins/success-rate/success-rate.toml"))
+            .unwrap()
+            + r#"
+[[fixtures]]
+description = "99.9% passes"
+input = { now = "2026-11-01T00:00:00Z", metrics = { successRate = 0.999 } }
+expect = { passed = true }
+
+[[fixtures]]
+description = "claims 0.9 passes"
+input = { now = "2026-11-01T00:00:00Z", metrics = { successRate = 0.9 } }
+expect = { passed = true }
+"#;
+    std::fs::write(dir.path().join("success-rate.toml"), manifest).unwrap();
+    let wasm = repo_root().join("target/plugins/items/success-rate.wasm");
+    let out = regent(
+        &["plugin", "test", ".", "--wasm", wasm.to_str().unwrap()],
+        dir.path(),
+    );
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("ok      [[fixtures]] #1"), "{report}");
+    assert!(
+        report.contains(
+            "FAILED  [[fixtures]] #2: $.passed: expected true, got false (claims 0.9 passes)"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("success-rate: 1 passed, 1 failed"),
+        "{report}"
+    );
+}
+
 #[test]
 fn build_and_new_refuse_bad_input_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
