@@ -59,7 +59,7 @@ db="$work/regent.db"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 REGENT_ADMIN_TOKEN=$token GOVERNANCE_DB_PATH="$db" PORT=$port RUST_LOG=warn \
   CIRCUIT_BREAKER_CHECK_INTERVAL=$check_ms \
-  target/release/regent serve --plugins-dir target/plugins --cache-dir "$work/cache" &
+  target/release/regent serve --plugins-dir target/plugins --cache-dir "$work/cache" > "$work/server.log" 2>&1 &
 server=$!
 pids=()
 # shellcheck disable=SC2317 # called by the trap
@@ -107,6 +107,7 @@ upload() {
 }
 fresh_line() { # LABEL "curl server activation"
   local c s a; read -r c s a <<<"$2"
+  [ "$a" = - ] || a=$(printf '%.1f' "$a")
   printf '%-42s curl %8.1f ms   server elapsedMs %8.1f   activation.elapsedMs %8s\n' "$1" "$c" "$s" "$a"
 }
 verdict() { awk -v x="$1" 'BEGIN {print (x <= 100 ? "met" : "MISSED")}'; }
@@ -120,7 +121,7 @@ stored_breaker=$(upload swap-breaker "$fixtures_v2" false)
   fresh_line "swap-item 2.0.0, ?activate=false" "$stored_item"
   fresh_line "swap-breaker 2.0.0, ?activate=false" "$stored_breaker"
   for f in "swap-item $fresh_item" "swap-breaker $fresh_breaker"; do
-    read -r n c _ a <<<"$f"
+    read -r n c _ a <<<"$f"; a=$(printf '%.1f' "$a")
     echo "  $n 1.0.0 upload-to-live <= 100 ms: server (activation.elapsedMs) $a ms: $(verdict "$a"); client (curl) $c ms: $(verdict "$c")"
   done
   echo "  wasm sizes: swap-item $(stat -c %s "$fixtures/swap-item.wasm") B, swap-breaker $(stat -c %s "$fixtures/swap-breaker.wasm") B"
@@ -215,11 +216,12 @@ load_phase() { # PHASE TITLE
   local k0; k0=$(server_ticks)
   run_wrk "$1" "$duration"
   if [ "$1" = swaps ]; then
-    # Swaps from 0.5 s after wrk starts to 0.5 s before it stops.
+    # Swaps from 0.5 s after wrk starts to about 1.5 s before it stops, in
+    # whole cycles, so both plugins are back on 1.0.0 at the end.
     local t0 end i=0
-    t0=$EPOCHREALTIME; end=$(( ${t0/./} + secs * 1000000 - 500000 ))
+    t0=$EPOCHREALTIME; end=$(( ${t0/./} + secs * 1000000 - 1500000 ))
     sleep 0.5
-    while (( ${EPOCHREALTIME/./} < end )); do
+    while (( ${EPOCHREALTIME/./} < end || i % 4 != 0 )); do
       swap_step swaps "$i"; i=$((i + 1))
       sleep "$interval"
     done
@@ -269,7 +271,7 @@ say "## per run"
     echo "readiness replies by swap-item version, $phase: 1.0.0 (passed) $(val "$f" swap_item_v1), 2.0.0 (failed) $(val "$f" swap_item_v2), torn $(val "$f" swap_item_torn), without swap-item $(val "$f" swap_item_missing)"
   done
   for phase in baseline swaps after; do
-    echo "server CPU, $phase: $(awk -v k="${cpu[$phase]}" -v hz="$hz" -v d="$secs" 'BEGIN {printf "%.1f s (%.0f%% of one core)", k / hz, k / hz / d * 100}')"
+    echo "server CPU, $phase: $(awk -v k="${cpu[$phase]}" -v hz="$hz" -v d="$secs" -v n="$(nproc)" 'BEGIN {printf "%.1f s (%.0f%% of one core; %d cores, shared with both wrk)", k / hz, k / hz / d * 100, n}')"
   done
 } | tee -a "$report"
 
@@ -325,8 +327,22 @@ if (( not_v2 != 0 )); then fail "$not_v2 \"Swapped\" events from a version other
 
 say ""
 say "## /metrics: regent_plugin_swaps_total"
-curl -fsS "$base/metrics" | grep '^regent_plugin_swaps_total' | tee -a "$report" || fail "no regent_plugin_swaps_total in /metrics"
-say "activations made by this script (fresh uploads included): swap-item ${swaps_made[swap-item]}, swap-breaker ${swaps_made[swap-breaker]}"
+curl -fsS "$base/metrics" > "$work/metrics.txt"
+grep '^regent_plugin_swaps_total' "$work/metrics.txt" | tee -a "$report" || fail "no regent_plugin_swaps_total in /metrics"
+for name in swap-item swap-breaker; do
+  counted=$(awk -v p="regent_plugin_swaps_total{plugin=\"$name\"}" '$1 == p {print $2}' "$work/metrics.txt")
+  if [ "$counted" = "${swaps_made[$name]}" ]; then
+    say "$name: $counted in /metrics, as many as this script made active (fresh upload included)"
+  else
+    say "NOTE: $name: ${counted:-none} in /metrics, but this script made ${swaps_made[$name]} versions active (fresh upload included)"
+  fi
+done
+
+say ""
+say "## server log (RUST_LOG=warn)"
+sed 's/\x1b\[[0-9;]*m//g' "$work/server.log" > "$work/server.txt"
+say "lines: $(wc -l < "$work/server.txt"), of which \"circuit breaker tripped\": $(grep -c 'circuit breaker tripped' "$work/server.txt" || true), ERROR: $(grep -c ' ERROR ' "$work/server.txt" || true)"
+grep ' ERROR ' "$work/server.txt" | head -n 10 | tee -a "$report" || true
 
 say ""
 say "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
