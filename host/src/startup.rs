@@ -96,7 +96,6 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         governance,
         exporter,
         tokens: Arc::new(TokenCache::default()),
-        watching: config.watch,
         max_body_bytes: config.max_body_bytes,
     })
 }

@@ -18,8 +18,6 @@ pub struct AppState {
     pub governance: Arc<Governance>,
     pub exporter: Arc<Exporter>,
     pub tokens: Arc<TokenCache>,
-    /// Whether the plugins directory's changes are taken while running.
-    pub watching: bool,
     pub max_body_bytes: usize,
     /// The decision log's group-commit writer.
     pub decisions: crate::service::DecisionLog,

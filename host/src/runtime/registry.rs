@@ -80,11 +80,6 @@ impl PluginSet {
         self.generation
     }
 
-    /// Each plugin's name and active version.
-    pub fn versions(&self) -> BTreeMap<&str, &str> {
-        self.iter().map(|p| (p.name(), p.version())).collect()
-    }
-
     pub fn get(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
         self.by_name.get(name)
     }
@@ -161,11 +156,5 @@ impl ActivePlugins {
     /// lock across commit and publish), so generations only go up.
     pub fn publish(&self, set: PluginSet) {
         self.current.store(Arc::new(set));
-    }
-}
-
-impl From<PluginSet> for ActivePlugins {
-    fn from(set: PluginSet) -> Self {
-        Self::new(set)
     }
 }

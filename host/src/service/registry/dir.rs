@@ -22,15 +22,15 @@ const DIR_ACTOR: &str = "plugins-dir";
 
 /// A manifest with its component beside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirPlugin {
-    pub name: String,
-    pub manifest: PathBuf,
-    pub wasm: PathBuf,
+struct DirPlugin {
+    name: String,
+    manifest: PathBuf,
+    wasm: PathBuf,
 }
 
 /// Every `<name>.toml` with a `<name>.wasm` beside it. Hidden files are
 /// skipped: they are the write half of write-then-rename.
-pub fn scan_dir(dir: &Path) -> std::io::Result<Vec<DirPlugin>> {
+fn scan_dir(dir: &Path) -> std::io::Result<Vec<DirPlugin>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

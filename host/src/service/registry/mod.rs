@@ -9,7 +9,7 @@
 mod dir;
 mod shadow;
 
-pub use dir::{scan_dir, spawn_watch, DirPlugin};
+pub use dir::spawn_watch;
 pub(crate) use shadow::breaker_input;
 pub use shadow::ShadowRecorder;
 
@@ -85,10 +85,6 @@ impl PluginRegistry {
             swap: Mutex::new(()),
             faults: RwLock::new(BTreeMap::new()),
         })
-    }
-
-    pub fn active(&self) -> &Arc<ActivePlugins> {
-        &self.active
     }
 
     pub fn settings(&self) -> &RegistrySettings {
