@@ -83,7 +83,9 @@ fn write_component(
     std::fs::write(&tmp, component)?;
     std::fs::rename(&tmp, &path)?;
     if let Some(manifest) = manifest {
-        std::fs::copy(manifest, dir.join(format!("{name}.toml")))?;
+        let tmp = dir.join(format!(".{name}.toml.tmp"));
+        std::fs::copy(manifest, &tmp)?;
+        std::fs::rename(&tmp, dir.join(format!("{name}.toml")))?;
     }
     println!(
         "built {} ({} KiB)",
