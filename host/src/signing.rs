@@ -113,6 +113,14 @@ fn decode(sig: &SignatureFile) -> Result<Decoded, SignatureError> {
     })
 }
 
+/// Where a component's signature file lives: `<file>.wasm.sig` beside it.
+/// `regent plugin sign` writes there, `push` and the plugins directory read there.
+pub fn signature_path(wasm: &std::path::Path) -> std::path::PathBuf {
+    let mut name = wasm.as_os_str().to_os_string();
+    name.push(".sig");
+    std::path::PathBuf::from(name)
+}
+
 /// Parses a signature file and checks its fields' shape, so a bad upload is
 /// refused before anything else is done with it.
 pub fn parse_signature(json: &[u8]) -> Result<SignatureFile, SignatureError> {

@@ -1,9 +1,8 @@
 //! `regent plugin keygen` and `regent plugin sign`.
 
-use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ed25519_dalek::SigningKey;
@@ -63,7 +62,9 @@ pub fn sign(wasm: &Path, key: &Path, out: Option<&Path>) -> Result<()> {
     let key = signing::read_secret_key(&key_text).map_err(|e| anyhow!("{}: {e}", key.display()))?;
 
     let signature = signing::sign_bytes(&key, &bytes);
-    let sig_path = out.map(Path::to_path_buf).unwrap_or_else(|| sig_path(wasm));
+    let sig_path = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| signing::signature_path(wasm));
     let mut json = serde_json::to_string_pretty(&signature)?;
     json.push('\n');
     std::fs::write(&sig_path, json)
@@ -81,12 +82,6 @@ pub fn sign(wasm: &Path, key: &Path, out: Option<&Path>) -> Result<()> {
 
 /// `x.wasm` -> `x.wasm.sig`: appended, not `with_extension`, so the name says
 /// which file it signs.
-fn sig_path(wasm: &Path) -> PathBuf {
-    let mut path = OsString::from(wasm.as_os_str());
-    path.push(".sig");
-    PathBuf::from(path)
-}
-
 fn signer_name(key_file: &Path) -> String {
     key_file
         .file_stem()

@@ -2,8 +2,7 @@
 //! server (`REGENT_URL`, `REGENT_TOKEN`; see [`super::remote`]). Pushing,
 //! activating and rolling back need an admin's token; listing any token.
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,13 +81,6 @@ pub fn progress_line(file: &str, sent: u64, total: u64) -> String {
     )
 }
 
-/// `<file.wasm>.sig`, where `regent plugin sign` writes by default.
-fn default_signature(wasm: &Path) -> PathBuf {
-    let mut name = OsString::from(wasm.as_os_str());
-    name.push(".sig");
-    PathBuf::from(name)
-}
-
 fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -134,7 +126,7 @@ pub fn push(
     let signature = match signature {
         Some(path) => Some(read_text(path)?),
         None => {
-            let path = default_signature(wasm);
+            let path = crate::signing::signature_path(wasm);
             if path.is_file() {
                 eprintln!("signed: sending {}", path.display());
                 Some(read_text(&path)?)
@@ -673,8 +665,8 @@ mod tests {
     #[test]
     fn a_signature_sits_beside_the_component() {
         assert_eq!(
-            default_signature(Path::new("dist/swap-item.wasm")),
-            PathBuf::from("dist/swap-item.wasm.sig")
+            crate::signing::signature_path(Path::new("dist/swap-item.wasm")),
+            std::path::PathBuf::from("dist/swap-item.wasm.sig")
         );
     }
 

@@ -11,26 +11,25 @@ use crate::domain::Timestamp;
 const VERSION_COLUMNS: &str = "name, kind, version, sha256, size_bytes, uploaded_ms, uploaded_by, \
      signer, status, rejection, activated_ms";
 
-fn version_row(row: &Row<'_>) -> rusqlite::Result<PluginVersion> {
-    let corrupt = |i: usize, e: String| {
+/// A text column parsed with `FromStr`: a value this Regent does not know
+/// is a conversion error naming the column, not a panic.
+fn parsed<T: std::str::FromStr<Err = String>>(row: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+    row.get::<_, String>(i)?.parse().map_err(|e: String| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-    };
+    })
+}
+
+fn version_row(row: &Row<'_>) -> rusqlite::Result<PluginVersion> {
     Ok(PluginVersion {
         name: row.get(0)?,
-        kind: row
-            .get::<_, String>(1)?
-            .parse()
-            .map_err(|e: String| corrupt(1, e))?,
+        kind: parsed(row, 1)?,
         version: row.get(2)?,
         sha256: row.get(3)?,
         size_bytes: row.get::<_, i64>(4)? as u64,
         uploaded_at: Timestamp(row.get(5)?),
         uploaded_by: row.get(6)?,
         signer: row.get(7)?,
-        status: row
-            .get::<_, String>(8)?
-            .parse()
-            .map_err(|e: String| corrupt(8, e))?,
+        status: parsed(row, 8)?,
         rejection: row.get(9)?,
         activated_at: row.get::<_, Option<i64>>(10)?.map(Timestamp),
     })

@@ -62,13 +62,11 @@ fn stamp(p: &DirPlugin) -> Stamp {
             .map(|m| (m.len(), m.modified().ok()))
             .unwrap_or((0, None))
     };
-    [of(&p.manifest), of(&p.wasm), of(&signature_path(&p.wasm))]
-}
-
-fn signature_path(wasm: &Path) -> PathBuf {
-    let mut name = wasm.as_os_str().to_os_string();
-    name.push(".sig");
-    PathBuf::from(name)
+    [
+        of(&p.manifest),
+        of(&p.wasm),
+        of(&crate::signing::signature_path(&p.wasm)),
+    ]
 }
 
 impl PluginRegistry {
@@ -129,7 +127,7 @@ impl PluginRegistry {
                 .map_err(|e| e.to_string());
         }
         let first = self.active.current().get(&manifest.name).is_none();
-        let signature = std::fs::read(signature_path(&p.wasm)).ok();
+        let signature = std::fs::read(crate::signing::signature_path(&p.wasm)).ok();
         let options = UploadOptions {
             activate: activate || first,
             ..UploadOptions::default()
