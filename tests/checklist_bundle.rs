@@ -36,9 +36,49 @@ fn load_with_params(dir: &str, name: &str, params_json: &str) -> Result<LoadedPl
     runtime().load(&wasm, manifest)
 }
 
-/// A program with 16 attestations, 3 incidents and 2 gauges.
+/// The role each attestation item takes its attestation from by default.
+const DEFAULT_ROLES: [(&str, &str); 15] = [
+    ("monitoring", "ops_lead"),
+    ("kill_switch_tested", "ops_lead"),
+    ("chaos_testing", "tech_lead"),
+    ("runbooks", "ops_lead"),
+    ("incident_playbooks", "ops_lead"),
+    ("architecture_docs", "tech_lead"),
+    ("escalation_path", "ops_lead"),
+    ("stakeholder_signoff", "exec_sponsor"),
+    ("security_review", "tech_lead"),
+    ("audit_trail", "tech_lead"),
+    ("rollback_plan", "tech_lead"),
+    ("oncall_trained", "ops_lead"),
+    ("team_consensus", "tech_lead"),
+    ("product_approval", "product_lead"),
+    ("ops_approval", "ops_lead"),
+];
+
+/// A program with 16 attestations, 3 incidents and 2 gauges, each
+/// attestation made in the role its item takes by default.
 fn rich_context() -> ReadinessContext {
-    serde_json::from_str(include_str!("../host/benches/context.json")).unwrap()
+    let mut ctx: ReadinessContext =
+        serde_json::from_str(include_str!("../host/benches/context.json")).unwrap();
+    for a in &mut ctx.attestations {
+        let (_, role) = DEFAULT_ROLES.iter().find(|(k, _)| *k == a.key).unwrap();
+        a.role = role.to_string();
+    }
+    ctx
+}
+
+/// The rich context with `runbooks` attested by the governed system itself
+/// and `escalation_path` by a tech lead: neither counts.
+fn wrong_roles_context() -> ReadinessContext {
+    let mut ctx = rich_context();
+    for a in &mut ctx.attestations {
+        match a.key.as_str() {
+            "runbooks" => a.role = "reporter".into(),
+            "escalation_path" => a.role = "tech_lead".into(),
+            _ => {}
+        }
+    }
+    ctx
 }
 
 fn contexts() -> Vec<(&'static str, ReadinessContext)> {
@@ -57,6 +97,7 @@ fn contexts() -> Vec<(&'static str, ReadinessContext)> {
         ("empty", empty),
         ("a year later", later),
         ("no rates", no_rates),
+        ("wrong roles", wrong_roles_context()),
     ]
 }
 
@@ -96,6 +137,7 @@ fn the_bundle_decides_every_item_exactly_as_the_standalone_items_do() {
         .collect();
     assert_eq!(scores[..2], [80, 5], "{scores:?}");
     assert!(scores[2] < 80 && scores[3] < 80, "{scores:?}");
+    assert_eq!(scores[4], 80 - 5 - 4, "{scores:?}");
 }
 
 #[test]
@@ -104,7 +146,7 @@ fn an_item_plugin_takes_its_item_over_from_the_bundle() {
     let runbooks = load_with_params(
         "plugins/items",
         "runbooks",
-        r#"{"key": "runbooks", "role": "exec_sponsor"}"#,
+        r#"{"key": "runbooks", "roles": ["exec_sponsor"]}"#,
     )
     .unwrap();
     let plugins = PluginSet::new([load("plugins", "readiness-checklist"), runbooks]);
@@ -124,8 +166,87 @@ fn an_item_plugin_takes_its_item_over_from_the_bundle() {
         !result("runbooks").passed,
         "the ops lead's attestation no longer counts"
     );
+    assert_eq!(
+        result("runbooks").detail,
+        "`runbooks` is attested by ben (ops_lead), which does not count: it needs an exec_sponsor"
+    );
     assert_eq!(result("incident-playbooks").plugin, "readiness-checklist");
     assert!(result("incident-playbooks").passed);
+}
+
+#[test]
+fn an_attestation_in_a_role_the_item_does_not_take_does_not_count() {
+    let bundle = PluginSet::new([load("plugins", "readiness-checklist")]);
+    let assessment = assess(&bundle, &wrong_roles_context());
+    let result = |id: &str| assessment.items.iter().find(|i| i.info.id == id).unwrap();
+    let runbooks = result("runbooks");
+    assert!(!runbooks.passed);
+    assert_eq!(
+        runbooks.detail,
+        "`runbooks` is attested by ben (reporter), which does not count: it needs an ops_lead"
+    );
+    let escalation = result("escalation-path");
+    assert!(!escalation.passed);
+    assert_eq!(
+        escalation.detail,
+        "`escalation_path` is attested by cyd (tech_lead), which does not count: \
+         it needs an ops_lead"
+    );
+    assert_eq!(
+        assessment.blockers,
+        ["Runbooks complete", "Clear escalation path"],
+        "both are required items"
+    );
+    assert_eq!(
+        result("team-consensus").detail,
+        "`team_consensus` attested by cyd (tech_lead)"
+    );
+
+    // Whose attestation counts is each item's param.
+    let widened = load_with_params(
+        "plugins",
+        "readiness-checklist",
+        r#"{"runbooks": {"roles": ["ops_lead"]},
+            "escalation-path": {"roles": ["ops_lead", "tech_lead"]}}"#,
+    )
+    .unwrap();
+    let assessment = assess(&PluginSet::new([widened]), &wrong_roles_context());
+    let result = |id: &str| assessment.items.iter().find(|i| i.info.id == id).unwrap();
+    assert!(!result("runbooks").passed);
+    assert!(result("escalation-path").passed);
+    assert_eq!(
+        result("escalation-path").detail,
+        "`escalation_path` attested by cyd (tech_lead)"
+    );
+}
+
+#[test]
+fn roles_that_could_never_count_are_refused_when_the_bundle_loads() {
+    let err = |params: &str| {
+        load_with_params("plugins", "readiness-checklist", params)
+            .unwrap_err()
+            .to_string()
+    };
+    let empty = err(r#"{"runbooks": {"roles": []}}"#);
+    assert!(
+        empty.contains("item `runbooks`")
+            && empty.contains("`roles` is empty: no one could attest `runbooks`"),
+        "{empty}"
+    );
+    let reporter = err(r#"{"monitoring-in-place": {"roles": ["ops_lead", "reporter"]}}"#);
+    assert!(
+        reporter.contains("item `monitoring-in-place`")
+            && reporter.contains(
+                "`roles` names `reporter`, which cannot attest \
+                 (the attesting roles are tech_lead, ops_lead, product_lead, exec_sponsor)"
+            ),
+        "{reporter}"
+    );
+    let both = err(r#"{"ops-approval": {"role": "ops_lead", "roles": ["ops_lead"]}}"#);
+    assert!(
+        both.contains("item `ops-approval`") && both.contains("give `roles` or `role`, not both"),
+        "{both}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use regent_host::domain::Timestamp;
-use regent_tests::app::{error_code, error_message, TestApp, ADMIN};
+use regent_tests::app::{error_code, error_message, start_at, TestApp, ADMIN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -19,18 +19,6 @@ fn ago(ms: i64) -> String {
         .unwrap()
         .as_millis() as i64;
     Timestamp(now - ms).to_string()
-}
-
-async fn set_phase(app: &TestApp, phase: &str) {
-    let (s, b) = app
-        .send_as(
-            Method::PUT,
-            ADMIN,
-            "/api/governance/state/phase",
-            &json!({"phase": phase, "phaseStartedAt": ago(DAY_MS)}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
 }
 
 async fn authorize(app: &TestApp, token: &str, body: Value) -> Value {
@@ -47,7 +35,7 @@ fn decision(reply: &Value) -> &str {
 
 #[tokio::test]
 async fn decisions_follow_the_whitelist_and_each_is_logged_under_its_id() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_at("L3+", DAY_MS).await;
     let agent = app.token("fleet", &["reporter"]).await;
     let viewer = app.token("dash", &["viewer"]).await;
 
@@ -59,7 +47,6 @@ async fn decisions_follow_the_whitelist_and_each_is_logged_under_its_id() {
     );
     assert_eq!(r["phase"], "L3");
 
-    set_phase(&app, "L3+").await;
     let on = authorize(&app, &agent, json!({"commandType": "SET_POWER"})).await;
     assert_eq!(
         decision(&on),
@@ -130,8 +117,7 @@ async fn decisions_follow_the_whitelist_and_each_is_logged_under_its_id() {
 
 #[tokio::test]
 async fn a_breaker_pause_reaches_the_enforcement_point_until_resolved() {
-    let app = TestApp::spawn().await;
-    set_phase(&app, "L4").await;
+    let app = TestApp::spawn_at("L4", DAY_MS).await;
     let agent = app.token("fleet", &["reporter"]).await;
     let oncall = app.token("oncall", &["operator"]).await;
     // Keep only the pausing rule, so the failures below pause rather
@@ -194,8 +180,7 @@ async fn a_breaker_pause_reaches_the_enforcement_point_until_resolved() {
 
 #[tokio::test]
 async fn concurrent_decisions_are_all_logged() {
-    let app = Arc::new(TestApp::spawn().await);
-    set_phase(&app, "L4").await;
+    let app = Arc::new(TestApp::spawn_at("L4", DAY_MS).await);
     let agent = app.token("fleet", &["reporter"]).await;
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -238,8 +223,7 @@ async fn concurrent_decisions_are_all_logged() {
 
 #[tokio::test]
 async fn the_emergency_stop_denies_everything_until_resumed_and_is_audited() {
-    let app = TestApp::spawn().await;
-    set_phase(&app, "L5").await;
+    let app = TestApp::spawn_at("L5", DAY_MS).await;
     let agent = app.token("fleet", &["reporter"]).await;
     let oncall = app.token("oncall", &["operator"]).await;
 
@@ -388,8 +372,7 @@ async fn the_cli_stops_reports_and_resumes_a_running_server() {
 
 #[tokio::test]
 async fn a_paused_workflow_is_denied_while_others_run_and_operators_cannot_edit_it() {
-    let app = TestApp::spawn().await;
-    set_phase(&app, "L4").await;
+    let app = TestApp::spawn_at("L4", DAY_MS).await;
     let agent = app.token("agent-7", &["reporter"]).await;
     let oncall = app.token("oncall", &["operator"]).await;
 
@@ -833,10 +816,13 @@ async fn seed_scenario_1_basic_assignment() {
 #[tokio::test]
 async fn seed_scenario_2_budget_exhaustion_trips_and_a_reset_restores() {
     let (url, received) = webhook(0).await;
-    let app = TestApp::spawn_with(&[], false, |c| c.webhook.url = Some(url)).await;
+    let app = TestApp::spawn_with(&[], false, |c| {
+        c.webhook.url = Some(url);
+        start_at(c, "L4", DAY_MS);
+    })
+    .await;
     let coord = app.token("coordinator", &["reporter"]).await;
     let oncall = app.token("oncall", &["operator"]).await;
-    set_phase(&app, "L4").await;
     register(
         &app,
         "session-test",

@@ -945,38 +945,53 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
     assert!(state["phaseStartedAt"].is_string());
 
     let started = Timestamp(Timestamp::now().millis() - 30 * DAY_MS - HOUR_MS);
-    let body = json!({"phase": "L4", "phaseStartedAt": started.to_string()});
+    let backdate = json!({"phase": "L3", "phaseStartedAt": started.to_string()});
+    let put = |token: &str, body: Value| {
+        let token = token.to_string();
+        let app = &app;
+        async move {
+            app.send_as(Method::PUT, &token, "/api/governance/state/phase", &body)
+                .await
+        }
+    };
 
-    // Not as operator, not with a bad phase, not in the future.
+    // The attack: the admin raising a running program straight to L4 or
+    // L5. Autonomy rises only through an approved proposal.
+    for phase in ["L4", "L5"] {
+        let msg = assert_error(
+            &put(ADMIN, json!({"phase": phase, "phaseStartedAt": started.to_string()})).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+        assert!(
+            msg.contains("autonomy rises only through an approved proposal"),
+            "{msg}"
+        );
+    }
+    // Backdating is a bootstrap: not for an operator, nor a viewer.
     let operator = app.token("olga-operator", &["operator"]).await;
     let msg = assert_error(
-        &app.send_as(Method::PUT, &operator, "/api/governance/state/phase", &body)
-            .await,
+        &put(&operator, backdate.clone()).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     );
-    assert!(msg.contains("`admin`"), "{msg}");
+    assert!(msg.contains("only an admin"), "{msg}");
+    let viewer = app.token("vera-viewer", &["viewer"]).await;
+    assert_error(
+        &put(&viewer, backdate.clone()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    // Bad input: a bad phase, the future, nothing to change, a bad time.
     let msg = assert_error(
-        &app.send_as(
-            Method::PUT,
-            ADMIN,
-            "/api/governance/state/phase",
-            &json!({"phase": "L6", "phaseStartedAt": started.to_string()}),
-        )
-        .await,
+        &put(ADMIN, json!({"phase": "L6", "phaseStartedAt": started.to_string()})).await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     assert!(msg.contains("L6"), "{msg}");
     let future = Timestamp(Timestamp::now().millis() + DAY_MS).to_string();
     let msg = assert_error(
-        &app.send_as(
-            Method::PUT,
-            ADMIN,
-            "/api/governance/state/phase",
-            &json!({"phase": "L4", "phaseStartedAt": future}),
-        )
-        .await,
+        &put(ADMIN, json!({"phase": "L3", "phaseStartedAt": future})).await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
@@ -984,80 +999,41 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
         msg.contains("phaseStartedAt") && msg.contains("future"),
         "{msg}"
     );
-    assert_error(
-        &app.send_as(
-            Method::PUT,
-            ADMIN,
-            "/api/governance/state/phase",
-            &json!({"phase": "L4"}),
-        )
-        .await,
+    let msg = assert_error(
+        &put(ADMIN, json!({"phase": "L3"})).await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
+    assert!(msg.contains("already L3"), "{msg}");
     assert_error(
-        &app.send_as(
-            Method::PUT,
-            ADMIN,
-            "/api/governance/state/phase",
-            &json!({"phase": "L4", "phaseStartedAt": "last month"}),
-        )
-        .await,
+        &put(ADMIN, json!({"phase": "L3", "phaseStartedAt": "last month"})).await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
     let (_, unchanged) = app.get("/api/governance/state").await;
     assert_eq!(unchanged["phase"], "L3");
+    assert_eq!(unchanged["daysAtPhase"], 0);
     assert!(
-        audit(&app).await.iter().all(|e| e["action"] != "phase.set"),
+        audit(&app)
+            .await
+            .iter()
+            .all(|e| !e["action"].as_str().unwrap().starts_with("phase.")),
         "refused changes are not audited"
     );
 
-    // As admin: the whitelist becomes the cumulative list.
-    let (status, set) = app
-        .send_as(Method::PUT, ADMIN, "/api/governance/state/phase", &body)
-        .await;
+    // As admin: the current phase's start moves back.
+    let (status, set) = put(ADMIN, backdate.clone()).await;
     assert_eq!(status, StatusCode::OK, "{set}");
-    assert_eq!(set["phase"], "L4");
-    assert_eq!(
-        set["whitelist"],
-        json!(["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"])
-    );
+    assert_eq!(set["phase"], "L3");
+    assert_eq!(set["whitelist"], json!([]));
     assert_eq!(set["daysAtPhase"], 30);
-    assert_eq!(set["minStabilizationDays"], 21);
     assert_eq!(
         Timestamp::parse(set["phaseStartedAt"].as_str().unwrap()).unwrap(),
         started
     );
-    let viewer = app.token("vera-viewer", &["viewer"]).await;
     let (status, state) = app.get_as(&viewer, "/api/governance/state").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(state, set);
-
-    // Other phases: `L3+` and `L5` by their wire names.
-    let (status, s) = app
-        .send_as(
-            Method::PUT,
-            ADMIN,
-            "/api/governance/state/phase",
-            &json!({"phase": "L3+", "phaseStartedAt": ago(DAY_MS)}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{s}");
-    assert_eq!(s["phase"], "L3+");
-    assert_eq!(s["whitelist"], json!(["SET_POWER", "SET_FAN"]));
-    assert_eq!(s["minStabilizationDays"], 14);
-    assert_eq!(s["daysAtPhase"], 1);
-    let (_, s) = app
-        .send_as(
-            Method::PUT,
-            ADMIN,
-            "/api/governance/state/phase",
-            &json!({"phase": "L5", "phaseStartedAt": ago(0)}),
-        )
-        .await;
-    assert_eq!(s["whitelist"].as_array().unwrap().len(), 8, "{s}");
-    assert_eq!(s["minStabilizationDays"], 60);
 
     // The audit log: admin only, newest first, chained, with before/after.
     assert_error(
@@ -1087,27 +1063,117 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
         );
         assert_eq!(pair[0]["prevHash"], pair[1]["hash"], "chained");
     }
-    let sets: Vec<&Value> = entries
+    let backdated = entries
         .iter()
-        .filter(|e| e["action"] == "phase.set")
-        .collect();
-    assert_eq!(sets.len(), 3, "{entries:?}");
-    let first = sets[2];
-    assert_eq!(first["actor"], "test-admin");
-    assert_eq!(first["target"], "governance_state");
-    assert_eq!(first["before"]["phase"], "L3");
-    assert_eq!(first["before"]["whitelist"], json!([]));
-    assert_eq!(first["after"]["phase"], "L4");
+        .find(|e| e["action"] == "phase.backdate")
+        .expect("the backdate is audited");
+    assert_eq!(backdated["actor"], "test-admin");
+    assert_eq!(backdated["target"], "governance_state");
+    assert_eq!(backdated["before"]["phase"], "L3");
+    assert_eq!(backdated["after"]["phase"], "L3");
     assert_eq!(
-        first["after"]["whitelist"],
-        json!(["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"])
-    );
-    assert_eq!(
-        Timestamp::parse(first["after"]["phaseStartedAt"].as_str().unwrap()).unwrap(),
+        Timestamp::parse(backdated["after"]["phaseStartedAt"].as_str().unwrap()).unwrap(),
         started
     );
-    assert_eq!(sets[1]["before"]["phase"], "L4");
-    assert_eq!(sets[1]["after"]["phase"], "L3+");
+}
+
+#[tokio::test]
+async fn a_program_adopted_above_l3_starts_there_once_and_operators_can_lower_it() {
+    let app = TestApp::spawn_at("L5", 3 * DAY_MS).await;
+    let (_, state) = app.get("/api/governance/state").await;
+    assert_eq!(state["phase"], "L5");
+    assert_eq!(state["daysAtPhase"], 3);
+    assert_eq!(state["whitelist"].as_array().unwrap().len(), 8, "{state}");
+    let entries = audit(&app).await;
+    let init = entries
+        .iter()
+        .find(|e| e["action"] == "governance.initialize")
+        .unwrap();
+    assert_eq!(init["after"]["phase"], "L5");
+    assert_eq!(init["after"]["source"], "config: initial_phase");
+
+    // A brake: an operator lowers the phase, from now.
+    let operator = app.token("olga-operator", &["operator"]).await;
+    let (status, s) = app
+        .send_as(
+            Method::PUT,
+            &operator,
+            "/api/governance/state/phase",
+            &json!({"phase": "L4"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert_eq!(s["phase"], "L4");
+    assert_eq!(
+        s["whitelist"],
+        json!(["SET_POWER", "SET_FAN", "SET_DRUM", "SET_AIRFLOW"])
+    );
+    assert_eq!(s["daysAtPhase"], 0);
+    assert_eq!(s["minStabilizationDays"], 21);
+    // Nor can the operator undo it: going back up needs a proposal.
+    let msg = assert_error(
+        &app.send_as(
+            Method::PUT,
+            &operator,
+            "/api/governance/state/phase",
+            &json!({"phase": "L5"}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    assert!(msg.contains("approved proposal"), "{msg}");
+    // The admin may lower with a start (a bootstrap), by wire name.
+    let (status, s) = app
+        .send_as(
+            Method::PUT,
+            ADMIN,
+            "/api/governance/state/phase",
+            &json!({"phase": "L3+", "phaseStartedAt": ago(DAY_MS)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert_eq!(s["phase"], "L3+");
+    assert_eq!(s["whitelist"], json!(["SET_POWER", "SET_FAN"]));
+    assert_eq!(s["minStabilizationDays"], 14);
+    assert_eq!(s["daysAtPhase"], 1);
+    let lowered: Vec<Value> = audit(&app)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "phase.lower")
+        .collect();
+    assert_eq!(lowered.len(), 2);
+    assert_eq!(lowered[1]["actor"], "olga-operator");
+    assert_eq!(lowered[1]["before"]["phase"], "L5");
+    assert_eq!(lowered[1]["after"]["phase"], "L4");
+    assert_eq!(lowered[0]["actor"], "test-admin");
+
+    // A restart with another `initial_phase` changes nothing: it applies
+    // only at the store's first start.
+    let config = {
+        let mut c = regent_host::config::ServeConfig::new(
+            app.dir.path().join("plugins"),
+            regent_tests::built_plugins().join("test-cache"),
+            app.db_path.clone(),
+        );
+        regent_tests::app::start_at(&mut c, "L5", 0);
+        c
+    };
+    let db = regent_host::storage::Database::open(&config.db_path).unwrap();
+    let whitelist = config.governance.phases.whitelist(regent_host::domain::Phase::L5);
+    let again = db
+        .initialize(
+            &[],
+            Some(regent_host::storage::InitialState {
+                phase: regent_host::domain::Phase::L5,
+                started_at: Timestamp::now(),
+                whitelist: &whitelist,
+            }),
+            Timestamp::now(),
+        )
+        .unwrap();
+    assert!(!again, "a second start does not initialize");
+    assert_eq!(db.state().unwrap().phase.as_str(), "L3+");
 }
 
 // 6 ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use regent_host::domain::Timestamp;
-use regent_tests::app::{error_code, TestApp, ADMIN};
+use regent_tests::app::{error_code, start_at, TestApp, ADMIN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -31,6 +31,7 @@ struct Team {
     tech: String,
     ops: String,
     product: String,
+    exec: String,
 }
 
 /// Tokens for each part of a real program.
@@ -41,6 +42,7 @@ async fn team(app: &TestApp) -> Team {
         tech: app.token("tess (tech lead)", &["tech_lead"]).await,
         ops: app.token("omar (ops lead)", &["ops_lead"]).await,
         product: app.token("pia (product lead)", &["product_lead"]).await,
+        exec: app.token("eve (exec sponsor)", &["exec_sponsor"]).await,
     }
 }
 
@@ -86,37 +88,41 @@ async fn make_ready(app: &TestApp, t: &Team, phase: &str, days: i64) {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    for key in [
-        "kill_switch_tested",
-        "chaos_testing",
-        "runbooks",
-        "incident_playbooks",
-        "architecture_docs",
-        "escalation_path",
-        "stakeholder_signoff",
-        "security_review",
-        "audit_trail",
-        "rollback_plan",
-        "oncall_trained",
-        "team_consensus",
-    ] {
-        let (s, b) = app
-            .post_as(&t.tech, "/api/attestations", &json!({"key": key}))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
+    // Each item counts only the roles its params name (the defaults).
+    let by_role: [(&str, &[&str]); 4] = [
+        (
+            &t.tech,
+            &[
+                "chaos_testing",
+                "architecture_docs",
+                "security_review",
+                "audit_trail",
+                "rollback_plan",
+                "team_consensus",
+            ],
+        ),
+        (
+            &t.ops,
+            &[
+                "kill_switch_tested",
+                "runbooks",
+                "incident_playbooks",
+                "escalation_path",
+                "oncall_trained",
+                "ops_approval",
+            ],
+        ),
+        (&t.product, &["product_approval"]),
+        (&t.exec, &["stakeholder_signoff"]),
+    ];
+    for (token, keys) in by_role {
+        for key in keys {
+            let (s, b) = app
+                .post_as(token, "/api/attestations", &json!({"key": key}))
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{b}");
+        }
     }
-    let (s, _) = app
-        .post_as(
-            &t.product,
-            "/api/attestations",
-            &json!({"key": "product_approval"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
-    let (s, _) = app
-        .post_as(&t.ops, "/api/attestations", &json!({"key": "ops_approval"}))
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
     // Monitoring in place: Prometheus has scraped us just now.
     assert_eq!(app.text("/metrics").await.0, StatusCode::OK);
 }
@@ -135,7 +141,8 @@ async fn pending_proposal(app: &TestApp, t: &Team) -> Value {
 
 #[tokio::test]
 async fn readiness_to_proposal_to_approvals_moves_the_phase() {
-    let app = TestApp::spawn().await;
+    // Adopted at L3+ just now (`initial_phase`); only a proposal goes higher.
+    let app = TestApp::spawn_at("L3+", 0).await;
     let t = team(&app).await;
 
     // Not ready yet: the cycle says why, and proposes nothing.
@@ -146,7 +153,7 @@ async fn readiness_to_proposal_to_approvals_moves_the_phase() {
     let reasons = report["decision"]["reasons"].to_string();
     assert!(reasons.contains("readiness is needs_work"), "{reasons}");
     assert!(
-        reasons.contains("0 day(s) at L3; the stabilization period is 180"),
+        reasons.contains("0 day(s) at L3+; the stabilization period is 14"),
         "{reasons}"
     );
 
@@ -285,7 +292,7 @@ async fn a_rejection_by_a_required_role_ends_the_proposal() {
 
 #[tokio::test]
 async fn racing_approvals_change_the_phase_once_and_lose_none() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_at("L3+", 0).await;
     let t = team(&app).await;
     make_ready(&app, &t, "L3+", 30).await;
     let p = pending_proposal(&app, &t).await;
@@ -363,7 +370,8 @@ async fn wait_for_events(app: &TestApp, rules: &[&str]) -> Vec<Value> {
 #[tokio::test]
 async fn breakers_revert_pause_and_alert_on_their_own() {
     let app = TestApp::spawn_with(&[], true, |c| {
-        c.breaker_check_interval = Duration::from_millis(100)
+        c.breaker_check_interval = Duration::from_millis(100);
+        start_at(c, "L3+", 0);
     })
     .await;
     let t = team(&app).await;
@@ -481,19 +489,11 @@ async fn breakers_revert_pause_and_alert_on_their_own() {
 #[tokio::test]
 async fn a_critical_autonomous_incident_reverts_to_l3() {
     let app = TestApp::spawn_with(&[], true, |c| {
-        c.breaker_check_interval = Duration::from_millis(100)
+        c.breaker_check_interval = Duration::from_millis(100);
+        start_at(c, "L4", 40 * DAY_MS);
     })
     .await;
     let t = team(&app).await;
-    let (s, _) = app
-        .send_as(
-            Method::PUT,
-            ADMIN,
-            "/api/governance/state/phase",
-            &json!({"phase": "L4", "phaseStartedAt": ago(40 * DAY_MS)}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
     let (s, b) = app
         .post_as(&t.reporter, "/api/incidents", &json!({"severity": "CRITICAL", "autonomous": true, "commandType": "SET_DRUM", "description": "drum overheated"}))
         .await;
@@ -517,9 +517,22 @@ async fn acknowledged_writes_survive_kill_9() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    // Adopted at L5; the acknowledged change below lowers it.
+    let config = dir.path().join("regent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "initial_phase = \"L5\"\nphase_started_at = \"{}\"\n",
+            ago(10 * DAY_MS)
+        ),
+    )
+    .unwrap();
     let start = || {
         std::process::Command::new(regent_tests::regent_bin())
-            .args(["serve", "--plugins-dir"])
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--plugins-dir")
             .arg(&plugins)
             .arg("--cache-dir")
             .arg(regent_tests::built_plugins().join("test-cache"))

@@ -49,6 +49,18 @@
 //! [plugins.readiness-checklist.params.success-rate]   # any plugin's params
 //! min = 0.999
 //!
+//! initial_phase = "L4"                     # adopting Regent above L3: only at the
+//! phase_started_at = "2026-06-01T00:00:00Z" # store's first start, audited
+//!
+//! [auth]
+//! require_bound_agents = false             # true: authorize refuses tokens not bound to an agent
+//! [auth.oidc]                              # people sign in with the identity provider
+//! issuer = "https://idp.example.com"
+//! audience = "regent"
+//! jwks_url = "https://idp.example.com/jwks.json"   # or jwks_file = "/etc/regent/jwks.json"
+//! roles_claim = "roles"                    # a dotted path works: realm_access.roles
+//! leeway_s = 60
+//!
 //! [plugin_registry]                        # uploads and hot swaps
 //! require_signed = false                   # true: unsigned or unknown signers get 403
 //! shadow_inputs = 20                       # recorded real inputs per kind a candidate is run on
@@ -70,6 +82,7 @@ use crate::domain::breaker::BreakerRule;
 use crate::domain::events::ActionRule;
 use crate::domain::fleet::MatchingPolicy;
 use crate::domain::governance::{PhaseSpec, PhaseTable, RiskBounds};
+use crate::domain::{Phase, Timestamp};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +106,30 @@ struct FileConfig {
     event_actions: Option<Vec<ActionRule>>,
     webhook: Option<WebhookSettings>,
     plugin_registry: Option<RegistrySettings>,
+    initial_phase: Option<Phase>,
+    phase_started_at: Option<Timestamp>,
+    #[serde(default)]
+    auth: AuthSettings,
+}
+
+/// `[auth]`: how people sign in, and how much the governed system must
+/// identify itself.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// People sign in with the organization's identity provider; approver
+    /// roles then come only from it.
+    pub oidc: Option<crate::oidc::OidcConfig>,
+    /// Refuse `POST /api/authorize` from tokens not bound to an agent.
+    pub require_bound_agents: bool,
+}
+
+/// Where a system adopting Regent above L3 starts: applied only at the
+/// store's first start, and audited as such.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InitialPhase {
+    pub phase: Phase,
+    pub started_at: Timestamp,
 }
 
 /// Plugin uploads: signatures, shadow runs and limits.
@@ -238,6 +275,9 @@ pub struct ServeConfig {
     pub registry: RegistrySettings,
     /// Pick up new or changed plugins in `plugins_dir` while running.
     pub watch: bool,
+    pub auth: AuthSettings,
+    /// `initial_phase` and `phase_started_at`; `None` starts at L3 now.
+    pub initial_phase: Option<InitialPhase>,
 }
 
 impl ServeConfig {
@@ -258,6 +298,8 @@ impl ServeConfig {
             webhook: WebhookSettings::default(),
             registry: RegistrySettings::default(),
             watch: false,
+            auth: AuthSettings::default(),
+            initial_phase: None,
         }
     }
 
@@ -367,6 +409,23 @@ impl ServeConfig {
             c.webhook.url = Some(url);
         }
         c.webhook.check().context("config")?;
+        if let Some(oidc) = &f.auth.oidc {
+            oidc.check().map_err(|e| anyhow::anyhow!("[auth.oidc]: {e}"))?;
+        }
+        c.auth = f.auth;
+        c.initial_phase = match (f.initial_phase, f.phase_started_at) {
+            (None, None) => None,
+            (Some(phase), Some(started_at)) => {
+                if started_at > Timestamp::now() {
+                    bail!("config: `phase_started_at` ({started_at}) is in the future");
+                }
+                Some(InitialPhase { phase, started_at })
+            }
+            (Some(_), None) => bail!(
+                "config: `initial_phase` needs `phase_started_at` (RFC 3339): when the system reached that phase"
+            ),
+            (None, Some(_)) => bail!("config: `phase_started_at` needs `initial_phase`"),
+        };
         Ok(c)
     }
 }

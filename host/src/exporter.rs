@@ -113,6 +113,8 @@ pub struct GovernanceFigures {
 #[derive(Debug, Clone, Default)]
 pub struct ControlFigures {
     pub decisions: Vec<(&'static str, u64)>,
+    /// Of those, the ones asked by tokens bound to no agent.
+    pub unbound_decisions: Vec<(&'static str, u64)>,
     pub emergency_stop: bool,
     pub paused_workflows: u64,
     /// (engine, severity, events ever)
@@ -203,6 +205,18 @@ impl Exporter {
             let _ = writeln!(
                 o,
                 "regent_authorize_decisions_total{{decision=\"{d}\"}} {n}"
+            );
+        }
+        head(
+            o,
+            "regent_authorize_unbound_decisions_total",
+            "counter",
+            "Authorization decisions asked by tokens bound to no agent, whose per-agent brakes hold only for the ids they name.",
+        );
+        for (d, n) in &c.unbound_decisions {
+            let _ = writeln!(
+                o,
+                "regent_authorize_unbound_decisions_total{{decision=\"{d}\"}} {n}"
             );
         }
         head(

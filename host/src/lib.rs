@@ -4,6 +4,7 @@
 //! - [`runtime`]: the sandboxed WebAssembly plugin runtime (wasmtime);
 //! - [`storage`]: the embedded SQLite store;
 //! - [`evaluation`]: JSON in, plugin out — shared by the API and the CLI;
+//! - [`oidc`]: verifying the identity provider's JWTs (OIDC) into an identity with roles;
 //! - [`api`]: the HTTP API (axum), a thin layer over the rest.
 
 pub mod api;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod evaluation;
 pub mod exporter;
+pub mod oidc;
 pub mod runtime;
 pub mod service;
 pub mod signing;

@@ -11,7 +11,9 @@ use crate::api::auth::{generate_token, hash_token, TokenCache};
 use crate::api::{router, AppState};
 use crate::config::{CycleSchedule, ServeConfig};
 use crate::domain::auth::Principal;
-use crate::domain::Timestamp;
+use crate::domain::{Phase, Timestamp};
+use crate::oidc::OidcVerifier;
+use crate::storage::InitialState;
 use crate::exporter::Exporter;
 use crate::runtime::{ActivePlugins, PluginRuntime, PluginSet, RuntimeConfig};
 use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
@@ -27,9 +29,34 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
     })?;
     let db = Arc::new(Database::open(&config.db_path)?);
     let now = Timestamp::now();
-    if db.initialize(&config.governance.default_rules, now)? {
-        tracing::info!(db = %config.db_path.display(), "initialized: phase L3, {} breaker rules, empty whitelist", config.governance.default_rules.len());
+    let initial_whitelist = config
+        .initial_phase
+        .map(|i| config.governance.phases.whitelist(i.phase))
+        .unwrap_or_default();
+    let initial = config.initial_phase.map(|i| InitialState {
+        phase: i.phase,
+        started_at: i.started_at,
+        whitelist: &initial_whitelist,
+    });
+    if db.initialize(&config.governance.default_rules, initial, now)? {
+        let (phase, since) = config
+            .initial_phase
+            .map_or((Phase::L3, now), |i| (i.phase, i.started_at));
+        tracing::info!(db = %config.db_path.display(), %phase, %since, "initialized: {} breaker rules", config.governance.default_rules.len());
+    } else if let Some(i) = config.initial_phase {
+        // Only a proposal moves the phase of a running program.
+        tracing::warn!(initial_phase = %i.phase, "`initial_phase` ignored: the store was initialized before; it applies only at the first start");
     }
+    let oidc = match &config.auth.oidc {
+        Some(c) => {
+            let verifier = tokio::runtime::Handle::current()
+                .block_on(OidcVerifier::new(c.clone()))
+                .map_err(|e| anyhow::anyhow!("[auth.oidc]: {e}"))?;
+            tracing::info!(issuer = %c.issuer, "people sign in with the identity provider");
+            Some(Arc::new(verifier))
+        }
+        None => None,
+    };
     bootstrap_admin(&db, now)?;
     let exporter = Arc::new(Exporter::default());
     let runtime = Arc::new(runtime);
@@ -96,6 +123,8 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         governance,
         exporter,
         tokens: Arc::new(TokenCache::default()),
+        oidc,
+        auth: config.auth.clone(),
         max_body_bytes: config.max_body_bytes,
     })
 }
@@ -165,11 +194,7 @@ pub fn spawn_background(state: &AppState, config: &ServeConfig) {
     if let Some(schedule) = config.cycle.clone() {
         let governance = state.governance.clone();
         tokio::spawn(async move {
-            let scheduler = Principal {
-                token_id: 0,
-                name: "scheduler".into(),
-                roles: vec![],
-            };
+            let scheduler = Principal::internal("scheduler");
             loop {
                 let Some(wait) = next_cycle_in(&schedule) else {
                     tracing::error!(

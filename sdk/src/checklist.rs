@@ -183,37 +183,92 @@ pub fn is_current(attestation: &Attestation, now: Timestamp) -> bool {
     attestation.attested_at <= now && attestation.expires_at.is_none_or(|expiry| expiry > now)
 }
 
-/// The newest current attestation of `key`, if any; with `role`, only
-/// attestations made in that role count.
-pub fn find_attestation<'a>(
+/// The roles that can attest in Regent, as the host names them in
+/// [`Attestation::role`]. No other role ever attests: `reporter` (the
+/// governed system itself), `viewer`, `operator` and `admin` cannot, so an
+/// item's `roles` may name only these.
+pub const ATTESTING_ROLES: [&str; 4] = ["tech_lead", "ops_lead", "product_lead", "exec_sponsor"];
+
+/// Whether `role` is one of the [`ATTESTING_ROLES`].
+pub fn is_attesting_role(role: &str) -> bool {
+    ATTESTING_ROLES.contains(&role)
+}
+
+/// The newest current attestation of `key` made in one of `roles`, if any.
+/// An attestation in any other role does not count.
+pub fn find_attestation<'a, R: AsRef<str>>(
     ctx: &'a ReadinessContext,
     key: &str,
-    role: Option<&str>,
+    roles: &[R],
 ) -> Option<&'a Attestation> {
     ctx.attestations
         .iter()
-        .filter(|a| a.key == key && is_current(a, ctx.now))
-        .filter(|a| role.is_none_or(|r| a.role == r))
+        .filter(|a| a.key == key && is_current(a, ctx.now) && accepts(roles, &a.role))
         .max_by_key(|a| a.attested_at)
 }
 
-/// The verdict of an item that passes when `key` is attested (by `role`,
-/// when given) and the attestation has not expired.
-pub fn attested_item(ctx: &ReadinessContext, key: &str, role: Option<&str>) -> ItemVerdict {
-    if let Some(a) = find_attestation(ctx, key, role) {
+fn accepts<R: AsRef<str>>(roles: &[R], role: &str) -> bool {
+    roles.iter().any(|r| r.as_ref() == role)
+}
+
+/// Who may give an attestation, as failing details say it: `an ops_lead`,
+/// `a tech_lead or an ops_lead`, `a tech_lead, an ops_lead or a
+/// product_lead`.
+pub fn needed_roles<R: AsRef<str>>(roles: &[R]) -> String {
+    fn article(role: &str) -> &'static str {
+        match role.chars().next() {
+            Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+            _ => "a",
+        }
+    }
+    let mut out = String::new();
+    for (i, role) in roles.iter().map(AsRef::as_ref).enumerate() {
+        if i > 0 {
+            out.push_str(if i + 1 == roles.len() { " or " } else { ", " });
+        }
+        out.push_str(article(role));
+        out.push(' ');
+        out.push_str(role);
+    }
+    if out.is_empty() {
+        out.push_str("a role that can attest");
+    }
+    out
+}
+
+/// The verdict of an item that passes while `key` is attested in one of
+/// `roles` and the attestation is current. Its details:
+///
+/// - ``"`runbooks` attested by ana (ops_lead)"``
+/// - ``"`runbooks` is attested by bob (tech_lead), which does not count: it
+///   needs an ops_lead"``, when the only current attestations are in roles
+///   that do not count (the newest is named)
+/// - ``"the attestation `runbooks` has expired; it needs an ops_lead"``, when
+///   one in a role that counts has expired
+/// - ``"no attestation `runbooks`; it needs an ops_lead"``
+pub fn attested_item<R: AsRef<str>>(ctx: &ReadinessContext, key: &str, roles: &[R]) -> ItemVerdict {
+    if let Some(a) = find_attestation(ctx, key, roles) {
         return pass(
             format!("`{key}` attested by {} ({})", a.attested_by, a.role),
             None,
         );
     }
-    let any = ctx.attestations.iter().filter(|a| a.key == key);
-    let expired = any.clone().any(|a| !is_current(a, ctx.now));
-    let wrong_role = role.is_some() && any.clone().any(|a| is_current(a, ctx.now));
-    let detail = match (wrong_role, expired, role) {
-        (true, _, Some(r)) => format!("`{key}` is attested, but not by a {r}"),
-        (_, true, _) => format!("the attestation `{key}` has expired"),
-        (_, _, Some(r)) => format!("no attestation `{key}` by a {r}"),
-        _ => format!("no attestation `{key}`"),
+    let of_key = || ctx.attestations.iter().filter(|a| a.key == key);
+    let needs = needed_roles(roles);
+    let other_role = of_key()
+        .filter(|a| is_current(a, ctx.now))
+        .max_by_key(|a| a.attested_at);
+    let expired =
+        || of_key().any(|a| accepts(roles, &a.role) && a.expires_at.is_some_and(|e| e <= ctx.now));
+    let detail = if let Some(a) = other_role {
+        format!(
+            "`{key}` is attested by {} ({}), which does not count: it needs {needs}",
+            a.attested_by, a.role
+        )
+    } else if expired() {
+        format!("the attestation `{key}` has expired; it needs {needs}")
+    } else {
+        format!("no attestation `{key}`; it needs {needs}")
     };
     fail(detail, None)
 }
@@ -227,13 +282,15 @@ pub fn gauge(ctx: &ReadinessContext, name: &str) -> Option<f64> {
         .map(|g| g.value)
 }
 
-/// The attestation an item looks for unless its params say otherwise.
+/// The attestation an item looks for unless its params say otherwise, and
+/// the roles that may give it.
 ///
 /// Implement it on an item whose params are [`AttestationParams<Self>`]:
 ///
 /// ```ignore
 /// impl AttestationDefaults for Runbooks {
 ///     const KEY: &'static str = "runbooks";
+///     const ROLES: &'static [&'static str] = &["ops_lead"];
 /// }
 ///
 /// impl ChecklistItem for Runbooks {
@@ -250,53 +307,87 @@ pub fn gauge(ctx: &ReadinessContext, name: &str) -> Option<f64> {
 pub trait AttestationDefaults {
     /// The attestation key, e.g. `runbooks`.
     const KEY: &'static str;
-    /// The role the attestation must be made in; `None` (the default)
-    /// accepts any role.
-    const ROLE: Option<&'static str> = None;
+    /// The roles an attestation must be made in to count, each one of the
+    /// [`ATTESTING_ROLES`], e.g. `&["ops_lead"]`. There is no default: an
+    /// item that accepted any role would let the governed system vouch for
+    /// itself, so every item says whose word it takes.
+    const ROLES: &'static [&'static str];
 }
 
 /// The params of an item that passes while an attestation is on record
-/// (see [`attested_item`]): which attestation, and optionally in which role.
+/// (see [`attested_item`]): which attestation, and the roles that may give
+/// it.
 ///
-/// Missing fields take the defaults of `D`; `"role": null` accepts any
-/// role, and unknown fields are rejected.
-#[derive(serde::Deserialize)]
-// `expecting` keeps serde's messages ("expected struct Params") as they
-// were when every attestation item declared its own `Params`.
-#[serde(
-    default,
-    deny_unknown_fields,
-    expecting = "struct Params",
-    bound = "D: AttestationDefaults"
-)]
+/// Missing fields take the defaults of `D`. `"role": "x"` is shorthand for
+/// `"roles": ["x"]`; giving both is an error, and so are unknown fields.
 pub struct AttestationParams<D> {
     /// The attestation key (default [`AttestationDefaults::KEY`]).
     pub key: String,
-    /// When set, only attestations made in this role count (default
-    /// [`AttestationDefaults::ROLE`]).
-    pub role: Option<String>,
-    #[serde(skip)]
+    /// The roles whose attestation counts (default
+    /// [`AttestationDefaults::ROLES`]).
+    pub roles: Vec<String>,
     defaults: core::marker::PhantomData<fn() -> D>,
 }
 
+/// [`AttestationParams`] as written, before the defaults apply.
+//
+// `expecting` keeps serde's messages ("expected struct Params") as they
+// were when every attestation item declared its own `Params`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, expecting = "struct Params")]
+struct RawAttestationParams {
+    #[serde(default, deserialize_with = "some")]
+    key: Option<String>,
+    #[serde(default, deserialize_with = "some")]
+    roles: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "some")]
+    role: Option<String>,
+}
+
+/// A field that may be missing but not `null`.
+fn some<'de, T, De>(deserializer: De) -> Result<Option<T>, De::Error>
+where
+    T: serde::Deserialize<'de>,
+    De: serde::Deserializer<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+impl<'de, D: AttestationDefaults> serde::Deserialize<'de> for AttestationParams<D> {
+    fn deserialize<De: serde::Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
+        let raw = <RawAttestationParams as serde::Deserialize>::deserialize(deserializer)?;
+        let roles = match (raw.roles, raw.role) {
+            (Some(_), Some(_)) => return Err(serde::de::Error::custom(
+                "give `roles` or `role`, not both (`role = \"x\"` is short for `roles = [\"x\"]`)",
+            )),
+            (Some(roles), None) => roles,
+            (None, Some(role)) => vec![role],
+            (None, None) => D::ROLES.iter().map(|r| r.to_string()).collect(),
+        };
+        Ok(Self {
+            key: raw.key.unwrap_or_else(|| D::KEY.to_string()),
+            roles,
+            defaults: core::marker::PhantomData,
+        })
+    }
+}
+
 impl<D> AttestationParams<D> {
-    /// Params looking for `key`, made in `role` when given.
-    pub fn new(key: &str, role: Option<&str>) -> Self {
+    /// Params looking for `key`, made in one of `roles`.
+    pub fn new(key: &str, roles: &[&str]) -> Self {
         Self {
             key: key.to_string(),
-            role: role.map(str::to_string),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
             defaults: core::marker::PhantomData,
         }
     }
 
-    /// Rejects an empty key or role: it can never match an attestation, so
-    /// the item would fail forever. Meant for [`ChecklistItem::validate`].
+    /// Rejects a blank key, and roles that could never count (see
+    /// [`check_attesting_roles`]): the item would fail forever. Meant for
+    /// [`ChecklistItem::validate`].
     pub fn check(&self) -> Result<(), String> {
         check_attestation_key("key", &self.key)?;
-        if self.role.as_deref().is_some_and(|r| r.trim().is_empty()) {
-            return Err("`role` must not be empty; omit it to accept any role".to_string());
-        }
-        Ok(())
+        check_attesting_roles("roles", &self.key, &self.roles)
     }
 
     /// What the item reads: the attestations of its key, nothing else.
@@ -304,27 +395,31 @@ impl<D> AttestationParams<D> {
         ContextScope::scalars().with_attestation(&self.key)
     }
 
-    /// The item's verdict: [`attested_item`] for this key and role.
+    /// The item's verdict: [`attested_item`] for this key and these roles.
     pub fn verdict(&self, ctx: &ReadinessContext) -> ItemVerdict {
-        attested_item(ctx, &self.key, self.role.as_deref())
+        attested_item(ctx, &self.key, &self.roles)
     }
 }
 
 impl<D: AttestationDefaults> Default for AttestationParams<D> {
     fn default() -> Self {
-        Self::new(D::KEY, D::ROLE)
+        Self::new(D::KEY, D::ROLES)
     }
 }
 
 impl<D> Clone for AttestationParams<D> {
     fn clone(&self) -> Self {
-        Self::new(&self.key, self.role.as_deref())
+        Self {
+            key: self.key.clone(),
+            roles: self.roles.clone(),
+            defaults: core::marker::PhantomData,
+        }
     }
 }
 
 impl<D> PartialEq for AttestationParams<D> {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key && self.role == other.role
+        self.key == other.key && self.roles == other.roles
     }
 }
 
@@ -332,9 +427,36 @@ impl<D> core::fmt::Debug for AttestationParams<D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("AttestationParams")
             .field("key", &self.key)
-            .field("role", &self.role)
+            .field("roles", &self.roles)
             .finish()
     }
+}
+
+/// Checks the param `name`, the roles that may attest `key`: it must name
+/// at least one role, each one of the [`ATTESTING_ROLES`], none twice.
+pub fn check_attesting_roles<R: AsRef<str>>(
+    name: &str,
+    key: &str,
+    roles: &[R],
+) -> Result<(), String> {
+    if roles.is_empty() {
+        return Err(format!("`{name}` is empty: no one could attest `{key}`"));
+    }
+    for (i, role) in roles.iter().map(AsRef::as_ref).enumerate() {
+        if role.trim().is_empty() {
+            return Err(format!("`{name}` has a blank role"));
+        }
+        if !is_attesting_role(role) {
+            return Err(format!(
+                "`{name}` names `{role}`, which cannot attest (the attesting roles are {})",
+                ATTESTING_ROLES.join(", ")
+            ));
+        }
+        if roles[..i].iter().any(|r| r.as_ref() == role) {
+            return Err(format!("`{name}` names `{role}` twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that the param `name` names an attestation, i.e. is not blank.
@@ -476,19 +598,19 @@ impl RecentEvent<'_> {
             .map(|at| (now - at).max(0) as f64 / self.unit.ms() as f64)
     }
 
-    /// The verdict of an item that passes when `key` is attested (by
-    /// `role`, when given; see [`attested_item`]) or when the event happened
-    /// at most `max_age` units ago. The age is observed either way; a
-    /// failing detail says both why the event is not recent enough and why
-    /// the attestation does not count.
-    pub fn or_attested(
+    /// The verdict of an item that passes when `key` is attested in one of
+    /// `roles` (see [`attested_item`]) or when the event happened at most
+    /// `max_age` units ago. The age is observed either way; a failing
+    /// detail says both why the event is not recent enough and why the
+    /// attestation does not count.
+    pub fn or_attested<R: AsRef<str>>(
         &self,
         ctx: &ReadinessContext,
         key: &str,
-        role: Option<&str>,
+        roles: &[R],
     ) -> ItemVerdict {
         let age = self.age(ctx.now);
-        let attested = attested_item(ctx, key, role);
+        let attested = attested_item(ctx, key, roles);
         if attested.passed {
             return pass(attested.detail, age);
         }
@@ -657,123 +779,242 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000_000;
 
+    const OPS: &[&str] = &["ops_lead"];
+
     #[test]
-    fn attestation_must_be_current_and_by_the_right_role() {
+    fn attestation_must_be_current_and_by_a_role_that_counts() {
         let mut ctx = empty_context(NOW);
-        assert!(!attested_item(&ctx, "runbooks", None).passed);
+        assert!(!attested_item(&ctx, "runbooks", OPS).passed);
 
         ctx.attestations
-            .push(attestation("runbooks", "ana", "tech_lead", NOW - DAY_MS));
-        assert!(attested_item(&ctx, "runbooks", None).passed);
-        let by_role = attested_item(&ctx, "runbooks", Some("ops_lead"));
+            .push(attestation("runbooks", "ana", "ops_lead", NOW - DAY_MS));
+        assert!(attested_item(&ctx, "runbooks", OPS).passed);
+        assert!(attested_item(&ctx, "runbooks", &["tech_lead", "ops_lead"]).passed);
+        let by_role = attested_item(&ctx, "runbooks", &["tech_lead"]);
         assert!(!by_role.passed);
         assert_eq!(
             by_role.detail,
-            "`runbooks` is attested, but not by a ops_lead"
+            "`runbooks` is attested by ana (ops_lead), which does not count: it needs a tech_lead"
         );
 
         ctx.attestations[0].expires_at = Some(NOW);
-        let expired = attested_item(&ctx, "runbooks", None);
+        let expired = attested_item(&ctx, "runbooks", OPS);
         assert!(!expired.passed);
-        assert_eq!(expired.detail, "the attestation `runbooks` has expired");
+        assert_eq!(
+            expired.detail,
+            "the attestation `runbooks` has expired; it needs an ops_lead"
+        );
+    }
+
+    #[test]
+    fn the_governed_system_cannot_vouch_for_itself() {
+        let mut ctx = empty_context(NOW);
+        // The newest of them is named.
+        for (role, days) in [
+            ("operator", 3),
+            ("reporter", 1),
+            ("admin", 2),
+            ("viewer", 4),
+        ] {
+            ctx.attestations
+                .push(attestation("runbooks", "bot", role, NOW - days * DAY_MS));
+        }
+        let verdict = attested_item(&ctx, "runbooks", &ATTESTING_ROLES);
+        assert!(!verdict.passed);
+        assert!(find_attestation(&ctx, "runbooks", &ATTESTING_ROLES).is_none());
+        assert_eq!(
+            verdict.detail,
+            "`runbooks` is attested by bot (reporter), which does not count: \
+             it needs a tech_lead, an ops_lead, a product_lead or an exec_sponsor"
+        );
     }
 
     #[test]
     fn future_attestations_do_not_count_yet() {
         let mut ctx = empty_context(NOW);
         ctx.attestations
-            .push(attestation("runbooks", "ana", "tech_lead", NOW + 1));
-        assert!(!attested_item(&ctx, "runbooks", None).passed);
+            .push(attestation("runbooks", "ana", "ops_lead", NOW + 1));
+        let verdict = attested_item(&ctx, "runbooks", OPS);
+        assert_eq!(
+            verdict,
+            fail("no attestation `runbooks`; it needs an ops_lead", None)
+        );
+    }
+
+    #[test]
+    fn find_attestation_takes_the_newest_in_a_role_that_counts() {
+        let mut ctx = empty_context(NOW);
+        ctx.attestations
+            .push(attestation("runbooks", "ana", "ops_lead", NOW - 3 * DAY_MS));
+        ctx.attestations
+            .push(attestation("runbooks", "bob", "tech_lead", NOW - DAY_MS));
+        ctx.attestations
+            .push(attestation("runbooks", "cy", "ops_lead", NOW - 2 * DAY_MS));
+        ctx.attestations
+            .push(attestation("other", "dee", "ops_lead", NOW));
+        let by = |roles: &[String]| {
+            find_attestation(&ctx, "runbooks", roles).map(|a| &a.attested_by[..])
+        };
+        assert_eq!(by(&["ops_lead".to_string()]), Some("cy"));
+        assert_eq!(
+            by(&["ops_lead".to_string(), "tech_lead".to_string()]),
+            Some("bob")
+        );
+        assert_eq!(by(&["exec_sponsor".to_string()]), None);
+        assert_eq!(find_attestation(&ctx, "runbooks", &[] as &[&str]), None);
     }
 
     #[test]
     fn attestation_details() {
         let mut ctx = empty_context(NOW);
         assert_eq!(
-            attested_item(&ctx, "runbooks", None).detail,
-            "no attestation `runbooks`"
+            attested_item(&ctx, "runbooks", OPS).detail,
+            "no attestation `runbooks`; it needs an ops_lead"
         );
         assert_eq!(
-            attested_item(&ctx, "runbooks", Some("ops_lead")).detail,
-            "no attestation `runbooks` by a ops_lead"
+            attested_item(&ctx, "runbooks", &["tech_lead", "ops_lead"]).detail,
+            "no attestation `runbooks`; it needs a tech_lead or an ops_lead"
         );
         ctx.attestations
-            .push(attestation("other", "ana", "tech_lead", NOW - DAY_MS));
-        assert!(!attested_item(&ctx, "runbooks", None).passed);
+            .push(attestation("other", "ana", "ops_lead", NOW - DAY_MS));
+        assert!(!attested_item(&ctx, "runbooks", OPS).passed);
         ctx.attestations
-            .push(attestation("runbooks", "ana", "tech_lead", NOW - DAY_MS));
+            .push(attestation("runbooks", "ana", "ops_lead", NOW - DAY_MS));
         ctx.attestations[1].expires_at = Some(NOW + 1);
-        let passed = attested_item(&ctx, "runbooks", None);
+        let passed = attested_item(&ctx, "runbooks", OPS);
         assert!(passed.passed);
         assert_eq!(passed.observed, None);
-        assert_eq!(passed.detail, "`runbooks` attested by ana (tech_lead)");
-        // An expired attestation in the right role is reported as expired.
-        ctx.attestations
-            .push(attestation("runbooks", "bo", "ops_lead", NOW - 9 * DAY_MS));
-        ctx.attestations[2].expires_at = Some(NOW - DAY_MS);
-        let expired = attested_item(&ctx, "runbooks", Some("ops_lead"));
+        assert_eq!(passed.detail, "`runbooks` attested by ana (ops_lead)");
+        // A current attestation in a role that does not count is reported
+        // before an expired one in a role that does.
+        ctx.attestations.push(attestation(
+            "runbooks",
+            "bob",
+            "tech_lead",
+            NOW - 9 * DAY_MS,
+        ));
+        ctx.attestations[1].expires_at = Some(NOW - DAY_MS);
+        let wrong_role = attested_item(&ctx, "runbooks", OPS);
         assert_eq!(
-            expired.detail,
-            "`runbooks` is attested, but not by a ops_lead"
+            wrong_role,
+            fail(
+                "`runbooks` is attested by bob (tech_lead), which does not count: it needs an ops_lead",
+                None
+            )
         );
-        ctx.attestations.remove(1);
-        let expired = attested_item(&ctx, "runbooks", Some("ops_lead"));
-        assert_eq!(expired.detail, "the attestation `runbooks` has expired");
+        ctx.attestations.pop();
+        assert_eq!(
+            attested_item(&ctx, "runbooks", OPS).detail,
+            "the attestation `runbooks` has expired; it needs an ops_lead"
+        );
+        // An expired attestation in a role that would not count either is
+        // no attestation at all.
+        assert_eq!(
+            attested_item(&ctx, "runbooks", &["exec_sponsor"]).detail,
+            "no attestation `runbooks`; it needs an exec_sponsor"
+        );
     }
 
-    /// An item with a default role, as the approval items have.
+    #[test]
+    fn needed_roles_reads_as_english() {
+        assert_eq!(needed_roles(&["ops_lead"]), "an ops_lead");
+        assert_eq!(needed_roles(&["product_lead"]), "a product_lead");
+        assert_eq!(
+            needed_roles(&["tech_lead", "ops_lead"]),
+            "a tech_lead or an ops_lead"
+        );
+        assert_eq!(
+            needed_roles(&ATTESTING_ROLES),
+            "a tech_lead, an ops_lead, a product_lead or an exec_sponsor"
+        );
+        assert_eq!(needed_roles(&[] as &[&str]), "a role that can attest");
+    }
+
+    /// An item whose attestation an ops lead gives, as the approval items'.
     struct Approval;
     impl AttestationDefaults for Approval {
         const KEY: &'static str = "approval";
-        const ROLE: Option<&'static str> = Some("ops_lead");
+        const ROLES: &'static [&'static str] = &["ops_lead"];
     }
     type Params = AttestationParams<Approval>;
 
     #[test]
     fn attestation_params_take_the_items_defaults() {
-        struct AnyRole;
-        impl AttestationDefaults for AnyRole {
-            const KEY: &'static str = "runbooks";
-        }
-        let any = parse_params::<AttestationParams<AnyRole>>("").unwrap();
-        assert_eq!(any, AttestationParams::new("runbooks", None));
-
-        let params = parse_params::<Params>("{}").unwrap();
+        let params = parse_params::<Params>("").unwrap();
         assert_eq!(params, Params::default());
-        assert_eq!(params, Params::new("approval", Some("ops_lead")));
+        assert_eq!(params, Params::new("approval", &["ops_lead"]));
+        assert_eq!(params.roles, ["ops_lead"]);
         assert_eq!(
             parse_params::<Params>(r#"{"key": "k"}"#).unwrap(),
-            Params::new("k", Some("ops_lead"))
+            Params::new("k", &["ops_lead"])
         );
-        // `null` accepts any role; a key cannot be null.
         assert_eq!(
-            parse_params::<Params>(r#"{"role": null}"#).unwrap(),
-            Params::new("approval", None)
+            parse_params::<Params>(r#"{"roles": ["tech_lead", "exec_sponsor"]}"#).unwrap(),
+            Params::new("approval", &["tech_lead", "exec_sponsor"])
         );
+        // `role` is shorthand for a list of one.
+        assert_eq!(
+            parse_params::<Params>(r#"{"role": "exec_sponsor"}"#).unwrap(),
+            Params::new("approval", &["exec_sponsor"])
+        );
+        assert_eq!(
+            parse_params::<Params>(r#"{"role": "tech_lead", "roles": ["ops_lead"]}"#).unwrap_err(),
+            "invalid params: give `roles` or `role`, not both (`role = \"x\"` is short for `roles = [\"x\"]`)"
+        );
+        // Nothing is null: `"role": null` no longer means "any role".
         assert_eq!(
             parse_params::<Params>(r#"{"key": null}"#).unwrap_err(),
             "invalid params: invalid type: null, expected a string at line 1 column 12"
         );
+        assert!(parse_params::<Params>(r#"{"role": null}"#)
+            .unwrap_err()
+            .contains("invalid type: null, expected a string"));
+        assert!(parse_params::<Params>(r#"{"roles": "ops_lead"}"#)
+            .unwrap_err()
+            .contains("expected a sequence"));
         assert!(parse_params::<Params>(r#"{"keys": "x"}"#)
             .unwrap_err()
-            .contains("unknown field `keys`, expected `key` or `role`"));
+            .contains("unknown field `keys`, expected one of `key`, `roles`, `role`"));
         assert!(parse_params::<Params>("null")
             .unwrap_err()
             .contains("expected struct Params"));
     }
 
     #[test]
-    fn attestation_params_check_and_verdict() {
+    fn attestation_params_check() {
         assert!(Params::default().check().is_ok());
+        assert!(Params::new("approval", &ATTESTING_ROLES).check().is_ok());
+        let err = |key: &str, roles: &[&str]| Params::new(key, roles).check().unwrap_err();
+        assert_eq!(err(" ", &["ops_lead"]), "`key` must name an attestation");
         assert_eq!(
-            Params::new(" ", None).check().unwrap_err(),
-            "`key` must name an attestation"
+            err("runbooks", &[]),
+            "`roles` is empty: no one could attest `runbooks`"
         );
         assert_eq!(
-            Params::new("approval", Some("")).check().unwrap_err(),
-            "`role` must not be empty; omit it to accept any role"
+            err("approval", &["ops_lead", " "]),
+            "`roles` has a blank role"
         );
+        for role in ["reporter", "viewer", "operator", "admin", "Ops_Lead"] {
+            assert_eq!(
+                err("approval", &["ops_lead", role]),
+                format!(
+                    "`roles` names `{role}`, which cannot attest \
+                     (the attesting roles are tech_lead, ops_lead, product_lead, exec_sponsor)"
+                )
+            );
+        }
+        assert_eq!(
+            err("approval", &["ops_lead", "tech_lead", "ops_lead"]),
+            "`roles` names `ops_lead` twice"
+        );
+        assert_eq!(
+            check_attesting_roles("roles", "monitoring", &[] as &[String]).unwrap_err(),
+            "`roles` is empty: no one could attest `monitoring`"
+        );
+    }
 
+    #[test]
+    fn attestation_params_verdict() {
         let mut ctx = empty_context(NOW);
         ctx.attestations
             .push(attestation("approval", "ana", "tech_lead", NOW - DAY_MS));
@@ -781,10 +1022,19 @@ mod tests {
         assert!(!wrong_role.passed);
         assert_eq!(
             wrong_role.detail,
-            "`approval` is attested, but not by a ops_lead"
+            "`approval` is attested by ana (tech_lead), which does not count: it needs an ops_lead"
         );
-        assert!(Params::new("approval", None).verdict(&ctx).passed);
-        assert!(!Params::new("other", None).verdict(&ctx).passed);
+        assert!(Params::new("approval", &["tech_lead"]).verdict(&ctx).passed);
+        assert!(
+            Params::new("approval", &["ops_lead", "tech_lead"])
+                .verdict(&ctx)
+                .passed
+        );
+        assert!(!Params::new("other", &["tech_lead"]).verdict(&ctx).passed);
+        assert_eq!(
+            Params::default().scope(),
+            ContextScope::scalars().with_attestation("approval")
+        );
     }
 
     #[test]
@@ -857,7 +1107,7 @@ mod tests {
     fn a_recent_event_passes_up_to_its_max_age_inclusive() {
         let ctx = empty_context(NOW);
         let minute = AgeUnit::Minutes.ms();
-        let recent = exercised(Some(NOW - 3 * minute)).or_attested(&ctx, "k", None);
+        let recent = exercised(Some(NOW - 3 * minute)).or_attested(&ctx, "k", OPS);
         assert_eq!(
             recent,
             pass(
@@ -867,24 +1117,25 @@ mod tests {
         );
         assert!(
             exercised(Some(NOW - 10 * minute))
-                .or_attested(&ctx, "k", None)
+                .or_attested(&ctx, "k", OPS)
                 .passed
         );
-        let stale = exercised(Some(NOW - 10 * minute - 1)).or_attested(&ctx, "k", None);
+        let stale = exercised(Some(NOW - 10 * minute - 1)).or_attested(&ctx, "k", OPS);
         assert!(!stale.passed);
         assert_eq!(
             stale.detail,
-            "the stop was last exercised 10.0 minutes ago (more than 10), and no attestation `k`"
+            "the stop was last exercised 10.0 minutes ago (more than 10), \
+             and no attestation `k`; it needs an ops_lead"
         );
         // A time after `now` is clock skew: it counts as just now.
-        let skewed = exercised(Some(NOW + minute)).or_attested(&ctx, "k", None);
+        let skewed = exercised(Some(NOW + minute)).or_attested(&ctx, "k", OPS);
         assert_eq!(skewed.observed, Some(0.0));
         assert!(skewed.passed);
-        let never = exercised(None).or_attested(&ctx, "k", Some("ops_lead"));
+        let never = exercised(None).or_attested(&ctx, "k", &["tech_lead", "ops_lead"]);
         assert_eq!(
             never,
             fail(
-                "the stop was never exercised, and no attestation `k` by a ops_lead",
+                "the stop was never exercised, and no attestation `k`; it needs a tech_lead or an ops_lead",
                 None
             )
         );
@@ -897,15 +1148,23 @@ mod tests {
             .push(attestation("k", "ana", "ops_lead", NOW - DAY_MS));
         let old = exercised(Some(NOW - DAY_MS));
         assert_eq!(
-            old.or_attested(&ctx, "k", None),
+            old.or_attested(&ctx, "k", OPS),
             pass("`k` attested by ana (ops_lead)", Some(1440.0))
         );
-        assert!(!old.or_attested(&ctx, "k", Some("tech_lead")).passed);
+        let wrong_role = old.or_attested(&ctx, "k", &["tech_lead"]);
+        assert_eq!(
+            wrong_role,
+            fail(
+                "the stop was last exercised 1440.0 minutes ago (more than 10), and `k` is \
+                 attested by ana (ops_lead), which does not count: it needs a tech_lead",
+                Some(1440.0)
+            )
+        );
         ctx.attestations[0].expires_at = Some(NOW);
-        let expired = exercised(None).or_attested(&ctx, "k", None);
+        let expired = exercised(None).or_attested(&ctx, "k", OPS);
         assert_eq!(
             expired.detail,
-            "the stop was never exercised, and the attestation `k` has expired"
+            "the stop was never exercised, and the attestation `k` has expired; it needs an ops_lead"
         );
     }
 

@@ -19,7 +19,7 @@
 //!         Category::Technical, "infrastructure", 2, false);
 //!
 //!     fn evaluate(ctx: &ReadinessContext, _: &NoParams) -> Result<ItemVerdict, String> {
-//!         Ok(attested_item(ctx, "chaos_testing", None))
+//!         Ok(attested_item(ctx, "chaos_testing", &["tech_lead"]))
 //!     }
 //! }
 //!

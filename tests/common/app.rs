@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use regent_host::api::auth::hash_token;
-use regent_host::config::ServeConfig;
+use regent_host::config::{InitialPhase, ServeConfig};
 use regent_host::domain::Timestamp;
 use regent_host::startup;
 use regent_host::storage::Database;
@@ -99,6 +99,13 @@ impl TestApp {
         Self::spawn_with(&[], false, |_| {}).await
     }
 
+    /// A program adopted at `phase`, reached `ago_ms` ago: the config's
+    /// `initial_phase`, since only an approved proposal raises a running
+    /// program's phase.
+    pub async fn spawn_at(phase: &str, ago_ms: i64) -> Self {
+        Self::spawn_with(&[], false, |c| start_at(c, phase, ago_ms)).await
+    }
+
     /// Sends `body` (JSON text or bytes) with `token`; returns the status
     /// and the JSON reply (`null` for an empty one).
     pub async fn call(
@@ -179,6 +186,14 @@ impl TestApp {
             .unwrap();
         (resp.status(), resp.text().await.unwrap())
     }
+}
+
+/// Sets the config's `initial_phase` to `phase`, reached `ago_ms` ago.
+pub fn start_at(config: &mut ServeConfig, phase: &str, ago_ms: i64) {
+    config.initial_phase = Some(InitialPhase {
+        phase: phase.parse().unwrap(),
+        started_at: Timestamp(Timestamp::now().millis() - ago_ms),
+    });
 }
 
 pub fn error_code(body: &Value) -> &str {

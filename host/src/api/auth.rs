@@ -1,6 +1,11 @@
-//! Bearer tokens: generated with 256 bits from the OS, stored as SHA-256
-//! (a token is random, not a password, so a fast hash is enough), and
-//! resolved to a [`Principal`] for each request.
+//! Who is calling: a local bearer token, or, with `[auth.oidc]`, a JWT from
+//! the organization's identity provider, resolved to a [`Principal`] for
+//! each request.
+//!
+//! Local tokens are generated with 256 bits from the OS and stored as
+//! SHA-256 (a token is random, not a password, so a fast hash is enough).
+//! They start with `rgt_` and hold no dot; a bearer value of three
+//! dot-separated parts is taken as a JWT when OIDC is configured.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -10,11 +15,19 @@ use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
-use crate::domain::auth::{Principal, Role};
+use crate::domain::auth::{Credential, Principal, PrincipalKind, Role};
 use crate::storage::Database;
 
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Every local token starts with it; a JWT never does.
+pub const LOCAL_TOKEN_PREFIX: &str = "rgt_";
+
+/// A JWT is `header.payload.signature`; a local token has no dot.
+fn looks_like_jwt(token: &str) -> bool {
+    !token.starts_with(LOCAL_TOKEN_PREFIX) && token.split('.').count() == 3
 }
 
 /// A new secret: `rgt_` and 64 hex digits.
@@ -22,7 +35,7 @@ pub fn generate_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| ApiError::Internal(format!("the OS gave no randomness: {e}")))?;
-    Ok(format!("rgt_{}", hex::encode(bytes)))
+    Ok(format!("{LOCAL_TOKEN_PREFIX}{}", hex::encode(bytes)))
 }
 
 /// Resolved tokens by hash. Cleared whenever a token is created or
@@ -57,11 +70,7 @@ impl TokenCache {
         let Some(record) = db.token_by_hash(&hash)? else {
             return Ok(None);
         };
-        let principal = Principal {
-            token_id: record.id,
-            name: record.name,
-            roles: record.roles,
-        };
+        let principal = record.to_principal();
         self.by_hash
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -80,8 +89,8 @@ impl Caller {
             Ok(&self.0)
         } else {
             Err(ApiError::Forbidden(format!(
-                "this needs the `{role}` role; token `{}` holds {}",
-                self.0.name,
+                "this needs the `{role}` role; `{}` holds {}",
+                self.0.id,
                 self.0
                     .roles
                     .iter()
@@ -113,6 +122,20 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
             })?
             .to_string();
+        if looks_like_jwt(&token) {
+            if let Some(oidc) = &state.oidc {
+                let identity = oidc.verify(&token).await.map_err(|e| {
+                    ApiError::Unauthorized(format!("the identity provider's token is not valid: {e}"))
+                })?;
+                return Ok(Caller(Principal {
+                    id: identity.subject,
+                    kind: PrincipalKind::Person,
+                    roles: identity.roles,
+                    credential: Credential::Oidc,
+                    agent: None,
+                }));
+            }
+        }
         if let Some(p) = state.tokens.cached(&token) {
             return Ok(Caller(p));
         }

@@ -18,6 +18,10 @@ pub struct AppState {
     pub governance: Arc<Governance>,
     pub exporter: Arc<Exporter>,
     pub tokens: Arc<TokenCache>,
+    /// Verifies people's JWTs when `[auth.oidc]` is configured.
+    pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
+    /// `[auth]`: who may mint what, and whether authorize needs a bound agent.
+    pub auth: crate::config::AuthSettings,
     pub max_body_bytes: usize,
     /// The decision log's group-commit writer.
     pub decisions: crate::service::DecisionLog,

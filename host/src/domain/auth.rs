@@ -1,12 +1,15 @@
-//! Who may do what: the roles a token can hold.
+//! Who may do what: principals, the roles they hold, the agent a machine
+//! token is bound to, and the rules that keep the governed system from
+//! governing itself.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// A role held by an API token. `admin` may do everything; the four
-/// approver roles may approve or reject expansion proposals that need them.
+/// A role held by a principal. `admin` may do everything but approve; the
+/// four approver roles approve or reject the proposals that need them and
+/// attest checklist items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -79,25 +82,211 @@ impl<'de> Deserialize<'de> for Role {
     }
 }
 
-/// The authenticated caller: a token's name and roles.
+/// Whether a principal is a person or a machine. Only people govern:
+/// approver, operator and admin roles are for persons; the governed system
+/// (reporters, agents, scrapers) is a system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    Person,
+    System,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::Person => "person",
+            PrincipalKind::System => "system",
+        }
+    }
+
+    /// The kind a token gets when its request names none: a person when it
+    /// holds any role that governs, otherwise a system.
+    pub fn default_for(roles: &[Role]) -> Self {
+        if roles.iter().any(|r| r.governs()) {
+            PrincipalKind::Person
+        } else {
+            PrincipalKind::System
+        }
+    }
+}
+
+impl FromStr for PrincipalKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "person" => Ok(PrincipalKind::Person),
+            "system" => Ok(PrincipalKind::System),
+            other => Err(format!(
+                "unknown principal kind `{other}` (expected person or system)"
+            )),
+        }
+    }
+}
+
+impl Role {
+    /// Roles that steer the program rather than report on it: they belong
+    /// to people, never to the governed system.
+    pub fn governs(self) -> bool {
+        matches!(self, Role::Operator | Role::Admin) || self.is_approver()
+    }
+}
+
+/// How the caller proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A local bearer token (`rgt_…`), by its id and name.
+    Token { id: i64, name: String },
+    /// A JWT from the organization's identity provider.
+    Oidc,
+    /// Regent itself (the scheduled cycle, the first start).
+    Internal,
+}
+
+/// The authenticated caller: a person or a system with a stable id, the
+/// roles it holds, and, for an agent's machine token, the agent everything
+/// it does is attributed to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    pub token_id: i64,
-    pub name: String,
+    /// The stable id recorded in the audit log, approvals, attestations,
+    /// stops and decisions: the `sub` claim of a JWT, or the principal a
+    /// local token was minted for.
+    pub id: String,
+    pub kind: PrincipalKind,
     pub roles: Vec<Role>,
+    pub credential: Credential,
+    /// The agent a machine token is bound to.
+    pub agent: Option<String>,
+}
+
+/// Why a bound principal may not act as it asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindingError {
+    #[error("this token is bound to agent `{bound}`; it cannot act for agent `{asked}`")]
+    OtherAgent { bound: String, asked: String },
+    #[error("workflow `{workflow}` belongs to agent `{owner}`; this token is bound to agent `{bound}`")]
+    OtherAgentsWorkflow {
+        workflow: String,
+        owner: String,
+        bound: String,
+    },
 }
 
 impl Principal {
-    /// `admin` holds every role, approver roles included: the one account
-    /// that can always unblock the program.
+    /// Regent acting on its own (the scheduled cycle): holds no role.
+    pub fn internal(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            kind: PrincipalKind::System,
+            roles: vec![],
+            credential: Credential::Internal,
+            agent: None,
+        }
+    }
+
+    /// `admin` holds every role but the approver roles' right to approve
+    /// (see [`Principal::names`]).
     pub fn holds(&self, role: Role) -> bool {
         self.roles.contains(&role) || self.roles.contains(&Role::Admin)
     }
 
-    /// Whether the token itself names `role`, without admin's stand-in.
+    /// Whether the principal itself holds `role`, without admin's stand-in.
     pub fn names(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+
+    /// The agent an action naming `asked` is attributed to. A bound
+    /// principal acts only for its agent, and naming none means it; an
+    /// unbound one acts for whatever it names.
+    pub fn act_for(&self, asked: Option<&str>) -> Result<Option<String>, BindingError> {
+        match (&self.agent, asked) {
+            (Some(bound), Some(a)) if a != bound => Err(BindingError::OtherAgent {
+                bound: bound.clone(),
+                asked: a.to_string(),
+            }),
+            (Some(bound), _) => Ok(Some(bound.clone())),
+            (None, asked) => Ok(asked.map(str::to_string)),
+        }
+    }
+
+    /// Refuses a bound principal's use of another agent's workflow.
+    pub fn check_workflow_owner(&self, workflow: &str, owner: &str) -> Result<(), BindingError> {
+        match &self.agent {
+            Some(bound) if bound != owner => Err(BindingError::OtherAgentsWorkflow {
+                workflow: workflow.to_string(),
+                owner: owner.to_string(),
+                bound: bound.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What a new local token asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub principal: String,
+    pub kind: PrincipalKind,
+    pub agent: Option<String>,
+}
+
+/// Why a token cannot be minted as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenPolicyError {
+    #[error("`roles` is empty: a token needs at least one role")]
+    NoRoles,
+    #[error("with OIDC configured, approver roles come from the identity provider: a local token cannot carry `{0}`; sign in with the identity provider instead")]
+    ApproverRoleNeedsOidc(Role),
+    #[error("a token cannot hold `reporter` (the governed system's role) together with `{0}`: the governed system cannot govern itself")]
+    ReporterThatGoverns(Role),
+    #[error("a system principal cannot hold `{0}`: roles that govern belong to people (`kind: person`)")]
+    SystemThatGoverns(Role),
+    #[error("a token bound to an agent holds only `reporter` (and `viewer`), not `{0}`")]
+    AgentTokenRole(Role),
+    #[error("a token bound to an agent needs the `reporter` role")]
+    AgentTokenWithoutReporter,
+    #[error("a token bound to an agent is a system principal, not a person")]
+    AgentTokenPerson,
+}
+
+/// The separation-of-duties rules a local token must follow.
+pub fn check_token_request(req: &TokenRequest, oidc: bool) -> Result<(), TokenPolicyError> {
+    if req.roles.is_empty() {
+        return Err(TokenPolicyError::NoRoles);
+    }
+    let governing = req.roles.iter().copied().find(|r| r.governs());
+    if oidc {
+        if let Some(r) = req.roles.iter().copied().find(|r| r.is_approver()) {
+            return Err(TokenPolicyError::ApproverRoleNeedsOidc(r));
+        }
+    }
+    if let (true, Some(r)) = (req.roles.contains(&Role::Reporter), governing) {
+        return Err(TokenPolicyError::ReporterThatGoverns(r));
+    }
+    if let (PrincipalKind::System, Some(r)) = (req.kind, governing) {
+        return Err(TokenPolicyError::SystemThatGoverns(r));
+    }
+    if req.agent.is_some() {
+        if let Some(r) = req
+            .roles
+            .iter()
+            .copied()
+            .find(|r| !matches!(r, Role::Reporter | Role::Viewer))
+        {
+            return Err(TokenPolicyError::AgentTokenRole(r));
+        }
+        if !req.roles.contains(&Role::Reporter) {
+            return Err(TokenPolicyError::AgentTokenWithoutReporter);
+        }
+        if req.kind == PrincipalKind::Person {
+            return Err(TokenPolicyError::AgentTokenPerson);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -115,19 +304,86 @@ mod tests {
             .contains("unknown role `root`"));
     }
 
+    fn principal(roles: &[Role], agent: Option<&str>) -> Principal {
+        Principal {
+            id: "p".into(),
+            kind: PrincipalKind::default_for(roles),
+            roles: roles.to_vec(),
+            credential: Credential::Token {
+                id: 1,
+                name: "t".into(),
+            },
+            agent: agent.map(str::to_string),
+        }
+    }
+
     #[test]
-    fn admin_holds_every_role() {
-        let admin = Principal {
-            token_id: 1,
-            name: "a".into(),
-            roles: vec![Role::Admin],
-        };
+    fn admin_holds_every_role_but_names_only_its_own() {
+        let admin = principal(&[Role::Admin], None);
         assert!(admin.holds(Role::ExecSponsor));
-        let viewer = Principal {
-            token_id: 2,
-            name: "v".into(),
-            roles: vec![Role::Viewer],
+        assert!(!admin.names(Role::ExecSponsor));
+        assert!(!principal(&[Role::Viewer], None).holds(Role::Reporter));
+    }
+
+    #[test]
+    fn a_bound_principal_acts_only_for_its_agent() {
+        let bound = principal(&[Role::Reporter], Some("a1"));
+        assert_eq!(bound.act_for(None).unwrap().as_deref(), Some("a1"));
+        assert_eq!(bound.act_for(Some("a1")).unwrap().as_deref(), Some("a1"));
+        assert!(bound
+            .act_for(Some("a2"))
+            .unwrap_err()
+            .to_string()
+            .contains("bound to agent `a1`; it cannot act for agent `a2`"));
+        assert!(bound.check_workflow_owner("w", "a2").is_err());
+        assert!(bound.check_workflow_owner("w", "a1").is_ok());
+        let unbound = principal(&[Role::Reporter], None);
+        assert_eq!(unbound.act_for(None).unwrap(), None);
+        assert_eq!(unbound.act_for(Some("x")).unwrap().as_deref(), Some("x"));
+        assert!(unbound.check_workflow_owner("w", "x").is_ok());
+    }
+
+    fn request(roles: &[Role], kind: PrincipalKind, agent: Option<&str>) -> TokenRequest {
+        TokenRequest {
+            name: "t".into(),
+            roles: roles.to_vec(),
+            principal: "p".into(),
+            kind,
+            agent: agent.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn token_requests_keep_the_governed_and_the_governing_apart() {
+        use PrincipalKind::{Person, System};
+        let ok = |roles: &[Role], kind, agent, oidc| {
+            check_token_request(&request(roles, kind, agent), oidc)
         };
-        assert!(!viewer.holds(Role::Reporter));
+        assert!(ok(&[Role::TechLead, Role::OpsLead], Person, None, false).is_ok());
+        assert_eq!(
+            ok(&[Role::TechLead], Person, None, true),
+            Err(TokenPolicyError::ApproverRoleNeedsOidc(Role::TechLead))
+        );
+        assert!(ok(&[Role::Operator], Person, None, true).is_ok());
+        assert_eq!(
+            ok(&[Role::Reporter, Role::TechLead], Person, None, false),
+            Err(TokenPolicyError::ReporterThatGoverns(Role::TechLead))
+        );
+        assert_eq!(
+            ok(&[Role::Admin], System, None, false),
+            Err(TokenPolicyError::SystemThatGoverns(Role::Admin))
+        );
+        assert!(ok(&[Role::Reporter], System, Some("a"), false).is_ok());
+        assert_eq!(
+            ok(&[Role::Viewer], System, Some("a"), false),
+            Err(TokenPolicyError::AgentTokenWithoutReporter)
+        );
+        assert_eq!(
+            ok(&[Role::Reporter], Person, Some("a"), false),
+            Err(TokenPolicyError::AgentTokenPerson)
+        );
+        assert_eq!(ok(&[], System, None, false), Err(TokenPolicyError::NoRoles));
+        assert_eq!(PrincipalKind::default_for(&[Role::Reporter]), System);
+        assert_eq!(PrincipalKind::default_for(&[Role::Viewer, Role::OpsLead]), Person);
     }
 }

@@ -5,7 +5,7 @@
 //! needs no lock and no query: the store rebuilds the snapshot after every
 //! committed change, and the next call sees it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,8 @@ pub struct ControlSnapshot {
     pub paused_command_types: HashSet<String>,
     pub emergency_stop: bool,
     pub paused_workflows: HashSet<String>,
+    /// The agent of every workflow not completed, running or paused.
+    pub workflow_agents: HashMap<String, String>,
     /// Agents whose own breaker is tripped (budget, failures, an operator).
     pub tripped_agents: HashSet<String>,
     /// Set when the stored state could not be read: every call is denied.
@@ -91,6 +93,15 @@ impl Decision {
         Decision::Denied,
     ];
 
+    /// Its position in [`Decision::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Decision::Autonomous => 0,
+            Decision::RequiresApproval => 1,
+            Decision::Denied => 2,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Decision::Autonomous => "autonomous",
@@ -120,7 +131,31 @@ pub struct Verdict {
     pub reasons: Vec<String>,
 }
 
-pub fn decide(snapshot: &ControlSnapshot, request: &AuthorizeRequest) -> Verdict {
+/// Who asks, as far as the brakes are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// A token bound to the request's agent: the per-agent brakes hold
+    /// whatever ids the body leaves out.
+    Bound,
+    /// A token bound to no agent: braked per agent only by the ids it names.
+    Unbound,
+}
+
+impl ControlSnapshot {
+    /// The paused workflows of `agent`, sorted.
+    pub fn paused_workflows_of(&self, agent: &str) -> Vec<&str> {
+        let mut paused: Vec<&str> = self
+            .paused_workflows
+            .iter()
+            .filter(|w| self.workflow_agents.get(*w).is_some_and(|a| a == agent))
+            .map(String::as_str)
+            .collect();
+        paused.sort_unstable();
+        paused
+    }
+}
+
+pub fn decide(snapshot: &ControlSnapshot, request: &AuthorizeRequest, binding: Binding) -> Verdict {
     let mut denials = Vec::new();
     if let Some(fault) = &snapshot.fault {
         denials.push(format!("the control state cannot be read ({fault})"));
@@ -141,6 +176,26 @@ pub fn decide(snapshot: &ControlSnapshot, request: &AuthorizeRequest) -> Verdict
         .filter(|a| snapshot.tripped_agents.contains(*a))
     {
         denials.push(format!("agent `{a}`'s circuit breaker is tripped"));
+    }
+    if let (Binding::Bound, Some(agent)) = (binding, request.agent_id.as_deref()) {
+        // A bound agent cannot step around a pause by naming no workflow,
+        // or one that is not its own running workflow.
+        // (A named paused workflow is already a denial of its own.)
+        let names_own_running_or_paused = request
+            .workflow_id
+            .as_deref()
+            .is_some_and(|w| snapshot.workflow_agents.get(w).is_some_and(|a| a == agent));
+        let paused = snapshot.paused_workflows_of(agent);
+        if !names_own_running_or_paused && !paused.is_empty() {
+            denials.push(format!(
+                "agent `{agent}` has paused workflow(s) {}; a call that names none of its running workflows is held by the pause",
+                paused
+                    .iter()
+                    .map(|w| format!("`{w}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
     if !denials.is_empty() {
         return Verdict {
@@ -182,8 +237,11 @@ pub struct DecisionRecord {
     pub decision: Decision,
     pub reasons: Vec<String>,
     pub phase: Phase,
-    /// The token that asked.
+    /// The principal that asked.
     pub caller: String,
+    /// The caller's token was bound to no agent, so the per-agent brakes
+    /// held only by the ids it chose to name.
+    pub unbound: bool,
 }
 
 /// The emergency stop as `GET /api/emergency-stop` shows it.
@@ -238,13 +296,20 @@ impl std::str::FromStr for WorkflowStatus {
 pub struct NewWorkflow {
     pub id: String,
     pub name: String,
-    pub agent_id: String,
+    /// Required, unless the caller's token is bound to an agent: then it
+    /// is that agent.
+    #[serde(default)]
+    pub agent_id: Option<String>,
 }
 
 impl NewWorkflow {
     pub fn check(&self) -> Result<(), String> {
         check_id("id", &self.id)?;
-        check_id("agentId", &self.agent_id)?;
+        let agent = self
+            .agent_id
+            .as_deref()
+            .ok_or("`agentId` is missing: say which agent runs the workflow")?;
+        check_id("agentId", agent)?;
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err("`name` must be 1 to 200 characters".into());
         }
@@ -324,6 +389,12 @@ pub struct Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Binding::{Bound, Unbound};
+
+    /// `decide` with the binding first, so the calls read left to right.
+    fn decide(s: &ControlSnapshot, binding: Binding, r: &AuthorizeRequest) -> Verdict {
+        super::decide(s, r, binding)
+    }
 
     fn snapshot() -> ControlSnapshot {
         ControlSnapshot {
@@ -344,8 +415,8 @@ mod tests {
     #[test]
     fn whitelisted_commands_run_autonomously_and_others_need_approval() {
         let s = snapshot();
-        assert_eq!(decide(&s, &ask("POWER_ON")).decision, Decision::Autonomous);
-        let v = decide(&s, &ask("DRUM_SET"));
+        assert_eq!(decide(&s, Unbound, &ask("POWER_ON")).decision, Decision::Autonomous);
+        let v = decide(&s, Unbound, &ask("DRUM_SET"));
         assert_eq!(v.decision, Decision::RequiresApproval);
         assert!(v.reasons[0].contains("not in the L3+ whitelist"), "{v:?}");
     }
@@ -354,7 +425,7 @@ mod tests {
     fn a_paused_command_type_needs_approval_even_when_whitelisted() {
         let mut s = snapshot();
         s.paused_command_types.insert("FAN_SET".into());
-        let v = decide(&s, &ask("FAN_SET"));
+        let v = decide(&s, Unbound, &ask("FAN_SET"));
         assert_eq!(v.decision, Decision::RequiresApproval);
         assert!(v.reasons[0].contains("paused by a circuit breaker"));
     }
@@ -363,33 +434,68 @@ mod tests {
     fn every_brake_denies_and_all_that_hold_are_named() {
         let mut s = snapshot();
         s.emergency_stop = true;
-        assert_eq!(decide(&s, &ask("POWER_ON")).decision, Decision::Denied);
+        assert_eq!(decide(&s, Unbound, &ask("POWER_ON")).decision, Decision::Denied);
         s.paused_workflows.insert("wf-1".into());
         s.tripped_agents.insert("agent-1".into());
-        let v = decide(&s, &ask("POWER_ON"));
+        let v = decide(&s, Unbound, &ask("POWER_ON"));
         assert_eq!(v.decision, Decision::Denied);
         assert_eq!(v.reasons.len(), 3, "{v:?}");
 
         let mut only_workflow = snapshot();
         only_workflow.paused_workflows.insert("wf-1".into());
         assert_eq!(
-            decide(&only_workflow, &ask("POWER_ON")).reasons,
+            decide(&only_workflow, Unbound, &ask("POWER_ON")).reasons,
             vec!["workflow `wf-1` is paused".to_string()]
         );
         // Another workflow of the same agent is not braked.
         let mut other = ask("POWER_ON");
         other.workflow_id = Some("wf-2".into());
         assert_eq!(
-            decide(&only_workflow, &other).decision,
+            decide(&only_workflow, Unbound, &other).decision,
             Decision::Autonomous
         );
 
         let mut only_agent = snapshot();
         only_agent.tripped_agents.insert("agent-1".into());
         assert_eq!(
-            decide(&only_agent, &ask("POWER_ON")).decision,
+            decide(&only_agent, Unbound, &ask("POWER_ON")).decision,
             Decision::Denied
         );
+    }
+
+    #[test]
+    fn a_bound_agent_cannot_step_around_its_paused_workflow() {
+        let mut s = snapshot();
+        for (w, a) in [("wf-1", "agent-1"), ("wf-2", "agent-1"), ("wf-9", "agent-9")] {
+            s.workflow_agents.insert(w.into(), a.into());
+        }
+        s.paused_workflows.insert("wf-1".into());
+        let mut silent = ask("POWER_ON");
+        silent.workflow_id = None;
+        let v = decide(&s, Bound, &silent);
+        assert_eq!(v.decision, Decision::Denied, "{v:?}");
+        assert!(
+            v.reasons[0].contains("agent `agent-1` has paused workflow(s) `wf-1`"),
+            "{v:?}"
+        );
+        // The same call from an unbound token: only the ids it names brake.
+        assert_eq!(decide(&s, Unbound, &silent).decision, Decision::Autonomous);
+        // Naming a workflow that is not its own, or not registered, is no way out.
+        for w in ["wf-9", "made-up"] {
+            let mut other = silent.clone();
+            other.workflow_id = Some(w.into());
+            assert_eq!(decide(&s, Bound, &other).decision, Decision::Denied, "{w}");
+        }
+        // Its own running workflow goes on; the paused one is denied as such.
+        let mut own = silent.clone();
+        own.workflow_id = Some("wf-2".into());
+        assert_eq!(decide(&s, Bound, &own).decision, Decision::Autonomous);
+        let v = decide(&s, Bound, &ask("POWER_ON"));
+        assert_eq!(v.reasons, vec!["workflow `wf-1` is paused".to_string()]);
+        // A tripped breaker holds whatever is named.
+        s.paused_workflows.clear();
+        s.tripped_agents.insert("agent-1".into());
+        assert_eq!(decide(&s, Bound, &silent).decision, Decision::Denied);
     }
 
     #[test]

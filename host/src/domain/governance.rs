@@ -201,6 +201,75 @@ pub struct ExpansionInputs {
 }
 
 /// The target phase if every condition holds, or every reason it does not.
+/// A change of phase outside the cycle, as the phase endpoint allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseChange {
+    pub phase: Phase,
+    pub started_at: Timestamp,
+    /// The audit action: `phase.lower` or `phase.backdate`.
+    pub action: &'static str,
+    /// Lowering cancels pending proposals: they expand from the old phase.
+    pub cancels_pending: bool,
+}
+
+/// Why the phase endpoint refuses a change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PhaseChangeError {
+    #[error("autonomy rises only through an approved proposal: {current} to {requested} needs the weekly cycle's proposal and every required approval; this endpoint may only lower the phase or backdate the current phase's start")]
+    Raise { current: Phase, requested: Phase },
+    #[error("backdating the current phase's start is a bootstrap: only an admin may set `phaseStartedAt`")]
+    BackdateNeedsAdmin,
+    #[error("the phase is already {0}: give `phaseStartedAt` to backdate its start, or a lower phase")]
+    NothingToChange(Phase),
+    #[error("`phaseStartedAt` ({0}) is in the future")]
+    StartInFuture(Timestamp),
+}
+
+impl PhaseChangeError {
+    /// The caller asked for something it may not do, rather than something
+    /// malformed.
+    pub fn is_forbidden(&self) -> bool {
+        matches!(self, Self::Raise { .. } | Self::BackdateNeedsAdmin)
+    }
+}
+
+/// Decides a change of phase outside the cycle. Lowering is a brake, open
+/// to operators and admins; a start given with it, or moved on the current
+/// phase, is a bootstrap, open to admins; raising is never allowed here.
+pub fn phase_change(
+    current: Phase,
+    requested: Phase,
+    started: Option<Timestamp>,
+    by_admin: bool,
+    now: Timestamp,
+) -> Result<PhaseChange, PhaseChangeError> {
+    if requested > current {
+        return Err(PhaseChangeError::Raise { current, requested });
+    }
+    if started.is_some() && !by_admin {
+        return Err(PhaseChangeError::BackdateNeedsAdmin);
+    }
+    if let Some(s) = started.filter(|s| *s > now) {
+        return Err(PhaseChangeError::StartInFuture(s));
+    }
+    if requested == current {
+        let started_at = started.ok_or(PhaseChangeError::NothingToChange(current))?;
+        return Ok(PhaseChange {
+            phase: current,
+            started_at,
+            action: "phase.backdate",
+            cancels_pending: false,
+        });
+    }
+    Ok(PhaseChange {
+        phase: requested,
+        started_at: started.unwrap_or(now),
+        action: "phase.lower",
+        cancels_pending: true,
+    })
+}
+
 pub fn decide_expansion(table: &PhaseTable, i: &ExpansionInputs) -> Result<Phase, Vec<String>> {
     let mut reasons = Vec::new();
     if i.readiness != ReadinessStatus::Ready {
@@ -322,6 +391,7 @@ pub struct RiskSummary {
 #[serde(rename_all = "camelCase")]
 pub struct Approval {
     pub role: Role,
+    /// The principal who approved: each required role needs a different one.
     pub by: String,
     pub at: Timestamp,
     pub comment: Option<String>,
@@ -368,6 +438,12 @@ pub enum DecisionError {
     RoleNotRequired { id: i64, role: Role, needed: String },
     #[error("`{role}` has already approved proposal {id}")]
     AlreadyApproved { id: i64, role: Role },
+    #[error("`{principal}` has already approved proposal {id} as `{role}`; each required role must be approved by a different person")]
+    SamePrincipal {
+        id: i64,
+        principal: String,
+        role: Role,
+    },
 }
 
 impl Proposal {
@@ -413,6 +489,13 @@ impl Proposal {
             return Err(DecisionError::AlreadyApproved {
                 id: self.id,
                 role: approval.role,
+            });
+        }
+        if let Some(earlier) = self.approvals.iter().find(|a| a.by == approval.by) {
+            return Err(DecisionError::SamePrincipal {
+                id: self.id,
+                principal: earlier.by.clone(),
+                role: earlier.role,
             });
         }
         let at = approval.at;
@@ -593,12 +676,62 @@ mod tests {
     }
 
     fn approval(role: Role) -> Approval {
+        approval_by(role, role.as_str())
+    }
+
+    fn approval_by(role: Role, by: &str) -> Approval {
         Approval {
             role,
-            by: "x".into(),
+            by: by.into(),
             at: Timestamp(5),
             comment: None,
         }
+    }
+
+    #[test]
+    fn the_phase_endpoint_lowers_and_backdates_but_never_raises() {
+        let now = Timestamp(1_000_000);
+        let past = Some(Timestamp(5));
+        assert_eq!(
+            phase_change(Phase::L3Plus, Phase::L4, None, true, now),
+            Err(PhaseChangeError::Raise {
+                current: Phase::L3Plus,
+                requested: Phase::L4
+            })
+        );
+        let lowered = phase_change(Phase::L4, Phase::L3, None, false, now).unwrap();
+        assert_eq!((lowered.phase, lowered.started_at), (Phase::L3, now));
+        assert!(lowered.cancels_pending);
+        assert_eq!(
+            phase_change(Phase::L4, Phase::L3, past, false, now),
+            Err(PhaseChangeError::BackdateNeedsAdmin)
+        );
+        let backdated = phase_change(Phase::L3, Phase::L3, past, true, now).unwrap();
+        assert_eq!((backdated.action, backdated.started_at), ("phase.backdate", Timestamp(5)));
+        assert_eq!(
+            phase_change(Phase::L3, Phase::L3, None, true, now),
+            Err(PhaseChangeError::NothingToChange(Phase::L3))
+        );
+        assert_eq!(
+            phase_change(Phase::L3, Phase::L3, Some(Timestamp(2_000_000)), true, now),
+            Err(PhaseChangeError::StartInFuture(Timestamp(2_000_000)))
+        );
+    }
+
+    #[test]
+    fn one_principal_cannot_approve_under_two_roles() {
+        let mut p = proposal(&[Role::TechLead, Role::OpsLead]);
+        assert_eq!(p.approve(approval_by(Role::TechLead, "lee"), true), Ok(false));
+        assert_eq!(
+            p.approve(approval_by(Role::OpsLead, "lee"), true),
+            Err(DecisionError::SamePrincipal {
+                id: 7,
+                principal: "lee".into(),
+                role: Role::TechLead
+            })
+        );
+        assert_eq!(p.status, ProposalStatus::Pending);
+        assert_eq!(p.approve(approval_by(Role::OpsLead, "omar"), true), Ok(true));
     }
 
     #[test]

@@ -155,6 +155,28 @@ impl ContextScope {
             .is_none_or(|keys| keys.iter().any(|k| k == key))
     }
 
+    /// Whether an item with this scope and these params counts an
+    /// attestation of `key` made in `role`. The roles an item accepts are
+    /// its `roles` param (or the older single `role`); an item whose params
+    /// name neither keeps its plugin's defaults, which the host cannot see,
+    /// so it is not claimed here.
+    pub fn accepts_attestation(&self, params: &serde_json::Value, key: &str, role: &str) -> bool {
+        if !self.reads_attestation(key) {
+            return false;
+        }
+        let key_param = params.get("key").and_then(|k| k.as_str());
+        if key_param.is_some_and(|k| k != key) {
+            return false;
+        }
+        match (params.get("roles"), params.get("role")) {
+            (Some(serde_json::Value::Array(roles)), _) => {
+                roles.iter().any(|r| r.as_str() == Some(role))
+            }
+            (_, Some(serde_json::Value::String(r))) => r == role,
+            _ => false,
+        }
+    }
+
     pub fn reads_gauge(&self, name: &str) -> bool {
         self.gauge_names
             .as_ref()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::LoadedPlugin;
-use crate::domain::readiness::ItemInfo;
+use crate::domain::readiness::{ContextScope, ItemInfo};
 use crate::domain::PluginKind;
 
 /// Where one checklist item comes from: a plugin of its own, or an item of
@@ -26,6 +26,34 @@ impl<'a> ChecklistEntry<'a> {
         match *self {
             ChecklistEntry::Item(plugin) => plugin,
             ChecklistEntry::Bundled { bundle, .. } => bundle,
+        }
+    }
+
+    /// The params the item is evaluated with, as JSON text.
+    pub fn params_json(&self) -> &'a str {
+        match *self {
+            ChecklistEntry::Item(plugin) => plugin.params_json(),
+            ChecklistEntry::Bundled { bundle, index } => bundle
+                .summary()
+                .items
+                .get(index)
+                .map_or("{}", |b| b.params_json.as_str()),
+        }
+    }
+
+    /// What the item reads of the readiness context.
+    pub fn reads(&self) -> ContextScope {
+        match *self {
+            ChecklistEntry::Item(plugin) => plugin
+                .summary()
+                .reads
+                .clone()
+                .unwrap_or_else(ContextScope::everything),
+            ChecklistEntry::Bundled { bundle, index } => bundle
+                .summary()
+                .items
+                .get(index)
+                .map_or_else(ContextScope::everything, |b| b.reads.clone()),
         }
     }
 

@@ -47,7 +47,7 @@ impl Governance {
         now: Timestamp,
     ) -> ServiceResult<BreakerRule> {
         self.validate_rule(&rule)?;
-        self.db.insert_rule(&rule, &who.name, now)?;
+        self.db.insert_rule(&rule, &who.id, now)?;
         Ok(rule)
     }
 
@@ -60,7 +60,7 @@ impl Governance {
     ) -> ServiceResult<BreakerRule> {
         let updated = patch.apply(&self.db.rule(name)?);
         self.validate_rule(&updated)?;
-        Ok(self.db.update_rule(name, &updated, &who.name, now)?)
+        Ok(self.db.update_rule(name, &updated, &who.id, now)?)
     }
 
     /// Evaluates every enabled rule over its window. A tripped rule with no

@@ -7,8 +7,9 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Governance, ServiceError, ServiceResult};
+use crate::domain::auth::Principal;
 use crate::domain::control::{
-    decide, AuthorizeRequest, Decision, EmergencyStopStatus, NewStep, NewWorkflow, Step, Workflow,
+    decide, AuthorizeRequest, Binding, Decision, EmergencyStopStatus, NewStep, NewWorkflow, Step, Workflow,
     WorkflowStatus,
 };
 use crate::domain::{Phase, Timestamp};
@@ -96,15 +97,38 @@ impl DecisionLog {
 }
 
 /// Decides from the current snapshot, logs the decision durably, answers.
+/// A caller bound to an agent asks as that agent, whatever the body says;
+/// with `require_bound`, a caller bound to none is refused.
 pub async fn authorize(
     db: &Database,
     log: &DecisionLog,
-    request: AuthorizeRequest,
-    caller: &str,
+    mut request: AuthorizeRequest,
+    caller: &Principal,
+    require_bound: bool,
 ) -> ServiceResult<AuthorizeReply> {
     request.check().map_err(ServiceError::BadRequest)?;
+    let binding = match caller.agent {
+        Some(_) => Binding::Bound,
+        None if require_bound => {
+            return Err(ServiceError::Forbidden(format!(
+                "this server requires agent-bound tokens for authorize (`require_bound_agents = true`), and `{}` is bound to no agent: an admin mints one with POST /api/tokens {{\"agentId\": ...}}",
+                caller.id
+            )))
+        }
+        None => Binding::Unbound,
+    };
+    request.agent_id = caller
+        .act_for(request.agent_id.as_deref())
+        .map_err(|e| ServiceError::Forbidden(e.to_string()))?;
     let snapshot = db.control();
-    let verdict = decide(&snapshot, &request);
+    if let (Some(w), Binding::Bound) = (&request.workflow_id, binding) {
+        if let Some(owner) = snapshot.workflow_agents.get(w) {
+            caller
+                .check_workflow_owner(w, owner)
+                .map_err(|e| ServiceError::Forbidden(e.to_string()))?;
+        }
+    }
+    let verdict = decide(&snapshot, &request, binding);
     let phase = snapshot.phase;
     drop(snapshot);
     let decision_id = log
@@ -116,7 +140,8 @@ pub async fn authorize(
             decision: verdict.decision,
             reasons: verdict.reasons.clone(),
             phase,
-            caller: caller.to_string(),
+            caller: caller.id.clone(),
+            unbound: binding == Binding::Unbound,
         })
         .await?;
     Ok(AuthorizeReply {
@@ -147,7 +172,7 @@ impl Governance {
         &self,
         stop: bool,
         reason: &str,
-        who: &str,
+        who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<(EmergencyStopStatus, bool)> {
         reason_given(
@@ -158,32 +183,48 @@ impl Governance {
                 "it is safe to resume"
             },
         )?;
-        let out = self.db.set_emergency_stop(stop, who, reason, now)?;
+        let out = self.db.set_emergency_stop(stop, &who.id, reason, now)?;
         if out.1 {
-            tracing::warn!(stop, by = who, reason, "emergency stop changed");
+            tracing::warn!(stop, by = %who.id, reason, "emergency stop changed");
         }
         Ok(out)
     }
 
+    /// Registers a workflow for the agent the caller acts for: a bound
+    /// token's own agent, whatever the body names.
     pub fn register_workflow(
         &self,
-        w: NewWorkflow,
-        who: &str,
+        mut w: NewWorkflow,
+        who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<Workflow> {
+        w.agent_id = who
+            .act_for(w.agent_id.as_deref())
+            .map_err(|e| ServiceError::Forbidden(e.to_string()))?;
         w.check().map_err(ServiceError::BadRequest)?;
-        Ok(self.db.register_workflow(&w, who, now)?)
+        Ok(self.db.register_workflow(&w, &who.id, now)?)
+    }
+
+    /// A bound caller may write only its own agent's workflows.
+    fn check_own_workflow(&self, id: &str, who: &Principal) -> ServiceResult<()> {
+        if who.agent.is_some() {
+            let owner = self.db.workflow(id)?.agent_id;
+            who.check_workflow_owner(id, &owner)
+                .map_err(|e| ServiceError::Forbidden(e.to_string()))?;
+        }
+        Ok(())
     }
 
     pub fn append_step(
         &self,
         id: &str,
         step: NewStep,
-        who: &str,
+        who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<Step> {
         step.check(now).map_err(ServiceError::BadRequest)?;
-        Ok(self.db.append_step(id, &step, who, now)?)
+        self.check_own_workflow(id, who)?;
+        Ok(self.db.append_step(id, &step, &who.id, now)?)
     }
 
     pub fn move_workflow(
@@ -191,12 +232,13 @@ impl Governance {
         id: &str,
         to: WorkflowStatus,
         reason: Option<&str>,
-        who: &str,
+        who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<Workflow> {
         if let Some(r) = reason {
             reason_given(r, "the workflow is paused")?;
         }
-        Ok(self.db.move_workflow(id, to, who, reason, now)?)
+        self.check_own_workflow(id, who)?;
+        Ok(self.db.move_workflow(id, to, &who.id, reason, now)?)
     }
 }

@@ -53,7 +53,7 @@ impl Governance {
                     &readiness,
                     now,
                 )?;
-                match self.db.create_proposal(&mut p, &who.name) {
+                match self.db.create_proposal(&mut p, &who.id) {
                     Ok(()) => CycleDecision {
                         proposal_created: true,
                         proposal_id: Some(p.id),
@@ -89,7 +89,7 @@ impl Governance {
             },
             decision,
         };
-        self.db.store_report(&mut report, &who.name)?;
+        self.db.store_report(&mut report, &who.id)?;
         Ok(report)
     }
 
@@ -242,7 +242,7 @@ impl Governance {
         let whitelist = self.settings.phases.whitelist(proposal.target_phase);
         let approval = Approval {
             role,
-            by: who.name.clone(),
+            by: who.id.clone(),
             at: now,
             comment,
         };
@@ -266,7 +266,7 @@ impl Governance {
         }
         let rejection = Rejection {
             role,
-            by: who.name.clone(),
+            by: who.id.clone(),
             at: now,
             reason,
         };

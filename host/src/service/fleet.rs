@@ -11,11 +11,19 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use super::{Governance, ServiceError, ServiceResult};
+use crate::domain::auth::Principal;
 use crate::domain::events::ActionRecord;
 use crate::domain::fleet::{Agent, AgentUpdate, AssignRequest, Assignment, CostReport, NewAgent};
 use crate::domain::matching::{AssignmentPolicy, Candidate, MatchRequest, Task};
 use crate::domain::Timestamp;
 use crate::storage::{Database, Escalation, StorageError};
+
+/// Refuses a token bound to an agent other than `id`.
+fn own_agent(id: &str, who: &Principal) -> ServiceResult<()> {
+    who.act_for(Some(id))
+        .map(|_| ())
+        .map_err(|e| ServiceError::Forbidden(e.to_string()))
+}
 
 #[derive(Default)]
 pub struct Fleet {
@@ -99,14 +107,18 @@ impl Governance {
             .change(|| self.db.register_agent(&agent, who, now), |a| a)?)
     }
 
+    /// Deducts a cost from agent `id`. A token bound to another agent is
+    /// refused: an agent reports only its own spending.
     pub fn record_cost(
         &self,
         id: &str,
         cost: CostReport,
-        who: &str,
+        who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<AgentUpdate> {
         cost.check().map_err(ServiceError::BadRequest)?;
+        own_agent(id, who)?;
+        let who = who.id.as_str();
         let escalation = self.escalation();
         let (agent, action) = self.fleet.change(
             || {
@@ -127,9 +139,11 @@ impl Governance {
         id: &str,
         task_id: Option<&str>,
         reason: Option<&str>,
-        who: &str,
+        who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<AgentUpdate> {
+        own_agent(id, who)?;
+        let who = who.id.as_str();
         let escalation = self.escalation();
         let threshold = self.settings.matching.failure_threshold;
         let (agent, action) = self.fleet.change(

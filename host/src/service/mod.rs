@@ -2,6 +2,7 @@
 //! plugin runtime. Every method is blocking (SQLite and Wasm); the API
 //! calls them on the blocking pool.
 
+mod attestations;
 mod breakers;
 mod control;
 mod cycle;
@@ -17,7 +18,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::config::GovernanceSettings;
-use crate::domain::auth::Principal;
+use crate::domain::auth::{Principal, Role};
 use crate::domain::governance::{days_between, DecisionError, GovernanceState, DAY_MS};
 use crate::domain::metrics::MetricsReport;
 use crate::domain::{Phase, Timestamp};
@@ -54,6 +55,11 @@ impl From<StorageError> for ServiceError {
         match e {
             StorageError::NotFound(m) => ServiceError::NotFound(m),
             StorageError::Conflict(m) => ServiceError::Conflict(m),
+            StorageError::Invalid(m) => ServiceError::BadRequest(m),
+            StorageError::PhaseChange(e) if e.is_forbidden() => {
+                ServiceError::Forbidden(e.to_string())
+            }
+            StorageError::PhaseChange(e) => ServiceError::BadRequest(e.to_string()),
             StorageError::Decision(d) => match d {
                 DecisionError::RoleNotHeld { .. } | DecisionError::RoleNotRequired { .. } => {
                     ServiceError::Forbidden(d.to_string())
@@ -218,23 +224,25 @@ impl Governance {
         })
     }
 
-    /// Bootstrapping from an existing system: the phase and when it began.
-    /// The whitelist follows the phase table.
+    /// Lowers the phase (a brake: operators and admins), or moves the
+    /// current phase's start (a bootstrap: admins). Never raises it: only an
+    /// approved proposal does. The whitelist follows the phase table.
     pub fn set_phase(
         &self,
         phase: Phase,
-        started: Timestamp,
+        started: Option<Timestamp>,
         who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<GovernanceState> {
-        if started > now {
-            return Err(ServiceError::BadRequest(format!(
-                "`phaseStartedAt` ({started}) is in the future"
-            )));
-        }
         let whitelist = self.settings.phases.whitelist(phase);
-        self.db
-            .set_phase(phase, started, &whitelist, &who.name, now)?;
+        self.db.change_phase(
+            phase,
+            started,
+            who.holds(Role::Admin),
+            &whitelist,
+            &who.id,
+            now,
+        )?;
         self.state(now)
     }
 }
@@ -308,6 +316,12 @@ impl Governance {
             decisions: self
                 .db
                 .decision_totals()?
+                .into_iter()
+                .map(|(d, n)| (d.as_str(), n))
+                .collect(),
+            unbound_decisions: self
+                .db
+                .unbound_decision_totals()?
                 .into_iter()
                 .map(|(d, n)| (d.as_str(), n))
                 .collect(),

@@ -33,12 +33,7 @@ impl Governance {
             },
             metrics,
             incidents: self.db.incidents_since(state.phase_started_at)?,
-            attestations: self
-                .db
-                .attestations()?
-                .iter()
-                .map(|a| a.to_domain())
-                .collect(),
+            attestations: self.attestations_for_checklist()?,
             facts: Facts {
                 enabled_breaker_rules: enabled_rules,
                 // Exercised = activated; the stop's own history says when.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::audit::{append, NewAudit};
 use super::{from_json, Database, StorageError};
-use crate::domain::auth::Role;
+use crate::domain::auth::{Credential, Principal, PrincipalKind, Role, TokenRequest};
 use crate::domain::readiness::Attestation;
 use crate::domain::Timestamp;
 
@@ -16,8 +16,29 @@ pub struct TokenRecord {
     pub id: i64,
     pub name: String,
     pub roles: Vec<Role>,
+    /// Who the token acts for: recorded on everything done with it.
+    pub principal: String,
+    pub kind: PrincipalKind,
+    /// The agent everything done with the token is attributed to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    pub fn to_principal(&self) -> Principal {
+        Principal {
+            id: self.principal.clone(),
+            kind: self.kind,
+            roles: self.roles.clone(),
+            credential: Credential::Token {
+                id: self.id,
+                name: self.name.clone(),
+            },
+            agent: self.agent_id.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -25,14 +46,18 @@ pub struct TokenRecord {
 pub struct AttestationRecord {
     pub id: i64,
     pub key: String,
+    /// The principal who attested.
     pub attested_by: String,
-    /// The token that attested: names are not unique, tokens are.
+    /// The token that attested; 0 for a person signed in with a JWT.
     #[serde(skip)]
     pub token_id: i64,
     pub role: Role,
     pub attested_at: Timestamp,
     pub expires_at: Option<Timestamp>,
     pub evidence_url: Option<String>,
+    /// The items of the active checklist that count it (by their key and
+    /// `roles` params).
+    pub accepted_by: Vec<String>,
 }
 
 impl AttestationRecord {
@@ -48,39 +73,95 @@ impl AttestationRecord {
     }
 }
 
-fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, i64, Option<i64>)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+const TOKEN_COLUMNS: &str =
+    "id, name, roles, created_ms, revoked_ms, principal, kind, agent_id";
+
+type TokenRow = (
+    i64,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
 }
 
-fn token_of(row: (i64, String, String, i64, Option<i64>)) -> Result<TokenRecord, StorageError> {
-    let (id, name, roles, created, revoked) = row;
+fn token_of(row: TokenRow) -> Result<TokenRecord, StorageError> {
+    let (id, name, roles, created, revoked, principal, kind, agent_id) = row;
+    let corrupt = |message: String| StorageError::Corrupt {
+        table: "tokens",
+        message,
+    };
     Ok(TokenRecord {
         id,
+        // Migration 5 gave every older token its name as its principal.
+        principal: principal.ok_or_else(|| corrupt(format!("token {id} names no principal")))?,
         name,
         roles: from_json("tokens", &roles)?,
+        kind: kind.parse().map_err(corrupt)?,
+        agent_id,
         created_at: Timestamp(created),
         revoked_at: revoked.map(Timestamp),
     })
 }
 
 impl Database {
+    /// Mints a token. A token bound to an agent needs the agent to exist,
+    /// checked in the same transaction.
     pub fn create_token(
         &self,
-        name: &str,
-        roles: &[Role],
+        req: &TokenRequest,
         hash: &str,
         actor: &str,
         now: Timestamp,
     ) -> Result<TokenRecord, StorageError> {
         self.write(|tx| {
+            if let Some(agent) = &req.agent {
+                let known: bool = tx.query_row(
+                    "SELECT count(*) > 0 FROM agents WHERE id = ?1",
+                    [agent],
+                    |r| r.get(0),
+                )?;
+                if !known {
+                    return Err(StorageError::Invalid(format!(
+                        "no agent `{agent}`: register it (POST /api/agents) before binding a token to it"
+                    )));
+                }
+            }
             tx.execute(
-                "INSERT INTO tokens (name, roles, hash, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![name, super::to_json(&roles), hash, now.millis()],
+                "INSERT INTO tokens (name, roles, hash, created_ms, principal, kind, agent_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    req.name,
+                    super::to_json(&req.roles),
+                    hash,
+                    now.millis(),
+                    req.principal,
+                    req.kind.as_str(),
+                    req.agent
+                ],
             )?;
             let record = TokenRecord {
                 id: tx.last_insert_rowid(),
-                name: name.to_string(),
-                roles: roles.to_vec(),
+                name: req.name.clone(),
+                roles: req.roles.clone(),
+                principal: req.principal.clone(),
+                kind: req.kind,
+                agent_id: req.agent.clone(),
                 created_at: now,
                 revoked_at: None,
             };
@@ -110,7 +191,14 @@ impl Database {
         if self.token_by_hash(hash)?.is_some() {
             return Ok(false);
         }
-        self.create_token(name, &[Role::Admin], hash, "regent", now)?;
+        let req = TokenRequest {
+            name: name.to_string(),
+            roles: vec![Role::Admin],
+            principal: name.to_string(),
+            kind: PrincipalKind::Person,
+            agent: None,
+        };
+        self.create_token(&req, hash, "regent", now)?;
         Ok(true)
     }
 
@@ -126,7 +214,7 @@ impl Database {
         let conn = self.conn();
         let row = conn
             .query_row(
-                "SELECT id, name, roles, created_ms, revoked_ms FROM tokens WHERE hash = ?1 AND revoked_ms IS NULL",
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND revoked_ms IS NULL"),
                 [hash],
                 token_row,
             )
@@ -136,8 +224,7 @@ impl Database {
 
     pub fn tokens(&self) -> Result<Vec<TokenRecord>, StorageError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT id, name, roles, created_ms, revoked_ms FROM tokens ORDER BY id")?;
+        let mut stmt = conn.prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"))?;
         let rows = stmt.query_map([], token_row)?;
         rows.map(|r| token_of(r?)).collect()
     }
@@ -151,7 +238,7 @@ impl Database {
         self.write(|tx| {
             let row = tx
                 .query_row(
-                    "SELECT id, name, roles, created_ms, revoked_ms FROM tokens WHERE id = ?1",
+                    &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"),
                     [id],
                     token_row,
                 )
@@ -233,17 +320,18 @@ impl Database {
                 expires_at: r.get::<_, Option<i64>>(5)?.map(Timestamp),
                 evidence_url: r.get(6)?,
                 token_id: r.get(7)?,
+                accepted_by: vec![],
             });
         }
         Ok(out)
     }
 
-    /// The token that made a live attestation, if there is one.
-    pub fn attestation_token(&self, id: i64) -> Result<Option<i64>, StorageError> {
+    /// The principal who made a live attestation, if there is one.
+    pub fn attester(&self, id: i64) -> Result<Option<String>, StorageError> {
         Ok(self
             .conn()
             .query_row(
-                "SELECT token_id FROM attestations WHERE id = ?1 AND revoked_ms IS NULL",
+                "SELECT attested_by FROM attestations WHERE id = ?1 AND revoked_ms IS NULL",
                 [id],
                 |r| r.get(0),
             )

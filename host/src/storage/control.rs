@@ -20,6 +20,7 @@ pub struct NewDecision {
     pub reasons: Vec<String>,
     pub phase: Phase,
     pub caller: String,
+    pub unbound: bool,
 }
 
 /// Reads everything [`crate::domain::control::decide`] depends on. Runs on
@@ -54,9 +55,21 @@ pub(super) fn read_snapshot(conn: &Connection) -> Result<ControlSnapshot, Storag
                 .extend(from_json::<Vec<String>>("breaker_events", &text)?);
         }
     }
-    let mut stmt = conn.prepare_cached("SELECT id FROM workflows WHERE status = 'paused'")?;
-    for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
-        snapshot.paused_workflows.insert(id?);
+    let mut stmt = conn
+        .prepare_cached("SELECT id, agent_id, status FROM workflows WHERE status != 'completed'")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, agent, status) = row?;
+        if status == "paused" {
+            snapshot.paused_workflows.insert(id.clone());
+        }
+        snapshot.workflow_agents.insert(id, agent);
     }
     let mut stmt = conn.prepare_cached("SELECT id FROM agents WHERE tripped = 1")?;
     for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
@@ -82,10 +95,11 @@ impl Database {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut ids = Vec::with_capacity(batch.len());
         let mut totals = [0i64; 3];
+        let mut unbound = [0i64; 3];
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO decisions (at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO decisions (at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for d in batch {
                 insert.execute(params![
@@ -97,20 +111,27 @@ impl Database {
                     to_json(&d.reasons),
                     d.phase.as_str(),
                     d.caller,
+                    d.unbound,
                 ])?;
                 ids.push(tx.last_insert_rowid());
-                totals[Decision::ALL
-                    .iter()
-                    .position(|x| *x == d.decision)
-                    .unwrap_or_default()] += 1;
+                let at = d.decision.index();
+                totals[at] += 1;
+                if d.unbound {
+                    unbound[at] += 1;
+                }
             }
-            let mut bump = tx.prepare_cached(
-                "INSERT INTO decision_totals (decision, n) VALUES (?1, ?2)
-                 ON CONFLICT (decision) DO UPDATE SET n = n + excluded.n",
-            )?;
-            for (d, n) in Decision::ALL.iter().zip(totals) {
-                if n > 0 {
-                    bump.execute(params![d.as_str(), n])?;
+            for (table, counts) in [
+                ("decision_totals", totals),
+                ("unbound_decision_totals", unbound),
+            ] {
+                let mut bump = tx.prepare_cached(&format!(
+                    "INSERT INTO {table} (decision, n) VALUES (?1, ?2)
+                     ON CONFLICT (decision) DO UPDATE SET n = n + excluded.n"
+                ))?;
+                for (d, n) in Decision::ALL.iter().zip(counts) {
+                    if n > 0 {
+                        bump.execute(params![d.as_str(), n])?;
+                    }
                 }
             }
         }
@@ -126,7 +147,7 @@ impl Database {
     ) -> Result<Vec<DecisionRecord>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller
+            "SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound
              FROM decisions WHERE (?1 IS NULL OR command_type = ?1) AND (?2 IS NULL OR decision = ?2)
              ORDER BY id DESC LIMIT ?3",
         )?;
@@ -143,6 +164,7 @@ impl Database {
                     r.get::<_, String>(6)?,
                     r.get::<_, String>(7)?,
                     r.get::<_, String>(8)?,
+                    r.get::<_, bool>(9)?,
                 ))
             },
         )?;
@@ -152,8 +174,18 @@ impl Database {
         };
         let mut out = Vec::new();
         for row in rows {
-            let (id, at, command_type, workflow_id, agent_id, decision, reasons, phase, caller) =
-                row?;
+            let (
+                id,
+                at,
+                command_type,
+                workflow_id,
+                agent_id,
+                decision,
+                reasons,
+                phase,
+                caller,
+                unbound,
+            ) = row?;
             out.push(DecisionRecord {
                 decision_id: id,
                 at: Timestamp(at),
@@ -164,6 +196,7 @@ impl Database {
                 reasons: from_json("decisions", &reasons)?,
                 phase: phase.parse().map_err(corrupt)?,
                 caller,
+                unbound,
             });
         }
         Ok(out)
@@ -171,20 +204,12 @@ impl Database {
 
     /// Decisions ever made, by outcome.
     pub fn decision_totals(&self) -> Result<Vec<(Decision, u64)>, StorageError> {
-        let conn = self.conn();
-        Decision::ALL
-            .into_iter()
-            .map(|d| {
-                let n: Option<i64> = conn
-                    .query_row(
-                        "SELECT n FROM decision_totals WHERE decision = ?1",
-                        [d.as_str()],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                Ok((d, n.unwrap_or(0) as u64))
-            })
-            .collect()
+        totals_by_decision(&self.conn(), "decision_totals")
+    }
+
+    /// Decisions made for callers bound to no agent, by outcome.
+    pub fn unbound_decision_totals(&self) -> Result<Vec<(Decision, u64)>, StorageError> {
+        totals_by_decision(&self.conn(), "unbound_decision_totals")
     }
 
     pub fn emergency_stop_status(&self) -> Result<EmergencyStopStatus, StorageError> {
@@ -239,6 +264,22 @@ impl Database {
             Ok((after, true))
         })
     }
+}
+
+fn totals_by_decision(
+    conn: &Connection,
+    table: &str,
+) -> Result<Vec<(Decision, u64)>, StorageError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT n FROM {table} WHERE decision = ?1"))?;
+    Decision::ALL
+        .into_iter()
+        .map(|d| {
+            let n: Option<i64> = stmt
+                .query_row([d.as_str()], |r| r.get(0))
+                .optional()?;
+            Ok((d, n.unwrap_or(0) as u64))
+        })
+        .collect()
 }
 
 fn stop_status(conn: &Connection) -> Result<EmergencyStopStatus, StorageError> {

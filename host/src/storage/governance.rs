@@ -6,7 +6,9 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use super::audit::{append, NewAudit};
 use super::{from_json, to_json, Database, StorageError};
 use crate::domain::breaker::BreakerRule;
-use crate::domain::governance::{Approval, GovernanceReport, Proposal, ProposalStatus, Rejection};
+use crate::domain::governance::{
+    phase_change, Approval, GovernanceReport, Proposal, ProposalStatus, Rejection,
+};
 use crate::domain::metrics::MetricsReport;
 use crate::domain::readiness::ReadinessReport;
 use crate::domain::{Phase, Timestamp};
@@ -114,18 +116,36 @@ pub(super) fn cancel_pending(
     Ok(ids)
 }
 
+/// The phase a store starts at when the config says so.
+#[derive(Debug, Clone, Copy)]
+pub struct InitialState<'a> {
+    pub phase: Phase,
+    pub started_at: Timestamp,
+    pub whitelist: &'a [String],
+}
+
 impl Database {
-    /// The first start: phase L3 from now, an empty whitelist and the
-    /// default breaker rules. Later starts change nothing.
-    pub fn initialize(&self, rules: &[BreakerRule], now: Timestamp) -> Result<bool, StorageError> {
+    /// The first start: phase L3 from now with an empty whitelist, or the
+    /// configured `initial` phase with its whitelist, and the default
+    /// breaker rules. Later starts change nothing, whatever the config says.
+    pub fn initialize(
+        &self,
+        rules: &[BreakerRule],
+        initial: Option<InitialState<'_>>,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
         self.write(|tx| {
             let exists: bool = tx.query_row("SELECT count(*) > 0 FROM governance_state", [], |r| r.get(0))?;
             if exists {
                 return Ok(false);
             }
+            let (phase, started, whitelist) = match &initial {
+                Some(i) => (i.phase, i.started_at, i.whitelist),
+                None => (Phase::L3, now, &[][..]),
+            };
             tx.execute(
-                "INSERT INTO governance_state (id, phase, phase_started_ms, whitelist) VALUES (1, 'L3', ?1, '[]')",
-                [now.millis()],
+                "INSERT INTO governance_state (id, phase, phase_started_ms, whitelist) VALUES (1, ?1, ?2, ?3)",
+                params![phase.as_str(), started.millis(), to_json(&whitelist)],
             )?;
             for (i, rule) in rules.iter().enumerate() {
                 tx.execute(
@@ -138,7 +158,14 @@ impl Database {
                 action: "governance.initialize",
                 target: "governance_state".into(),
                 before: None,
-                after: Some(serde_json::json!({"phase": "L3", "rules": rules.iter().map(|r| &r.name).collect::<Vec<_>>()})),
+                after: Some(serde_json::json!({
+                    "phase": phase,
+                    "phaseStartedAt": started,
+                    "whitelist": whitelist,
+                    // A phase above L3 that no proposal granted: say where it came from.
+                    "source": if initial.is_some() { "config: initial_phase" } else { "default" },
+                    "rules": rules.iter().map(|r| &r.name).collect::<Vec<_>>(),
+                })),
             })?;
             Ok(true)
         })
@@ -149,15 +176,35 @@ impl Database {
     }
 
     /// Sets the phase by hand (bootstrapping from an existing system).
-    pub fn set_phase(
+    /// A change of phase outside the cycle, decided by
+    /// [`phase_change`] on the state inside the transaction, so a racing
+    /// approval cannot slip between the check and the write.
+    pub fn change_phase(
         &self,
-        phase: Phase,
-        started: Timestamp,
+        requested: Phase,
+        started: Option<Timestamp>,
+        by_admin: bool,
         whitelist: &[String],
         actor: &str,
         now: Timestamp,
     ) -> Result<StateRow, StorageError> {
-        self.write(|tx| write_phase(tx, phase, started, whitelist, actor, "phase.set", now))
+        self.write(|tx| {
+            let current = read_state(tx)?;
+            let change = phase_change(current.phase, requested, started, by_admin, now)?;
+            if change.cancels_pending {
+                let why = format!("the phase was lowered to {} by {actor}", change.phase);
+                cancel_pending(tx, actor, &why, now)?;
+            }
+            write_phase(
+                tx,
+                change.phase,
+                change.started_at,
+                whitelist,
+                actor,
+                change.action,
+                now,
+            )
+        })
     }
 
     pub fn store_snapshot(&self, m: &MetricsReport, now: Timestamp) -> Result<i64, StorageError> {

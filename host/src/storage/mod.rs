@@ -25,6 +25,7 @@ pub use command_source::{CommandSource, SourcePage};
 pub use commands::Ingested;
 pub use control::NewDecision;
 pub use events::NewAction;
+pub use governance::InitialState;
 pub use plugins::{RecordedInput, StoredPlugin};
 use schema::MIGRATIONS;
 
@@ -49,9 +50,16 @@ pub enum StorageError {
     /// pending proposal, a decision already taken).
     #[error("{0}")]
     Conflict(String),
+    /// The request names something the store does not hold (an agent to
+    /// bind a token to): the caller's mistake, found in the transaction.
+    #[error("{0}")]
+    Invalid(String),
     /// A decision the domain refused, checked inside the transaction.
     #[error(transparent)]
     Decision(#[from] crate::domain::governance::DecisionError),
+    /// A phase change the domain refused, checked inside the transaction.
+    #[error(transparent)]
+    PhaseChange(#[from] crate::domain::governance::PhaseChangeError),
     /// A stored row that does not parse: the file was edited by hand or
     /// written by a newer Regent.
     #[error("corrupt row in `{table}`: {message}")]

@@ -315,4 +315,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
         input   TEXT NOT NULL
     );
     CREATE INDEX shadow_inputs_by_source ON shadow_inputs (source, id);",
+    // 5: separation of duties. Every token names its principal (a person
+    // or a system) and may be bound to an agent; tokens minted before this
+    // are their own principal, a person when they hold a role that governs.
+    // Decisions record whether the caller was bound to an agent.
+    "ALTER TABLE tokens ADD COLUMN principal TEXT;
+    ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'system' CHECK (kind IN ('person', 'system'));
+    ALTER TABLE tokens ADD COLUMN agent_id TEXT;
+    UPDATE tokens SET principal = name,
+        kind = CASE WHEN EXISTS (SELECT 1 FROM json_each(tokens.roles)
+                                 WHERE value IN ('operator', 'admin', 'tech_lead', 'ops_lead', 'product_lead', 'exec_sponsor'))
+                    THEN 'person' ELSE 'system' END;
+    CREATE INDEX tokens_by_agent ON tokens (agent_id) WHERE agent_id IS NOT NULL;
+    ALTER TABLE decisions ADD COLUMN unbound INTEGER NOT NULL DEFAULT 0;
+    -- Unbound decisions by outcome, kept with the log as decision_totals is.
+    CREATE TABLE unbound_decision_totals (
+        decision TEXT PRIMARY KEY,
+        n        INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];

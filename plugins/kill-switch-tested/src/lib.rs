@@ -3,16 +3,22 @@
 use regent_sdk::checklist::*;
 
 /// Passes when the emergency stop was exercised within the last
-/// `max_age_days`, or when a human attested the kill switch was tested (by
-/// default `kill_switch_tested`), e.g. in a drill the host did not see.
+/// `max_age_days`, or when a human in one of `roles` (by default an
+/// ops_lead) attested the kill switch was tested (by default
+/// `kill_switch_tested`), e.g. in a drill the host did not see. An
+/// attestation in another role does not count.
 pub struct KillSwitchTested;
 
-/// How recent an exercise must be, and which attestation counts instead.
+/// How recent an exercise must be, and which attestation counts instead,
+/// by whom.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     /// The attestation key that proves a test (default `kill_switch_tested`).
     pub attestation: String,
+    /// The roles whose attestation counts, each one of the attesting roles
+    /// (default `["ops_lead"]`).
+    pub roles: Vec<String>,
     /// How many days ago the last exercise may be, at least 1 (default 90).
     pub max_age_days: u32,
 }
@@ -21,6 +27,7 @@ impl Default for Params {
     fn default() -> Self {
         Self {
             attestation: "kill_switch_tested".to_string(),
+            roles: vec!["ops_lead".to_string()],
             max_age_days: 90,
         }
     }
@@ -30,7 +37,7 @@ impl ChecklistItem for KillSwitchTested {
     type Params = Params;
     const PANIC_MESSAGES: bool = false;
     const SUMMARY: &'static str =
-        "the emergency stop was exercised in the last max_age_days (90), or its test is attested";
+        "the emergency stop was exercised in the last max_age_days (90), or an ops_lead attested its test";
     const ITEM: ItemSpec = ItemSpec::new(
         "kill-switch-tested",
         "Kill switch tested",
@@ -42,6 +49,7 @@ impl ChecklistItem for KillSwitchTested {
 
     fn validate(params: &Params) -> Result<(), String> {
         check_attestation_key("attestation", &params.attestation)?;
+        check_attesting_roles("roles", &params.attestation, &params.roles)?;
         check_at_least_one("max_age_days", params.max_age_days)
     }
 
@@ -57,7 +65,7 @@ impl ChecklistItem for KillSwitchTested {
             max_age: params.max_age_days,
             unit: AgeUnit::Days,
         };
-        Ok(exercise.or_attested(ctx, &params.attestation, None))
+        Ok(exercise.or_attested(ctx, &params.attestation, &params.roles))
     }
 }
 
@@ -94,26 +102,46 @@ mod tests {
         assert_eq!(
             late.detail,
             "the emergency stop was last exercised 90.0 days ago (more than 90), \
-             and no attestation `kill_switch_tested`"
+             and no attestation `kill_switch_tested`; it needs an ops_lead"
         );
         assert_eq!(
             evaluate(&empty_context(NOW)).detail,
-            "the emergency stop was never exercised, and no attestation `kill_switch_tested`"
+            "the emergency stop was never exercised, \
+             and no attestation `kill_switch_tested`; it needs an ops_lead"
         );
     }
 
     #[test]
-    fn a_kill_switch_tested_attestation_in_any_role_passes() {
+    fn a_kill_switch_tested_attestation_by_an_ops_lead_passes() {
         let mut ctx = exercised(200 * DAY_MS);
         ctx.attestations
-            .push(attestation("kill_switch_tested", "bo", "any_role", NOW));
+            .push(attestation("kill_switch_tested", "bo", "ops_lead", NOW));
         assert_eq!(
             evaluate(&ctx),
             pass(
-                "`kill_switch_tested` attested by bo (any_role)",
+                "`kill_switch_tested` attested by bo (ops_lead)",
                 Some(200.0)
             )
         );
+    }
+
+    #[test]
+    fn an_attestation_by_another_role_does_not_count() {
+        let mut ctx = exercised(200 * DAY_MS);
+        ctx.attestations
+            .push(attestation("kill_switch_tested", "bob", "tech_lead", NOW));
+        assert_eq!(
+            evaluate(&ctx),
+            fail(
+                "the emergency stop was last exercised 200.0 days ago (more than 90), \
+                 and `kill_switch_tested` is attested by bob (tech_lead), which does not count: \
+                 it needs an ops_lead",
+                Some(200.0)
+            )
+        );
+        let either = parse_params::<Params>(r#"{"roles": ["ops_lead", "tech_lead"]}"#).unwrap();
+        assert!(KillSwitchTested::validate(&either).is_ok());
+        assert!(KillSwitchTested::evaluate(&ctx, &either).unwrap().passed);
     }
 
     #[test]
@@ -146,5 +174,17 @@ mod tests {
             KillSwitchTested::validate(&empty).unwrap_err(),
             "`attestation` must name an attestation"
         );
+        let roles = |roles: &[&str]| Params {
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            ..Params::default()
+        };
+        assert_eq!(
+            KillSwitchTested::validate(&roles(&[])).unwrap_err(),
+            "`roles` is empty: no one could attest `kill_switch_tested`"
+        );
+        assert!(KillSwitchTested::validate(&roles(&["operator"]))
+            .unwrap_err()
+            .starts_with("`roles` names `operator`, which cannot attest"));
+        assert_eq!(Params::default().roles, ["ops_lead"]);
     }
 }

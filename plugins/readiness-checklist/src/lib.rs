@@ -43,6 +43,72 @@ mod tests {
         assert_eq!(points, 80);
     }
 
+    /// Every attestation the checklist reads, and the role each item
+    /// takes it from by default.
+    const DEFAULT_ROLES: [(&str, &str); 15] = [
+        ("monitoring", "ops_lead"),
+        ("kill_switch_tested", "ops_lead"),
+        ("chaos_testing", "tech_lead"),
+        ("runbooks", "ops_lead"),
+        ("incident_playbooks", "ops_lead"),
+        ("architecture_docs", "tech_lead"),
+        ("escalation_path", "ops_lead"),
+        ("stakeholder_signoff", "exec_sponsor"),
+        ("security_review", "tech_lead"),
+        ("audit_trail", "tech_lead"),
+        ("rollback_plan", "tech_lead"),
+        ("oncall_trained", "ops_lead"),
+        ("team_consensus", "product_lead"),
+        ("product_approval", "product_lead"),
+        ("ops_approval", "ops_lead"),
+    ];
+
+    fn evaluate_all(ctx: &ReadinessContext) -> Vec<(String, ItemVerdict)> {
+        let requests: Vec<ItemRequest> = ITEMS
+            .iter()
+            .map(|i| ItemRequest {
+                item: i.info().id,
+                params: "{}".into(),
+            })
+            .collect();
+        let verdicts = bundle::evaluate_items(ITEMS, ctx, &requests);
+        requests
+            .into_iter()
+            .zip(verdicts)
+            .map(|(r, v)| (r.item, v.unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn no_item_takes_an_attestation_from_a_role_that_cannot_attest() {
+        let now = 1_800_000_000_000;
+        let mut ctx = empty_context(now);
+        for role in ["reporter", "viewer", "operator", "admin"] {
+            for (key, _) in DEFAULT_ROLES {
+                ctx.attestations
+                    .push(attestation(key, "bot", role, now - DAY_MS));
+            }
+        }
+        let refused: Vec<_> = evaluate_all(&ctx)
+            .into_iter()
+            .filter(|(_, v)| v.detail.contains("which does not count: it needs"))
+            .collect();
+        assert_eq!(refused.len(), 15, "{refused:?}");
+        assert!(refused.iter().all(|(_, v)| !v.passed), "{refused:?}");
+
+        // Given in the role each item takes by default, they all count.
+        for (key, role) in DEFAULT_ROLES {
+            ctx.attestations
+                .push(attestation(key, "ana", role, now - 2 * DAY_MS));
+        }
+        let counted: Vec<_> = evaluate_all(&ctx)
+            .into_iter()
+            .filter(|(_, v)| v.detail.contains("attested by ana"))
+            .collect();
+        assert_eq!(counted.len(), 15, "{counted:?}");
+        assert!(counted.iter().all(|(_, v)| v.passed), "{counted:?}");
+    }
+
     #[test]
     fn each_request_runs_its_own_item_on_its_own_params() {
         let mut ctx = empty_context(1_800_000_000_000);

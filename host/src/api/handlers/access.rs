@@ -10,23 +10,34 @@ use serde::{Deserialize, Serialize};
 use crate::api::auth::{generate_token, hash_token, Caller};
 use crate::api::extract::{blocking, json_body, limit, query, LimitQuery};
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::Role;
+use crate::domain::auth::{
+    check_token_request, Credential, Principal, PrincipalKind, Role, TokenRequest,
+};
+use crate::domain::control::check_id;
 use crate::domain::Timestamp;
 use crate::storage::{AttestationRecord, AuditEntry, TokenRecord};
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewToken {
     name: String,
     roles: Vec<Role>,
+    /// Who the token acts for (default: its name). Several tokens may
+    /// share a principal; approvals count principals, not tokens.
+    principal: Option<String>,
+    /// `person` or `system` (default: person when a role governs).
+    kind: Option<PrincipalKind>,
+    /// Binds a machine token to a registered agent: everything done with
+    /// it is that agent's.
+    agent_id: Option<String>,
 }
 
 /// The new token's secret is shown once, here, and never again.
 #[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct CreatedToken {
-    id: i64,
-    name: String,
-    roles: Vec<Role>,
+    #[serde(flatten)]
+    record: TokenRecord,
     token: String,
 }
 
@@ -44,30 +55,36 @@ pub async fn create_token(
             "`name` must be 1 to 100 characters".into(),
         ));
     }
-    if new.roles.is_empty() {
-        return Err(ApiError::BadRequest(
-            "`roles` is empty: a token needs at least one role".into(),
-        ));
+    let principal = new.principal.unwrap_or_else(|| new.name.clone());
+    check_id("principal", &principal).map_err(ApiError::BadRequest)?;
+    if let Some(agent) = &new.agent_id {
+        check_id("agentId", agent).map_err(ApiError::BadRequest)?;
     }
+    let mut roles = new.roles;
+    roles.sort();
+    roles.dedup();
+    let request = TokenRequest {
+        kind: new
+            .kind
+            .unwrap_or_else(|| PrincipalKind::default_for(&roles)),
+        name: new.name,
+        roles,
+        principal,
+        agent: new.agent_id,
+    };
+    check_token_request(&request, state.oidc.is_some())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let token = generate_token()?;
     let hash = hash_token(&token);
     let record = blocking(move || {
         let r = state
             .db
-            .create_token(&new.name, &new.roles, &hash, &who.name, Timestamp::now())?;
+            .create_token(&request, &hash, &who.id, Timestamp::now())?;
         state.tokens.clear();
         Ok(r)
     })
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            id: record.id,
-            name: record.name,
-            roles: record.roles,
-            token,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(CreatedToken { record, token })))
 }
 
 #[utoipa::path(get, path = "/api/tokens", tag = "access", security(("bearer" = [])),
@@ -89,7 +106,7 @@ pub async fn revoke_token(
 ) -> Result<Json<TokenRecord>, ApiError> {
     let who = caller.require(Role::Admin)?.clone();
     blocking(move || {
-        let r = state.db.revoke_token(id, &who.name, Timestamp::now())?;
+        let r = state.db.revoke_token(id, &who.id, Timestamp::now())?;
         state.tokens.clear();
         Ok(Json(r))
     })
@@ -106,7 +123,8 @@ pub struct NewAttestation {
     role: Option<Role>,
 }
 
-/// Who attests, and in which role, comes from the token.
+/// Who attests, and in which role, comes from the caller. Only people in
+/// approver roles attest: the governed system never vouches for itself.
 #[utoipa::path(post, path = "/api/attestations", tag = "readiness", security(("bearer" = [])), request_body = NewAttestation,
     responses((status = 201, body = AttestationRecord), (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody)))]
 pub async fn create_attestation(
@@ -114,32 +132,9 @@ pub async fn create_attestation(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<AttestationRecord>), ApiError> {
-    let new: NewAttestation = json_body(body)?;
     let who = caller.0;
-    let attesting: Vec<Role> = who
-        .roles
-        .iter()
-        .copied()
-        .filter(|r| *r != Role::Viewer)
-        .collect();
-    let role = match new.role {
-        Some(r) if who.names(r) && r != Role::Viewer => r,
-        Some(r) => {
-            return Err(ApiError::Forbidden(format!(
-                "token `{}` does not hold the role `{r}` (or it cannot attest)",
-                who.name
-            )))
-        }
-        None => match attesting.as_slice() {
-            [only] => *only,
-            [] => return Err(ApiError::Forbidden("a viewer token cannot attest".into())),
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "this token holds several roles: say which one attests with `role`".into(),
-                ))
-            }
-        },
-    };
+    let new: NewAttestation = json_body(body)?;
+    let role = attesting_role(&who, new.role).map_err(ApiError::Forbidden)?;
     let key = new.key.trim().to_string();
     if key.is_empty() || key.len() > 100 {
         return Err(ApiError::BadRequest(
@@ -153,15 +148,51 @@ pub async fn create_attestation(
     let record = AttestationRecord {
         id: 0,
         key,
-        attested_by: who.name.clone(),
-        token_id: who.token_id,
+        attested_by: who.id.clone(),
+        token_id: match &who.credential {
+            Credential::Token { id, .. } => *id,
+            _ => 0,
+        },
         role,
         attested_at: now,
         expires_at: new.expires_at,
         evidence_url: new.evidence_url,
+        accepted_by: vec![],
     };
-    let stored = blocking(move || Ok(state.db.create_attestation(&record)?)).await?;
+    let stored = blocking(move || Ok(state.governance.attest(record)?)).await?;
     Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// The approver role `who` attests in: the one asked for, or its only one.
+fn attesting_role(who: &Principal, asked: Option<Role>) -> Result<Role, String> {
+    if who.agent.is_some() || who.names(Role::Reporter) {
+        return Err(format!(
+            "`{}` reports for the governed system and cannot attest: the governed system never vouches for its own readiness",
+            who.id
+        ));
+    }
+    let held: Vec<Role> = who
+        .roles
+        .iter()
+        .copied()
+        .filter(|r| r.is_approver())
+        .collect();
+    match (asked, held.as_slice()) {
+        (Some(r), _) if held.contains(&r) => Ok(r),
+        (Some(r), _) if !r.is_approver() => Err(format!(
+            "`{r}` cannot attest: only tech_lead, ops_lead, product_lead and exec_sponsor do"
+        )),
+        (Some(r), _) => Err(format!("`{}` does not hold the role `{r}`", who.id)),
+        (None, [only]) => Ok(*only),
+        (None, []) => Err(format!(
+            "`{}` holds no approver role: only tech_lead, ops_lead, product_lead and exec_sponsor attest",
+            who.id
+        )),
+        (None, _) => Err(format!(
+            "`{}` holds several approver roles: say which one attests with `role`",
+            who.id
+        )),
+    }
 }
 
 #[utoipa::path(get, path = "/api/attestations", tag = "readiness", security(("bearer" = [])),
@@ -170,7 +201,7 @@ pub async fn list_attestations(
     State(state): State<AppState>,
     _caller: Caller,
 ) -> Result<Json<Vec<AttestationRecord>>, ApiError> {
-    blocking(move || Ok(Json(state.db.attestations()?))).await
+    blocking(move || Ok(Json(state.governance.attestations()?))).await
 }
 
 /// The attester, an operator or an admin may revoke an attestation.
@@ -183,15 +214,13 @@ pub async fn revoke_attestation(
 ) -> Result<StatusCode, ApiError> {
     let who = caller.0;
     blocking(move || {
-        let own = state.db.attestation_token(id)? == Some(who.token_id);
+        let own = state.db.attester(id)?.as_deref() == Some(who.id.as_str());
         if !own && !who.holds(Role::Operator) {
             return Err(ApiError::Forbidden(
                 "only the attester, an operator or an admin can revoke an attestation".into(),
             ));
         }
-        state
-            .db
-            .revoke_attestation(id, &who.name, Timestamp::now())?;
+        state.db.revoke_attestation(id, &who.id, Timestamp::now())?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await

@@ -28,7 +28,7 @@ pub async fn register(
     let agent = blocking(move || {
         Ok(state
             .governance
-            .register_agent(agent, &who.name, Timestamp::now())?)
+            .register_agent(agent, &who.id, Timestamp::now())?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(agent)))
@@ -69,7 +69,7 @@ pub async fn cost(
         Ok(Json(state.governance.record_cost(
             &id,
             cost,
-            &who.name,
+            &who,
             Timestamp::now(),
         )?))
     })
@@ -108,7 +108,7 @@ pub async fn failure(
             &id,
             report.task_id.as_deref(),
             report.reason.as_deref(),
-            &who.name,
+            &who,
             Timestamp::now(),
         )?))
     })
@@ -135,7 +135,7 @@ pub async fn trip(
         Ok(Json(state.governance.trip_agent(
             &id,
             &req.reason,
-            &who.name,
+            &who.id,
             Timestamp::now(),
         )?))
     })
@@ -162,7 +162,7 @@ pub async fn reset(
         Ok(Json(state.governance.reset_agent(
             &id,
             req.new_budget,
-            &who.name,
+            &who.id,
             Timestamp::now(),
         )?))
     })
@@ -237,7 +237,7 @@ pub async fn assign(
     blocking(move || {
         Ok(Json(state.governance.assign(
             req,
-            &who.name,
+            &who.id,
             Timestamp::now(),
         )?))
     })

@@ -59,7 +59,7 @@ pub async fn resolve(
     blocking(move || {
         Ok(Json(state.db.resolve_event(
             id,
-            &who.name,
+            &who.id,
             &req.resolution,
             Timestamp::now(),
         )?))
@@ -143,7 +143,7 @@ pub async fn delete_rule(
     blocking(move || {
         Ok(Json(state.db.delete_rule(
             &name,
-            &who.name,
+            &who.id,
             Timestamp::now(),
         )?))
     })

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::auth::Caller;
 use crate::api::extract::{blocking, json_body, limit, query};
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::Role;
+use crate::domain::auth::{Principal, Role};
 use crate::domain::control::{
     AuthorizeRequest, Decision, DecisionRecord, EmergencyStopStatus, NewStep, NewWorkflow, Step,
     Workflow, WorkflowStatus,
@@ -30,7 +30,14 @@ pub async fn authorize(
     let who = caller.require(Role::Reporter)?;
     let req: AuthorizeRequest = json_body(body)?;
     Ok(Json(
-        service::authorize(&state.db, &state.decisions, req, &who.name).await?,
+        service::authorize(
+            &state.db,
+            &state.decisions,
+            req,
+            who,
+            state.auth.require_bound_agents,
+        )
+        .await?,
     ))
 }
 
@@ -125,7 +132,7 @@ async fn set_stop(
         let (status, changed) =
             state
                 .governance
-                .set_emergency_stop(stop, &req.reason, &who.name, Timestamp::now())?;
+                .set_emergency_stop(stop, &req.reason, &who, Timestamp::now())?;
         Ok(Json(StopReply { status, changed }))
     })
     .await
@@ -143,7 +150,7 @@ pub async fn register_workflow(
     let w = blocking(move || {
         Ok(state
             .governance
-            .register_workflow(req, &who.name, Timestamp::now())?)
+            .register_workflow(req, &who, Timestamp::now())?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(w)))
@@ -207,7 +214,7 @@ pub async fn append_step(
     let step = blocking(move || {
         Ok(state
             .governance
-            .append_step(&id, req, &who.name, Timestamp::now())?)
+            .append_step(&id, req, &who, Timestamp::now())?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(step)))
@@ -221,7 +228,7 @@ pub async fn complete(
     Path(id): Path<String>,
 ) -> Result<Json<Workflow>, ApiError> {
     let who = caller.require(Role::Reporter)?.clone();
-    move_to(state, id, WorkflowStatus::Completed, None, who.name).await
+    move_to(state, id, WorkflowStatus::Completed, None, who).await
 }
 
 #[utoipa::path(post, path = "/api/workflows/{id}/pause", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)), request_body = ReasonBody,
@@ -239,7 +246,7 @@ pub async fn pause(
         id,
         WorkflowStatus::Paused,
         Some(req.reason),
-        who.name,
+        who,
     )
     .await
 }
@@ -258,7 +265,7 @@ pub async fn resume_workflow(
         Ok(b) if b.is_empty() => None,
         other => Some(json_body::<ReasonBody>(other)?.reason),
     };
-    move_to(state, id, WorkflowStatus::Running, reason, who.name).await
+    move_to(state, id, WorkflowStatus::Running, reason, who).await
 }
 
 async fn move_to(
@@ -266,7 +273,7 @@ async fn move_to(
     id: String,
     to: WorkflowStatus,
     reason: Option<String>,
-    who: String,
+    who: Principal,
 ) -> Result<Json<Workflow>, ApiError> {
     blocking(move || {
         Ok(Json(state.governance.move_workflow(

@@ -33,7 +33,7 @@ pub async fn post_event(
     let stored = blocking(move || {
         Ok(state
             .governance
-            .log_event(event, &who.name, Timestamp::now())?)
+            .log_event(event, &who.id, Timestamp::now())?)
     })
     .await?;
     Ok((
@@ -101,7 +101,7 @@ pub async fn generate_report(
 ) -> Result<(StatusCode, Json<RiskReport>), ApiError> {
     let who = caller.require(Role::Operator)?.clone();
     let report =
-        blocking(move || Ok(state.governance.risk_report(&who.name, Timestamp::now())?)).await?;
+        blocking(move || Ok(state.governance.risk_report(&who.id, Timestamp::now())?)).await?;
     Ok((StatusCode::CREATED, Json(report)))
 }
 

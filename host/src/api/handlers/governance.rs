@@ -27,11 +27,14 @@ pub async fn state(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetPhase {
     phase: Phase,
-    phase_started_at: Timestamp,
+    /// Admin only: when the phase began (a bootstrap). Omitted, a lowered
+    /// phase starts now.
+    phase_started_at: Option<Timestamp>,
 }
 
-/// Bootstrapping from an existing system (admin, audited). The whitelist
-/// becomes the phase's cumulative list.
+/// Lowers the phase (operator or admin) or backdates the current phase's
+/// start (admin), audited. Raising is 403: autonomy rises only through an
+/// approved proposal. The whitelist becomes the phase's cumulative list.
 #[utoipa::path(put, path = "/api/governance/state/phase", tag = "governance", security(("bearer" = [])), request_body = SetPhase,
     responses((status = 200, body = GovernanceState), (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody)))]
 pub async fn set_phase(
@@ -39,7 +42,7 @@ pub async fn set_phase(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<GovernanceState>, ApiError> {
-    let who = caller.require(Role::Admin)?.clone();
+    let who = caller.require(Role::Operator)?.clone();
     let req: SetPhase = json_body(body)?;
     blocking(move || {
         Ok(Json(state.governance.set_phase(

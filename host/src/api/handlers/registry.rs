@@ -85,7 +85,7 @@ pub async fn upload(
     q: Result<Query<UploadQuery>, QueryRejection>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<UploadOutcome>, ApiError> {
-    let who = caller.require(Role::Admin)?.name.clone();
+    let who = caller.require(Role::Admin)?.id.clone();
     plugin_name(&name)?;
     let q = query(q)?;
     let mut multipart = multipart.map_err(|e| {
@@ -172,7 +172,7 @@ pub async fn activate(
     q: Result<Query<ForceQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Activation>, ApiError> {
-    let who = caller.require(Role::Admin)?.name.clone();
+    let who = caller.require(Role::Admin)?.id.clone();
     plugin_name(&name)?;
     let force = query(q)?.force.unwrap_or(false);
     let req: ActivateBody = json_body(body)?;
@@ -196,7 +196,7 @@ pub async fn rollback(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Activation>, ApiError> {
-    let who = caller.require(Role::Admin)?.name.clone();
+    let who = caller.require(Role::Admin)?.id.clone();
     plugin_name(&name)?;
     blocking(move || Ok(Json(state.registry.rollback(&name, &who)?))).await
 }
@@ -210,7 +210,7 @@ pub async fn delete_version(
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<PluginVersion>, ApiError> {
-    let who = caller.require(Role::Admin)?.name.clone();
+    let who = caller.require(Role::Admin)?.id.clone();
     plugin_name(&name)?;
     blocking(move || Ok(Json(state.registry.delete(&name, &version, &who)?))).await
 }

@@ -117,7 +117,7 @@ pub async fn post_incident(
     {
         return Err(ApiError::BadRequest("`occurredAt` is in the future".into()));
     }
-    let stored = blocking(move || Ok(state.db.insert_incident(&incident, &who.name, now)?)).await?;
+    let stored = blocking(move || Ok(state.db.insert_incident(&incident, &who.id, now)?)).await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
