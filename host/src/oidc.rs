@@ -82,7 +82,7 @@ pub enum OidcError {
     #[error("the token has no `kid`, and the identity provider's key set has {count} {alg} keys rather than exactly one")]
     NoKidAmbiguous { alg: String, count: usize },
     #[error(
-        "the key with kid `{kid}` in the identity provider's key set is a {key_alg} key, not {alg}"
+        "the key with kid `{kid}` in the identity provider's key set is an {key_alg} key, not {alg}"
     )]
     KeyAlgorithmMismatch {
         kid: String,
@@ -321,6 +321,12 @@ impl OidcVerifier {
 
     /// Verifies `token` (the compact JWT, without `Bearer `) and reads the
     /// caller's identity and roles from it.
+    ///
+    /// The header's `alg` must be RS256, ES256 or EdDSA. The key is the one
+    /// with the header's `kid` (an unknown `kid` reloads the key set once,
+    /// rate limited); a token without `kid` needs the key set to hold exactly
+    /// one key of its algorithm. Then the signature, `iss`, `aud`, `exp`
+    /// (required) and `nbf` (when present) are checked, with `leeway_s`.
     pub async fn verify(&self, token: &str) -> Result<VerifiedIdentity, OidcError> {
         let header = parse_header(token)?;
         let (set, index) = self.key_for(&header).await?;
@@ -1583,7 +1589,7 @@ mod tests {
         let err = verifier.verify(&ec.sign(&claims())).await.unwrap_err();
         assert_eq!(
             err.to_string(),
-            "the key with kid `shared` in the identity provider's key set is a EdDSA key, not ES256"
+            "the key with kid `shared` in the identity provider's key set is an EdDSA key, not ES256"
         );
     }
 
