@@ -194,7 +194,7 @@ fn an_attestation_in_a_role_the_item_does_not_take_does_not_count() {
     );
     assert_eq!(
         assessment.blockers,
-        ["Runbooks complete", "Clear escalation path"],
+        ["runbooks", "escalation-path"],
         "both are required items"
     );
     assert_eq!(

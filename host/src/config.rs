@@ -553,4 +553,37 @@ min = 0.99
         .to_string();
         assert!(err.contains("trusted key `release`"), "{err}");
     }
+
+    #[test]
+    fn auth_and_the_initial_phase_are_checked() {
+        let c = load(
+            Some(
+                "initial_phase = \"L4\"\nphase_started_at = \"2026-01-01T00:00:00Z\"\n\
+                 [auth]\nrequire_bound_agents = true\n\
+                 [auth.oidc]\nissuer = \"https://idp\"\naudience = \"regent\"\njwks_file = \"/etc/jwks.json\"\n",
+            ),
+            &[],
+        )
+        .unwrap();
+        assert!(c.auth.require_bound_agents);
+        let oidc = c.auth.oidc.unwrap();
+        assert_eq!((oidc.roles_claim.as_str(), oidc.leeway_s), ("roles", 60));
+        let initial = c.initial_phase.unwrap();
+        assert_eq!(initial.phase, Phase::L4);
+        assert_eq!(
+            Some(initial.started_at),
+            Timestamp::parse("2026-01-01T00:00:00Z").ok()
+        );
+        for (file, says) in [
+            ("initial_phase = \"L4\"\n", "needs `phase_started_at`"),
+            ("phase_started_at = \"2026-01-01T00:00:00Z\"\n", "needs `initial_phase`"),
+            ("initial_phase = \"L9\"\nphase_started_at = \"2026-01-01T00:00:00Z\"\n", "L9"),
+            ("initial_phase = \"L4\"\nphase_started_at = \"2999-01-01T00:00:00Z\"\n", "in the future"),
+            ("[auth]\nrequire_bound = true\n", "require_bound"),
+            ("[auth.oidc]\nissuer = \"https://idp\"\naudience = \"regent\"\n", "[auth.oidc]"),
+        ] {
+            let err = format!("{:#}", load(Some(file), &[]).unwrap_err());
+            assert!(err.contains(says), "{file}: {err}");
+        }
+    }
 }

@@ -285,4 +285,40 @@ mod tests {
         assert_eq!(only_a[0].output, Some(serde_json::json!({"tripped": true})));
         assert_eq!(only_a[0].kind, PluginKind::BreakerCondition);
     }
+
+    #[test]
+    fn tokens_minted_before_principals_become_their_own_principal() {
+        use crate::domain::auth::{PrincipalKind, Role};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("regent.db");
+        {
+            // A store as the release before principals left it.
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            for sql in &MIGRATIONS[..4] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 4).unwrap();
+            for (name, roles, hash) in [
+                ("ci-reporter", r#"["reporter"]"#, "h1"),
+                ("ana", r#"["viewer","tech_lead"]"#, "h2"),
+            ] {
+                tx.execute(
+                    "INSERT INTO tokens (name, roles, hash, created_ms) VALUES (?1, ?2, ?3, 1)",
+                    rusqlite::params![name, roles, hash],
+                )
+                .unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let db = Database::open(&path).unwrap();
+        let reporter = db.token_by_hash("h1").unwrap().unwrap();
+        assert_eq!(
+            (reporter.principal.as_str(), reporter.kind, reporter.agent_id),
+            ("ci-reporter", PrincipalKind::System, None)
+        );
+        let ana = db.token_by_hash("h2").unwrap().unwrap().to_principal();
+        assert_eq!((ana.id.as_str(), ana.kind), ("ana", PrincipalKind::Person));
+        assert!(ana.names(Role::TechLead));
+    }
 }
