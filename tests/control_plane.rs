@@ -35,7 +35,7 @@ fn decision(reply: &Value) -> &str {
 
 #[tokio::test]
 async fn decisions_follow_the_whitelist_and_each_is_logged_under_its_id() {
-    let app = TestApp::spawn_at("L3+", DAY_MS).await;
+    let app = TestApp::spawn().await;
     let agent = app.token("fleet", &["reporter"]).await;
     let viewer = app.token("dash", &["viewer"]).await;
 
@@ -46,6 +46,17 @@ async fn decisions_follow_the_whitelist_and_each_is_logged_under_its_id() {
         "L3 has an empty whitelist: {r}"
     );
     assert_eq!(r["phase"], "L3");
+    // The one way up: a proposal, approved.
+    let id = app.propose("L3", "L3+", &["tech_lead"]);
+    let tech = app.token("tess", &["tech_lead"]).await;
+    let (s, p) = app
+        .post_as(
+            &tech,
+            &format!("/api/governance/proposals/{id}/approve"),
+            &json!({"role": "tech_lead"}),
+        )
+        .await;
+    assert_eq!((s, p["status"].as_str()), (StatusCode::OK, Some("approved")), "{p}");
 
     let on = authorize(&app, &agent, json!({"commandType": "SET_POWER"})).await;
     assert_eq!(

@@ -11,12 +11,11 @@ use base64::Engine;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use regent_host::domain::auth::Role;
-use regent_host::domain::governance::Proposal;
 use regent_host::domain::Timestamp;
 use regent_host::oidc::OidcConfig;
 use regent_host::storage::{AttestationRecord, Database};
 use regent_tests::app::{error_code, error_message, start_at, TestApp, ADMIN};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const DAY_MS: i64 = 86_400_000;
@@ -185,30 +184,11 @@ async fn people_sign_in_with_the_identity_providers_jwts_and_bad_ones_get_401() 
 
 // 2 ---------------------------------------------------------------------------
 
-/// A pending proposal from the program's phase, written to the store as
-/// the weekly cycle would.
-fn propose(app: &TestApp, from: &str, to: &str, roles: &[&str]) -> i64 {
-    let mut p: Proposal = serde_json::from_value(json!({
-        "id": 0, "fromPhase": from, "targetPhase": to, "commandsToWhitelist": ["SET_DRUM"],
-        "validationPeriodDays": 21, "keyAchievements": ["a clean month"],
-        "riskAssessment": {"level": "low", "score": 5, "factors": [], "mitigations": [],
-                           "scorer": null, "scorerVersion": null},
-        "requiredApprovals": roles, "approvals": [], "status": "pending",
-        "createdAt": Timestamp::now().to_string(), "decidedAt": null
-    }))
-    .unwrap();
-    Database::open(&app.db_path)
-        .unwrap()
-        .create_proposal(&mut p, "test-cycle")
-        .unwrap();
-    p.id
-}
-
 #[tokio::test]
 async fn each_required_role_is_approved_by_a_different_person() {
     let key = IdpKey::generate("k1");
     let app = spawn_with_idp(&key, "L3+").await;
-    let id = propose(&app, "L3+", "L4", &["tech_lead", "ops_lead"]);
+    let id = app.propose("L3+", "L4", &["tech_lead", "ops_lead"]);
     let path = format!("/api/governance/proposals/{id}/approve");
     let lee = key.sign(&person("lee", &["tech_lead", "ops_lead"]));
     let omar = key.sign(&person("omar", &["ops_lead"]));
@@ -249,7 +229,7 @@ async fn each_required_role_is_approved_by_a_different_person() {
     assert_eq!(state["phase"], "L4");
 
     // A reject by any required role still rejects, even after approvals.
-    let id = propose(&app, "L4", "L4+", &["tech_lead", "ops_lead", "product_lead"]);
+    let id = app.propose("L4", "L4+", &["tech_lead", "ops_lead", "product_lead"]);
     let (s, _) = app
         .post_as(
             &lee,
@@ -283,7 +263,7 @@ async fn each_required_role_is_approved_by_a_different_person() {
 #[tokio::test]
 async fn two_local_tokens_of_one_principal_count_once() {
     let app = TestApp::spawn_at("L3+", 30 * DAY_MS).await;
-    let id = propose(&app, "L3+", "L4", &["tech_lead", "ops_lead"]);
+    let id = app.propose("L3+", "L4", &["tech_lead", "ops_lead"]);
     let path = format!("/api/governance/proposals/{id}/approve");
     let mut tokens = vec![];
     for (name, role) in [("lee-desk", "tech_lead"), ("lee-laptop", "ops_lead")] {
@@ -574,5 +554,4 @@ async fn require_bound_agents_refuses_unbound_authorize_calls() {
     assert_eq!((s, r["decision"].as_str()), (StatusCode::OK, Some("requires_approval")), "{r}");
     let (_, log) = app.get("/api/decisions").await;
     assert_eq!(log.as_array().unwrap().len(), 1, "the refused call decided nothing");
-    let _ = Method::GET;
 }

@@ -177,6 +177,25 @@ impl TestApp {
         body["token"].as_str().unwrap().to_string()
     }
 
+    /// A pending proposal from `from` to `to` needing `roles`, written to
+    /// the store as the weekly cycle would; returns its id.
+    pub fn propose(&self, from: &str, to: &str, roles: &[&str]) -> i64 {
+        let mut p: regent_host::domain::governance::Proposal = serde_json::from_value(json!({
+            "id": 0, "fromPhase": from, "targetPhase": to, "commandsToWhitelist": [],
+            "validationPeriodDays": 21, "keyAchievements": ["a clean month"],
+            "riskAssessment": {"level": "low", "score": 5, "factors": [], "mitigations": [],
+                               "scorer": null, "scorerVersion": null},
+            "requiredApprovals": roles, "approvals": [], "status": "pending",
+            "createdAt": Timestamp::now().to_string(), "decidedAt": null
+        }))
+        .unwrap();
+        Database::open(&self.db_path)
+            .unwrap()
+            .create_proposal(&mut p, "test-cycle")
+            .unwrap();
+        p.id
+    }
+
     pub async fn text(&self, path: &str) -> (StatusCode, String) {
         let resp = self
             .client

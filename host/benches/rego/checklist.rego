@@ -48,18 +48,20 @@ points := {
 }
 
 # Items that pass on a current attestation of the given key, whoever attested.
+# Each attestation item: its key, and the roles whose attestation counts
+# (the plugins' default `roles`).
 attestation_items := {
-	"chaos-testing": "chaos_testing",
-	"runbooks": "runbooks",
-	"incident-playbooks": "incident_playbooks",
-	"architecture-docs": "architecture_docs",
-	"escalation-path": "escalation_path",
-	"stakeholder-signoff": "stakeholder_signoff",
-	"security-review": "security_review",
-	"audit-trail": "audit_trail",
-	"rollback-plan": "rollback_plan",
-	"oncall-trained": "oncall_trained",
-	"team-consensus": "team_consensus",
+	"chaos-testing": ["chaos_testing", {"tech_lead"}],
+	"runbooks": ["runbooks", {"ops_lead"}],
+	"incident-playbooks": ["incident_playbooks", {"ops_lead"}],
+	"architecture-docs": ["architecture_docs", {"tech_lead"}],
+	"escalation-path": ["escalation_path", {"ops_lead"}],
+	"stakeholder-signoff": ["stakeholder_signoff", {"exec_sponsor"}],
+	"security-review": ["security_review", {"tech_lead"}],
+	"audit-trail": ["audit_trail", {"tech_lead"}],
+	"rollback-plan": ["rollback_plan", {"tech_lead"}],
+	"oncall-trained": ["oncall_trained", {"ops_lead"}],
+	"team-consensus": ["team_consensus", {"tech_lead", "ops_lead", "product_lead", "exec_sponsor"}],
 }
 
 # ---- helpers ---------------------------------------------------------------
@@ -79,7 +81,6 @@ current_attestations contains a if {
 }
 
 # Keys (and key/role pairs) of the current attestations, computed once per evaluation.
-current_keys := {a.key | some a in current_attestations}
 
 current_key_roles := {[a.key, a.role] | some a in current_attestations}
 
@@ -130,7 +131,7 @@ passed contains "breakers-configured" if {
 }
 
 passed contains "monitoring-in-place" if {
-	"monitoring" in current_keys
+	["monitoring", "ops_lead"] in current_key_roles
 }
 
 passed contains "monitoring-in-place" if {
@@ -146,12 +147,14 @@ passed contains "kill-switch-tested" if {
 }
 
 passed contains "kill-switch-tested" if {
-	"kill_switch_tested" in current_keys
+	["kill_switch_tested", "ops_lead"] in current_key_roles
 }
 
 passed contains id if {
-	some id, key in attestation_items
-	key in current_keys
+	some id, item in attestation_items
+	some pair in current_key_roles
+	pair[0] == item[0]
+	pair[1] in item[1]
 }
 
 passed contains "product-approval" if {

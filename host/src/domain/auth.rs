@@ -229,6 +229,9 @@ pub struct TokenRequest {
     pub name: String,
     pub roles: Vec<Role>,
     pub principal: String,
+    /// The request named the principal. One taken from the token's name
+    /// must be new: a namesake never joins someone else's principal.
+    pub principal_named: bool,
     pub kind: PrincipalKind,
     pub agent: Option<String>,
 }
@@ -348,6 +351,7 @@ mod tests {
             name: "t".into(),
             roles: roles.to_vec(),
             principal: "p".into(),
+            principal_named: true,
             kind,
             agent: agent.map(str::to_string),
         }

@@ -142,6 +142,19 @@ impl Database {
                     )));
                 }
             }
+            if !req.principal_named {
+                let taken: bool = tx.query_row(
+                    "SELECT count(*) > 0 FROM tokens WHERE principal = ?1",
+                    [&req.principal],
+                    |r| r.get(0),
+                )?;
+                if taken {
+                    return Err(StorageError::Conflict(format!(
+                        "principal `{0}` already has a token: give `\"principal\": \"{0}\"` to mint another for the same principal, or choose another name",
+                        req.principal
+                    )));
+                }
+            }
             tx.execute(
                 "INSERT INTO tokens (name, roles, hash, created_ms, principal, kind, agent_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -195,6 +208,7 @@ impl Database {
             name: name.to_string(),
             roles: vec![Role::Admin],
             principal: name.to_string(),
+            principal_named: true,
             kind: PrincipalKind::Person,
             agent: None,
         };

@@ -55,6 +55,7 @@ pub async fn create_token(
             "`name` must be 1 to 100 characters".into(),
         ));
     }
+    let principal_named = new.principal.is_some();
     let principal = new.principal.unwrap_or_else(|| new.name.clone());
     check_id("principal", &principal).map_err(ApiError::BadRequest)?;
     if let Some(agent) = &new.agent_id {
@@ -70,6 +71,7 @@ pub async fn create_token(
         name: new.name,
         roles,
         principal,
+        principal_named,
         agent: new.agent_id,
     };
     check_token_request(&request, state.oidc.is_some())
