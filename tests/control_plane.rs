@@ -56,7 +56,11 @@ async fn decisions_follow_the_whitelist_and_each_is_logged_under_its_id() {
             &json!({"role": "tech_lead"}),
         )
         .await;
-    assert_eq!((s, p["status"].as_str()), (StatusCode::OK, Some("approved")), "{p}");
+    assert_eq!(
+        (s, p["status"].as_str()),
+        (StatusCode::OK, Some("approved")),
+        "{p}"
+    );
 
     let on = authorize(&app, &agent, json!({"commandType": "SET_POWER"})).await;
     assert_eq!(

@@ -959,7 +959,11 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
     // L5. Autonomy rises only through an approved proposal.
     for phase in ["L4", "L5"] {
         let msg = assert_error(
-            &put(ADMIN, json!({"phase": phase, "phaseStartedAt": started.to_string()})).await,
+            &put(
+                ADMIN,
+                json!({"phase": phase, "phaseStartedAt": started.to_string()}),
+            )
+            .await,
             StatusCode::FORBIDDEN,
             "forbidden",
         );
@@ -984,7 +988,11 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
     );
     // Bad input: a bad phase, the future, nothing to change, a bad time.
     let msg = assert_error(
-        &put(ADMIN, json!({"phase": "L6", "phaseStartedAt": started.to_string()})).await,
+        &put(
+            ADMIN,
+            json!({"phase": "L6", "phaseStartedAt": started.to_string()}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
@@ -1006,7 +1014,11 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
     );
     assert!(msg.contains("already L3"), "{msg}");
     assert_error(
-        &put(ADMIN, json!({"phase": "L3", "phaseStartedAt": "last month"})).await,
+        &put(
+            ADMIN,
+            json!({"phase": "L3", "phaseStartedAt": "last month"}),
+        )
+        .await,
         StatusCode::BAD_REQUEST,
         "bad_request",
     );
@@ -1160,7 +1172,10 @@ async fn a_program_adopted_above_l3_starts_there_once_and_operators_can_lower_it
         c
     };
     let db = regent_host::storage::Database::open(&config.db_path).unwrap();
-    let whitelist = config.governance.phases.whitelist(regent_host::domain::Phase::L5);
+    let whitelist = config
+        .governance
+        .phases
+        .whitelist(regent_host::domain::Phase::L5);
     let again = db
         .initialize(
             &[],

@@ -123,7 +123,11 @@ async fn people_sign_in_with_the_identity_providers_jwts_and_bad_ones_get_401() 
     assert_eq!(a["role"], "tech_lead");
     // `reporter` is the governed system's role: never granted through OIDC.
     let (s, b) = app
-        .post_as(&alice, "/api/authorize", &json!({"commandType": "SET_POWER"}))
+        .post_as(
+            &alice,
+            "/api/authorize",
+            &json!({"commandType": "SET_POWER"}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
 
@@ -135,7 +139,10 @@ async fn people_sign_in_with_the_identity_providers_jwts_and_bad_ones_get_401() 
         person("alice", &["tech_lead"]),
         json!({"nbf": now_s() + 3600}),
     ));
-    let wrong_aud = key.sign(&with(person("alice", &["tech_lead"]), json!({"aud": "other"})));
+    let wrong_aud = key.sign(&with(
+        person("alice", &["tech_lead"]),
+        json!({"aud": "other"}),
+    ));
     let wrong_iss = key.sign(&with(
         person("alice", &["tech_lead"]),
         json!({"iss": "https://evil.example"}),
@@ -179,7 +186,10 @@ async fn people_sign_in_with_the_identity_providers_jwts_and_bad_ones_get_401() 
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
-    assert_eq!((t["principal"].as_str(), t["kind"].as_str()), (Some("prometheus"), Some("system")));
+    assert_eq!(
+        (t["principal"].as_str(), t["kind"].as_str()),
+        (Some("prometheus"), Some("system"))
+    );
 }
 
 // 2 ---------------------------------------------------------------------------
@@ -208,10 +218,14 @@ async fn each_required_role_is_approved_by_a_different_person() {
     let (_, state) = app.get("/api/governance/state").await;
     assert_eq!(state["phase"], "L3+", "one person moved nothing");
     // Nor can the admin stand in for a missing approver.
-    let (s, _) = app.post_as(ADMIN, &path, &json!({"role": "ops_lead"})).await;
+    let (s, _) = app
+        .post_as(ADMIN, &path, &json!({"role": "ops_lead"}))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
-    let (s, p) = app.post_as(&omar, &path, &json!({"role": "ops_lead"})).await;
+    let (s, p) = app
+        .post_as(&omar, &path, &json!({"role": "ops_lead"}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{p}");
     assert_eq!(p["status"], "approved");
     let (_, p) = app.get(&format!("/api/governance/proposals/{id}")).await;
@@ -275,7 +289,10 @@ async fn two_local_tokens_of_one_principal_count_once() {
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{t}");
-        assert_eq!((t["principal"].as_str(), t["kind"].as_str()), (Some("lee"), Some("person")));
+        assert_eq!(
+            (t["principal"].as_str(), t["kind"].as_str()),
+            (Some("lee"), Some("person"))
+        );
         tokens.push(t["token"].as_str().unwrap().to_string());
     }
     let (s, _) = app
@@ -383,11 +400,20 @@ async fn the_governed_system_cannot_vouch_for_its_own_readiness() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["attestedBy"].as_str().unwrap(), a["role"].as_str().unwrap()))
+        .map(|a| {
+            (
+                a["attestedBy"].as_str().unwrap(),
+                a["role"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         by,
-        [("command-service", "reporter"), ("tess", "tech_lead"), ("omar", "ops_lead")]
+        [
+            ("command-service", "reporter"),
+            ("tess", "tech_lead"),
+            ("omar", "ops_lead")
+        ]
     );
 }
 
@@ -426,9 +452,18 @@ async fn a_bound_agent_cannot_escape_a_pause_or_a_tripped_breaker() {
     }
     // Binding checks: an agent that exists, and only machine roles.
     for (body, says) in [
-        (json!({"name": "x", "roles": ["reporter"], "agentId": "ghost"}), "no agent `ghost`"),
-        (json!({"name": "x", "roles": ["reporter", "operator"], "agentId": "a1"}), "cannot govern itself"),
-        (json!({"name": "x", "roles": ["viewer"], "agentId": "a1"}), "needs the `reporter` role"),
+        (
+            json!({"name": "x", "roles": ["reporter"], "agentId": "ghost"}),
+            "no agent `ghost`",
+        ),
+        (
+            json!({"name": "x", "roles": ["reporter", "operator"], "agentId": "a1"}),
+            "cannot govern itself",
+        ),
+        (
+            json!({"name": "x", "roles": ["viewer"], "agentId": "a1"}),
+            "needs the `reporter` role",
+        ),
     ] {
         let (s, b) = app.post_as(ADMIN, "/api/tokens", &body).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {b}");
@@ -440,34 +475,68 @@ async fn a_bound_agent_cannot_escape_a_pause_or_a_tripped_breaker() {
 
     // Workflows: a body naming no agent is the bound one; another is 403.
     let (s, w) = app
-        .post_as(&a1, "/api/workflows", &json!({"id": "w1", "name": "fix drums"}))
+        .post_as(
+            &a1,
+            "/api/workflows",
+            &json!({"id": "w1", "name": "fix drums"}),
+        )
         .await;
-    assert_eq!((s, w["agentId"].as_str()), (StatusCode::CREATED, Some("a1")), "{w}");
+    assert_eq!(
+        (s, w["agentId"].as_str()),
+        (StatusCode::CREATED, Some("a1")),
+        "{w}"
+    );
     let (s, b) = app
-        .post_as(&a1, "/api/workflows", &json!({"id": "w2", "name": "x", "agentId": "a2"}))
+        .post_as(
+            &a1,
+            "/api/workflows",
+            &json!({"id": "w2", "name": "x", "agentId": "a2"}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     let (s, _) = app
-        .post_as(&fleet, "/api/workflows", &json!({"id": "w9", "name": "theirs", "agentId": "a2"}))
+        .post_as(
+            &fleet,
+            "/api/workflows",
+            &json!({"id": "w9", "name": "theirs", "agentId": "a2"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let (s, _) = app
-        .post_as(&a1, "/api/workflows", &json!({"id": "w3", "name": "other work"}))
+        .post_as(
+            &a1,
+            "/api/workflows",
+            &json!({"id": "w3", "name": "other work"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let (s, b) = app
-        .post_as(&a1, "/api/workflows/w9/steps", &json!({"name": "meddle", "status": "started"}))
+        .post_as(
+            &a1,
+            "/api/workflows/w9/steps",
+            &json!({"name": "meddle", "status": "started"}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     let (s, b) = app
-        .post_as(&a1, "/api/agents/a2/costs", &json!({"operation": "x", "cost": 1.0}))
+        .post_as(
+            &a1,
+            "/api/agents/a2/costs",
+            &json!({"operation": "x", "cost": 1.0}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
-    let (s, b) = app.post_as(&a1, "/api/agents/a2/failures", &json!({})).await;
+    let (s, b) = app
+        .post_as(&a1, "/api/agents/a2/failures", &json!({}))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
 
     let (s, _) = app
-        .post_as(&operator, "/api/workflows/w1/pause", &json!({"reason": "drum alarms"}))
+        .post_as(
+            &operator,
+            "/api/workflows/w1/pause",
+            &json!({"reason": "drum alarms"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
 
@@ -480,7 +549,10 @@ async fn a_bound_agent_cannot_escape_a_pause_or_a_tripped_breaker() {
         assert_eq!(s, StatusCode::OK, "{r}");
         assert_eq!(r["decision"], "denied", "{body}: {r}");
         assert!(
-            r["reasons"][0].as_str().unwrap().contains("paused workflow(s) `w1`"),
+            r["reasons"][0]
+                .as_str()
+                .unwrap()
+                .contains("paused workflow(s) `w1`"),
             "{r}"
         );
     }
@@ -493,11 +565,21 @@ async fn a_bound_agent_cannot_escape_a_pause_or_a_tripped_breaker() {
         assert_eq!(s, StatusCode::FORBIDDEN, "{body}: {b}");
     }
     // Its own running workflow goes on.
-    let (_, r) = authorize(&app, &a1, json!({"commandType": "SET_POWER", "workflowId": "w3"})).await;
+    let (_, r) = authorize(
+        &app,
+        &a1,
+        json!({"commandType": "SET_POWER", "workflowId": "w3"}),
+    )
+    .await;
     assert_eq!(r["decision"], "autonomous", "{r}");
     // The same silent call from an unbound token is braked only by what it
     // names, and the log marks it unbound.
-    let (_, r) = authorize(&app, &fleet, json!({"commandType": "SET_POWER", "agentId": "a1"})).await;
+    let (_, r) = authorize(
+        &app,
+        &fleet,
+        json!({"commandType": "SET_POWER", "agentId": "a1"}),
+    )
+    .await;
     assert_eq!(r["decision"], "autonomous", "{r}");
 
     let (_, log) = app.get("/api/decisions?limit=10").await;
@@ -507,7 +589,10 @@ async fn a_bound_agent_cannot_escape_a_pause_or_a_tripped_breaker() {
     assert_eq!(log[1]["unbound"], false);
     assert_eq!(log[1]["agentId"], "a1", "a bound call is the agent's");
     assert_eq!(log[1]["caller"], "a1-token");
-    assert_eq!(log[2]["agentId"], "a1", "attributed though the body named none");
+    assert_eq!(
+        log[2]["agentId"], "a1",
+        "attributed though the body named none"
+    );
     let (_, text) = app.text("/metrics").await;
     assert!(
         text.contains("regent_authorize_unbound_decisions_total{decision=\"autonomous\"} 1"),
@@ -517,11 +602,19 @@ async fn a_bound_agent_cannot_escape_a_pause_or_a_tripped_breaker() {
 
     // A tripped breaker holds whatever the call names or leaves out.
     let (s, _) = app
-        .post_as(&operator, "/api/workflows/w1/resume", &json!({"reason": "fixed"}))
+        .post_as(
+            &operator,
+            "/api/workflows/w1/resume",
+            &json!({"reason": "fixed"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = app
-        .post_as(&operator, "/api/agents/a1/breaker/trip", &json!({"reason": "runaway"}))
+        .post_as(
+            &operator,
+            "/api/agents/a1/breaker/trip",
+            &json!({"reason": "runaway"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     for body in [
@@ -530,7 +623,10 @@ async fn a_bound_agent_cannot_escape_a_pause_or_a_tripped_breaker() {
     ] {
         let (_, r) = authorize(&app, &a1, body).await;
         assert_eq!(r["decision"], "denied", "{r}");
-        assert!(r["reasons"].to_string().contains("breaker is tripped"), "{r}");
+        assert!(
+            r["reasons"].to_string().contains("breaker is tripped"),
+            "{r}"
+        );
     }
 }
 
@@ -546,12 +642,25 @@ async fn require_bound_agents_refuses_unbound_authorize_calls() {
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let fleet = app.token("fleet", &["reporter"]).await;
-    let (s, b) = authorize(&app, &fleet, json!({"commandType": "SET_POWER", "agentId": "a1"})).await;
+    let (s, b) = authorize(
+        &app,
+        &fleet,
+        json!({"commandType": "SET_POWER", "agentId": "a1"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     assert!(error_message(&b).contains("require_bound_agents"), "{b}");
     let a1 = bound_token(&app, "a1").await;
     let (s, r) = authorize(&app, &a1, json!({"commandType": "SET_POWER"})).await;
-    assert_eq!((s, r["decision"].as_str()), (StatusCode::OK, Some("requires_approval")), "{r}");
+    assert_eq!(
+        (s, r["decision"].as_str()),
+        (StatusCode::OK, Some("requires_approval")),
+        "{r}"
+    );
     let (_, log) = app.get("/api/decisions").await;
-    assert_eq!(log.as_array().unwrap().len(), 1, "the refused call decided nothing");
+    assert_eq!(
+        log.as_array().unwrap().len(),
+        1,
+        "the refused call decided nothing"
+    );
 }

@@ -410,7 +410,8 @@ impl ServeConfig {
         }
         c.webhook.check().context("config")?;
         if let Some(oidc) = &f.auth.oidc {
-            oidc.check().map_err(|e| anyhow::anyhow!("[auth.oidc]: {e}"))?;
+            oidc.check()
+                .map_err(|e| anyhow::anyhow!("[auth.oidc]: {e}"))?;
         }
         c.auth = f.auth;
         c.initial_phase = match (f.initial_phase, f.phase_started_at) {
@@ -576,11 +577,23 @@ min = 0.99
         );
         for (file, says) in [
             ("initial_phase = \"L4\"\n", "needs `phase_started_at`"),
-            ("phase_started_at = \"2026-01-01T00:00:00Z\"\n", "needs `initial_phase`"),
-            ("initial_phase = \"L9\"\nphase_started_at = \"2026-01-01T00:00:00Z\"\n", "L9"),
-            ("initial_phase = \"L4\"\nphase_started_at = \"2999-01-01T00:00:00Z\"\n", "in the future"),
+            (
+                "phase_started_at = \"2026-01-01T00:00:00Z\"\n",
+                "needs `initial_phase`",
+            ),
+            (
+                "initial_phase = \"L9\"\nphase_started_at = \"2026-01-01T00:00:00Z\"\n",
+                "L9",
+            ),
+            (
+                "initial_phase = \"L4\"\nphase_started_at = \"2999-01-01T00:00:00Z\"\n",
+                "in the future",
+            ),
             ("[auth]\nrequire_bound = true\n", "require_bound"),
-            ("[auth.oidc]\nissuer = \"https://idp\"\naudience = \"regent\"\n", "[auth.oidc]"),
+            (
+                "[auth.oidc]\nissuer = \"https://idp\"\naudience = \"regent\"\n",
+                "[auth.oidc]",
+            ),
         ] {
             let err = format!("{:#}", load(Some(file), &[]).unwrap_err());
             assert!(err.contains(says), "{file}: {err}");

@@ -12,13 +12,13 @@ use crate::api::{router, AppState};
 use crate::config::{CycleSchedule, ServeConfig};
 use crate::domain::auth::Principal;
 use crate::domain::{Phase, Timestamp};
-use crate::oidc::OidcVerifier;
-use crate::storage::InitialState;
 use crate::exporter::Exporter;
+use crate::oidc::OidcVerifier;
 use crate::runtime::{ActivePlugins, PluginRuntime, PluginSet, RuntimeConfig};
 use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
 use crate::service::Governance;
 use crate::storage::Database;
+use crate::storage::InitialState;
 
 /// Builds everything the server needs. Call it inside a tokio runtime:
 /// the webhook sender is spawned on it.

@@ -125,7 +125,9 @@ impl FromRequestParts<AppState> for Caller {
         if looks_like_jwt(&token) {
             if let Some(oidc) = &state.oidc {
                 let identity = oidc.verify(&token).await.map_err(|e| {
-                    ApiError::Unauthorized(format!("the identity provider's token is not valid: {e}"))
+                    ApiError::Unauthorized(format!(
+                        "the identity provider's token is not valid: {e}"
+                    ))
                 })?;
                 return Ok(Caller(Principal {
                     id: identity.subject,

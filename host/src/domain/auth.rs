@@ -165,7 +165,9 @@ pub struct Principal {
 pub enum BindingError {
     #[error("this token is bound to agent `{bound}`; it cannot act for agent `{asked}`")]
     OtherAgent { bound: String, asked: String },
-    #[error("workflow `{workflow}` belongs to agent `{owner}`; this token is bound to agent `{bound}`")]
+    #[error(
+        "workflow `{workflow}` belongs to agent `{owner}`; this token is bound to agent `{bound}`"
+    )]
     OtherAgentsWorkflow {
         workflow: String,
         owner: String,
@@ -246,7 +248,9 @@ pub enum TokenPolicyError {
     ApproverRoleNeedsOidc(Role),
     #[error("a token cannot hold `reporter` (the governed system's role) together with `{0}`: the governed system cannot govern itself")]
     ReporterThatGoverns(Role),
-    #[error("a system principal cannot hold `{0}`: roles that govern belong to people (`kind: person`)")]
+    #[error(
+        "a system principal cannot hold `{0}`: roles that govern belong to people (`kind: person`)"
+    )]
     SystemThatGoverns(Role),
     #[error("a token bound to an agent holds only `reporter` (and `viewer`), not `{0}`")]
     AgentTokenRole(Role),
@@ -388,6 +392,9 @@ mod tests {
         );
         assert_eq!(ok(&[], System, None, false), Err(TokenPolicyError::NoRoles));
         assert_eq!(PrincipalKind::default_for(&[Role::Reporter]), System);
-        assert_eq!(PrincipalKind::default_for(&[Role::Viewer, Role::OpsLead]), Person);
+        assert_eq!(
+            PrincipalKind::default_for(&[Role::Viewer, Role::OpsLead]),
+            Person
+        );
     }
 }

@@ -415,7 +415,10 @@ mod tests {
     #[test]
     fn whitelisted_commands_run_autonomously_and_others_need_approval() {
         let s = snapshot();
-        assert_eq!(decide(&s, Unbound, &ask("POWER_ON")).decision, Decision::Autonomous);
+        assert_eq!(
+            decide(&s, Unbound, &ask("POWER_ON")).decision,
+            Decision::Autonomous
+        );
         let v = decide(&s, Unbound, &ask("DRUM_SET"));
         assert_eq!(v.decision, Decision::RequiresApproval);
         assert!(v.reasons[0].contains("not in the L3+ whitelist"), "{v:?}");
@@ -434,7 +437,10 @@ mod tests {
     fn every_brake_denies_and_all_that_hold_are_named() {
         let mut s = snapshot();
         s.emergency_stop = true;
-        assert_eq!(decide(&s, Unbound, &ask("POWER_ON")).decision, Decision::Denied);
+        assert_eq!(
+            decide(&s, Unbound, &ask("POWER_ON")).decision,
+            Decision::Denied
+        );
         s.paused_workflows.insert("wf-1".into());
         s.tripped_agents.insert("agent-1".into());
         let v = decide(&s, Unbound, &ask("POWER_ON"));
@@ -466,7 +472,11 @@ mod tests {
     #[test]
     fn a_bound_agent_cannot_step_around_its_paused_workflow() {
         let mut s = snapshot();
-        for (w, a) in [("wf-1", "agent-1"), ("wf-2", "agent-1"), ("wf-9", "agent-9")] {
+        for (w, a) in [
+            ("wf-1", "agent-1"),
+            ("wf-2", "agent-1"),
+            ("wf-9", "agent-9"),
+        ] {
             s.workflow_agents.insert(w.into(), a.into());
         }
         s.paused_workflows.insert("wf-1".into());

@@ -220,7 +220,9 @@ pub enum PhaseChangeError {
     Raise { current: Phase, requested: Phase },
     #[error("backdating the current phase's start is a bootstrap: only an admin may set `phaseStartedAt`")]
     BackdateNeedsAdmin,
-    #[error("the phase is already {0}: give `phaseStartedAt` to backdate its start, or a lower phase")]
+    #[error(
+        "the phase is already {0}: give `phaseStartedAt` to backdate its start, or a lower phase"
+    )]
     NothingToChange(Phase),
     #[error("`phaseStartedAt` ({0}) is in the future")]
     StartInFuture(Timestamp),
@@ -707,7 +709,10 @@ mod tests {
             Err(PhaseChangeError::BackdateNeedsAdmin)
         );
         let backdated = phase_change(Phase::L3, Phase::L3, past, true, now).unwrap();
-        assert_eq!((backdated.action, backdated.started_at), ("phase.backdate", Timestamp(5)));
+        assert_eq!(
+            (backdated.action, backdated.started_at),
+            ("phase.backdate", Timestamp(5))
+        );
         assert_eq!(
             phase_change(Phase::L3, Phase::L3, None, true, now),
             Err(PhaseChangeError::NothingToChange(Phase::L3))
@@ -721,7 +726,10 @@ mod tests {
     #[test]
     fn one_principal_cannot_approve_under_two_roles() {
         let mut p = proposal(&[Role::TechLead, Role::OpsLead]);
-        assert_eq!(p.approve(approval_by(Role::TechLead, "lee"), true), Ok(false));
+        assert_eq!(
+            p.approve(approval_by(Role::TechLead, "lee"), true),
+            Ok(false)
+        );
         assert_eq!(
             p.approve(approval_by(Role::OpsLead, "lee"), true),
             Err(DecisionError::SamePrincipal {
@@ -731,7 +739,10 @@ mod tests {
             })
         );
         assert_eq!(p.status, ProposalStatus::Pending);
-        assert_eq!(p.approve(approval_by(Role::OpsLead, "omar"), true), Ok(true));
+        assert_eq!(
+            p.approve(approval_by(Role::OpsLead, "omar"), true),
+            Ok(true)
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Governance, ServiceError, ServiceResult};
 use crate::domain::auth::Principal;
 use crate::domain::control::{
-    decide, AuthorizeRequest, Binding, Decision, EmergencyStopStatus, NewStep, NewWorkflow, Step, Workflow,
-    WorkflowStatus,
+    decide, AuthorizeRequest, Binding, Decision, EmergencyStopStatus, NewStep, NewWorkflow, Step,
+    Workflow, WorkflowStatus,
 };
 use crate::domain::{Phase, Timestamp};
 use crate::storage::{Database, NewDecision};

@@ -73,8 +73,7 @@ impl AttestationRecord {
     }
 }
 
-const TOKEN_COLUMNS: &str =
-    "id, name, roles, created_ms, revoked_ms, principal, kind, agent_id";
+const TOKEN_COLUMNS: &str = "id, name, roles, created_ms, revoked_ms, principal, kind, agent_id";
 
 type TokenRow = (
     i64,
@@ -228,7 +227,9 @@ impl Database {
         let conn = self.conn();
         let row = conn
             .query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND revoked_ms IS NULL"),
+                &format!(
+                    "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND revoked_ms IS NULL"
+                ),
                 [hash],
                 token_row,
             )

@@ -274,9 +274,7 @@ fn totals_by_decision(
     Decision::ALL
         .into_iter()
         .map(|d| {
-            let n: Option<i64> = stmt
-                .query_row([d.as_str()], |r| r.get(0))
-                .optional()?;
+            let n: Option<i64> = stmt.query_row([d.as_str()], |r| r.get(0)).optional()?;
             Ok((d, n.unwrap_or(0) as u64))
         })
         .collect()

@@ -314,7 +314,11 @@ mod tests {
         let db = Database::open(&path).unwrap();
         let reporter = db.token_by_hash("h1").unwrap().unwrap();
         assert_eq!(
-            (reporter.principal.as_str(), reporter.kind, reporter.agent_id),
+            (
+                reporter.principal.as_str(),
+                reporter.kind,
+                reporter.agent_id
+            ),
             ("ci-reporter", PrincipalKind::System, None)
         );
         let ana = db.token_by_hash("h2").unwrap().unwrap().to_principal();

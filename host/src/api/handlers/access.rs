@@ -136,7 +136,7 @@ pub async fn create_attestation(
 ) -> Result<(StatusCode, Json<AttestationRecord>), ApiError> {
     let who = caller.0;
     let new: NewAttestation = json_body(body)?;
-    let role = attesting_role(&who, new.role).map_err(ApiError::Forbidden)?;
+    let role = attesting_role(&who, new.role)?;
     let key = new.key.trim().to_string();
     if key.is_empty() || key.len() > 100 {
         return Err(ApiError::BadRequest(
@@ -166,12 +166,13 @@ pub async fn create_attestation(
 }
 
 /// The approver role `who` attests in: the one asked for, or its only one.
-fn attesting_role(who: &Principal, asked: Option<Role>) -> Result<Role, String> {
+/// Anyone else is refused (403); an ambiguous request is malformed (400).
+fn attesting_role(who: &Principal, asked: Option<Role>) -> Result<Role, ApiError> {
     if who.agent.is_some() || who.names(Role::Reporter) {
-        return Err(format!(
+        return Err(ApiError::Forbidden(format!(
             "`{}` reports for the governed system and cannot attest: the governed system never vouches for its own readiness",
             who.id
-        ));
+        )));
     }
     let held: Vec<Role> = who
         .roles
@@ -181,19 +182,22 @@ fn attesting_role(who: &Principal, asked: Option<Role>) -> Result<Role, String> 
         .collect();
     match (asked, held.as_slice()) {
         (Some(r), _) if held.contains(&r) => Ok(r),
-        (Some(r), _) if !r.is_approver() => Err(format!(
+        (Some(r), _) if !r.is_approver() => Err(ApiError::Forbidden(format!(
             "`{r}` cannot attest: only tech_lead, ops_lead, product_lead and exec_sponsor do"
-        )),
-        (Some(r), _) => Err(format!("`{}` does not hold the role `{r}`", who.id)),
+        ))),
+        (Some(r), _) => Err(ApiError::Forbidden(format!(
+            "`{}` does not hold the role `{r}`",
+            who.id
+        ))),
         (None, [only]) => Ok(*only),
-        (None, []) => Err(format!(
+        (None, []) => Err(ApiError::Forbidden(format!(
             "`{}` holds no approver role: only tech_lead, ops_lead, product_lead and exec_sponsor attest",
             who.id
-        )),
-        (None, _) => Err(format!(
+        ))),
+        (None, _) => Err(ApiError::BadRequest(format!(
             "`{}` holds several approver roles: say which one attests with `role`",
             who.id
-        )),
+        ))),
     }
 }
 

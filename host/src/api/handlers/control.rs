@@ -241,14 +241,7 @@ pub async fn pause(
 ) -> Result<Json<Workflow>, ApiError> {
     let who = caller.require(Role::Operator)?.clone();
     let req: ReasonBody = json_body(body)?;
-    move_to(
-        state,
-        id,
-        WorkflowStatus::Paused,
-        Some(req.reason),
-        who,
-    )
-    .await
+    move_to(state, id, WorkflowStatus::Paused, Some(req.reason), who).await
 }
 
 /// Resumes a paused workflow. A body with `{reason}` is optional.
