@@ -10,7 +10,9 @@
 # reported, a lost decision or a non-200 answer fails the script.
 # Release build; one server on an empty temporary database. Results go to
 # stdout and to target/load/control.txt.
-#   LOAD_DURATION (30s), LOAD_RUNS ("2:16 2:64", threads:connections), LOAD_PORT (4018)
+#   LOAD_DURATION (30s), LOAD_RUNS ("2:16 2:64", threads:connections, with the
+#   admin token, bound to no agent), LOAD_BOUND_RUN ("2:64", with a token bound
+#   to agent-1), LOAD_PORT (4018)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -23,9 +25,11 @@ out=target/load; mkdir -p "$out"; work=$(mktemp -d)
 port=${LOAD_PORT:-4018}; token=load-test-admin; base="http://127.0.0.1:$port"
 duration=${LOAD_DURATION:-30s}; runs=${LOAD_RUNS:-"2:16 2:64"}
 db="$work/regent.db"
+# Adopted at L4 30 days ago: only a proposal raises a running program's phase.
+printf 'initial_phase = "L4"\nphase_started_at = "%s"\n' "$(date -u -d '30 days ago' +%FT%TZ)" > "$work/regent.toml"
 REGENT_ADMIN_TOKEN=$token GOVERNANCE_DB_PATH="$db" PORT=$port RUST_LOG=warn \
   CIRCUIT_BREAKER_CHECK_INTERVAL=60000 \
-  target/release/regent serve --plugins-dir target/plugins --cache-dir "$work/cache" &
+  target/release/regent serve --config "$work/regent.toml" --plugins-dir target/plugins --cache-dir "$work/cache" &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -fs "$base/health" >/dev/null && break; sleep 0.2; done
@@ -47,21 +51,20 @@ db_rows() {
 server_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 
 say "# $(date -u +%FT%TZ) $(nproc) cores, $(git rev-parse --short HEAD)"
-started=$(date -u -d '30 days ago' +%FT%TZ)
-curl -fsS -X PUT -H "$auth" -H "$json" -d "{\"phase\":\"L4\",\"phaseStartedAt\":\"$started\"}" \
-  "$base/api/governance/state/phase" >/dev/null
-say "phase set to L4 (whitelist: SET_POWER SET_FAN SET_DRUM SET_AIRFLOW)"
+say "phase L4 from the config's initial_phase (whitelist: SET_POWER SET_FAN SET_DRUM SET_AIRFLOW)"
 for c in SET_POWER PREHEAT; do
   say "  $c -> $(curl -fsS -X POST -H "$auth" -H "$json" -d "{\"commandType\":\"$c\"}" "$base/api/authorize")"
 done
 
 failed=0; hz=$(getconf CLK_TCK)
-for run in $runs; do
-  t=${run%%:*}; c=${run##*:}
+# One wrk run of authorize.lua with `token`: the figures, the CPU, and the
+# checks that no decision was lost and every answer was a 200.
+run_load() {
+  local label=$1 token=$2 t=$3 c=$4
   say ""
-  say "## POST /api/authorize, mixed command types (wrk -t$t -c$c -d$duration --latency)"
+  say "## POST /api/authorize, mixed command types, $label (wrk -t$t -c$c -d$duration --latency)"
   m0=$(metric_total); r0=$(db_rows); k0=$(server_ticks)
-  wrk -t"$t" -c"$c" -d"$duration" --latency -H "$auth" -s scripts/bench/authorize.lua \
+  wrk -t"$t" -c"$c" -d"$duration" --latency -H "Authorization: Bearer $token" -s scripts/bench/authorize.lua \
     "$base/api/authorize" > "$work/wrk.txt" &
   wrk_pid=$!
   # Halfway through, where the CPU goes: the server's threads and wrk's.
@@ -92,5 +95,20 @@ for run in $runs; do
   else
     say "target (>= 20,000 req/s, p99 <= 5 ms): MISSED ($rps req/s, p99 $p99 ms)"
   fi
+}
+
+for run in $runs; do
+  run_load "a token bound to no agent" "$token" "${run%%:*}" "${run##*:}"
 done
+
+# The same load from an agent-bound token: the binding is resolved from the
+# token and the per-agent brakes are checked on every call.
+curl -fsS -X POST -H "$auth" -H "$json" \
+  -d '{"id":"agent-1","capabilities":["ops:fix"],"costPerHour":1,"reputation":0.9,"budget":100}' \
+  "$base/api/agents" >/dev/null
+bound=$(curl -fsS -X POST -H "$auth" -H "$json" \
+  -d '{"name":"agent-1-token","roles":["reporter"],"agentId":"agent-1"}' "$base/api/tokens" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+bound_run=${LOAD_BOUND_RUN:-2:64}
+AUTHORIZE_AGENT=agent-1 run_load "an agent-bound token" "$bound" "${bound_run%%:*}" "${bound_run##*:}"
 exit $failed

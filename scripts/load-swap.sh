@@ -57,9 +57,11 @@ idle_rounds=${SWAP_IDLE_ROUNDS:-5}; check_ms=${SWAP_BREAKER_INTERVAL:-200}
 fixtures=target/fixtures; fixtures_v2=target/fixtures/v2
 db="$work/regent.db"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# Adopted at L4 30 days ago: only a proposal raises a running program's phase.
+printf 'initial_phase = "L4"\nphase_started_at = "%s"\n' "$(date -u -d '30 days ago' +%FT%TZ)" > "$work/regent.toml"
 REGENT_ADMIN_TOKEN=$token GOVERNANCE_DB_PATH="$db" PORT=$port RUST_LOG=warn \
   CIRCUIT_BREAKER_CHECK_INTERVAL=$check_ms \
-  target/release/regent serve --plugins-dir target/plugins --cache-dir "$work/cache" > "$work/server.log" 2>&1 &
+  target/release/regent serve --config "$work/regent.toml" --plugins-dir target/plugins --cache-dir "$work/cache" > "$work/server.log" 2>&1 &
 server=$!
 pids=()
 # shellcheck disable=SC2317 # called by the trap
@@ -85,10 +87,7 @@ hz=$(getconf CLK_TCK)
 
 say "# $(date -u +%FT%TZ) $(nproc) cores, $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- host 2>/dev/null || echo ' (host/ has uncommitted changes)')"
 say "load average before the server started: $load_before"
-started=$(date -u -d '30 days ago' +%FT%TZ)
-curl -fsS -X PUT -H "$auth" -H "$json" -d "{\"phase\":\"L4\",\"phaseStartedAt\":\"$started\"}" \
-  "$base/api/governance/state/phase" >/dev/null
-say "phase set to L4 (for authorize.lua's whitelisted command types)"
+say "phase L4 from the config's initial_phase (for authorize.lua's whitelisted command types)"
 
 # --- 1. fresh uploads -------------------------------------------------------
 say ""

@@ -30,7 +30,13 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   reqs = {}
+  -- With an agent-bound token (AUTHORIZE_AGENT=<its agent>), a body may
+  -- name only that agent: every agentId becomes it.
+  local agent = os.getenv("AUTHORIZE_AGENT")
   for i, b in ipairs(bodies) do
+    if agent and agent ~= "" then
+      b = b:gsub('"agentId":"[^"]*"', '"agentId":"' .. agent .. '"')
+    end
     reqs[i] = wrk.format("POST", "/api/authorize", nil, b)
   end
   n = offset or 0
