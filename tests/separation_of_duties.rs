@@ -10,7 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use regent_host::domain::auth::Role;
+use regent_host::api::auth::hash_token;
+use regent_host::domain::auth::{PrincipalKind, Role, TokenRequest};
 use regent_host::domain::Timestamp;
 use regent_host::oidc::OidcConfig;
 use regent_host::storage::{AttestationRecord, Database};
@@ -177,6 +178,36 @@ async fn people_sign_in_with_the_identity_providers_jwts_and_bad_ones_get_401() 
         error_message(&b).contains("approver roles come from the identity provider"),
         "{b}"
     );
+    // A local approver token minted before OIDC was configured approves and
+    // attests nothing now.
+    let legacy = "rgt_minted-before-oidc";
+    Database::open(&app.db_path)
+        .unwrap()
+        .create_token(
+            &TokenRequest {
+                name: "old-sponsor".into(),
+                roles: vec![Role::ExecSponsor, Role::Viewer],
+                principal: "old-sponsor".into(),
+                principal_named: true,
+                kind: PrincipalKind::Person,
+                agent: None,
+            },
+            &hash_token(legacy),
+            "test",
+            Timestamp::now(),
+        )
+        .unwrap();
+    let (s, _) = app.get_as(legacy, "/api/governance/state").await;
+    assert_eq!(s, StatusCode::OK, "its viewer role still reads");
+    let (s, b) = app
+        .post_as(
+            legacy,
+            "/api/attestations",
+            &json!({"key": "stakeholder_signoff"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+
     // Machines keep local tokens, each naming its principal.
     let (s, t) = app
         .post_as(
@@ -303,6 +334,40 @@ async fn two_local_tokens_of_one_principal_count_once() {
         .post_as(&tokens[1], &path, &json!({"role": "ops_lead"}))
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
+
+    // A token from before the token rules, holding `reporter` beside an
+    // approver role, still cannot decide on the system's own expansion.
+    let legacy = "rgt_reporter-and-ops-lead";
+    Database::open(&app.db_path)
+        .unwrap()
+        .create_token(
+            &TokenRequest {
+                name: "command-service".into(),
+                roles: vec![Role::Reporter, Role::OpsLead],
+                principal: "command-service".into(),
+                principal_named: true,
+                kind: PrincipalKind::System,
+                agent: None,
+            },
+            &hash_token(legacy),
+            "test",
+            Timestamp::now(),
+        )
+        .unwrap();
+    for (verb, body) in [
+        ("approve", json!({"role": "ops_lead"})),
+        ("reject", json!({"role": "ops_lead", "reason": "mine"})),
+    ] {
+        let (s, b) = app
+            .post_as(
+                legacy,
+                &format!("/api/governance/proposals/{id}/{verb}"),
+                &body,
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{verb}: {b}");
+        assert!(error_message(&b).contains("governed system"), "{b}");
+    }
 }
 
 // 3 ---------------------------------------------------------------------------

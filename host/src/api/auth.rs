@@ -138,16 +138,29 @@ impl FromRequestParts<AppState> for Caller {
                 }));
             }
         }
+        let oidc = state.oidc.is_some();
         if let Some(p) = state.tokens.cached(&token) {
-            return Ok(Caller(p));
+            return Ok(Caller::local(p, oidc));
         }
         let state = state.clone();
         let principal =
             tokio::task::spawn_blocking(move || state.tokens.resolve(&state.db, &token))
                 .await
                 .map_err(|e| ApiError::Internal(format!("token lookup failed: {e}")))??;
-        principal.map(Caller).ok_or_else(|| {
+        principal.map(|p| Caller::local(p, oidc)).ok_or_else(|| {
             ApiError::Unauthorized("the token is not valid (unknown or revoked)".into())
         })
+    }
+}
+
+impl Caller {
+    /// A local token's principal. With OIDC configured, approver roles come
+    /// only from the identity provider: a local token minted before OIDC
+    /// was turned on keeps its other roles but approves and attests nothing.
+    fn local(mut principal: Principal, oidc: bool) -> Self {
+        if oidc {
+            principal.roles.retain(|r| !r.is_approver());
+        }
+        Caller(principal)
     }
 }

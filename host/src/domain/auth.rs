@@ -193,6 +193,12 @@ impl Principal {
         self.roles.contains(&role) || self.roles.contains(&Role::Admin)
     }
 
+    /// Whether the principal speaks for the governed system: a reporter, or
+    /// a token bound to an agent. It never attests, approves or rejects.
+    pub fn is_governed(&self) -> bool {
+        self.agent.is_some() || self.names(Role::Reporter)
+    }
+
     /// Whether the principal itself holds `role`, without admin's stand-in.
     pub fn names(&self, role: Role) -> bool {
         self.roles.contains(&role)

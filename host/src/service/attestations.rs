@@ -49,6 +49,9 @@ fn accepting_items(plugins: &PluginSet, a: &AttestationRecord) -> Vec<String> {
         .iter()
         .filter_map(|entry| {
             let info = entry.info()?;
+            // The host wrote these params itself when it loaded the plugin;
+            // text that did not parse would name no roles, so no item is
+            // claimed to accept the attestation.
             let params: serde_json::Value =
                 serde_json::from_str(entry.params_json()).unwrap_or_default();
             entry

@@ -238,6 +238,7 @@ impl Governance {
         who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<Proposal> {
+        refuse_the_governed(who)?;
         let proposal = self.db.proposal(id)?;
         let whitelist = self.settings.phases.whitelist(proposal.target_phase);
         let approval = Approval {
@@ -259,6 +260,7 @@ impl Governance {
         who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<Proposal> {
+        refuse_the_governed(who)?;
         if reason.trim().is_empty() {
             return Err(ServiceError::BadRequest(
                 "`reason` is empty: say why the proposal is rejected".into(),
@@ -272,4 +274,17 @@ impl Governance {
         };
         Ok(self.db.reject_proposal(id, rejection, who.names(role))?)
     }
+}
+
+/// The governed system never decides on its own expansion, whatever roles
+/// an older token still carries: token rules now keep `reporter` and agent
+/// bindings apart from approver roles, but tokens minted before them may not.
+fn refuse_the_governed(who: &Principal) -> ServiceResult<()> {
+    if who.is_governed() {
+        return Err(ServiceError::Forbidden(format!(
+            "`{}` reports for the governed system: it cannot approve or reject its own expansion",
+            who.id
+        )));
+    }
+    Ok(())
 }

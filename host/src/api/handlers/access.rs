@@ -168,7 +168,7 @@ pub async fn create_attestation(
 /// The approver role `who` attests in: the one asked for, or its only one.
 /// Anyone else is refused (403); an ambiguous request is malformed (400).
 fn attesting_role(who: &Principal, asked: Option<Role>) -> Result<Role, ApiError> {
-    if who.agent.is_some() || who.names(Role::Reporter) {
+    if who.is_governed() {
         return Err(ApiError::Forbidden(format!(
             "`{}` reports for the governed system and cannot attest: the governed system never vouches for its own readiness",
             who.id
