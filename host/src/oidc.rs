@@ -18,7 +18,7 @@
 //! it says what was wrong with the token or the key set and never contains
 //! key material.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +34,7 @@ use jsonwebtoken::jwk::{
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::domain::auth::Role;
 
@@ -54,6 +55,8 @@ const MAX_SUBJECT_CHARS: usize = 256;
 const MAX_LEEWAY_S: u64 = 3600;
 /// Smallest RSA modulus accepted in the key set (bytes: 2048 bits).
 const MIN_RSA_MODULUS_BYTES: usize = 256;
+/// Verified tokens remembered at most; the memory is emptied when full.
+const MAX_REMEMBERED_TOKENS: usize = 10_000;
 /// How much of a token-supplied value an error message repeats.
 const SHOWN_CHARS: usize = 120;
 
@@ -239,6 +242,20 @@ pub struct OidcVerifier {
     /// reload runs, so concurrent reloads are one.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
     min_refresh_interval: Duration,
+    /// Tokens that verified, by the SHA-256 of their text: a client sends
+    /// the same JWT on every request, and checking its signature each time
+    /// costs more than the rest of a small request. An entry serves only
+    /// while the key set it was verified with is current and until `exp`.
+    verified: std::sync::RwLock<HashMap<[u8; 32], Remembered>>,
+}
+
+/// A verified token's identity, and what bounds its reuse.
+struct Remembered {
+    identity: VerifiedIdentity,
+    /// The token's `exp`, in seconds since the epoch.
+    expires_s: i64,
+    /// The key set generation that verified it.
+    generation: u64,
 }
 
 impl fmt::Debug for OidcVerifier {
@@ -307,6 +324,7 @@ impl OidcVerifier {
             }),
             last_refresh: tokio::sync::Mutex::new(None),
             min_refresh_interval: options.min_refresh_interval,
+            verified: std::sync::RwLock::new(HashMap::new()),
         })
     }
 
@@ -327,12 +345,46 @@ impl OidcVerifier {
     /// rate limited); a token without `kid` needs the key set to hold exactly
     /// one key of its algorithm. Then the signature, `iss`, `aud`, `exp`
     /// (required) and `nbf` (when present) are checked, with `leeway_s`.
+    ///
+    /// A token that verified is remembered until its `exp` (without the
+    /// leeway) or until the key set is reloaded, whichever comes first.
     pub async fn verify(&self, token: &str) -> Result<VerifiedIdentity, OidcError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(identity) = self.remembered(&digest) {
+            return Ok(identity);
+        }
         let header = parse_header(token)?;
         let (set, index) = self.key_for(&header).await?;
         let key = &set.keys[index];
         let claims = self.decode(token, key)?;
-        identity_from_claims(&claims, &self.config.roles_claim)
+        let identity = identity_from_claims(&claims, &self.config.roles_claim)?;
+        if let Some(expires_s) = claims.get("exp").and_then(Value::as_i64) {
+            let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
+            if verified.len() >= MAX_REMEMBERED_TOKENS {
+                verified.clear();
+            }
+            verified.insert(
+                digest,
+                Remembered {
+                    identity: identity.clone(),
+                    expires_s,
+                    generation: set.generation,
+                },
+            );
+        }
+        Ok(identity)
+    }
+
+    /// The identity of a token verified before, if it still holds.
+    fn remembered(&self, digest: &[u8; 32]) -> Option<VerifiedIdentity> {
+        let verified = self.verified.read().unwrap_or_else(|p| p.into_inner());
+        let entry = verified.get(digest)?;
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        let current = self.keys.load().generation == entry.generation;
+        (current && i64::try_from(now_s).ok()? < entry.expires_s).then(|| entry.identity.clone())
     }
 
     /// The key the token names, reloading the key set once if the `kid` is new.
@@ -1340,6 +1392,34 @@ mod tests {
         assert_eq!(identity.subject, "alice");
         assert_eq!(verifier.key_set().keys.len(), 2);
         verifier.verify(&old.sign(&claims())).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_stops_counting_when_its_key_leaves_the_set() {
+        let old = ed25519_key("2025");
+        let new = ed25519_key("2026");
+        let (verifier, file) = file_verifier(&[&old]).await;
+        let token = old.sign(&claims());
+        assert_eq!(verifier.verify(&token).await.unwrap().subject, "alice");
+        // Remembered: the file going away changes nothing for it...
+        write_jwks(&file, &jwks(&[&new]));
+        assert_eq!(verifier.verify(&token).await.unwrap().subject, "alice");
+        // ...until the key set is reloaded (here by a token of the new key).
+        verifier.verify(&new.sign(&claims())).await.unwrap();
+        let err = verifier.verify(&token).await.unwrap_err();
+        assert!(matches!(err, OidcError::UnknownKid { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_is_not_served_from_memory() {
+        let key = ed25519_key("ed-1");
+        let (verifier, _file) = file_verifier_with(&[&key], |c| c.leeway_s = 0).await;
+        let soon = with(claims(), json!({"exp": now() + 1}));
+        let token = key.sign(&soon);
+        verifier.verify(&token).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let err = verifier.verify(&token).await.unwrap_err();
+        assert!(matches!(err, OidcError::Expired { .. }), "{err}");
     }
 
     #[tokio::test]
