@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test plugins python-plugins bench load-test load-governance load-control load-swap clean
+.PHONY: run test plugins python-plugins bench load-test load-governance load-control load-auth load-swap clean
 
 ## Run the server with the built-in plugins on an embedded SQLite file.
 run: plugins
@@ -33,6 +33,10 @@ load-governance: plugins
 ## Load test of POST /api/authorize and its decision log (release build, wrk; not part of `make test`).
 load-control: plugins
 	bash scripts/load-control.sh
+
+## What signing in costs: a local token and an identity provider's JWT against /health (release build, wrk; not part of `make test`).
+load-auth: plugins
+	bash scripts/load-auth.sh
 
 ## Load test of plugin hot swaps under load, no failed request allowed (release build, wrk; not part of `make test`).
 load-swap: plugins
