@@ -179,14 +179,13 @@ pub fn decide(snapshot: &ControlSnapshot, request: &AuthorizeRequest, binding: B
     }
     if let (Binding::Bound, Some(agent)) = (binding, request.agent_id.as_deref()) {
         // A bound agent cannot step around a pause by naming no workflow,
-        // or one that is not its own running workflow.
-        // (A named paused workflow is already a denial of its own.)
-        let names_own_running_or_paused = request
+        // or one that is not its own (its own paused one is denied above).
+        let names_its_own_workflow = request
             .workflow_id
             .as_deref()
             .is_some_and(|w| snapshot.workflow_agents.get(w).is_some_and(|a| a == agent));
         let paused = snapshot.paused_workflows_of(agent);
-        if !names_own_running_or_paused && !paused.is_empty() {
+        if !names_its_own_workflow && !paused.is_empty() {
             denials.push(format!(
                 "agent `{agent}` has paused workflow(s) {}; a call that names none of its running workflows is held by the pause",
                 paused

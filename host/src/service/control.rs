@@ -117,15 +117,11 @@ pub async fn authorize(
         }
         None => Binding::Unbound,
     };
-    request.agent_id = caller
-        .act_for(request.agent_id.as_deref())
-        .map_err(|e| ServiceError::Forbidden(e.to_string()))?;
+    request.agent_id = caller.act_for(request.agent_id.as_deref())?;
     let snapshot = db.control();
     if let (Some(w), Binding::Bound) = (&request.workflow_id, binding) {
         if let Some(owner) = snapshot.workflow_agents.get(w) {
-            caller
-                .check_workflow_owner(w, owner)
-                .map_err(|e| ServiceError::Forbidden(e.to_string()))?;
+            caller.check_workflow_owner(w, owner)?;
         }
     }
     let verdict = decide(&snapshot, &request, binding);
@@ -198,9 +194,7 @@ impl Governance {
         who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<Workflow> {
-        w.agent_id = who
-            .act_for(w.agent_id.as_deref())
-            .map_err(|e| ServiceError::Forbidden(e.to_string()))?;
+        w.agent_id = who.act_for(w.agent_id.as_deref())?;
         w.check().map_err(ServiceError::BadRequest)?;
         Ok(self.db.register_workflow(&w, &who.id, now)?)
     }
@@ -209,8 +203,7 @@ impl Governance {
     fn check_own_workflow(&self, id: &str, who: &Principal) -> ServiceResult<()> {
         if who.agent.is_some() {
             let owner = self.db.workflow(id)?.agent_id;
-            who.check_workflow_owner(id, &owner)
-                .map_err(|e| ServiceError::Forbidden(e.to_string()))?;
+            who.check_workflow_owner(id, &owner)?;
         }
         Ok(())
     }

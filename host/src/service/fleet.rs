@@ -22,7 +22,7 @@ use crate::storage::{Database, Escalation, StorageError};
 fn own_agent(id: &str, who: &Principal) -> ServiceResult<()> {
     who.act_for(Some(id))
         .map(|_| ())
-        .map_err(|e| ServiceError::Forbidden(e.to_string()))
+        .map_err(ServiceError::from)
 }
 
 #[derive(Default)]

@@ -71,6 +71,13 @@ impl From<StorageError> for ServiceError {
     }
 }
 
+/// A bound principal acting for another agent is refused, not mistaken.
+impl From<crate::domain::auth::BindingError> for ServiceError {
+    fn from(e: crate::domain::auth::BindingError) -> Self {
+        ServiceError::Forbidden(e.to_string())
+    }
+}
+
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 pub struct Governance {
