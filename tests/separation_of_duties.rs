@@ -181,22 +181,13 @@ async fn people_sign_in_with_the_identity_providers_jwts_and_bad_ones_get_401() 
     // A local approver token minted before OIDC was configured approves and
     // attests nothing now.
     let legacy = "rgt_minted-before-oidc";
-    Database::open(&app.db_path)
-        .unwrap()
-        .create_token(
-            &TokenRequest {
-                name: "old-sponsor".into(),
-                roles: vec![Role::ExecSponsor, Role::Viewer],
-                principal: "old-sponsor".into(),
-                principal_named: true,
-                kind: PrincipalKind::Person,
-                agent: None,
-            },
-            &hash_token(legacy),
-            "test",
-            Timestamp::now(),
-        )
-        .unwrap();
+    mint_behind_the_rules(
+        &app,
+        legacy,
+        "old-sponsor",
+        &[Role::ExecSponsor, Role::Viewer],
+        PrincipalKind::Person,
+    );
     let (s, _) = app.get_as(legacy, "/api/governance/state").await;
     assert_eq!(s, StatusCode::OK, "its viewer role still reads");
     let (s, b) = app
@@ -221,6 +212,44 @@ async fn people_sign_in_with_the_identity_providers_jwts_and_bad_ones_get_401() 
         (t["principal"].as_str(), t["kind"].as_str()),
         (Some("prometheus"), Some("system"))
     );
+}
+
+/// A token written straight to the store, past today's token rules, as an
+/// older release or a hand-edited database could have left it.
+fn mint_behind_the_rules(
+    app: &TestApp,
+    secret: &str,
+    name: &str,
+    roles: &[Role],
+    kind: PrincipalKind,
+) {
+    Database::open(&app.db_path)
+        .unwrap()
+        .create_token(
+            &TokenRequest {
+                name: name.into(),
+                roles: roles.to_vec(),
+                principal: name.into(),
+                principal_named: true,
+                kind,
+                agent: None,
+            },
+            &hash_token(secret),
+            "test",
+            Timestamp::now(),
+        )
+        .unwrap();
+}
+
+async fn register_agent(app: &TestApp, id: &str) {
+    let (s, b) = app
+        .post_as(
+            ADMIN,
+            "/api/agents",
+            &json!({"id": id, "capabilities": ["ops:fix"], "costPerHour": 1.0, "reputation": 0.9, "budget": 100.0}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
 }
 
 // 2 ---------------------------------------------------------------------------
@@ -338,22 +367,13 @@ async fn two_local_tokens_of_one_principal_count_once() {
     // A token from before the token rules, holding `reporter` beside an
     // approver role, still cannot decide on the system's own expansion.
     let legacy = "rgt_reporter-and-ops-lead";
-    Database::open(&app.db_path)
-        .unwrap()
-        .create_token(
-            &TokenRequest {
-                name: "command-service".into(),
-                roles: vec![Role::Reporter, Role::OpsLead],
-                principal: "command-service".into(),
-                principal_named: true,
-                kind: PrincipalKind::System,
-                agent: None,
-            },
-            &hash_token(legacy),
-            "test",
-            Timestamp::now(),
-        )
-        .unwrap();
+    mint_behind_the_rules(
+        &app,
+        legacy,
+        "command-service",
+        &[Role::Reporter, Role::OpsLead],
+        PrincipalKind::System,
+    );
     for (verb, body) in [
         ("approve", json!({"role": "ops_lead"})),
         ("reject", json!({"role": "ops_lead", "reason": "mine"})),
@@ -387,14 +407,7 @@ async fn item(app: &TestApp, id: &str) -> Value {
 #[tokio::test]
 async fn the_governed_system_cannot_vouch_for_its_own_readiness() {
     let app = TestApp::spawn().await;
-    let (s, _) = app
-        .post_as(
-            ADMIN,
-            "/api/agents",
-            &json!({"id": "a1", "capabilities": ["ops:fix"], "costPerHour": 1.0, "reputation": 0.9, "budget": 100.0}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
+    register_agent(&app, "a1").await;
     let reporter = app.token("command-service", &["reporter"]).await;
     let agent = bound_token(&app, "a1").await;
     let operator = app.token("olga", &["operator"]).await;
@@ -506,14 +519,7 @@ async fn authorize(app: &TestApp, token: &str, body: Value) -> (StatusCode, Valu
 async fn a_bound_agent_cannot_escape_a_pause_or_a_tripped_breaker() {
     let app = TestApp::spawn_at("L4", DAY_MS).await;
     for id in ["a1", "a2"] {
-        let (s, b) = app
-            .post_as(
-                ADMIN,
-                "/api/agents",
-                &json!({"id": id, "capabilities": ["ops:fix"], "costPerHour": 1.0, "reputation": 0.9, "budget": 100.0}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
+        register_agent(&app, id).await;
     }
     // Binding checks: an agent that exists, and only machine roles.
     for (body, says) in [
@@ -698,14 +704,7 @@ async fn a_bound_agent_cannot_escape_a_pause_or_a_tripped_breaker() {
 #[tokio::test]
 async fn require_bound_agents_refuses_unbound_authorize_calls() {
     let app = TestApp::spawn_with(&[], false, |c| c.auth.require_bound_agents = true).await;
-    let (s, _) = app
-        .post_as(
-            ADMIN,
-            "/api/agents",
-            &json!({"id": "a1", "capabilities": ["ops:fix"], "costPerHour": 1.0, "reputation": 0.9, "budget": 100.0}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED);
+    register_agent(&app, "a1").await;
     let fleet = app.token("fleet", &["reporter"]).await;
     let (s, b) = authorize(
         &app,
