@@ -61,6 +61,17 @@
 //! roles_claim = "roles"                    # a dotted path works: realm_access.roles
 //! leeway_s = 60
 //!
+//! [retention]                              # "0" keeps forever; tallies and the audit log are never pruned
+//! decisions = "30d"
+//! evaluations = "7d"
+//! assessments = "90d"                      # the newest assessment is always kept
+//! commands = "30d"                         # never less than the readiness or any breaker window
+//! events = "180d"                          # never less than 30d; kept while an action names it
+//! auto_actions = "180d"                    # settled deliveries only
+//! webhook_attempts = "30d"                 # a settled action's last delivery error
+//! every = "10m"
+//! batch_rows = 500
+//!
 //! [plugin_registry]                        # uploads and hot swaps
 //! require_signed = false                   # true: unsigned or unknown signers get 403
 //! shadow_inputs = 20                       # recorded real inputs per kind a candidate is run on
@@ -82,6 +93,7 @@ use crate::domain::breaker::BreakerRule;
 use crate::domain::events::ActionRule;
 use crate::domain::fleet::MatchingPolicy;
 use crate::domain::governance::{PhaseSpec, PhaseTable, RiskBounds};
+use crate::domain::retention::RetentionPolicy;
 use crate::domain::{Phase, Timestamp};
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +122,7 @@ struct FileConfig {
     phase_started_at: Option<Timestamp>,
     #[serde(default)]
     auth: AuthSettings,
+    retention: Option<RetentionPolicy>,
 }
 
 /// `[auth]`: how people sign in, and how much the governed system must
@@ -278,6 +291,7 @@ pub struct ServeConfig {
     pub auth: AuthSettings,
     /// `initial_phase` and `phase_started_at`; `None` starts at L3 now.
     pub initial_phase: Option<InitialPhase>,
+    pub retention: RetentionPolicy,
 }
 
 impl ServeConfig {
@@ -300,6 +314,7 @@ impl ServeConfig {
             watch: false,
             auth: AuthSettings::default(),
             initial_phase: None,
+            retention: RetentionPolicy::default(),
         }
     }
 
@@ -414,6 +429,12 @@ impl ServeConfig {
                 .map_err(|e| anyhow::anyhow!("[auth.oidc]: {e}"))?;
         }
         c.auth = f.auth;
+        if let Some(retention) = f.retention {
+            retention
+                .check()
+                .map_err(|e| anyhow::anyhow!("[retention]: {e}"))?;
+            c.retention = retention;
+        }
         c.initial_phase = match (f.initial_phase, f.phase_started_at) {
             (None, None) => None,
             (Some(phase), Some(started_at)) => {
@@ -598,5 +619,33 @@ min = 0.99
             let err = format!("{:#}", load(Some(file), &[]).unwrap_err());
             assert!(err.contains(says), "{file}: {err}");
         }
+    }
+
+    #[test]
+    fn the_retention_section_sets_periods_and_refuses_bad_ones() {
+        use crate::domain::retention::Period;
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.retention, RetentionPolicy::default());
+        let c = load(
+            Some("[retention]\ndecisions = \"7d\"\ncommands = \"0\"\nevery = \"250ms\"\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.retention.decisions, Period::days(7));
+        assert_eq!(c.retention.commands, Period::FOREVER);
+        assert_eq!(c.retention.every, Period::millis(250));
+        assert_eq!(c.retention.events, Period::days(180));
+        let err = load(Some("[retention]\ndecisions = \"a month\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`a month` is not a retention period"), "{err}");
+        let err = load(Some("[retention]\nevery = \"0\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[retention]: `every`"), "{err}");
+        let err = load(Some("[retention]\naudit = \"1d\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `audit`"), "{err}");
     }
 }

@@ -68,6 +68,8 @@ pub struct Exporter {
     http: Mutex<BTreeMap<(String, String), Histogram>>,
     assignment: Mutex<Histogram>,
     registry: Mutex<RegistryStats>,
+    /// Rows pruned since start, by kind.
+    retention: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// Swaps and refusals of plugin versions since start.
@@ -187,6 +189,11 @@ impl Exporter {
             .entry((method.to_string(), route.to_string()))
             .or_default()
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Rows of `kind` pruned by retention.
+    pub fn retention_pruned(&self, kind: &'static str, rows: u64) {
+        *lock(&self.retention).entry(kind).or_default() += rows;
     }
 
     /// One task assignment, ranking and recording included.
@@ -527,6 +534,7 @@ impl Exporter {
         }
         drop(plugins);
         self.render_registry(&mut o, g);
+        self.render_retention(&mut o);
         self.render_control(&mut o, &g.control);
         head(
             &mut o,
@@ -542,6 +550,20 @@ impl Exporter {
             );
         }
         o
+    }
+
+    fn render_retention(&self, o: &mut String) {
+        head(
+            o,
+            "regent_retention_deleted_total",
+            "counter",
+            "Rows pruned by retention since start, by kind (webhook_attempts: errors cleared).",
+        );
+        let pruned = lock(&self.retention);
+        for kind in crate::domain::retention::Kept::ALL {
+            let n = pruned.get(kind.as_str()).copied().unwrap_or(0);
+            let _ = writeln!(o, "regent_retention_deleted_total{{table=\"{kind}\"}} {n}", kind = kind.as_str());
+        }
     }
 
     fn render_registry(&self, o: &mut String, g: &GovernanceFigures) {

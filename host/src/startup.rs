@@ -191,6 +191,10 @@ pub fn spawn_background(state: &AppState, config: &ServeConfig) {
             }
         }
     });
+    crate::service::retention::spawn_pruner(
+        state.governance.clone(),
+        config.retention.clone(),
+    );
     if let Some(schedule) = config.cycle.clone() {
         let governance = state.governance.clone();
         tokio::spawn(async move {

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod plugin;
 pub mod readiness;
 pub mod registry;
+pub mod retention;
 pub mod risk;
 pub mod time;
 

@@ -10,6 +10,7 @@ mod events;
 mod fleet;
 mod readiness;
 pub mod registry;
+pub mod retention;
 
 pub use control::{authorize, AuthorizeReply, DecisionLog};
 pub use fleet::Fleet;

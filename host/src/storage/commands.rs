@@ -11,7 +11,7 @@ use crate::domain::metrics::{
 use crate::domain::readiness::{Gauge, Incident};
 use crate::domain::{Severity, Timestamp};
 
-const HOUR_MS: i64 = 3_600_000;
+pub(super) const HOUR_MS: i64 = 3_600_000;
 
 /// What an ingest did: new records, and ids already stored (or repeated
 /// within the batch), which changed nothing.
@@ -20,6 +20,15 @@ const HOUR_MS: i64 = 3_600_000;
 pub struct Ingested {
     pub accepted: u64,
     pub duplicates: u64,
+    /// Records created before the retention horizon, which changed
+    /// nothing: their ids may have been pruned, so storing them could
+    /// count a command twice. Absent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expired: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn status_of(text: &str) -> Result<CommandStatus, StorageError> {
@@ -44,9 +53,15 @@ impl Database {
             )?;
             let mut hours: HashMap<(i64, CommandStatus, bool), i64> = HashMap::new();
             let mut types: HashMap<(&str, CommandStatus), i64> = HashMap::new();
+            let horizon = super::retention::horizon(tx, super::retention::COMMANDS_HORIZON)?;
             let mut accepted = 0;
+            let mut expired = 0;
             for r in records {
                 let created = r.created_at.unwrap_or(received).millis();
+                if horizon.is_some_and(|h| created < h) {
+                    expired += 1;
+                    continue;
+                }
                 let n = insert.execute(params![
                     r.id,
                     r.command_type,
@@ -82,20 +97,31 @@ impl Database {
             }
             Ok(Ingested {
                 accepted,
-                duplicates: records.len() as u64 - accepted,
+                duplicates: records.len() as u64 - accepted - expired,
+                expired,
             })
         })
     }
 
     /// Command counts with `start <= createdAt < end`. Whole hours come
-    /// from the hourly table; only the ragged edges scan commands.
+    /// from the hourly table; only the ragged edges scan commands. An edge
+    /// before the retention horizon (on an hour) has no raw commands left,
+    /// so it widens to its whole hour.
     pub fn command_tally(
         &self,
         start: Timestamp,
         end: Timestamp,
     ) -> Result<CommandTally, StorageError> {
         let conn = self.conn();
-        let (start, end) = (start.millis(), end.millis());
+        let (mut start, mut end) = (start.millis(), end.millis());
+        if let Some(horizon) = super::retention::horizon(&conn, super::retention::COMMANDS_HORIZON)? {
+            if start < horizon {
+                start = start.div_euclid(HOUR_MS) * HOUR_MS;
+            }
+            if end < horizon && end.rem_euclid(HOUR_MS) != 0 {
+                end = end.div_euclid(HOUR_MS) * HOUR_MS + HOUR_MS;
+            }
+        }
         let mut tally = CommandTally::default();
         let first_hour = start.div_euclid(HOUR_MS) * HOUR_MS
             + if start.rem_euclid(HOUR_MS) == 0 {
@@ -363,7 +389,8 @@ mod tests {
             r,
             Ingested {
                 accepted: 500,
-                duplicates: 1
+                duplicates: 1,
+                expired: 0
             }
         );
         let again = db.insert_commands(&batch[..10], Timestamp(base)).unwrap();
@@ -371,7 +398,8 @@ mod tests {
             again,
             Ingested {
                 accepted: 0,
-                duplicates: 10
+                duplicates: 10,
+                expired: 0
             }
         );
         // Ranges with ragged edges, whole hours, and none: the hourly sums

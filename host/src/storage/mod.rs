@@ -15,6 +15,7 @@ mod control;
 mod events;
 mod governance;
 mod plugins;
+mod retention;
 mod schema;
 mod workflows;
 

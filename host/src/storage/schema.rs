@@ -333,4 +333,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         decision TEXT PRIMARY KEY,
         n        INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 6: retention. A horizon is a time before which a table's raw rows
+    // may have been pruned: it only rises. The indexes let the pruner
+    // find old actions and an event's actions without a scan.
+    "CREATE TABLE retention_horizons (
+        name      TEXT PRIMARY KEY,
+        before_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX actions_by_time ON actions (created_ms);
+    CREATE INDEX actions_with_error ON actions (created_ms) WHERE last_error IS NOT NULL;
+    CREATE INDEX actions_by_event ON actions (event_id) WHERE event_id IS NOT NULL;",
 ];

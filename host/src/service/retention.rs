@@ -1,0 +1,116 @@
+//! The pruner: every `[retention] every`, one pass prunes each kind past
+//! its retention, one small transaction at a time, letting other writers
+//! in between batches.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Governance, ServiceError, ServiceResult};
+use crate::domain::governance::DAY_MS;
+use crate::domain::retention::{Kept, RetentionPolicy, EVENTS_READ_BACK_MS};
+use crate::domain::Timestamp;
+
+/// Rows pruned by one pass, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub pruned: BTreeMap<&'static str, u64>,
+}
+
+impl PruneReport {
+    pub fn total(&self) -> u64 {
+        self.pruned.values().sum()
+    }
+}
+
+impl Governance {
+    /// Where each kind's retention ends at `now`; kinds kept forever are
+    /// absent. Raw commands stay as long as the readiness window or any
+    /// breaker rule's window reads them, whatever their period says.
+    pub fn retention_cutoffs(
+        &self,
+        policy: &RetentionPolicy,
+        now: Timestamp,
+    ) -> ServiceResult<Vec<(Kept, Timestamp)>> {
+        let longest_rule = self
+            .db
+            .rules()?
+            .iter()
+            .map(|r| r.window.millis)
+            .max()
+            .unwrap_or(0);
+        let readiness = i64::from(self.settings.readiness_window_days) * DAY_MS;
+        Ok(Kept::ALL
+            .into_iter()
+            .filter_map(|what| {
+                let read_back = match what {
+                    Kept::Commands => longest_rule.max(readiness),
+                    Kept::Events => EVENTS_READ_BACK_MS,
+                    _ => 0,
+                };
+                policy
+                    .cutoff(what, now, read_back)
+                    .map(|cutoff| (what, cutoff))
+            })
+            .collect())
+    }
+}
+
+/// One pass: each kind batch by batch, on the blocking pool, until a batch
+/// comes back short. Counts are added to `regent_retention_deleted_total`.
+pub async fn prune_pass(
+    governance: Arc<Governance>,
+    policy: &RetentionPolicy,
+    now: Timestamp,
+) -> ServiceResult<PruneReport> {
+    let cutoffs = {
+        let (g, p) = (governance.clone(), policy.clone());
+        blocking(move || g.retention_cutoffs(&p, now)).await?
+    };
+    let batch = policy.batch_rows;
+    let mut report = PruneReport::default();
+    for (what, cutoff) in cutoffs {
+        loop {
+            let db = governance.db.clone();
+            let n = blocking(move || Ok(db.prune_batch(what, cutoff, batch)?)).await?;
+            governance.exporter.retention_pruned(what.as_str(), n);
+            *report.pruned.entry(what.as_str()).or_default() += n;
+            if n < u64::from(batch) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(report)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ServiceResult<T> + Send + 'static,
+) -> ServiceResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("the retention task failed: {e}")))?
+}
+
+/// Runs a pass every `policy.every`, the first one a period after start.
+/// A failed pass is logged and the next one tries again.
+pub fn spawn_pruner(governance: Arc<Governance>, policy: RetentionPolicy) {
+    let Some(every) = policy.every.as_millis() else {
+        tracing::error!("[retention] every is not a period; nothing is pruned");
+        return;
+    };
+    let every = std::time::Duration::from_millis(every.unsigned_abs());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match prune_pass(governance.clone(), &policy, Timestamp::now()).await {
+                Ok(r) if r.total() > 0 => {
+                    tracing::info!(pruned = ?r.pruned, "retention pass")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "retention pass failed"),
+            }
+        }
+    });
+}
