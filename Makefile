@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test plugins python-plugins bench load-test load-governance load-control load-auth load-swap clean
+.PHONY: run test plugins python-plugins bench load-test load-governance load-control load-auth load-swap load-retention clean
 
 ## Run the server with the built-in plugins on an embedded SQLite file.
 run: plugins
@@ -41,6 +41,10 @@ load-auth: plugins
 ## Load test of plugin hot swaps under load, no failed request allowed (release build, wrk; not part of `make test`).
 load-swap: plugins
 	bash scripts/load-swap.sh
+
+## Retention under load: database size and authorize p99 across several retention periods (wrk; not part of `make test`).
+load-retention: plugins
+	bash scripts/load-retention.sh
 
 clean:
 	cargo clean

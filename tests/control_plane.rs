@@ -1155,3 +1155,106 @@ async fn agent_input_is_checked_and_concurrent_costs_are_never_lost() {
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
 }
+
+// Retention ---------------------------------------------------------------------
+
+fn count_rows(app: &TestApp, table: &str) -> i64 {
+    rusqlite::Connection::open(&app.db_path)
+        .unwrap()
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn retention_prunes_old_records_in_the_background_and_keeps_tallies_and_the_audit_log() {
+    use regent_host::domain::retention::{Period, RetentionPolicy};
+    let short = Period::millis(300);
+    let app = TestApp::spawn_with(&[], true, |c| {
+        c.retention = RetentionPolicy {
+            decisions: short,
+            evaluations: short,
+            assessments: short,
+            commands: short,
+            events: short,
+            auto_actions: short,
+            webhook_attempts: short,
+            every: Period::millis(100),
+            // Several batches per pass.
+            batch_rows: 2,
+        };
+    })
+    .await;
+    let agent = app.token("fleet", &["reporter"]).await;
+    for _ in 0..5 {
+        authorize(&app, &agent, json!({"commandType": "SET_FAN"})).await;
+    }
+    // Commands and events older than any window that reads them go;
+    // young ones stay, whatever the period, while a window reads them.
+    let commands = json!([
+        {"id": "old", "commandType": "SET_FAN", "status": "failed", "requiredApproval": false,
+         "autonomous": true, "createdAt": ago(40 * DAY_MS)},
+        {"id": "young", "commandType": "SET_FAN", "status": "succeeded", "requiredApproval": false,
+         "autonomous": true, "createdAt": ago(1_000)},
+    ]);
+    let (s, b) = app.post_as(&agent, "/api/commands", &commands).await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"accepted": 2, "duplicates": 0})));
+    for (at, severity) in [(ago(40 * DAY_MS), "CRITICAL"), (ago(1_000), "LOW")] {
+        let (s, b) = app
+            .post_as(&agent, "/api/governance/event", &json!({"engine": "maos", "eventType": "x", "severity": severity, "occurredAt": at}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    for _ in 0..3 {
+        let (s, b) = app.get("/api/readiness/current").await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let audit_before = app.get("/api/audit?limit=1000").await.1;
+
+    eventually("old rows pruned", async || {
+        count_rows(&app, "decisions") == 0
+            && count_rows(&app, "commands") == 1
+            && count_rows(&app, "engine_events") == 1
+            && count_rows(&app, "actions") == 0
+            && count_rows(&app, "readiness_assessments") == 1
+    })
+    .await;
+
+    // The young command and event stay: the readiness window (7 d) and
+    // the event stats (30 d) still read them.
+    let (_, events) = app.get("/api/governance/events").await;
+    assert_eq!(events[0]["severity"], "low", "{events}");
+    // Tallies and totals are untouched.
+    let (_, metrics) = app.text("/metrics").await;
+    assert!(
+        metrics.contains("regent_authorize_decisions_total{decision=\"requires_approval\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("regent_retention_deleted_total{table=\"decisions\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("regent_governance_events_total{engine=\"maos\",severity=\"critical\"} 1"),
+        "{metrics}"
+    );
+    let window = format!(
+        "/api/metrics/current?start={}&end={}",
+        ago(41 * DAY_MS),
+        ago(-60_000)
+    );
+    let (_, m) = app.get(&window).await;
+    assert_eq!(m["commandsTotal"], 2, "{m}");
+    // The newest assessment is still served.
+    let (s, _) = app.get("/api/readiness/latest").await;
+    assert_eq!(s, StatusCode::OK);
+    // A pruned command sent again is not counted again.
+    let (s, b) = app.post_as(&agent, "/api/commands", &commands).await;
+    assert_eq!(
+        (s, b),
+        (StatusCode::OK, json!({"accepted": 0, "duplicates": 1, "expired": 1}))
+    );
+    let (_, m) = app.get(&window).await;
+    assert_eq!(m["commandsTotal"], 2, "{m}");
+    // The audit log is never pruned.
+    assert_eq!(app.get("/api/audit?limit=1000").await.1, audit_before);
+}
