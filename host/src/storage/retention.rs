@@ -223,6 +223,34 @@ mod tests {
     }
 
     #[test]
+    fn old_evaluations_go_and_young_ones_stay() {
+        let db = Database::open_in_memory().unwrap();
+        for at in [NOW - 2, NOW - 1, NOW, NOW + 1] {
+            db.record_evaluation(&crate::storage::EvaluationRecord {
+                id: 0,
+                at: Timestamp(at),
+                plugin: "expression".into(),
+                version: "0.1.0".into(),
+                kind: crate::domain::PluginKind::BreakerCondition,
+                input: serde_json::json!({}),
+                output: None,
+                error_code: None,
+                error: None,
+                elapsed_us: 1,
+            })
+            .unwrap();
+        }
+        assert_eq!(prune_all(&db, Kept::Evaluations, NOW, 1), 2);
+        let left: Vec<i64> = db
+            .recent_evaluations(None, 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.at.millis())
+            .collect();
+        assert_eq!(left, [NOW + 1, NOW]);
+    }
+
+    #[test]
     fn the_newest_assessment_stays_however_old() {
         let db = Database::open_in_memory().unwrap();
         for at in [NOW - 3, NOW - 2, NOW - 1] {
