@@ -1197,7 +1197,10 @@ async fn retention_prunes_old_records_in_the_background_and_keeps_tallies_and_th
          "autonomous": true, "createdAt": ago(1_000)},
     ]);
     let (s, b) = app.post_as(&agent, "/api/commands", &commands).await;
-    assert_eq!((s, b), (StatusCode::OK, json!({"accepted": 2, "duplicates": 0})));
+    assert_eq!(
+        (s, b),
+        (StatusCode::OK, json!({"accepted": 2, "duplicates": 0}))
+    );
     for (at, severity) in [(ago(40 * DAY_MS), "CRITICAL"), (ago(1_000), "LOW")] {
         let (s, b) = app
             .post_as(&agent, "/api/governance/event", &json!({"engine": "maos", "eventType": "x", "severity": severity, "occurredAt": at}))
@@ -1251,7 +1254,10 @@ async fn retention_prunes_old_records_in_the_background_and_keeps_tallies_and_th
     let (s, b) = app.post_as(&agent, "/api/commands", &commands).await;
     assert_eq!(
         (s, b),
-        (StatusCode::OK, json!({"accepted": 0, "duplicates": 1, "expired": 1}))
+        (
+            StatusCode::OK,
+            json!({"accepted": 0, "duplicates": 1, "expired": 1})
+        )
     );
     let (_, m) = app.get(&window).await;
     assert_eq!(m["commandsTotal"], 2, "{m}");

@@ -562,7 +562,11 @@ impl Exporter {
         let pruned = lock(&self.retention);
         for kind in crate::domain::retention::Kept::ALL {
             let n = pruned.get(kind.as_str()).copied().unwrap_or(0);
-            let _ = writeln!(o, "regent_retention_deleted_total{{table=\"{kind}\"}} {n}", kind = kind.as_str());
+            let _ = writeln!(
+                o,
+                "regent_retention_deleted_total{{table=\"{kind}\"}} {n}",
+                kind = kind.as_str()
+            );
         }
     }
 

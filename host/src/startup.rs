@@ -191,10 +191,7 @@ pub fn spawn_background(state: &AppState, config: &ServeConfig) {
             }
         }
     });
-    crate::service::retention::spawn_pruner(
-        state.governance.clone(),
-        config.retention.clone(),
-    );
+    crate::service::retention::spawn_pruner(state.governance.clone(), config.retention.clone());
     if let Some(schedule) = config.cycle.clone() {
         let governance = state.governance.clone();
         tokio::spawn(async move {

@@ -87,9 +87,9 @@ impl Governance {
 
     /// The seed's stats over 30 days.
     pub fn event_stats(&self, now: Timestamp) -> ServiceResult<EventStats> {
-        let (by_engine, critical) = self
-            .db
-            .event_counts_since(Timestamp(now.millis() - crate::domain::retention::EVENTS_READ_BACK_MS))?;
+        let (by_engine, critical) = self.db.event_counts_since(Timestamp(
+            now.millis() - crate::domain::retention::EVENTS_READ_BACK_MS,
+        ))?;
         let total = by_engine.iter().map(|(_, n)| n).sum();
         // Engines come sorted by name: the first with the top count wins.
         let top = by_engine

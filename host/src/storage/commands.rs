@@ -114,7 +114,8 @@ impl Database {
     ) -> Result<CommandTally, StorageError> {
         let conn = self.conn();
         let (mut start, mut end) = (start.millis(), end.millis());
-        if let Some(horizon) = super::retention::horizon(&conn, super::retention::COMMANDS_HORIZON)? {
+        if let Some(horizon) = super::retention::horizon(&conn, super::retention::COMMANDS_HORIZON)?
+        {
             if start < horizon {
                 start = start.div_euclid(HOUR_MS) * HOUR_MS;
             }

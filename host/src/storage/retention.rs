@@ -95,8 +95,9 @@ fn prune_oldest(
     } else {
         None
     };
-    let mut oldest =
-        tx.prepare_cached(&format!("SELECT id, at_ms FROM {table} ORDER BY id LIMIT ?1"))?;
+    let mut oldest = tx.prepare_cached(&format!(
+        "SELECT id, at_ms FROM {table} ORDER BY id LIMIT ?1"
+    ))?;
     let mut rows = oldest.query([batch])?;
     let mut last_old = None;
     while let Some(row) = rows.next()? {
@@ -204,10 +205,7 @@ mod tests {
             kept.iter().map(|d| d.at.millis()).collect::<Vec<_>>(),
             [NOW + 2, NOW + 1, NOW]
         );
-        assert_eq!(
-            db.decision_totals().unwrap()[0],
-            (Decision::Autonomous, 10)
-        );
+        assert_eq!(db.decision_totals().unwrap()[0], (Decision::Autonomous, 10));
         assert_eq!(
             db.unbound_decision_totals().unwrap()[0],
             (Decision::Autonomous, 10)
@@ -219,7 +217,11 @@ mod tests {
         }
         let audit_after = db.verify_audit().unwrap();
         assert_eq!(audit_after.entries, audit_before.entries);
-        assert!(audit_after.problems.is_empty(), "{:?}", audit_after.problems);
+        assert!(
+            audit_after.problems.is_empty(),
+            "{:?}",
+            audit_after.problems
+        );
     }
 
     #[test]
@@ -280,7 +282,12 @@ mod tests {
         db.insert_commands(&[command("young", NOW - 1_000)], Timestamp(NOW))
             .unwrap();
         let everything = (Timestamp(0), Timestamp(NOW + 1));
-        assert_eq!(db.command_tally(everything.0, everything.1).unwrap().total(), 6);
+        assert_eq!(
+            db.command_tally(everything.0, everything.1)
+                .unwrap()
+                .total(),
+            6
+        );
 
         // The cutoff falls mid-hour: the horizon is that hour's start.
         assert_eq!(prune_all(&db, Kept::Commands, NOW - 1_500, 2), 5);
@@ -289,7 +296,12 @@ mod tests {
             db.commands_horizon().unwrap(),
             Some(Timestamp(NOW - HOUR_MS))
         );
-        assert_eq!(db.command_tally(everything.0, everything.1).unwrap().total(), 6);
+        assert_eq!(
+            db.command_tally(everything.0, everything.1)
+                .unwrap()
+                .total(),
+            6
+        );
         assert_eq!(db.command_totals().unwrap().total(), 6);
         // A window starting mid-hour before the horizon counts that whole
         // hour from the tallies rather than missing its pruned commands.
@@ -302,7 +314,12 @@ mod tests {
         // restart) must not count it twice.
         let again = db.insert_commands(&old, Timestamp(NOW)).unwrap();
         assert_eq!((again.accepted, again.duplicates, again.expired), (0, 0, 5));
-        assert_eq!(db.command_tally(everything.0, everything.1).unwrap().total(), 6);
+        assert_eq!(
+            db.command_tally(everything.0, everything.1)
+                .unwrap()
+                .total(),
+            6
+        );
         assert_eq!(count(&db, "commands"), 1);
         let young_again = db
             .insert_commands(&[command("young", NOW - 1_000)], Timestamp(NOW))
