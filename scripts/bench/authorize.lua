@@ -19,6 +19,15 @@ local bodies = {
 
 local threads = {}
 
+-- AUTHORIZE_PACE_MS paces each connection: one request, then that pause,
+-- so the offered rate is steady whatever else the machine is doing.
+local pace = tonumber(os.getenv("AUTHORIZE_PACE_MS") or "")
+if pace then
+  function delay()
+    return pace
+  end
+end
+
 function setup(thread)
   thread:set("offset", #threads)
   table.insert(threads, thread)
