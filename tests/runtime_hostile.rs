@@ -401,3 +401,21 @@ async fn the_stored_rows_say_the_text_was_cut() {
     assert_eq!(output["truncated"], true, "{output}");
     assert!(cut(&output["recommendations"][0]));
 }
+
+#[test]
+fn resources_a_plugin_opens_and_never_drops_are_capped() {
+    let plugin = |count| {
+        let wasm = wat_fixture("hostile-resources", &[("COUNT", count)]);
+        runtime()
+            .load(&wasm, risk_manifest("hostile-resources", 16))
+            .unwrap()
+    };
+    let modest = plugin(100);
+    assert!(modest.summary().uses_wasi);
+    assert_eq!(runtime().score_risk(&modest, &[]).unwrap().overall, 0);
+
+    let hoarder = plugin(5_000);
+    let err = runtime().score_risk(&hoarder, &[]).unwrap_err();
+    assert_eq!(err.failure, EvalFailure::TooManyResources { limit: 1024 });
+    assert_eq!(err.failure.code(), "too_many_resources");
+}

@@ -16,6 +16,10 @@ pub enum EvalFailure {
     /// or an import's arguments), e.g. one buffer aliased many times.
     #[error("output_too_large: handed the host more than {limit_bytes} bytes in one call")]
     OutputTooLarge { limit_bytes: usize },
+    /// It held more resources (WASI streams, pollables, handles) at once
+    /// than an evaluation may.
+    #[error("too_many_resources: held more than {limit} resources at once")]
+    TooManyResources { limit: usize },
     #[error("stack_overflow: the wasm call stack was exhausted")]
     StackOverflow,
     #[error("trap: {message}")]
@@ -43,6 +47,7 @@ impl EvalFailure {
                 "out_of_memory"
             }
             EvalFailure::OutputTooLarge { .. } => "output_too_large",
+            EvalFailure::TooManyResources { .. } => "too_many_resources",
             EvalFailure::StackOverflow => "stack_overflow",
             EvalFailure::Trap { .. } => "trap",
             EvalFailure::InvalidOutput { .. } => "invalid_output",

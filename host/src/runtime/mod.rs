@@ -23,7 +23,7 @@ pub mod registry;
 
 use std::path::PathBuf;
 
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTableError};
 use wasmtime::{Engine, Store, Trap};
 
 pub use engine::EngineSettings;
@@ -419,6 +419,9 @@ impl PluginRuntime {
 /// `tests/runtime_hostile.rs` pins it, and an unrecognised one still fails
 /// the evaluation, as a trap.
 const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+/// wasmtime's error when the store's component handles reach
+/// `set_max_component_handles`; untyped too, and pinned by the same tests.
+const HANDLE_LIMIT_EXCEEDED: &str = "store handle limit exceeded";
 
 /// Names the cause of a failed call. Order matters: a refused memory grow
 /// makes a Rust guest abort, which surfaces as an `unreachable` trap.
@@ -438,6 +441,17 @@ fn classify(error: &wasmtime::Error, state: &HostState, plugin: &LoadedPlugin) -
     {
         return EvalFailure::OutputTooLarge {
             limit_bytes: limits.handoff_bytes(),
+        };
+    }
+    let resources_full = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ResourceTableError>(),
+            Some(ResourceTableError::Full)
+        ) || cause.to_string().contains(HANDLE_LIMIT_EXCEEDED)
+    });
+    if resources_full {
+        return EvalFailure::TooManyResources {
+            limit: limits::MAX_RESOURCES,
         };
     }
     match error.downcast_ref::<Trap>() {
