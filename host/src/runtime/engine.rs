@@ -91,7 +91,6 @@ pub fn build_engine(settings: &EngineSettings) -> Result<Engine, RuntimeError> {
         .wasm_gc(false)
         .wasm_function_references(false)
         .wasm_exceptions(false)
-        .wasm_legacy_exceptions(false)
         .wasm_stack_switching(false)
         .wasm_shared_everything_threads(false)
         // One memory per module; a component's several modules each still
