@@ -393,7 +393,10 @@ async fn the_stored_rows_say_the_text_was_cut() {
     assert!(cut(&stored["recommendations"][0]));
 
     let (status, _) = app
-        .post("/api/plugins/hostile-output/evaluate", json!({"events": []}).to_string())
+        .post(
+            "/api/plugins/hostile-output/evaluate",
+            json!({"events": []}).to_string(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, records) = app.get("/api/evaluations?plugin=hostile-output").await;

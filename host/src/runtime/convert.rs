@@ -377,3 +377,25 @@ fn finite(field: &str, value: Option<f64>) -> Result<(), String> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_cut_on_a_character_boundary_and_says_so() {
+        let short = "é".repeat(MAX_TEXT_BYTES / 2);
+        assert_eq!(capped_text(short.clone()), (short, false));
+        // One byte over, with a two-byte character straddling the cap.
+        let long = format!("x{}", "é".repeat(MAX_TEXT_BYTES / 2));
+        let (cut, truncated) = capped_text(long);
+        assert!(truncated);
+        assert_eq!(
+            cut,
+            format!(
+                "x{}… [cut by the host: 4097 bytes, kept 4095]",
+                "é".repeat(MAX_TEXT_BYTES / 2 - 1)
+            )
+        );
+    }
+}

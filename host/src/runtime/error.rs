@@ -8,7 +8,9 @@ use std::path::PathBuf;
 pub enum EvalFailure {
     #[error("timeout: still running after {limit_ms} ms")]
     Timeout { limit_ms: u64 },
-    #[error("out_of_memory: its memories and tables together tried to grow past {limit_bytes} bytes")]
+    #[error(
+        "out_of_memory: its memories and tables together tried to grow past {limit_bytes} bytes"
+    )]
     OutOfMemory { limit_bytes: usize },
     #[error("out_of_memory: its tables together tried to grow past {limit_elements} elements")]
     OutOfTableElements { limit_elements: usize },

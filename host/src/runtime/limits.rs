@@ -112,19 +112,22 @@ impl LimitsSpec {
                 }
             }
         }
-        let bounded = |key: &str, value: Option<usize>, max: usize, into: &mut usize| {
-            match value {
-                Some(n) if n == 0 || n > max => Err(format!(
-                    "limits.{key} must be within 1..={max}, got {n}"
-                )),
-                Some(n) => {
-                    *into = n;
-                    Ok(())
-                }
-                None => Ok(()),
+        let bounded = |key: &str, value: Option<usize>, max: usize, into: &mut usize| match value {
+            Some(n) if n == 0 || n > max => {
+                Err(format!("limits.{key} must be within 1..={max}, got {n}"))
             }
+            Some(n) => {
+                *into = n;
+                Ok(())
+            }
+            None => Ok(()),
         };
-        bounded("instances", self.instances, MAX_INSTANCES, &mut limits.instances)?;
+        bounded(
+            "instances",
+            self.instances,
+            MAX_INSTANCES,
+            &mut limits.instances,
+        )?;
         bounded("tables", self.tables, MAX_TABLES, &mut limits.tables)?;
         bounded(
             "table_elements",
