@@ -9,7 +9,10 @@ use regent_host::runtime::{
     convert, ChecklistEntry, EvalFailure, LoadError, LoadedPlugin, Manifest, PluginRuntime,
     RuntimeConfig,
 };
+use regent_tests::app::{TestApp, ADMIN};
 use regent_tests::built_plugins;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
 
 fn runtime() -> &'static PluginRuntime {
     static RUNTIME: OnceLock<PluginRuntime> = OnceLock::new();
@@ -234,4 +237,188 @@ fn the_whole_builtin_checklist_is_80_points_in_three_categories() {
     );
     assert_eq!(assessment.score, 10);
     assert!(assessment.blockers.contains(&"success-rate".to_string()));
+}
+
+/// A hand-written fixture from `tests/fixtures-wat`, its placeholders
+/// replaced, assembled into a component.
+fn wat_fixture(name: &str, values: &[(&str, u32)]) -> Vec<u8> {
+    let path = regent_tests::repo_root().join(format!("tests/fixtures-wat/{name}.wat"));
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (placeholder, value) in values {
+        text = text.replace(placeholder, &value.to_string());
+    }
+    wat::parse_str(&text).unwrap_or_else(|e| panic!("{name}.wat: {e}"))
+}
+
+fn risk_manifest(name: &str, memory_mib: u32) -> Manifest {
+    Manifest::parse(&format!(
+        "name = \"{name}\"\nkind = \"risk-scorer\"\nversion = \"0.1.0\"\n\n[limits]\nmemory_mib = {memory_mib}\n"
+    ))
+    .unwrap()
+}
+
+/// Seven helper memories and tables beside the plugin's own, grown by
+/// `pages` and `elements` each when it scores.
+fn hostile_memories(pages: u32, elements: u32) -> LoadedPlugin {
+    let wasm = wat_fixture(
+        "hostile-memories",
+        &[("PAGES", pages), ("ELEMENTS", elements)],
+    );
+    runtime()
+        .load(&wasm, risk_manifest("hostile-memories", 16))
+        .expect("it loads: it only grows when it scores")
+}
+
+#[test]
+fn several_memories_share_one_budget() {
+    // 7 × 1 MiB beside its own memory: within 16 MiB together.
+    let modest = hostile_memories(16, 0);
+    let assessment = runtime().score_risk(&modest, &[]).unwrap();
+    assert_eq!(assessment.overall, 0);
+
+    // 7 × 3 MiB: each memory far below 16 MiB, together past it.
+    let hoarder = hostile_memories(48, 0);
+    let err = runtime().score_risk(&hoarder, &[]).unwrap_err();
+    assert_eq!(
+        err.failure,
+        EvalFailure::OutOfMemory {
+            limit_bytes: 16 << 20
+        }
+    );
+    assert_eq!(err.failure.code(), "out_of_memory");
+}
+
+#[test]
+fn several_tables_share_one_element_limit() {
+    // 7 × 20,000 elements: each table within 100,000, together past it.
+    let hoarder = hostile_memories(0, 20_000);
+    let err = runtime().score_risk(&hoarder, &[]).unwrap_err();
+    assert_eq!(
+        err.failure,
+        EvalFailure::OutOfTableElements {
+            limit_elements: 100_000
+        }
+    );
+    assert_eq!(err.failure.code(), "out_of_memory");
+    let modest = hostile_memories(0, 10_000);
+    assert_eq!(runtime().score_risk(&modest, &[]).unwrap().overall, 0);
+}
+
+fn hostile_output(copies: u32, len: u32, memory_mib: u32) -> LoadedPlugin {
+    let wasm = wat_fixture("hostile-output", &[("COPIES", copies), ("LEN", len)]);
+    runtime()
+        .load(&wasm, risk_manifest("hostile-output", memory_mib))
+        .unwrap()
+}
+
+#[test]
+fn one_buffer_aliased_many_times_is_not_lifted_past_the_memory_budget() {
+    // 16 recommendations that all point at one 1 MiB buffer: 16 MiB to
+    // copy out of a plugin limited to 2 MiB.
+    let plugin = hostile_output(16, 1 << 20, 2);
+    let err = runtime().score_risk(&plugin, &[]).unwrap_err();
+    assert_eq!(
+        err.failure,
+        EvalFailure::OutputTooLarge {
+            limit_bytes: 2 << 20
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "plugin `hostile-output` 0.1.0: output_too_large: handed the host more than 2097152 bytes in one call"
+    );
+    // The same buffer handed over once is within the bound.
+    let once = hostile_output(1, 1 << 20, 2);
+    assert!(runtime().score_risk(&once, &[]).is_ok());
+}
+
+#[test]
+fn long_text_is_cut_and_marked_as_cut() {
+    let long = hostile_output(1, 1 << 20, 2);
+    let assessment = runtime().score_risk(&long, &[]).unwrap();
+    assert!(assessment.truncated);
+    let [text] = assessment.recommendations.as_slice() else {
+        panic!("{:?}", assessment.recommendations.len());
+    };
+    assert_eq!(
+        text.as_str(),
+        format!(
+            "{}… [cut by the host: 1048576 bytes, kept 4096]",
+            "A".repeat(4096)
+        )
+    );
+
+    let many = hostile_output(1_000, 8, 2);
+    let assessment = runtime().score_risk(&many, &[]).unwrap();
+    assert!(assessment.truncated);
+    assert_eq!(assessment.recommendations, vec!["AAAAAAAA"; 32]);
+
+    let honest = hostile_output(3, 8, 2);
+    let assessment = runtime().score_risk(&honest, &[]).unwrap();
+    assert!(!assessment.truncated);
+    assert_eq!(assessment.recommendations.len(), 3);
+}
+
+#[tokio::test]
+async fn the_stored_rows_say_the_text_was_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hostile-output.wasm"),
+        wat_fixture("hostile-output", &[("COPIES", 1), ("LEN", 100_000)]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("hostile-output.toml"),
+        "name = \"hostile-output\"\nkind = \"risk-scorer\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(&[(dir.path(), "hostile-output")], false, |c| {
+        c.governance.risk_scorer = "hostile-output".into();
+    })
+    .await;
+    let cut = |text: &Value| {
+        text.as_str()
+            .unwrap()
+            .ends_with("… [cut by the host: 100000 bytes, kept 4096]")
+    };
+
+    let (status, report) = app
+        .call(Method::POST, "/api/governance/report", Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{report}");
+    let (_, stored) = app.get("/api/governance/risk-reports").await;
+    let stored = &stored[0];
+    assert_eq!(stored["id"], report["id"]);
+    assert_eq!(stored["truncated"], true, "{stored}");
+    assert!(cut(&stored["recommendations"][0]));
+
+    let (status, _) = app
+        .post(
+            "/api/plugins/hostile-output/evaluate",
+            json!({"events": []}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, records) = app.get("/api/evaluations?plugin=hostile-output").await;
+    let output = &records[0]["output"];
+    assert_eq!(output["truncated"], true, "{output}");
+    assert!(cut(&output["recommendations"][0]));
+}
+
+#[test]
+fn resources_a_plugin_opens_and_never_drops_are_capped() {
+    let plugin = |count| {
+        let wasm = wat_fixture("hostile-resources", &[("COUNT", count)]);
+        runtime()
+            .load(&wasm, risk_manifest("hostile-resources", 16))
+            .unwrap()
+    };
+    let modest = plugin(100);
+    assert!(modest.summary().uses_wasi);
+    assert_eq!(runtime().score_risk(&modest, &[]).unwrap().overall, 0);
+
+    let hoarder = plugin(5_000);
+    let err = runtime().score_risk(&hoarder, &[]).unwrap_err();
+    assert_eq!(err.failure, EvalFailure::TooManyResources { limit: 1024 });
+    assert_eq!(err.failure.code(), "too_many_resources");
 }

@@ -115,6 +115,7 @@ fn run<T: ChecklistItem>(ctx: &sdk::ReadinessContext, params_json: &str) -> Item
         error,
         plugin: spec.id.to_string(),
         plugin_version: "0.1.0".to_string(),
+        truncated: false,
     }
 }
 

@@ -41,6 +41,9 @@ pub struct BreakerVerdict {
     pub tripped: bool,
     pub observed: Option<f64>,
     pub reason: String,
+    /// True when the host cut the plugin's `reason` to its length cap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// What a tripped rule does, in the same transaction as its event.
@@ -305,6 +308,9 @@ pub struct BreakerEvent {
     pub paused_command_types: Vec<String>,
     pub plugin: String,
     pub plugin_version: String,
+    /// True when the host cut the plugin's `reason` to its length cap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 #[cfg(test)]

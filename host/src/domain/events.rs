@@ -231,6 +231,9 @@ pub struct RiskReport {
     pub generated_by: String,
     pub scorer: String,
     pub scorer_version: String,
+    /// True when the host cut the scorer's recommendations to their caps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

@@ -202,6 +202,9 @@ pub struct ItemVerdict {
     pub passed: bool,
     pub detail: String,
     pub observed: Option<f64>,
+    /// True when the host cut the plugin's `detail` to its length cap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// One item's line in an assessment. An item whose evaluation failed counts
@@ -218,6 +221,9 @@ pub struct ItemResult {
     pub error: Option<String>,
     pub plugin: String,
     pub plugin_version: String,
+    /// True when the host cut the plugin's `detail` to its length cap.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -338,6 +344,9 @@ pub struct ReportItem {
     pub plugin_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// True when the host cut the plugin's `detail` to its length cap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 impl ReadinessReport {
@@ -394,6 +403,7 @@ impl ReadinessReport {
                     plugin: i.plugin.clone(),
                     plugin_version: i.plugin_version.clone(),
                     error: i.error.clone(),
+                    truncated: i.truncated,
                 })
                 .collect(),
         }
@@ -458,6 +468,7 @@ mod tests {
             error: None,
             plugin: id.into(),
             plugin_version: "0.1.0".into(),
+            truncated: false,
         }
     }
 

@@ -32,6 +32,10 @@ pub struct RiskAssessment {
     pub categories: Vec<CategoryRisk>,
     pub overall: u32,
     pub recommendations: Vec<String>,
+    /// True when the host cut the plugin's recommendations to their caps
+    /// (how many, and how long each).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 impl RiskAssessment {

@@ -2,6 +2,7 @@
 //! boundary. Inputs convert once per request, however many plugins see them.
 
 use super::bindings::types as wit;
+use super::limits::{MAX_RECOMMENDATIONS, MAX_TEXT_BYTES};
 use crate::domain::{
     self, breaker, matching, readiness, risk, Category, Phase, Severity, Timestamp,
 };
@@ -179,12 +180,31 @@ pub fn item_info(i: wit::ItemInfo) -> readiness::ItemInfo {
     }
 }
 
+/// `text` cut to [`MAX_TEXT_BYTES`] (on a character boundary) with a
+/// visible note saying how long it was, and whether it was cut.
+pub fn capped_text(text: String) -> (String, bool) {
+    if text.len() <= MAX_TEXT_BYTES {
+        return (text, false);
+    }
+    let mut end = MAX_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let note = format!("… [cut by the host: {} bytes, kept {end}]", text.len());
+    let mut cut = text;
+    cut.truncate(end);
+    cut.push_str(&note);
+    (cut, true)
+}
+
 pub fn item_verdict(v: wit::ItemVerdict) -> Result<readiness::ItemVerdict, String> {
     finite("observed", v.observed)?;
+    let (detail, truncated) = capped_text(v.detail);
     Ok(readiness::ItemVerdict {
         passed: v.passed,
-        detail: v.detail,
+        detail,
         observed: v.observed,
+        truncated,
     })
 }
 
@@ -206,10 +226,12 @@ pub fn metrics_window(w: &breaker::MetricsWindow) -> wit::MetricsWindow {
 
 pub fn breaker_verdict(v: wit::BreakerVerdict) -> Result<breaker::BreakerVerdict, String> {
     finite("observed", v.observed)?;
+    let (reason, truncated) = capped_text(v.reason);
     Ok(breaker::BreakerVerdict {
         tripped: v.tripped,
         observed: v.observed,
-        reason: v.reason,
+        reason,
+        truncated,
     })
 }
 
@@ -226,17 +248,34 @@ pub fn events(events: &[risk::GovernanceEvent]) -> Vec<wit::GovernanceEvent> {
 }
 
 pub fn risk_assessment(a: wit::RiskAssessment) -> Result<risk::RiskAssessment, String> {
-    let out = risk::RiskAssessment {
-        categories: a
-            .categories
-            .into_iter()
-            .map(|c| risk::CategoryRisk {
-                category: c.category,
+    let mut truncated = a.recommendations.len() > MAX_RECOMMENDATIONS;
+    let recommendations = a
+        .recommendations
+        .into_iter()
+        .take(MAX_RECOMMENDATIONS)
+        .map(|text| {
+            let (text, cut) = capped_text(text);
+            truncated |= cut;
+            text
+        })
+        .collect();
+    let categories = a
+        .categories
+        .into_iter()
+        .map(|c| {
+            let (category, cut) = capped_text(c.category);
+            truncated |= cut;
+            risk::CategoryRisk {
+                category,
                 score: c.score,
-            })
-            .collect(),
+            }
+        })
+        .collect();
+    let out = risk::RiskAssessment {
+        categories,
         overall: a.overall,
-        recommendations: a.recommendations,
+        recommendations,
+        truncated,
     };
     out.check()?;
     Ok(out)
@@ -336,5 +375,27 @@ fn finite(field: &str, value: Option<f64>) -> Result<(), String> {
     match value {
         Some(v) if !v.is_finite() => Err(format!("{field} is {v}, not a finite number")),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_cut_on_a_character_boundary_and_says_so() {
+        let short = "é".repeat(MAX_TEXT_BYTES / 2);
+        assert_eq!(capped_text(short.clone()), (short, false));
+        // One byte over, with a two-byte character straddling the cap.
+        let long = format!("x{}", "é".repeat(MAX_TEXT_BYTES / 2));
+        let (cut, truncated) = capped_text(long);
+        assert!(truncated);
+        assert_eq!(
+            cut,
+            format!(
+                "x{}… [cut by the host: 4097 bytes, kept 4095]",
+                "é".repeat(MAX_TEXT_BYTES / 2 - 1)
+            )
+        );
     }
 }

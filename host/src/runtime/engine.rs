@@ -9,7 +9,9 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::error::RuntimeError;
-use super::limits::MAX_MEMORY_BYTES;
+use super::limits::{
+    MAX_INSTANCES, MAX_MEMORIES, MAX_MEMORY_BYTES, MAX_TABLES, MAX_TABLE_ELEMENTS,
+};
 
 /// How often the epoch advances. A time limit is rounded up to whole ticks,
 /// so this is the granularity of timeouts.
@@ -52,11 +54,11 @@ pub fn build_engine(settings: &EngineSettings) -> Result<Engine, RuntimeError> {
         .total_memories(n * 2)
         .total_tables(n * 4)
         .total_stacks(0)
-        .max_core_instances_per_component(32)
-        .max_memories_per_component(8)
-        .max_tables_per_component(32)
+        .max_core_instances_per_component(MAX_INSTANCES as u32)
+        .max_memories_per_component(MAX_MEMORIES as u32)
+        .max_tables_per_component(MAX_TABLES as u32)
         .max_memory_size(MAX_MEMORY_BYTES)
-        .table_elements(100_000)
+        .table_elements(MAX_TABLE_ELEMENTS)
         .max_core_instance_size(4 << 20)
         .linear_memory_keep_resident(settings.memory_keep_resident)
         .table_keep_resident(64 << 10)
@@ -76,6 +78,34 @@ pub fn build_engine(settings: &EngineSettings) -> Result<Engine, RuntimeError> {
         .max_wasm_stack(settings.max_wasm_stack)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // Proposals no plugin toolchain emits (the Rust SDK, componentize-py)
+    // are off, so a plugin using one is refused at load rather than run on
+    // code paths nothing here exercises. Kept on: the wasm 2.0 set (bulk
+    // memory, reference types for LLVM's call_indirect, SIMD, multi-value)
+    // and extended-const, which position-independent Python modules use.
+    // Threads are absent already: the crate's `threads` feature is off.
+    config
+        // GC objects, typed function references and exceptions live in a
+        // GC heap the memory limiter does not govern.
+        .gc_support(false)
+        .wasm_gc(false)
+        .wasm_function_references(false)
+        .wasm_exceptions(false)
+        .wasm_stack_switching(false)
+        .wasm_shared_everything_threads(false)
+        // One memory per module; a component's several modules each still
+        // get one, charged to the same budget.
+        .wasm_multi_memory(false)
+        // 64-bit and custom-page-size memories only add sizes and bounds
+        // checks to get wrong.
+        .wasm_memory64(false)
+        .wasm_custom_page_sizes(false)
+        // Relaxed SIMD results differ between CPUs; a verdict must not.
+        .wasm_relaxed_simd(false)
+        .wasm_tail_call(false)
+        .wasm_wide_arithmetic(false)
+        // Every call into a plugin is synchronous.
+        .concurrency_support(false);
     // `REGENT_PERFMAP=1` names JIT-compiled plugin functions in `perf report`.
     if std::env::var_os("REGENT_PERFMAP").is_some() {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);

@@ -8,8 +8,20 @@ use std::path::PathBuf;
 pub enum EvalFailure {
     #[error("timeout: still running after {limit_ms} ms")]
     Timeout { limit_ms: u64 },
-    #[error("out_of_memory: tried to grow linear memory past {limit_bytes} bytes")]
+    #[error(
+        "out_of_memory: its memories and tables together tried to grow past {limit_bytes} bytes"
+    )]
     OutOfMemory { limit_bytes: usize },
+    #[error("out_of_memory: its tables together tried to grow past {limit_elements} elements")]
+    OutOfTableElements { limit_elements: usize },
+    /// It handed the host more than its limit in one call (a return value
+    /// or an import's arguments), e.g. one buffer aliased many times.
+    #[error("output_too_large: handed the host more than {limit_bytes} bytes in one call")]
+    OutputTooLarge { limit_bytes: usize },
+    /// It held more resources (WASI streams, pollables, handles) at once
+    /// than an evaluation may.
+    #[error("too_many_resources: held more than {limit} resources at once")]
+    TooManyResources { limit: usize },
     #[error("stack_overflow: the wasm call stack was exhausted")]
     StackOverflow,
     #[error("trap: {message}")]
@@ -33,7 +45,11 @@ impl EvalFailure {
     pub fn code(&self) -> &'static str {
         match self {
             EvalFailure::Timeout { .. } => "timeout",
-            EvalFailure::OutOfMemory { .. } => "out_of_memory",
+            EvalFailure::OutOfMemory { .. } | EvalFailure::OutOfTableElements { .. } => {
+                "out_of_memory"
+            }
+            EvalFailure::OutputTooLarge { .. } => "output_too_large",
+            EvalFailure::TooManyResources { .. } => "too_many_resources",
             EvalFailure::StackOverflow => "stack_overflow",
             EvalFailure::Trap { .. } => "trap",
             EvalFailure::InvalidOutput { .. } => "invalid_output",

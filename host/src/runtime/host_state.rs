@@ -8,7 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::log::{Host as LogHost, Level};
-use super::limits::{EvalLimiter, PluginLimits};
+use super::limits::{EvalLimiter, PluginLimits, MAX_RESOURCES};
 
 /// Lines a plugin may log per evaluation, and bytes per line: enough to
 /// debug a rule, too little to flood the host's log.
@@ -103,10 +103,11 @@ impl DeniedWasi {
             .allow_tcp(false)
             .allow_udp(false)
             .build();
-        Self {
-            ctx,
-            table: ResourceTable::new(),
-        }
+        // Every stream or pollable a guest opens and never drops would
+        // otherwise be host memory it could claim without end.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        Self { ctx, table }
     }
 }
 

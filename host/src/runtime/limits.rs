@@ -4,21 +4,58 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// The largest linear memory any plugin may ask for. The pooling allocator
+/// The largest memory budget any plugin may ask for. The pooling allocator
 /// reserves slots of this size, so it is a process-wide ceiling.
 pub const MAX_MEMORY_BYTES: usize = 512 << 20;
 /// The longest time limit any plugin may ask for.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+/// Core instances, tables and table elements one evaluation may have at
+/// most: the pooling allocator sizes its slots for these, so a manifest
+/// asking for more would be promised what the engine cannot give.
+pub const MAX_INSTANCES: usize = 32;
+pub const MAX_TABLES: usize = 32;
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// Linear memories one evaluation may have. A componentize-py component
+/// needs a few; the memory budget, not this count, bounds their bytes.
+pub const MAX_MEMORIES: usize = 8;
+/// What one table element costs the host, charged to the memory budget: a
+/// funcref slot is a pointer (GC references, smaller, are turned off).
+pub const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+/// Resources one evaluation may hold at once, in the WASI resource table
+/// and in the component model's handle tables. A componentize-py plugin
+/// holds a few dozen (streams, pollables); without a cap, each handle a
+/// guest opens and never drops is host memory it can claim without end.
+pub const MAX_RESOURCES: usize = 1024;
+/// The longest text the host keeps from a plugin (a `detail`, a `reason`,
+/// a recommendation, an error message), in bytes: one line a human acts
+/// on, with room to spare. Longer text is cut, and marked as cut, before
+/// anything stores it.
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// The most recommendations the host keeps from one risk assessment.
+pub const MAX_RECOMMENDATIONS: usize = 32;
 
 /// What one evaluation may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PluginLimits {
     pub timeout: Duration,
+    /// Bytes of every linear memory and table of the evaluation, together.
     pub memory_bytes: usize,
     pub instances: usize,
     pub tables: usize,
     pub memories: usize,
+    /// Elements of every table of the evaluation, together.
     pub table_elements: usize,
+}
+
+impl PluginLimits {
+    /// The most a plugin may hand the host in one call, counted as wasmtime
+    /// counts it while lifting (a return value, or an import's arguments):
+    /// its memory budget, which is all an honest plugin can hold. Without
+    /// it, a list of strings that all point at one buffer is copied out
+    /// once per entry: megabytes lifted from a small memory.
+    pub fn handoff_bytes(&self) -> usize {
+        self.memory_bytes
+    }
 }
 
 impl Default for PluginLimits {
@@ -29,10 +66,10 @@ impl Default for PluginLimits {
             // A wit-bindgen component has 3 core instances; a componentize-py
             // one has about a dozen. The caps stop a component from fanning
             // out, not ordinary toolchains.
-            instances: 32,
-            tables: 32,
-            memories: 8,
-            table_elements: 100_000,
+            instances: MAX_INSTANCES,
+            tables: MAX_TABLES,
+            memories: MAX_MEMORIES,
+            table_elements: MAX_TABLE_ELEMENTS,
         }
     }
 }
@@ -75,41 +112,79 @@ impl LimitsSpec {
                 }
             }
         }
-        if let Some(n) = self.instances {
-            limits.instances = n;
-        }
-        if let Some(n) = self.tables {
-            limits.tables = n;
-        }
-        if let Some(n) = self.table_elements {
-            limits.table_elements = n;
-        }
+        let bounded = |key: &str, value: Option<usize>, max: usize, into: &mut usize| match value {
+            Some(n) if n == 0 || n > max => {
+                Err(format!("limits.{key} must be within 1..={max}, got {n}"))
+            }
+            Some(n) => {
+                *into = n;
+                Ok(())
+            }
+            None => Ok(()),
+        };
+        bounded(
+            "instances",
+            self.instances,
+            MAX_INSTANCES,
+            &mut limits.instances,
+        )?;
+        bounded("tables", self.tables, MAX_TABLES, &mut limits.tables)?;
+        bounded(
+            "table_elements",
+            self.table_elements,
+            MAX_TABLE_ELEMENTS,
+            &mut limits.table_elements,
+        )?;
         Ok(limits)
     }
 }
 
-/// Enforces [`PluginLimits`] on a store through wasmtime's `StoreLimits`,
-/// and remembers whether it refused memory, so that the trap a refused
-/// allocation causes (a Rust guest aborts on allocation failure) is reported
-/// as `out_of_memory`, not as a trap.
+/// Which limit the limiter refused to let an evaluation pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its memories and tables together would pass the memory budget.
+    MemoryBytes,
+    /// Its tables together would pass the table element limit.
+    TableElements,
+}
+
+/// Enforces [`PluginLimits`] on a store. wasmtime's own `StoreLimits`
+/// bounds each memory and table alone, so a plugin with eight memories
+/// could use eight times its budget; this limiter charges every memory and
+/// table of the store to one budget. It remembers what it refused, so that
+/// the trap a refused allocation causes (a Rust guest aborts on allocation
+/// failure) is reported as `out_of_memory`, not as a trap.
 #[derive(Debug)]
 pub struct EvalLimiter {
-    limits: wasmtime::StoreLimits,
-    pub memory_refused: bool,
+    limits: PluginLimits,
+    /// Bytes of every memory and table of the store, as the limiter allowed
+    /// them to grow. A growth the limiter allowed but the allocator then
+    /// failed stays charged: the count errs towards refusing.
+    charged_bytes: usize,
+    table_elements: usize,
+    pub refused: Option<Refusal>,
 }
 
 impl EvalLimiter {
     pub fn new(limits: PluginLimits) -> Self {
-        let limits = wasmtime::StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .table_elements(limits.table_elements)
-            .instances(limits.instances)
-            .tables(limits.tables)
-            .memories(limits.memories)
-            .build();
         Self {
             limits,
-            memory_refused: false,
+            charged_bytes: 0,
+            table_elements: 0,
+            refused: None,
+        }
+    }
+
+    fn charge(&mut self, bytes: usize) -> bool {
+        match self.charged_bytes.checked_add(bytes) {
+            Some(total) if total <= self.limits.memory_bytes => {
+                self.charged_bytes = total;
+                true
+            }
+            _ => {
+                self.refused = Some(Refusal::MemoryBytes);
+                false
+            }
         }
     }
 }
@@ -119,32 +194,42 @@ impl wasmtime::ResourceLimiter for EvalLimiter {
         &mut self,
         current: usize,
         desired: usize,
-        maximum: Option<usize>,
+        _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = self.limits.memory_growing(current, desired, maximum)?;
-        self.memory_refused |= !allowed;
-        Ok(allowed)
+        Ok(self.charge(desired.saturating_sub(current)))
     }
 
     fn table_growing(
         &mut self,
         current: usize,
         desired: usize,
-        maximum: Option<usize>,
+        _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
+        let added = desired.saturating_sub(current);
+        let elements = match self.table_elements.checked_add(added) {
+            Some(total) if total <= self.limits.table_elements => total,
+            _ => {
+                self.refused = Some(Refusal::TableElements);
+                return Ok(false);
+            }
+        };
+        if !self.charge(added.saturating_mul(TABLE_ELEMENT_BYTES)) {
+            return Ok(false);
+        }
+        self.table_elements = elements;
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
-        self.limits.instances()
+        self.limits.instances
     }
 
     fn tables(&self) -> usize {
-        self.limits.tables()
+        self.limits.tables
     }
 
     fn memories(&self) -> usize {
-        self.limits.memories()
+        self.limits.memories
     }
 }
 
@@ -184,5 +269,67 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert_eq!(err, "limits.memory_mib must be within 1..=512, got 4096");
+    }
+
+    #[test]
+    fn limits_the_pool_cannot_honour_are_refused() {
+        let err = LimitsSpec {
+            table_elements: Some(MAX_TABLE_ELEMENTS + 1),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "limits.table_elements must be within 1..=100000, got 100001"
+        );
+        let err = LimitsSpec {
+            instances: Some(0),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert_eq!(err, "limits.instances must be within 1..=32, got 0");
+    }
+
+    #[test]
+    fn every_memory_of_an_evaluation_draws_on_one_budget() {
+        use wasmtime::ResourceLimiter;
+        let mut limiter = limiter_with_bytes(4 << 20);
+        // Three memories of 1 MiB each, then one grows by 1 MiB: 4 MiB.
+        for _ in 0..3 {
+            assert!(limiter.memory_growing(0, 1 << 20, None).unwrap());
+        }
+        assert!(limiter.memory_growing(1 << 20, 2 << 20, None).unwrap());
+        assert_eq!(limiter.refused, None);
+        // A fifth memory of one page, each alone far below the budget, is refused.
+        assert!(!limiter.memory_growing(0, 64 << 10, None).unwrap());
+        assert_eq!(limiter.refused, Some(Refusal::MemoryBytes));
+    }
+
+    #[test]
+    fn tables_count_their_elements_together_and_their_bytes_against_memory() {
+        use wasmtime::ResourceLimiter;
+        let mut limiter = EvalLimiter::new(PluginLimits {
+            table_elements: 1_000,
+            ..Default::default()
+        });
+        assert!(limiter.table_growing(0, 600, None).unwrap());
+        assert!(!limiter.table_growing(0, 600, None).unwrap());
+        assert_eq!(limiter.refused, Some(Refusal::TableElements));
+
+        let mut limiter = limiter_with_bytes(1 << 20);
+        let elements = (1 << 20) / TABLE_ELEMENT_BYTES;
+        assert!(limiter.memory_growing(0, 512 << 10, None).unwrap());
+        assert!(!limiter.table_growing(0, elements / 2 + 1, None).unwrap());
+        assert_eq!(limiter.refused, Some(Refusal::MemoryBytes));
+        assert!(limiter.table_growing(0, elements / 2, None).unwrap());
+    }
+
+    fn limiter_with_bytes(memory_bytes: usize) -> EvalLimiter {
+        EvalLimiter::new(PluginLimits {
+            memory_bytes,
+            ..Default::default()
+        })
     }
 }

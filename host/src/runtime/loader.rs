@@ -285,7 +285,7 @@ impl PluginRuntime {
                 message: wrong.join("; "),
             });
         }
-        plugin.info.summary = info.summary;
+        plugin.info.summary = convert::capped_text(info.summary).0;
         plugin.info.item = item;
         plugin.info.items = bundled
             .into_iter()

@@ -23,7 +23,7 @@ pub mod registry;
 
 use std::path::PathBuf;
 
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTableError};
 use wasmtime::{Engine, Store, Trap};
 
 pub use engine::EngineSettings;
@@ -37,6 +37,7 @@ use bindings::types as wit;
 use cache::CompileCache;
 use engine::{deadline_ticks, EpochTicker};
 use host_state::HostState;
+use limits::Refusal;
 use plugin::Prepared;
 
 #[derive(Debug, Clone, Default)]
@@ -104,7 +105,9 @@ impl PluginRuntime {
         let mut store = self.store(&plugin.name, &plugin.version, plugin.limits);
         match call(&mut store) {
             Ok(Ok(out)) => Ok(out),
-            Ok(Err(message)) => Err(plugin.error(EvalFailure::PluginError { message })),
+            Ok(Err(message)) => Err(plugin.error(EvalFailure::PluginError {
+                message: convert::capped_text(message).0,
+            })),
             Err(e) => Err(plugin.error(classify(&e, store.data(), plugin))),
         }
     }
@@ -119,6 +122,8 @@ impl PluginRuntime {
         let state = HostState::new(name.clone(), version.clone(), limits);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(limits.handoff_bytes());
+        store.set_max_component_handles(limits::MAX_RESOURCES);
         store.set_epoch_deadline(deadline_ticks(limits.timeout));
         store.epoch_deadline_trap();
         store
@@ -260,7 +265,7 @@ impl PluginRuntime {
                             })
                         }),
                         Err(message) => Err(bundle.error(EvalFailure::PluginError {
-                            message: item(message),
+                            message: item(convert::capped_text(message).0),
                         })),
                     }
                 })
@@ -301,13 +306,14 @@ impl PluginRuntime {
         info: readiness::ItemInfo,
         verdict: Result<readiness::ItemVerdict, EvalError>,
     ) -> readiness::ItemResult {
-        let (passed, detail, observed, error) = match verdict {
-            Ok(v) => (v.passed, v.detail, v.observed, None),
+        let (passed, detail, observed, error, truncated) = match verdict {
+            Ok(v) => (v.passed, v.detail, v.observed, None, v.truncated),
             Err(e) => (
                 false,
                 e.to_string(),
                 None,
                 Some(e.failure.code().to_string()),
+                false,
             ),
         };
         readiness::ItemResult {
@@ -318,6 +324,7 @@ impl PluginRuntime {
             error,
             plugin: plugin.name().to_string(),
             plugin_version: plugin.version().to_string(),
+            truncated,
         }
     }
 
@@ -407,6 +414,15 @@ impl PluginRuntime {
     }
 }
 
+/// wasmtime's error when a call hands the host more than the store's
+/// hostcall fuel. Its type is private, so it is known by its text;
+/// `tests/runtime_hostile.rs` pins it, and an unrecognised one still fails
+/// the evaluation, as a trap.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+/// wasmtime's error when the store's component handles reach
+/// `set_max_component_handles`; untyped too, and pinned by the same tests.
+const HANDLE_LIMIT_EXCEEDED: &str = "store handle limit exceeded";
+
 /// Names the cause of a failed call. Order matters: a refused memory grow
 /// makes a Rust guest abort, which surfaces as an `unreachable` trap.
 fn classify(error: &wasmtime::Error, state: &HostState, plugin: &LoadedPlugin) -> EvalFailure {
@@ -419,14 +435,38 @@ fn classify(error: &wasmtime::Error, state: &HostState, plugin: &LoadedPlugin) -
             message: format!("{error}"),
         };
     }
+    if error
+        .chain()
+        .any(|cause| cause.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
+    {
+        return EvalFailure::OutputTooLarge {
+            limit_bytes: limits.handoff_bytes(),
+        };
+    }
+    let resources_full = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<ResourceTableError>(),
+            Some(ResourceTableError::Full)
+        ) || cause.to_string().contains(HANDLE_LIMIT_EXCEEDED)
+    });
+    if resources_full {
+        return EvalFailure::TooManyResources {
+            limit: limits::MAX_RESOURCES,
+        };
+    }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => EvalFailure::Timeout {
             limit_ms: limits.timeout.as_millis() as u64,
         },
         Some(Trap::StackOverflow) => EvalFailure::StackOverflow,
-        _ if state.limiter.memory_refused => EvalFailure::OutOfMemory {
+        _ if state.limiter.refused == Some(Refusal::MemoryBytes) => EvalFailure::OutOfMemory {
             limit_bytes: limits.memory_bytes,
         },
+        _ if state.limiter.refused == Some(Refusal::TableElements) => {
+            EvalFailure::OutOfTableElements {
+                limit_elements: limits.table_elements,
+            }
+        }
         Some(trap) => match &state.panic_message {
             Some(panic) => EvalFailure::Trap {
                 message: format!("panicked: {panic}"),

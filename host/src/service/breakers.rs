@@ -146,6 +146,7 @@ impl Governance {
                 paused_command_types: paused,
                 plugin: plugin.name().to_string(),
                 plugin_version: plugin.version().to_string(),
+                truncated: verdict.truncated,
             };
             if let Some(event) = self.db.record_trip(event)? {
                 tracing::warn!(rule = %event.rule_name, action = event.action.as_str(), reason = %event.reason, "circuit breaker tripped");

@@ -81,6 +81,7 @@ impl Governance {
             generated_by: who.to_string(),
             scorer,
             scorer_version: version,
+            truncated: assessment.truncated,
         };
         Ok(self.db.insert_risk_report(&report)?)
     }
