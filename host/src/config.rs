@@ -41,10 +41,17 @@
 //! action = "billing_sync_repair"
 //!
 //! [webhook]                                # auto-actions and escalations are POSTed here
-//! url = "http://127.0.0.1:9000/hook"       # or REGENT_WEBHOOK_URL
+//! url = "https://hooks.example.com/regent" # or REGENT_WEBHOOK_URL; http:// only to loopback
 //! timeout_ms = 2000
 //! attempts = 3
 //! backoff_ms = 500
+//! secret = "..."                           # or REGENT_WEBHOOK_SECRET: signs each payload
+//! ca_file = "/etc/regent/hooks-ca.pem"     # trust only these roots (default: the system's)
+//! queue_capacity = 10000                   # past this, the oldest waiting are `dropped`
+//!
+//! [tls]                                    # serve HTTPS (both keys, PEM)
+//! cert_file = "/etc/regent/cert.pem"
+//! key_file = "/etc/regent/key.pem"
 //!
 //! [plugins.readiness-checklist.params.success-rate]   # any plugin's params
 //! min = 0.999
@@ -110,6 +117,15 @@ struct FileConfig {
     phase_started_at: Option<Timestamp>,
     #[serde(default)]
     auth: AuthSettings,
+    tls: Option<TlsSettings>,
+}
+
+/// `[tls]`: serve HTTPS with this certificate chain and key (PEM files).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// `[auth]`: how people sign in, and how much the governed system must
@@ -167,6 +183,14 @@ pub struct WebhookSettings {
     pub timeout_ms: u64,
     pub attempts: u32,
     pub backoff_ms: u64,
+    /// Signs each payload (HMAC-SHA256) so the receiver can tell it came
+    /// from Regent, and when.
+    pub secret: Option<crate::webhook::WebhookSecret>,
+    /// Trust only the roots in this PEM file instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Undelivered actions held in memory; past this the oldest are
+    /// recorded as `dropped`.
+    pub queue_capacity: usize,
 }
 
 impl Default for WebhookSettings {
@@ -176,25 +200,16 @@ impl Default for WebhookSettings {
             timeout_ms: 2_000,
             attempts: 3,
             backoff_ms: 500,
+            secret: None,
+            ca_file: None,
+            queue_capacity: 10_000,
         }
     }
 }
 
 impl WebhookSettings {
-    pub fn check(&self) -> Result<()> {
-        if let Some(url) = &self.url {
-            // The client speaks plain HTTP; put a TLS-terminating proxy in
-            // front of an https receiver.
-            if !url.starts_with("http://") {
-                bail!("webhook url `{url}` must start with http://");
-            }
-            url.parse::<reqwest::Url>()
-                .with_context(|| format!("webhook url `{url}` is not a URL"))?;
-        }
-        if self.attempts == 0 || self.timeout_ms == 0 {
-            bail!("webhook attempts and timeout_ms must be at least 1");
-        }
-        Ok(())
+    pub fn check(&self) -> Result<(), crate::webhook::WebhookError> {
+        crate::webhook::check_settings(self)
     }
 }
 
@@ -278,6 +293,8 @@ pub struct ServeConfig {
     pub auth: AuthSettings,
     /// `initial_phase` and `phase_started_at`; `None` starts at L3 now.
     pub initial_phase: Option<InitialPhase>,
+    /// `[tls]`; `None` serves plain HTTP.
+    pub tls: Option<TlsSettings>,
 }
 
 impl ServeConfig {
@@ -300,6 +317,7 @@ impl ServeConfig {
             watch: false,
             auth: AuthSettings::default(),
             initial_phase: None,
+            tls: None,
         }
     }
 
@@ -408,7 +426,11 @@ impl ServeConfig {
         if let Some(url) = var("REGENT_WEBHOOK_URL") {
             c.webhook.url = Some(url);
         }
-        c.webhook.check().context("config")?;
+        if let Some(secret) = var("REGENT_WEBHOOK_SECRET") {
+            c.webhook.secret = Some(crate::webhook::WebhookSecret::new(secret));
+        }
+        c.webhook.check().context("config: [webhook]")?;
+        c.tls = f.tls;
         if let Some(oidc) = &f.auth.oidc {
             oidc.check()
                 .map_err(|e| anyhow::anyhow!("[auth.oidc]: {e}"))?;
