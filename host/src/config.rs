@@ -621,4 +621,47 @@ min = 0.99
             assert!(err.contains(says), "{file}: {err}");
         }
     }
+
+    #[test]
+    fn tls_and_the_webhook_section_are_checked() {
+        let c = load(
+            Some(
+                "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n\
+                 [webhook]\nurl = \"https://hooks.example.com/r\"\nqueue_capacity = 5\n",
+            ),
+            &[("REGENT_WEBHOOK_SECRET", "0123456789abcdef")],
+        )
+        .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert_file, PathBuf::from("c.pem"));
+        assert_eq!(tls.key_file, PathBuf::from("k.pem"));
+        assert_eq!(c.webhook.queue_capacity, 5);
+        assert_eq!(
+            c.webhook.secret,
+            Some(crate::webhook::WebhookSecret::new("0123456789abcdef"))
+        );
+        assert_eq!(load(None, &[]).unwrap().webhook.queue_capacity, 10_000);
+        for (file, env, says) in [
+            ("[tls]\ncert_file = \"c.pem\"\n", None, "key_file"),
+            (
+                "[webhook]\nurl = \"http://hooks.example.com/r\"\n",
+                None,
+                "must use https://",
+            ),
+            (
+                "[webhook]\nurl = \"https://h/r\"\nsecret = \"short\"\n",
+                None,
+                "at least 16 bytes",
+            ),
+            (
+                "",
+                Some(("REGENT_WEBHOOK_URL", "http://10.0.0.1/hook")),
+                "must use https://",
+            ),
+        ] {
+            let env: Vec<(&str, &str)> = env.into_iter().collect();
+            let err = format!("{:#}", load(Some(file), &env).unwrap_err());
+            assert!(err.contains(says), "{file}: {err}");
+        }
+    }
 }
