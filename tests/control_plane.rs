@@ -953,7 +953,10 @@ async fn a_full_delivery_queue_records_its_oldest_waiting_action_as_dropped() {
         .iter()
         .find(|a| a["id"] == ids[1])
         .unwrap();
-    assert_eq!(dropped["delivery"], "dropped", "never sent later: {dropped}");
+    assert_eq!(
+        dropped["delivery"], "dropped",
+        "never sent later: {dropped}"
+    );
     assert_eq!(dropped["attempts"], 0);
 }
 

@@ -327,8 +327,7 @@ async fn with_tls_the_api_answers_only_over_https_with_its_certificate() {
         .await
         .unwrap_err();
     assert!(
-        format!("{err:?}").contains("UnknownIssuer")
-            || format!("{err:?}").contains("BadSignature"),
+        format!("{err:?}").contains("UnknownIssuer") || format!("{err:?}").contains("BadSignature"),
         "{err:?}"
     );
     // Failed handshakes cost the server nothing: it keeps serving.
@@ -344,7 +343,10 @@ fn a_certificate_and_a_key_that_do_not_belong_together_are_refused() {
         cert_file: one.cert_file.clone(),
         key_file: other.key_file.clone(),
     };
-    let err = regent_host::tls::acceptor(&mixed).err().unwrap().to_string();
+    let err = regent_host::tls::acceptor(&mixed)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("cannot serve together"), "{err}");
     let missing = regent_host::config::TlsSettings {
         cert_file: certs.path().join("absent.pem"),

@@ -243,7 +243,11 @@ pub async fn serve(listener: TcpListener, state: AppState) -> Result<()> {
 
 /// Serves HTTPS: every connection completes a TLS handshake with
 /// `acceptor`'s certificate before a byte reaches the router.
-pub async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor, state: AppState) -> Result<()> {
+pub async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: AppState,
+) -> Result<()> {
     let listener = TlsListener::new(listener, acceptor)?;
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -217,9 +217,8 @@ impl Notifier {
             .timeout(Duration::from_millis(settings.timeout_ms))
             .redirect(reqwest::redirect::Policy::none());
         if url.scheme() == "https" {
-            client = client.use_preconfigured_tls(crate::tls::client_config(
-                settings.ca_file.as_deref(),
-            )?);
+            client = client
+                .use_preconfigured_tls(crate::tls::client_config(settings.ca_file.as_deref())?);
         }
         let client = client.build().map_err(WebhookError::Client)?;
         let signer = settings
@@ -443,7 +442,10 @@ mod tests {
             signed,
             "t=1700000000,v1=4bcaced68dfea90a68df035b89cb7fb26692d899d32a1ccb1b0616cf48e4d1ed"
         );
-        assert_ne!(signed, signature(mac.clone(), 1_700_000_001, br#"{"id":1}"#));
+        assert_ne!(
+            signed,
+            signature(mac.clone(), 1_700_000_001, br#"{"id":1}"#)
+        );
         assert_ne!(signed, signature(mac, 1_700_000_000, br#"{"id":2}"#));
     }
 
@@ -461,9 +463,16 @@ mod tests {
         ] {
             check_settings(&with_url(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for insecure in ["http://10.0.0.5/hook", "http://hooks.example.com/", "ftp://x/"] {
+        for insecure in [
+            "http://10.0.0.5/hook",
+            "http://hooks.example.com/",
+            "ftp://x/",
+        ] {
             let err = check_settings(&with_url(insecure)).unwrap_err();
-            assert!(matches!(err, WebhookError::Insecure(_)), "{insecure}: {err}");
+            assert!(
+                matches!(err, WebhookError::Insecure(_)),
+                "{insecure}: {err}"
+            );
         }
         assert!(matches!(
             check_settings(&with_url("not a url")),

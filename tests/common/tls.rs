@@ -36,7 +36,6 @@ impl TestCert {
             key_file: self.key_file.clone(),
         }
     }
-
 }
 
 /// A client that trusts the certificate in `cert_file`, and only it.
