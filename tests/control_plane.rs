@@ -324,6 +324,40 @@ async fn the_emergency_stop_denies_everything_until_resumed_and_is_audited() {
 }
 
 #[tokio::test]
+async fn the_cli_reaches_an_https_server_through_its_ca_file_only() {
+    let certs = tempfile::tempdir().unwrap();
+    let cert = TestCert::generate(certs.path(), "server");
+    let app = TestApp::spawn_with(&[], false, |c| c.tls = Some(cert.settings())).await;
+    let oncall = app.token("oncall", &["operator"]).await;
+    let status = |ca_file: Option<std::path::PathBuf>| {
+        let (base, token) = (app.base.clone(), oncall.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(regent_tests::regent_bin());
+            cmd.arg("status")
+                .env("REGENT_URL", base)
+                .env("REGENT_TOKEN", token)
+                .env_remove("REGENT_CA_FILE");
+            if let Some(path) = ca_file {
+                cmd.env("REGENT_CA_FILE", path);
+            }
+            let out = cmd.output().unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).to_string()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        })
+    };
+    let (ok, out) = status(Some(cert.cert_file.clone())).await.unwrap();
+    assert!(ok && out.contains("RUNNING"), "{out}");
+    // Without it, the server's certificate is not trusted: no token is sent.
+    let (ok, out) = status(None).await.unwrap();
+    assert!(!ok && out.contains("cannot reach Regent"), "{out}");
+    let (ok, out) = status(Some(certs.path().join("absent.pem"))).await.unwrap();
+    assert!(!ok && out.contains("cannot read REGENT_CA_FILE"), "{out}");
+}
+
+#[tokio::test]
 async fn the_cli_stops_reports_and_resumes_a_running_server() {
     let app = TestApp::spawn().await;
     let oncall = app.token("oncall", &["operator"]).await;
