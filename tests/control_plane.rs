@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use regent_host::domain::Timestamp;
+use regent_host::webhook::WebhookSecret;
 use regent_tests::app::{error_code, error_message, start_at, TestApp, ADMIN};
+use regent_tests::tls::{serve_https, TestCert};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -319,6 +321,40 @@ async fn the_emergency_stop_denies_everything_until_resumed_and_is_audited() {
     assert!(actions.contains(&"emergency_stop.resume"), "{actions:?}");
     let (_, metrics) = app.text("/metrics").await;
     assert!(metrics.contains("regent_emergency_stop_active 0"));
+}
+
+#[tokio::test]
+async fn the_cli_reaches_an_https_server_through_its_ca_file_only() {
+    let certs = tempfile::tempdir().unwrap();
+    let cert = TestCert::generate(certs.path(), "server");
+    let app = TestApp::spawn_with(&[], false, |c| c.tls = Some(cert.settings())).await;
+    let oncall = app.token("oncall", &["operator"]).await;
+    let status = |ca_file: Option<std::path::PathBuf>| {
+        let (base, token) = (app.base.clone(), oncall.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(regent_tests::regent_bin());
+            cmd.arg("status")
+                .env("REGENT_URL", base)
+                .env("REGENT_TOKEN", token)
+                .env_remove("REGENT_CA_FILE");
+            if let Some(path) = ca_file {
+                cmd.env("REGENT_CA_FILE", path);
+            }
+            let out = cmd.output().unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).to_string()
+                    + &String::from_utf8_lossy(&out.stderr),
+            )
+        })
+    };
+    let (ok, out) = status(Some(cert.cert_file.clone())).await.unwrap();
+    assert!(ok && out.contains("RUNNING"), "{out}");
+    // Without it, the server's certificate is not trusted: no token is sent.
+    let (ok, out) = status(None).await.unwrap();
+    assert!(!ok && out.contains("cannot reach Regent"), "{out}");
+    let (ok, out) = status(Some(certs.path().join("absent.pem"))).await.unwrap();
+    assert!(!ok && out.contains("cannot read REGENT_CA_FILE"), "{out}");
 }
 
 #[tokio::test]
@@ -687,6 +723,275 @@ async fn a_dead_webhook_never_blocks_or_loses_an_event() {
     );
     let (_, events) = app.get("/api/governance/events").await;
     assert_eq!(events.as_array().unwrap().len(), 1);
+}
+
+const HOOK_SECRET: &str = "a-secret-only-regent-and-the-receiver-know";
+/// The receiver's replay window: a signature older than this is refused.
+const REPLAY_WINDOW_S: i64 = 300;
+
+/// A receiver's check of `Regent-Signature: t=<unix s>,v1=<hex>`, written
+/// from the README's recipe, independently of Regent's signing code.
+fn verify_signature(
+    secret: &str,
+    header: Option<&str>,
+    body: &[u8],
+    now_s: i64,
+) -> Result<(), String> {
+    use hmac::{Hmac, Mac};
+    let header = header.ok_or("no Regent-Signature header")?;
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", s)) => t = s.parse::<i64>().ok(),
+            Some(("v1", s)) => v1 = hex::decode(s).ok(),
+            _ => {}
+        }
+    }
+    let (t, v1) = t.zip(v1).ok_or(format!("malformed signature `{header}`"))?;
+    if (now_s - t).abs() > REPLAY_WINDOW_S {
+        return Err(format!("signed at {t}, outside the replay window"));
+    }
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&v1)
+        .map_err(|_| "the signature does not match".to_string())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// One request a receiver got: its signature header and raw body.
+type Received = Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>;
+
+/// A `/hook` receiver that answers 401 unless the request is signed with
+/// `HOOK_SECRET` within the replay window.
+fn verifying_receiver() -> (axum::Router, Received) {
+    let got: Received = Arc::default();
+    let seen = got.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let seen = seen.clone();
+                async move {
+                    let signature = headers
+                        .get("regent-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    seen.lock()
+                        .unwrap()
+                        .push((signature.clone(), body.to_vec()));
+                    match verify_signature(HOOK_SECRET, signature.as_deref(), &body, unix_now()) {
+                        Ok(()) => axum::http::StatusCode::OK,
+                        Err(_) => axum::http::StatusCode::UNAUTHORIZED,
+                    }
+                }
+            },
+        ),
+    );
+    (router, got)
+}
+
+async fn critical_event(app: &TestApp) {
+    let (s, b) = app
+        .post_as(
+            ADMIN,
+            "/api/governance/event",
+            &json!({"engine": "maos", "eventType": "x", "severity": "CRITICAL"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+}
+
+async fn only_action(app: &TestApp) -> Value {
+    let (_, actions) = app.get("/api/governance/actions").await;
+    assert_eq!(actions.as_array().unwrap().len(), 1, "{actions}");
+    actions[0].clone()
+}
+
+#[tokio::test]
+async fn webhooks_go_over_https_signed_and_the_receiver_verifies_each() {
+    let certs = tempfile::tempdir().unwrap();
+    let cert = TestCert::generate(certs.path(), "receiver");
+    let (router, received) = verifying_receiver();
+    let url = format!("{}/hook", serve_https(router, &cert).await);
+    let app = TestApp::spawn_with(&[], false, |c| {
+        c.webhook.url = Some(url);
+        c.webhook.ca_file = Some(cert.cert_file.clone());
+        c.webhook.secret = Some(WebhookSecret::new(HOOK_SECRET));
+        c.webhook.attempts = 1;
+    })
+    .await;
+    critical_event(&app).await;
+    eventually("a delivered action", async || {
+        only_action(&app).await["delivery"] != "pending"
+    })
+    .await;
+    let action = only_action(&app).await;
+    // The receiver answers 401 to a missing or wrong signature, so
+    // `delivered` means it verified this one.
+    assert_eq!(action["delivery"], "delivered", "{action}");
+    let (signature, body) = received.lock().unwrap()[0].clone();
+    let signature = signature.expect("the request is signed");
+    let sent: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(sent["id"], action["id"]);
+
+    // What the signature protects against: a changed body, a replay after
+    // the window, another secret.
+    let now = unix_now();
+    assert!(verify_signature(HOOK_SECRET, Some(&signature), &body, now).is_ok());
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    assert!(verify_signature(HOOK_SECRET, Some(&signature), &tampered, now).is_err());
+    let replayed_later = now + REPLAY_WINDOW_S + 60;
+    assert!(verify_signature(HOOK_SECRET, Some(&signature), &body, replayed_later).is_err());
+    assert!(verify_signature("another-secret-entirely", Some(&signature), &body, now).is_err());
+}
+
+#[tokio::test]
+async fn a_webhook_whose_certificate_is_not_trusted_gets_nothing() {
+    let certs = tempfile::tempdir().unwrap();
+    let trusted = TestCert::generate(certs.path(), "trusted");
+    let impostor = TestCert::generate(certs.path(), "impostor");
+    let (router, received) = verifying_receiver();
+    let url = format!("{}/hook", serve_https(router, &impostor).await);
+    let app = TestApp::spawn_with(&[], false, |c| {
+        c.webhook.url = Some(url);
+        c.webhook.ca_file = Some(trusted.cert_file.clone());
+        c.webhook.secret = Some(WebhookSecret::new(HOOK_SECRET));
+        c.webhook.attempts = 1;
+    })
+    .await;
+    critical_event(&app).await;
+    eventually("a failed delivery", async || {
+        only_action(&app).await["delivery"] == "failed"
+    })
+    .await;
+    let error = only_action(&app).await["lastError"].to_string();
+    assert!(error.contains("cannot reach the webhook"), "{error}");
+    assert!(error.contains("certificate"), "{error}");
+    assert!(received.lock().unwrap().is_empty(), "no byte reached it");
+}
+
+#[tokio::test]
+async fn a_webhook_redirect_is_never_followed() {
+    let caught = Arc::new(Mutex::new(0usize));
+    let hits = caught.clone();
+    let router = axum::Router::new()
+        .route(
+            "/hook",
+            axum::routing::post(|| async { axum::response::Redirect::temporary("/elsewhere") }),
+        )
+        .route(
+            "/elsewhere",
+            axum::routing::post(move || {
+                *hits.lock().unwrap() += 1;
+                async { axum::http::StatusCode::OK }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = TestApp::spawn_with(&[], false, |c| {
+        c.webhook.url = Some(url);
+        c.webhook.attempts = 1;
+    })
+    .await;
+    critical_event(&app).await;
+    eventually("a failed delivery", async || {
+        only_action(&app).await["delivery"] == "failed"
+    })
+    .await;
+    let error = only_action(&app).await["lastError"].to_string();
+    assert!(
+        error.contains("307") && error.contains("redirects are not followed"),
+        "{error}"
+    );
+    assert_eq!(*caught.lock().unwrap(), 0, "the redirect target was called");
+}
+
+#[tokio::test]
+async fn a_full_delivery_queue_records_its_oldest_waiting_action_as_dropped() {
+    // The receiver holds every request until the test opens the gate.
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let got: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let (held, seen) = (gate.clone(), got.clone());
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let (held, seen) = (held.clone(), seen.clone());
+            async move {
+                seen.lock().unwrap().push(body["id"].as_i64().unwrap());
+                held.acquire().await.unwrap().forget();
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = TestApp::spawn_with(&[], false, |c| {
+        c.webhook.url = Some(url);
+        c.webhook.queue_capacity = 2;
+        c.webhook.attempts = 1;
+        // Long enough that the held delivery never times out in the test.
+        c.webhook.timeout_ms = 120_000;
+    })
+    .await;
+    // The first action is taken by the sender and held at the receiver...
+    critical_event(&app).await;
+    eventually("the first delivery in flight", async || {
+        got.lock().unwrap().len() == 1
+    })
+    .await;
+    // ...so the next three wait in a queue of two: the oldest is pushed out.
+    for _ in 0..3 {
+        critical_event(&app).await;
+    }
+    let (_, actions) = app.get("/api/governance/actions").await;
+    let mut actions = actions.as_array().unwrap().clone();
+    actions.sort_by_key(|a| a["id"].as_i64());
+    let ids: Vec<i64> = actions.iter().map(|a| a["id"].as_i64().unwrap()).collect();
+    let deliveries: Vec<&str> = actions
+        .iter()
+        .map(|a| a["delivery"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        deliveries,
+        ["pending", "dropped", "pending", "pending"],
+        "{actions:?}"
+    );
+    let reason = actions[1]["lastError"].as_str().unwrap();
+    assert!(reason.contains("queue_capacity"), "{reason}");
+
+    gate.add_permits(10);
+    eventually("the rest delivered", async || {
+        let (_, a) = app.get("/api/governance/actions").await;
+        a.as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["delivery"] != "pending")
+    })
+    .await;
+    assert_eq!(*got.lock().unwrap(), [ids[0], ids[2], ids[3]]);
+    let (_, actions) = app.get("/api/governance/actions").await;
+    let dropped = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == ids[1])
+        .unwrap();
+    assert_eq!(
+        dropped["delivery"], "dropped",
+        "never sent later: {dropped}"
+    );
+    assert_eq!(dropped["attempts"], 0);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 use regent_tests::app::{error_code, TestApp};
 use regent_tests::built_plugins;
+use regent_tests::tls::{client_trusting, TestCert};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -300,4 +301,70 @@ async fn a_failing_plugin_is_a_422_naming_it_and_the_server_keeps_serving() {
 
     let (_, records) = app.get("/api/evaluations?plugin=hostile-loop").await;
     assert_eq!(records[0]["errorCode"], "timeout");
+}
+
+#[tokio::test]
+async fn with_tls_the_api_answers_only_over_https_with_its_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    let cert = TestCert::generate(certs.path(), "server");
+    let app = TestApp::spawn_with(&[], false, |c| c.tls = Some(cert.settings())).await;
+    assert!(app.base.starts_with("https://127.0.0.1:"), "{}", app.base);
+    // A client trusting the certificate (and nothing else) is answered.
+    assert_eq!(
+        app.get("/health").await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+
+    // Plain HTTP to the same port gets no HTTP answer.
+    let plain = app.base.replacen("https://", "http://", 1);
+    let err = reqwest::get(format!("{plain}/health")).await.unwrap_err();
+    assert!(!err.is_status(), "{err}");
+    // A client that does not trust the certificate refuses the server.
+    let stranger = TestCert::generate(certs.path(), "stranger");
+    let err = client_trusting(&stranger.cert_file)
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:?}").contains("UnknownIssuer") || format!("{err:?}").contains("BadSignature"),
+        "{err:?}"
+    );
+    // Failed handshakes cost the server nothing: it keeps serving.
+    assert_eq!(app.get("/health").await.0, StatusCode::OK);
+}
+
+#[test]
+fn a_certificate_and_a_key_that_do_not_belong_together_are_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    let one = TestCert::generate(certs.path(), "one");
+    let other = TestCert::generate(certs.path(), "other");
+    let mixed = regent_host::config::TlsSettings {
+        cert_file: one.cert_file.clone(),
+        key_file: other.key_file.clone(),
+    };
+    let err = regent_host::tls::acceptor(&mixed)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("cannot serve together"), "{err}");
+    let missing = regent_host::config::TlsSettings {
+        cert_file: certs.path().join("absent.pem"),
+        key_file: one.key_file.clone(),
+    };
+    let err = regent_host::tls::acceptor(&missing)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("absent.pem"), "{err}");
+    // A key file is not a certificate chain.
+    let swapped = regent_host::config::TlsSettings {
+        cert_file: one.key_file.clone(),
+        key_file: one.key_file.clone(),
+    };
+    let err = regent_host::tls::acceptor(&swapped)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("holds no certificate"), "{err}");
 }

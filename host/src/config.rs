@@ -41,10 +41,17 @@
 //! action = "billing_sync_repair"
 //!
 //! [webhook]                                # auto-actions and escalations are POSTed here
-//! url = "http://127.0.0.1:9000/hook"       # or REGENT_WEBHOOK_URL
+//! url = "https://hooks.example.com/regent" # or REGENT_WEBHOOK_URL; http:// only to loopback
 //! timeout_ms = 2000
 //! attempts = 3
 //! backoff_ms = 500
+//! secret = "..."                           # or REGENT_WEBHOOK_SECRET: signs each payload
+//! ca_file = "/etc/regent/hooks-ca.pem"     # trust only these roots (default: the system's)
+//! queue_capacity = 10000                   # past this, the oldest waiting are `dropped`
+//!
+//! [tls]                                    # serve HTTPS (both keys, PEM)
+//! cert_file = "/etc/regent/cert.pem"
+//! key_file = "/etc/regent/key.pem"
 //!
 //! [plugins.readiness-checklist.params.success-rate]   # any plugin's params
 //! min = 0.999
@@ -123,6 +130,15 @@ struct FileConfig {
     #[serde(default)]
     auth: AuthSettings,
     retention: Option<RetentionPolicy>,
+    tls: Option<TlsSettings>,
+}
+
+/// `[tls]`: serve HTTPS with this certificate chain and key (PEM files).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// `[auth]`: how people sign in, and how much the governed system must
@@ -180,6 +196,14 @@ pub struct WebhookSettings {
     pub timeout_ms: u64,
     pub attempts: u32,
     pub backoff_ms: u64,
+    /// Signs each payload (HMAC-SHA256) so the receiver can tell it came
+    /// from Regent, and when.
+    pub secret: Option<crate::webhook::WebhookSecret>,
+    /// Trust only the roots in this PEM file instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Undelivered actions held in memory; past this the oldest are
+    /// recorded as `dropped`.
+    pub queue_capacity: usize,
 }
 
 impl Default for WebhookSettings {
@@ -189,25 +213,16 @@ impl Default for WebhookSettings {
             timeout_ms: 2_000,
             attempts: 3,
             backoff_ms: 500,
+            secret: None,
+            ca_file: None,
+            queue_capacity: 10_000,
         }
     }
 }
 
 impl WebhookSettings {
-    pub fn check(&self) -> Result<()> {
-        if let Some(url) = &self.url {
-            // The client speaks plain HTTP; put a TLS-terminating proxy in
-            // front of an https receiver.
-            if !url.starts_with("http://") {
-                bail!("webhook url `{url}` must start with http://");
-            }
-            url.parse::<reqwest::Url>()
-                .with_context(|| format!("webhook url `{url}` is not a URL"))?;
-        }
-        if self.attempts == 0 || self.timeout_ms == 0 {
-            bail!("webhook attempts and timeout_ms must be at least 1");
-        }
-        Ok(())
+    pub fn check(&self) -> Result<(), crate::webhook::WebhookError> {
+        crate::webhook::check_settings(self)
     }
 }
 
@@ -292,6 +307,8 @@ pub struct ServeConfig {
     /// `initial_phase` and `phase_started_at`; `None` starts at L3 now.
     pub initial_phase: Option<InitialPhase>,
     pub retention: RetentionPolicy,
+    /// `[tls]`; `None` serves plain HTTP.
+    pub tls: Option<TlsSettings>,
 }
 
 impl ServeConfig {
@@ -315,6 +332,7 @@ impl ServeConfig {
             auth: AuthSettings::default(),
             initial_phase: None,
             retention: RetentionPolicy::default(),
+            tls: None,
         }
     }
 
@@ -423,7 +441,11 @@ impl ServeConfig {
         if let Some(url) = var("REGENT_WEBHOOK_URL") {
             c.webhook.url = Some(url);
         }
-        c.webhook.check().context("config")?;
+        if let Some(secret) = var("REGENT_WEBHOOK_SECRET") {
+            c.webhook.secret = Some(crate::webhook::WebhookSecret::new(secret));
+        }
+        c.webhook.check().context("config: [webhook]")?;
+        c.tls = f.tls;
         if let Some(oidc) = &f.auth.oidc {
             oidc.check()
                 .map_err(|e| anyhow::anyhow!("[auth.oidc]: {e}"))?;
@@ -647,5 +669,48 @@ min = 0.99
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `audit`"), "{err}");
+    }
+
+    #[test]
+    fn tls_and_the_webhook_section_are_checked() {
+        let c = load(
+            Some(
+                "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n\
+                 [webhook]\nurl = \"https://hooks.example.com/r\"\nqueue_capacity = 5\n",
+            ),
+            &[("REGENT_WEBHOOK_SECRET", "0123456789abcdef")],
+        )
+        .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert_file, PathBuf::from("c.pem"));
+        assert_eq!(tls.key_file, PathBuf::from("k.pem"));
+        assert_eq!(c.webhook.queue_capacity, 5);
+        assert_eq!(
+            c.webhook.secret,
+            Some(crate::webhook::WebhookSecret::new("0123456789abcdef"))
+        );
+        assert_eq!(load(None, &[]).unwrap().webhook.queue_capacity, 10_000);
+        for (file, env, says) in [
+            ("[tls]\ncert_file = \"c.pem\"\n", None, "key_file"),
+            (
+                "[webhook]\nurl = \"http://hooks.example.com/r\"\n",
+                None,
+                "must use https://",
+            ),
+            (
+                "[webhook]\nurl = \"https://h/r\"\nsecret = \"short\"\n",
+                None,
+                "at least 16 bytes",
+            ),
+            (
+                "",
+                Some(("REGENT_WEBHOOK_URL", "http://10.0.0.1/hook")),
+                "must use https://",
+            ),
+        ] {
+            let env: Vec<(&str, &str)> = env.into_iter().collect();
+            let err = format!("{:#}", load(Some(file), &env).unwrap_err());
+            assert!(err.contains(says), "{file}: {err}");
+        }
     }
 }

@@ -20,4 +20,5 @@ pub mod signing;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 pub mod webhook;

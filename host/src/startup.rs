@@ -4,12 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::api::auth::{generate_token, hash_token, TokenCache};
 use crate::api::{router, AppState};
-use crate::config::{CycleSchedule, ServeConfig};
+use crate::config::{CycleSchedule, ServeConfig, TlsSettings};
 use crate::domain::auth::Principal;
 use crate::domain::{Phase, Timestamp};
 use crate::exporter::Exporter;
@@ -19,6 +22,7 @@ use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
 use crate::service::Governance;
 use crate::storage::Database;
 use crate::storage::InitialState;
+use crate::tls::{self, TlsListener};
 
 /// Builds everything the server needs. Call it inside a tokio runtime:
 /// the webhook sender is spawned on it.
@@ -108,10 +112,10 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
     let governance = Arc::new(
         governance
             .with_fleet()?
-            .with_notifier(crate::webhook::Notifier::start(
-                config.webhook.clone(),
-                db.clone(),
-            ))
+            .with_notifier(
+                crate::webhook::Notifier::start(config.webhook.clone(), db.clone())
+                    .context("[webhook]")?,
+            )
             .with_shadow_recorder(recorder),
     );
     Ok(AppState {
@@ -233,14 +237,45 @@ fn next_cycle_in(schedule: &CycleSchedule) -> Option<Duration> {
 
 pub async fn serve(listener: TcpListener, state: AppState) -> Result<()> {
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
 }
 
+/// Serves HTTPS: every connection completes a TLS handshake with
+/// `acceptor`'s certificate before a byte reaches the router.
+pub async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: AppState,
+) -> Result<()> {
+    let listener = TlsListener::new(listener, acceptor)?;
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Why serving plain HTTP on `addr` is a risk, when it is: tokens and
+/// approvals would cross the network in the clear.
+pub fn plaintext_risk(addr: SocketAddr, tls: Option<&TlsSettings>) -> Option<String> {
+    (tls.is_none() && !addr.ip().is_loopback()).then(|| {
+        format!("serving plain HTTP on {addr}, beyond loopback: bearer tokens cross the network in the clear; set [tls] cert_file and key_file, or put a TLS-terminating proxy in front")
+    })
+}
+
 pub fn serve_blocking(config: ServeConfig) -> Result<()> {
+    // A bad certificate or key stops the start before anything else runs.
+    let acceptor = config
+        .tls
+        .as_ref()
+        .map(tls::acceptor)
+        .transpose()
+        .context("[tls]")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -252,7 +287,34 @@ pub fn serve_blocking(config: ServeConfig) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
         spawn_background(&state, &config);
-        tracing::info!(addr = %config.addr, plugins = state.plugins.current().len(), watch = config.watch, db = %config.db_path.display(), "regent listening");
-        serve(listener, state).await
+        if let Some(risk) = plaintext_risk(config.addr, config.tls.as_ref()) {
+            tracing::warn!("{risk}");
+        }
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
+        tracing::info!(addr = %config.addr, scheme, plugins = state.plugins.current().len(), watch = config.watch, db = %config.db_path.display(), "regent listening");
+        match acceptor {
+            Some(acceptor) => serve_tls(listener, acceptor, state).await,
+            None => serve(listener, state).await,
+        }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_a_risk_only_beyond_loopback_and_without_tls() {
+        let tls = TlsSettings {
+            cert_file: "c.pem".into(),
+            key_file: "k.pem".into(),
+        };
+        let risk = |addr: &str, tls| plaintext_risk(addr.parse().unwrap(), tls);
+        assert!(risk("127.0.0.1:4007", None).is_none());
+        assert!(risk("[::1]:4007", None).is_none());
+        assert!(risk("0.0.0.0:4007", Some(&tls)).is_none());
+        let warning = risk("0.0.0.0:4007", None).unwrap();
+        assert!(warning.contains("[tls] cert_file"), "{warning}");
+        assert!(risk("10.1.2.3:4007", None).is_some());
+    }
 }

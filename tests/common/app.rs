@@ -82,14 +82,27 @@ impl TestApp {
             .unwrap()
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
         if background {
             startup::spawn_background(&state, &config);
         }
-        tokio::spawn(startup::serve(listener, state));
+        // With `[tls]`, the server speaks only HTTPS and the client trusts
+        // only its certificate.
+        let (base, client) = match &config.tls {
+            Some(tls) => {
+                let acceptor = regent_host::tls::acceptor(tls).unwrap();
+                tokio::spawn(startup::serve_tls(listener, acceptor, state));
+                let client = crate::tls::client_trusting(&tls.cert_file);
+                (format!("https://{addr}"), client)
+            }
+            None => {
+                tokio::spawn(startup::serve(listener, state));
+                (format!("http://{addr}"), reqwest::Client::new())
+            }
+        };
         Self {
             base,
-            client: reqwest::Client::new(),
+            client,
             db_path,
             dir,
         }

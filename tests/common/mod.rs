@@ -73,3 +73,4 @@ pub fn promtool_check_metrics(text: &str) {
 }
 
 pub mod app;
+pub mod tls;

@@ -1,13 +1,14 @@
 //! Commands against a running server: `regent stop`, `resume`, `status`,
 //! and the plumbing `regent plugin push|list|activate|rollback` share.
-//! They read `REGENT_URL` (default `http://127.0.0.1:4007`) and
-//! `REGENT_TOKEN` (an operator's token to stop or resume).
+//! They read `REGENT_URL` (default `http://127.0.0.1:4007`),
+//! `REGENT_TOKEN` (an operator's token to stop or resume) and, for an
+//! HTTPS server with a private CA, `REGENT_CA_FILE`.
 
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -87,9 +88,26 @@ impl Remote {
             .block_on(fut)
     }
 
-    /// A client whose requests give up after `timeout`.
+    /// A client whose requests give up after `timeout`. With
+    /// `REGENT_CA_FILE`, it trusts only the roots in that PEM file: a
+    /// server whose `[tls]` certificate a private CA signed.
     pub fn client(timeout: Duration) -> Result<reqwest::Client> {
-        Ok(reqwest::Client::builder().timeout(timeout).build()?)
+        let mut builder = reqwest::Client::builder().timeout(timeout);
+        if let Some(path) = std::env::var_os("REGENT_CA_FILE").filter(|p| !p.is_empty()) {
+            let path = std::path::PathBuf::from(path);
+            let pem = std::fs::read(&path)
+                .with_context(|| format!("cannot read REGENT_CA_FILE {}", path.display()))?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("REGENT_CA_FILE {} is not PEM", path.display()))?;
+            if roots.is_empty() {
+                bail!("REGENT_CA_FILE {} holds no certificate", path.display());
+            }
+            builder = builder.tls_built_in_root_certs(false);
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        Ok(builder.build()?)
     }
 
     /// A request to `path` (starting with `/`) carrying the token.

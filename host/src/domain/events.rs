@@ -136,6 +136,8 @@ pub enum DeliveryStatus {
     Pending,
     Delivered,
     Failed,
+    /// Pushed out of the full delivery queue by newer actions; never sent.
+    Dropped,
 }
 
 impl DeliveryStatus {
@@ -145,6 +147,7 @@ impl DeliveryStatus {
             DeliveryStatus::Pending => "pending",
             DeliveryStatus::Delivered => "delivered",
             DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Dropped => "dropped",
         }
     }
 }
@@ -157,6 +160,7 @@ impl std::str::FromStr for DeliveryStatus {
             DeliveryStatus::Pending,
             DeliveryStatus::Delivered,
             DeliveryStatus::Failed,
+            DeliveryStatus::Dropped,
         ]
         .into_iter()
         .find(|d| d.as_str() == s)

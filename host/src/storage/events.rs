@@ -292,6 +292,32 @@ impl Database {
         Ok(())
     }
 
+    /// Records that a waiting action was pushed out of the full delivery
+    /// queue. Only a still-pending action changes: one that was delivered
+    /// meanwhile keeps its outcome.
+    pub fn mark_dropped(&self, id: i64, reason: &str) -> Result<bool, StorageError> {
+        let conn = self.conn();
+        let changed = conn.execute(
+            "UPDATE actions SET delivery = 'dropped', last_error = ?2
+             WHERE id = ?1 AND delivery = 'pending'",
+            params![id, reason],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Keeps the newest `keep` pending actions and records the older ones
+    /// as dropped; returns how many were dropped.
+    pub fn drop_pending_beyond(&self, keep: usize, reason: &str) -> Result<usize, StorageError> {
+        let conn = self.conn();
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        Ok(conn.execute(
+            "UPDATE actions SET delivery = 'dropped', last_error = ?2
+             WHERE delivery = 'pending' AND id NOT IN
+               (SELECT id FROM actions WHERE delivery = 'pending' ORDER BY id DESC LIMIT ?1)",
+            params![keep, reason],
+        )?)
+    }
+
     pub fn insert_risk_report(&self, report: &RiskReport) -> Result<RiskReport, StorageError> {
         self.write(|tx| {
             tx.execute(
