@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use crate::config::{AuditSettings, WebhookSettings};
-use crate::domain::checkpoint::{key_id, Checkpoint, CheckpointError};
+use crate::domain::checkpoint::{Checkpoint, CheckpointError};
 use crate::domain::Timestamp;
 use crate::storage::{Database, StorageError};
 
@@ -47,13 +47,16 @@ pub enum CheckpointerError {
 /// its end, so opening a long-lived file costs the same as a new one.
 const TAIL_BYTES: u64 = 64 * 1024;
 
+/// How often the writer looks at the log: `checkpoint_every_secs` is at
+/// least this, and a rewrite under a running server shows within it.
+const TICK: Duration = Duration::from_secs(1);
+
 struct Progress {
     /// The newest checkpoint written (or found at start) with this key.
     last: Option<Checkpoint>,
     /// The newest entry any checkpoint in the file vouches for.
     last_id: i64,
     last_written: Instant,
-    fault: Option<Fault>,
 }
 
 /// What stops checkpoints.
@@ -73,6 +76,8 @@ pub struct Checkpointer {
     every: Duration,
     webhook: Option<WebhookSettings>,
     progress: Mutex<Progress>,
+    /// Apart from `progress`, so `/ready` never waits on a tick's I/O.
+    fault: Mutex<Option<Fault>>,
 }
 
 impl Checkpointer {
@@ -94,7 +99,6 @@ impl Checkpointer {
             last: None,
             last_id: 0,
             last_written: Instant::now(),
-            fault: None,
         };
         if let Some(c) = last {
             progress.last_id = c.last_id;
@@ -133,29 +137,29 @@ impl Checkpointer {
                 .then(|| webhook.clone())
                 .filter(|w| w.url.is_some()),
             progress: Mutex::new(progress),
+            fault: Mutex::new(None),
         })
     }
 
     /// What is wrong, for `/ready`; `None` while checkpoints are written.
     pub fn fault(&self) -> Option<String> {
-        match &self.lock().fault {
+        match &*self.fault.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(Fault::Contradicted(f) | Fault::Failed(f)) => Some(f.clone()),
             None => None,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
-        self.progress.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Writes a checkpoint if one is due at `now`; returns it. Blocking.
     pub fn tick(&self, now: Instant) -> Result<Option<Checkpoint>, CheckpointerError> {
-        let mut progress = self.lock();
-        if matches!(progress.fault, Some(Fault::Contradicted(_))) {
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(
+            *self.fault.lock().unwrap_or_else(|p| p.into_inner()),
+            Some(Fault::Contradicted(_))
+        ) {
             return Ok(None);
         }
         let result = self.tick_locked(&mut progress, now);
-        progress.fault = match &result {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = match &result {
             Err(e @ CheckpointerError::Contradicted { .. }) => {
                 Some(Fault::Contradicted(e.to_string()))
             }
@@ -204,8 +208,7 @@ impl Checkpointer {
         Ok(Some(checkpoint))
     }
 
-    /// Ticks once a second (or every `checkpoint_every_secs`, if shorter)
-    /// on the current tokio runtime, posting each checkpoint to the webhook
+    /// Ticks every [`TICK`] on the current tokio runtime, posting each checkpoint to the webhook
     /// when asked.
     pub fn spawn(self: Arc<Self>) {
         let client = self.webhook.as_ref().map(|w| {
@@ -215,7 +218,7 @@ impl Checkpointer {
                 .unwrap_or_default()
         });
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(self.every.min(Duration::from_secs(1)));
+            let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
@@ -345,14 +348,10 @@ async fn post(client: reqwest::Client, settings: WebhookSettings, checkpoint: Ch
     }
 }
 
-/// The public half of the key in `path`, base64, and its key id: what
-/// `regent audit verify --public-key` takes.
-pub fn public_key_of(path: &Path) -> Result<(String, String), CheckpointerError> {
-    let key = read_key(path)?;
-    Ok((
-        crate::signing::public_key_b64(&key),
-        key_id(&key.verifying_key()),
-    ))
+/// The public half of the key in `path`: what `regent audit verify
+/// --key-file` checks with.
+pub fn verifying_key_of(path: &Path) -> Result<VerifyingKey, CheckpointerError> {
+    Ok(read_key(path)?.verifying_key())
 }
 
 #[cfg(test)]
@@ -437,6 +436,31 @@ mod tests {
             .to_string();
         assert!(err.contains("the log was truncated"), "{err}");
         assert!(err.contains("regent audit verify --checkpoints"), "{err}");
+    }
+
+    #[test]
+    fn a_log_rewritten_under_a_running_writer_is_a_lasting_fault() {
+        let (dir, db, settings) = setup(1);
+        audit_some(&db, 2);
+        let cp = Checkpointer::open(db.clone(), &settings, &WebhookSettings::default()).unwrap();
+        let first = cp.tick(Instant::now()).unwrap().unwrap();
+        assert_eq!(cp.fault(), None);
+        // Someone with the file edits the checkpointed entry's hash.
+        let conn = rusqlite::Connection::open(dir.path().join("regent.db")).unwrap();
+        conn.execute_batch("DROP TRIGGER audit_log_no_update").unwrap();
+        conn.execute(
+            "UPDATE audit_log SET hash = ?2 WHERE id = ?1",
+            rusqlite::params![first.last_id, "ff".repeat(32)],
+        )
+        .unwrap();
+        let err = cp.tick(Instant::now()).unwrap_err().to_string();
+        assert!(err.contains("was rewritten"), "{err}");
+        // Nothing more is vouched for, however many entries follow.
+        audit_some(&db, 3);
+        assert_eq!(cp.tick(Instant::now()).unwrap(), None);
+        assert!(cp.fault().unwrap().contains("was rewritten"));
+        let lines = std::fs::read_to_string(settings.checkpoint_file.unwrap()).unwrap();
+        assert_eq!(lines.lines().count(), 1);
     }
 
     #[test]

@@ -91,13 +91,7 @@ fn public_keys(args: &CheckpointArgs) -> Result<Vec<VerifyingKey>> {
         keys.push(key);
     }
     for path in &args.key_files {
-        let (public, _) = crate::checkpoints::public_key_of(path)?;
-        let bytes: [u8; 32] = BASE64
-            .decode(&public)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| anyhow!("{}: cannot derive its public key", path.display()))?;
-        keys.push(VerifyingKey::from_bytes(&bytes)?);
+        keys.push(crate::checkpoints::verifying_key_of(path)?);
     }
     if keys.is_empty() {
         bail!("--checkpoints needs the key that signed them: --public-key <base64> (printed by `regent audit keygen`) or --key-file <secret key file>");
