@@ -729,7 +729,10 @@ async fn audit_checkpoints_are_posted_to_the_webhook() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(posted["checkpoint"], written, "the webhook gets the file's line");
+    assert_eq!(
+        posted["checkpoint"], written,
+        "the webhook gets the file's line"
+    );
     let checkpoint: regent_host::domain::checkpoint::Checkpoint =
         serde_json::from_value(written).unwrap();
     checkpoint.verify(&key.verifying_key()).unwrap();

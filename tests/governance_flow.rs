@@ -834,11 +834,18 @@ async fn only_a_scraper_tokens_scrape_is_monitoring_evidence() {
     );
     let scraper = app.token("prometheus", &["scraper"]).await;
     assert_eq!(scrape(&app, Some(&scraper)).await, StatusCode::OK);
-    assert!(monitored(&app).await, "the scraper's scrape is the evidence");
+    assert!(
+        monitored(&app).await,
+        "the scraper's scrape is the evidence"
+    );
 
     // A scraper is the monitoring system's token: nothing else rides on it.
     for (roles, kind, says) in [
-        (json!(["scraper", "viewer"]), Value::Null, "holds `scraper` alone"),
+        (
+            json!(["scraper", "viewer"]),
+            Value::Null,
+            "holds `scraper` alone",
+        ),
         (json!(["scraper"]), json!("person"), "system principal"),
     ] {
         let (status, body) = app
@@ -900,7 +907,14 @@ async fn ready_reports_a_cached_check_at_most_a_second_old() {
 mod tamper {
     use sha2::{Digest, Sha256};
 
-    fn hash(prev: &str, id: i64, at: i64, fields: [&str; 3], before: Option<&str>, after: Option<&str>) -> String {
+    fn hash(
+        prev: &str,
+        id: i64,
+        at: i64,
+        fields: [&str; 3],
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> String {
         let mut h = Sha256::new();
         for field in [
             prev,
@@ -928,33 +942,54 @@ mod tamper {
     /// Sets entry `id`'s actor, then recomputes every hash from there and the head.
     pub fn rewrite(conn: &rusqlite::Connection, id: i64, actor: &str) {
         unguard(conn);
-        conn.execute("UPDATE audit_log SET actor = ?2 WHERE id = ?1", rusqlite::params![id, actor])
-            .unwrap();
-        let rows: Vec<(i64, i64, String, String, String, Option<String>, Option<String>)> = conn
-            .prepare("SELECT id, at_ms, actor, action, target, before, after FROM audit_log ORDER BY id")
+        conn.execute(
+            "UPDATE audit_log SET actor = ?2 WHERE id = ?1",
+            rusqlite::params![id, actor],
+        )
+        .unwrap();
+        // Each entry's new (id, prev_hash, hash), chained from the genesis.
+        let mut prev = "0".repeat(64);
+        let chain: Vec<(i64, String, String)> = conn
+            .prepare(
+                "SELECT id, at_ms, actor, action, target, before, after FROM audit_log ORDER BY id",
+            )
             .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+            .query_map([], |r| {
+                let (actor, action, target): (String, String, String) =
+                    (r.get(2)?, r.get(3)?, r.get(4)?);
+                let (before, after): (Option<String>, Option<String>) = (r.get(5)?, r.get(6)?);
+                let h = hash(
+                    &prev,
+                    r.get(0)?,
+                    r.get(1)?,
+                    [&actor, &action, &target],
+                    before.as_deref(),
+                    after.as_deref(),
+                );
+                Ok((r.get(0)?, std::mem::replace(&mut prev, h.clone()), h))
+            })
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        let mut prev = "0".repeat(64);
-        for (id, at, actor, action, target, before, after) in rows {
-            let h = hash(&prev, id, at, [&actor, &action, &target], before.as_deref(), after.as_deref());
+        for (id, prev_hash, h) in chain {
             conn.execute(
                 "UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE id = ?1",
-                rusqlite::params![id, prev, h],
+                rusqlite::params![id, prev_hash, h],
             )
             .unwrap();
-            conn.execute("UPDATE audit_head SET last = ?1, hash = ?2", rusqlite::params![id, h])
-                .unwrap();
-            prev = h;
+            conn.execute(
+                "UPDATE audit_head SET last = ?1, hash = ?2",
+                rusqlite::params![id, h],
+            )
+            .unwrap();
         }
     }
 
     /// Deletes every entry after `keep` and moves the head back to it.
     pub fn truncate(conn: &rusqlite::Connection, keep: i64) {
         unguard(conn);
-        conn.execute("DELETE FROM audit_log WHERE id > ?1", [keep]).unwrap();
+        conn.execute("DELETE FROM audit_log WHERE id > ?1", [keep])
+            .unwrap();
         conn.execute(
             "UPDATE audit_head SET last = ?1, hash = (SELECT hash FROM audit_log WHERE id = ?1)",
             [keep],
@@ -1034,9 +1069,14 @@ async fn signed_checkpoints_expose_a_rewritten_or_truncated_audit_log() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(covered(), Some(last_id), "no checkpoint covers the log");
-    let line: Value =
-        serde_json::from_str(std::fs::read_to_string(&checkpoints).unwrap().lines().next().unwrap())
-            .unwrap();
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(&checkpoints)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     for field in ["lastId", "lastHash", "time", "signature", "keyId"] {
         assert!(!line[field].is_null(), "{field}: {line}");
     }
@@ -1049,7 +1089,10 @@ async fn signed_checkpoints_expose_a_rewritten_or_truncated_audit_log() {
     ];
     let (ok, text) = verify_with(&app.db_path, &with_checkpoints);
     assert!(ok, "{text}");
-    assert!(text.contains(&format!("vouch for entries 1..{last_id}")), "{text}");
+    assert!(
+        text.contains(&format!("vouch for entries 1..{last_id}")),
+        "{text}"
+    );
     // Checked with some other key, the same file proves nothing.
     let other = {
         use base64::Engine;
@@ -1058,7 +1101,12 @@ async fn signed_checkpoints_expose_a_rewritten_or_truncated_audit_log() {
     };
     let (ok, text) = verify_with(
         &app.db_path,
-        &[with_checkpoints[0], with_checkpoints[1], with_checkpoints[2], std::ffi::OsStr::new(&other)],
+        &[
+            with_checkpoints[0],
+            with_checkpoints[1],
+            with_checkpoints[2],
+            std::ffi::OsStr::new(&other),
+        ],
     );
     assert!(!ok && text.contains("not among the given keys"), "{text}");
 
@@ -1082,7 +1130,10 @@ async fn signed_checkpoints_expose_a_rewritten_or_truncated_audit_log() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert!(body["failures"].to_string().contains("audit checkpoints"), "{body}");
+    assert!(
+        body["failures"].to_string().contains("audit checkpoints"),
+        "{body}"
+    );
 
     // Deleting the tail back to entry 2 and moving the head: truncation.
     tamper::truncate(&conn, 2);
@@ -1100,7 +1151,9 @@ async fn signed_checkpoints_expose_a_rewritten_or_truncated_audit_log() {
     );
     configure(&mut config);
     let refused = tokio::task::spawn_blocking(move || {
-        regent_host::startup::build_state(&config).err().map(|e| format!("{e:#}"))
+        regent_host::startup::build_state(&config)
+            .err()
+            .map(|e| format!("{e:#}"))
     })
     .await
     .unwrap()

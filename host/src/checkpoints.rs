@@ -89,7 +89,8 @@ impl Checkpointer {
         settings: &AuditSettings,
         webhook: &WebhookSettings,
     ) -> Result<Self, CheckpointerError> {
-        let (Some(key_path), Some(file)) = (&settings.checkpoint_key_file, &settings.checkpoint_file)
+        let (Some(key_path), Some(file)) =
+            (&settings.checkpoint_key_file, &settings.checkpoint_file)
         else {
             return Err(CheckpointerError::NotConfigured);
         };
@@ -408,8 +409,15 @@ mod tests {
         assert_eq!(cp.tick(t0).unwrap(), None, "2 of 3 new entries");
         audit_some(&db, 1);
         let c = cp.tick(t0).unwrap().expect("3 new entries");
-        assert_eq!(Some((c.last_id, c.last_hash.clone())), db.audit_last().unwrap());
-        assert_eq!(cp.tick(t0 + Duration::from_secs(7_200)).unwrap(), None, "nothing new");
+        assert_eq!(
+            Some((c.last_id, c.last_hash.clone())),
+            db.audit_last().unwrap()
+        );
+        assert_eq!(
+            cp.tick(t0 + Duration::from_secs(7_200)).unwrap(),
+            None,
+            "nothing new"
+        );
         audit_some(&db, 1);
         assert_eq!(cp.tick(t0 + Duration::from_secs(10)).unwrap(), None);
         let later = cp.tick(t0 + Duration::from_secs(3_600)).unwrap().unwrap();
@@ -447,7 +455,8 @@ mod tests {
         assert_eq!(cp.fault(), None);
         // Someone with the file edits the checkpointed entry's hash.
         let conn = rusqlite::Connection::open(dir.path().join("regent.db")).unwrap();
-        conn.execute_batch("DROP TRIGGER audit_log_no_update").unwrap();
+        conn.execute_batch("DROP TRIGGER audit_log_no_update")
+            .unwrap();
         conn.execute(
             "UPDATE audit_log SET hash = ?2 WHERE id = ?1",
             rusqlite::params![first.last_id, "ff".repeat(32)],

@@ -657,7 +657,10 @@ min = 0.99
         assert!(c.metrics.require_token);
         assert!(c.audit.checkpoints() && c.audit.checkpoint_webhook);
         assert_eq!(
-            (c.audit.checkpoint_every_entries, c.audit.checkpoint_every_secs),
+            (
+                c.audit.checkpoint_every_entries,
+                c.audit.checkpoint_every_secs
+            ),
             (5, 60)
         );
         for (file, says) in [

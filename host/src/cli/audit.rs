@@ -82,7 +82,9 @@ fn public_keys(args: &CheckpointArgs) -> Result<Vec<VerifyingKey>> {
             .decode(b64.trim())
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| anyhow!("--public-key `{b64}` is not base64 of a 32-byte ed25519 public key"))?;
+            .ok_or_else(|| {
+                anyhow!("--public-key `{b64}` is not base64 of a 32-byte ed25519 public key")
+            })?;
         let key = VerifyingKey::from_bytes(&bytes)
             .map_err(|_| anyhow!("--public-key `{b64}` is not an ed25519 public key"))?;
         if key.is_weak() {

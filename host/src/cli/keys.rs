@@ -26,7 +26,10 @@ pub fn audit_keygen(out: &Path, force: bool) -> Result<()> {
     println!("public key: {public}");
     println!("sign audit checkpoints with it in the server's config (keep the key off the database's disk):");
     println!("[audit]");
-    println!("checkpoint_key_file = {}", toml_string(&out.display().to_string()));
+    println!(
+        "checkpoint_key_file = {}",
+        toml_string(&out.display().to_string())
+    );
     println!("checkpoint_file = \"/var/log/regent/checkpoints.jsonl\"");
     println!("check them with: regent audit verify --checkpoints <file> --public-key {public}");
     Ok(())

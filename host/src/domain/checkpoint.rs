@@ -259,7 +259,10 @@ mod tests {
         let c = Checkpoint::sign(&k, 3, H3, Timestamp(1_700_000_000_123));
         let line = c.to_line();
         assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
-        assert!(line.contains("\"lastId\":3") && line.contains("\"keyId\""), "{line}");
+        assert!(
+            line.contains("\"lastId\":3") && line.contains("\"keyId\""),
+            "{line}"
+        );
         let back = Checkpoint::parse(line.trim_end()).unwrap();
         assert_eq!(back, c);
         back.verify(&k.verifying_key()).unwrap();

@@ -95,7 +95,9 @@ mod tests {
         }
         assert_eq!(probe.checks_run(), 1);
         let later = probe
-            .database(t0 + Duration::from_millis(1_001), || check(Some("disk full")))
+            .database(t0 + Duration::from_millis(1_001), || {
+                check(Some("disk full"))
+            })
             .await;
         assert_eq!(later.failure.as_deref(), Some("disk full"));
         assert_eq!(probe.checks_run(), 2);

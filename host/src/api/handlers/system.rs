@@ -74,7 +74,10 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "system", security((), ("bearer" = [])),
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
         (status = 401, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody)))]
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let caller = Caller::from_headers(&headers, &state).await?;
     let monitoring = match &caller {
         Some(caller) if state.metrics.require_token => {
