@@ -6,7 +6,8 @@
 #
 # Usage: scripts/check-monitoring.sh [FILE]
 #   FILE  a scrape of /metrics in the Prometheus text format ("-" for stdin),
-#         e.g. `curl -s 127.0.0.1:4007/metrics > /tmp/regent.prom`; it is
+#         e.g. `curl -s -H "Authorization: Bearer $TOKEN" 127.0.0.1:4007/metrics
+#         > /tmp/regent.prom` (a scraper token, needed with require_token); it is
 #         linted with `promtool check metrics` and any problem fails the run.
 #
 # Installs Debian's prometheus package (which ships promtool) when promtool

@@ -994,6 +994,55 @@ async fn a_full_delivery_queue_records_its_oldest_waiting_action_as_dropped() {
     assert_eq!(dropped["attempts"], 0);
 }
 
+/// `[audit] checkpoint_webhook`: each signed audit checkpoint also goes to
+/// the webhook, a copy out of reach of whoever holds the server's disk.
+#[tokio::test]
+async fn audit_checkpoints_are_posted_to_the_webhook() {
+    let (url, received) = webhook(1).await;
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("audit.key");
+    let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    std::fs::write(&key_file, regent_host::signing::encode_secret_key(&key)).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let checkpoints = keys.path().join("checkpoints.jsonl");
+    let file = checkpoints.clone();
+    let app = TestApp::spawn_with(&[], false, move |c| {
+        c.webhook.url = Some(url);
+        c.webhook.backoff_ms = 10;
+        c.audit.checkpoint_key_file = Some(key_file);
+        c.audit.checkpoint_file = Some(file);
+        c.audit.checkpoint_every_entries = 1;
+        c.audit.checkpoint_webhook = true;
+    })
+    .await;
+    app.token("someone", &["viewer"]).await;
+    eventually("a checkpoint at the webhook", async || {
+        !received.lock().unwrap().is_empty()
+    })
+    .await;
+    let posted = received.lock().unwrap()[0].clone();
+    assert_eq!(posted["kind"], "audit.checkpoint", "{posted}");
+    let written: Value = serde_json::from_str(
+        std::fs::read_to_string(&checkpoints)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        posted["checkpoint"], written,
+        "the webhook gets the file's line"
+    );
+    let checkpoint: regent_host::domain::checkpoint::Checkpoint =
+        serde_json::from_value(written).unwrap();
+    checkpoint.verify(&key.verifying_key()).unwrap();
+}
+
 #[tokio::test]
 async fn risk_reports_score_the_last_week_with_the_plugin_and_feed_stats() {
     let app = TestApp::spawn().await;

@@ -32,6 +32,8 @@ struct Team {
     ops: String,
     product: String,
     exec: String,
+    /// The monitoring system's token: only its scrapes count as monitoring.
+    scraper: String,
 }
 
 /// Tokens for each part of a real program.
@@ -43,6 +45,7 @@ async fn team(app: &TestApp) -> Team {
         ops: app.token("omar (ops lead)", &["ops_lead"]).await,
         product: app.token("pia (product lead)", &["product_lead"]).await,
         exec: app.token("eve (exec sponsor)", &["exec_sponsor"]).await,
+        scraper: app.token("prometheus", &["scraper"]).await,
     }
 }
 
@@ -123,8 +126,9 @@ async fn make_ready(app: &TestApp, t: &Team, phase: &str, days: i64) {
             assert_eq!(s, StatusCode::CREATED, "{b}");
         }
     }
-    // Monitoring in place: Prometheus has scraped us just now.
-    assert_eq!(app.text("/metrics").await.0, StatusCode::OK);
+    // Monitoring in place: Prometheus has scraped us just now, with its
+    // own token.
+    assert_eq!(app.get_as(&t.scraper, "/metrics").await.0, StatusCode::OK);
 }
 
 async fn pending_proposal(app: &TestApp, t: &Team) -> Value {
@@ -787,4 +791,372 @@ async fn config_overrides_a_checklist_items_params() {
         .post("/api/readiness/evaluate", context.to_string())
         .await;
     assert_eq!(passed(&body), false, "the manifest's min 0.995");
+}
+
+// Evidence that cannot be faked or rewritten ----------------------------------
+
+fn monitoring_item(readiness: &Value) -> Value {
+    readiness["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "monitoring-in-place")
+        .cloned()
+        .unwrap_or_else(|| panic!("no monitoring-in-place item: {readiness}"))
+}
+
+/// Only the monitoring system's own `scraper` token makes a scrape count as
+/// "monitoring in place": an anonymous curl, an admin or a bad token does not.
+#[tokio::test]
+async fn only_a_scraper_tokens_scrape_is_monitoring_evidence() {
+    async fn scrape(app: &TestApp, token: Option<&str>) -> StatusCode {
+        app.call(Method::GET, "/metrics", token, None).await.0
+    }
+    async fn monitored(app: &TestApp) -> bool {
+        let (status, readiness) = app.get("/api/readiness/current").await;
+        assert_eq!(status, StatusCode::OK, "{readiness}");
+        monitoring_item(&readiness)["passed"] == true
+    }
+    let app = TestApp::spawn().await;
+    let viewer = app.token("vic", &["viewer"]).await;
+    assert!(!monitored(&app).await);
+    for who in [None, Some(ADMIN), Some(viewer.as_str())] {
+        assert_eq!(scrape(&app, who).await, StatusCode::OK, "{who:?}");
+        assert!(
+            !monitored(&app).await,
+            "a scrape by {who:?} counted as monitoring"
+        );
+    }
+    // A credential that is there but wrong is refused, never read as anonymous.
+    assert_eq!(
+        scrape(&app, Some("rgt_not-a-token")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let scraper = app.token("prometheus", &["scraper"]).await;
+    assert_eq!(scrape(&app, Some(&scraper)).await, StatusCode::OK);
+    assert!(
+        monitored(&app).await,
+        "the scraper's scrape is the evidence"
+    );
+
+    // A scraper is the monitoring system's token: nothing else rides on it.
+    for (roles, kind, says) in [
+        (
+            json!(["scraper", "viewer"]),
+            Value::Null,
+            "holds `scraper` alone",
+        ),
+        (json!(["scraper"]), json!("person"), "system principal"),
+    ] {
+        let (status, body) = app
+            .post_as(
+                ADMIN,
+                "/api/tokens",
+                &json!({"name": "p2", "roles": roles, "kind": kind}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.to_string().contains(says), "{body}");
+    }
+}
+
+/// `[metrics] require_token`: anonymous scrapes are 401, a token without the
+/// scraper role 403.
+#[tokio::test]
+async fn metrics_can_require_a_scraper_token() {
+    let app = TestApp::spawn_with(&[], false, |c| c.metrics.require_token = true).await;
+    let viewer = app.token("vic", &["viewer"]).await;
+    let scraper = app.token("prometheus", &["scraper"]).await;
+    let (status, body) = app.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.to_string().contains("require_token"), "{body}");
+    let (status, body) = app.get_as(&viewer, "/metrics").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.to_string().contains("`scraper`"), "{body}");
+    let (status, text) = app.get_as(&scraper, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.to_string().contains("regent_phase_info"), "{text}");
+}
+
+/// `/ready` reports a cached database check: however often it is polled,
+/// it checks (and so writes) at most about once a second.
+#[tokio::test]
+async fn ready_reports_a_cached_check_at_most_a_second_old() {
+    let app = TestApp::spawn().await;
+    let started = std::time::Instant::now();
+    let mut checked_at = std::collections::BTreeSet::new();
+    const CALLS: usize = 30;
+    for _ in 0..CALLS {
+        let (status, body) = app.call(Method::GET, "/ready", None, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        checked_at.insert(body["databaseCheckedAt"].as_str().unwrap().to_string());
+    }
+    let seconds = started.elapsed().as_secs() as usize;
+    // Every call checking would give CALLS distinct times; a check per
+    // second gives one per second elapsed, plus the first.
+    assert!(
+        checked_at.len() <= seconds + 2,
+        "{} checks for {CALLS} calls in {seconds} s",
+        checked_at.len()
+    );
+}
+
+/// Attacker's tools: a rewrite of the audit chain that keeps it internally
+/// consistent, as anyone with the database file can do (the chain is
+/// unkeyed), and a truncation that moves the head back.
+mod tamper {
+    use sha2::{Digest, Sha256};
+
+    fn hash(
+        prev: &str,
+        id: i64,
+        at: i64,
+        fields: [&str; 3],
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> String {
+        let mut h = Sha256::new();
+        for field in [
+            prev,
+            &id.to_string(),
+            &at.to_string(),
+            fields[0],
+            fields[1],
+            fields[2],
+            before.unwrap_or("\u{0}"),
+            after.unwrap_or("\u{0}"),
+        ] {
+            h.update((field.len() as u64).to_le_bytes());
+            h.update(field.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    pub fn unguard(conn: &rusqlite::Connection) {
+        conn.execute_batch(
+            "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;",
+        )
+        .unwrap();
+    }
+
+    /// Sets entry `id`'s actor, then recomputes every hash from there and the head.
+    pub fn rewrite(conn: &rusqlite::Connection, id: i64, actor: &str) {
+        unguard(conn);
+        conn.execute(
+            "UPDATE audit_log SET actor = ?2 WHERE id = ?1",
+            rusqlite::params![id, actor],
+        )
+        .unwrap();
+        // Each entry's new (id, prev_hash, hash), chained from the genesis.
+        let mut prev = "0".repeat(64);
+        let chain: Vec<(i64, String, String)> = conn
+            .prepare(
+                "SELECT id, at_ms, actor, action, target, before, after FROM audit_log ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                let (actor, action, target): (String, String, String) =
+                    (r.get(2)?, r.get(3)?, r.get(4)?);
+                let (before, after): (Option<String>, Option<String>) = (r.get(5)?, r.get(6)?);
+                let h = hash(
+                    &prev,
+                    r.get(0)?,
+                    r.get(1)?,
+                    [&actor, &action, &target],
+                    before.as_deref(),
+                    after.as_deref(),
+                );
+                Ok((r.get(0)?, std::mem::replace(&mut prev, h.clone()), h))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (id, prev_hash, h) in chain {
+            conn.execute(
+                "UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE id = ?1",
+                rusqlite::params![id, prev_hash, h],
+            )
+            .unwrap();
+            conn.execute(
+                "UPDATE audit_head SET last = ?1, hash = ?2",
+                rusqlite::params![id, h],
+            )
+            .unwrap();
+        }
+    }
+
+    /// Deletes every entry after `keep` and moves the head back to it.
+    pub fn truncate(conn: &rusqlite::Connection, keep: i64) {
+        unguard(conn);
+        conn.execute("DELETE FROM audit_log WHERE id > ?1", [keep])
+            .unwrap();
+        conn.execute(
+            "UPDATE audit_head SET last = ?1, hash = (SELECT hash FROM audit_log WHERE id = ?1)",
+            [keep],
+        )
+        .unwrap();
+    }
+}
+
+/// `regent audit verify` with `--checkpoints`.
+fn verify_with(db: &std::path::Path, extra: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = std::process::Command::new(regent_tests::regent_bin())
+        .args(["audit", "verify", "--db"])
+        .arg(db)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The server signs checkpoints with a key outside the database; a tail
+/// rewritten with every hash recomputed passes the bare chain check but
+/// not the checkpoints, nor does a truncated one, and a running server
+/// stops being ready.
+#[tokio::test]
+async fn signed_checkpoints_expose_a_rewritten_or_truncated_audit_log() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("audit.key");
+    let out = std::process::Command::new(regent_tests::regent_bin())
+        .args(["audit", "keygen", "--out"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{printed}");
+    let public = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .unwrap()
+        .to_string();
+    let checkpoints = keys.path().join("checkpoints.jsonl");
+    let configure = {
+        let (key_file, checkpoints) = (key_file.clone(), checkpoints.clone());
+        move |c: &mut regent_host::config::ServeConfig| {
+            c.audit.checkpoint_key_file = Some(key_file);
+            c.audit.checkpoint_file = Some(checkpoints);
+            c.audit.checkpoint_every_entries = 1;
+            c.audit.checkpoint_every_secs = 1;
+        }
+    };
+    let app = TestApp::spawn_with(&[], false, configure.clone()).await;
+    for name in ["a", "b", "c", "d"] {
+        app.token(name, &["viewer"]).await;
+    }
+    let last_id: i64 = rusqlite::Connection::open(&app.db_path)
+        .unwrap()
+        .query_row("SELECT max(id) FROM audit_log", [], |r| r.get(0))
+        .unwrap();
+    let covered = || {
+        std::fs::read_to_string(&checkpoints)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|c| c["lastId"].as_i64())
+            .max()
+    };
+    for _ in 0..200 {
+        if covered() == Some(last_id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(covered(), Some(last_id), "no checkpoint covers the log");
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(&checkpoints)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    for field in ["lastId", "lastHash", "time", "signature", "keyId"] {
+        assert!(!line[field].is_null(), "{field}: {line}");
+    }
+
+    let with_checkpoints = [
+        std::ffi::OsStr::new("--checkpoints"),
+        checkpoints.as_os_str(),
+        std::ffi::OsStr::new("--public-key"),
+        std::ffi::OsStr::new(&public),
+    ];
+    let (ok, text) = verify_with(&app.db_path, &with_checkpoints);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("vouch for entries 1..{last_id}")),
+        "{text}"
+    );
+    // Checked with some other key, the same file proves nothing.
+    let other = {
+        use base64::Engine;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+        base64::engine::general_purpose::STANDARD.encode(key.verifying_key().as_bytes())
+    };
+    let (ok, text) = verify_with(
+        &app.db_path,
+        &[
+            with_checkpoints[0],
+            with_checkpoints[1],
+            with_checkpoints[2],
+            std::ffi::OsStr::new(&other),
+        ],
+    );
+    assert!(!ok && text.contains("not among the given keys"), "{text}");
+
+    // Someone with the database file rewrites entry 2 and every hash after.
+    let conn = rusqlite::Connection::open(&app.db_path).unwrap();
+    tamper::rewrite(&conn, 2, "mallory");
+    let (ok, text) = verify_with(&app.db_path, &[]);
+    assert!(ok, "the bare chain cannot tell: {text}");
+    let (ok, text) = verify_with(&app.db_path, &with_checkpoints);
+    assert!(!ok, "{text}");
+    assert!(text.contains("was rewritten"), "{text}");
+    // The running server notices on its next tick: no longer ready, and it
+    // vouches for nothing more.
+    let mut status = StatusCode::OK;
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        (status, body) = app.call(Method::GET, "/ready", None, None).await;
+        if status != StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["failures"].to_string().contains("audit checkpoints"),
+        "{body}"
+    );
+
+    // Deleting the tail back to entry 2 and moving the head: truncation.
+    tamper::truncate(&conn, 2);
+    let (ok, text) = verify_with(&app.db_path, &[]);
+    assert!(ok, "the bare chain cannot tell: {text}");
+    let (ok, text) = verify_with(&app.db_path, &with_checkpoints);
+    assert!(!ok, "{text}");
+    assert!(text.contains("the log was truncated"), "{text}");
+
+    // A restart over the truncated store is refused, saying why.
+    let mut config = regent_host::config::ServeConfig::new(
+        app.dir.path().join("plugins"),
+        regent_tests::built_plugins().join("test-cache"),
+        app.db_path.clone(),
+    );
+    configure(&mut config);
+    let refused = tokio::task::spawn_blocking(move || {
+        regent_host::startup::build_state(&config)
+            .err()
+            .map(|e| format!("{e:#}"))
+    })
+    .await
+    .unwrap()
+    .expect("a store that contradicts its checkpoints was served");
+    assert!(refused.contains("contradicts checkpoint file"), "{refused}");
 }

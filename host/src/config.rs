@@ -86,6 +86,16 @@
 //! max_upload_bytes = 67108864
 //! [plugin_registry.trusted_keys]           # signer name = base64 ed25519 public key
 //! release = "k3Zb...="
+//!
+//! [metrics]
+//! require_token = false                    # true: anonymous GET /metrics is 401
+//!
+//! [audit]                                  # signed checkpoints of the audit chain
+//! checkpoint_key_file = "/etc/regent/audit.key"   # from `regent audit keygen`
+//! checkpoint_file = "/var/log/regent/checkpoints.jsonl"
+//! checkpoint_every_entries = 100
+//! checkpoint_every_secs = 60
+//! checkpoint_webhook = false               # true: also POST each to [webhook] url
 //! ```
 
 use std::collections::BTreeMap;
@@ -131,6 +141,10 @@ struct FileConfig {
     auth: AuthSettings,
     retention: Option<RetentionPolicy>,
     tls: Option<TlsSettings>,
+    #[serde(default)]
+    metrics: MetricsSettings,
+    #[serde(default)]
+    audit: AuditSettings,
 }
 
 /// `[tls]`: serve HTTPS with this certificate chain and key (PEM files).
@@ -139,6 +153,71 @@ struct FileConfig {
 pub struct TlsSettings {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+}
+
+/// `[metrics]`: who may scrape `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Anonymous scrapes get 401; a `scraper` (or admin) token is needed.
+    pub require_token: bool,
+}
+
+/// `[audit]`: signed checkpoints of the audit chain, kept outside the
+/// database so that whoever can write the database cannot rewrite history
+/// unnoticed. Off unless both files are named.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The ed25519 secret key (`regent audit keygen`); never in the database.
+    pub checkpoint_key_file: Option<PathBuf>,
+    /// Checkpoints are appended here, one JSON object a line.
+    pub checkpoint_file: Option<PathBuf>,
+    /// A checkpoint once this many entries are new since the last one...
+    pub checkpoint_every_entries: u64,
+    /// ...or once this long has passed with any new entry.
+    pub checkpoint_every_secs: u64,
+    /// Also POST each checkpoint to `[webhook] url`.
+    pub checkpoint_webhook: bool,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_key_file: None,
+            checkpoint_file: None,
+            checkpoint_every_entries: 100,
+            checkpoint_every_secs: 60,
+            checkpoint_webhook: false,
+        }
+    }
+}
+
+impl AuditSettings {
+    /// Whether checkpoints are written.
+    pub fn checkpoints(&self) -> bool {
+        self.checkpoint_key_file.is_some()
+    }
+
+    fn check(&self, webhook: &WebhookSettings) -> Result<()> {
+        match (&self.checkpoint_key_file, &self.checkpoint_file) {
+            (Some(_), None) => bail!("[audit] checkpoint_key_file needs checkpoint_file: where the checkpoints are appended"),
+            (None, Some(_)) => bail!("[audit] checkpoint_file needs checkpoint_key_file: the key that signs the checkpoints"),
+            _ => {}
+        }
+        if self.checkpoint_every_entries == 0 || self.checkpoint_every_secs == 0 {
+            bail!("[audit] checkpoint_every_entries and checkpoint_every_secs must be at least 1");
+        }
+        if self.checkpoint_webhook {
+            if !self.checkpoints() {
+                bail!("[audit] checkpoint_webhook = true needs checkpoint_key_file and checkpoint_file");
+            }
+            if webhook.url.is_none() {
+                bail!("[audit] checkpoint_webhook = true needs a [webhook] url (or REGENT_WEBHOOK_URL)");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[auth]`: how people sign in, and how much the governed system must
@@ -309,6 +388,8 @@ pub struct ServeConfig {
     pub retention: RetentionPolicy,
     /// `[tls]`; `None` serves plain HTTP.
     pub tls: Option<TlsSettings>,
+    pub metrics: MetricsSettings,
+    pub audit: AuditSettings,
 }
 
 impl ServeConfig {
@@ -333,6 +414,8 @@ impl ServeConfig {
             initial_phase: None,
             retention: RetentionPolicy::default(),
             tls: None,
+            metrics: MetricsSettings::default(),
+            audit: AuditSettings::default(),
         }
     }
 
@@ -457,6 +540,9 @@ impl ServeConfig {
                 .map_err(|e| anyhow::anyhow!("[retention]: {e}"))?;
             c.retention = retention;
         }
+        c.metrics = f.metrics;
+        f.audit.check(&c.webhook)?;
+        c.audit = f.audit;
         c.initial_phase = match (f.initial_phase, f.phase_started_at) {
             (None, None) => None,
             (Some(phase), Some(started_at)) => {
@@ -596,6 +682,46 @@ min = 0.99
         .unwrap_err()
         .to_string();
         assert!(err.contains("trusted key `release`"), "{err}");
+    }
+
+    #[test]
+    fn metrics_and_audit_checkpoints_are_checked() {
+        let c = load(None, &[]).unwrap();
+        assert!(!c.metrics.require_token);
+        assert!(!c.audit.checkpoints());
+        let c = load(
+            Some(
+                "[metrics]\nrequire_token = true\n[webhook]\nurl = \"http://127.0.0.1:9/h\"\n\
+                 [audit]\ncheckpoint_key_file = \"k\"\ncheckpoint_file = \"c\"\ncheckpoint_every_entries = 5\ncheckpoint_webhook = true\n",
+            ),
+            &[],
+        )
+        .unwrap();
+        assert!(c.metrics.require_token);
+        assert!(c.audit.checkpoints() && c.audit.checkpoint_webhook);
+        assert_eq!(
+            (
+                c.audit.checkpoint_every_entries,
+                c.audit.checkpoint_every_secs
+            ),
+            (5, 60)
+        );
+        for (file, says) in [
+            ("[audit]\ncheckpoint_key_file = \"k\"\n", "needs checkpoint_file"),
+            ("[audit]\ncheckpoint_file = \"c\"\n", "needs checkpoint_key_file"),
+            (
+                "[audit]\ncheckpoint_key_file = \"k\"\ncheckpoint_file = \"c\"\ncheckpoint_every_secs = 0\n",
+                "at least 1",
+            ),
+            (
+                "[audit]\ncheckpoint_key_file = \"k\"\ncheckpoint_file = \"c\"\ncheckpoint_webhook = true\n",
+                "needs a [webhook] url",
+            ),
+            ("[metrics]\nrequire = true\n", "require"),
+        ] {
+            let err = format!("{:#}", load(Some(file), &[]).unwrap_err());
+            assert!(err.contains(says), "{file}: {err}");
+        }
     }
 
     #[test]

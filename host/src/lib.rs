@@ -8,6 +8,7 @@
 //! - [`api`]: the HTTP API (axum), a thin layer over the rest.
 
 pub mod api;
+pub mod checkpoints;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -62,6 +62,17 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         None => None,
     };
     bootstrap_admin(&db, now)?;
+    let checkpoints = if config.audit.checkpoints() {
+        let checkpointer = Arc::new(
+            crate::checkpoints::Checkpointer::open(db.clone(), &config.audit, &config.webhook)
+                .map_err(|e| anyhow::anyhow!("[audit]: {e}"))?,
+        );
+        checkpointer.clone().spawn();
+        tracing::info!(file = ?config.audit.checkpoint_file, "signed audit checkpoints");
+        Some(checkpointer)
+    } else {
+        None
+    };
     let exporter = Arc::new(Exporter::default());
     let runtime = Arc::new(runtime);
     let plugins = Arc::new(ActivePlugins::new(PluginSet::default()));
@@ -130,6 +141,9 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         oidc,
         auth: config.auth.clone(),
         max_body_bytes: config.max_body_bytes,
+        ready: Arc::new(crate::service::probe::ReadyProbe::default()),
+        metrics: config.metrics.clone(),
+        checkpoints,
     })
 }
 

@@ -25,4 +25,11 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The decision log's group-commit writer.
     pub decisions: crate::service::DecisionLog,
+    /// `/ready`'s cached database check.
+    pub ready: Arc<crate::service::probe::ReadyProbe>,
+    /// `[metrics]`: whether `/metrics` needs a token.
+    pub metrics: crate::config::MetricsSettings,
+    /// Signed audit checkpoints, when `[audit]` configures them; their
+    /// faults fail `/ready`.
+    pub checkpoints: Option<Arc<crate::checkpoints::Checkpointer>>,
 }

@@ -12,6 +12,32 @@ use crate::signing;
 /// Writes a new secret key file to `out` and prints the public key with the
 /// config snippet that trusts it.
 pub fn keygen(out: &Path, force: bool) -> Result<()> {
+    let public = write_new_key(out, force)?;
+    println!("public key: {public}");
+    println!("trust it in the server's config:");
+    println!("[plugin_registry.trusted_keys]");
+    println!("{} = \"{public}\"", toml_key(&signer_name(out)));
+    Ok(())
+}
+
+/// `regent audit keygen`: the key that signs audit checkpoints.
+pub fn audit_keygen(out: &Path, force: bool) -> Result<()> {
+    let public = write_new_key(out, force)?;
+    println!("public key: {public}");
+    println!("sign audit checkpoints with it in the server's config (keep the key off the database's disk):");
+    println!("[audit]");
+    println!(
+        "checkpoint_key_file = {}",
+        toml_string(&out.display().to_string())
+    );
+    println!("checkpoint_file = \"/var/log/regent/checkpoints.jsonl\"");
+    println!("check them with: regent audit verify --checkpoints <file> --public-key {public}");
+    Ok(())
+}
+
+/// Creates `out` (readable by its owner only) holding a new secret key;
+/// returns the public key in base64.
+fn write_new_key(out: &Path, force: bool) -> Result<String> {
     let (seed, public) = signing::generate_key()
         .map_err(|e| anyhow!("cannot get randomness from the operating system: {e}"))?;
     let text = signing::encode_secret_key(&SigningKey::from_bytes(&seed));
@@ -45,12 +71,7 @@ pub fn keygen(out: &Path, force: bool) -> Result<()> {
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", out.display()))?;
-
-    println!("public key: {public}");
-    println!("trust it in the server's config:");
-    println!("[plugin_registry.trusted_keys]");
-    println!("{} = \"{public}\"", toml_key(&signer_name(out)));
-    Ok(())
+    Ok(public)
 }
 
 /// Signs the component at `wasm` with the secret key file at `key`, writing
@@ -87,6 +108,11 @@ fn signer_name(key_file: &Path) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "signer".to_string())
+}
+
+/// A TOML basic string: JSON string escapes are all valid in one.
+fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
 }
 
 /// A bare TOML key when possible; otherwise quoted, since a stem such as

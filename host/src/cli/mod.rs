@@ -1,5 +1,6 @@
 //! The `regent` command line.
 
+mod audit;
 mod keys;
 mod plugin;
 mod plugins_remote;
@@ -76,9 +77,33 @@ enum Command {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Walks the hash chain; fails if a row was edited or deleted.
+    ///
+    /// With --checkpoints, also checks the log against the server's signed
+    /// checkpoints: a tail rewritten (hashes and all), deleted or truncated
+    /// behind a checkpoint is reported.
     Verify {
         #[arg(long, env = "GOVERNANCE_DB_PATH", default_value = "var/regent.db")]
         db: PathBuf,
+        /// The checkpoint file (`[audit] checkpoint_file`).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        /// The checkpoint key's public half, base64 (repeat after a rotation).
+        #[arg(long, requires = "checkpoints")]
+        public_key: Vec<String>,
+        /// Or the secret key file itself, to derive it from.
+        #[arg(long, requires = "checkpoints")]
+        key_file: Vec<PathBuf>,
+    },
+    /// Make the ed25519 key that signs audit checkpoints.
+    ///
+    /// Prints its public key and the server config that uses it.
+    Keygen {
+        /// Where to write the secret key (created readable by you only).
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing key file.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -191,27 +216,6 @@ enum PluginCommand {
     },
 }
 
-fn verify_audit(path: &std::path::Path) -> anyhow::Result<()> {
-    if !path.exists() {
-        anyhow::bail!("no database at {}", path.display());
-    }
-    let db = crate::storage::Database::open(path)?;
-    let v = db.verify_audit()?;
-    if v.problems.is_empty() {
-        println!("audit log intact: {} entries", v.entries);
-        Ok(())
-    } else {
-        for p in &v.problems {
-            println!("{p}");
-        }
-        anyhow::bail!(
-            "the audit log was tampered with: {} problem(s) in {} entries",
-            v.problems.len(),
-            v.entries
-        )
-    }
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Serve { .. }) {
@@ -238,7 +242,22 @@ pub fn main() -> ExitCode {
             crate::telemetry::init(config.log_level.as_deref());
             crate::startup::serve_blocking(config)
         }),
-        Command::Audit(AuditCommand::Verify { db }) => verify_audit(&db),
+        Command::Audit(AuditCommand::Verify {
+            db,
+            checkpoints,
+            public_key,
+            key_file,
+        }) => audit::verify(
+            &db,
+            checkpoints
+                .map(|file| audit::CheckpointArgs {
+                    file,
+                    public_keys: public_key,
+                    key_files: key_file,
+                })
+                .as_ref(),
+        ),
+        Command::Audit(AuditCommand::Keygen { out, force }) => keys::audit_keygen(&out, force),
         Command::Stop { reason } => remote::stop(&reason),
         Command::Resume { reason } => remote::resume(&reason),
         Command::Status => remote::status(),

@@ -9,7 +9,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// A role held by a principal. `admin` may do everything but approve; the
 /// four approver roles approve or reject the proposals that need them and
-/// attest checklist items.
+/// attest checklist items; `scraper` is the monitoring system, whose
+/// scrapes of `/metrics` are the evidence that monitoring is in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -21,10 +22,11 @@ pub enum Role {
     OpsLead,
     ProductLead,
     ExecSponsor,
+    Scraper,
 }
 
 impl Role {
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Viewer,
         Role::Reporter,
         Role::Operator,
@@ -33,6 +35,7 @@ impl Role {
         Role::OpsLead,
         Role::ProductLead,
         Role::ExecSponsor,
+        Role::Scraper,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Role {
             Role::OpsLead => "ops_lead",
             Role::ProductLead => "product_lead",
             Role::ExecSponsor => "exec_sponsor",
+            Role::Scraper => "scraper",
         }
     }
 
@@ -69,7 +73,7 @@ impl FromStr for Role {
             .into_iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown role `{s}` (expected viewer, reporter, operator, admin, tech_lead, ops_lead, product_lead or exec_sponsor)")
+                format!("unknown role `{s}` (expected viewer, reporter, operator, admin, tech_lead, ops_lead, product_lead, exec_sponsor or scraper)")
             })
     }
 }
@@ -199,6 +203,12 @@ impl Principal {
         self.agent.is_some() || self.names(Role::Reporter)
     }
 
+    /// Whether a scrape by this principal shows monitoring is in place: the
+    /// monitoring system's own token, not an admin or a person with curl.
+    pub fn is_monitoring(&self) -> bool {
+        self.kind == PrincipalKind::System && self.names(Role::Scraper)
+    }
+
     /// Whether the principal itself holds `role`, without admin's stand-in.
     pub fn names(&self, role: Role) -> bool {
         self.roles.contains(&role)
@@ -264,6 +274,10 @@ pub enum TokenPolicyError {
     AgentTokenWithoutReporter,
     #[error("a token bound to an agent is a system principal, not a person")]
     AgentTokenPerson,
+    #[error("a `scraper` token is the monitoring system's and holds `scraper` alone, not `{0}`: its scrapes are the evidence that monitoring is in place")]
+    ScraperWithOtherRoles(Role),
+    #[error("a `scraper` token is a system principal (the monitoring system), not a person")]
+    ScraperPerson,
 }
 
 /// The separation-of-duties rules a local token must follow.
@@ -297,6 +311,14 @@ pub fn check_token_request(req: &TokenRequest, oidc: bool) -> Result<(), TokenPo
         }
         if req.kind == PrincipalKind::Person {
             return Err(TokenPolicyError::AgentTokenPerson);
+        }
+    }
+    if req.roles.contains(&Role::Scraper) {
+        if let Some(r) = req.roles.iter().copied().find(|r| *r != Role::Scraper) {
+            return Err(TokenPolicyError::ScraperWithOtherRoles(r));
+        }
+        if req.kind == PrincipalKind::Person {
+            return Err(TokenPolicyError::ScraperPerson);
         }
     }
     Ok(())
@@ -336,6 +358,18 @@ mod tests {
         assert!(admin.holds(Role::ExecSponsor));
         assert!(!admin.names(Role::ExecSponsor));
         assert!(!principal(&[Role::Viewer], None).holds(Role::Reporter));
+    }
+
+    #[test]
+    fn only_the_monitoring_systems_own_token_is_monitoring() {
+        assert!(principal(&[Role::Scraper], None).is_monitoring());
+        let admin = principal(&[Role::Admin], None);
+        assert!(admin.holds(Role::Scraper) && !admin.is_monitoring());
+        let person = Principal {
+            kind: PrincipalKind::Person,
+            ..principal(&[Role::Scraper], None)
+        };
+        assert!(!person.is_monitoring());
     }
 
     #[test]
@@ -397,6 +431,16 @@ mod tests {
             Err(TokenPolicyError::AgentTokenPerson)
         );
         assert_eq!(ok(&[], System, None, false), Err(TokenPolicyError::NoRoles));
+        assert!(ok(&[Role::Scraper], System, None, false).is_ok());
+        assert_eq!(
+            ok(&[Role::Scraper, Role::Viewer], System, None, false),
+            Err(TokenPolicyError::ScraperWithOtherRoles(Role::Viewer))
+        );
+        assert_eq!(
+            ok(&[Role::Scraper], Person, None, false),
+            Err(TokenPolicyError::ScraperPerson)
+        );
+        assert_eq!(PrincipalKind::default_for(&[Role::Scraper]), System);
         assert_eq!(PrincipalKind::default_for(&[Role::Reporter]), System);
         assert_eq!(
             PrincipalKind::default_for(&[Role::Viewer, Role::OpsLead]),

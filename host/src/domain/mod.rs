@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod breaker;
+pub mod checkpoint;
 pub mod control;
 pub mod events;
 pub mod fleet;

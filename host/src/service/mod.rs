@@ -8,6 +8,7 @@ mod control;
 mod cycle;
 mod events;
 mod fleet;
+pub mod probe;
 mod readiness;
 pub mod registry;
 pub mod retention;

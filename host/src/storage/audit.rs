@@ -148,6 +148,29 @@ impl Database {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The newest entry's id and hash, as the log itself holds them (not
+    /// the head row, which a rewriter could edit along with it).
+    pub fn audit_last(&self) -> Result<Option<(i64, String)>, StorageError> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row(
+                "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The hash of entry `id`, if the log holds it.
+    pub fn audit_hash(&self, id: i64) -> Result<Option<String>, StorageError> {
+        let conn = self.conn();
+        Ok(conn
+            .query_row("SELECT hash FROM audit_log WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// Walks the chain from the first entry: each row's hash must match its
     /// contents, link to the row before, and the last must be the head.
     pub fn verify_audit(&self) -> Result<AuditVerification, StorageError> {

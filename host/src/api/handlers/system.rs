@@ -1,13 +1,18 @@
-//! Liveness, readiness and Prometheus: no token needed.
+//! Liveness, readiness and Prometheus: no token needed (unless `[metrics]
+//! require_token`).
+
+use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::api::auth::Caller;
 use crate::api::extract::blocking;
 use crate::api::{ApiError, AppState};
+use crate::domain::auth::Role;
 use crate::domain::Timestamp;
 
 #[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, description = "the process is up")))]
@@ -15,18 +20,28 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 only when the database takes writes and every configured plugin
-/// loaded; otherwise 503 with what failed.
+/// 200 only when the database takes writes, every configured plugin
+/// loaded and audit checkpoints (if configured) are being written;
+/// otherwise 503 with what failed. The database check is cached: it is at
+/// most a second old (`databaseCheckedAt`), so polling never writes per call.
 #[utoipa::path(get, path = "/ready", tag = "system",
     responses((status = 200, description = "ready"), (status = 503, description = "not ready, with the failures")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let db = state.db.clone();
-    let db_check = tokio::task::spawn_blocking(move || db.check_writable()).await;
+    let database = state
+        .ready
+        .database(Instant::now(), || async move {
+            match tokio::task::spawn_blocking(move || db.check_writable()).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("database: {e}")),
+                Err(e) => Some(format!("database check failed: {e}")),
+            }
+        })
+        .await;
     let mut failures: Vec<String> = state.registry.faults();
-    match db_check {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => failures.push(format!("database: {e}")),
-        Err(e) => failures.push(format!("database check failed: {e}")),
+    failures.extend(database.failure);
+    if let Some(fault) = state.checkpoints.as_ref().and_then(|c| c.fault()) {
+        failures.push(format!("audit checkpoints: {fault}"));
     }
     let plugins = state.plugins.current();
     if failures.is_empty() {
@@ -36,25 +51,51 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                 "status": "ready",
                 "plugins": plugins.len(),
                 "pluginGeneration": plugins.generation(),
+                "databaseCheckedAt": database.checked_at,
             })),
         )
             .into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "failures": failures})),
+            Json(json!({
+                "status": "not_ready",
+                "failures": failures,
+                "databaseCheckedAt": database.checked_at,
+            })),
         )
             .into_response()
     }
 }
 
-/// Prometheus text format 0.0.4.
-#[utoipa::path(get, path = "/metrics", tag = "system",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// Prometheus text format 0.0.4. Anonymous unless `[metrics]
+/// require_token`; only a scrape with the monitoring system's own `scraper`
+/// token counts as evidence that monitoring is in place.
+#[utoipa::path(get, path = "/metrics", tag = "system", security((), ("bearer" = [])),
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
+        (status = 401, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = Caller::from_headers(&headers, &state).await?;
+    let monitoring = match &caller {
+        Some(caller) if state.metrics.require_token => {
+            caller.require(Role::Scraper)?.is_monitoring()
+        }
+        Some(caller) => caller.0.is_monitoring(),
+        None if state.metrics.require_token => {
+            return Err(ApiError::Unauthorized(
+                "`[metrics] require_token` is on: scrape with a `scraper` token (`Authorization: Bearer <token>`)".into(),
+            ))
+        }
+        None => false,
+    };
     let text = blocking(move || {
         let now = Timestamp::now();
-        state.governance.note_scrape(now);
+        if monitoring {
+            state.governance.note_scrape(now);
+        }
         let figures = state.governance.prometheus_figures(now)?;
         Ok(state.exporter.render(&figures))
     })
