@@ -68,6 +68,68 @@ async fn read_part(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError
     Ok(bytes)
 }
 
+/// The parts of an upload, each within its size limit.
+#[derive(Debug)]
+pub struct UploadParts {
+    pub wasm: Vec<u8>,
+    pub manifest: String,
+    pub signature: Option<Vec<u8>>,
+}
+
+/// Reads an upload's parts: `wasm` (at most `max_wasm` bytes), `manifest`
+/// (UTF-8 TOML) and an optional `signature`. A part named twice is refused:
+/// which of two components a signature vouches for must never be a guess.
+pub async fn read_upload(
+    multipart: &mut Multipart,
+    max_wasm: usize,
+) -> Result<UploadParts, ApiError> {
+    let (mut wasm, mut manifest, mut signature) = (None, None, None);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        let seen = match name.as_str() {
+            "wasm" => wasm.replace(read_part(field, max_wasm).await?).is_some(),
+            "manifest" => {
+                let bytes = read_part(field, MAX_MANIFEST_BYTES).await?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    ApiError::BadRequest("part `manifest` is not UTF-8 text".into())
+                })?;
+                manifest.replace(text).is_some()
+            }
+            "signature" => signature
+                .replace(read_part(field, MAX_SIGNATURE_BYTES).await?)
+                .is_some(),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown part `{other}`: the parts are `wasm`, `manifest` and `signature`"
+                )))
+            }
+        };
+        if seen {
+            return Err(ApiError::BadRequest(format!(
+                "part `{name}` is given more than once"
+            )));
+        }
+    }
+    let (Some(wasm), Some(manifest)) = (wasm, manifest) else {
+        return Err(ApiError::BadRequest(
+            "the upload needs a `wasm` part (the component) and a `manifest` part (its TOML)"
+                .into(),
+        ));
+    };
+    if wasm.is_empty() {
+        return Err(ApiError::BadRequest("part `wasm` is empty".into()));
+    }
+    Ok(UploadParts {
+        wasm,
+        manifest,
+        signature,
+    })
+}
+
 /// Uploads a version as multipart/form-data: `wasm` (the component),
 /// `manifest` (its TOML), and optionally `signature` (the JSON of
 /// `regent plugin sign`). It passes the gates (signature, compile, world,
@@ -95,37 +157,11 @@ pub async fn upload(
         ))
     })?;
     let max_wasm = state.registry.settings().max_upload_bytes;
-    let (mut wasm, mut manifest, mut signature) = (None, None, None);
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
-    {
-        match field.name().unwrap_or_default() {
-            "wasm" => wasm = Some(read_part(field, max_wasm).await?),
-            "manifest" => {
-                let bytes = read_part(field, MAX_MANIFEST_BYTES).await?;
-                manifest = Some(String::from_utf8(bytes).map_err(|_| {
-                    ApiError::BadRequest("part `manifest` is not UTF-8 text".into())
-                })?);
-            }
-            "signature" => signature = Some(read_part(field, MAX_SIGNATURE_BYTES).await?),
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown part `{other}`: the parts are `wasm`, `manifest` and `signature`"
-                )))
-            }
-        }
-    }
-    let (Some(wasm), Some(manifest)) = (wasm, manifest) else {
-        return Err(ApiError::BadRequest(
-            "the upload needs a `wasm` part (the component) and a `manifest` part (its TOML)"
-                .into(),
-        ));
-    };
-    if wasm.is_empty() {
-        return Err(ApiError::BadRequest("part `wasm` is empty".into()));
-    }
+    let UploadParts {
+        wasm,
+        manifest,
+        signature,
+    } = read_upload(&mut multipart, max_wasm).await?;
     let options = UploadOptions {
         activate: q.activate.unwrap_or(true),
         dry_run: q.dry_run.unwrap_or(false),
