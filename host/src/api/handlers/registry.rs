@@ -22,6 +22,7 @@ const MAX_MANIFEST_BYTES: usize = 1 << 20;
 const MAX_SIGNATURE_BYTES: usize = 16 << 10;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// Make it active once it passes every gate (default true).
@@ -33,6 +34,7 @@ pub struct UploadQuery {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ForceQuery {
     force: Option<bool>,
