@@ -138,7 +138,7 @@ pub async fn read_upload(
 /// describe, params, fixtures, shadow run) or is refused with the gate
 /// that failed, and the active version keeps serving.
 #[utoipa::path(put, path = "/api/plugins/{name}", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path), UploadQuery),
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name"), UploadQuery),
     request_body(content_type = "multipart/form-data", description = "parts `wasm`, `manifest`, optional `signature`"),
     responses((status = 200, body = UploadOutcome), (status = 400, description = "bad input, or a failed gate (`error.gate`)", body = crate::api::ErrorBody),
         (status = 403, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody), (status = 413, body = crate::api::ErrorBody)))]
@@ -188,7 +188,7 @@ pub async fn upload(
 
 /// Every version of a plugin, newest upload first.
 #[utoipa::path(get, path = "/api/plugins/{name}/versions", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path)), responses((status = 200, body = [PluginVersion]), (status = 404, body = crate::api::ErrorBody)))]
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name")), responses((status = 200, body = [PluginVersion]), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn versions(
     State(state): State<AppState>,
     _caller: Caller,
@@ -201,7 +201,7 @@ pub async fn versions(
 /// Makes a stored version active, after the gates run again on today's
 /// recorded inputs.
 #[utoipa::path(post, path = "/api/plugins/{name}/activate", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path), ForceQuery), request_body = ActivateBody,
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name"), ForceQuery), request_body = ActivateBody,
     responses((status = 200, body = Activation), (status = 400, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
 pub async fn activate(
     State(state): State<AppState>,
@@ -227,7 +227,7 @@ pub async fn activate(
 
 /// Reactivates the version that was active before the current one.
 #[utoipa::path(post, path = "/api/plugins/{name}/rollback", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path)),
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name")),
     responses((status = 200, body = Activation), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
@@ -241,7 +241,7 @@ pub async fn rollback(
 
 /// Deletes an inactive (or rejected) version; an active one is refused.
 #[utoipa::path(delete, path = "/api/plugins/{name}/versions/{version}", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path), ("version" = String, Path)),
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name"), ("version" = String, Path)),
     responses((status = 200, body = PluginVersion), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
 pub async fn delete_version(
     State(state): State<AppState>,
