@@ -1,6 +1,6 @@
 //! The HTTP API end to end: a real server on an ephemeral port, per test.
 
-use regent_tests::app::{error_code, TestApp};
+use regent_tests::app::{error_code, TestApp, ADMIN};
 use regent_tests::built_plugins;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -403,6 +403,7 @@ async fn every_limit_means_what_the_document_says() {
 #[tokio::test]
 async fn integer_ids_at_the_int64_extremes_are_looked_up() {
     let app = spawn(&[]).await;
+    let lead = app.token("lead", &["tech_lead"]).await;
     let mut checked = 0;
     for (method, path, op) in openapi_operations(&app).await {
         let params = op["parameters"].as_array().cloned().unwrap_or_default();
@@ -412,18 +413,22 @@ async fn integer_ids_at_the_int64_extremes_are_looked_up() {
         else {
             continue;
         };
-        let body = match op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str() {
-            Some(r) if r.ends_with("/ResolveBody") => json!({"resolution": "fixed"}),
-            Some(r) if r.ends_with("/RejectBody") => json!({"reason": "no"}),
-            Some(r) if r.ends_with("/ApproveBody") => json!({}),
-            _ => serde_json::Value::Null,
-        };
+        // A valid body, and a caller the route lets through to the lookup.
+        let (body, token) =
+            match op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str() {
+                Some(r) if r.ends_with("/ResolveBody") => (json!({"resolution": "fixed"}), ADMIN),
+                Some(r) if r.ends_with("/RejectBody") => {
+                    (json!({"role": "tech_lead", "reason": "no"}), lead.as_str())
+                }
+                Some(r) if r.ends_with("/ApproveBody") => (json!({"role": "tech_lead"}), lead.as_str()),
+                _ => (serde_json::Value::Null, ADMIN),
+            };
         for extreme in [i64::MAX, i64::MIN, 0] {
             let url = path.replace(&format!("{{{}}}", id["name"].as_str().unwrap()), &extreme.to_string());
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (!body.is_null()).then(|| body.to_string().into());
             let (status, reply) = app
-                .call(method.clone(), &url, Some(regent_tests::app::ADMIN), body)
+                .call(method.clone(), &url, Some(token), body)
                 .await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {reply}");
             assert_eq!(error_code(&reply), "not_found");
