@@ -345,7 +345,10 @@ async fn every_operation_documents_the_errors_its_shape_can_give() {
         for p in &params {
             if p["in"] == "path" {
                 let name = p["name"].as_str().unwrap();
-                assert!(path.contains(&format!("{{{name}}}")), "{method} {path}: `{name}` is not in the path");
+                assert!(
+                    path.contains(&format!("{{{name}}}")),
+                    "{method} {path}: `{name}` is not in the path"
+                );
             }
         }
     }
@@ -390,7 +393,11 @@ async fn every_limit_means_what_the_document_says() {
             u64::MAX.to_string(),
         ] {
             let (status, body) = app.get(&format!("{path}?limit={bad}")).await;
-            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}?limit={bad}: {body}");
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{path}?limit={bad}: {body}"
+            );
             assert_eq!(error_code(&body), "bad_request");
         }
         checked += 1;
@@ -414,22 +421,24 @@ async fn integer_ids_at_the_int64_extremes_are_looked_up() {
             continue;
         };
         // A valid body, and a caller the route lets through to the lookup.
-        let (body, token) =
-            match op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str() {
-                Some(r) if r.ends_with("/ResolveBody") => (json!({"resolution": "fixed"}), ADMIN),
-                Some(r) if r.ends_with("/RejectBody") => {
-                    (json!({"role": "tech_lead", "reason": "no"}), lead.as_str())
-                }
-                Some(r) if r.ends_with("/ApproveBody") => (json!({"role": "tech_lead"}), lead.as_str()),
-                _ => (serde_json::Value::Null, ADMIN),
-            };
+        let (body, token) = match op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+        {
+            Some(r) if r.ends_with("/ResolveBody") => (json!({"resolution": "fixed"}), ADMIN),
+            Some(r) if r.ends_with("/RejectBody") => {
+                (json!({"role": "tech_lead", "reason": "no"}), lead.as_str())
+            }
+            Some(r) if r.ends_with("/ApproveBody") => (json!({"role": "tech_lead"}), lead.as_str()),
+            _ => (serde_json::Value::Null, ADMIN),
+        };
         for extreme in [i64::MAX, i64::MIN, 0] {
-            let url = path.replace(&format!("{{{}}}", id["name"].as_str().unwrap()), &extreme.to_string());
+            let url = path.replace(
+                &format!("{{{}}}", id["name"].as_str().unwrap()),
+                &extreme.to_string(),
+            );
             let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let body = (!body.is_null()).then(|| body.to_string().into());
-            let (status, reply) = app
-                .call(method.clone(), &url, Some(token), body)
-                .await;
+            let (status, reply) = app.call(method.clone(), &url, Some(token), body).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {reply}");
             assert_eq!(error_code(&reply), "not_found");
         }

@@ -123,7 +123,10 @@ pub fn plugin_input(data: &[u8]) {
     let input = match read_input(kind, value) {
         Ok(input) => input,
         Err(EvaluationError::BadInput { message, .. }) => {
-            assert!(!message.trim().is_empty(), "an empty error for a {kind} input");
+            assert!(
+                !message.trim().is_empty(),
+                "an empty error for a {kind} input"
+            );
             return;
         }
         Err(other) => panic!("reading an input ran a plugin: {other}"),
@@ -297,7 +300,11 @@ mod tests {
     fn files(dir: &str, suffix: &str) -> Vec<PathBuf> {
         let mut found = Vec::new();
         for entry in std::fs::read_dir(repo().join(dir)).unwrap().flatten() {
-            for file in std::fs::read_dir(entry.path()).into_iter().flatten().flatten() {
+            for file in std::fs::read_dir(entry.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let path = file.path();
                 if path.to_string_lossy().ends_with(suffix) {
                     found.push(path);
@@ -321,8 +328,26 @@ mod tests {
             b"((rollbackRate <= -0.5)) and approvalRate != 1 and lowIncidents == 2",
         ];
         let dictionary: &[&[u8]] = &[
-            b"(", b")", b" and ", b" or ", b"not ", b">", b">=", b"<", b"<=", b"==", b"!=",
-            b"=", b"!", b"-", b".", b"1e9", b"0.", b"errorRate", b"failures", b"\xc3\xa9",
+            b"(",
+            b")",
+            b" and ",
+            b" or ",
+            b"not ",
+            b">",
+            b">=",
+            b"<",
+            b"<=",
+            b"==",
+            b"!=",
+            b"=",
+            b"!",
+            b"-",
+            b".",
+            b"1e9",
+            b"0.",
+            b"errorRate",
+            b"failures",
+            b"\xc3\xa9",
         ];
         Mutator::new(1, seeds, dictionary).run(
             "expression",
@@ -346,20 +371,41 @@ mod tests {
         assert!(owned.len() > 10, "the plugins' manifests are the seeds");
         let seeds = as_slices(&owned);
         let dictionary: &[&[u8]] = &[
-            b"[", b"]", b"[[", b"]]", b"{", b"}", b"=", b"\"", b"'''", b"\"\"\"", b"\n", b",",
-            b"[params]", b"[limits]", b"[[fixtures]]", b"timeout_ms = ", b"memory_mib = ",
-            b"18446744073709551615", b"-1", b"0", b"1e400", b"nan", b"inf", b"1979-05-27T07:32:00Z",
-            b"kind = \"checklist-bundle\"", b"a.b.c = 1", b"\\u0000", b"\xef\xbb\xbf",
+            b"[",
+            b"]",
+            b"[[",
+            b"]]",
+            b"{",
+            b"}",
+            b"=",
+            b"\"",
+            b"'''",
+            b"\"\"\"",
+            b"\n",
+            b",",
+            b"[params]",
+            b"[limits]",
+            b"[[fixtures]]",
+            b"timeout_ms = ",
+            b"memory_mib = ",
+            b"18446744073709551615",
+            b"-1",
+            b"0",
+            b"1e400",
+            b"nan",
+            b"inf",
+            b"1979-05-27T07:32:00Z",
+            b"kind = \"checklist-bundle\"",
+            b"a.b.c = 1",
+            b"\\u0000",
+            b"\xef\xbb\xbf",
         ];
-        Mutator::new(2, &seeds, dictionary).run(
-            "manifest",
-            Mutator::inputs(INPUTS),
-            manifest,
-        );
+        Mutator::new(2, &seeds, dictionary).run("manifest", Mutator::inputs(INPUTS), manifest);
     }
 
     fn part(name: &str, filename: Option<&str>, body: &[u8]) -> Vec<u8> {
-        let mut out = format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"");
+        let mut out =
+            format!("--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"");
         if let Some(f) = filename {
             out += &format!("; filename=\"{f}\"");
         }
@@ -379,13 +425,20 @@ mod tests {
     #[test]
     fn fuzz_the_multipart_upload_parser() {
         let wasm = part("wasm", Some("p.wasm"), b"\0asm\x0d\0\x01\0");
-        let manifest = part("manifest", None, b"name = \"p\"\nkind = \"risk-scorer\"\nversion = \"1\"\n");
+        let manifest = part(
+            "manifest",
+            None,
+            b"name = \"p\"\nkind = \"risk-scorer\"\nversion = \"1\"\n",
+        );
         let signature = part("signature", None, br#"{"key":"k","signature":"s"}"#);
         let owned = vec![
             body(&[wasm.clone(), manifest.clone()]),
             body(&[manifest.clone(), signature.clone(), wasm.clone()]),
             body(&[wasm.clone(), wasm.clone(), manifest.clone()]),
-            body(&[part("wasm", None, &[7; MULTIPART_MAX_WASM + 1]), manifest.clone()]),
+            body(&[
+                part("wasm", None, &[7; MULTIPART_MAX_WASM + 1]),
+                manifest.clone(),
+            ]),
             body(&[part("wasm", None, b""), manifest.clone()]),
             body(&[part("manifest", None, b"\xff\xfe"), wasm.clone()]),
             body(&[part("other", None, b"x")]),
@@ -393,9 +446,20 @@ mod tests {
         ];
         let seeds = as_slices(&owned);
         let dictionary: &[&[u8]] = &[
-            b"\r\n", b"\r\n\r\n", b"--", MULTIPART_BOUNDARY.as_bytes(), b"Content-Disposition: form-data; ",
-            b"name=\"wasm\"", b"name=\"manifest\"", b"name=\"signature\"", b"name=", b"filename=\"",
-            b"Content-Type: ", b"\"", b";", b"\0",
+            b"\r\n",
+            b"\r\n\r\n",
+            b"--",
+            MULTIPART_BOUNDARY.as_bytes(),
+            b"Content-Disposition: form-data; ",
+            b"name=\"wasm\"",
+            b"name=\"manifest\"",
+            b"name=\"signature\"",
+            b"name=",
+            b"filename=\"",
+            b"Content-Type: ",
+            b"\"",
+            b";",
+            b"\0",
         ];
         Mutator::new(3, &seeds, dictionary).run(
             "multipart",
@@ -431,10 +495,31 @@ mod tests {
         let seeds = as_slices(&owned);
         assert!(seeds.len() > 20, "the plugins' fixtures are the seeds");
         let dictionary: &[&[u8]] = &[
-            b"{", b"}", b"[", b"]", b":", b",", b"\"", b"null", b"true", b"-0", b"1e308", b"-1e308",
-            b"18446744073709551616", b"-9223372036854775809", b"4294967296", b"0.1", b"\"now\":",
-            b"\"9999-12-31T23:59:59Z\"", b"\"0000-01-01T00:00:00Z\"", b"\"2026-11-01T00:00:00+23:59\"",
-            b"\"severity\":\"critical\"", b"\"phase\":", b"\"L5\"", b"\"\\u0000\"", b"\"\\ud800\"",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b":",
+            b",",
+            b"\"",
+            b"null",
+            b"true",
+            b"-0",
+            b"1e308",
+            b"-1e308",
+            b"18446744073709551616",
+            b"-9223372036854775809",
+            b"4294967296",
+            b"0.1",
+            b"\"now\":",
+            b"\"9999-12-31T23:59:59Z\"",
+            b"\"0000-01-01T00:00:00Z\"",
+            b"\"2026-11-01T00:00:00+23:59\"",
+            b"\"severity\":\"critical\"",
+            b"\"phase\":",
+            b"\"L5\"",
+            b"\"\\u0000\"",
+            b"\"\\ud800\"",
         ];
         Mutator::new(4, &seeds, dictionary).run(
             "plugin-input",

@@ -571,11 +571,14 @@ pub fn fuzz(data: &[u8]) {
         condition: condition.to_string(),
     };
     if let Err(message) = Expression::validate(&params) {
-        assert!(!message.trim().is_empty(), "an empty error for {condition:?}");
+        assert!(
+            !message.trim().is_empty(),
+            "an empty error for {condition:?}"
+        );
         return;
     }
     let empty = empty_window(1_800_000_000_000, 3_600_000);
-    let mut busy = empty.clone();
+    let mut busy = empty;
     busy.metrics.commands_total = 100;
     busy.metrics.by_status.failed = 7;
     busy.failures = 7;

@@ -8,7 +8,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query, LimitQuery, MAX_LIMIT, MAX_SHORT_LIMIT, ShortLimitQuery};
+use crate::api::extract::{
+    blocking, json_body, limit, query, LimitQuery, ShortLimitQuery, MAX_LIMIT, MAX_SHORT_LIMIT,
+};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::events::{ActionRecord, EngineEvent, EventStats, NewEvent, RiskReport};

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query, MAX_SHORT_LIMIT, ShortLimitQuery};
+use crate::api::extract::{blocking, json_body, limit, query, ShortLimitQuery, MAX_SHORT_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::governance::{GovernanceReport, GovernanceState, Proposal, ReadinessStatus};

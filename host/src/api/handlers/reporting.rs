@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, json_value, limit, query, typed, MAX_SHORT_LIMIT, ShortLimitQuery};
+use crate::api::extract::{
+    blocking, json_body, json_value, limit, query, typed, ShortLimitQuery, MAX_SHORT_LIMIT,
+};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::metrics::{CommandRecord, IncidentRecord, MetricsReport, NewIncident};
