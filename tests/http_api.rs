@@ -1,6 +1,6 @@
 //! The HTTP API end to end: a real server on an ephemeral port, per test.
 
-use regent_tests::app::{error_code, TestApp};
+use regent_tests::app::{error_code, TestApp, ADMIN};
 use regent_tests::built_plugins;
 use regent_tests::tls::{client_trusting, TestCert};
 use reqwest::StatusCode;
@@ -367,4 +367,149 @@ fn a_certificate_and_a_key_that_do_not_belong_together_are_refused() {
         .unwrap()
         .to_string();
     assert!(err.contains("holds no certificate"), "{err}");
+}
+
+/// The OpenAPI document served, and every operation in it as
+/// (method, path, operation).
+async fn openapi_operations(app: &TestApp) -> Vec<(String, String, serde_json::Value)> {
+    let (status, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut operations = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations.push((method.clone(), path.clone(), operation.clone()));
+        }
+    }
+    assert!(operations.len() > 70, "every route is documented");
+    operations
+}
+
+/// Schemathesis found 81 statuses the document did not list: no operation
+/// listed 401, those with input no 400, those with a path id no 404. Each
+/// operation now lists the shared errors its shape can give.
+#[tokio::test]
+async fn every_operation_documents_the_errors_its_shape_can_give() {
+    let app = spawn(&[]).await;
+    for (method, path, op) in openapi_operations(&app).await {
+        let responses = op["responses"].as_object().unwrap();
+        let has = |status: &str| responses.contains_key(status);
+        let params = op["parameters"].as_array().cloned().unwrap_or_default();
+        let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+        if secured {
+            assert!(has("401"), "{method} {path} lists no 401");
+        }
+        if !params.is_empty() || op.get("requestBody").is_some() {
+            assert!(has("400"), "{method} {path} lists no 400");
+        }
+        if params.iter().any(|p| p["in"] == "path") {
+            assert!(has("404"), "{method} {path} lists no 404");
+        }
+        if op.get("requestBody").is_some() {
+            assert!(has("413"), "{method} {path} lists no 413");
+        }
+        // A query struct documented as path parameters made every listing
+        // "require" a `limit` segment its route does not have.
+        for p in &params {
+            if p["in"] == "path" {
+                let name = p["name"].as_str().unwrap();
+                assert!(
+                    path.contains(&format!("{{{name}}}")),
+                    "{method} {path}: `{name}` is not in the path"
+                );
+            }
+        }
+    }
+    // The 401 the document promises is the one the server gives.
+    let (status, body) = app
+        .call(reqwest::Method::GET, "/api/audit", None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), "unauthorized");
+}
+
+/// Schemathesis found `limit` outside the documented range accepted (the
+/// document said 0..=2^31-1 and "in path"); now each listing documents
+/// the range it enforces, and the server refuses anything else with 400.
+#[tokio::test]
+async fn every_limit_means_what_the_document_says() {
+    let app = spawn(&[]).await;
+    let mut checked = 0;
+    for (method, path, op) in openapi_operations(&app).await {
+        let Some(limit) = op["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "limit"))
+        else {
+            continue;
+        };
+        assert_eq!(method, "get");
+        assert_eq!(limit["in"], "query", "{path}: `limit` is a query parameter");
+        assert_ne!(limit["required"], true, "{path}: `limit` is optional");
+        let min = limit["schema"]["minimum"].as_u64().unwrap();
+        let max = limit["schema"]["maximum"].as_u64().unwrap();
+        assert_eq!(min, 1, "{path}");
+        for ok in [min, max] {
+            let (status, body) = app.get(&format!("{path}?limit={ok}")).await;
+            assert_eq!(status, StatusCode::OK, "{path}?limit={ok}: {body}");
+        }
+        for bad in [
+            "0".to_string(),
+            (max + 1).to_string(),
+            "-1".into(),
+            "1.5".into(),
+            "ten".into(),
+            u64::MAX.to_string(),
+        ] {
+            let (status, body) = app.get(&format!("{path}?limit={bad}")).await;
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{path}?limit={bad}: {body}"
+            );
+            assert_eq!(error_code(&body), "bad_request");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 11, "only {checked} listings take a limit");
+}
+
+/// Schemathesis found ids at the int64 extremes refused: every integer id
+/// the document accepts is looked up, and one that names nothing is a 404.
+#[tokio::test]
+async fn integer_ids_at_the_int64_extremes_are_looked_up() {
+    let app = spawn(&[]).await;
+    let lead = app.token("lead", &["tech_lead"]).await;
+    let mut checked = 0;
+    for (method, path, op) in openapi_operations(&app).await {
+        let params = op["parameters"].as_array().cloned().unwrap_or_default();
+        let Some(id) = params
+            .iter()
+            .find(|p| p["in"] == "path" && p["schema"]["format"] == "int64")
+        else {
+            continue;
+        };
+        // A valid body, and a caller the route lets through to the lookup.
+        let (body, token) = match op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+        {
+            Some(r) if r.ends_with("/ResolveBody") => (json!({"resolution": "fixed"}), ADMIN),
+            Some(r) if r.ends_with("/RejectBody") => {
+                (json!({"role": "tech_lead", "reason": "no"}), lead.as_str())
+            }
+            Some(r) if r.ends_with("/ApproveBody") => (json!({"role": "tech_lead"}), lead.as_str()),
+            _ => (serde_json::Value::Null, ADMIN),
+        };
+        for extreme in [i64::MAX, i64::MIN, 0] {
+            let url = path.replace(
+                &format!("{{{}}}", id["name"].as_str().unwrap()),
+                &extreme.to_string(),
+            );
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = (!body.is_null()).then(|| body.to_string().into());
+            let (status, reply) = app.call(method.clone(), &url, Some(token), body).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{method} {url}: {reply}");
+            assert_eq!(error_code(&reply), "not_found");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} operations take an integer id");
 }

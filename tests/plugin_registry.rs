@@ -914,3 +914,33 @@ fn an_old_version_is_freed_when_its_last_reader_lets_go() {
     );
     assert_eq!(active.current().generation(), 2);
 }
+
+/// An upload that names a part twice is refused before any gate runs:
+/// which of two components a signature vouches for must never be a guess.
+#[tokio::test]
+async fn an_upload_naming_a_part_twice_is_refused() {
+    let app = spawn().await;
+    let (wasm, manifest) = plugin_files(&fixtures(), "swap-item");
+    let (other_wasm, _) = plugin_files(&v2(), "swap-item");
+    let form = reqwest::multipart::Form::new()
+        .part("wasm", reqwest::multipart::Part::bytes(wasm))
+        .text("manifest", manifest)
+        .part("wasm", reqwest::multipart::Part::bytes(other_wasm));
+    let resp = app
+        .client
+        .put(format!("{}/api/plugins/swap-item", app.base))
+        .bearer_auth(regent_tests::app::ADMIN)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&body), "bad_request");
+    assert_eq!(error_message(&body), "part `wasm` is given more than once");
+    let (status, versions) = app.get("/api/plugins/swap-item/versions").await;
+    assert!(
+        status == StatusCode::NOT_FOUND || !versions.to_string().contains("\"rejected\""),
+        "nothing was stored: {versions}"
+    );
+}

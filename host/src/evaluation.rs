@@ -55,6 +55,38 @@ fn to_json<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+/// The input of one plugin kind, read from JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginInput {
+    /// For a checklist item or a checklist bundle.
+    Readiness(ReadinessContext),
+    /// For a breaker condition.
+    Window(MetricsWindow),
+    /// For a risk scorer.
+    Risk(RiskInput),
+    /// For a task matcher.
+    Match(MatchRequest),
+}
+
+/// Reads `input` as the input `kind` takes, saying where it is malformed:
+/// the one reading of plugin inputs, shared by evaluation and fuzzing.
+pub fn read_input(kind: PluginKind, input: Value) -> Result<PluginInput, EvaluationError> {
+    Ok(match kind {
+        PluginKind::ChecklistItem | PluginKind::ChecklistBundle => {
+            PluginInput::Readiness(parse(kind, input)?)
+        }
+        PluginKind::BreakerCondition => PluginInput::Window(parse(kind, input)?),
+        PluginKind::RiskScorer => PluginInput::Risk(parse(kind, input)?),
+        PluginKind::TaskMatcher => {
+            let request: MatchRequest = parse(kind, input)?;
+            request
+                .check()
+                .map_err(|message| EvaluationError::BadInput { kind, message })?;
+            PluginInput::Match(request)
+        }
+    })
+}
+
 pub fn evaluate_json(
     runtime: &PluginRuntime,
     plugin: &LoadedPlugin,
@@ -62,30 +94,16 @@ pub fn evaluate_json(
 ) -> Result<Evaluated, EvaluationError> {
     let kind = plugin.kind();
     let started = Instant::now();
-    let output = match kind {
-        PluginKind::ChecklistItem => {
-            let ctx: ReadinessContext = parse(kind, input)?;
-            to_json(&runtime.evaluate_item(plugin, &convert::readiness_context(&ctx))?)
-        }
-        PluginKind::BreakerCondition => {
-            let window: MetricsWindow = parse(kind, input)?;
-            to_json(&runtime.evaluate_breaker(plugin, &window)?)
-        }
-        PluginKind::RiskScorer => {
-            let input: RiskInput = parse(kind, input)?;
-            to_json(&runtime.score_risk(plugin, &input.events)?)
-        }
-        PluginKind::TaskMatcher => {
-            let request: MatchRequest = parse(kind, input)?;
-            request
-                .check()
-                .map_err(|message| EvaluationError::BadInput { kind, message })?;
-            to_json(&runtime.rank(plugin, &request)?)
-        }
-        PluginKind::ChecklistBundle => {
-            let ctx: ReadinessContext = parse(kind, input)?;
+    let output = match read_input(kind, input)? {
+        PluginInput::Readiness(ctx) if kind == PluginKind::ChecklistBundle => {
             to_json(&bundle_results(runtime, plugin, &ctx))
         }
+        PluginInput::Readiness(ctx) => {
+            to_json(&runtime.evaluate_item(plugin, &convert::readiness_context(&ctx))?)
+        }
+        PluginInput::Window(window) => to_json(&runtime.evaluate_breaker(plugin, &window)?),
+        PluginInput::Risk(input) => to_json(&runtime.score_risk(plugin, &input.events)?),
+        PluginInput::Match(request) => to_json(&runtime.rank(plugin, &request)?),
     };
     Ok(Evaluated {
         plugin: plugin.name().to_string(),

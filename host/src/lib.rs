@@ -5,7 +5,8 @@
 //! - [`storage`]: the embedded SQLite store;
 //! - [`evaluation`]: JSON in, plugin out — shared by the API and the CLI;
 //! - [`oidc`]: verifying the identity provider's JWTs (OIDC) into an identity with roles;
-//! - [`api`]: the HTTP API (axum), a thin layer over the rest.
+//! - [`api`]: the HTTP API (axum), a thin layer over the rest;
+//! - [`fuzz`]: fuzz targets for what the host reads from outside.
 
 pub mod api;
 pub mod checkpoints;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod evaluation;
 pub mod exporter;
+pub mod fuzz;
 pub mod oidc;
 pub mod runtime;
 pub mod service;

@@ -48,12 +48,31 @@ pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {}", e.body_text())))
 }
 
-/// `?limit=` on the listing endpoints.
+/// `?limit=` on the listing endpoints that page up to [`MAX_LIMIT`] rows.
 #[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
+    /// How many rows, newest first.
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
+
+/// `?limit=` on the listings of larger rows (reports, evaluations,
+/// incidents), which page up to [`MAX_SHORT_LIMIT`] rows.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ShortLimitQuery {
+    /// How many rows, newest first.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// The most rows a listing's `limit` may ask for; the document's `maximum`
+/// says the same, and a test holds the two together.
+pub const MAX_LIMIT: u32 = 10_000;
+pub const MAX_SHORT_LIMIT: u32 = 1_000;
 
 /// `limit` within `1..=max`, defaulting to `default`.
 pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {

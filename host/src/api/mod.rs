@@ -5,6 +5,7 @@
 //! generated from the handlers themselves and cannot drift from them.
 
 pub mod auth;
+mod document;
 mod error;
 mod extract;
 mod handlers;
@@ -24,6 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::ApiError;
+pub use handlers::registry::{read_upload, UploadParts};
 pub use state::AppState;
 
 use handlers::{
@@ -148,9 +150,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::assignments))
 }
 
+/// The routes and the OpenAPI document that describes them.
+fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = api_router().split_for_parts();
+    document::complete(&mut doc);
+    (router, doc)
+}
+
 /// The OpenAPI document, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    api_parts().1
 }
 
 async fn not_found(uri: Uri) -> ApiError {
@@ -208,7 +217,7 @@ async fn error_shape(req: Request, next: Next) -> Response {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (router, doc) = api_router().split_for_parts();
+    let (router, doc) = api_parts();
     let doc = std::sync::Arc::new(doc);
     let max_body = state.max_body_bytes;
     router

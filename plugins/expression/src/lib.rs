@@ -378,10 +378,24 @@ fn tokenize(src: &[char]) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
+/// The longest condition accepted, in characters. Evaluating and explaining
+/// a condition recurse over it, so its size is bounded where it is read.
+pub const MAX_CONDITION_CHARS: usize = 1000;
+
+/// How deeply `not` and parentheses may nest: each level is a frame of
+/// recursion in the parser, the evaluation and the explanation.
+pub const MAX_NESTING: usize = 32;
+
 /// Parses a condition, or says where and why it is malformed. Positions
 /// count characters from 0.
 fn parse(condition: &str) -> Result<Expr, String> {
     let chars: Vec<char> = condition.chars().collect();
+    if chars.len() > MAX_CONDITION_CHARS {
+        return Err(format!(
+            "`condition` is {} characters long; at most {MAX_CONDITION_CHARS}",
+            chars.len()
+        ));
+    }
     let tokens = tokenize(&chars)?;
     if tokens.is_empty() {
         return Err("`condition` is required, e.g. `errorRate > 0.05`".to_string());
@@ -390,6 +404,7 @@ fn parse(condition: &str) -> Result<Expr, String> {
         tokens,
         next: 0,
         end: chars.len(),
+        depth: 0,
     };
     let expr = parser.or()?;
     match parser.advance() {
@@ -409,6 +424,8 @@ struct Parser {
     next: usize,
     /// The length of the condition: the position reported at its end.
     end: usize,
+    /// How many `not`s and open parentheses enclose the next token.
+    depth: usize,
 }
 
 impl Parser {
@@ -448,12 +465,30 @@ impl Parser {
         Ok(left)
     }
 
+    /// Enters one level of nesting at `pos`, or refuses past [`MAX_NESTING`].
+    fn nest(&mut self, pos: usize) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(format!(
+                "`not` and parentheses nest deeper than {MAX_NESTING} levels at {pos}"
+            ));
+        }
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<Expr, String> {
         let token = self.advance();
         match token.as_ref().map(|t| (&t.tok, t.pos)) {
-            Some((Tok::Not, _)) => Ok(Expr::Not(Box::new(self.unary()?))),
+            Some((Tok::Not, pos)) => {
+                self.nest(pos)?;
+                let inner = self.unary()?;
+                self.depth -= 1;
+                Ok(Expr::Not(Box::new(inner)))
+            }
             Some((Tok::LParen, open)) => {
+                self.nest(open)?;
                 let inner = self.or()?;
+                self.depth -= 1;
                 match self.advance() {
                     Some(Token {
                         tok: Tok::RParen, ..
@@ -519,6 +554,42 @@ impl Parser {
                 Self::found(other.as_ref(), self.end)
             )),
         }
+    }
+}
+
+/// Fuzz target (`fuzz/`, and the bounded run in the host's tests): parses
+/// `data` as a condition and evaluates every condition that validates on
+/// windows with and without data. Panics only on a bug: an error without a
+/// message, a valid condition that fails to evaluate, or a verdict with no
+/// reason.
+#[doc(hidden)]
+pub fn fuzz(data: &[u8]) {
+    let Ok(condition) = std::str::from_utf8(data) else {
+        return;
+    };
+    let params = Params {
+        condition: condition.to_string(),
+    };
+    if let Err(message) = Expression::validate(&params) {
+        assert!(
+            !message.trim().is_empty(),
+            "an empty error for {condition:?}"
+        );
+        return;
+    }
+    let empty = empty_window(1_800_000_000_000, 3_600_000);
+    let mut busy = empty;
+    busy.metrics.commands_total = 100;
+    busy.metrics.by_status.failed = 7;
+    busy.failures = 7;
+    busy.metrics.error_rate = Some(0.07);
+    busy.metrics.success_rate = Some(0.93);
+    busy.incidents_by_severity.critical = 1;
+    for window in [empty, busy] {
+        let verdict = Expression::evaluate(&window, &params)
+            .unwrap_or_else(|e| panic!("{condition:?} validated but does not evaluate: {e}"));
+        assert!(!verdict.reason.is_empty(), "no reason for {condition:?}");
+        assert!(verdict.observed.is_none_or(f64::is_finite));
     }
 }
 
@@ -815,5 +886,51 @@ mod tests {
             expected
         );
         assert!(parse_params::<Params>(r#"{"expr": "failures > 1"}"#).is_err());
+    }
+
+    /// Found by fuzzing: each `not` or `(` was a frame of recursion, so a
+    /// condition of a few thousand of them overflowed the stack.
+    #[test]
+    fn nesting_and_length_are_bounded() {
+        let nested = |n: usize| format!("{}failures > 3{}", "(".repeat(n), ")".repeat(n));
+        let w = window(10, 4);
+        assert!(eval(&nested(MAX_NESTING), &w).tripped);
+        assert_eq!(
+            error(&nested(MAX_NESTING + 1)),
+            format!("`not` and parentheses nest deeper than {MAX_NESTING} levels at {MAX_NESTING}")
+        );
+        let nots = format!("{}failures > 3", "not ".repeat(MAX_NESTING));
+        assert!(eval(&nots, &w).tripped, "an even number of `not`s");
+        assert!(error(&format!("not {nots}")).contains("nest deeper than 32 levels at 128"));
+        // Deep nesting of the kind that overflowed: refused, not a crash.
+        assert!(error(&nested(100_000)).contains("characters long; at most 1000"));
+        assert!(error(&"(".repeat(900)).contains("nest deeper"));
+
+        let chain = |n: usize| vec!["failures > 3"; n].join(" and ");
+        let longest = MAX_CONDITION_CHARS / "failures > 3 and ".len();
+        assert!(eval(&chain(longest), &w).tripped);
+        let too_long = chain(longest + 2);
+        assert_eq!(
+            error(&too_long),
+            format!(
+                "`condition` is {} characters long; at most {MAX_CONDITION_CHARS}",
+                too_long.chars().count()
+            )
+        );
+    }
+
+    #[test]
+    fn the_fuzz_target_accepts_every_kind_of_condition() {
+        for condition in [
+            "errorRate > 0.05",
+            "not (failures >= 3 or successRate < 0.5)",
+            "bogus > 1",
+            "((",
+            "",
+            "\u{0}",
+        ] {
+            fuzz(condition.as_bytes());
+        }
+        fuzz(&[0xff, 0xfe]);
     }
 }

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::{generate_token, hash_token, Caller};
-use crate::api::extract::{blocking, json_body, limit, query, LimitQuery};
+use crate::api::extract::{blocking, json_body, limit, query, LimitQuery, MAX_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::{
     check_token_request, Credential, Principal, PrincipalKind, Role, TokenRequest,
@@ -240,6 +240,6 @@ pub async fn audit(
     q: Result<Query<LimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     caller.require(Role::Admin)?;
-    let limit = limit(query(q)?.limit, 100, 10_000)?;
+    let limit = limit(query(q)?.limit, 100, MAX_LIMIT)?;
     blocking(move || Ok(Json(state.db.audit_entries(limit)?))).await
 }

@@ -10,7 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query, LimitQuery};
+use crate::api::extract::{blocking, json_body, limit, query, LimitQuery, MAX_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::fleet::{Agent, AgentUpdate, AssignRequest, Assignment, CostReport, NewAgent};
@@ -251,6 +251,6 @@ pub async fn assignments(
     _caller: Caller,
     q: Result<Query<LimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Assignment>>, ApiError> {
-    let limit = limit(query(q)?.limit, 50, 10_000)?;
+    let limit = limit(query(q)?.limit, 50, MAX_LIMIT)?;
     blocking(move || Ok(Json(state.db.assignments(limit)?))).await
 }

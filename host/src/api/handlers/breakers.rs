@@ -8,20 +8,20 @@ use axum::Json;
 use serde::Deserialize;
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query, LimitQuery};
+use crate::api::extract::{blocking, json_body, limit, query, ShortLimitQuery, MAX_SHORT_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::breaker::{BreakerEvent, BreakerRule, RulePatch};
 use crate::domain::Timestamp;
 
-#[utoipa::path(get, path = "/api/circuit-breaker/events", tag = "circuit-breaker", security(("bearer" = [])), params(LimitQuery),
+#[utoipa::path(get, path = "/api/circuit-breaker/events", tag = "circuit-breaker", security(("bearer" = [])), params(ShortLimitQuery),
     responses((status = 200, body = [BreakerEvent])))]
 pub async fn events(
     State(state): State<AppState>,
     _caller: Caller,
-    q: Result<Query<LimitQuery>, QueryRejection>,
+    q: Result<Query<ShortLimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<BreakerEvent>>, ApiError> {
-    let limit = limit(query(q)?.limit, 20, 1000)?;
+    let limit = limit(query(q)?.limit, 20, MAX_SHORT_LIMIT)?;
     blocking(move || Ok(Json(state.db.breaker_events(limit)?))).await
 }
 

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query};
+use crate::api::extract::{blocking, json_body, limit, query, MAX_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::{Principal, Role};
 use crate::domain::control::{
@@ -42,11 +42,14 @@ pub async fn authorize(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DecisionQuery {
+    /// How many rows, newest first.
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
     command_type: Option<String>,
-    /// autonomous, requires_approval or denied
+    #[param(value_type = Option<Decision>)]
     decision: Option<String>,
 }
 
@@ -58,7 +61,7 @@ pub async fn decisions(
     q: Result<Query<DecisionQuery>, QueryRejection>,
 ) -> Result<Json<Vec<DecisionRecord>>, ApiError> {
     let q = query(q)?;
-    let limit = limit(q.limit, 50, 10_000)?;
+    let limit = limit(q.limit, 50, MAX_LIMIT)?;
     let decision = q
         .decision
         .map(|d| d.parse::<Decision>())
@@ -157,10 +160,13 @@ pub async fn register_workflow(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowQuery {
-    /// running, paused or completed
+    #[param(value_type = Option<WorkflowStatus>)]
     status: Option<String>,
+    /// How many rows, newest first.
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
 }
 
@@ -172,7 +178,7 @@ pub async fn list_workflows(
     q: Result<Query<WorkflowQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Workflow>>, ApiError> {
     let q = query(q)?;
-    let limit = limit(q.limit, 100, 10_000)?;
+    let limit = limit(q.limit, 100, MAX_LIMIT)?;
     let status = q
         .status
         .map(|s| s.parse::<WorkflowStatus>())

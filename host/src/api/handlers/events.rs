@@ -8,7 +8,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query, LimitQuery};
+use crate::api::extract::{
+    blocking, json_body, limit, query, LimitQuery, ShortLimitQuery, MAX_LIMIT, MAX_SHORT_LIMIT,
+};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::events::{ActionRecord, EngineEvent, EventStats, NewEvent, RiskReport};
@@ -46,11 +48,15 @@ pub async fn post_event(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
+    /// How many rows, newest first.
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<u32>,
     engine: Option<String>,
-    /// LOW, MEDIUM, HIGH or CRITICAL (any case)
+    /// low, medium, high or critical, in any case.
+    #[param(pattern = "^(?i:low|medium|high|critical)$")]
     severity: Option<String>,
 }
 
@@ -62,7 +68,7 @@ pub async fn list_events(
     q: Result<Query<EventQuery>, QueryRejection>,
 ) -> Result<Json<Vec<EngineEvent>>, ApiError> {
     let q = query(q)?;
-    let limit = limit(q.limit, 50, 10_000)?;
+    let limit = limit(q.limit, 50, MAX_LIMIT)?;
     let severity = q
         .severity
         .map(|s| s.parse::<Severity>())
@@ -87,7 +93,7 @@ pub async fn actions(
     _caller: Caller,
     q: Result<Query<LimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ActionRecord>>, ApiError> {
-    let limit = limit(query(q)?.limit, 50, 10_000)?;
+    let limit = limit(query(q)?.limit, 50, MAX_LIMIT)?;
     blocking(move || Ok(Json(state.db.actions(limit)?))).await
 }
 
@@ -105,14 +111,14 @@ pub async fn generate_report(
     Ok((StatusCode::CREATED, Json(report)))
 }
 
-#[utoipa::path(get, path = "/api/governance/risk-reports", tag = "events", security(("bearer" = [])), params(LimitQuery),
+#[utoipa::path(get, path = "/api/governance/risk-reports", tag = "events", security(("bearer" = [])), params(ShortLimitQuery),
     responses((status = 200, body = [RiskReport])))]
 pub async fn risk_reports(
     State(state): State<AppState>,
     _caller: Caller,
-    q: Result<Query<LimitQuery>, QueryRejection>,
+    q: Result<Query<ShortLimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<RiskReport>>, ApiError> {
-    let limit = limit(query(q)?.limit, 10, 1000)?;
+    let limit = limit(query(q)?.limit, 10, MAX_SHORT_LIMIT)?;
     blocking(move || Ok(Json(state.db.risk_reports(limit)?))).await
 }
 

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query, LimitQuery};
+use crate::api::extract::{blocking, json_body, limit, query, ShortLimitQuery, MAX_SHORT_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::governance::{GovernanceReport, GovernanceState, Proposal, ReadinessStatus};
@@ -121,9 +121,11 @@ pub async fn run_cycle(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProposalsQuery {
     /// `all` for every proposal; default only pending ones.
+    #[param(pattern = "^(pending|all)$")]
     status: Option<String>,
 }
 
@@ -219,14 +221,14 @@ pub async fn reject(
     .await
 }
 
-#[utoipa::path(get, path = "/api/governance/reports", tag = "governance", security(("bearer" = [])), params(LimitQuery),
+#[utoipa::path(get, path = "/api/governance/reports", tag = "governance", security(("bearer" = [])), params(ShortLimitQuery),
     responses((status = 200, body = [GovernanceReport])))]
 pub async fn reports(
     State(state): State<AppState>,
     _caller: Caller,
-    q: Result<Query<LimitQuery>, QueryRejection>,
+    q: Result<Query<ShortLimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<GovernanceReport>>, ApiError> {
-    let limit = limit(query(q)?.limit, 10, 1000)?;
+    let limit = limit(query(q)?.limit, 10, MAX_SHORT_LIMIT)?;
     blocking(move || Ok(Json(state.db.reports(limit)?))).await
 }
 

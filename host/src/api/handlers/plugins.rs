@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, json_value, limit, query};
+use crate::api::extract::{blocking, json_body, json_value, limit, query, MAX_SHORT_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::readiness::{Assessment, ReadinessContext};
@@ -126,9 +126,12 @@ pub async fn assess(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationsQuery {
     plugin: Option<String>,
+    /// How many rows, newest first.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -140,7 +143,7 @@ pub async fn list_evaluations(
     q: Result<Query<EvaluationsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<EvaluationRecord>>, ApiError> {
     let q = query(q)?;
-    let limit = limit(q.limit, 50, 1000)?;
+    let limit = limit(q.limit, 50, MAX_SHORT_LIMIT)?;
     blocking(move || {
         Ok(Json(
             state.db.recent_evaluations(q.plugin.as_deref(), limit)?,

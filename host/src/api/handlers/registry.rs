@@ -22,6 +22,7 @@ const MAX_MANIFEST_BYTES: usize = 1 << 20;
 const MAX_SIGNATURE_BYTES: usize = 16 << 10;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     /// Make it active once it passes every gate (default true).
@@ -33,6 +34,7 @@ pub struct UploadQuery {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ForceQuery {
     force: Option<bool>,
@@ -68,13 +70,75 @@ async fn read_part(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError
     Ok(bytes)
 }
 
+/// The parts of an upload, each within its size limit.
+#[derive(Debug)]
+pub struct UploadParts {
+    pub wasm: Vec<u8>,
+    pub manifest: String,
+    pub signature: Option<Vec<u8>>,
+}
+
+/// Reads an upload's parts: `wasm` (at most `max_wasm` bytes), `manifest`
+/// (UTF-8 TOML) and an optional `signature`. A part named twice is refused:
+/// which of two components a signature vouches for must never be a guess.
+pub async fn read_upload(
+    multipart: &mut Multipart,
+    max_wasm: usize,
+) -> Result<UploadParts, ApiError> {
+    let (mut wasm, mut manifest, mut signature) = (None, None, None);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        let seen = match name.as_str() {
+            "wasm" => wasm.replace(read_part(field, max_wasm).await?).is_some(),
+            "manifest" => {
+                let bytes = read_part(field, MAX_MANIFEST_BYTES).await?;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    ApiError::BadRequest("part `manifest` is not UTF-8 text".into())
+                })?;
+                manifest.replace(text).is_some()
+            }
+            "signature" => signature
+                .replace(read_part(field, MAX_SIGNATURE_BYTES).await?)
+                .is_some(),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown part `{other}`: the parts are `wasm`, `manifest` and `signature`"
+                )))
+            }
+        };
+        if seen {
+            return Err(ApiError::BadRequest(format!(
+                "part `{name}` is given more than once"
+            )));
+        }
+    }
+    let (Some(wasm), Some(manifest)) = (wasm, manifest) else {
+        return Err(ApiError::BadRequest(
+            "the upload needs a `wasm` part (the component) and a `manifest` part (its TOML)"
+                .into(),
+        ));
+    };
+    if wasm.is_empty() {
+        return Err(ApiError::BadRequest("part `wasm` is empty".into()));
+    }
+    Ok(UploadParts {
+        wasm,
+        manifest,
+        signature,
+    })
+}
+
 /// Uploads a version as multipart/form-data: `wasm` (the component),
 /// `manifest` (its TOML), and optionally `signature` (the JSON of
 /// `regent plugin sign`). It passes the gates (signature, compile, world,
 /// describe, params, fixtures, shadow run) or is refused with the gate
 /// that failed, and the active version keeps serving.
 #[utoipa::path(put, path = "/api/plugins/{name}", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path), UploadQuery),
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name"), UploadQuery),
     request_body(content_type = "multipart/form-data", description = "parts `wasm`, `manifest`, optional `signature`"),
     responses((status = 200, body = UploadOutcome), (status = 400, description = "bad input, or a failed gate (`error.gate`)", body = crate::api::ErrorBody),
         (status = 403, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody), (status = 413, body = crate::api::ErrorBody)))]
@@ -95,37 +159,11 @@ pub async fn upload(
         ))
     })?;
     let max_wasm = state.registry.settings().max_upload_bytes;
-    let (mut wasm, mut manifest, mut signature) = (None, None, None);
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
-    {
-        match field.name().unwrap_or_default() {
-            "wasm" => wasm = Some(read_part(field, max_wasm).await?),
-            "manifest" => {
-                let bytes = read_part(field, MAX_MANIFEST_BYTES).await?;
-                manifest = Some(String::from_utf8(bytes).map_err(|_| {
-                    ApiError::BadRequest("part `manifest` is not UTF-8 text".into())
-                })?);
-            }
-            "signature" => signature = Some(read_part(field, MAX_SIGNATURE_BYTES).await?),
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown part `{other}`: the parts are `wasm`, `manifest` and `signature`"
-                )))
-            }
-        }
-    }
-    let (Some(wasm), Some(manifest)) = (wasm, manifest) else {
-        return Err(ApiError::BadRequest(
-            "the upload needs a `wasm` part (the component) and a `manifest` part (its TOML)"
-                .into(),
-        ));
-    };
-    if wasm.is_empty() {
-        return Err(ApiError::BadRequest("part `wasm` is empty".into()));
-    }
+    let UploadParts {
+        wasm,
+        manifest,
+        signature,
+    } = read_upload(&mut multipart, max_wasm).await?;
     let options = UploadOptions {
         activate: q.activate.unwrap_or(true),
         dry_run: q.dry_run.unwrap_or(false),
@@ -150,7 +188,7 @@ pub async fn upload(
 
 /// Every version of a plugin, newest upload first.
 #[utoipa::path(get, path = "/api/plugins/{name}/versions", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path)), responses((status = 200, body = [PluginVersion]), (status = 404, body = crate::api::ErrorBody)))]
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name")), responses((status = 200, body = [PluginVersion]), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn versions(
     State(state): State<AppState>,
     _caller: Caller,
@@ -163,7 +201,7 @@ pub async fn versions(
 /// Makes a stored version active, after the gates run again on today's
 /// recorded inputs.
 #[utoipa::path(post, path = "/api/plugins/{name}/activate", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path), ForceQuery), request_body = ActivateBody,
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name"), ForceQuery), request_body = ActivateBody,
     responses((status = 200, body = Activation), (status = 400, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
 pub async fn activate(
     State(state): State<AppState>,
@@ -189,7 +227,7 @@ pub async fn activate(
 
 /// Reactivates the version that was active before the current one.
 #[utoipa::path(post, path = "/api/plugins/{name}/rollback", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path)),
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name")),
     responses((status = 200, body = Activation), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
 pub async fn rollback(
     State(state): State<AppState>,
@@ -203,7 +241,7 @@ pub async fn rollback(
 
 /// Deletes an inactive (or rejected) version; an active one is refused.
 #[utoipa::path(delete, path = "/api/plugins/{name}/versions/{version}", tag = "plugins", security(("bearer" = [])),
-    params(("name" = String, Path), ("version" = String, Path)),
+    params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name"), ("version" = String, Path)),
     responses((status = 200, body = PluginVersion), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
 pub async fn delete_version(
     State(state): State<AppState>,

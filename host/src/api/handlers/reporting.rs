@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, json_value, limit, query, typed, LimitQuery};
+use crate::api::extract::{
+    blocking, json_body, json_value, limit, query, typed, ShortLimitQuery, MAX_SHORT_LIMIT,
+};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::metrics::{CommandRecord, IncidentRecord, MetricsReport, NewIncident};
@@ -122,14 +124,14 @@ pub async fn post_incident(
 }
 
 /// Incidents, newest first.
-#[utoipa::path(get, path = "/api/incidents", tag = "reporting", security(("bearer" = [])), params(LimitQuery),
+#[utoipa::path(get, path = "/api/incidents", tag = "reporting", security(("bearer" = [])), params(ShortLimitQuery),
     responses((status = 200, body = [IncidentRecord])))]
 pub async fn list_incidents(
     State(state): State<AppState>,
     _caller: Caller,
-    q: Result<Query<LimitQuery>, QueryRejection>,
+    q: Result<Query<ShortLimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<IncidentRecord>>, ApiError> {
-    let limit = limit(query(q)?.limit, 50, 1000)?;
+    let limit = limit(query(q)?.limit, 50, MAX_SHORT_LIMIT)?;
     blocking(move || Ok(Json(state.db.recent_incidents(limit)?))).await
 }
 
@@ -170,11 +172,14 @@ pub async fn post_gauge(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RangeQuery {
     /// RFC 3339; default 24 hours before `end`.
+    #[param(format = DateTime)]
     start: Option<String>,
     /// RFC 3339; default now.
+    #[param(format = DateTime)]
     end: Option<String>,
 }
 
