@@ -769,6 +769,7 @@ async fn a_restart_after_activations_comes_back_with_the_same_active_set() {
             .env("GOVERNANCE_DB_PATH", &db)
             .env("PORT", port.to_string())
             .env("REGENT_ADMIN_TOKEN", regent_tests::app::ADMIN)
+            .env("REGENT_CACHE_KEY_FILE", regent_tests::test_cache_key())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()

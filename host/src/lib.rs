@@ -15,6 +15,7 @@ pub mod evaluation;
 pub mod exporter;
 pub mod oidc;
 pub mod runtime;
+pub mod safe_fs;
 pub mod service;
 pub mod signing;
 pub mod startup;

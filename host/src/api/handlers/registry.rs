@@ -15,11 +15,7 @@ use crate::domain::registry::{
     Activation, ActivationKind, PluginVersion, UploadOptions, UploadOutcome,
 };
 use crate::runtime::manifest::check_name;
-use crate::service::registry::Candidate;
-
-/// Manifests and signature files are small; only the component may be large.
-const MAX_MANIFEST_BYTES: usize = 1 << 20;
-const MAX_SIGNATURE_BYTES: usize = 16 << 10;
+use crate::service::registry::{Candidate, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -50,7 +46,11 @@ fn plugin_name(name: &str) -> Result<(), ApiError> {
 
 /// Reads one part, refusing it as soon as it passes `max` bytes, so an
 /// oversized upload is never held in memory whole.
-async fn read_part(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError> {
+async fn read_part(
+    mut field: Field<'_>,
+    max: usize,
+    bound: &str,
+) -> Result<Vec<u8>, ApiError> {
     let part = field.name().unwrap_or_default().to_string();
     let mut bytes = Vec::new();
     while let Some(chunk) = field
@@ -60,7 +60,7 @@ async fn read_part(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError
     {
         if bytes.len() + chunk.len() > max {
             return Err(ApiError::PayloadTooLarge(format!(
-                "part `{part}` is larger than {max} bytes"
+                "part `{part}` is larger than {max} bytes ({bound})"
             )));
         }
         bytes.extend_from_slice(&chunk);
@@ -77,7 +77,9 @@ async fn read_part(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError
     params(("name" = String, Path), UploadQuery),
     request_body(content_type = "multipart/form-data", description = "parts `wasm`, `manifest`, optional `signature`"),
     responses((status = 200, body = UploadOutcome), (status = 400, description = "bad input, or a failed gate (`error.gate`)", body = crate::api::ErrorBody),
-        (status = 403, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody), (status = 413, body = crate::api::ErrorBody)))]
+        (status = 403, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody), (status = 413, body = crate::api::ErrorBody),
+        (status = 422, description = "compiling took longer than `[compile] timeout_ms`", body = crate::api::ErrorBody),
+        (status = 503, description = "every compile slot (`[compile] max_concurrent`) stayed busy", body = crate::api::ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -102,14 +104,23 @@ pub async fn upload(
         .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))?
     {
         match field.name().unwrap_or_default() {
-            "wasm" => wasm = Some(read_part(field, max_wasm).await?),
+            "wasm" => {
+                wasm = Some(
+                    read_part(field, max_wasm, "[plugin_registry] max_upload_bytes").await?,
+                )
+            }
             "manifest" => {
-                let bytes = read_part(field, MAX_MANIFEST_BYTES).await?;
+                let bytes =
+                    read_part(field, MAX_MANIFEST_BYTES, "the manifest bound").await?;
                 manifest = Some(String::from_utf8(bytes).map_err(|_| {
                     ApiError::BadRequest("part `manifest` is not UTF-8 text".into())
                 })?);
             }
-            "signature" => signature = Some(read_part(field, MAX_SIGNATURE_BYTES).await?),
+            "signature" => {
+                signature = Some(
+                    read_part(field, MAX_SIGNATURE_BYTES, "the signature bound").await?,
+                )
+            }
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "unknown part `{other}`: the parts are `wasm`, `manifest` and `signature`"
