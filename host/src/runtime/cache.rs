@@ -218,23 +218,29 @@ impl DiskCache {
     /// could write to it, or if it holds the key.
     pub fn open(dir: &Path, key_file: &Path, max_bytes: u64) -> Result<Self, CacheSetupError> {
         prepare_private_dir(dir)?;
-        let key = CacheKey::load_or_create(key_file)?;
-        let canonical = |path: &Path| path.canonicalize().map_err(|e| e.to_string());
-        let inside = canonical(key_file)
-            .and_then(|key| Ok(key.starts_with(canonical(dir)?)))
-            .map_err(|message| CacheSetupError::Key {
-                path: key_file.to_path_buf(),
-                message,
-            })?;
-        if inside {
-            return Err(CacheSetupError::Key {
-                path: key_file.to_path_buf(),
-                message: format!(
-                    "is inside the cache directory {}: keep the key elsewhere",
-                    dir.display()
-                ),
-            });
+        let key_error = |message: String| CacheSetupError::Key {
+            path: key_file.to_path_buf(),
+            message,
+        };
+        // Checked before the key is made, so a refused key is never written.
+        let parent = match key_file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| key_error(format!("cannot create its directory: {e}")))?;
+        let canonical_parent = parent.canonicalize().map_err(|e| key_error(e.to_string()))?;
+        let canonical_dir = dir.canonicalize().map_err(|e| key_error(e.to_string()))?;
+        if canonical_parent.starts_with(&canonical_dir) {
+            return Err(key_error(format!(
+                "is inside the cache directory {}: keep the key elsewhere",
+                dir.display()
+            )));
         }
+        let key = CacheKey::load_or_create(key_file)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             key,
@@ -637,5 +643,238 @@ fn evict(disk: &DiskCache, keep: &Path) {
             }
             Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot evict a compile cache artifact"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty component, made distinct by a custom section.
+    fn component(tag: &str) -> Vec<u8> {
+        let mut section = vec![tag.len() as u8];
+        section.extend_from_slice(tag.as_bytes());
+        let mut wasm = b"\0asm\x0d\x00\x01\x00".to_vec();
+        wasm.push(0);
+        wasm.push(section.len() as u8);
+        wasm.extend(section);
+        wasm
+    }
+
+    fn engine() -> Engine {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        Engine::new(&config).unwrap()
+    }
+
+    const KEY: [u8; 32] = [7; 32];
+
+    fn cache(engine: &Engine, dir: &Path, key: [u8; 32], max_bytes: u64) -> CompileCache {
+        let disk = DiskCache::with_key(dir, CacheKey::from_bytes(key), max_bytes).unwrap();
+        CompileCache::new(engine, Some(disk), CompileLimits::default())
+    }
+
+    /// Compiles `wasm` into a first cache and writes it to disk; returns
+    /// its sha256 and file.
+    fn persisted(engine: &Engine, dir: &Path, wasm: &[u8]) -> (String, PathBuf) {
+        let first = cache(engine, dir, KEY, 1 << 30);
+        let sha = sha256_hex(wasm);
+        let (_, source) = first.get_or_compile(engine, &sha, wasm).unwrap();
+        assert_eq!(source, CompileSource::Compiled);
+        first.persist(&sha);
+        let path = first.path(dir, &sha).unwrap();
+        assert!(path.is_file(), "persist wrote nothing");
+        (sha, path)
+    }
+
+    fn source_in_fresh_cache(engine: &Engine, dir: &Path, key: [u8; 32], wasm: &[u8]) -> CompileSource {
+        cache(engine, dir, key, 1 << 30)
+            .get_or_compile(engine, &sha256_hex(wasm), wasm)
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn only_artifacts_this_key_signed_are_loaded_and_the_rest_are_deleted() {
+        let (engine, dir) = (engine(), tempfile::tempdir().unwrap());
+        let wasm = component("a");
+        let (_, path) = persisted(&engine, dir.path(), &wasm);
+        assert_eq!(
+            source_in_fresh_cache(&engine, dir.path(), KEY, &wasm),
+            CompileSource::Disk
+        );
+
+        assert_eq!(
+            source_in_fresh_cache(&engine, dir.path(), [8; 32], &wasm),
+            CompileSource::Compiled,
+            "another server's key"
+        );
+        assert!(!path.exists(), "an artifact that fails its MAC is deleted");
+
+        // The forger's best: this server's format, the artifact's plain
+        // sha256 where the MAC goes.
+        persisted(&engine, dir.path(), &wasm);
+        let bytes = std::fs::read(&path).unwrap();
+        let body = &bytes[MAGIC.len() + MAC_LEN..];
+        let mut forged = MAGIC.to_vec();
+        forged.extend_from_slice(&Sha256::digest(body));
+        forged.extend_from_slice(body);
+        std::fs::write(&path, &forged).unwrap();
+        assert_eq!(
+            source_in_fresh_cache(&engine, dir.path(), KEY, &wasm),
+            CompileSource::Compiled
+        );
+        assert!(!path.exists());
+
+        // The old format: the artifact, then its sha256.
+        let mut old = body.to_vec();
+        old.extend_from_slice(&Sha256::digest(body));
+        std::fs::write(&path, &old).unwrap();
+        assert_eq!(
+            source_in_fresh_cache(&engine, dir.path(), KEY, &wasm),
+            CompileSource::Compiled
+        );
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn one_components_artifact_cannot_pass_for_anothers() {
+        let (engine, dir) = (engine(), tempfile::tempdir().unwrap());
+        let (good, evil) = (component("good"), component("evil"));
+        let (_, good_path) = persisted(&engine, dir.path(), &good);
+        let (_, evil_path) = persisted(&engine, dir.path(), &evil);
+        std::fs::rename(&evil_path, &good_path).unwrap();
+        assert_eq!(
+            source_in_fresh_cache(&engine, dir.path(), KEY, &good),
+            CompileSource::Compiled
+        );
+        assert!(!good_path.exists());
+    }
+
+    #[test]
+    fn a_link_or_a_fifo_in_place_of_an_artifact_is_deleted_without_being_followed() {
+        let (engine, dir) = (engine(), tempfile::tempdir().unwrap());
+        let wasm = component("a");
+        let (_, path) = persisted(&engine, dir.path(), &wasm);
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("artifact");
+        std::fs::rename(&path, &target).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        assert_eq!(
+            source_in_fresh_cache(&engine, dir.path(), KEY, &wasm),
+            CompileSource::Compiled,
+            "a valid artifact behind a link is still not followed"
+        );
+        assert!(std::fs::symlink_metadata(&path).is_err(), "the link is deleted");
+        assert!(target.exists(), "what it pointed to is left alone");
+
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        assert_eq!(
+            source_in_fresh_cache(&engine, dir.path(), KEY, &wasm),
+            CompileSource::Compiled
+        );
+        assert!(std::fs::symlink_metadata(&path).is_err(), "the FIFO is deleted");
+    }
+
+    #[test]
+    fn the_least_recently_used_artifact_is_evicted_past_the_cap() {
+        let (engine, dir) = (engine(), tempfile::tempdir().unwrap());
+        let (a, b, c) = (component("a"), component("b"), component("c"));
+        let (_, a_path) = persisted(&engine, dir.path(), &a);
+        let (_, b_path) = persisted(&engine, dir.path(), &b);
+        let size = std::fs::metadata(&a_path).unwrap().len();
+        // Both written long ago, b after a; then a is used.
+        let ago = |secs| SystemTime::now() - Duration::from_secs(secs);
+        for (path, when) in [(&a_path, ago(200)), (&b_path, ago(100))] {
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+        let capped = cache(&engine, dir.path(), KEY, size * 5 / 2);
+        let (_, source) = capped.get_or_compile(&engine, &sha256_hex(&a), &a).unwrap();
+        assert_eq!(source, CompileSource::Disk);
+
+        let sha_c = sha256_hex(&c);
+        capped.get_or_compile(&engine, &sha_c, &c).unwrap();
+        capped.persist(&sha_c);
+        assert!(capped.path(dir.path(), &sha_c).unwrap().exists());
+        assert!(a_path.exists(), "a was used since b was written");
+        assert!(!b_path.exists(), "b, least recently used, is evicted");
+    }
+
+    #[test]
+    fn compiles_are_bounded_in_size_and_number() {
+        let engine = engine();
+        let wasm = component("a");
+        let small = CompileCache::new(
+            &engine,
+            None,
+            CompileLimits {
+                max_component_bytes: wasm.len() - 1,
+                ..Default::default()
+            },
+        );
+        let err = small
+            .get_or_compile(&engine, &sha256_hex(&wasm), &wasm)
+            .unwrap_err();
+        assert!(matches!(err, CompileError::TooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("max_upload_bytes"), "{err}");
+
+        let one = CompileCache::new(
+            &engine,
+            None,
+            CompileLimits {
+                max_concurrent: 1,
+                timeout: Duration::from_millis(50),
+                ..Default::default()
+            },
+        );
+        let busy = one.slots.acquire(Duration::ZERO).unwrap();
+        let err = one
+            .get_or_compile(&engine, &sha256_hex(&wasm), &wasm)
+            .unwrap_err();
+        assert!(matches!(err, CompileError::Busy { max: 1, .. }), "{err}");
+        assert!(err.to_string().contains("[compile] max_concurrent"), "{err}");
+        drop(busy);
+        let (_, source) = one
+            .get_or_compile(&engine, &sha256_hex(&wasm), &wasm)
+            .unwrap();
+        assert_eq!(source, CompileSource::Compiled, "the slot was given back");
+    }
+
+    #[test]
+    fn a_cache_others_could_write_or_a_key_others_could_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let (dir, key) = (root.path().join("cache"), root.path().join("cache.key"));
+        DiskCache::open(&dir, &key, 1 << 20).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(std::fs::metadata(&key).unwrap().len(), 32);
+
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+        let err = DiskCache::open(&dir, &key, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("writable by its group"), "{err}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = DiskCache::open(&dir, &key, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("readable by other users"), "{err}");
+
+        let inside = dir.join("key");
+        let err = DiskCache::open(&dir, &inside, 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("inside the cache directory"), "{err}");
+        assert!(!inside.exists(), "no key is made where it is refused");
     }
 }
