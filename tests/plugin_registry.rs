@@ -1020,19 +1020,20 @@ async fn a_cached_artifact_rewritten_with_a_valid_plain_checksum_is_recompiled_o
         let sha = &active.iter().find(|(n, _, _)| n == name).unwrap().1;
         on_disk.iter().find(|(s, _)| s == sha).unwrap().1.clone()
     };
-    // success-rate gets approval-rate's native code, with the plain
-    // sha256 of that code where this server's MAC goes; rollback-rate gets
-    // its own code in the old format (the code, then its sha256).
+    let [victim, evil, old] = [0, 1, 2].map(|i| active[i].0.as_str());
+    // The victim gets another plugin's native code, with the plain sha256
+    // of that code where this server's MAC goes; another plugin gets its
+    // own code in the old format (the code, then its sha256).
     const HEADER: usize = 8 + 32;
-    let evil = std::fs::read(path_of("approval-rate")).unwrap()[HEADER..].to_vec();
+    let evil_code = std::fs::read(path_of(evil)).unwrap()[HEADER..].to_vec();
     let mut forged = b"RGNCWSM2".to_vec();
-    forged.extend_from_slice(&sha256(&evil));
-    forged.extend_from_slice(&evil);
-    std::fs::write(path_of("success-rate"), &forged).unwrap();
-    let own = std::fs::read(path_of("rollback-rate")).unwrap()[HEADER..].to_vec();
+    forged.extend_from_slice(&sha256(&evil_code));
+    forged.extend_from_slice(&evil_code);
+    std::fs::write(path_of(victim), &forged).unwrap();
+    let own = std::fs::read(path_of(old)).unwrap()[HEADER..].to_vec();
     let mut old_format = own.clone();
     old_format.extend_from_slice(&sha256(&own));
-    std::fs::write(path_of("rollback-rate"), &old_format).unwrap();
+    std::fs::write(path_of(old), &old_format).unwrap();
 
     let second = serve_config(tempfile::tempdir().unwrap(), config).await;
     let after = compiled_from(&second).await;
@@ -1042,7 +1043,7 @@ async fn a_cached_artifact_rewritten_with_a_valid_plain_checksum_is_recompiled_o
         "every plugin loads again"
     );
     for (name, _, from) in &after {
-        let expected = if name == "success-rate" || name == "rollback-rate" {
+        let expected = if name == victim || name == old {
             "compiled"
         } else {
             "disk"
@@ -1050,7 +1051,7 @@ async fn a_cached_artifact_rewritten_with_a_valid_plain_checksum_is_recompiled_o
         assert_eq!(from, expected, "{name}");
     }
     assert_eq!(verdicts(&second).await, before, "the verdicts are unchanged");
-    let rewritten = std::fs::read(path_of("success-rate")).unwrap();
+    let rewritten = std::fs::read(path_of(victim)).unwrap();
     assert!(rewritten != forged, "the forged file was replaced");
     assert!(rewritten.starts_with(b"RGNCWSM2"));
     let (status, ready) = second.text("/ready").await;

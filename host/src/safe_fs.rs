@@ -8,6 +8,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -38,18 +39,16 @@ pub enum SafeReadError {
 pub fn open_regular(path: &Path) -> Result<(File, Metadata), SafeReadError> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|errno| {
-        let error = std::io::Error::from(errno);
-        match errno {
-            rustix::io::Errno::NOENT => SafeReadError::NotFound {
-                path: path.to_path_buf(),
-            },
-            rustix::io::Errno::LOOP => SafeReadError::Symlink {
-                path: path.to_path_buf(),
-            },
-            _ => SafeReadError::Io {
-                path: path.to_path_buf(),
-                error,
-            },
+        let path = path.to_path_buf();
+        if errno == Errno::NOENT {
+            SafeReadError::NotFound { path }
+        } else if errno == Errno::LOOP {
+            SafeReadError::Symlink { path }
+        } else {
+            SafeReadError::Io {
+                path,
+                error: std::io::Error::from(errno),
+            }
         }
     })?;
     let file = File::from(fd);
@@ -184,7 +183,7 @@ mod tests {
             Err(SafeReadError::Symlink { .. })
         ));
         assert!(matches!(
-            read_regular(&Path::new("/dev/zero"), 100, "test"),
+            read_regular(Path::new("/dev/zero"), 100, "test"),
             Err(SafeReadError::NotRegular { kind: "device", .. })
         ));
         let err = read_regular(&file, 9, "[x] max_bytes").unwrap_err();
