@@ -1178,7 +1178,7 @@ fn hex(bytes: &[u8]) -> String {
 /// finds every slot busy.
 #[tokio::test]
 async fn uploads_over_a_compile_bound_are_refused_naming_the_bound() {
-    let slow = slow_component(400, 2_000);
+    let slow = slow_component(200, 2_000);
     let app = bare_server(|c| {
         c.compile.timeout_ms = 300;
         c.compile.max_concurrent = 1;
@@ -1218,7 +1218,7 @@ async fn uploads_over_a_compile_bound_are_refused_naming_the_bound() {
 #[tokio::test(flavor = "current_thread")]
 async fn the_server_answers_while_a_component_compiles() {
     let app = bare_server(|_| {}).await;
-    let slow = slow_component(400, 2_000);
+    let slow = slow_component(200, 2_000);
     let (base, client) = (app.base.clone(), app.client.clone());
     let sent = Instant::now();
     let upload = tokio::spawn(async move {

@@ -424,16 +424,14 @@ impl CompileCache {
         }
     }
 
-    /// Writes the compiled `sha256` to the disk cache, if there is one and
-    /// it does not hold it yet. Failing to write is logged, never fatal.
-    pub fn persist(&self, sha256: &str) {
+    /// Writes `component` (the compiled `sha256`) to the disk cache, if
+    /// there is one and it does not hold it yet. Failing to write is
+    /// logged, never fatal.
+    pub fn persist(&self, sha256: &str, component: &Component) {
         let Some(disk) = &self.disk else { return };
         if self.on_disk().contains(sha256) {
             return;
         }
-        let Some(component) = self.lock().get(sha256).cloned() else {
-            return;
-        };
         let result = component
             .serialize()
             .map_err(|e| std::io::Error::other(format!("{e:#}")))
@@ -679,9 +677,9 @@ mod tests {
     fn persisted(engine: &Engine, dir: &Path, wasm: &[u8]) -> (String, PathBuf) {
         let first = cache(engine, dir, KEY, 1 << 30);
         let sha = sha256_hex(wasm);
-        let (_, source) = first.get_or_compile(engine, &sha, wasm).unwrap();
+        let (component, source) = first.get_or_compile(engine, &sha, wasm).unwrap();
         assert_eq!(source, CompileSource::Compiled);
-        first.persist(&sha);
+        first.persist(&sha, &component);
         let path = first.path(dir, &sha).unwrap();
         assert!(path.is_file(), "persist wrote nothing");
         (sha, path)
@@ -805,8 +803,8 @@ mod tests {
         assert_eq!(source, CompileSource::Disk);
 
         let sha_c = sha256_hex(&c);
-        capped.get_or_compile(&engine, &sha_c, &c).unwrap();
-        capped.persist(&sha_c);
+        let (component, _) = capped.get_or_compile(&engine, &sha_c, &c).unwrap();
+        capped.persist(&sha_c, &component);
         assert!(capped.path(dir.path(), &sha_c).unwrap().exists());
         assert!(a_path.exists(), "a was used since b was written");
         assert!(!b_path.exists(), "b, least recently used, is evicted");

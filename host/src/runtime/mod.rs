@@ -102,7 +102,14 @@ impl PluginRuntime {
     /// code the caller trusts belongs there: the registry keeps the
     /// versions it stored, never a refused or dry-run upload.
     pub fn persist_compiled(&self, plugin: &LoadedPlugin) {
-        self.cache.persist(&plugin.summary().sha256);
+        let component = match &plugin.prepared {
+            Prepared::Checklist(pre, _) => pre.instance_pre().component(),
+            Prepared::Breaker(pre, _) => pre.instance_pre().component(),
+            Prepared::Risk(pre, _) => pre.instance_pre().component(),
+            Prepared::Matcher(pre, _) => pre.instance_pre().component(),
+            Prepared::Bundle(pre, _) => pre.instance_pre().component(),
+        };
+        self.cache.persist(&plugin.summary().sha256, component);
     }
 
     /// How many compiled components the runtime holds in memory.
