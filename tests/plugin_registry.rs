@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use regent_host::config::ServeConfig;
 use regent_tests::app::{error_code, error_message, plugin_files, TestApp};
-use sha2::Digest;
 use regent_tests::built_plugins;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use sha2::Digest;
 
 fn fixtures() -> PathBuf {
     built_plugins().join("fixtures")
@@ -1050,7 +1050,11 @@ async fn a_cached_artifact_rewritten_with_a_valid_plain_checksum_is_recompiled_o
         };
         assert_eq!(from, expected, "{name}");
     }
-    assert_eq!(verdicts(&second).await, before, "the verdicts are unchanged");
+    assert_eq!(
+        verdicts(&second).await,
+        before,
+        "the verdicts are unchanged"
+    );
     let rewritten = std::fs::read(path_of(victim)).unwrap();
     assert!(rewritten != forged, "the forged file was replaced");
     assert!(rewritten.starts_with(b"RGNCWSM2"));
@@ -1106,7 +1110,11 @@ fn slow_component(functions: usize, ops: usize) -> Vec<u8> {
     // for the register allocator.
     let mut body = vec![1, 16, 0x7f];
     for i in 0..ops {
-        let (a, b, c) = ((i % 17) as u8, ((i * 7 + 3) % 17) as u8, ((i * 5 + 1) % 17) as u8);
+        let (a, b, c) = (
+            (i % 17) as u8,
+            ((i * 7 + 3) % 17) as u8,
+            ((i * 5 + 1) % 17) as u8,
+        );
         body.extend_from_slice(&[0x20, a, 0x20, b, 0x6a, 0x41, (i % 60) as u8, 0x6c, 0x21, c]);
     }
     body.extend_from_slice(&[0x20, 0, 0x0b]);
@@ -1159,7 +1167,11 @@ async fn a_refused_or_dry_run_upload_leaves_no_compiled_artifact() {
     let wrong = manifest.replace("version = \"2.0.0\"", "version = \"2.0.1\"");
     assert_ne!(wrong, manifest);
     let (status, body) = app.upload("swap-item", "", &wasm, &wrong, None).await;
-    assert_eq!((status, gate(&body)), (StatusCode::BAD_REQUEST, "describe"), "{body}");
+    assert_eq!(
+        (status, gate(&body)),
+        (StatusCode::BAD_REQUEST, "describe"),
+        "{body}"
+    );
     assert!(!written(), "a refused upload left compiled code behind");
 
     let (status, body) = app
@@ -1200,11 +1212,17 @@ async fn uploads_over_a_compile_bound_are_refused_naming_the_bound() {
         (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded"),
         "{body}"
     );
-    assert!(error_message(&body).contains("[compile] timeout_ms"), "{body}");
+    assert!(
+        error_message(&body).contains("[compile] timeout_ms"),
+        "{body}"
+    );
 
     let (status, body) = app.upload("slow", "", &slow, SLOW_MANIFEST, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert!(error_message(&body).contains("[compile] max_concurrent"), "{body}");
+    assert!(
+        error_message(&body).contains("[compile] max_concurrent"),
+        "{body}"
+    );
 
     let (_, versions) = app.get("/api/plugins/slow/versions").await;
     assert!(
@@ -1272,18 +1290,28 @@ async fn the_plugins_directory_reads_only_regular_files_under_the_cap() {
             assert!(made.success());
             let big = manifest.replace("swap-item", "big-item");
             std::fs::write(c.plugins_dir.join("big-item.toml"), big).unwrap();
-            std::fs::write(c.plugins_dir.join("big-item.wasm"), vec![0u8; wasm.len() + 1]).unwrap();
+            std::fs::write(
+                c.plugins_dir.join("big-item.wasm"),
+                vec![0u8; wasm.len() + 1],
+            )
+            .unwrap();
             c.registry.max_upload_bytes = wasm.len();
         }),
     )
     .await
     .expect("the server never started: the import blocked on a FIFO");
-    assert_eq!(active_version(&app, "swap-item").await.as_deref(), Some("1.0.0"));
+    assert_eq!(
+        active_version(&app, "swap-item").await.as_deref(),
+        Some("1.0.0")
+    );
     assert_eq!(active_version(&app, "fifo-item").await, None);
     assert_eq!(active_version(&app, "big-item").await, None);
     let (status, ready) = app.text("/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
-    assert!(ready.contains("fifo-item.wasm is not a regular file but a FIFO"), "{ready}");
+    assert!(
+        ready.contains("fifo-item.wasm is not a regular file but a FIFO"),
+        "{ready}"
+    );
     assert!(
         ready.contains("over the bound of") && ready.contains("[plugin_registry] max_upload_bytes"),
         "{ready}"

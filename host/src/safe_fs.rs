@@ -188,7 +188,8 @@ mod tests {
         ));
         let err = read_regular(&file, 9, "[x] max_bytes").unwrap_err();
         assert!(
-            err.to_string().contains("over the bound of 9 bytes ([x] max_bytes)"),
+            err.to_string()
+                .contains("over the bound of 9 bytes ([x] max_bytes)"),
             "{err}"
         );
         assert_eq!(read_regular(&file, 10, "test").unwrap(), b"0123456789");

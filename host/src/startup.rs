@@ -26,11 +26,7 @@ use crate::storage::InitialState;
 /// the webhook sender is spawned on it.
 pub fn build_state(config: &ServeConfig) -> Result<AppState> {
     let key_file = config.compile.key_file(&config.db_path);
-    let disk_cache = DiskCache::open(
-        &config.cache_dir,
-        &key_file,
-        config.compile.cache_max_bytes,
-    )?;
+    let disk_cache = DiskCache::open(&config.cache_dir, &key_file, config.compile.cache_max_bytes)?;
     let runtime = PluginRuntime::new(RuntimeConfig {
         disk_cache: Some(disk_cache),
         compile: CompileLimits {

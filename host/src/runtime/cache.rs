@@ -131,9 +131,9 @@ impl CacheKey {
             message,
         };
         match safe_fs::open_regular(path) {
-            Err(SafeReadError::NotFound { .. }) => create_key_file(path).map_err(|e| {
-                fail(format!("cannot create it: {e}"))
-            })?,
+            Err(SafeReadError::NotFound { .. }) => {
+                create_key_file(path).map_err(|e| fail(format!("cannot create it: {e}")))?
+            }
             Err(e) => return Err(fail(e.to_string())),
             Ok(_) => {}
         }
@@ -232,7 +232,9 @@ impl DiskCache {
             .mode(0o700)
             .create(parent)
             .map_err(|e| key_error(format!("cannot create its directory: {e}")))?;
-        let canonical_parent = parent.canonicalize().map_err(|e| key_error(e.to_string()))?;
+        let canonical_parent = parent
+            .canonicalize()
+            .map_err(|e| key_error(e.to_string()))?;
         let canonical_dir = dir.canonicalize().map_err(|e| key_error(e.to_string()))?;
         if canonical_parent.starts_with(&canonical_dir) {
             return Err(key_error(format!(
@@ -548,7 +550,12 @@ impl CompileCache {
         Ok(Some(body.to_vec()))
     }
 
-    fn store_on_disk(&self, disk: &DiskCache, sha256: &str, artifact: &[u8]) -> std::io::Result<()> {
+    fn store_on_disk(
+        &self,
+        disk: &DiskCache,
+        sha256: &str,
+        artifact: &[u8],
+    ) -> std::io::Result<()> {
         let Some(path) = self.path(&disk.dir, sha256) else {
             return Ok(());
         };
@@ -639,7 +646,9 @@ fn evict(disk: &DiskCache, keep: &Path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 total = total.saturating_sub(size);
             }
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot evict a compile cache artifact"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot evict a compile cache artifact")
+            }
         }
     }
 }
@@ -685,7 +694,12 @@ mod tests {
         (sha, path)
     }
 
-    fn source_in_fresh_cache(engine: &Engine, dir: &Path, key: [u8; 32], wasm: &[u8]) -> CompileSource {
+    fn source_in_fresh_cache(
+        engine: &Engine,
+        dir: &Path,
+        key: [u8; 32],
+        wasm: &[u8],
+    ) -> CompileSource {
         cache(engine, dir, key, 1 << 30)
             .get_or_compile(engine, &sha256_hex(wasm), wasm)
             .unwrap()
@@ -763,7 +777,10 @@ mod tests {
             CompileSource::Compiled,
             "a valid artifact behind a link is still not followed"
         );
-        assert!(std::fs::symlink_metadata(&path).is_err(), "the link is deleted");
+        assert!(
+            std::fs::symlink_metadata(&path).is_err(),
+            "the link is deleted"
+        );
         assert!(target.exists(), "what it pointed to is left alone");
 
         rustix::fs::mknodat(
@@ -778,7 +795,10 @@ mod tests {
             source_in_fresh_cache(&engine, dir.path(), KEY, &wasm),
             CompileSource::Compiled
         );
-        assert!(std::fs::symlink_metadata(&path).is_err(), "the FIFO is deleted");
+        assert!(
+            std::fs::symlink_metadata(&path).is_err(),
+            "the FIFO is deleted"
+        );
     }
 
     #[test]
@@ -842,7 +862,10 @@ mod tests {
             .get_or_compile(&engine, &sha256_hex(&wasm), &wasm)
             .unwrap_err();
         assert!(matches!(err, CompileError::Busy { max: 1, .. }), "{err}");
-        assert!(err.to_string().contains("[compile] max_concurrent"), "{err}");
+        assert!(
+            err.to_string().contains("[compile] max_concurrent"),
+            "{err}"
+        );
         drop(busy);
         let (_, source) = one
             .get_or_compile(&engine, &sha256_hex(&wasm), &wasm)
@@ -872,7 +895,10 @@ mod tests {
 
         let inside = dir.join("key");
         let err = DiskCache::open(&dir, &inside, 1 << 20).unwrap_err();
-        assert!(err.to_string().contains("inside the cache directory"), "{err}");
+        assert!(
+            err.to_string().contains("inside the cache directory"),
+            "{err}"
+        );
         assert!(!inside.exists(), "no key is made where it is refused");
     }
 }

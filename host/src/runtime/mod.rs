@@ -32,8 +32,8 @@ pub use registry::{ActivePlugins, ChecklistEntry, PluginSet};
 
 use crate::domain::{breaker as dbreaker, matching, readiness, risk as drisk, PluginKind};
 use bindings::types as wit;
-pub use cache::{CompileError, CompileLimits, DiskCache};
 use cache::{CompileCache, CompileSource};
+pub use cache::{CompileError, CompileLimits, DiskCache};
 use engine::{deadline_ticks, EpochTicker};
 use host_state::HostState;
 use plugin::Prepared;

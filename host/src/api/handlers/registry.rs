@@ -46,11 +46,7 @@ fn plugin_name(name: &str) -> Result<(), ApiError> {
 
 /// Reads one part, refusing it as soon as it passes `max` bytes, so an
 /// oversized upload is never held in memory whole.
-async fn read_part(
-    mut field: Field<'_>,
-    max: usize,
-    bound: &str,
-) -> Result<Vec<u8>, ApiError> {
+async fn read_part(mut field: Field<'_>, max: usize, bound: &str) -> Result<Vec<u8>, ApiError> {
     let part = field.name().unwrap_or_default().to_string();
     let mut bytes = Vec::new();
     while let Some(chunk) = field
@@ -105,21 +101,17 @@ pub async fn upload(
     {
         match field.name().unwrap_or_default() {
             "wasm" => {
-                wasm = Some(
-                    read_part(field, max_wasm, "[plugin_registry] max_upload_bytes").await?,
-                )
+                wasm = Some(read_part(field, max_wasm, "[plugin_registry] max_upload_bytes").await?)
             }
             "manifest" => {
-                let bytes =
-                    read_part(field, MAX_MANIFEST_BYTES, "the manifest bound").await?;
+                let bytes = read_part(field, MAX_MANIFEST_BYTES, "the manifest bound").await?;
                 manifest = Some(String::from_utf8(bytes).map_err(|_| {
                     ApiError::BadRequest("part `manifest` is not UTF-8 text".into())
                 })?);
             }
             "signature" => {
-                signature = Some(
-                    read_part(field, MAX_SIGNATURE_BYTES, "the signature bound").await?,
-                )
+                signature =
+                    Some(read_part(field, MAX_SIGNATURE_BYTES, "the signature bound").await?)
             }
             other => {
                 return Err(ApiError::BadRequest(format!(

@@ -102,12 +102,9 @@ impl PluginRegistry {
     /// The pair's manifest, component and (if there is one) signature,
     /// each a regular file within its bound.
     fn read_files(&self, p: &DirPlugin) -> Result<(String, Vec<u8>, Option<Vec<u8>>), String> {
-        let text = safe_fs::read_regular(
-            &p.manifest,
-            MAX_MANIFEST_BYTES as u64,
-            "the manifest bound",
-        )
-        .map_err(|e| e.to_string())?;
+        let text =
+            safe_fs::read_regular(&p.manifest, MAX_MANIFEST_BYTES as u64, "the manifest bound")
+                .map_err(|e| e.to_string())?;
         let text = String::from_utf8(text)
             .map_err(|_| format!("{} is not UTF-8 text", p.manifest.display()))?;
         let wasm = safe_fs::read_regular(
