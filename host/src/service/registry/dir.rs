@@ -59,6 +59,13 @@ fn scan_dir(dir: &Path) -> std::io::Result<Vec<DirPlugin>> {
     Ok(found)
 }
 
+/// What a pair's files hold, read within their bounds.
+struct PairFiles {
+    manifest: String,
+    wasm: Vec<u8>,
+    signature: Option<Vec<u8>>,
+}
+
 /// Size and modification time of the pair's files: what "changed" means.
 type Stamp = [(u64, Option<SystemTime>); 3];
 
@@ -101,7 +108,7 @@ impl PluginRegistry {
 
     /// The pair's manifest, component and (if there is one) signature,
     /// each a regular file within its bound.
-    fn read_files(&self, p: &DirPlugin) -> Result<(String, Vec<u8>, Option<Vec<u8>>), String> {
+    fn read_files(&self, p: &DirPlugin) -> Result<PairFiles, String> {
         let text =
             safe_fs::read_regular(&p.manifest, MAX_MANIFEST_BYTES as u64, "the manifest bound")
                 .map_err(|e| e.to_string())?;
@@ -122,13 +129,21 @@ impl PluginRegistry {
             Err(SafeReadError::NotFound { .. }) => None,
             Err(e) => return Err(e.to_string()),
         };
-        Ok((text, wasm, signature))
+        Ok(PairFiles {
+            manifest: text,
+            wasm,
+            signature,
+        })
     }
 
     /// Takes one pair through the gates. The same version with the same
     /// bytes is not uploaded again; if `activate`, it becomes active.
     fn import(&self, p: &DirPlugin, how: ActivationKind, activate: bool) -> Result<(), String> {
-        let (text, wasm, signature) = match self.read_files(p) {
+        let PairFiles {
+            manifest: text,
+            wasm,
+            signature,
+        } = match self.read_files(p) {
             Ok(files) => files,
             Err(e) => {
                 // Nothing of that name serves: say why while /ready fails.
