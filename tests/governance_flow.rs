@@ -543,6 +543,7 @@ async fn acknowledged_writes_survive_kill_9() {
             .env("GOVERNANCE_DB_PATH", &db)
             .env("PORT", port.to_string())
             .env("REGENT_ADMIN_TOKEN", ADMIN)
+            .env("REGENT_CACHE_KEY_FILE", regent_tests::test_cache_key())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use regent_host::config::ServeConfig;
 use regent_tests::app::{error_code, error_message, plugin_files, TestApp};
 use regent_tests::built_plugins;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use sha2::Digest;
 
 fn fixtures() -> PathBuf {
     built_plugins().join("fixtures")
@@ -769,6 +771,7 @@ async fn a_restart_after_activations_comes_back_with_the_same_active_set() {
             .env("GOVERNANCE_DB_PATH", &db)
             .env("PORT", port.to_string())
             .env("REGENT_ADMIN_TOKEN", regent_tests::app::ADMIN)
+            .env("REGENT_CACHE_KEY_FILE", regent_tests::test_cache_key())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -942,5 +945,405 @@ async fn an_upload_naming_a_part_twice_is_refused() {
     assert!(
         status == StatusCode::NOT_FOUND || !versions.to_string().contains("\"rejected\""),
         "nothing was stored: {versions}"
+    );
+}
+
+/// A server on `config` as given (its plugins, database and cache), with
+/// the test admin token; `dir` is kept alive with it.
+async fn serve_config(dir: tempfile::TempDir, config: ServeConfig) -> TestApp {
+    use regent_host::api::auth::hash_token;
+    use regent_host::domain::Timestamp;
+    regent_host::storage::Database::open(&config.db_path)
+        .unwrap()
+        .ensure_admin_token(
+            "test-admin",
+            &hash_token(regent_tests::app::ADMIN),
+            Timestamp::now(),
+        )
+        .unwrap();
+    let build = config.clone();
+    let state = tokio::task::spawn_blocking(move || regent_host::startup::build_state(&build))
+        .await
+        .unwrap()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(regent_host::startup::serve(listener, state));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        db_path: config.db_path.clone(),
+        dir,
+    }
+}
+
+/// The compile cache's artifact files, by the sha256 that names them.
+fn artifacts(cache: &Path) -> Vec<(String, PathBuf)> {
+    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            (name[..64].to_string(), p)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The active plugins: (name, sha256, compiled_from).
+async fn compiled_from(app: &TestApp) -> Vec<(String, String, String)> {
+    let (status, list) = app.get("/api/plugins").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let mut plugins: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["sha256"].as_str().unwrap().to_string(),
+                p["compiledFrom"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    plugins.sort();
+    plugins
+}
+
+/// Every checklist item's (id, passed, detail).
+async fn verdicts(app: &TestApp) -> Vec<(String, bool, String)> {
+    let (status, report) = app.get("/api/readiness/current").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap().to_string(),
+                i["passed"].as_bool().unwrap(),
+                i["detail"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The attack on the compile cache: whoever can write its directory puts
+/// native code there that carries a valid plain checksum. It must never
+/// run: the restarted server deletes it, recompiles, and decides as before.
+#[tokio::test]
+async fn a_cached_artifact_rewritten_with_a_valid_plain_checksum_is_recompiled_on_restart() {
+    let sha256 = |bytes: &[u8]| sha2::Sha256::digest(bytes).to_vec();
+    let root = tempfile::tempdir().unwrap();
+    let plugins = regent_tests::app::plugins_dir(root.path(), &[]);
+    let cache = root.path().join("cache");
+    let config = ServeConfig::new(plugins, cache.clone(), root.path().join("regent.db"));
+
+    let first = serve_config(tempfile::tempdir().unwrap(), config.clone()).await;
+    let before = verdicts(&first).await;
+    let active = compiled_from(&first).await;
+    drop(first);
+    let on_disk = artifacts(&cache);
+    let path_of = |name: &str| {
+        let sha = &active.iter().find(|(n, _, _)| n == name).unwrap().1;
+        on_disk.iter().find(|(s, _)| s == sha).unwrap().1.clone()
+    };
+    let [victim, evil, old] = [0, 1, 2].map(|i| active[i].0.as_str());
+    // The victim gets another plugin's native code, with the plain sha256
+    // of that code where this server's MAC goes; another plugin gets its
+    // own code in the old format (the code, then its sha256).
+    const HEADER: usize = 8 + 32;
+    let evil_code = std::fs::read(path_of(evil)).unwrap()[HEADER..].to_vec();
+    let mut forged = b"RGNCWSM2".to_vec();
+    forged.extend_from_slice(&sha256(&evil_code));
+    forged.extend_from_slice(&evil_code);
+    std::fs::write(path_of(victim), &forged).unwrap();
+    let own = std::fs::read(path_of(old)).unwrap()[HEADER..].to_vec();
+    let mut old_format = own.clone();
+    old_format.extend_from_slice(&sha256(&own));
+    std::fs::write(path_of(old), &old_format).unwrap();
+
+    let second = serve_config(tempfile::tempdir().unwrap(), config).await;
+    let after = compiled_from(&second).await;
+    assert_eq!(
+        after.iter().map(|(n, s, _)| (n, s)).collect::<Vec<_>>(),
+        active.iter().map(|(n, s, _)| (n, s)).collect::<Vec<_>>(),
+        "every plugin loads again"
+    );
+    for (name, _, from) in &after {
+        let expected = if name == victim || name == old {
+            "compiled"
+        } else {
+            "disk"
+        };
+        assert_eq!(from, expected, "{name}");
+    }
+    assert_eq!(
+        verdicts(&second).await,
+        before,
+        "the verdicts are unchanged"
+    );
+    let rewritten = std::fs::read(path_of(victim)).unwrap();
+    assert!(rewritten != forged, "the forged file was replaced");
+    assert!(rewritten.starts_with(b"RGNCWSM2"));
+    let (status, ready) = second.text("/ready").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+}
+
+fn leb128(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
+    out.push(id);
+    leb128(body.len(), out);
+    out.extend_from_slice(body);
+}
+
+/// `wasm` with a custom section of `payload` appended: the same plugin
+/// with other bytes, so another sha256.
+fn with_custom_section(wasm: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut body = vec![4];
+    body.extend_from_slice(b"test");
+    body.extend_from_slice(payload);
+    let mut out = wasm.to_vec();
+    section(0, &body, &mut out);
+    out
+}
+
+fn unique(wasm: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).unwrap();
+    with_custom_section(wasm, &nonce)
+}
+
+/// A component whose one core module holds `functions` long functions:
+/// cheap to send, seconds to compile.
+fn slow_component(functions: usize, ops: usize) -> Vec<u8> {
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[1, 0x60, 1, 0x7f, 1, 0x7f], &mut module); // (func (param i32) (result i32))
+    let mut funcs = Vec::new();
+    leb128(functions, &mut funcs);
+    funcs.extend(std::iter::repeat_n(0, functions));
+    section(3, &funcs, &mut module);
+    // Sixteen locals, each step mixing two into a third: long-lived values
+    // for the register allocator.
+    let mut body = vec![1, 16, 0x7f];
+    for i in 0..ops {
+        let (a, b, c) = (
+            (i % 17) as u8,
+            ((i * 7 + 3) % 17) as u8,
+            ((i * 5 + 1) % 17) as u8,
+        );
+        body.extend_from_slice(&[0x20, a, 0x20, b, 0x6a, 0x41, (i % 60) as u8, 0x6c, 0x21, c]);
+    }
+    body.extend_from_slice(&[0x20, 0, 0x0b]);
+    let mut sized = Vec::new();
+    leb128(body.len(), &mut sized);
+    sized.extend_from_slice(&body);
+    let mut code = Vec::new();
+    leb128(functions, &mut code);
+    for _ in 0..functions {
+        code.extend_from_slice(&sized);
+    }
+    section(10, &code, &mut module);
+    let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+    section(1, &module, &mut component); // a core module section
+    component
+}
+
+const SLOW_MANIFEST: &str = "name = \"slow\"\nkind = \"checklist-item\"\nversion = \"1.0.0\"\n";
+
+/// A server with no plugins, its own cache, and `configure` applied.
+async fn bare_server(configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    let root = tempfile::tempdir().unwrap();
+    let plugins = root.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let mut config = ServeConfig::new(
+        plugins,
+        root.path().join("cache"),
+        root.path().join("regent.db"),
+    );
+    configure(&mut config);
+    serve_config(root, config).await
+}
+
+#[tokio::test]
+async fn a_refused_or_dry_run_upload_leaves_no_compiled_artifact() {
+    let app = spawn().await;
+    let cache = built_plugins().join("test-cache");
+    let (wasm, manifest) = plugin_files(&v2(), "swap-item");
+    let wasm = unique(&wasm);
+    let sha = hex(&sha2::Sha256::digest(&wasm));
+    let written = || artifacts(&cache).iter().any(|(s, _)| *s == sha);
+
+    let (status, body) = app
+        .upload("swap-item", "?dry_run=true", &wasm, &manifest, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!written(), "a dry run left compiled code behind");
+
+    // Compiled, then refused by a later gate: describe() says 2.0.0.
+    let wrong = manifest.replace("version = \"2.0.0\"", "version = \"2.0.1\"");
+    assert_ne!(wrong, manifest);
+    let (status, body) = app.upload("swap-item", "", &wasm, &wrong, None).await;
+    assert_eq!(
+        (status, gate(&body)),
+        (StatusCode::BAD_REQUEST, "describe"),
+        "{body}"
+    );
+    assert!(!written(), "a refused upload left compiled code behind");
+
+    let (status, body) = app
+        .upload("swap-item", "?activate=false", &wasm, &manifest, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(written(), "a stored version's compiled code is kept");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Each compile bound refuses with a status and a message naming it; the
+/// compile given up on keeps its slot until it ends, so a second upload
+/// finds every slot busy.
+#[tokio::test]
+async fn uploads_over_a_compile_bound_are_refused_naming_the_bound() {
+    let slow = slow_component(200, 2_000);
+    let app = bare_server(|c| {
+        c.compile.timeout_ms = 300;
+        c.compile.max_concurrent = 1;
+        c.registry.max_upload_bytes = slow.len() + 64;
+    })
+    .await;
+
+    let too_big = with_custom_section(&slow, &[0; 128]);
+    let (status, body) = app.upload("slow", "", &too_big, SLOW_MANIFEST, None).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        error_message(&body).contains("[plugin_registry] max_upload_bytes"),
+        "{body}"
+    );
+
+    let (status, body) = app.upload("slow", "", &slow, SLOW_MANIFEST, None).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded"),
+        "{body}"
+    );
+    assert!(
+        error_message(&body).contains("[compile] timeout_ms"),
+        "{body}"
+    );
+
+    let (status, body) = app.upload("slow", "", &slow, SLOW_MANIFEST, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        error_message(&body).contains("[compile] max_concurrent"),
+        "{body}"
+    );
+
+    let (_, versions) = app.get("/api/plugins/slow/versions").await;
+    assert!(
+        versions.as_array().is_none_or(|v| v.is_empty()),
+        "nothing stored: {versions}"
+    );
+}
+
+/// On a runtime with one thread, a compile on that thread would stall
+/// every request until it ended.
+#[tokio::test(flavor = "current_thread")]
+async fn the_server_answers_while_a_component_compiles() {
+    let app = bare_server(|_| {}).await;
+    let slow = slow_component(200, 2_000);
+    let (base, client) = (app.base.clone(), app.client.clone());
+    let sent = Instant::now();
+    let upload = tokio::spawn(async move {
+        let form = reqwest::multipart::Form::new()
+            .part("wasm", reqwest::multipart::Part::bytes(slow))
+            .text("manifest", SLOW_MANIFEST);
+        client
+            .put(format!("{base}/api/plugins/slow"))
+            .bearer_auth(regent_tests::app::ADMIN)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    let mut answered_during_compile = 0;
+    while !upload.is_finished() {
+        let (status, _) = app.text("/health").await;
+        assert_eq!(status, StatusCode::OK);
+        // Well after the upload reached the server, and before it ended.
+        if sent.elapsed() > Duration::from_millis(500) && !upload.is_finished() {
+            answered_during_compile += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = upload.await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "refused at the world gate");
+    assert!(
+        answered_during_compile > 0,
+        "no request was answered while the component compiled"
+    );
+}
+
+/// A FIFO in place of a component would block a reader forever; an
+/// oversized one would be read whole. Both are refused, the server starts,
+/// and /ready says why.
+#[tokio::test]
+async fn the_plugins_directory_reads_only_regular_files_under_the_cap() {
+    let (wasm, manifest) = plugin_files(&fixtures(), "swap-item");
+    let app = tokio::time::timeout(
+        Duration::from_secs(120),
+        bare_server(|c| {
+            std::fs::write(c.plugins_dir.join("swap-item.toml"), &manifest).unwrap();
+            std::fs::write(c.plugins_dir.join("swap-item.wasm"), &wasm).unwrap();
+            let fifo = manifest.replace("swap-item", "fifo-item");
+            std::fs::write(c.plugins_dir.join("fifo-item.toml"), fifo).unwrap();
+            let made = std::process::Command::new("mkfifo")
+                .arg(c.plugins_dir.join("fifo-item.wasm"))
+                .status()
+                .unwrap();
+            assert!(made.success());
+            let big = manifest.replace("swap-item", "big-item");
+            std::fs::write(c.plugins_dir.join("big-item.toml"), big).unwrap();
+            std::fs::write(
+                c.plugins_dir.join("big-item.wasm"),
+                vec![0u8; wasm.len() + 1],
+            )
+            .unwrap();
+            c.registry.max_upload_bytes = wasm.len();
+        }),
+    )
+    .await
+    .expect("the server never started: the import blocked on a FIFO");
+    assert_eq!(
+        active_version(&app, "swap-item").await.as_deref(),
+        Some("1.0.0")
+    );
+    assert_eq!(active_version(&app, "fifo-item").await, None);
+    assert_eq!(active_version(&app, "big-item").await, None);
+    let (status, ready) = app.text("/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert!(
+        ready.contains("fifo-item.wasm is not a regular file but a FIFO"),
+        "{ready}"
+    );
+    assert!(
+        ready.contains("over the bound of") && ready.contains("[plugin_registry] max_upload_bytes"),
+        "{ready}"
     );
 }

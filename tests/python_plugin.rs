@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use regent_host::domain::breaker::MetricsWindow;
-use regent_host::runtime::{LoadedPlugin, PluginRuntime, RuntimeConfig};
+use regent_host::runtime::{DiskCache, LoadedPlugin, PluginRuntime, RuntimeConfig};
 use regent_tests::{built_plugins, repo_root};
 use serde_json::{json, Value};
 
@@ -14,9 +14,14 @@ fn runtime() -> &'static PluginRuntime {
     static RUNTIME: OnceLock<PluginRuntime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         // Compiling an 18 MB Python component takes seconds: cache it.
-        let cache_dir = Some(built_plugins().join("test-cache"));
+        let disk_cache = DiskCache::open(
+            &built_plugins().join("test-cache"),
+            &regent_tests::test_cache_key(),
+            1 << 30,
+        )
+        .unwrap();
         PluginRuntime::new(RuntimeConfig {
-            cache_dir,
+            disk_cache: Some(disk_cache),
             ..Default::default()
         })
         .unwrap()
@@ -34,9 +39,11 @@ fn load(name: &str) -> LoadedPlugin {
             .unwrap();
         assert!(status.success(), "building the Python plugins failed");
     });
-    runtime()
+    let plugin = runtime()
         .load_file(&out.join(format!("{name}.toml")))
-        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    runtime().persist_compiled(&plugin);
+    plugin
 }
 
 fn window(json: Value) -> MetricsWindow {

@@ -45,7 +45,7 @@ fn plugins_dir() -> PathBuf {
 fn runtime_with(settings: EngineSettings) -> (PluginRuntime, PluginSet, PluginSet) {
     let runtime = PluginRuntime::new(RuntimeConfig {
         engine: settings,
-        cache_dir: None,
+        ..Default::default()
     })
     .expect("runtime");
     let load = |dir: PathBuf| {

@@ -96,6 +96,11 @@
 //! checkpoint_every_entries = 100
 //! checkpoint_every_secs = 60
 //! checkpoint_webhook = false               # true: also POST each to [webhook] url
+//! [compile]                                # compiling components, and the compile cache
+//! timeout_ms = 60000                       # a longer compile is given up: 422
+//! max_concurrent = 2                       # more wait up to timeout_ms for a slot, then 503
+//! cache_max_bytes = 1073741824             # least recently used artifacts are evicted beyond it
+//! cache_key_file = "var/regent.cache-key"  # or REGENT_CACHE_KEY_FILE; default: beside the database
 //! ```
 
 use std::collections::BTreeMap;
@@ -145,6 +150,7 @@ struct FileConfig {
     metrics: MetricsSettings,
     #[serde(default)]
     audit: AuditSettings,
+    compile: Option<CompileSettings>,
 }
 
 /// `[tls]`: serve HTTPS with this certificate chain and key (PEM files).
@@ -193,6 +199,30 @@ impl Default for AuditSettings {
     }
 }
 
+
+/// `[compile]`: the bounds on compiling a component, and the compile cache.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompileSettings {
+    pub timeout_ms: u64,
+    pub max_concurrent: usize,
+    pub cache_max_bytes: u64,
+    /// The key that binds cached native code to this server, 0600, never
+    /// inside the cache directory. `None`: `<database>.cache-key`.
+    pub cache_key_file: Option<PathBuf>,
+}
+
+impl Default for CompileSettings {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 60_000,
+            max_concurrent: 2,
+            cache_max_bytes: 1 << 30,
+            cache_key_file: None,
+        }
+    }
+}
+
 impl AuditSettings {
     /// Whether checkpoints are written.
     pub fn checkpoints(&self) -> bool {
@@ -215,6 +245,22 @@ impl AuditSettings {
             if webhook.url.is_none() {
                 bail!("[audit] checkpoint_webhook = true needs a [webhook] url (or REGENT_WEBHOOK_URL)");
             }
+        }
+        Ok(())
+    }
+}
+
+impl CompileSettings {
+    /// The key file: as configured, or beside the database.
+    pub fn key_file(&self, db_path: &Path) -> PathBuf {
+        self.cache_key_file
+            .clone()
+            .unwrap_or_else(|| db_path.with_extension("cache-key"))
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.timeout_ms == 0 || self.max_concurrent == 0 || self.cache_max_bytes == 0 {
+            bail!("[compile] timeout_ms, max_concurrent and cache_max_bytes must be at least 1");
         }
         Ok(())
     }
@@ -383,6 +429,7 @@ pub struct ServeConfig {
     /// Pick up new or changed plugins in `plugins_dir` while running.
     pub watch: bool,
     pub auth: AuthSettings,
+    pub compile: CompileSettings,
     /// `initial_phase` and `phase_started_at`; `None` starts at L3 now.
     pub initial_phase: Option<InitialPhase>,
     pub retention: RetentionPolicy,
@@ -411,6 +458,7 @@ impl ServeConfig {
             registry: RegistrySettings::default(),
             watch: false,
             auth: AuthSettings::default(),
+            compile: CompileSettings::default(),
             initial_phase: None,
             retention: RetentionPolicy::default(),
             tls: None,
@@ -543,6 +591,11 @@ impl ServeConfig {
         c.metrics = f.metrics;
         f.audit.check(&c.webhook)?;
         c.audit = f.audit;
+        c.compile = f.compile.unwrap_or_default();
+        if let Some(path) = var("REGENT_CACHE_KEY_FILE") {
+            c.compile.cache_key_file = Some(PathBuf::from(path));
+        }
+        c.compile.check()?;
         c.initial_phase = match (f.initial_phase, f.phase_started_at) {
             (None, None) => None,
             (Some(phase), Some(started_at)) => {

@@ -18,6 +18,7 @@ pub mod exporter;
 pub mod fuzz;
 pub mod oidc;
 pub mod runtime;
+pub mod safe_fs;
 pub mod service;
 pub mod signing;
 pub mod startup;

@@ -17,7 +17,9 @@ use crate::domain::auth::Principal;
 use crate::domain::{Phase, Timestamp};
 use crate::exporter::Exporter;
 use crate::oidc::OidcVerifier;
-use crate::runtime::{ActivePlugins, PluginRuntime, PluginSet, RuntimeConfig};
+use crate::runtime::{
+    ActivePlugins, CompileLimits, DiskCache, PluginRuntime, PluginSet, RuntimeConfig,
+};
 use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
 use crate::service::Governance;
 use crate::storage::Database;
@@ -27,8 +29,15 @@ use crate::tls::{self, TlsListener};
 /// Builds everything the server needs. Call it inside a tokio runtime:
 /// the webhook sender is spawned on it.
 pub fn build_state(config: &ServeConfig) -> Result<AppState> {
+    let key_file = config.compile.key_file(&config.db_path);
+    let disk_cache = DiskCache::open(&config.cache_dir, &key_file, config.compile.cache_max_bytes)?;
     let runtime = PluginRuntime::new(RuntimeConfig {
-        cache_dir: Some(config.cache_dir.clone()),
+        disk_cache: Some(disk_cache),
+        compile: CompileLimits {
+            timeout: Duration::from_millis(config.compile.timeout_ms),
+            max_concurrent: config.compile.max_concurrent,
+            max_component_bytes: config.registry.max_upload_bytes,
+        },
         ..Default::default()
     })?;
     let db = Arc::new(Database::open(&config.db_path)?);

@@ -75,6 +75,7 @@ impl TestApp {
         let mut config =
             ServeConfig::new(plugins, built_plugins().join("test-cache"), db_path.clone());
         config.addr = "127.0.0.1:0".parse().unwrap();
+        config.compile.cache_key_file = Some(crate::test_cache_key());
         configure(&mut config);
         let build = config.clone();
         let state = tokio::task::spawn_blocking(move || startup::build_state(&build))

@@ -29,6 +29,12 @@ pub fn built_plugins() -> &'static Path {
     })
 }
 
+/// The key test servers share for the shared compile cache (`test-cache`):
+/// a cache artifact verifies only under the key that wrote it.
+pub fn test_cache_key() -> PathBuf {
+    built_plugins().join("test-cache.key")
+}
+
 /// The `regent` binary the build script produced.
 pub fn regent_bin() -> PathBuf {
     built_plugins().join("debug/regent")

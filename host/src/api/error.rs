@@ -26,6 +26,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Over a bound other than size (a compile's time): 422 naming it.
+    #[error("{0}")]
+    OverLimit(String),
     /// The plugin ran and failed: its input was fine, the plugin was not.
     #[error(transparent)]
     Plugin(EvalError),
@@ -62,6 +65,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::Unavailable(m) => ApiError::Unavailable(m),
+            ServiceError::TooLarge(m) => ApiError::PayloadTooLarge(m),
+            ServiceError::OverLimit(m) => ApiError::OverLimit(m),
             ServiceError::Plugin(e) => ApiError::Plugin(e),
             ServiceError::GateFailed(f) => ApiError::GateFailed(f),
             other => ApiError::Internal(other.to_string()),
@@ -79,6 +84,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::OverLimit(_) => (StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded"),
             ApiError::Plugin(e) => match e.failure {
                 // No free instance slot: the host is overloaded, retry later.
                 EvalFailure::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

@@ -82,6 +82,12 @@ pub enum LoadError {
     Manifest { path: PathBuf, message: String },
     #[error("plugin `{plugin}`: not a valid component: {message}")]
     Compile { plugin: String, message: String },
+    /// Not compiled: over a compile bound, or the host could not compile.
+    #[error("plugin `{plugin}`: {error}")]
+    CompileRefused {
+        plugin: String,
+        error: super::cache::CompileError,
+    },
     #[error("plugin `{plugin}`: does not implement the `{world}` world: {message}")]
     WorldMismatch {
         plugin: String,

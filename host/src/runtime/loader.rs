@@ -11,7 +11,7 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Component;
 
 use super::bindings::{breaker, bundle, checklist, matcher, risk};
-use super::cache::sha256_hex;
+use super::cache::{sha256_hex, CompileError};
 use super::error::LoadError;
 use super::exports::{EvaluateBreaker, EvaluateBundle, EvaluateItem, RankCandidates, ScoreRisk};
 use super::manifest::Manifest;
@@ -112,14 +112,19 @@ impl PluginRuntime {
         let name = manifest.name.clone();
         let started = Instant::now();
         let sha256 = sha256_hex(wasm);
-        let compile_error = |e: wasmtime::Error| LoadError::Compile {
-            plugin: name.clone(),
-            message: format!("{e:#}"),
-        };
         let (component, compiled_from) = self
             .cache
             .get_or_compile(&self.engine, &sha256, wasm)
-            .map_err(compile_error)?;
+            .map_err(|e| match e {
+                CompileError::Invalid(message) => LoadError::Compile {
+                    plugin: name.clone(),
+                    message,
+                },
+                error => LoadError::CompileRefused {
+                    plugin: name.clone(),
+                    error,
+                },
+            })?;
         let compile_ms = started.elapsed().as_secs_f64() * 1e3;
 
         check_exports(&self.engine, &component, manifest.kind, &name)?;

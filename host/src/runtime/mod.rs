@@ -21,8 +21,6 @@ pub mod manifest;
 mod plugin;
 pub mod registry;
 
-use std::path::PathBuf;
-
 use wasmtime::component::{Linker, ResourceTableError};
 use wasmtime::{Engine, Store, Trap};
 
@@ -34,7 +32,8 @@ pub use registry::{ActivePlugins, ChecklistEntry, PluginSet};
 
 use crate::domain::{breaker as dbreaker, matching, readiness, risk as drisk, PluginKind};
 use bindings::types as wit;
-use cache::CompileCache;
+use cache::{CompileCache, CompileSource};
+pub use cache::{CompileError, CompileLimits, DiskCache};
 use engine::{deadline_ticks, EpochTicker};
 use host_state::HostState;
 use limits::Refusal;
@@ -43,9 +42,10 @@ use plugin::Prepared;
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeConfig {
     pub engine: EngineSettings,
-    /// Where precompiled components are kept between runs; `None` keeps
-    /// them in memory only.
-    pub cache_dir: Option<PathBuf>,
+    /// Where compiled components are kept between runs; `None` keeps them
+    /// in memory only.
+    pub disk_cache: Option<DiskCache>,
+    pub compile: CompileLimits,
 }
 
 pub struct PluginRuntime {
@@ -71,7 +71,7 @@ impl PluginRuntime {
         let linker = regent_linker().map_err(fail)?;
         let mut wasi_linker = regent_linker().map_err(fail)?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker).map_err(fail)?;
-        let cache = CompileCache::new(&engine, config.cache_dir);
+        let cache = CompileCache::new(&engine, config.disk_cache, config.compile);
         let ticker = EpochTicker::start(engine.clone())?;
         Ok(Self {
             engine,
@@ -88,6 +88,29 @@ impl PluginRuntime {
         let keep: std::collections::HashSet<&str> =
             active.iter().map(|p| p.summary().sha256.as_str()).collect();
         self.cache.retain(|sha256| keep.contains(sha256));
+    }
+
+    /// Compiles `wasm` (or finds it compiled) without loading it as a
+    /// plugin: lets a caller tell the compile bounds apart from the gates.
+    pub fn compile(&self, wasm: &[u8]) -> Result<CompileSource, CompileError> {
+        let sha256 = cache::sha256_hex(wasm);
+        self.cache
+            .get_or_compile(&self.engine, &sha256, wasm)
+            .map(|(_, source)| source)
+    }
+
+    /// Keeps `plugin`'s compiled code on disk for the next start. Only
+    /// code the caller trusts belongs there: the registry keeps the
+    /// versions it stored, never a refused or dry-run upload.
+    pub fn persist_compiled(&self, plugin: &LoadedPlugin) {
+        let component = match &plugin.prepared {
+            Prepared::Checklist(pre, _) => pre.instance_pre().component(),
+            Prepared::Breaker(pre, _) => pre.instance_pre().component(),
+            Prepared::Risk(pre, _) => pre.instance_pre().component(),
+            Prepared::Matcher(pre, _) => pre.instance_pre().component(),
+            Prepared::Bundle(pre, _) => pre.instance_pre().component(),
+        };
+        self.cache.persist(&plugin.summary().sha256, component);
     }
 
     /// How many compiled components the runtime holds in memory.

@@ -43,6 +43,12 @@ pub enum ServiceError {
     /// missing: retrying later may work.
     #[error("{0}")]
     Unavailable(String),
+    /// Input over a size bound; the message names the bound.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Input over another bound (compile time); the message names it.
+    #[error("{0}")]
+    OverLimit(String),
     #[error(transparent)]
     Plugin(crate::runtime::EvalError),
     /// A candidate plugin version failed a gate; nothing changed.

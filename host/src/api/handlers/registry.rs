@@ -15,11 +15,7 @@ use crate::domain::registry::{
     Activation, ActivationKind, PluginVersion, UploadOptions, UploadOutcome,
 };
 use crate::runtime::manifest::check_name;
-use crate::service::registry::Candidate;
-
-/// Manifests and signature files are small; only the component may be large.
-const MAX_MANIFEST_BYTES: usize = 1 << 20;
-const MAX_SIGNATURE_BYTES: usize = 16 << 10;
+use crate::service::registry::{Candidate, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -52,7 +48,7 @@ fn plugin_name(name: &str) -> Result<(), ApiError> {
 
 /// Reads one part, refusing it as soon as it passes `max` bytes, so an
 /// oversized upload is never held in memory whole.
-async fn read_part(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError> {
+async fn read_part(mut field: Field<'_>, max: usize, bound: &str) -> Result<Vec<u8>, ApiError> {
     let part = field.name().unwrap_or_default().to_string();
     let mut bytes = Vec::new();
     while let Some(chunk) = field
@@ -62,7 +58,7 @@ async fn read_part(mut field: Field<'_>, max: usize) -> Result<Vec<u8>, ApiError
     {
         if bytes.len() + chunk.len() > max {
             return Err(ApiError::PayloadTooLarge(format!(
-                "part `{part}` is larger than {max} bytes"
+                "part `{part}` is larger than {max} bytes ({bound})"
             )));
         }
         bytes.extend_from_slice(&chunk);
@@ -93,16 +89,16 @@ pub async fn read_upload(
     {
         let name = field.name().unwrap_or_default().to_string();
         let seen = match name.as_str() {
-            "wasm" => wasm.replace(read_part(field, max_wasm).await?).is_some(),
+            "wasm" => wasm.replace(read_part(field, max_wasm, "[plugin_registry] max_upload_bytes").await?).is_some(),
             "manifest" => {
-                let bytes = read_part(field, MAX_MANIFEST_BYTES).await?;
+                let bytes = read_part(field, MAX_MANIFEST_BYTES, "the manifest bound").await?;
                 let text = String::from_utf8(bytes).map_err(|_| {
                     ApiError::BadRequest("part `manifest` is not UTF-8 text".into())
                 })?;
                 manifest.replace(text).is_some()
             }
             "signature" => signature
-                .replace(read_part(field, MAX_SIGNATURE_BYTES).await?)
+                .replace(read_part(field, MAX_SIGNATURE_BYTES, "the signature bound").await?)
                 .is_some(),
             other => {
                 return Err(ApiError::BadRequest(format!(
@@ -141,7 +137,9 @@ pub async fn read_upload(
     params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name"), UploadQuery),
     request_body(content_type = "multipart/form-data", description = "parts `wasm`, `manifest`, optional `signature`"),
     responses((status = 200, body = UploadOutcome), (status = 400, description = "bad input, or a failed gate (`error.gate`)", body = crate::api::ErrorBody),
-        (status = 403, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody), (status = 413, body = crate::api::ErrorBody)))]
+        (status = 403, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody), (status = 413, body = crate::api::ErrorBody),
+        (status = 422, description = "compiling took longer than `[compile] timeout_ms`", body = crate::api::ErrorBody),
+        (status = 503, description = "every compile slot (`[compile] max_concurrent`) stayed busy", body = crate::api::ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,16 +6,21 @@
 //! file or none. A pair is taken only once both files have stayed the same
 //! for one poll, so a manifest renamed in before its component is not
 //! taken with the old component.
+//!
+//! Only regular files are read, never through a symbolic link, and each
+//! under a size cap: a FIFO or a device named `<name>.wasm` is refused, not
+//! read (a read could block the importer forever, or never end).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{Candidate, PluginRegistry};
+use super::{Candidate, PluginRegistry, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES};
 use crate::domain::registry::{ActivationKind, UploadOptions, VersionStatus};
 use crate::runtime::cache::sha256_hex;
 use crate::runtime::Manifest;
+use crate::safe_fs::{self, SafeReadError};
 
 /// Who the audit log names for the directory's changes.
 const DIR_ACTOR: &str = "plugins-dir";
@@ -41,7 +46,8 @@ fn scan_dir(dir: &Path) -> std::io::Result<Vec<DirPlugin>> {
             continue;
         }
         let wasm = path.with_extension("wasm");
-        if wasm.is_file() {
+        // Whatever it is: the import refuses what is not a regular file.
+        if std::fs::symlink_metadata(&wasm).is_ok() {
             found.push(DirPlugin {
                 name: stem.to_string(),
                 manifest: path.clone(),
@@ -53,12 +59,19 @@ fn scan_dir(dir: &Path) -> std::io::Result<Vec<DirPlugin>> {
     Ok(found)
 }
 
+/// What a pair's files hold, read within their bounds.
+struct PairFiles {
+    manifest: String,
+    wasm: Vec<u8>,
+    signature: Option<Vec<u8>>,
+}
+
 /// Size and modification time of the pair's files: what "changed" means.
 type Stamp = [(u64, Option<SystemTime>); 3];
 
 fn stamp(p: &DirPlugin) -> Stamp {
     let of = |path: &Path| {
-        std::fs::metadata(path)
+        std::fs::symlink_metadata(path)
             .map(|m| (m.len(), m.modified().ok()))
             .unwrap_or((0, None))
     };
@@ -93,11 +106,53 @@ impl PluginRegistry {
         problems
     }
 
+    /// The pair's manifest, component and (if there is one) signature,
+    /// each a regular file within its bound.
+    fn read_files(&self, p: &DirPlugin) -> Result<PairFiles, String> {
+        let text =
+            safe_fs::read_regular(&p.manifest, MAX_MANIFEST_BYTES as u64, "the manifest bound")
+                .map_err(|e| e.to_string())?;
+        let text = String::from_utf8(text)
+            .map_err(|_| format!("{} is not UTF-8 text", p.manifest.display()))?;
+        let wasm = safe_fs::read_regular(
+            &p.wasm,
+            self.settings.max_upload_bytes as u64,
+            "[plugin_registry] max_upload_bytes",
+        )
+        .map_err(|e| e.to_string())?;
+        let signature = match safe_fs::read_regular(
+            &crate::signing::signature_path(&p.wasm),
+            MAX_SIGNATURE_BYTES as u64,
+            "the signature bound",
+        ) {
+            Ok(bytes) => Some(bytes),
+            Err(SafeReadError::NotFound { .. }) => None,
+            Err(e) => return Err(e.to_string()),
+        };
+        Ok(PairFiles {
+            manifest: text,
+            wasm,
+            signature,
+        })
+    }
+
     /// Takes one pair through the gates. The same version with the same
     /// bytes is not uploaded again; if `activate`, it becomes active.
     fn import(&self, p: &DirPlugin, how: ActivationKind, activate: bool) -> Result<(), String> {
-        let text = std::fs::read_to_string(&p.manifest).map_err(|e| e.to_string())?;
-        let wasm = std::fs::read(&p.wasm).map_err(|e| e.to_string())?;
+        let PairFiles {
+            manifest: text,
+            wasm,
+            signature,
+        } = match self.read_files(p) {
+            Ok(files) => files,
+            Err(e) => {
+                // Nothing of that name serves: say why while /ready fails.
+                if self.active.current().get(&p.name).is_none() {
+                    self.set_fault(&p.name, e.clone());
+                }
+                return Err(e);
+            }
+        };
         let manifest = Manifest::parse(&text)?;
         if manifest.name != p.name {
             return Err(format!(
@@ -127,7 +182,6 @@ impl PluginRegistry {
                 .map_err(|e| e.to_string());
         }
         let first = self.active.current().get(&manifest.name).is_none();
-        let signature = std::fs::read(crate::signing::signature_path(&p.wasm)).ok();
         let options = UploadOptions {
             activate: activate || first,
             ..UploadOptions::default()

@@ -27,9 +27,15 @@ use crate::domain::Timestamp;
 use crate::evaluation::run_fixture;
 use crate::exporter::Exporter;
 use crate::runtime::cache::sha256_hex;
-use crate::runtime::{ActivePlugins, LoadError, LoadedPlugin, Manifest, PluginRuntime};
+use crate::runtime::{
+    ActivePlugins, CompileError, LoadError, LoadedPlugin, Manifest, PluginRuntime,
+};
 use crate::signing::{self, TrustedKeys};
 use crate::storage::{Database, StorageError};
+
+/// Manifests and signature files are small; only the component may be large.
+pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+pub const MAX_SIGNATURE_BYTES: usize = 16 << 10;
 
 /// An upload: the component's bytes, its manifest, and its signature file.
 #[derive(Debug, Clone)]
@@ -134,7 +140,10 @@ impl PluginRegistry {
         let mut loaded = Vec::new();
         for (name, version) in self.db.active_plugin_versions()? {
             match self.load_stored(&name, &version) {
-                Ok(plugin) => loaded.push(Arc::new(plugin)),
+                Ok(plugin) => {
+                    self.runtime.persist_compiled(&plugin);
+                    loaded.push(Arc::new(plugin))
+                }
                 Err(e) => {
                     self.set_fault(&name, format!("active version {version} not loaded: {e}"))
                 }
@@ -247,6 +256,9 @@ impl PluginRegistry {
             rejection: None,
         };
         version.signer = self.check_signature(&candidate, &version)?;
+        // Only after the signature gate: unsigned bytes never cost a compile
+        // where signatures are required.
+        self.compile_within_bounds(&candidate.wasm)?;
         let signature_gate = GateResult {
             gate: Gate::Signature,
             passed: true,
@@ -302,6 +314,7 @@ impl PluginRegistry {
                 "plugin.upload"
             },
         )?;
+        self.runtime.persist_compiled(&checked.plugin);
         if options.activate {
             let activation = self.publish(checked.plugin, how, forced, who, started)?;
             outcome.version.status = VersionStatus::Active;
@@ -310,6 +323,25 @@ impl PluginRegistry {
         }
         outcome.elapsed_ms = elapsed_ms(started);
         Ok(outcome)
+    }
+
+    /// Compiles a candidate before the gates, so that a component over a
+    /// compile bound is refused as such (413, 422, or 503 when every
+    /// compile slot stays busy) rather than as a failed gate. An invalid
+    /// component is left to the compile gate to report.
+    fn compile_within_bounds(&self, wasm: &[u8]) -> ServiceResult<()> {
+        match self.runtime.compile(wasm) {
+            Ok(_) | Err(CompileError::Invalid(_)) => Ok(()),
+            Err(e @ CompileError::TooLarge { .. }) => {
+                self.exporter.plugin_rejected(Gate::Compile.as_str());
+                Err(ServiceError::TooLarge(e.to_string()))
+            }
+            Err(e @ CompileError::TooSlow { .. }) => {
+                self.exporter.plugin_rejected(Gate::Compile.as_str());
+                Err(ServiceError::OverLimit(e.to_string()))
+            }
+            Err(e) => Err(ServiceError::Unavailable(e.to_string())),
+        }
     }
 
     /// The same version uploaded again: the same bytes are a no-op (or an
@@ -645,6 +677,7 @@ impl PluginRegistry {
         started: Instant,
     ) -> ServiceResult<Activation> {
         let (name, version) = (plugin.name().to_string(), plugin.version().to_string());
+        self.runtime.persist_compiled(&plugin);
         let _swap = self.lock_swaps();
         let previous =
             self.db
