@@ -86,6 +86,11 @@ fn a_python_plugin_can_reach_no_file_env_network_clock_or_entropy() {
     );
     assert_eq!(first["connect"]["ok"], false, "{first}");
     assert_eq!(
+        first["stdin"],
+        json!({"ok": true, "value": ""}),
+        "stdin is closed: reading it returns at once, with nothing"
+    );
+    assert_eq!(
         first["wall_clock"],
         json!({"ok": true, "value": 0.0}),
         "the clock is stopped at the epoch"

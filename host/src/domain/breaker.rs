@@ -305,6 +305,12 @@ pub struct BreakerEvent {
     pub paused_command_types: Vec<String>,
     pub plugin: String,
     pub plugin_version: String,
+    /// Set when the rule could not be checked (its plugin failed, timed
+    /// out or is not loaded): why. Such an event runs no action; it stays
+    /// open, holding expansion back, until someone resolves it or the rule
+    /// trips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_error: Option<String>,
 }
 
 #[cfg(test)]
