@@ -159,3 +159,50 @@ impl monotonic_clock::Host for StoppedClock<'_> {
         self.subscribe(duration == 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monotonic_clock::Host as _;
+    use sync_poll::{Host as _, HostPollable as _};
+
+    fn borrow(pollable: &Resource<DynPollable>) -> Resource<DynPollable> {
+        Resource::new_borrow(pollable.rep())
+    }
+
+    fn blocked_in(result: wasmtime::Result<impl std::fmt::Debug>) -> &'static str {
+        let error = result.expect_err("the wait must not be answered");
+        error
+            .downcast_ref::<WouldBlock>()
+            .unwrap_or_else(|| panic!("not a WouldBlock: {error:#}"))
+            .call
+    }
+
+    #[test]
+    fn a_wait_not_over_at_once_ends_every_waiting_call_and_one_that_is_over_returns() {
+        let mut state = HostState::new("t".into(), "0".into(), Default::default());
+        let mut clock = StoppedClock(state.clocks());
+        let thirty_seconds = clock.subscribe_duration(30_000_000_000).unwrap();
+        let later = clock.subscribe_instant(1).unwrap();
+        let now = clock.subscribe_instant(0).unwrap();
+        let zero = clock.subscribe_duration(0).unwrap();
+        let mut polls = Polls(state.ctx().table);
+
+        assert_eq!(blocked_in(polls.poll(vec![borrow(&thirty_seconds)])), POLL);
+        assert_eq!(blocked_in(polls.poll(vec![borrow(&later)])), POLL);
+        assert_eq!(blocked_in(polls.block(borrow(&thirty_seconds))), BLOCK);
+        assert!(!polls.ready(borrow(&later)).unwrap());
+
+        assert_eq!(
+            polls
+                .poll(vec![borrow(&thirty_seconds), borrow(&zero), borrow(&now)])
+                .unwrap(),
+            [1, 2]
+        );
+        polls.block(borrow(&zero)).unwrap();
+        assert!(polls.ready(borrow(&now)).unwrap());
+        for pollable in [thirty_seconds, later, now, zero] {
+            polls.drop(pollable).unwrap();
+        }
+    }
+}
