@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use regent_host::domain::breaker::MetricsWindow;
-use regent_host::runtime::{EngineSettings, EvalFailure, LoadedPlugin, PluginRuntime, RuntimeConfig};
+use regent_host::runtime::{
+    EngineSettings, EvalFailure, LoadedPlugin, PluginRuntime, RuntimeConfig,
+};
 use regent_tests::app::TestApp;
 use regent_tests::{built_plugins, repo_root};
 use reqwest::StatusCode;
@@ -179,13 +181,14 @@ fn a_wait_that_is_over_at_once_and_a_read_of_stdin_return() {
     assert_eq!(wait_in(runtime(), &plugin, "stdin").unwrap(), "returned ''");
 }
 
-/// Instances the pool needs for one componentize-py component at a time.
+/// A small pool: loading holds two componentize-py instances at once, of
+/// over a dozen core instances each, and this is about the least that fits.
 const PYTHON_POOL: u32 = 8;
 
 #[test]
 fn an_evaluation_that_waited_frees_its_instance_slot() {
-    // Room for one Python instance at a time: a slot kept by a failed
-    // evaluation would make every later one `unavailable`.
+    // Twice as many failed evaluations as the pool has slots: a slot kept
+    // by each would make the later ones, and the last, `unavailable`.
     let small = PluginRuntime::new(RuntimeConfig {
         cache_dir: Some(built_plugins().join("test-cache")),
         engine: EngineSettings {

@@ -81,7 +81,8 @@ fn would_block(call: &'static str) -> wasmtime::Error {
 
 impl sync_poll::Host for Polls<'_> {
     fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
-        at_once(async_poll::Host::poll(&mut *self.0, pollables)).unwrap_or_else(|| Err(would_block(POLL)))
+        at_once(async_poll::Host::poll(&mut *self.0, pollables))
+            .unwrap_or_else(|| Err(would_block(POLL)))
     }
 }
 

@@ -147,8 +147,12 @@ impl Governance {
             }
             if let Some(event) = self.db.record_trip(event)? {
                 match &event.check_error {
-                    None => tracing::warn!(rule = %event.rule_name, action = event.action.as_str(), reason = %event.reason, "circuit breaker tripped"),
-                    Some(error) => tracing::warn!(rule = %event.rule_name, %error, "breaker event recorded: the rule could not be checked"),
+                    None => {
+                        tracing::warn!(rule = %event.rule_name, action = event.action.as_str(), reason = %event.reason, "circuit breaker tripped")
+                    }
+                    Some(error) => {
+                        tracing::warn!(rule = %event.rule_name, %error, "breaker event recorded: the rule could not be checked")
+                    }
                 }
                 created.push(event);
             }
@@ -300,7 +304,10 @@ mod tests {
         let (release, hung) = std::sync::mpsc::channel::<()>();
         let bound = Duration::from_millis(20);
         let stuck = checks.run("stuck", bound, move || hung.recv().is_ok());
-        assert!(matches!(stuck, Err(Abandoned::TimedOut(b)) if b == bound), "{stuck:?}");
+        assert!(
+            matches!(stuck, Err(Abandoned::TimedOut(b)) if b == bound),
+            "{stuck:?}"
+        );
         // While it hangs, the rule is not checked again, so hung checks
         // cannot pile up; other rules still are.
         let again = checks.run("stuck", bound, || true);

@@ -156,7 +156,8 @@ impl Database {
                 }
                 open.resolved_at = Some(now);
                 open.resolved_by = Some(actor.clone());
-                open.resolution = Some("superseded: the rule was checked again, and tripped".into());
+                open.resolution =
+                    Some("superseded: the rule was checked again, and tripped".into());
                 resolve_in(tx, &open)?;
             }
             if failed_check {
@@ -170,14 +171,25 @@ impl Database {
                 params![event.rule_name, now.millis()],
             )?;
             event.id = tx.last_insert_rowid();
-            tx.execute("UPDATE breaker_events SET body = ?2 WHERE id = ?1", params![event.id, to_json(&event)])?;
-            append(tx, now, NewAudit {
-                actor: &actor,
-                action: if failed_check { "breaker.check_failed" } else { "breaker.trip" },
-                target: format!("breaker_event/{}", event.id),
-                before: None,
-                after: Some(serde_json::to_value(&event).unwrap_or_default()),
-            })?;
+            tx.execute(
+                "UPDATE breaker_events SET body = ?2 WHERE id = ?1",
+                params![event.id, to_json(&event)],
+            )?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor: &actor,
+                    action: if failed_check {
+                        "breaker.check_failed"
+                    } else {
+                        "breaker.trip"
+                    },
+                    target: format!("breaker_event/{}", event.id),
+                    before: None,
+                    after: Some(serde_json::to_value(&event).unwrap_or_default()),
+                },
+            )?;
             if event.action == BreakerAction::RevertToL3 {
                 write_phase(tx, Phase::L3, now, &[], &actor, "phase.revert", now)?;
                 cancel_pending(tx, &actor, "reverted to L3 by a circuit breaker", now)?;
