@@ -311,6 +311,12 @@ pub struct BreakerEvent {
     /// True when the host cut the plugin's `reason` to its length cap.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// Set when the rule could not be checked (its plugin failed, timed
+    /// out or is not loaded): why. Such an event runs no action; it stays
+    /// open, holding expansion back, until someone resolves it or the rule
+    /// trips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_error: Option<String>,
 }
 
 #[cfg(test)]

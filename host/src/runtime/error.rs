@@ -8,6 +8,11 @@ use std::path::PathBuf;
 pub enum EvalFailure {
     #[error("timeout: still running after {limit_ms} ms")]
     Timeout { limit_ms: u64 },
+    /// The plugin waited in a host call (a sleep, a poll). Its clock is
+    /// stopped, so the wait would never end: the evaluation ends at once,
+    /// as a timeout, rather than hold its thread past the limit.
+    #[error("timeout: waited in `{call}` on something not ready at once (a plugin's clock is stopped, so no wait ends within its {limit_ms} ms limit)")]
+    Blocked { call: String, limit_ms: u64 },
     #[error(
         "out_of_memory: its memories and tables together tried to grow past {limit_bytes} bytes"
     )]
@@ -44,7 +49,7 @@ impl EvalFailure {
     /// A stable code for APIs and metrics.
     pub fn code(&self) -> &'static str {
         match self {
-            EvalFailure::Timeout { .. } => "timeout",
+            EvalFailure::Timeout { .. } | EvalFailure::Blocked { .. } => "timeout",
             EvalFailure::OutOfMemory { .. } | EvalFailure::OutOfTableElements { .. } => {
                 "out_of_memory"
             }

@@ -20,6 +20,7 @@ mod loader;
 pub mod manifest;
 mod plugin;
 pub mod registry;
+mod wasi_waits;
 
 use wasmtime::component::{Linker, ResourceTableError};
 use wasmtime::{Engine, Store, Trap};
@@ -71,6 +72,7 @@ impl PluginRuntime {
         let linker = regent_linker().map_err(fail)?;
         let mut wasi_linker = regent_linker().map_err(fail)?;
         wasmtime_wasi::p2::add_to_linker_sync(&mut wasi_linker).map_err(fail)?;
+        wasi_waits::add_to_linker(&mut wasi_linker).map_err(fail)?;
         let cache = CompileCache::new(&engine, config.disk_cache, config.compile);
         let ticker = EpochTicker::start(engine.clone())?;
         Ok(Self {
@@ -456,6 +458,12 @@ fn classify(error: &wasmtime::Error, state: &HostState, plugin: &LoadedPlugin) -
     {
         return EvalFailure::Unavailable {
             message: format!("{error}"),
+        };
+    }
+    if let Some(wait) = error.downcast_ref::<wasi_waits::WouldBlock>() {
+        return EvalFailure::Blocked {
+            call: wait.call.to_string(),
+            limit_ms: limits.timeout.as_millis() as u64,
         };
     }
     if error

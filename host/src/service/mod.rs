@@ -105,6 +105,8 @@ pub struct Governance {
     pub fleet: Fleet,
     /// Samples the inputs plugins are served, for candidates' shadow runs.
     pub shadow: registry::ShadowRecorder,
+    /// Bounds each breaker check, and remembers the ones abandoned.
+    breaker_checks: breakers::BreakerChecks,
 }
 
 impl Governance {
@@ -126,6 +128,7 @@ impl Governance {
             notifier: crate::webhook::Notifier::disabled(),
             fleet: Fleet::default(),
             shadow: registry::ShadowRecorder::disabled(),
+            breaker_checks: breakers::BreakerChecks::default(),
         }
     }
 

@@ -129,21 +129,39 @@ impl Database {
         })
     }
 
-    /// Records a trip and runs its action, unless the rule already has an
-    /// unresolved event (then nothing changes and `None` is returned).
+    /// Records a trip and runs its action, or records a failed check
+    /// (`check_error` set), which runs none. A rule has at most one open
+    /// event: while it has one, nothing changes and `None` is returned,
+    /// except that a trip supersedes an open failed check, so a rule that
+    /// once could not be checked still acts when it trips.
     pub fn record_trip(
         &self,
         mut event: BreakerEvent,
     ) -> Result<Option<BreakerEvent>, StorageError> {
         let now = event.triggered_at;
+        let failed_check = event.check_error.is_some();
         self.write(|tx| {
-            let open: bool = tx.query_row(
-                "SELECT count(*) > 0 FROM breaker_events WHERE rule_name = ?1 AND resolved_ms IS NULL",
-                [&event.rule_name],
-                |r| r.get(0),
-            )?;
-            if open {
-                return Ok(None);
+            let open: Option<String> = tx
+                .query_row(
+                    "SELECT body FROM breaker_events WHERE rule_name = ?1 AND resolved_ms IS NULL",
+                    [&event.rule_name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let actor = format!("breaker:{}", event.rule_name);
+            if let Some(open) = open {
+                let mut open: BreakerEvent = from_json("breaker_events", &open)?;
+                if failed_check || open.check_error.is_none() {
+                    return Ok(None);
+                }
+                open.resolved_at = Some(now);
+                open.resolved_by = Some(actor.clone());
+                open.resolution =
+                    Some("superseded: the rule was checked again, and tripped".into());
+                resolve_in(tx, &open)?;
+            }
+            if failed_check {
+                event.action = BreakerAction::AlertOnly;
             }
             if event.action != BreakerAction::PauseCommandType {
                 event.paused_command_types.clear();
@@ -153,15 +171,25 @@ impl Database {
                 params![event.rule_name, now.millis()],
             )?;
             event.id = tx.last_insert_rowid();
-            tx.execute("UPDATE breaker_events SET body = ?2 WHERE id = ?1", params![event.id, to_json(&event)])?;
-            let actor = format!("breaker:{}", event.rule_name);
-            append(tx, now, NewAudit {
-                actor: &actor,
-                action: "breaker.trip",
-                target: format!("breaker_event/{}", event.id),
-                before: None,
-                after: Some(serde_json::to_value(&event).unwrap_or_default()),
-            })?;
+            tx.execute(
+                "UPDATE breaker_events SET body = ?2 WHERE id = ?1",
+                params![event.id, to_json(&event)],
+            )?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor: &actor,
+                    action: if failed_check {
+                        "breaker.check_failed"
+                    } else {
+                        "breaker.trip"
+                    },
+                    target: format!("breaker_event/{}", event.id),
+                    before: None,
+                    after: Some(serde_json::to_value(&event).unwrap_or_default()),
+                },
+            )?;
             if event.action == BreakerAction::RevertToL3 {
                 write_phase(tx, Phase::L3, now, &[], &actor, "phase.revert", now)?;
                 cancel_pending(tx, &actor, "reverted to L3 by a circuit breaker", now)?;

@@ -4,6 +4,7 @@ a context that grants nothing, so every attempt must fail or see nothing."""
 
 import json
 import os
+import sys
 import time
 
 import wit_world
@@ -46,5 +47,7 @@ class WitWorld(wit_world.WitWorld):
             "connect": attempt(connect),
             "wall_clock": attempt(lambda: time.time()),
             "urandom": attempt(lambda: os.urandom(8).hex()),
+            # Must return at once: stdin is closed, not a stream to wait on.
+            "stdin": attempt(lambda: sys.stdin.read()),
         }
         return types.BreakerVerdict(tripped=False, observed=None, reason=json.dumps(report))
