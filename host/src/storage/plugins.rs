@@ -591,6 +591,50 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_stays_with_its_version_and_deleted_versions_still_count_as_served() {
+        let db = Database::open_in_memory().unwrap();
+        let signature = StoredSignature {
+            json: "{\"format\":\"x\"}".into(),
+            public_key: "key-a".into(),
+        };
+        let mut signed = version("1", "aa");
+        signed.signer = Some("alice".into());
+        db.store_plugin_version(&signed, "m1", b"one", Some(&signature), "plugin.upload")
+            .unwrap();
+        db.store_plugin_version(&version("2", "bb"), "m2", b"two", None, "plugin.upload")
+            .unwrap();
+        assert_eq!(
+            db.stored_plugin("item", "1").unwrap().signature.as_deref(),
+            Some(signature.json.as_str())
+        );
+        assert_eq!(db.stored_plugin("item", "2").unwrap().signature, None);
+
+        let again = StoredSignature {
+            json: "{\"format\":\"y\"}".into(),
+            public_key: "key-b".into(),
+        };
+        db.set_plugin_signature("item", "2", "bob", &again, "admin", Timestamp(3))
+            .unwrap();
+        let stored = db.stored_plugin("item", "2").unwrap();
+        assert_eq!(stored.signature.as_deref(), Some(again.json.as_str()));
+        assert_eq!(stored.version.signer.as_deref(), Some("bob"));
+        assert!(db
+            .set_plugin_signature("item", "9", "bob", &again, "admin", Timestamp(3))
+            .is_err());
+
+        let now = Timestamp(4);
+        db.activate_plugin_version("item", "2", ActivationKind::Upload, false, None, "a", now)
+            .unwrap();
+        db.activate_plugin_version("item", "1", ActivationKind::Activate, true, Some("2"), "a", now)
+            .unwrap();
+        db.delete_plugin_version("item", "2", "a", now).unwrap();
+        let mut served = db.versions_ever_active("item").unwrap();
+        served.sort();
+        assert_eq!(served, ["1", "2"]);
+        assert!(db.versions_ever_active("other").unwrap().is_empty());
+    }
+
+    #[test]
     fn a_rejection_never_hides_a_stored_version() {
         let db = Database::open_in_memory().unwrap();
         db.store_plugin_version(&version("1", "aa"), "m", b"one", None, "plugin.upload")

@@ -157,7 +157,7 @@ impl PluginRegistry {
         for (name, version) in self.db.active_plugin_versions()? {
             let outcome = self.read_stored(&name, &version).and_then(|(stored, manifest)| {
                 let signature = self.verify_stored(&stored, &manifest);
-                let plugin = self.load_manifest(&stored, manifest)?;
+                let plugin = self.load_checked(&stored, manifest)?;
                 Ok((plugin, signature))
             });
             match outcome {
@@ -191,7 +191,7 @@ impl PluginRegistry {
     }
 
     /// Loads a stored version, read and verified with [`Self::read_stored`].
-    fn load_manifest(&self, stored: &StoredPlugin, manifest: Manifest) -> ServiceResult<LoadedPlugin> {
+    fn load_checked(&self, stored: &StoredPlugin, manifest: Manifest) -> ServiceResult<LoadedPlugin> {
         let manifest = self.with_overrides(manifest)?;
         self.runtime.load(&stored.bytes, manifest).map_err(|e| {
             ServiceError::Conflict(format!(
@@ -801,7 +801,7 @@ impl PluginRegistry {
         })?;
         let (stored, manifest) = self.read_stored(name, &target)?;
         self.require_signature(&stored, &manifest, who, ActivationKind::Rollback)?;
-        let plugin = self.load_manifest(&stored, manifest)?;
+        let plugin = self.load_checked(&stored, manifest)?;
         self.publish(plugin, ActivationKind::Rollback, false, true, who, started)
     }
 
