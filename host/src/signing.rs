@@ -82,11 +82,11 @@ impl Statement {
 
     fn fields(&self) -> [(&'static str, &str); 5] {
         [
-            ("name", &self.name),
-            ("version", &self.version),
-            ("kind", &self.kind),
-            ("wasm-sha256", &self.wasm_sha256),
-            ("manifest-sha256", &self.manifest_sha256),
+            ("name", self.name.as_str()),
+            ("version", self.version.as_str()),
+            ("kind", self.kind.as_str()),
+            ("wasm-sha256", self.wasm_sha256.as_str()),
+            ("manifest-sha256", self.manifest_sha256.as_str()),
         ]
     }
 }
@@ -197,7 +197,7 @@ fn decode(sig: &SignatureFile) -> Result<Decoded, SignatureError> {
         )));
     }
     for (field, value) in [("sha256", &sig.sha256), ("manifestSha256", &sig.manifest_sha256)] {
-        if hex::decode(value).map_or(true, |b| b.len() != 32) {
+        if !hex::decode(value).is_ok_and(|b| b.len() == 32) {
             return Err(SignatureError::Malformed(format!(
                 "`{field}` is not 64 hex digits: {value:?}"
             )));
