@@ -212,23 +212,22 @@ fn sign_covers_the_manifest_and_push_refuses_a_stale_signature_before_sending() 
     for file in ["swap-item.wasm", "swap-item.toml"] {
         std::fs::copy(from.join(file), dir.path().join(file)).unwrap();
     }
-    let out = regent(
-        &["plugin", "keygen", "--out", "release.key"],
-        dir.path(),
-    );
+    let out = regent(&["plugin", "keygen", "--out", "release.key"], dir.path());
     assert!(out.status.success(), "{}", text(&out));
     let out = regent(
         &["plugin", "sign", "swap-item.wasm", "--key", "release.key"],
         dir.path(),
     );
     assert!(out.status.success(), "{}", text(&out));
-    let sig: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.path().join("swap-item.wasm.sig")).unwrap(),
-    )
-    .unwrap();
+    let sig: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("swap-item.wasm.sig")).unwrap())
+            .unwrap();
     let manifest = std::fs::read(dir.path().join("swap-item.toml")).unwrap();
     assert_eq!(sig["format"], "regent-plugin-signature-v2");
-    assert_eq!((&sig["name"], &sig["version"]), (&"swap-item".into(), &"1.0.0".into()));
+    assert_eq!(
+        (&sig["name"], &sig["version"]),
+        (&"swap-item".into(), &"1.0.0".into())
+    );
     assert_eq!(
         sig["manifestSha256"],
         regent_host::runtime::cache::sha256_hex(&manifest)
@@ -237,7 +236,13 @@ fn sign_covers_the_manifest_and_push_refuses_a_stale_signature_before_sending() 
     // No server is listening: a refusal here is the CLI's own.
     let push = || {
         run(Command::new(regent_bin())
-            .args(["plugin", "push", "swap-item.wasm", "--manifest", "swap-item.toml"])
+            .args([
+                "plugin",
+                "push",
+                "swap-item.wasm",
+                "--manifest",
+                "swap-item.toml",
+            ])
             .current_dir(dir.path())
             .env("REGENT_URL", "http://127.0.0.1:9")
             .env("REGENT_TOKEN", "unused"))

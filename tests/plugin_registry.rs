@@ -537,10 +537,7 @@ async fn a_signed_rule_whose_manifest_changed_after_signing_is_refused() {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "relabelled: {body}");
-    assert!(
-        error_message(&body).contains("does not verify"),
-        "{body}"
-    );
+    assert!(error_message(&body).contains("does not verify"), "{body}");
     // A signature of the old format (the component's digest alone) is
     // refused, saying how to sign again.
     let digest = from_hex(&regent_host::runtime::cache::sha256_hex(&wasm));
@@ -566,7 +563,10 @@ async fn a_signed_rule_whose_manifest_changed_after_signing_is_refused() {
     // (The unsigned built-in plugins were refused at start, by the directory.)
     let refused = audited(&app, "plugin.signature_refused").await;
     assert_eq!(
-        refused.iter().filter(|e| e["actor"] == "test-admin").count(),
+        refused
+            .iter()
+            .filter(|e| e["actor"] == "test-admin")
+            .count(),
         3,
         "{refused:?}"
     );
@@ -577,7 +577,10 @@ async fn a_signed_rule_whose_manifest_changed_after_signing_is_refused() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["version"]["signer"], "release");
-    assert_eq!(active_version(&app, "swap-item").await.as_deref(), Some("1.0.0"));
+    assert_eq!(
+        active_version(&app, "swap-item").await.as_deref(),
+        Some("1.0.0")
+    );
     // Once stored, the version's manifest is as immutable as its bytes.
     let (status, body) = app
         .upload("swap-item", "", &wasm, &loosened, Some(&signature))
@@ -631,7 +634,10 @@ async fn a_removed_key_makes_its_versions_unactivatable_and_fails_ready() {
     let app = restarted(&first, &[("current", &current)]).await;
     // 2.0.0 still serves (dropping it would change decisions unasked), and
     // /ready names it until a trusted version replaces it.
-    assert_eq!(active_version(&app, "swap-item").await.as_deref(), Some("2.0.0"));
+    assert_eq!(
+        active_version(&app, "swap-item").await.as_deref(),
+        Some("2.0.0")
+    );
     let (status, ready) = app.text("/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
     assert!(
@@ -657,15 +663,27 @@ async fn a_removed_key_makes_its_versions_unactivatable_and_fails_ready() {
     );
     let (status, body) = app.post("/api/plugins/swap-item/rollback", "{}").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "rollback: {body}");
-    assert_eq!(active_version(&app, "swap-item").await.as_deref(), Some("2.0.0"));
+    assert_eq!(
+        active_version(&app, "swap-item").await.as_deref(),
+        Some("2.0.0")
+    );
     let refusals = audited(&app, "plugin.signature_refused").await;
     let on: Vec<(&str, &str)> = refusals
         .iter()
-        .map(|e| (e["actor"].as_str().unwrap(), e["after"]["on"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["after"]["on"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         on,
-        [("test-admin", "rollback"), ("test-admin", "activate"), ("regent", "start")]
+        [
+            ("test-admin", "rollback"),
+            ("test-admin", "activate"),
+            ("regent", "start")
+        ]
     );
 
     // Signed again by a trusted key, the serving version is whole again.
@@ -717,7 +735,9 @@ async fn a_version_signed_in_the_old_format_is_refused_until_signed_again() {
     let (status, ready) = app.text("/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
     assert!(
-        ready.contains("swap-item") && ready.contains("old format") && ready.contains("regent plugin sign"),
+        ready.contains("swap-item")
+            && ready.contains("old format")
+            && ready.contains("regent plugin sign"),
         "{ready}"
     );
     let (status, body) = app
@@ -748,7 +768,10 @@ async fn a_downgrade_takes_force_and_is_audited_as_one() {
         message.contains("downgrade") && message.contains("2.0.0") && message.contains("force"),
         "{message}"
     );
-    assert_eq!(active_version(&app, "swap-item").await.as_deref(), Some("2.0.0"));
+    assert_eq!(
+        active_version(&app, "swap-item").await.as_deref(),
+        Some("2.0.0")
+    );
     assert!(audited(&app, "plugin.downgrade").await.is_empty());
 
     let (status, body) = app
@@ -797,7 +820,10 @@ async fn a_downgrade_takes_force_and_is_audited_as_one() {
     assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
     let (status, body) = upload_from(&app, &fixtures(), "swap-breaker", "?activate=false").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(active_version(&app, "swap-breaker").await.as_deref(), Some("2.0.0"));
+    assert_eq!(
+        active_version(&app, "swap-breaker").await.as_deref(),
+        Some("2.0.0")
+    );
 }
 
 #[tokio::test]

@@ -129,7 +129,9 @@ pub enum SignatureError {
     UnknownSigner { public_key: String },
     #[error("the signature does not verify with key `{signer}`")]
     Invalid { signer: String },
-    #[error("unsigned, and this server requires signed plugins (sign it with `regent plugin sign`)")]
+    #[error(
+        "unsigned, and this server requires signed plugins (sign it with `regent plugin sign`)"
+    )]
     Unsigned,
     #[error("the manifest: {0}")]
     Manifest(String),
@@ -196,7 +198,10 @@ fn decode(sig: &SignatureFile) -> Result<Decoded, SignatureError> {
             sig.format
         )));
     }
-    for (field, value) in [("sha256", &sig.sha256), ("manifestSha256", &sig.manifest_sha256)] {
+    for (field, value) in [
+        ("sha256", &sig.sha256),
+        ("manifestSha256", &sig.manifest_sha256),
+    ] {
         if !hex::decode(value).is_ok_and(|b| b.len() == 32) {
             return Err(SignatureError::Malformed(format!(
                 "`{field}` is not 64 hex digits: {value:?}"
@@ -463,7 +468,8 @@ mod tests {
         let alice = key(1);
         let trusted = trusting(&[("alice", &alice)]);
         let sig = sign(&alice, &statement());
-        let changes: [(&str, fn(&mut Statement)); 5] = [
+        type Change = fn(&mut Statement);
+        let changes: [(&str, Change); 5] = [
             ("name", |s| s.name = "other-rule".into()),
             ("version", |s| s.version = "1.2.1".into()),
             ("kind", |s| s.kind = "breaker-condition".into()),

@@ -198,7 +198,10 @@ mod tests {
         std::fs::write(&manifest, MANIFEST.replace("0.99", "0.5")).unwrap();
         sign(&wasm, Some(&manifest), &key_path, Some(&out)).unwrap();
         let sig = parse_signature(&std::fs::read(&out).unwrap()).unwrap();
-        assert_eq!(sig.manifest_sha256, hex::encode(sha2::Sha256::digest(std::fs::read(&manifest).unwrap())));
+        assert_eq!(
+            sig.manifest_sha256,
+            hex::encode(sha2::Sha256::digest(std::fs::read(&manifest).unwrap()))
+        );
     }
 
     #[test]

@@ -142,8 +142,13 @@ fn signature_to_send(
         let text = read_text(path)?;
         let sig = signing::parse_signature(text.as_bytes())
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        sig.covers(&statement()?)
-            .map_err(|e| anyhow!("{} does not go with {}: {e}", path.display(), manifest.display()))?;
+        sig.covers(&statement()?).map_err(|e| {
+            anyhow!(
+                "{} does not go with {}: {e}",
+                path.display(),
+                manifest.display()
+            )
+        })?;
         Ok(text)
     };
     match sign {

@@ -339,10 +339,7 @@ mod tests {
         assert_eq!(downgrade_from("10.0.0", &served), None, "not text order");
         assert_eq!(downgrade_from("1.0.0", &[]), None);
         // A pre-release precedes its release; build metadata does not order.
-        assert_eq!(
-            downgrade_from("2.1.0-rc.1", &served),
-            Some("2.1.0".into())
-        );
+        assert_eq!(downgrade_from("2.1.0-rc.1", &served), Some("2.1.0".into()));
         assert_eq!(downgrade_from("2.1.0+other-build", &served), None);
         // Unordered versions fail closed as the candidate.
         assert_eq!(downgrade_from("1", &served), Some("2.1.0".into()));

@@ -558,7 +558,8 @@ mod tests {
             .unwrap();
         db.store_plugin_version(&version("2", "bb"), "m2", b"two", None, "plugin.upload")
             .unwrap();
-        let dup = db.store_plugin_version(&version("2", "cc"), "m2", b"other", None, "plugin.upload");
+        let dup =
+            db.store_plugin_version(&version("2", "cc"), "m2", b"other", None, "plugin.upload");
         assert!(matches!(dup, Err(StorageError::Conflict(m)) if m.contains("immutable")));
 
         let now = Timestamp(2_000);
@@ -568,8 +569,16 @@ mod tests {
             None
         );
         assert_eq!(
-            db.activate_plugin_version("item", "2", ActivationKind::Activate, false, None, "a", now)
-                .unwrap(),
+            db.activate_plugin_version(
+                "item",
+                "2",
+                ActivationKind::Activate,
+                false,
+                None,
+                "a",
+                now
+            )
+            .unwrap(),
             Some("1".into())
         );
         assert_eq!(
@@ -625,8 +634,16 @@ mod tests {
         let now = Timestamp(4);
         db.activate_plugin_version("item", "2", ActivationKind::Upload, false, None, "a", now)
             .unwrap();
-        db.activate_plugin_version("item", "1", ActivationKind::Activate, true, Some("2"), "a", now)
-            .unwrap();
+        db.activate_plugin_version(
+            "item",
+            "1",
+            ActivationKind::Activate,
+            true,
+            Some("2"),
+            "a",
+            now,
+        )
+        .unwrap();
         db.delete_plugin_version("item", "2", "a", now).unwrap();
         let mut served = db.versions_ever_active("item").unwrap();
         served.sort();

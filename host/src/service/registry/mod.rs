@@ -155,16 +155,23 @@ impl PluginRegistry {
     pub fn load_active(&self) -> ServiceResult<()> {
         let mut loaded = Vec::new();
         for (name, version) in self.db.active_plugin_versions()? {
-            let outcome = self.read_stored(&name, &version).and_then(|(stored, manifest)| {
-                let signature = self.verify_stored(&stored, &manifest);
-                let plugin = self.load_checked(&stored, manifest)?;
-                Ok((plugin, signature))
-            });
+            let outcome = self
+                .read_stored(&name, &version)
+                .and_then(|(stored, manifest)| {
+                    let signature = self.verify_stored(&stored, &manifest);
+                    let plugin = self.load_checked(&stored, manifest)?;
+                    Ok((plugin, signature))
+                });
             match outcome {
                 Ok((plugin, signature)) => {
                     loaded.push(Arc::new(plugin));
                     if let Err(e) = signature {
-                        self.audit_signature_refusal("regent", &stored_target(&name, &version), &e, "start");
+                        self.audit_signature_refusal(
+                            "regent",
+                            &stored_target(&name, &version),
+                            &e,
+                            "start",
+                        );
                         self.set_fault_of(
                             Fault::Signature,
                             &name,
@@ -191,7 +198,11 @@ impl PluginRegistry {
     }
 
     /// Loads a stored version, read and verified with [`Self::read_stored`].
-    fn load_checked(&self, stored: &StoredPlugin, manifest: Manifest) -> ServiceResult<LoadedPlugin> {
+    fn load_checked(
+        &self,
+        stored: &StoredPlugin,
+        manifest: Manifest,
+    ) -> ServiceResult<LoadedPlugin> {
         let manifest = self.with_overrides(manifest)?;
         self.runtime.load(&stored.bytes, manifest).map_err(|e| {
             ServiceError::Conflict(format!(
@@ -264,10 +275,8 @@ impl PluginRegistry {
         version: &str,
         allowed: bool,
     ) -> ServiceResult<Option<String>> {
-        let highest = crate::domain::registry::downgrade_from(
-            version,
-            &self.db.versions_ever_active(name)?,
-        );
+        let highest =
+            crate::domain::registry::downgrade_from(version, &self.db.versions_ever_active(name)?);
         match highest {
             Some(highest) if !allowed => Err(ServiceError::Conflict(format!(
                 "{name}@{version} is lower than {highest}, the highest version of `{name}` that has been active: activating it is a downgrade, which takes `?force=true` (`--force`) and is audited as one"
@@ -343,7 +352,9 @@ impl PluginRegistry {
         let sha256 = sha256_hex(&candidate.wasm);
         if let Some(existing) = self.db.plugin_version(name, &manifest.version)? {
             if existing.status != VersionStatus::Rejected {
-                return self.upload_again(existing, &candidate, &manifest, &sha256, options, who, how, started);
+                return self.upload_again(
+                    existing, &candidate, &manifest, &sha256, options, who, how, started,
+                );
             }
         }
         crate::domain::registry::check_semver(&manifest.version)
@@ -362,7 +373,9 @@ impl PluginRegistry {
             rejection: None,
         };
         let signature = match &candidate.signature {
-            Some(bytes) => Some(self.check_signature(bytes, &manifest, &candidate.manifest, &version, who)?),
+            Some(bytes) => {
+                Some(self.check_signature(bytes, &manifest, &candidate.manifest, &version, who)?)
+            }
             None if self.settings.require_signed => {
                 return Err(self.refuse_signature(&version, who, &SignatureError::Unsigned))
             }
@@ -379,7 +392,9 @@ impl PluginRegistry {
             passed: true,
             elapsed_ms: 0.0,
             detail: match &version.signer {
-                Some(signer) => format!("signed by trusted key `{signer}` (component and manifest)"),
+                Some(signer) => {
+                    format!("signed by trusted key `{signer}` (component and manifest)")
+                }
                 None => "unsigned (signatures are not required)".into(),
             },
         };
@@ -541,7 +556,12 @@ impl PluginRegistry {
 
     /// A refused signature: audited, since it may be an attempt to ship an
     /// unreviewed rule.
-    fn refuse_signature(&self, version: &PluginVersion, who: &str, e: &SignatureError) -> ServiceError {
+    fn refuse_signature(
+        &self,
+        version: &PluginVersion,
+        who: &str,
+        e: &SignatureError,
+    ) -> ServiceError {
         self.exporter.plugin_rejected(Gate::Signature.as_str());
         let audited = self.db.audit_plugin_event(
             who,
