@@ -135,11 +135,13 @@ acts="$work/activations.txt"; : > "$acts"; mkdir -p "$work/act"
 seq_no=0; act_failures=0
 declare -A swaps_made=([swap-item]=1 [swap-breaker]=1)   # the fresh uploads
 # activate PHASE NAME VERSION: one POST activate; its body is kept for later.
+# Back to 1.0.0 after 2.0.0 served is a downgrade, which takes force.
 activate() {
-  local res
+  local res force=false
+  [ "$3" = 1.0.0 ] && force=true
   seq_no=$((seq_no + 1))
   res=$(curl -sS -o "$work/act/$seq_no.json" -w '%{http_code} %{time_total}' -X POST -H "$auth" -H "$json" \
-    -d "{\"version\":\"$3\"}" "$base/api/plugins/$2/activate") || res="000 0"
+    -d "{\"version\":\"$3\"}" "$base/api/plugins/$2/activate?force=$force") || res="000 0"
   printf '%s %s %s %s %s %s\n' "$1" "$seq_no" "$2" "$3" "${res%% *}" "${res#* }" >> "$acts"
   if [ "${res%% *}" != 200 ]; then
     act_failures=$((act_failures + 1))

@@ -201,3 +201,73 @@ fn every_builtin_plugin_passes_its_fixtures_as_a_component() {
     }
     assert_eq!(ran, 26);
 }
+
+/// `regent plugin sign` covers the manifest beside the component; `push`
+/// refuses, before sending anything, a signature the server would refuse:
+/// one made for another manifest, or one of the old format.
+#[test]
+fn sign_covers_the_manifest_and_push_refuses_a_stale_signature_before_sending() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = regent_tests::built_plugins().join("fixtures");
+    for file in ["swap-item.wasm", "swap-item.toml"] {
+        std::fs::copy(from.join(file), dir.path().join(file)).unwrap();
+    }
+    let out = regent(&["plugin", "keygen", "--out", "release.key"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let out = regent(
+        &["plugin", "sign", "swap-item.wasm", "--key", "release.key"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let sig: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("swap-item.wasm.sig")).unwrap())
+            .unwrap();
+    let manifest = std::fs::read(dir.path().join("swap-item.toml")).unwrap();
+    assert_eq!(sig["format"], "regent-plugin-signature-v2");
+    assert_eq!(
+        (&sig["name"], &sig["version"]),
+        (&"swap-item".into(), &"1.0.0".into())
+    );
+    assert_eq!(
+        sig["manifestSha256"],
+        regent_host::runtime::cache::sha256_hex(&manifest)
+    );
+
+    // No server is listening: a refusal here is the CLI's own.
+    let push = || {
+        run(Command::new(regent_bin())
+            .args([
+                "plugin",
+                "push",
+                "swap-item.wasm",
+                "--manifest",
+                "swap-item.toml",
+            ])
+            .current_dir(dir.path())
+            .env("REGENT_URL", "http://127.0.0.1:9")
+            .env("REGENT_TOKEN", "unused"))
+    };
+    let mut loosened = manifest.clone();
+    loosened.extend_from_slice(b"\n[limits]\ntimeout_ms = 5000\n");
+    std::fs::write(dir.path().join("swap-item.toml"), &loosened).unwrap();
+    let out = push();
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains("manifest sha256") && said.contains("regent plugin sign"),
+        "{said}"
+    );
+
+    std::fs::write(dir.path().join("swap-item.toml"), &manifest).unwrap();
+    let old = serde_json::json!({
+        "sha256": sig["sha256"], "publicKey": sig["publicKey"], "signature": sig["signature"],
+    });
+    std::fs::write(dir.path().join("swap-item.wasm.sig"), old.to_string()).unwrap();
+    let out = push();
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains("old format") && said.contains("regent plugin sign"),
+        "{said}"
+    );
+}

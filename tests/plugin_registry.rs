@@ -394,8 +394,9 @@ async fn force_activates_despite_shadow_failures_and_is_audited() {
     );
 }
 
-fn signed(key: &ed25519::SigningKey, wasm: &[u8]) -> String {
-    serde_json::to_string(&regent_host::signing::sign_bytes(key, wasm)).unwrap()
+/// The signature file `regent plugin sign` writes for `wasm` with `manifest`.
+fn signed(key: &ed25519::SigningKey, wasm: &[u8], manifest: &str) -> String {
+    serde_json::to_string(&regent_host::signing::sign_plugin(key, wasm, manifest).unwrap()).unwrap()
 }
 
 mod ed25519 {
@@ -425,7 +426,7 @@ async fn signatures_are_required_when_configured() {
             "",
             &wasm,
             &manifest,
-            Some(&signed(&stranger, &wasm)),
+            Some(&signed(&stranger, &wasm, &manifest)),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "unknown signer: {body}");
@@ -440,7 +441,7 @@ async fn signatures_are_required_when_configured() {
             "",
             &wasm,
             &manifest,
-            Some(&signed(&trusted, &v2_wasm)),
+            Some(&signed(&trusted, &v2_wasm, &manifest)),
         )
         .await;
     assert_eq!(
@@ -456,7 +457,7 @@ async fn signatures_are_required_when_configured() {
             "",
             &wasm,
             &manifest,
-            Some(&signed(&trusted, &wasm)),
+            Some(&signed(&trusted, &wasm, &manifest)),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -468,6 +469,363 @@ async fn signatures_are_required_when_configured() {
         .filter(|(action, actor)| action == "plugin.signature_refused" && actor == "test-admin")
         .count();
     assert_eq!(refusals, 3);
+}
+
+fn public_key(key: &ed25519::SigningKey) -> String {
+    regent_host::signing::public_key_b64(key)
+}
+
+/// The audit log's entries of `action`, newest first.
+async fn audited(app: &TestApp, action: &str) -> Vec<Value> {
+    let (_, audit) = app.get("/api/audit?limit=200").await;
+    audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .cloned()
+        .collect()
+}
+
+fn from_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The attack: an admin without the signing key ships a signed rule with
+/// its manifest changed. Before signatures covered the manifest, this went
+/// live under the author's signature.
+#[tokio::test]
+async fn a_signed_rule_whose_manifest_changed_after_signing_is_refused() {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    let release = ed25519::SigningKey::from_bytes(&[7; 32]);
+    let app = TestApp::spawn_with(&[], false, |c| {
+        c.registry.require_signed = true;
+        c.registry
+            .trusted_keys
+            .insert("release".into(), public_key(&release));
+    })
+    .await;
+    let (wasm, manifest) = plugin_files(&fixtures(), "swap-item");
+    // What the author reviewed and signed: a tight time limit.
+    let reviewed = format!("{manifest}\n[limits]\ntimeout_ms = 50\n");
+    let signature = signed(&release, &wasm, &reviewed);
+    let loosened = reviewed.replace("timeout_ms = 50", "timeout_ms = 5000");
+
+    let (status, body) = app
+        .upload("swap-item", "", &wasm, &loosened, Some(&signature))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "changed manifest: {body}");
+    let message = error_message(&body);
+    assert!(
+        message.contains("gate `signature`") && message.contains("manifest sha256"),
+        "{message}"
+    );
+    // Rewriting the file's claim does not help: the signature is checked
+    // over the manifest that was sent.
+    let mut relabelled: Value = serde_json::from_str(&signature).unwrap();
+    relabelled["manifestSha256"] =
+        regent_host::runtime::cache::sha256_hex(loosened.as_bytes()).into();
+    let (status, body) = app
+        .upload(
+            "swap-item",
+            "",
+            &wasm,
+            &loosened,
+            Some(&relabelled.to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "relabelled: {body}");
+    assert!(error_message(&body).contains("does not verify"), "{body}");
+    // A signature of the old format (the component's digest alone) is
+    // refused, saying how to sign again.
+    let digest = from_hex(&regent_host::runtime::cache::sha256_hex(&wasm));
+    let old = json!({
+        "sha256": regent_host::runtime::cache::sha256_hex(&wasm),
+        "publicKey": public_key(&release),
+        "signature": base64::engine::general_purpose::STANDARD.encode(release.sign(&digest).to_bytes()),
+    });
+    let (status, body) = app
+        .upload("swap-item", "", &wasm, &reviewed, Some(&old.to_string()))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "old format: {body}");
+    let message = error_message(&body);
+    assert!(
+        message.contains("old format") && message.contains("regent plugin sign"),
+        "{message}"
+    );
+    assert_eq!(
+        app.get("/api/plugins/swap-item/versions").await.0,
+        StatusCode::NOT_FOUND,
+        "nothing refused was stored"
+    );
+    // (The unsigned built-in plugins were refused at start, by the directory.)
+    let refused = audited(&app, "plugin.signature_refused").await;
+    assert_eq!(
+        refused
+            .iter()
+            .filter(|e| e["actor"] == "test-admin")
+            .count(),
+        3,
+        "{refused:?}"
+    );
+
+    // The manifest as signed goes in.
+    let (status, body) = app
+        .upload("swap-item", "", &wasm, &reviewed, Some(&signature))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"]["signer"], "release");
+    assert_eq!(
+        active_version(&app, "swap-item").await.as_deref(),
+        Some("1.0.0")
+    );
+    // Once stored, the version's manifest is as immutable as its bytes.
+    let (status, body) = app
+        .upload("swap-item", "", &wasm, &loosened, Some(&signature))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(error_message(&body).contains("another manifest"), "{body}");
+}
+
+/// A second server on `first`'s store, trusting only `keys`: a restart
+/// with another config.
+async fn restarted(first: &TestApp, keys: &[(&str, &ed25519::SigningKey)]) -> TestApp {
+    let db = first.db_path.clone();
+    let keys: Vec<(String, String)> = keys
+        .iter()
+        .map(|(name, key)| (name.to_string(), public_key(key)))
+        .collect();
+    TestApp::spawn_with(&[], false, move |c| {
+        c.db_path = db;
+        c.registry.trusted_keys = keys.into_iter().collect();
+    })
+    .await
+}
+
+/// The attack: a key is removed from the config (it leaked, or its holder
+/// left), and an admin tries to bring back what it signed.
+#[tokio::test]
+async fn a_removed_key_makes_its_versions_unactivatable_and_fails_ready() {
+    let retired = ed25519::SigningKey::from_bytes(&[5; 32]);
+    let current = ed25519::SigningKey::from_bytes(&[6; 32]);
+    let first = TestApp::spawn_with(&[], false, |c| {
+        c.registry
+            .trusted_keys
+            .insert("retired".into(), public_key(&retired));
+        c.registry
+            .trusted_keys
+            .insert("current".into(), public_key(&current));
+    })
+    .await;
+    let (v1_wasm, v1_manifest) = plugin_files(&fixtures(), "swap-item");
+    let (v2_wasm, v2_manifest) = plugin_files(&v2(), "swap-item");
+    for (wasm, manifest) in [(&v1_wasm, &v1_manifest), (&v2_wasm, &v2_manifest)] {
+        let sig = signed(&retired, wasm, manifest);
+        let (status, body) = first
+            .upload("swap-item", "", wasm, manifest, Some(&sig))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["version"]["signer"], "retired");
+    }
+    assert_eq!(first.text("/ready").await.0, StatusCode::OK);
+
+    let app = restarted(&first, &[("current", &current)]).await;
+    // 2.0.0 still serves (dropping it would change decisions unasked), and
+    // /ready names it until a trusted version replaces it.
+    assert_eq!(
+        active_version(&app, "swap-item").await.as_deref(),
+        Some("2.0.0")
+    );
+    let (status, ready) = app.text("/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert!(
+        ready.contains("swap-item")
+            && ready.contains("2.0.0")
+            && ready.contains("not among the trusted keys"),
+        "{ready}"
+    );
+    // Neither an activation (even forced) nor a rollback brings back what
+    // the removed key signed.
+    let (status, body) = app
+        .post(
+            "/api/plugins/swap-item/activate?force=true",
+            json!({"version": "1.0.0"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let message = error_message(&body);
+    assert!(
+        message.contains("swap-item@1.0.0 cannot be activated")
+            && message.contains("not among the trusted keys"),
+        "{message}"
+    );
+    let (status, body) = app.post("/api/plugins/swap-item/rollback", "{}").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "rollback: {body}");
+    assert_eq!(
+        active_version(&app, "swap-item").await.as_deref(),
+        Some("2.0.0")
+    );
+    let refusals = audited(&app, "plugin.signature_refused").await;
+    let on: Vec<(&str, &str)> = refusals
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["after"]["on"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        on,
+        [
+            ("test-admin", "rollback"),
+            ("test-admin", "activate"),
+            ("regent", "start")
+        ]
+    );
+
+    // Signed again by a trusted key, the serving version is whole again.
+    let (status, body) = app
+        .upload(
+            "swap-item",
+            "",
+            &v2_wasm,
+            &v2_manifest,
+            Some(&signed(&current, &v2_wasm, &v2_manifest)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"]["signer"], "current");
+    assert_eq!(app.text("/ready").await.0, StatusCode::OK);
+    let added = audited(&app, "plugin.signature_added").await;
+    assert_eq!(added[0]["after"]["signer"], "current", "{added:?}");
+    assert_eq!(added[0]["before"]["signer"], "retired", "{added:?}");
+}
+
+/// A store from before signatures covered the manifest keeps a signer and
+/// no signature: such a version is refused until signed again.
+#[tokio::test]
+async fn a_version_signed_in_the_old_format_is_refused_until_signed_again() {
+    let release = ed25519::SigningKey::from_bytes(&[7; 32]);
+    let first = TestApp::spawn_with(&[], false, |c| {
+        c.registry
+            .trusted_keys
+            .insert("release".into(), public_key(&release));
+    })
+    .await;
+    let (wasm, manifest) = plugin_files(&fixtures(), "swap-item");
+    let sig = signed(&release, &wasm, &manifest);
+    let (status, body) = first
+        .upload("swap-item", "", &wasm, &manifest, Some(&sig))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // As migration 6 leaves a version signed before it.
+    let db = rusqlite::Connection::open(&first.db_path).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute(
+        "UPDATE plugin_versions SET signature = NULL, signer_key = NULL WHERE name = 'swap-item'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+
+    let app = restarted(&first, &[("release", &release)]).await;
+    let (status, ready) = app.text("/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert!(
+        ready.contains("swap-item")
+            && ready.contains("old format")
+            && ready.contains("regent plugin sign"),
+        "{ready}"
+    );
+    let (status, body) = app
+        .upload("swap-item", "", &wasm, &manifest, Some(&sig))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.text("/ready").await.0, StatusCode::OK);
+}
+
+/// The attack: an admin brings back an older signed version (with a bug
+/// the newer one fixed). It takes `force`, and the audit log says so.
+#[tokio::test]
+async fn a_downgrade_takes_force_and_is_audited_as_one() {
+    let app = spawn().await;
+    for dir in [fixtures(), v2()] {
+        let (status, body) = upload_from(&app, &dir, "swap-item", "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = app
+        .post(
+            "/api/plugins/swap-item/activate",
+            json!({"version": "1.0.0"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let message = error_message(&body);
+    assert!(
+        message.contains("downgrade") && message.contains("2.0.0") && message.contains("force"),
+        "{message}"
+    );
+    assert_eq!(
+        active_version(&app, "swap-item").await.as_deref(),
+        Some("2.0.0")
+    );
+    assert!(audited(&app, "plugin.downgrade").await.is_empty());
+
+    let (status, body) = app
+        .post(
+            "/api/plugins/swap-item/activate?force=true",
+            json!({"version": "1.0.0"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["downgradeFrom"], "2.0.0");
+    let downgrades = audited(&app, "plugin.downgrade").await;
+    assert_eq!(downgrades.len(), 1, "{downgrades:?}");
+    assert_eq!(downgrades[0]["actor"], "test-admin");
+    assert_eq!(downgrades[0]["after"]["version"], "1.0.0");
+    assert_eq!(downgrades[0]["after"]["downgradeFrom"], "2.0.0");
+
+    // Forward again is no downgrade; a rollback needs no force (going back
+    // is what it is for) but is audited as a downgrade too.
+    let (status, body) = app
+        .post(
+            "/api/plugins/swap-item/activate",
+            json!({"version": "2.0.0"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["downgradeFrom"].is_null(), "{body}");
+    let (status, body) = app.post("/api/plugins/swap-item/rollback", "{}").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["downgradeFrom"], "2.0.0");
+    let downgrades = audited(&app, "plugin.downgrade").await;
+    assert_eq!(downgrades.len(), 2);
+    assert_eq!(downgrades[0]["after"]["how"], "rollback");
+
+    // An upload that would activate a lower version is refused whole;
+    // stored without activating, it is not a downgrade.
+    for dir in [v2(), fixtures()] {
+        let (status, body) = upload_from(&app, &dir, "swap-breaker", "").await;
+        if dir == v2() {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        } else {
+            assert_eq!(status, StatusCode::CONFLICT, "{body}");
+            assert!(error_message(&body).contains("downgrade"), "{body}");
+        }
+    }
+    let (_, versions) = app.get("/api/plugins/swap-breaker/versions").await;
+    assert_eq!(versions.as_array().unwrap().len(), 1, "{versions}");
+    let (status, body) = upload_from(&app, &fixtures(), "swap-breaker", "?activate=false").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        active_version(&app, "swap-breaker").await.as_deref(),
+        Some("2.0.0")
+    );
 }
 
 #[tokio::test]
@@ -660,11 +1018,16 @@ async fn sixty_swaps_under_load_fail_no_request_and_mix_no_versions() {
     let mut swaps = 0;
     let mut activation_ms = Vec::new();
     for round in 0..30 {
-        let version = if round % 2 == 0 { "2.0.0" } else { "1.0.0" };
+        // Back to 1.0.0 after 2.0.0 served is a downgrade: it takes force.
+        let (version, query) = if round % 2 == 0 {
+            ("2.0.0", "")
+        } else {
+            ("1.0.0", "?force=true")
+        };
         for name in ["swap-item", "swap-breaker"] {
             let (status, body) = app
                 .post(
-                    &format!("/api/plugins/{name}/activate"),
+                    &format!("/api/plugins/{name}/activate{query}"),
                     json!({"version": version}).to_string(),
                 )
                 .await;

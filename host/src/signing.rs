@@ -1,7 +1,12 @@
-//! Plugin signatures: ed25519 over the raw 32-byte sha256 digest of the
-//! component's bytes. The sha256 is already a plugin version's identity
-//! everywhere in Regent, so signing that digest (rather than the bytes) lets a
-//! signature be checked against the identity the host computed once anyway.
+//! Plugin signatures: ed25519 over a **statement** of everything that
+//! decides what a version does: its name, version and kind, the
+//! component's sha256 and the manifest's sha256. Signing the component
+//! alone would let anyone who can upload change the params, limits and
+//! fixtures under a valid signature.
+//!
+//! The statement starts with a fixed context line, so a signature made for
+//! something else with the same key can never pass for one of these, and
+//! each field is length-prefixed, so no value can run into the next.
 
 use std::collections::BTreeMap;
 
@@ -11,19 +16,99 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::runtime::Manifest;
+
 /// The first (and only) thing on a secret key file's line; it names the
 /// format so a stray file (a public key, a PEM) is refused with a clear error.
 const SECRET_KEY_PREFIX: &str = "regent-ed25519-secret-key:";
 
-/// The `<file>.wasm.sig` file, and the upload's `signature` part.
+/// Names the signature scheme: the statement's first line, and the
+/// signature file's `format`.
+pub const SIGNATURE_FORMAT: &str = "regent-plugin-signature-v2";
+
+/// How to make a signature of the current format; every refusal of an old
+/// or mismatched signature ends with it.
+pub const RESIGN_HINT: &str =
+    "re-sign it with `regent plugin sign <name>.wasm --manifest <name>.toml --key <key file>` (or push with `--key`) and push it again";
+
+/// What a signature vouches for. Built from the bytes and the manifest the
+/// host actually has, never from what the signature file claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub name: String,
+    pub version: String,
+    /// The kind's world name, e.g. `checklist-item`.
+    pub kind: String,
+    /// Lowercase hex sha256 of the component's bytes.
+    pub wasm_sha256: String,
+    /// Lowercase hex sha256 of the manifest's text, byte for byte.
+    pub manifest_sha256: String,
+}
+
+impl Statement {
+    /// The statement for a parsed manifest, its exact text, and the
+    /// component's sha256.
+    pub fn new(manifest: &Manifest, manifest_text: &str, wasm_sha256_hex: &str) -> Self {
+        Self {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            kind: manifest.kind.world().to_string(),
+            wasm_sha256: wasm_sha256_hex.to_ascii_lowercase(),
+            manifest_sha256: hex::encode(Sha256::digest(manifest_text.as_bytes())),
+        }
+    }
+
+    /// The statement for a component and its manifest's text.
+    pub fn for_plugin(wasm: &[u8], manifest_text: &str) -> Result<Self, SignatureError> {
+        let manifest = Manifest::parse(manifest_text).map_err(SignatureError::Manifest)?;
+        Ok(Self::new(
+            &manifest,
+            manifest_text,
+            &hex::encode(Sha256::digest(wasm)),
+        ))
+    }
+
+    /// The signed bytes: the format line, then `<label> <byte length> <value>\n`
+    /// per field.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("{SIGNATURE_FORMAT}\n").into_bytes();
+        for (label, value) in self.fields() {
+            out.extend_from_slice(format!("{label} {} ", value.len()).as_bytes());
+            out.extend_from_slice(value.as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    fn fields(&self) -> [(&'static str, &str); 5] {
+        [
+            ("name", self.name.as_str()),
+            ("version", self.version.as_str()),
+            ("kind", self.kind.as_str()),
+            ("wasm-sha256", self.wasm_sha256.as_str()),
+            ("manifest-sha256", self.manifest_sha256.as_str()),
+        ]
+    }
+}
+
+/// The `<file>.wasm.sig` file, and the upload's `signature` part: the
+/// statement in the clear (so a refusal can say which part differs), the
+/// key, and the signature over [`Statement::to_bytes`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SignatureFile {
+    /// Always [`SIGNATURE_FORMAT`].
+    pub format: String,
+    pub name: String,
+    pub version: String,
+    pub kind: String,
     /// Hex sha256 of the component's bytes.
     pub sha256: String,
+    /// Hex sha256 of the manifest's text.
+    pub manifest_sha256: String,
     /// Base64 of the signer's 32-byte ed25519 public key.
     pub public_key: String,
-    /// Base64 of the 64-byte ed25519 signature over the raw digest.
+    /// Base64 of the 64-byte ed25519 signature over the statement.
     pub signature: String,
 }
 
@@ -32,12 +117,24 @@ pub struct SignatureFile {
 pub enum SignatureError {
     #[error("malformed signature: {0}")]
     Malformed(String),
-    #[error("the signature is for sha256 {signed}, but the component's sha256 is {actual}")]
-    DigestMismatch { signed: String, actual: String },
+    #[error("the signature is in the old format, which covers only the component's sha256 and not its manifest (params, limits, fixtures); this server no longer accepts it: {RESIGN_HINT}")]
+    OldFormat,
+    #[error("the signature covers {field} `{signed}`, but this plugin's {field} is `{actual}`: it was signed for something else, or changed after signing; {RESIGN_HINT}")]
+    Mismatch {
+        field: &'static str,
+        signed: String,
+        actual: String,
+    },
     #[error("the signing key {public_key} is not among the trusted keys")]
     UnknownSigner { public_key: String },
     #[error("the signature does not verify with key `{signer}`")]
     Invalid { signer: String },
+    #[error(
+        "unsigned, and this server requires signed plugins (sign it with `regent plugin sign`)"
+    )]
+    Unsigned,
+    #[error("the manifest: {0}")]
+    Manifest(String),
 }
 
 /// The keys whose signatures the host accepts, by signer name.
@@ -88,18 +185,29 @@ impl TrustedKeys {
     }
 }
 
-/// A signature file's fields, decoded and checked for shape.
+/// A signature file's key and signature, decoded and checked for shape.
 struct Decoded {
-    digest: [u8; 32],
     public_key: [u8; 32],
     signature: Signature,
 }
 
 fn decode(sig: &SignatureFile) -> Result<Decoded, SignatureError> {
-    let mut digest = [0u8; 32];
-    hex::decode_to_slice(&sig.sha256, &mut digest).map_err(|_| {
-        SignatureError::Malformed(format!("`sha256` is not 64 hex digits: {:?}", sig.sha256))
-    })?;
+    if sig.format != SIGNATURE_FORMAT {
+        return Err(SignatureError::Malformed(format!(
+            "unknown signature format `{}` (this Regent reads `{SIGNATURE_FORMAT}`)",
+            sig.format
+        )));
+    }
+    for (field, value) in [
+        ("sha256", &sig.sha256),
+        ("manifestSha256", &sig.manifest_sha256),
+    ] {
+        if !hex::decode(value).is_ok_and(|b| b.len() == 32) {
+            return Err(SignatureError::Malformed(format!(
+                "`{field}` is not 64 hex digits: {value:?}"
+            )));
+        }
+    }
     let public_key = decode_fixed::<32>(&sig.public_key).ok_or_else(|| {
         SignatureError::Malformed("`publicKey` is not base64 of 32 bytes".to_string())
     })?;
@@ -107,7 +215,6 @@ fn decode(sig: &SignatureFile) -> Result<Decoded, SignatureError> {
         SignatureError::Malformed("`signature` is not base64 of 64 bytes".to_string())
     })?;
     Ok(Decoded {
-        digest,
         public_key,
         signature: Signature::from_bytes(&signature),
     })
@@ -122,31 +229,61 @@ pub fn signature_path(wasm: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Parses a signature file and checks its fields' shape, so a bad upload is
-/// refused before anything else is done with it.
+/// refused before anything else is done with it. A file of the old format
+/// (a signature over the component's digest alone) is refused by name.
 pub fn parse_signature(json: &[u8]) -> Result<SignatureFile, SignatureError> {
-    let sig: SignatureFile = serde_json::from_slice(json)
+    let value: serde_json::Value = serde_json::from_slice(json)
+        .map_err(|e| SignatureError::Malformed(format!("not a signature file: {e}")))?;
+    let is_old_format = value.as_object().is_some_and(|fields| {
+        !fields.contains_key("format")
+            && ["sha256", "publicKey", "signature"]
+                .iter()
+                .all(|k| fields.contains_key(*k))
+    });
+    if is_old_format {
+        return Err(SignatureError::OldFormat);
+    }
+    let sig: SignatureFile = serde_json::from_value(value)
         .map_err(|e| SignatureError::Malformed(format!("not a signature file: {e}")))?;
     decode(&sig)?;
     Ok(sig)
 }
 
-/// Checks `sig` against the component whose sha256 is `actual_sha256_hex` and
-/// returns the name of the trusted signer.
+impl SignatureFile {
+    /// Whether the statement the file claims is `statement`, naming the
+    /// first field that differs. Only a convenience for a clear refusal:
+    /// the signature itself is always checked over `statement`.
+    pub fn covers(&self, statement: &Statement) -> Result<(), SignatureError> {
+        let claimed = [
+            ("name", &self.name),
+            ("version", &self.version),
+            ("kind", &self.kind),
+            ("component sha256", &self.sha256),
+            ("manifest sha256", &self.manifest_sha256),
+        ];
+        for ((field, signed), (_, actual)) in claimed.into_iter().zip(statement.fields()) {
+            // Hex case is not a difference.
+            if !signed.eq_ignore_ascii_case(actual) {
+                return Err(SignatureError::Mismatch {
+                    field,
+                    signed: signed.clone(),
+                    actual: actual.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks `sig` against the statement of what the host is about to store
+/// or run, and returns the name of the trusted signer.
 pub fn verify(
     sig: &SignatureFile,
-    actual_sha256_hex: &str,
+    statement: &Statement,
     trusted: &TrustedKeys,
 ) -> Result<String, SignatureError> {
     let decoded = decode(sig)?;
-    // Compared as bytes so hex case cannot cause a spurious mismatch.
-    let mut actual = [0u8; 32];
-    let actual_ok = hex::decode_to_slice(actual_sha256_hex, &mut actual).is_ok();
-    if !actual_ok || actual != decoded.digest {
-        return Err(SignatureError::DigestMismatch {
-            signed: sig.sha256.to_ascii_lowercase(),
-            actual: actual_sha256_hex.to_ascii_lowercase(),
-        });
-    }
+    sig.covers(statement)?;
     let (signer, key) =
         trusted
             .by_key
@@ -155,8 +292,8 @@ pub fn verify(
                 public_key: BASE64.encode(decoded.public_key),
             })?;
     // Strict: no malleable (non-canonical) signatures and no small-order keys,
-    // so one component has exactly one valid signature per key.
-    key.verify_strict(&decoded.digest, &decoded.signature)
+    // so one statement has exactly one valid signature per key.
+    key.verify_strict(&statement.to_bytes(), &decoded.signature)
         .map_err(|_| SignatureError::Invalid {
             signer: signer.clone(),
         })?;
@@ -191,14 +328,27 @@ pub fn public_key_b64(key: &SigningKey) -> String {
     BASE64.encode(key.verifying_key().as_bytes())
 }
 
-/// Signs a component: ed25519 over the raw sha256 digest of `wasm`.
-pub fn sign_bytes(key: &SigningKey, wasm: &[u8]) -> SignatureFile {
-    let digest: [u8; 32] = Sha256::digest(wasm).into();
+/// Signs a statement.
+pub fn sign(key: &SigningKey, statement: &Statement) -> SignatureFile {
     SignatureFile {
-        sha256: hex::encode(digest),
+        format: SIGNATURE_FORMAT.to_string(),
+        name: statement.name.clone(),
+        version: statement.version.clone(),
+        kind: statement.kind.clone(),
+        sha256: statement.wasm_sha256.clone(),
+        manifest_sha256: statement.manifest_sha256.clone(),
         public_key: public_key_b64(key),
-        signature: BASE64.encode(key.sign(&digest).to_bytes()),
+        signature: BASE64.encode(key.sign(&statement.to_bytes()).to_bytes()),
     }
+}
+
+/// Signs a component with the manifest it ships with.
+pub fn sign_plugin(
+    key: &SigningKey,
+    wasm: &[u8],
+    manifest_text: &str,
+) -> Result<SignatureFile, SignatureError> {
+    Ok(sign(key, &Statement::for_plugin(wasm, manifest_text)?))
 }
 
 fn decode_fixed<const N: usize>(b64: &str) -> Option<[u8; N]> {
@@ -221,66 +371,160 @@ mod tests {
         TrustedKeys::from_config(&config).unwrap()
     }
 
-    fn sha256_hex(bytes: &[u8]) -> String {
-        hex::encode(Sha256::digest(bytes))
-    }
-
     const WASM: &[u8] = b"\0asm\x0d\0\x01\0 pretend component";
+    const MANIFEST: &str =
+        "name = \"strict-rule\"\nkind = \"checklist-item\"\nversion = \"1.2.0\"\n[params]\nmin = 0.99\n";
+
+    fn statement() -> Statement {
+        Statement::for_plugin(WASM, MANIFEST).unwrap()
+    }
 
     #[test]
     fn sign_then_verify_returns_the_signer() {
         let alice = key(1);
         let trusted = trusting(&[("alice", &alice), ("bob", &key(2))]);
-        let sig = sign_bytes(&alice, WASM);
-        assert_eq!(sig.sha256, sha256_hex(WASM));
-        assert_eq!(verify(&sig, &sha256_hex(WASM), &trusted).unwrap(), "alice");
-        // The digest is the identity whatever the case it is written in.
-        let upper = sha256_hex(WASM).to_ascii_uppercase();
-        assert_eq!(verify(&sig, &upper, &trusted).unwrap(), "alice");
+        let sig = sign_plugin(&alice, WASM, MANIFEST).unwrap();
+        assert_eq!(sig.format, SIGNATURE_FORMAT);
+        assert_eq!(
+            (sig.name.as_str(), sig.version.as_str(), sig.kind.as_str()),
+            ("strict-rule", "1.2.0", "checklist-item")
+        );
+        assert_eq!(sig.sha256, hex::encode(Sha256::digest(WASM)));
+        assert_eq!(
+            sig.manifest_sha256,
+            hex::encode(Sha256::digest(MANIFEST.as_bytes()))
+        );
+        assert_eq!(verify(&sig, &statement(), &trusted).unwrap(), "alice");
+        // The digests are identities whatever the case they are written in.
+        let upper = SignatureFile {
+            sha256: sig.sha256.to_ascii_uppercase(),
+            ..sig.clone()
+        };
+        assert_eq!(verify(&upper, &statement(), &trusted).unwrap(), "alice");
+    }
+
+    /// The exact signed bytes: third parties may sign statements with their
+    /// own tools, so the format is pinned.
+    #[test]
+    fn the_statement_is_a_context_line_then_length_prefixed_fields() {
+        let s = Statement {
+            name: "r".into(),
+            version: "1.0.0".into(),
+            kind: "risk-scorer".into(),
+            wasm_sha256: "ab".repeat(32),
+            manifest_sha256: "cd".repeat(32),
+        };
+        let expected = format!(
+            "regent-plugin-signature-v2\nname 1 r\nversion 5 1.0.0\nkind 11 risk-scorer\nwasm-sha256 64 {}\nmanifest-sha256 64 {}\n",
+            "ab".repeat(32),
+            "cd".repeat(32)
+        );
+        assert_eq!(String::from_utf8(s.to_bytes()).unwrap(), expected);
+        // A value cannot pose as the next field: the lengths differ.
+        let shifted = Statement {
+            name: "r\nversion 5 1.0.0".into(),
+            version: String::new(),
+            ..s.clone()
+        };
+        assert_ne!(shifted.to_bytes(), s.to_bytes());
+    }
+
+    #[test]
+    fn a_manifest_changed_after_signing_is_refused() {
+        let alice = key(1);
+        let trusted = trusting(&[("alice", &alice)]);
+        let sig = sign_plugin(&alice, WASM, MANIFEST).unwrap();
+        let neutered = MANIFEST.replace("min = 0.99", "min = 0.0");
+        let actual = Statement::for_plugin(WASM, &neutered).unwrap();
+        let err = verify(&sig, &actual, &trusted).unwrap_err();
+        match &err {
+            SignatureError::Mismatch {
+                field,
+                signed,
+                actual: now,
+            } => {
+                assert_eq!(*field, "manifest sha256");
+                assert_eq!(signed, &sig.manifest_sha256);
+                assert_eq!(now, &actual.manifest_sha256);
+            }
+            other => panic!("expected a manifest mismatch, got {other:?}"),
+        }
+        assert!(err.to_string().contains("regent plugin sign"), "{err}");
+
+        // Editing the file's claim to match does not help: the signature is
+        // checked over what the host has, not over what the file says.
+        let relabelled = SignatureFile {
+            manifest_sha256: actual.manifest_sha256.clone(),
+            ..sig
+        };
+        assert!(matches!(
+            verify(&relabelled, &actual, &trusted),
+            Err(SignatureError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn every_field_of_the_statement_is_covered() {
+        let alice = key(1);
+        let trusted = trusting(&[("alice", &alice)]);
+        let sig = sign(&alice, &statement());
+        type Change = fn(&mut Statement);
+        let changes: [(&str, Change); 5] = [
+            ("name", |s| s.name = "other-rule".into()),
+            ("version", |s| s.version = "1.2.1".into()),
+            ("kind", |s| s.kind = "breaker-condition".into()),
+            ("component sha256", |s| s.wasm_sha256 = "00".repeat(32)),
+            ("manifest sha256", |s| s.manifest_sha256 = "00".repeat(32)),
+        ];
+        for (expected, change) in changes {
+            let mut actual = statement();
+            change(&mut actual);
+            match verify(&sig, &actual, &trusted) {
+                Err(SignatureError::Mismatch { field, .. }) => assert_eq!(field, expected),
+                other => panic!("{expected}: {other:?}"),
+            }
+        }
     }
 
     #[test]
     fn round_trips_through_json() {
-        let sig = sign_bytes(&key(1), WASM);
+        let sig = sign_plugin(&key(1), WASM, MANIFEST).unwrap();
         let json = serde_json::to_string(&sig).unwrap();
+        assert!(json.contains("\"manifestSha256\""), "{json}");
         assert!(json.contains("\"publicKey\""), "{json}");
         assert_eq!(parse_signature(json.as_bytes()).unwrap(), sig);
     }
 
     #[test]
-    fn tampered_bytes_are_a_digest_mismatch() {
+    fn an_old_format_signature_is_refused_with_how_to_re_sign() {
         let alice = key(1);
-        let sig = sign_bytes(&alice, WASM);
-        let mut tampered = WASM.to_vec();
-        tampered.push(0);
-        let err = verify(
-            &sig,
-            &sha256_hex(&tampered),
-            &trusting(&[("alice", &alice)]),
-        )
-        .unwrap_err();
-        match &err {
-            SignatureError::DigestMismatch { signed, actual } => {
-                assert_eq!(signed, &sha256_hex(WASM));
-                assert_eq!(actual, &sha256_hex(&tampered));
-            }
-            other => panic!("expected DigestMismatch, got {other:?}"),
-        }
-        assert!(err.to_string().contains(&sha256_hex(&tampered)), "{err}");
+        let digest: [u8; 32] = Sha256::digest(WASM).into();
+        let old = serde_json::json!({
+            "sha256": hex::encode(digest),
+            "publicKey": public_key_b64(&alice),
+            "signature": BASE64.encode(alice.sign(&digest).to_bytes()),
+        });
+        let err = parse_signature(old.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(err, SignatureError::OldFormat), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("old format") && message.contains("regent plugin sign"),
+            "{message}"
+        );
     }
 
     #[test]
     fn a_valid_signature_by_an_untrusted_key_is_an_unknown_signer() {
         let mallory = key(9);
-        let sig = sign_bytes(&mallory, WASM);
-        let err = verify(&sig, &sha256_hex(WASM), &trusting(&[("alice", &key(1))])).unwrap_err();
+        let sig = sign(&mallory, &statement());
+        let err = verify(&sig, &statement(), &trusting(&[("alice", &key(1))])).unwrap_err();
         match &err {
             SignatureError::UnknownSigner { public_key } => {
                 assert_eq!(public_key, &public_key_b64(&mallory));
             }
             other => panic!("expected UnknownSigner, got {other:?}"),
         }
-        let none = verify(&sig, &sha256_hex(WASM), &TrustedKeys::default()).unwrap_err();
+        let none = verify(&sig, &statement(), &TrustedKeys::default()).unwrap_err();
         assert!(matches!(none, SignatureError::UnknownSigner { .. }));
     }
 
@@ -288,7 +532,7 @@ mod tests {
     fn a_flipped_signature_byte_is_invalid() {
         let alice = key(1);
         let trusted = trusting(&[("alice", &alice)]);
-        let mut sig = sign_bytes(&alice, WASM);
+        let sig = sign(&alice, &statement());
         for index in [0, 31, 32, 63] {
             let mut bytes = BASE64.decode(&sig.signature).unwrap();
             bytes[index] ^= 0x01;
@@ -296,7 +540,7 @@ mod tests {
                 signature: BASE64.encode(&bytes),
                 ..sig.clone()
             };
-            let err = verify(&flipped, &sha256_hex(WASM), &trusted).unwrap_err();
+            let err = verify(&flipped, &statement(), &trusted).unwrap_err();
             assert!(
                 matches!(&err, SignatureError::Invalid { signer } if signer == "alice"),
                 "byte {index}: {err:?}"
@@ -306,46 +550,29 @@ mod tests {
                 "the signature does not verify with key `alice`"
             );
         }
-        // A signature moved onto another component's digest is invalid too.
-        let other = b"another component";
-        sig.sha256 = sha256_hex(other);
-        assert!(matches!(
-            verify(&sig, &sha256_hex(other), &trusted),
-            Err(SignatureError::Invalid { .. })
-        ));
     }
 
     #[test]
     fn malformed_signatures_are_refused() {
-        let good = sign_bytes(&key(1), WASM);
+        let good = sign(&key(1), &statement());
+        let with = |change: fn(&mut SignatureFile)| {
+            let mut sig = good.clone();
+            change(&mut sig);
+            serde_json::to_vec(&sig).unwrap()
+        };
+        let mut extra = serde_json::to_value(&good).unwrap();
+        extra["extra"] = 1.into();
         let cases = [
             b"not json".to_vec(),
             br#"{"sha256":"00"}"#.to_vec(),
-            serde_json::to_vec(&serde_json::json!({
-                "sha256": good.sha256, "publicKey": good.public_key,
-                "signature": good.signature, "extra": 1
-            }))
-            .unwrap(),
-            serde_json::to_vec(&SignatureFile {
-                sha256: "xyz".into(),
-                ..good.clone()
-            })
-            .unwrap(),
-            serde_json::to_vec(&SignatureFile {
-                public_key: "not base64!".into(),
-                ..good.clone()
-            })
-            .unwrap(),
-            serde_json::to_vec(&SignatureFile {
-                public_key: BASE64.encode([0u8; 31]),
-                ..good.clone()
-            })
-            .unwrap(),
-            serde_json::to_vec(&SignatureFile {
-                signature: BASE64.encode([0u8; 63]),
-                ..good.clone()
-            })
-            .unwrap(),
+            br#"{"format":"regent-plugin-signature-v2"}"#.to_vec(),
+            serde_json::to_vec(&extra).unwrap(),
+            with(|s| s.format = "regent-plugin-signature-v3".into()),
+            with(|s| s.sha256 = "xyz".into()),
+            with(|s| s.manifest_sha256 = "00".into()),
+            with(|s| s.public_key = "not base64!".into()),
+            with(|s| s.public_key = BASE64.encode([0u8; 31])),
+            with(|s| s.signature = BASE64.encode([0u8; 63])),
         ];
         for case in cases {
             let err = parse_signature(&case).unwrap_err();
@@ -362,7 +589,7 @@ mod tests {
         };
         let trusted = trusting(&[("alice", &key(1))]);
         assert!(matches!(
-            verify(&bad, &sha256_hex(WASM), &trusted),
+            verify(&bad, &statement(), &trusted),
             Err(SignatureError::Malformed(_))
         ));
     }

@@ -74,27 +74,60 @@ fn write_new_key(out: &Path, force: bool) -> Result<String> {
     Ok(public)
 }
 
-/// Signs the component at `wasm` with the secret key file at `key`, writing
-/// the signature to `out` or, by default, next to it as `<wasm>.sig`.
-pub fn sign(wasm: &Path, key: &Path, out: Option<&Path>) -> Result<()> {
-    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+/// The manifest that ships with `wasm` unless told otherwise: `<name>.toml`
+/// beside `<name>.wasm`, as `regent plugin build` writes them.
+pub fn manifest_beside(wasm: &Path) -> std::path::PathBuf {
+    wasm.with_extension("toml")
+}
+
+pub fn read_key(key: &Path) -> Result<SigningKey> {
     let key_text =
         std::fs::read_to_string(key).with_context(|| format!("cannot read {}", key.display()))?;
-    let key = signing::read_secret_key(&key_text).map_err(|e| anyhow!("{}: {e}", key.display()))?;
+    signing::read_secret_key(&key_text).map_err(|e| anyhow!("{}: {e}", key.display()))
+}
 
-    let signature = signing::sign_bytes(&key, &bytes);
+/// Signs the statement of `wasm` with its manifest (`manifest`, default
+/// `<name>.toml` beside it) with the secret key file at `key`, writing the
+/// signature to `out` or, by default, next to it as `<wasm>.sig`.
+pub fn sign(wasm: &Path, manifest: Option<&Path>, key: &Path, out: Option<&Path>) -> Result<()> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let manifest = manifest
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest_beside(wasm));
+    let manifest_text = std::fs::read_to_string(&manifest).with_context(|| {
+        format!(
+            "cannot read the manifest {} (a signature covers the manifest too; name it with --manifest)",
+            manifest.display()
+        )
+    })?;
+    let key = read_key(key)?;
+    let signature = signing::sign_plugin(&key, &bytes, &manifest_text)
+        .map_err(|e| anyhow!("{}: {e}", manifest.display()))?;
     let sig_path = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| signing::signature_path(wasm));
     let mut json = serde_json::to_string_pretty(&signature)?;
     json.push('\n');
-    std::fs::write(&sig_path, json)
+    // Write then rename: a watched plugins directory never reads half a signature.
+    let tmp = sig_path.with_file_name(format!(
+        ".{}.tmp",
+        sig_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, json).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &sig_path)
         .with_context(|| format!("cannot write {}", sig_path.display()))?;
 
     println!(
-        "signed {} (sha256 {}) with key {} -> {}",
-        wasm.display(),
+        "signed {} {} ({}): component sha256 {}, manifest {} sha256 {}, with key {} -> {}",
+        signature.name,
+        signature.version,
+        signature.kind,
         signature.sha256,
+        manifest.display(),
+        signature.manifest_sha256,
         signature.public_key,
         sig_path.display()
     );
@@ -133,8 +166,12 @@ fn toml_key(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signing::{parse_signature, verify, TrustedKeys};
+    use crate::signing::{parse_signature, verify, Statement, TrustedKeys};
+    use sha2::Digest;
     use std::collections::BTreeMap;
+
+    const MANIFEST: &str =
+        "name = \"rule\"\nkind = \"checklist-item\"\nversion = \"1.0.0\"\n[params]\nmin = 0.99\n";
 
     #[test]
     fn keygen_then_sign_verifies() {
@@ -154,9 +191,13 @@ mod tests {
 
         let wasm = dir.path().join("rule.wasm");
         std::fs::write(&wasm, b"\0asm pretend").unwrap();
-        sign(&wasm, &key_path, None).unwrap();
+        let err = sign(&wasm, None, &key_path, None).unwrap_err();
+        assert!(format!("{err:#}").contains("--manifest"), "{err:#}");
+        std::fs::write(dir.path().join("rule.toml"), MANIFEST).unwrap();
+        sign(&wasm, None, &key_path, None).unwrap();
         let sig_file = dir.path().join("rule.wasm.sig");
         let sig = parse_signature(&std::fs::read(&sig_file).unwrap()).unwrap();
+        let statement = Statement::for_plugin(b"\0asm pretend", MANIFEST).unwrap();
 
         let key = signing::read_secret_key(&String::from_utf8(before.clone()).unwrap()).unwrap();
         let trusted = TrustedKeys::from_config(&BTreeMap::from([(
@@ -164,7 +205,10 @@ mod tests {
             signing::public_key_b64(&key),
         )]))
         .unwrap();
-        assert_eq!(verify(&sig, &sig.sha256, &trusted).unwrap(), "alice");
+        assert_eq!(verify(&sig, &statement, &trusted).unwrap(), "alice");
+        // The statement covers the manifest beside it.
+        let neutered = Statement::for_plugin(b"\0asm pretend", &MANIFEST.replace("0.99", "0.0"));
+        assert!(verify(&sig, &neutered.unwrap(), &trusted).is_err());
 
         // --force replaces the key, still private.
         keygen(&key_path, true).unwrap();
@@ -176,8 +220,14 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         let out = dir.path().join("elsewhere.json");
-        sign(&wasm, &key_path, Some(&out)).unwrap();
-        assert!(out.exists());
+        let manifest = dir.path().join("other.toml");
+        std::fs::write(&manifest, MANIFEST.replace("0.99", "0.5")).unwrap();
+        sign(&wasm, Some(&manifest), &key_path, Some(&out)).unwrap();
+        let sig = parse_signature(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(
+            sig.manifest_sha256,
+            hex::encode(sha2::Sha256::digest(std::fs::read(&manifest).unwrap()))
+        );
     }
 
     #[test]
@@ -185,9 +235,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wasm = dir.path().join("rule.wasm");
         std::fs::write(&wasm, b"\0asm").unwrap();
+        std::fs::write(dir.path().join("rule.toml"), MANIFEST).unwrap();
         let key = dir.path().join("bad.key");
         std::fs::write(&key, "hello").unwrap();
-        let err = sign(&wasm, &key, None).unwrap_err();
+        let err = sign(&wasm, None, &key, None).unwrap_err();
         assert!(err.to_string().contains("bad.key"), "{err}");
     }
 

@@ -153,15 +153,20 @@ enum PluginCommand {
         manifest: PathBuf,
         /// The signature from `regent plugin sign` (default
         /// `<file>.wasm.sig` when it exists).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "key")]
         signature: Option<PathBuf>,
+        /// Sign what is sent (component and manifest) with this secret key
+        /// file, instead of sending a signature file.
+        #[arg(long)]
+        key: Option<PathBuf>,
         /// Store it without making it active (`regent plugin activate` later).
         #[arg(long)]
         no_activate: bool,
         /// Run every gate and the shadow run, but store nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Activate it even though it fails on some recorded inputs (audited).
+        /// Activate it even though it fails on some recorded inputs, or is
+        /// lower than a version that was active (both audited).
         #[arg(long)]
         force: bool,
     },
@@ -182,7 +187,8 @@ enum PluginCommand {
     Activate {
         name: String,
         version: String,
-        /// Activate it even though it fails on some recorded inputs (audited).
+        /// Activate it even though it fails on some recorded inputs, or is
+        /// lower than a version that was active (both audited).
         #[arg(long)]
         force: bool,
     },
@@ -201,12 +207,17 @@ enum PluginCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Sign a component with a key from `regent plugin keygen`.
+    /// Sign a component and its manifest with a key from `regent plugin keygen`.
     ///
-    /// `regent plugin push` sends the signature along.
+    /// The signature covers the plugin's name, version and kind, the
+    /// component's sha256 and the manifest's sha256: change either and it
+    /// no longer holds. `regent plugin push` sends it along.
     Sign {
         /// The component to sign.
         wasm: PathBuf,
+        /// Its manifest (default `<name>.toml` beside `<name>.wasm`).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
         /// The secret key file.
         #[arg(long)]
         key: PathBuf,
@@ -275,13 +286,18 @@ pub fn main() -> ExitCode {
             wasm,
             manifest,
             signature,
+            key,
             no_activate,
             dry_run,
             force,
         }) => plugins_remote::push(
             &wasm,
             &manifest,
-            signature.as_deref(),
+            match (signature, key) {
+                (Some(file), _) => plugins_remote::SignWith::File(file),
+                (None, Some(key)) => plugins_remote::SignWith::Key(key),
+                (None, None) => plugins_remote::SignWith::Beside,
+            },
             plugins_remote::PushOptions {
                 activate: !no_activate,
                 dry_run,
@@ -296,9 +312,12 @@ pub fn main() -> ExitCode {
         }) => plugins_remote::activate(&name, &version, force),
         Command::Plugin(PluginCommand::Rollback { name }) => plugins_remote::rollback(&name),
         Command::Plugin(PluginCommand::Keygen { out, force }) => keys::keygen(&out, force),
-        Command::Plugin(PluginCommand::Sign { wasm, key, out }) => {
-            keys::sign(&wasm, &key, out.as_deref())
-        }
+        Command::Plugin(PluginCommand::Sign {
+            wasm,
+            manifest,
+            key,
+            out,
+        }) => keys::sign(&wasm, manifest.as_deref(), &key, out.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

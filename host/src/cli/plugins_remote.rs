@@ -2,7 +2,7 @@
 //! server (`REGENT_URL`, `REGENT_TOKEN`; see [`super::remote`]). Pushing,
 //! activating and rolling back need an admin's token; listing any token.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,30 +112,72 @@ fn chunks(
     })
 }
 
-/// `regent plugin push`.
-pub fn push(
+/// Where `push` gets the signature it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignWith {
+    /// A signature file from `regent plugin sign`.
+    File(PathBuf),
+    /// Signs what is sent with this secret key file.
+    Key(PathBuf),
+    /// `<file>.wasm.sig` if it exists, else unsigned.
+    Beside,
+}
+
+/// The signature to send, checked against what is sent: a signature of
+/// the old format, or of another component or manifest, is refused here,
+/// before anything is uploaded, with how to sign again.
+fn signature_to_send(
+    sign: &SignWith,
     wasm: &Path,
+    bytes: &[u8],
     manifest: &Path,
-    signature: Option<&Path>,
-    options: PushOptions,
-) -> Result<()> {
+    manifest_text: &str,
+) -> Result<Option<String>> {
+    use crate::signing::{self, Statement};
+    let statement = || {
+        Statement::for_plugin(bytes, manifest_text)
+            .map_err(|e| anyhow!("{}: {e}", manifest.display()))
+    };
+    let checked = |path: &Path| -> Result<String> {
+        let text = read_text(path)?;
+        let sig = signing::parse_signature(text.as_bytes())
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        sig.covers(&statement()?).map_err(|e| {
+            anyhow!(
+                "{} does not go with {}: {e}",
+                path.display(),
+                manifest.display()
+            )
+        })?;
+        Ok(text)
+    };
+    match sign {
+        SignWith::File(path) => checked(path).map(Some),
+        SignWith::Beside => {
+            let path = signing::signature_path(wasm);
+            if !path.is_file() {
+                return Ok(None);
+            }
+            eprintln!("signed: sending {}", path.display());
+            checked(&path).map(Some)
+        }
+        SignWith::Key(key) => {
+            let key = super::keys::read_key(key)?;
+            let sig = signing::sign(&key, &statement()?);
+            eprintln!("signed with key {}", sig.public_key);
+            Ok(Some(serde_json::to_string(&sig)?))
+        }
+    }
+}
+
+/// `regent plugin push`.
+pub fn push(wasm: &Path, manifest: &Path, sign: SignWith, options: PushOptions) -> Result<()> {
     let manifest_text = read_text(manifest)?;
     let name = crate::runtime::Manifest::parse(&manifest_text)
         .map_err(|e| anyhow!("{}: {e}", manifest.display()))?
         .name;
-    let signature = match signature {
-        Some(path) => Some(read_text(path)?),
-        None => {
-            let path = crate::signing::signature_path(wasm);
-            if path.is_file() {
-                eprintln!("signed: sending {}", path.display());
-                Some(read_text(&path)?)
-            } else {
-                None
-            }
-        }
-    };
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let signature = signature_to_send(&sign, wasm, &bytes, manifest, &manifest_text)?;
     let remote = Remote::from_env_for(ADMIN)?;
 
     let file = wasm
@@ -397,8 +439,12 @@ pub fn activation_line(a: &Value) -> String {
     } else {
         ""
     };
+    let downgrade = a["downgradeFrom"]
+        .as_str()
+        .map(|highest| format!(", a downgrade from {highest}"))
+        .unwrap_or_default();
     format!(
-        "active: {} {} (was {}), generation {}, live in {} ms{forced}",
+        "active: {} {} (was {}), generation {}, live in {} ms{forced}{downgrade}",
         a["name"].as_str().unwrap_or("?"),
         a["version"].as_str().unwrap_or("?"),
         a["previous"].as_str().unwrap_or("none"),
@@ -725,6 +771,12 @@ mod tests {
         assert_eq!(
             activation_line(&a),
             "active: swap-item 1.0.0 (was none), generation 8, live in 3.0 ms, forced past shadow failures"
+        );
+        let a = json!({"name": "swap-item", "version": "1.0.0", "previous": "2.0.0", "how": "activate",
+            "forced": false, "generation": 9, "elapsedMs": 3.04, "downgradeFrom": "2.0.0"});
+        assert_eq!(
+            activation_line(&a),
+            "active: swap-item 1.0.0 (was 2.0.0), generation 9, live in 3.0 ms, a downgrade from 2.0.0"
         );
     }
 

@@ -217,6 +217,42 @@ pub struct Activation {
     pub generation: u64,
     /// From the start of the request to the new version serving.
     pub elapsed_ms: f64,
+    /// The highest version ever active, when this one is lower: a
+    /// downgrade, which takes `force` (or a rollback) and is audited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downgrade_from: Option<String>,
+}
+
+/// A plugin version that is not semver: versions are ordered, so that
+/// activating a lower one than has served is a deliberate downgrade.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("version `{0}` is not semver (MAJOR.MINOR.PATCH, e.g. 1.0.0): Regent orders a plugin's versions so that going back to a lower one is never an accident")]
+pub struct NotSemver(pub String);
+
+pub fn check_semver(version: &str) -> Result<semver::Version, NotSemver> {
+    semver::Version::parse(version).map_err(|_| NotSemver(version.to_string()))
+}
+
+/// The highest of `ever_active` when `candidate` is lower than it (semver
+/// precedence; build metadata does not order): activating `candidate` is
+/// then a downgrade. Versions that are not semver (stored before versions
+/// had to be) cannot be ordered: among the ever active they are left out,
+/// and as the candidate it counts as a downgrade of anything else that
+/// served, so it takes `force` like any other step back.
+pub fn downgrade_from(candidate: &str, ever_active: &[String]) -> Option<String> {
+    let highest = ever_active
+        .iter()
+        .filter_map(|v| check_semver(v).ok().map(|parsed| (parsed, v)))
+        .max_by(|a, b| a.0.cmp_precedence(&b.0))
+        .map(|(parsed, v)| (parsed, v.clone()));
+    match check_semver(candidate) {
+        Ok(candidate) => highest
+            .filter(|(h, _)| candidate.cmp_precedence(h).is_lt())
+            .map(|(_, v)| v),
+        Err(_) => highest
+            .map(|(_, v)| v)
+            .or_else(|| ever_active.iter().find(|v| *v != candidate).cloned()),
+    }
 }
 
 /// What `PUT /api/plugins/{name}` did with a candidate.
@@ -290,6 +326,28 @@ mod tests {
             ]
         );
         assert!(Gate::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_lower_version_than_ever_served_is_a_downgrade() {
+        let ever = |vs: &[&str]| vs.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+        let served = ever(&["1.0.0", "2.1.0", "1.5.0"]);
+        assert_eq!(downgrade_from("2.0.9", &served), Some("2.1.0".into()));
+        assert_eq!(downgrade_from("1.0.0", &served), Some("2.1.0".into()));
+        assert_eq!(downgrade_from("2.1.0", &served), None);
+        assert_eq!(downgrade_from("2.1.1", &served), None);
+        assert_eq!(downgrade_from("10.0.0", &served), None, "not text order");
+        assert_eq!(downgrade_from("1.0.0", &[]), None);
+        // A pre-release precedes its release; build metadata does not order.
+        assert_eq!(downgrade_from("2.1.0-rc.1", &served), Some("2.1.0".into()));
+        assert_eq!(downgrade_from("2.1.0+other-build", &served), None);
+        // Unordered versions fail closed as the candidate.
+        assert_eq!(downgrade_from("1", &served), Some("2.1.0".into()));
+        assert_eq!(downgrade_from("1", &ever(&["0"])), Some("0".into()));
+        assert_eq!(downgrade_from("1", &ever(&["1"])), None);
+        assert_eq!(downgrade_from("1.0.0", &ever(&["zzz"])), None);
+        assert!(check_semver("1.0").is_err());
+        assert!(check_semver("1.0.0").is_ok());
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use commands::Ingested;
 pub use control::NewDecision;
 pub use events::NewAction;
 pub use governance::InitialState;
-pub use plugins::{RecordedInput, StoredPlugin};
+pub use plugins::{RecordedInput, StoredPlugin, StoredSignature};
 use schema::MIGRATIONS;
 
 use std::path::Path;

@@ -74,6 +74,18 @@ pub struct StoredPlugin {
     pub manifest: String,
     /// As stored: the caller checks them against `version.sha256`.
     pub bytes: Vec<u8>,
+    /// The signature file's JSON it was accepted with, if signed in the
+    /// current format; the caller verifies it again.
+    pub signature: Option<String>,
+}
+
+/// A verified signature, as kept with its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSignature {
+    /// The signature file's JSON.
+    pub json: String,
+    /// Base64 of the signing key: which versions a key signed, by query.
+    pub public_key: String,
 }
 
 /// A sampled input, as recorded.
@@ -126,13 +138,14 @@ impl Database {
                 v.rejection.as_deref().unwrap_or("no reason recorded")
             )));
         }
-        let (manifest, bytes): (String, Option<Vec<u8>>) = conn.query_row(
-            "SELECT v.manifest, b.bytes FROM plugin_versions v
-             LEFT JOIN plugin_blobs b ON b.sha256 = v.sha256
-             WHERE v.name = ?1 AND v.version = ?2",
-            params![name, version],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (manifest, bytes, signature): (String, Option<Vec<u8>>, Option<String>) = conn
+            .query_row(
+                "SELECT v.manifest, b.bytes, v.signature FROM plugin_versions v
+                 LEFT JOIN plugin_blobs b ON b.sha256 = v.sha256
+                 WHERE v.name = ?1 AND v.version = ?2",
+                params![name, version],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
         let bytes = bytes.ok_or_else(|| StorageError::Corrupt {
             table: "plugin_blobs",
             message: format!("no stored bytes for {name}@{version} (sha256 {})", v.sha256),
@@ -141,6 +154,7 @@ impl Database {
             version: v,
             manifest,
             bytes,
+            signature,
         })
     }
 
@@ -163,6 +177,7 @@ impl Database {
         v: &PluginVersion,
         manifest: &str,
         bytes: &[u8],
+        signature: Option<&StoredSignature>,
         audit_action: &str,
     ) -> Result<(), StorageError> {
         self.write(|tx| {
@@ -183,6 +198,12 @@ impl Database {
                 params![v.sha256, bytes],
             )?;
             insert_version(tx, v, VersionStatus::Inactive, manifest)?;
+            if let Some(signature) = signature {
+                tx.execute(
+                    "UPDATE plugin_versions SET signature = ?3, signer_key = ?4 WHERE name = ?1 AND version = ?2",
+                    params![v.name, v.version, signature.json, signature.public_key],
+                )?;
+            }
             append(
                 tx,
                 v.uploaded_at,
@@ -193,6 +214,7 @@ impl Database {
                     before: None,
                     after: Some(serde_json::json!({
                         "kind": v.kind, "sha256": v.sha256, "sizeBytes": v.size_bytes, "signer": v.signer,
+                        "signerKey": signature.map(|s| &s.public_key),
                     })),
                 },
             )?;
@@ -265,15 +287,62 @@ impl Database {
         })
     }
 
+    /// Keeps a newly verified signature with a stored version (one signed
+    /// in the old format, signed again), and audits it.
+    pub fn set_plugin_signature(
+        &self,
+        name: &str,
+        version: &str,
+        signer: &str,
+        signature: &StoredSignature,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| {
+            let before = version_in(tx, name, version)?.ok_or_else(|| no_version(name, version))?;
+            tx.execute(
+                "UPDATE plugin_versions SET signer = ?3, signature = ?4, signer_key = ?5 WHERE name = ?1 AND version = ?2",
+                params![name, version, signer, signature.json, signature.public_key],
+            )?;
+            append(
+                tx,
+                now,
+                NewAudit {
+                    actor,
+                    action: "plugin.signature_added",
+                    target: format!("plugin:{name}@{version}"),
+                    before: Some(serde_json::json!({ "signer": before.signer })),
+                    after: Some(serde_json::json!({
+                        "signer": signer, "signerKey": signature.public_key, "sha256": before.sha256,
+                    })),
+                },
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every version of `name` that was ever active, deleted ones included:
+    /// what a downgrade is measured against.
+    pub fn versions_ever_active(&self, name: &str) -> Result<Vec<String>, StorageError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT DISTINCT version FROM plugin_activations WHERE name = ?1")?;
+        let rows = stmt.query_map([name], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Makes `version` the active one of `name`, returning the version it
     /// replaces. The change, its history row and its audit entry are one
-    /// transaction.
+    /// transaction. `downgrade_from` is the highest version ever active
+    /// when this one is lower: audited as a downgrade.
+    #[allow(clippy::too_many_arguments)]
     pub fn activate_plugin_version(
         &self,
         name: &str,
         version: &str,
         how: ActivationKind,
         forced: bool,
+        downgrade_from: Option<&str>,
         actor: &str,
         now: Timestamp,
     ) -> Result<Option<String>, StorageError> {
@@ -303,11 +372,16 @@ impl Database {
                 now,
                 NewAudit {
                     actor,
-                    action: if forced { "plugin.activate_forced" } else { "plugin.activate" },
+                    action: match (downgrade_from, forced) {
+                        (Some(_), _) => "plugin.downgrade",
+                        (None, true) => "plugin.activate_forced",
+                        (None, false) => "plugin.activate",
+                    },
                     target: format!("plugin:{name}"),
                     before: previous.as_ref().map(|p| serde_json::json!({ "version": p })),
                     after: Some(serde_json::json!({
                         "version": version, "sha256": target.sha256, "how": how.as_str(), "forced": forced,
+                        "signer": target.signer, "downgradeFrom": downgrade_from,
                     })),
                 },
             )?;
@@ -480,22 +554,31 @@ mod tests {
     #[test]
     fn one_active_version_rollback_and_delete() {
         let db = Database::open_in_memory().unwrap();
-        db.store_plugin_version(&version("1", "aa"), "m1", b"one", "plugin.upload")
+        db.store_plugin_version(&version("1", "aa"), "m1", b"one", None, "plugin.upload")
             .unwrap();
-        db.store_plugin_version(&version("2", "bb"), "m2", b"two", "plugin.upload")
+        db.store_plugin_version(&version("2", "bb"), "m2", b"two", None, "plugin.upload")
             .unwrap();
-        let dup = db.store_plugin_version(&version("2", "cc"), "m2", b"other", "plugin.upload");
+        let dup =
+            db.store_plugin_version(&version("2", "cc"), "m2", b"other", None, "plugin.upload");
         assert!(matches!(dup, Err(StorageError::Conflict(m)) if m.contains("immutable")));
 
         let now = Timestamp(2_000);
         assert_eq!(
-            db.activate_plugin_version("item", "1", ActivationKind::Upload, false, "a", now)
+            db.activate_plugin_version("item", "1", ActivationKind::Upload, false, None, "a", now)
                 .unwrap(),
             None
         );
         assert_eq!(
-            db.activate_plugin_version("item", "2", ActivationKind::Activate, false, "a", now)
-                .unwrap(),
+            db.activate_plugin_version(
+                "item",
+                "2",
+                ActivationKind::Activate,
+                false,
+                None,
+                "a",
+                now
+            )
+            .unwrap(),
             Some("1".into())
         );
         assert_eq!(
@@ -517,9 +600,61 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_stays_with_its_version_and_deleted_versions_still_count_as_served() {
+        let db = Database::open_in_memory().unwrap();
+        let signature = StoredSignature {
+            json: "{\"format\":\"x\"}".into(),
+            public_key: "key-a".into(),
+        };
+        let mut signed = version("1", "aa");
+        signed.signer = Some("alice".into());
+        db.store_plugin_version(&signed, "m1", b"one", Some(&signature), "plugin.upload")
+            .unwrap();
+        db.store_plugin_version(&version("2", "bb"), "m2", b"two", None, "plugin.upload")
+            .unwrap();
+        assert_eq!(
+            db.stored_plugin("item", "1").unwrap().signature.as_deref(),
+            Some(signature.json.as_str())
+        );
+        assert_eq!(db.stored_plugin("item", "2").unwrap().signature, None);
+
+        let again = StoredSignature {
+            json: "{\"format\":\"y\"}".into(),
+            public_key: "key-b".into(),
+        };
+        db.set_plugin_signature("item", "2", "bob", &again, "admin", Timestamp(3))
+            .unwrap();
+        let stored = db.stored_plugin("item", "2").unwrap();
+        assert_eq!(stored.signature.as_deref(), Some(again.json.as_str()));
+        assert_eq!(stored.version.signer.as_deref(), Some("bob"));
+        assert!(db
+            .set_plugin_signature("item", "9", "bob", &again, "admin", Timestamp(3))
+            .is_err());
+
+        let now = Timestamp(4);
+        db.activate_plugin_version("item", "2", ActivationKind::Upload, false, None, "a", now)
+            .unwrap();
+        db.activate_plugin_version(
+            "item",
+            "1",
+            ActivationKind::Activate,
+            true,
+            Some("2"),
+            "a",
+            now,
+        )
+        .unwrap();
+        db.delete_plugin_version("item", "2", "a", now).unwrap();
+        let mut served = db.versions_ever_active("item").unwrap();
+        served.sort();
+        assert_eq!(served, ["1", "2"]);
+        assert!(db.versions_ever_active("other").unwrap().is_empty());
+    }
+
+    #[test]
     fn a_rejection_never_hides_a_stored_version() {
         let db = Database::open_in_memory().unwrap();
-        db.store_plugin_version(&version("1", "aa"), "m", b"one", "plugin.upload")
+        db.store_plugin_version(&version("1", "aa"), "m", b"one", None, "plugin.upload")
             .unwrap();
         let mut bad = version("1", "zz");
         bad.rejection = Some("fixtures: nope".into());
@@ -536,7 +671,7 @@ mod tests {
             VersionStatus::Rejected
         );
         // A retry of the rejected version replaces the rejection.
-        db.store_plugin_version(&version("2", "yy"), "m", b"two", "plugin.upload")
+        db.store_plugin_version(&version("2", "yy"), "m", b"two", None, "plugin.upload")
             .unwrap();
         assert_eq!(
             db.plugin_version("item", "2").unwrap().unwrap().status,

@@ -343,4 +343,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX actions_by_time ON actions (created_ms);
     CREATE INDEX actions_with_error ON actions (created_ms) WHERE last_error IS NOT NULL;
     CREATE INDEX actions_by_event ON actions (event_id) WHERE event_id IS NOT NULL;",
+    // 7: a version keeps the signature it was accepted with (the JSON of
+    // its signature file, over the name, version, kind, component and
+    // manifest) and the signing key, so it is verified again against the
+    // trusted keys of the day on every activation and at every start.
+    // Versions signed before this have a signer and no signature: the old
+    // format, refused until signed again.
+    "ALTER TABLE plugin_versions ADD COLUMN signature TEXT;
+    ALTER TABLE plugin_versions ADD COLUMN signer_key TEXT;",
 ];

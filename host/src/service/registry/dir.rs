@@ -137,7 +137,8 @@ impl PluginRegistry {
     }
 
     /// Takes one pair through the gates. The same version with the same
-    /// bytes is not uploaded again; if `activate`, it becomes active.
+    /// bytes and manifest is not stored again (a signature beside it that
+    /// verifies is kept with it); if `activate`, it becomes active.
     fn import(&self, p: &DirPlugin, how: ActivationKind, activate: bool) -> Result<(), String> {
         let PairFiles {
             manifest: text,
@@ -166,24 +167,17 @@ impl PluginRegistry {
             .plugin_version(&manifest.name, &manifest.version)
             .map_err(|e| e.to_string())?
             .filter(|v| v.status != VersionStatus::Rejected);
-        if let Some(v) = existing {
+        if let Some(v) = &existing {
             if v.sha256 != sha256 {
                 return Err(format!(
                     "{}@{} is already stored with other bytes (sha256 {}); the stored one serves: give the new build a new version",
                     v.name, v.version, v.sha256
                 ));
             }
-            if v.status == VersionStatus::Active || !activate {
-                return Ok(());
-            }
-            return self
-                .activate_as(&v.name, &v.version, how, false, DIR_ACTOR)
-                .map(|_| ())
-                .map_err(|e| e.to_string());
         }
         let first = self.active.current().get(&manifest.name).is_none();
         let options = UploadOptions {
-            activate: activate || first,
+            activate: activate || (first && existing.is_none()),
             ..UploadOptions::default()
         };
         let candidate = Candidate {
@@ -193,13 +187,13 @@ impl PluginRegistry {
         };
         match self.upload(&manifest.name, candidate, options, DIR_ACTOR, how) {
             Ok(outcome) => {
-                if outcome.activation.is_none() {
+                if existing.is_none() && outcome.activation.is_none() {
                     tracing::warn!(plugin = %manifest.name, version = %manifest.version, "a new version in the plugins directory is stored but not active (activate it with `regent plugin activate`, or serve with --watch)");
                 }
                 Ok(())
             }
             Err(e) => {
-                if first {
+                if first && existing.is_none() {
                     self.set_fault(&manifest.name, e.to_string());
                 }
                 Err(e.to_string())

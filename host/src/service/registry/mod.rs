@@ -30,8 +30,8 @@ use crate::runtime::cache::sha256_hex;
 use crate::runtime::{
     ActivePlugins, CompileError, LoadError, LoadedPlugin, Manifest, PluginRuntime,
 };
-use crate::signing::{self, TrustedKeys};
-use crate::storage::{Database, StorageError};
+use crate::signing::{self, SignatureError, SignatureFile, Statement, TrustedKeys};
+use crate::storage::{Database, StorageError, StoredPlugin, StoredSignature};
 
 /// Manifests and signature files are small; only the component may be large.
 pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
@@ -60,7 +60,17 @@ pub struct PluginRegistry {
     swap: Mutex<()>,
     /// Why a plugin is not serving as it should, by name: `/ready` fails
     /// while any is here.
-    faults: RwLock<BTreeMap<String, String>>,
+    faults: RwLock<BTreeMap<(String, Fault), String>>,
+}
+
+/// Kept apart so that signing a serving version again clears only what
+/// its signature caused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fault {
+    /// Not loaded, or stored bytes that fail their sha256.
+    Serving,
+    /// Serving, with a signature that no longer holds.
+    Signature,
 }
 
 /// The candidate, loaded, with the gates it passed so far.
@@ -103,23 +113,28 @@ impl PluginRegistry {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(name, why)| format!("plugin `{name}`: {why}"))
+            .map(|((name, _), why)| format!("plugin `{name}`: {why}"))
             .collect()
     }
 
     fn set_fault(&self, name: &str, why: String) {
+        self.set_fault_of(Fault::Serving, name, why);
+    }
+
+    fn set_fault_of(&self, fault: Fault, name: &str, why: String) {
         tracing::error!(plugin = name, error = %why, "plugin fault");
         self.faults
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), why);
+            .insert((name.to_string(), fault), why);
     }
 
+    /// Another version of `name` is active: whatever was wrong is gone.
     fn clear_fault(&self, name: &str) {
-        self.faults
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+        let mut faults = self.faults.write().unwrap_or_else(|p| p.into_inner());
+        for fault in [Fault::Serving, Fault::Signature] {
+            faults.remove(&(name.to_string(), fault));
+        }
     }
 
     /// Every version of `name`, newest first.
@@ -136,13 +151,40 @@ impl PluginRegistry {
     /// Loads the versions the store says are active: what a restart
     /// comes back with. One that cannot load is a fault, and the others
     /// still serve.
+    ///
+    /// Each one's signature is verified again against today's trusted keys.
+    /// One that no longer holds (its key was removed, or it was signed in
+    /// the old format) is a fault that fails `/ready` naming it, but it
+    /// still serves: dropping an active rule or breaker condition at start
+    /// would change decisions without anyone deciding so. Activating another
+    /// version (or rolling back) clears it.
     pub fn load_active(&self) -> ServiceResult<()> {
         let mut loaded = Vec::new();
         for (name, version) in self.db.active_plugin_versions()? {
-            match self.load_stored(&name, &version) {
-                Ok(plugin) => {
+            let outcome = self
+                .read_stored(&name, &version)
+                .and_then(|(stored, manifest)| {
+                    let signature = self.verify_stored(&stored, &manifest);
+                    let plugin = self.load_checked(&stored, manifest)?;
+                    Ok((plugin, signature))
+                });
+            match outcome {
+                Ok((plugin, signature)) => {
                     self.runtime.persist_compiled(&plugin);
-                    loaded.push(Arc::new(plugin))
+                    loaded.push(Arc::new(plugin));
+                    if let Err(e) = signature {
+                        self.audit_signature_refusal(
+                            "regent",
+                            &stored_target(&name, &version),
+                            &e,
+                            "start",
+                        );
+                        self.set_fault_of(
+                            Fault::Signature,
+                            &name,
+                            format!("active version {version} is serving, but its signature no longer holds: {e}; activate a version signed by a trusted key"),
+                        );
+                    }
                 }
                 Err(e) => {
                     self.set_fault(&name, format!("active version {version} not loaded: {e}"))
@@ -162,19 +204,97 @@ impl PluginRegistry {
         self.swap.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reads a stored version and loads it, refusing bytes that no longer
-    /// match their sha256.
-    fn load_stored(&self, name: &str, version: &str) -> ServiceResult<LoadedPlugin> {
-        let (bytes, manifest) = self.read_stored(name, version)?;
+    /// Loads a stored version, read and verified with [`Self::read_stored`].
+    fn load_checked(
+        &self,
+        stored: &StoredPlugin,
+        manifest: Manifest,
+    ) -> ServiceResult<LoadedPlugin> {
         let manifest = self.with_overrides(manifest)?;
-        self.runtime
-            .load(&bytes, manifest)
-            .map_err(|e| ServiceError::Conflict(format!("{name}@{version} does not load: {e}")))
+        self.runtime.load(&stored.bytes, manifest).map_err(|e| {
+            ServiceError::Conflict(format!(
+                "{}@{} does not load: {e}",
+                stored.version.name, stored.version.version
+            ))
+        })
+    }
+
+    /// A stored version's signature, verified again against the trusted
+    /// keys of the day, over the statement of the bytes and manifest the
+    /// store holds now. Returns the signer.
+    fn verify_stored(
+        &self,
+        stored: &StoredPlugin,
+        manifest: &Manifest,
+    ) -> Result<Option<String>, SignatureError> {
+        match (&stored.signature, &stored.version.signer) {
+            (Some(json), _) => {
+                let sig = signing::parse_signature(json.as_bytes())?;
+                let statement = Statement::new(manifest, &stored.manifest, &stored.version.sha256);
+                signing::verify(&sig, &statement, &self.trusted).map(Some)
+            }
+            // A signer with no signature kept: accepted before signatures
+            // covered the manifest.
+            (None, Some(_)) => Err(SignatureError::OldFormat),
+            (None, None) if self.settings.require_signed => Err(SignatureError::Unsigned),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Refuses to activate a stored version whose signature no longer
+    /// holds; audited, since it may be an attempt to bring back what a
+    /// removed key signed.
+    fn require_signature(
+        &self,
+        stored: &StoredPlugin,
+        manifest: &Manifest,
+        who: &str,
+        how: ActivationKind,
+    ) -> ServiceResult<()> {
+        let (name, version) = (&stored.version.name, &stored.version.version);
+        self.verify_stored(stored, manifest).map(|_| ()).map_err(|e| {
+            self.exporter.plugin_rejected(Gate::Signature.as_str());
+            self.audit_signature_refusal(who, &stored_target(name, version), &e, how.as_str());
+            ServiceError::Forbidden(format!(
+                "{name}@{version} cannot be activated: its signature does not hold against this server's trusted keys: {e}"
+            ))
+        })
+    }
+
+    fn audit_signature_refusal(&self, who: &str, target: &str, e: &SignatureError, on: &str) {
+        // The refusal stands whether or not its audit entry is written.
+        if let Err(audit) = self.db.audit_plugin_event(
+            who,
+            "plugin.signature_refused",
+            target.to_string(),
+            serde_json::json!({ "reason": e.to_string(), "on": on }),
+            Timestamp::now(),
+        ) {
+            tracing::error!(error = %audit, "cannot audit a signature refusal");
+        }
+    }
+
+    /// Refuses a downgrade that was not asked for; returns the highest
+    /// version ever active when `version` is lower.
+    fn check_downgrade(
+        &self,
+        name: &str,
+        version: &str,
+        allowed: bool,
+    ) -> ServiceResult<Option<String>> {
+        let highest =
+            crate::domain::registry::downgrade_from(version, &self.db.versions_ever_active(name)?);
+        match highest {
+            Some(highest) if !allowed => Err(ServiceError::Conflict(format!(
+                "{name}@{version} is lower than {highest}, the highest version of `{name}` that has been active: activating it is a downgrade, which takes `?force=true` (`--force`) and is audited as one"
+            ))),
+            other => Ok(other),
+        }
     }
 
     /// A stored version's bytes, checked against their sha256, and its
     /// manifest. A mismatch is a fault until another version activates.
-    fn read_stored(&self, name: &str, version: &str) -> ServiceResult<(Vec<u8>, Manifest)> {
+    fn read_stored(&self, name: &str, version: &str) -> ServiceResult<(StoredPlugin, Manifest)> {
         let stored = self.db.stored_plugin(name, version)?;
         let actual = sha256_hex(&stored.bytes);
         if actual != stored.version.sha256 {
@@ -202,7 +322,7 @@ impl PluginRegistry {
                 message: format!("{name}@{version}: manifest: {e}"),
             })
         })?;
-        Ok((stored.bytes, manifest))
+        Ok((stored, manifest))
     }
 
     fn with_overrides(&self, mut manifest: Manifest) -> ServiceResult<Manifest> {
@@ -239,9 +359,13 @@ impl PluginRegistry {
         let sha256 = sha256_hex(&candidate.wasm);
         if let Some(existing) = self.db.plugin_version(name, &manifest.version)? {
             if existing.status != VersionStatus::Rejected {
-                return self.upload_again(existing, &sha256, options, who, how, started);
+                return self.upload_again(
+                    existing, &candidate, &manifest, &sha256, options, who, how, started,
+                );
             }
         }
+        crate::domain::registry::check_semver(&manifest.version)
+            .map_err(|e| ServiceError::BadRequest(format!("manifest: {e}")))?;
         let mut version = PluginVersion {
             name: name.to_string(),
             kind: manifest.kind,
@@ -255,7 +379,21 @@ impl PluginRegistry {
             activated_at: None,
             rejection: None,
         };
-        version.signer = self.check_signature(&candidate, &version)?;
+        let signature = match &candidate.signature {
+            Some(bytes) => {
+                Some(self.check_signature(bytes, &manifest, &candidate.manifest, &version, who)?)
+            }
+            None if self.settings.require_signed => {
+                return Err(self.refuse_signature(&version, who, &SignatureError::Unsigned))
+            }
+            None => None,
+        };
+        version.signer = signature.as_ref().map(|(signer, _)| signer.clone());
+        // Before the gates, so a downgrade not asked for costs no shadow run;
+        // checked again when it commits.
+        if options.activate && !options.dry_run {
+            self.check_downgrade(name, &version.version, options.force)?;
+        }
         // Only after the signature gate: unsigned bytes never cost a compile
         // where signatures are required.
         self.compile_within_bounds(&candidate.wasm)?;
@@ -264,7 +402,9 @@ impl PluginRegistry {
             passed: true,
             elapsed_ms: 0.0,
             detail: match &version.signer {
-                Some(signer) => format!("signed by trusted key `{signer}`"),
+                Some(signer) => {
+                    format!("signed by trusted key `{signer}` (component and manifest)")
+                }
                 None => "unsigned (signatures are not required)".into(),
             },
         };
@@ -308,6 +448,7 @@ impl PluginRegistry {
             &version,
             &candidate.manifest,
             &candidate.wasm,
+            signature.as_ref().map(|(_, stored)| stored),
             if forced {
                 "plugin.upload_forced"
             } else {
@@ -316,7 +457,8 @@ impl PluginRegistry {
         )?;
         self.runtime.persist_compiled(&checked.plugin);
         if options.activate {
-            let activation = self.publish(checked.plugin, how, forced, who, started)?;
+            let activation =
+                self.publish(checked.plugin, how, forced, options.force, who, started)?;
             outcome.version.status = VersionStatus::Active;
             outcome.version.activated_at = Some(Timestamp::now());
             outcome.activation = Some(activation);
@@ -344,12 +486,17 @@ impl PluginRegistry {
         }
     }
 
-    /// The same version uploaded again: the same bytes are a no-op (or an
-    /// activation, if asked for); other bytes are a conflict, since a
-    /// version never changes once stored.
+    /// The same version uploaded again: the same bytes and manifest are a
+    /// no-op (or an activation, if asked for); anything else is a conflict,
+    /// since a version never changes once stored. A signature that comes
+    /// along and verifies is kept with it: how a version signed in the old
+    /// format is signed again.
+    #[allow(clippy::too_many_arguments)]
     fn upload_again(
         &self,
         existing: PluginVersion,
+        candidate: &Candidate,
+        manifest: &Manifest,
         sha256: &str,
         options: UploadOptions,
         who: &str,
@@ -362,6 +509,16 @@ impl PluginRegistry {
                 existing.name, existing.version, existing.sha256, existing.uploaded_at
             )));
         }
+        let stored = self.db.stored_plugin(&existing.name, &existing.version)?;
+        if stored.manifest != candidate.manifest {
+            return Err(ServiceError::Conflict(format!(
+                "{}@{} already exists with another manifest (sha256 {}, this one's {}); versions are immutable, manifest included: give the changed manifest a new version",
+                existing.name,
+                existing.version,
+                sha256_hex(stored.manifest.as_bytes()),
+                sha256_hex(candidate.manifest.as_bytes()),
+            )));
+        }
         let mut outcome = UploadOutcome {
             version: existing.clone(),
             dry_run: options.dry_run,
@@ -370,6 +527,33 @@ impl PluginRegistry {
             activation: None,
             elapsed_ms: 0.0,
         };
+        if let Some(bytes) = &candidate.signature {
+            let (signer, signature) =
+                self.check_signature(bytes, manifest, &candidate.manifest, &existing, who)?;
+            if !options.dry_run && stored.signature.as_deref() != Some(signature.json.as_str()) {
+                self.db.set_plugin_signature(
+                    &existing.name,
+                    &existing.version,
+                    &signer,
+                    &signature,
+                    who,
+                    Timestamp::now(),
+                )?;
+                // Signed again while serving: what kept `/ready` failing is gone.
+                let serving = self
+                    .active
+                    .current()
+                    .get(&existing.name)
+                    .is_some_and(|p| p.version() == existing.version);
+                if serving {
+                    self.faults
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&(existing.name.clone(), Fault::Signature));
+                }
+            }
+            outcome.version.signer = Some(signer);
+        }
         if options.activate && !options.dry_run && existing.status != VersionStatus::Active {
             let activation =
                 self.activate_as(&existing.name, &existing.version, how, options.force, who)?;
@@ -380,39 +564,45 @@ impl PluginRegistry {
         Ok(outcome)
     }
 
-    /// Gate 0: who signed it. Refusals are audited, since they may be an
-    /// attempt to ship an unreviewed rule.
+    /// Gate 0: who signed it, over this component and this manifest.
     fn check_signature(
         &self,
-        candidate: &Candidate,
+        signature: &[u8],
+        manifest: &Manifest,
+        manifest_text: &str,
         version: &PluginVersion,
-    ) -> ServiceResult<Option<String>> {
-        let refuse = |why: String| -> ServiceResult<Option<String>> {
-            self.exporter.plugin_rejected(Gate::Signature.as_str());
-            self.db.audit_plugin_event(
-                &version.uploaded_by,
-                "plugin.signature_refused",
-                format!("plugin:{}@{}", version.name, version.version),
-                serde_json::json!({ "sha256": version.sha256, "reason": why }),
-                version.uploaded_at,
-            )?;
-            Err(ServiceError::Forbidden(format!(
-                "gate `signature` failed: {why}"
-            )))
-        };
-        match &candidate.signature {
-            None if self.settings.require_signed => refuse(
-                "this server requires signed plugins, and the upload has no signature (sign it with `regent plugin sign`)".into(),
-            ),
-            None => Ok(None),
-            Some(bytes) => {
-                let verified = signing::parse_signature(bytes)
-                    .and_then(|sig| signing::verify(&sig, &version.sha256, &self.trusted));
-                match verified {
-                    Ok(signer) => Ok(Some(signer)),
-                    Err(e) => refuse(e.to_string()),
-                }
-            }
+        who: &str,
+    ) -> ServiceResult<(String, StoredSignature)> {
+        let statement = Statement::new(manifest, manifest_text, &version.sha256);
+        let verified = signing::parse_signature(signature).and_then(|sig| {
+            let signer = signing::verify(&sig, &statement, &self.trusted)?;
+            Ok((signer, sig))
+        });
+        match verified {
+            Ok((signer, sig)) => Ok((signer, stored_signature(&sig)?)),
+            Err(e) => Err(self.refuse_signature(version, who, &e)),
+        }
+    }
+
+    /// A refused signature: audited, since it may be an attempt to ship an
+    /// unreviewed rule.
+    fn refuse_signature(
+        &self,
+        version: &PluginVersion,
+        who: &str,
+        e: &SignatureError,
+    ) -> ServiceError {
+        self.exporter.plugin_rejected(Gate::Signature.as_str());
+        let audited = self.db.audit_plugin_event(
+            who,
+            "plugin.signature_refused",
+            stored_target(&version.name, &version.version),
+            serde_json::json!({ "sha256": version.sha256, "reason": e.to_string() }),
+            Timestamp::now(),
+        );
+        match audited {
+            Ok(()) => ServiceError::Forbidden(format!("gate `signature` failed: {e}")),
+            Err(audit) => audit.into(),
         }
     }
 
@@ -633,21 +823,25 @@ impl PluginRegistry {
             )));
         }
         drop(current);
-        let (bytes, manifest) = self.read_stored(name, version)?;
-        let checked = self.check(&bytes, manifest, Vec::new(), force);
+        let (stored, manifest) = self.read_stored(name, version)?;
+        self.require_signature(&stored, &manifest, who, how)?;
+        self.check_downgrade(name, version, force)?;
+        let checked = self.check(&stored.bytes, manifest, Vec::new(), force);
         self.release_unused();
         let checked = checked.map_err(|failure| {
             self.exporter.plugin_rejected(failure.gate.as_str());
             ServiceError::GateFailed(failure)
         })?;
         let forced = force && !checked.shadow.failures.is_empty();
-        self.publish(checked.plugin, how, forced, who, started)
+        self.publish(checked.plugin, how, forced, force, who, started)
     }
 
     /// `POST /api/plugins/{name}/rollback`: back to the version that was
     /// active before the current one. It served until the last swap, so
-    /// only its bytes are checked: a rollback must not be held up by a
-    /// shadow run when the new version is misbehaving.
+    /// only its bytes and its signature are checked: a rollback must not be
+    /// held up by a shadow run when the new version is misbehaving. Going
+    /// back is what a rollback is for, so a lower version needs no `force`;
+    /// it is audited as a downgrade all the same.
     pub fn rollback(&self, name: &str, who: &str) -> ServiceResult<Activation> {
         let started = Instant::now();
         let target = self.db.rollback_target(name)?.ok_or_else(|| {
@@ -655,8 +849,10 @@ impl PluginRegistry {
                 "`{name}` has no earlier active version to roll back to"
             ))
         })?;
-        let plugin = self.load_stored(name, &target)?;
-        self.publish(plugin, ActivationKind::Rollback, false, who, started)
+        let (stored, manifest) = self.read_stored(name, &target)?;
+        self.require_signature(&stored, &manifest, who, ActivationKind::Rollback)?;
+        let plugin = self.load_checked(&stored, manifest)?;
+        self.publish(plugin, ActivationKind::Rollback, false, true, who, started)
     }
 
     /// Deletes an inactive version.
@@ -668,20 +864,30 @@ impl PluginRegistry {
 
     /// Commits the activation, then publishes the next set. A crash in
     /// between leaves the store ahead, and a restart loads what it says.
+    /// Whether it is a downgrade is decided here, under the swap lock, so
+    /// two activations racing cannot both pass an earlier check.
     fn publish(
         &self,
         plugin: LoadedPlugin,
         how: ActivationKind,
         forced: bool,
+        allow_downgrade: bool,
         who: &str,
         started: Instant,
     ) -> ServiceResult<Activation> {
         let (name, version) = (plugin.name().to_string(), plugin.version().to_string());
         self.runtime.persist_compiled(&plugin);
         let _swap = self.lock_swaps();
-        let previous =
-            self.db
-                .activate_plugin_version(&name, &version, how, forced, who, Timestamp::now())?;
+        let downgrade_from = self.check_downgrade(&name, &version, allow_downgrade)?;
+        let previous = self.db.activate_plugin_version(
+            &name,
+            &version,
+            how,
+            forced,
+            downgrade_from.as_deref(),
+            who,
+            Timestamp::now(),
+        )?;
         let next = self.active.current().with(Arc::new(plugin));
         let generation = next.generation();
         self.active.publish(next);
@@ -699,12 +905,28 @@ impl PluginRegistry {
             forced,
             generation,
             elapsed_ms: elapsed.as_secs_f64() * 1e3,
+            downgrade_from,
         })
     }
 
     fn release_unused(&self) {
         self.runtime.release_compiled_except(&self.active.current());
     }
+}
+
+fn stored_target(name: &str, version: &str) -> String {
+    format!("plugin:{name}@{version}")
+}
+
+/// A verified signature as it is kept: re-serialized, so the stored JSON
+/// is the parsed file's fields and nothing else.
+fn stored_signature(sig: &SignatureFile) -> ServiceResult<StoredSignature> {
+    let json = serde_json::to_string(sig)
+        .map_err(|e| ServiceError::BadRequest(format!("signature: {e}")))?;
+    Ok(StoredSignature {
+        json,
+        public_key: sig.public_key.clone(),
+    })
 }
 
 fn passed(gate: Gate, elapsed_ms: f64, detail: String) -> GateResult {
