@@ -199,7 +199,6 @@ impl Default for AuditSettings {
     }
 }
 
-
 /// `[compile]`: the bounds on compiling a component, and the compile cache.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

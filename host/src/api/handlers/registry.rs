@@ -89,7 +89,9 @@ pub async fn read_upload(
     {
         let name = field.name().unwrap_or_default().to_string();
         let seen = match name.as_str() {
-            "wasm" => wasm.replace(read_part(field, max_wasm, "[plugin_registry] max_upload_bytes").await?).is_some(),
+            "wasm" => wasm
+                .replace(read_part(field, max_wasm, "[plugin_registry] max_upload_bytes").await?)
+                .is_some(),
             "manifest" => {
                 let bytes = read_part(field, MAX_MANIFEST_BYTES, "the manifest bound").await?;
                 let text = String::from_utf8(bytes).map_err(|_| {
