@@ -1009,8 +1009,8 @@ async fn governance_state_and_the_phase_bootstrap_are_audited() {
     );
     let msg = assert_error(
         &put(ADMIN, json!({"phase": "L3"})).await,
-        StatusCode::BAD_REQUEST,
-        "bad_request",
+        StatusCode::CONFLICT,
+        "conflict",
     );
     assert!(msg.contains("already L3"), "{msg}");
     assert_error(

@@ -150,6 +150,7 @@ pub const DEFAULT_BREAKER_PLUGIN: &str = "expression";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BreakerRule {
+    #[schema(schema_with = super::text::text_100)]
     pub name: String,
     pub enabled: bool,
     pub condition: String,
@@ -186,7 +187,7 @@ impl BreakerRule {
     }
 
     pub fn check_name(name: &str) -> Result<(), String> {
-        if name.trim().is_empty() || name.len() > 100 {
+        if super::text::is_blank(name) || super::text::char_len(name) > 100 {
             return Err("a rule name must be 1 to 100 characters".into());
         }
         // `/rules/enabled` lists the enabled rules; a rule of that name

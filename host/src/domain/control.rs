@@ -40,10 +40,13 @@ impl ControlSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthorizeRequest {
+    #[schema(schema_with = super::text::id)]
     pub command_type: String,
     #[serde(default)]
+    #[schema(schema_with = super::text::optional_id)]
     pub workflow_id: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = super::text::optional_id)]
     pub agent_id: Option<String>,
 }
 
@@ -60,23 +63,7 @@ impl AuthorizeRequest {
     }
 }
 
-/// Ids and names that end up in paths, logs and metric labels: 1 to 128
-/// characters, none of them control characters.
-pub fn check_id(field: &str, value: &str) -> Result<(), String> {
-    if value.trim().is_empty() {
-        return Err(format!("`{field}` is empty"));
-    }
-    if value.len() > 128 {
-        return Err(format!(
-            "`{field}` is {} bytes long; at most 128",
-            value.len()
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(format!("`{field}` contains a control character"));
-    }
-    Ok(())
-}
+pub use super::text::check_id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -293,11 +280,14 @@ impl std::str::FromStr for WorkflowStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewWorkflow {
+    #[schema(schema_with = super::text::id)]
     pub id: String,
+    #[schema(schema_with = super::text::text_200)]
     pub name: String,
     /// Required, unless the caller's token is bound to an agent: then it
     /// is that agent.
     #[serde(default)]
+    #[schema(schema_with = super::text::optional_id)]
     pub agent_id: Option<String>,
 }
 
@@ -309,7 +299,7 @@ impl NewWorkflow {
             .as_deref()
             .ok_or("`agentId` is missing: say which agent runs the workflow")?;
         check_id("agentId", agent)?;
-        if self.name.trim().is_empty() || self.name.len() > 200 {
+        if super::text::is_blank(&self.name) || super::text::char_len(&self.name) > 200 {
             return Err("`name` must be 1 to 200 characters".into());
         }
         Ok(())
@@ -344,6 +334,7 @@ pub enum StepStatus {
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewStep {
+    #[schema(schema_with = super::text::text_200)]
     pub name: String,
     pub status: StepStatus,
     #[serde(default)]
@@ -356,7 +347,7 @@ pub struct NewStep {
 
 impl NewStep {
     pub fn check(&self, now: Timestamp) -> Result<(), String> {
-        if self.name.trim().is_empty() || self.name.len() > 200 {
+        if super::text::is_blank(&self.name) || super::text::char_len(&self.name) > 200 {
             return Err("`name` must be 1 to 200 characters".into());
         }
         if let Some(at) = self.at {

@@ -12,10 +12,15 @@ use super::{Severity, Timestamp};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewEvent {
     /// Any engine name; the risk scorer's params map engines to categories.
+    #[schema(schema_with = super::text::id)]
     pub engine: String,
+    #[schema(schema_with = super::text::id)]
     pub event_type: String,
     /// `LOW`, `MEDIUM`, `HIGH` or `CRITICAL`, in any case.
-    #[schema(value_type = String)]
+    #[schema(
+        value_type = String,
+        pattern = "^([Ll][Oo][Ww]|[Mm][Ee][Dd][Ii][Uu][Mm]|[Hh][Ii][Gg][Hh]|[Cc][Rr][Ii][Tt][Ii][Cc][Aa][Ll])$"
+    )]
     pub severity: Severity,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]

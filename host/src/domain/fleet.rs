@@ -49,15 +49,21 @@ impl MatchingPolicy {
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAgent {
+    #[schema(schema_with = super::text::id)]
     pub id: String,
     /// `category:skill`, e.g. `integration:sip`.
+    #[schema(schema_with = super::text::capability_set)]
     pub capabilities: Vec<String>,
+    #[schema(exclusive_minimum = 0)]
     pub cost_per_hour: f64,
     /// 0..=1, e.g. the agent's SLO compliance.
+    #[schema(minimum = 0, maximum = 1)]
     pub reputation: f64,
     /// The budget the agent starts with.
+    #[schema(exclusive_minimum = 0)]
     pub budget: f64,
     #[serde(default)]
+    #[schema(schema_with = super::text::optional_id)]
     pub model: Option<String>,
 }
 
@@ -75,7 +81,7 @@ pub fn check_capability(field: &str, c: &str) -> Result<(), String> {
             if !category.trim().is_empty()
                 && !skill.trim().is_empty()
                 && !skill.contains(':')
-                && c.len() <= 100
+                && super::text::char_len(c) <= 100
                 && !c.chars().any(char::is_whitespace) =>
         {
             Ok(())
@@ -167,7 +173,9 @@ pub const REPEATED_FAILURES: &str = "repeated_failures";
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CostReport {
+    #[schema(schema_with = super::text::id)]
     pub operation: String,
+    #[schema(minimum = 0)]
     pub cost: f64,
 }
 
@@ -196,11 +204,14 @@ pub struct AgentUpdate {
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssignRequest {
+    #[schema(schema_with = super::text::id)]
     pub task_id: String,
+    #[schema(schema_with = super::text::capability_list)]
     pub required_capabilities: Vec<String>,
     /// The highest cost per hour this task may use; the policy's
     /// `max_cost_per_task` when absent.
     #[serde(default)]
+    #[schema(exclusive_minimum = 0)]
     pub max_cost: Option<f64>,
 }
 

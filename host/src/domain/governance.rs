@@ -234,6 +234,11 @@ impl PhaseChangeError {
     pub fn is_forbidden(&self) -> bool {
         matches!(self, Self::Raise { .. } | Self::BackdateNeedsAdmin)
     }
+
+    /// Well formed, but the state already is what was asked for.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::NothingToChange(_))
+    }
 }
 
 /// Decides a change of phase outside the cycle. Lowering is a brake, open

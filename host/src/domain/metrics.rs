@@ -44,7 +44,9 @@ impl CommandStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CommandRecord {
+    #[schema(schema_with = super::text::text_200)]
     pub id: String,
+    #[schema(schema_with = super::text::text_100)]
     pub command_type: String,
     pub status: CommandStatus,
     pub required_approval: bool,
@@ -63,13 +65,13 @@ impl CommandRecord {
         if self.id.trim().is_empty() {
             return Err("`id` is empty".into());
         }
-        if self.id.len() > 200 {
+        if super::text::char_len(&self.id) > 200 {
             return Err("`id` is longer than 200 characters".into());
         }
         if self.command_type.trim().is_empty() {
             return Err("`commandType` is empty".into());
         }
-        if self.command_type.len() > 100 {
+        if super::text::char_len(&self.command_type) > 100 {
             return Err("`commandType` is longer than 100 characters".into());
         }
         Ok(())
@@ -84,6 +86,7 @@ pub struct NewIncident {
     pub autonomous: bool,
     #[serde(default)]
     pub command_type: Option<String>,
+    #[schema(schema_with = super::text::text)]
     pub description: String,
     #[serde(default)]
     pub occurred_at: Option<Timestamp>,

@@ -17,6 +17,7 @@ pub mod readiness;
 pub mod registry;
 pub mod retention;
 pub mod risk;
+pub mod text;
 pub mod time;
 
 pub use plugin::{Category, Phase, PluginKind, Severity};

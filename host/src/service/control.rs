@@ -154,7 +154,7 @@ fn reason_given(reason: &str, what: &str) -> ServiceResult<()> {
             "`reason` is empty: say why {what}"
         )));
     }
-    if reason.len() > 1000 {
+    if crate::domain::text::char_len(reason) > 1000 {
         return Err(ServiceError::BadRequest(
             "`reason` is over 1000 characters".into(),
         ));

@@ -67,6 +67,7 @@ impl From<StorageError> for ServiceError {
             StorageError::PhaseChange(e) if e.is_forbidden() => {
                 ServiceError::Forbidden(e.to_string())
             }
+            StorageError::PhaseChange(e) if e.is_conflict() => ServiceError::Conflict(e.to_string()),
             StorageError::PhaseChange(e) => ServiceError::BadRequest(e.to_string()),
             StorageError::Decision(d) => match d {
                 DecisionError::RoleNotHeld { .. } | DecisionError::RoleNotRequired { .. } => {
@@ -195,9 +196,10 @@ impl Governance {
 
     /// Metrics of commands and incidents in `[start, end)`.
     pub fn metrics(&self, start: Timestamp, end: Timestamp) -> ServiceResult<MetricsReport> {
-        if start >= end {
+        // `start == end` is an empty window: every count is zero.
+        if start > end {
             return Err(ServiceError::BadRequest(format!(
-                "`start` ({start}) must be before `end` ({end})"
+                "`start` ({start}) must not be after `end` ({end})"
             )));
         }
         let tally = self.db.command_tally(start, end)?;

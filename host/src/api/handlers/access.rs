@@ -13,22 +13,25 @@ use crate::api::{ApiError, AppState};
 use crate::domain::auth::{
     check_token_request, Credential, Principal, PrincipalKind, Role, TokenRequest,
 };
-use crate::domain::control::check_id;
+use crate::domain::text::{self, check_id};
 use crate::domain::Timestamp;
 use crate::storage::{AttestationRecord, AuditEntry, TokenRecord};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewToken {
+    #[schema(schema_with = crate::domain::text::text_100)]
     name: String,
     roles: Vec<Role>,
     /// Who the token acts for (default: its name). Several tokens may
     /// share a principal; approvals count principals, not tokens.
+    #[schema(schema_with = crate::domain::text::optional_id)]
     principal: Option<String>,
     /// `person` or `system` (default: person when a role governs).
     kind: Option<PrincipalKind>,
     /// Binds a machine token to a registered agent: everything done with
     /// it is that agent's.
+    #[schema(schema_with = crate::domain::text::optional_id)]
     agent_id: Option<String>,
 }
 
@@ -50,7 +53,7 @@ pub async fn create_token(
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let who = caller.require(Role::Admin)?.clone();
     let new: NewToken = json_body(body)?;
-    if new.name.trim().is_empty() || new.name.len() > 100 {
+    if text::is_blank(&new.name) || text::char_len(&new.name) > 100 {
         return Err(ApiError::BadRequest(
             "`name` must be 1 to 100 characters".into(),
         ));
@@ -118,6 +121,7 @@ pub async fn revoke_token(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAttestation {
+    #[schema(schema_with = crate::domain::text::text_100)]
     key: String,
     evidence_url: Option<String>,
     expires_at: Option<Timestamp>,
@@ -137,12 +141,12 @@ pub async fn create_attestation(
     let who = caller.0;
     let new: NewAttestation = json_body(body)?;
     let role = attesting_role(&who, new.role)?;
-    let key = new.key.trim().to_string();
-    if key.is_empty() || key.len() > 100 {
+    if text::is_blank(&new.key) || text::char_len(&new.key) > 100 {
         return Err(ApiError::BadRequest(
             "`key` must be 1 to 100 characters".into(),
         ));
     }
+    let key = new.key.trim().to_string();
     let now = Timestamp::now();
     if new.expires_at.is_some_and(|e| e <= now) {
         return Err(ApiError::BadRequest("`expiresAt` is in the past".into()));

@@ -118,6 +118,7 @@ pub async fn failure(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TripBody {
+    #[schema(schema_with = crate::domain::text::text)]
     reason: String,
 }
 
@@ -145,6 +146,7 @@ pub async fn trip(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResetBody {
+    #[schema(exclusive_minimum = 0)]
     new_budget: f64,
 }
 

@@ -37,6 +37,7 @@ pub async fn unresolved(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
+    #[schema(schema_with = crate::domain::text::text)]
     resolution: String,
 }
 

@@ -80,6 +80,7 @@ pub async fn decisions(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
+    #[schema(schema_with = crate::domain::text::text_1000)]
     reason: String,
 }
 

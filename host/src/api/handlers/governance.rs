@@ -195,6 +195,7 @@ pub async fn approve(
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     role: Role,
+    #[schema(schema_with = crate::domain::text::text)]
     reason: String,
 }
 

@@ -18,6 +18,7 @@ use crate::domain::auth::Role;
 use crate::domain::metrics::{CommandRecord, IncidentRecord, MetricsReport, NewIncident};
 use crate::domain::readiness::Gauge;
 use crate::domain::Timestamp;
+use crate::domain::text;
 use crate::storage::Ingested;
 
 pub const MAX_BATCH: usize = 10_000;
@@ -138,6 +139,7 @@ pub async fn list_incidents(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGauge {
+    #[schema(schema_with = crate::domain::text::text_100)]
     name: String,
     value: f64,
 }
@@ -151,7 +153,7 @@ pub async fn post_gauge(
 ) -> Result<Json<Gauge>, ApiError> {
     caller.require(Role::Reporter)?;
     let g: NewGauge = json_body(body)?;
-    if g.name.trim().is_empty() || g.name.len() > 100 {
+    if text::is_blank(&g.name) || text::char_len(&g.name) > 100 {
         return Err(ApiError::BadRequest(
             "`name` must be 1 to 100 characters".into(),
         ));
