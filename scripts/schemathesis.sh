@@ -81,7 +81,7 @@ for role in "${roles[@]}"; do
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   fi
   echo "schemathesis: $role, $examples examples per operation" >&2
-  if ! "$st" --no-color run "$url/openapi.json" --checks all --max-examples "$examples" --seed 14 \
+  if ! "$st" --config-file scripts/schemathesis.toml --no-color run "$url/openapi.json" --checks all --max-examples "$examples" --seed 14 \
       --workers 2 -H "Authorization: Bearer $token" \
       --report junit --report-dir "$dir/report" >"$dir/run.log" 2>&1; then
     failed+=("$role")

@@ -38,9 +38,45 @@ pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     })
 }
 
-/// A body as `T`.
+/// A body as `T`, which is always a JSON object: serde would otherwise
+/// read a struct from an array of its fields in order, a form the
+/// document does not allow.
 pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    typed(json_value(body)?).map_err(|m| ApiError::BadRequest(format!("invalid body: {m}")))
+    object_as(json_value(body)?)
+}
+
+/// A body that may be left out: no body, or `null`, is `None`.
+pub fn optional_json_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Option<T>, ApiError> {
+    if matches!(&body, Ok(b) if b.is_empty()) {
+        return Ok(None);
+    }
+    match json_value(body)? {
+        Value::Null => Ok(None),
+        value => object_as(value).map(Some),
+    }
+}
+
+fn object_as<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(format!(
+            "invalid body: expected a JSON object, got {}",
+            json_kind(&value)
+        )));
+    }
+    typed(value).map_err(|m| ApiError::BadRequest(format!("invalid body: {m}")))
+}
+
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {

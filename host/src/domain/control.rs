@@ -356,6 +356,9 @@ impl NewStep {
             }
         }
         if let Some(d) = &self.detail {
+            if !d.is_object() {
+                return Err("`detail` must be a JSON object".into());
+            }
             if d.to_string().len() > 64 * 1024 {
                 return Err("`detail` is over 64 KiB of JSON".into());
             }

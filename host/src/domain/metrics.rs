@@ -53,7 +53,7 @@ pub struct CommandRecord {
     pub autonomous: bool,
     #[serde(default)]
     pub created_at: Option<Timestamp>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub duration_ms: Option<u64>,
     #[serde(default)]
     pub error: Option<String>,
@@ -74,7 +74,28 @@ impl CommandRecord {
         if super::text::char_len(&self.command_type) > 100 {
             return Err("`commandType` is longer than 100 characters".into());
         }
+        // Stored as SQLite's signed 64-bit integer.
+        if self.duration_ms.is_some_and(|d| i64::try_from(d).is_err()) {
+            return Err(format!("`durationMs` is over {}", i64::MAX));
+        }
         Ok(())
+    }
+}
+
+/// JSON Schema counts `5.0` as an integer, and so does the document; serde's
+/// `u64` alone would refuse it.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(u) = n.as_u64() {
+        return Ok(Some(u));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "`{n}` is not a whole number >= 0"
+        ))),
     }
 }
 

@@ -10,7 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query, LimitQuery, MAX_LIMIT};
+use crate::api::extract::{blocking, json_body, limit, optional_json_body, query, LimitQuery, MAX_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::fleet::{Agent, AgentUpdate, AssignRequest, Assignment, CostReport, NewAgent};
@@ -87,7 +87,7 @@ pub struct FailureReport {
 
 /// Counts a failure; the policy's threshold trips `repeated_failures`.
 /// The body is optional.
-#[utoipa::path(post, path = "/api/agents/{id}/failures", tag = "agents", security(("bearer" = [])), params(("id" = String, Path)), request_body = FailureReport,
+#[utoipa::path(post, path = "/api/agents/{id}/failures", tag = "agents", security(("bearer" = [])), params(("id" = String, Path)), request_body = Option<FailureReport>,
     responses((status = 200, body = AgentUpdate), (status = 400, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn failure(
     State(state): State<AppState>,
@@ -96,13 +96,10 @@ pub async fn failure(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AgentUpdate>, ApiError> {
     let who = caller.require(Role::Reporter)?.clone();
-    let report = match body {
-        Ok(b) if b.is_empty() => FailureReport {
-            task_id: None,
-            reason: None,
-        },
-        other => json_body(other)?,
-    };
+    let report = optional_json_body(body)?.unwrap_or(FailureReport {
+        task_id: None,
+        reason: None,
+    });
     blocking(move || {
         Ok(Json(state.governance.record_failure(
             &id,

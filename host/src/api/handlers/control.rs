@@ -8,7 +8,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, query, MAX_LIMIT};
+use crate::api::extract::{blocking, json_body, limit, optional_json_body, query, MAX_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::{Principal, Role};
 use crate::domain::control::{
@@ -252,7 +252,7 @@ pub async fn pause(
 }
 
 /// Resumes a paused workflow. A body with `{reason}` is optional.
-#[utoipa::path(post, path = "/api/workflows/{id}/resume", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)), request_body = ReasonBody,
+#[utoipa::path(post, path = "/api/workflows/{id}/resume", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)), request_body = Option<ReasonBody>,
     responses((status = 200, body = Workflow), (status = 404, body = crate::api::ErrorBody), (status = 409, body = crate::api::ErrorBody)))]
 pub async fn resume_workflow(
     State(state): State<AppState>,
@@ -261,10 +261,7 @@ pub async fn resume_workflow(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Workflow>, ApiError> {
     let who = caller.require(Role::Operator)?.clone();
-    let reason = match body {
-        Ok(b) if b.is_empty() => None,
-        other => Some(json_body::<ReasonBody>(other)?.reason),
-    };
+    let reason = optional_json_body::<ReasonBody>(body)?.map(|b| b.reason);
     move_to(state, id, WorkflowStatus::Running, reason, who).await
 }
 

@@ -36,7 +36,7 @@ pub struct SetPhase {
 /// start (admin), audited. Raising is 403: autonomy rises only through an
 /// approved proposal. The whitelist becomes the phase's cumulative list.
 #[utoipa::path(put, path = "/api/governance/state/phase", tag = "governance", security(("bearer" = [])), request_body = SetPhase,
-    responses((status = 200, body = GovernanceState), (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody)))]
+    responses((status = 200, body = GovernanceState), (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody), (status = 409, description = "the phase is already the one asked for", body = crate::api::ErrorBody)))]
 pub async fn set_phase(
     State(state): State<AppState>,
     caller: Caller,

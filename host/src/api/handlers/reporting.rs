@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::api::auth::Caller;
 use crate::api::extract::{
-    blocking, json_body, json_value, limit, query, typed, ShortLimitQuery, MAX_SHORT_LIMIT,
+    blocking, json_body, json_kind, json_value, limit, query, typed, ShortLimitQuery,
+    MAX_SHORT_LIMIT,
 };
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
@@ -26,7 +27,7 @@ pub const MAX_BATCH: usize = 10_000;
 /// One command record or an array of up to 10,000, stored all or nothing.
 /// A repeated `id` changes nothing and is counted in `duplicates`.
 #[utoipa::path(post, path = "/api/commands", tag = "reporting", security(("bearer" = [])),
-    request_body(content = Vec<CommandRecord>, description = "one record, or an array of up to 10,000"),
+    request_body(content = CommandBatch, description = "one record, or an array of 1 to 10,000"),
     responses((status = 200, body = Ingested), (status = 400, description = "names each bad record by index", body = crate::api::ErrorBody),
               (status = 413, body = crate::api::ErrorBody)))]
 pub async fn post_commands(
@@ -39,6 +40,52 @@ pub async fn post_commands(
     blocking(move || Ok(Json(state.db.insert_commands(&records, Timestamp::now())?))).await
 }
 
+/// The body of `POST /api/commands`, for the document: one record, or
+/// an array of 1 to `MAX_BATCH`. The handler reads it by hand so that
+/// each bad record is named by its index.
+pub struct CommandBatch;
+
+impl utoipa::PartialSchema for CommandBatch {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+        use utoipa::openapi::Ref;
+        let record = || Ref::from_schema_name("CommandRecord");
+        OneOfBuilder::new()
+            .item(record())
+            .item(
+                ArrayBuilder::new()
+                    .items(record())
+                    .min_items(Some(1))
+                    .max_items(Some(MAX_BATCH)),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CommandBatch {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "CommandRecord".into(),
+            <CommandRecord as utoipa::PartialSchema>::schema(),
+        ));
+        <CommandRecord as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
+/// A record is a JSON object, never the array of its fields serde would
+/// also read.
+fn record_object(item: Value) -> Result<CommandRecord, String> {
+    if !item.is_object() {
+        return Err(format!("expected an object, got {}", json_kind(&item)));
+    }
+    typed(item)
+}
+
 /// Every record checked before any is written; errors name each bad one.
 fn parse_batch(value: Value, now: Timestamp) -> Result<Vec<CommandRecord>, ApiError> {
     let items = match value {
@@ -47,7 +94,7 @@ fn parse_batch(value: Value, now: Timestamp) -> Result<Vec<CommandRecord>, ApiEr
         other => {
             return Err(ApiError::BadRequest(format!(
                 "expected a command record or an array of them, got {}",
-                kind_of(&other)
+                json_kind(&other)
             )))
         }
     };
@@ -65,7 +112,7 @@ fn parse_batch(value: Value, now: Timestamp) -> Result<Vec<CommandRecord>, ApiEr
     let mut records = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        let checked = typed::<CommandRecord>(item).and_then(|r| {
+        let checked = record_object(item).and_then(|r| {
             r.check()?;
             // A minute of clock skew is tolerated; more is a wrong clock.
             match r.created_at {
@@ -88,17 +135,6 @@ fn parse_batch(value: Value, now: Timestamp) -> Result<Vec<CommandRecord>, ApiEr
         )));
     }
     Ok(records)
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[utoipa::path(post, path = "/api/incidents", tag = "reporting", security(("bearer" = [])), request_body = NewIncident,
