@@ -3,8 +3,8 @@
 //! and the body limit rather than from the handler, so a handler's own
 //! annotation would forget them; deriving them here means no route can.
 //!
-//! A handler documents the statuses only it gives (403 for a role check,
-//! 409, 422 for a plugin failure, 503); a status it documents itself keeps
+//! A handler documents the statuses only it gives (409, 422 for a plugin
+//! failure, 503); a status it documents itself keeps
 //! its own description.
 
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
@@ -30,6 +30,13 @@ const UNAUTHORIZED: Shared = Shared {
     name: "Unauthorized",
     description: "no `Authorization: Bearer <token>` header, or a token that is unknown, revoked or not valid",
 };
+/// Every secured route checks the caller's roles, if only to refuse a
+/// scraper's token, so any of them may answer 403.
+const FORBIDDEN: Shared = Shared {
+    status: "403",
+    name: "Forbidden",
+    description: "the token's roles do not allow this (the message says which role it needs)",
+};
 const NOT_FOUND: Shared = Shared {
     status: "404",
     name: "NotFound",
@@ -41,7 +48,13 @@ const PAYLOAD_TOO_LARGE: Shared = Shared {
     description: "the body is larger than the server accepts",
 };
 
-const ALL: [&Shared; 4] = [&BAD_REQUEST, &UNAUTHORIZED, &NOT_FOUND, &PAYLOAD_TOO_LARGE];
+const ALL: [&Shared; 5] = [
+    &BAD_REQUEST,
+    &UNAUTHORIZED,
+    &FORBIDDEN,
+    &NOT_FOUND,
+    &PAYLOAD_TOO_LARGE,
+];
 
 fn error_response(shared: &Shared) -> Response {
     let content = ContentBuilder::new()
@@ -90,6 +103,7 @@ fn shared_responses(operation: &Operation) -> Vec<&'static Shared> {
     }
     if secured {
         shared.push(&UNAUTHORIZED);
+        shared.push(&FORBIDDEN);
     }
     if has_path_parameter {
         shared.push(&NOT_FOUND);
