@@ -4,7 +4,7 @@ use regent_tests::app::{error_code, TestApp, ADMIN};
 use regent_tests::built_plugins;
 use regent_tests::tls::{client_trusting, TestCert};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const STANDALONE_ITEMS: [&str; 2] = ["success-rate", "time-at-phase"];
 
@@ -397,6 +397,7 @@ async fn every_operation_documents_the_errors_its_shape_can_give() {
         let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
         if secured {
             assert!(has("401"), "{method} {path} lists no 401");
+            assert!(has("403"), "{method} {path} lists no 403");
         }
         if !params.is_empty() || op.get("requestBody").is_some() {
             assert!(has("400"), "{method} {path} lists no 400");
@@ -512,4 +513,174 @@ async fn integer_ids_at_the_int64_extremes_are_looked_up() {
         checked += 1;
     }
     assert!(checked >= 6, "only {checked} operations take an integer id");
+}
+
+/// A body schema's property from the served document, `$ref`s followed.
+async fn property(app: &TestApp, schema: &str, field: &str) -> Value {
+    let (status, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let prop = doc["components"]["schemas"][schema]["properties"][field].clone();
+    assert!(prop.is_object(), "{schema}.{field} is not documented");
+    prop
+}
+
+/// Whether the document's `pattern` for a property matches `value`, as a
+/// JSON Schema validator reads it (a search, not a full match).
+fn pattern_matches(prop: &Value, value: &str) -> bool {
+    let pattern = prop["pattern"].as_str().expect("a pattern");
+    regex::Regex::new(pattern).unwrap().is_match(value)
+}
+
+/// Schemathesis sent blank reasons the document allowed and the server
+/// refused. The document now says "not blank" (minLength and a pattern),
+/// and the server refuses exactly that, changing nothing.
+#[tokio::test]
+async fn a_blank_reason_is_refused_and_the_document_says_so() {
+    let app = spawn(&[]).await;
+    let reason = property(&app, "ReasonBody", "reason").await;
+    assert_eq!(reason["minLength"], 1);
+    assert_eq!(reason["maxLength"], 1000);
+    for blank in ["", " ", "\t\n ", "\u{3000}\u{a0}"] {
+        assert!(!pattern_matches(&reason, blank), "{blank:?} fits the document");
+        let (status, body) = app
+            .post("/api/emergency-stop", json!({ "reason": blank }).to_string())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{blank:?}: {body}");
+    }
+    let (_, stop) = app.get("/api/emergency-stop").await;
+    assert_eq!(stop["active"], false, "a refused stop changed nothing");
+    // 1000 characters is the documented limit, counted as characters.
+    let long = "é".repeat(1000);
+    assert!(pattern_matches(&reason, &long));
+    let (status, body) = app
+        .post("/api/emergency-stop", json!({ "reason": long }).to_string())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Schemathesis sent ids within the document's limits that the server
+/// refused: it counted bytes where JSON Schema counts characters, and the
+/// document said nothing of blanks or control characters.
+#[tokio::test]
+async fn ids_are_limited_in_characters_as_the_document_says() {
+    let app = spawn(&[]).await;
+    let id = property(&app, "NewAgent", "id").await;
+    assert_eq!(id["minLength"], 1);
+    assert_eq!(id["maxLength"], 128);
+    let agent = |id: &str| {
+        json!({"id": id, "capabilities": ["integration:sip"], "costPerHour": 1.0,
+               "reputation": 0.5, "budget": 10.0})
+        .to_string()
+    };
+    // 128 two-byte characters: 256 bytes, within the documented length.
+    let wide = "é".repeat(128);
+    assert!(pattern_matches(&id, &wide));
+    let (status, body) = app.post("/api/agents", agent(&wide)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for bad in ["é".repeat(129), "bell\u{7}".into(), "line\n".into(), "   ".into()] {
+        let too_long = bad.chars().count() > 128;
+        assert!(
+            too_long || !pattern_matches(&id, &bad),
+            "{bad:?} fits the document"
+        );
+        let (status, body) = app.post("/api/agents", agent(&bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}: {body}");
+    }
+    let (_, agents) = app.get("/api/agents").await;
+    assert_eq!(agents.as_array().unwrap().len(), 1, "only the valid agent");
+    // Positive amounts are documented as such.
+    assert_eq!(property(&app, "NewAgent", "budget").await["exclusiveMinimum"], 0);
+}
+
+/// Schemathesis saw a 400 for setting the phase already held: the request
+/// is well formed, the state just already is what it asks for. It is a
+/// 409, and the document lists it.
+#[tokio::test]
+async fn setting_the_phase_already_held_is_a_documented_conflict() {
+    let app = spawn(&[]).await;
+    let (_, state) = app.get("/api/governance/state").await;
+    let phase = state["phase"].clone();
+    let (status, body) = app
+        .send_as(
+            reqwest::Method::PUT,
+            ADMIN,
+            "/api/governance/state/phase",
+            &json!({ "phase": phase }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_code(&body), "conflict");
+    let op = openapi_operations(&app)
+        .await
+        .into_iter()
+        .find(|(m, p, _)| m == "put" && p == "/api/governance/state/phase")
+        .unwrap()
+        .2;
+    assert!(op["responses"]["409"].is_object());
+}
+
+/// Schemathesis sent `start` equal to `end`, which no schema can forbid,
+/// and got a 400. `[t, t)` is an empty window: every count is zero. An
+/// inverted range is still refused.
+#[tokio::test]
+async fn an_empty_metrics_window_is_answered_with_zeros() {
+    let app = spawn(&[]).await;
+    let at = "2000-01-01T00:00:00Z";
+    let (status, body) = app
+        .get(&format!("/api/metrics/current?start={at}&end={at}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["commandsTotal"], 0);
+    let (status, body) = app
+        .get(&format!(
+            "/api/metrics/current?start=2000-01-02T00:00:00Z&end={at}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+/// Schemathesis found schema-violating bodies accepted: serde reads a
+/// struct from an array of its fields, and a whole number written `5.0`
+/// (an integer to JSON Schema) was refused while 2^63 was stored.
+#[tokio::test]
+async fn bodies_mean_what_the_document_says() {
+    let app = spawn(&[]).await;
+    let reporter = app.token("reporter", &["reporter"]).await;
+    // An array where the document says object.
+    let (status, body) = app
+        .post("/api/emergency-stop", json!(["an array"]).to_string())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("expected a JSON object"), "{body}");
+    let record = |id: &str, duration: Value| {
+        json!({"id": id, "commandType": "deploy", "status": "succeeded",
+               "requiredApproval": false, "autonomous": false, "durationMs": duration})
+    };
+    let (status, body) = app
+        .post_as(&reporter, "/api/commands", &json!([[ "c0", "deploy" ]]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app
+        .post_as(&reporter, "/api/commands", &record("c1", json!(5.0)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post_as(&reporter, "/api/commands", &record("c2", json!(1u64 << 63)))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A step's detail is an object, as documented.
+    let (status, body) = app
+        .post(
+            "/api/workflows",
+            json!({"id": "w1", "name": "w", "agentId": "a1"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .post(
+            "/api/workflows/w1/steps",
+            json!({"name": "s", "status": "started", "detail": [1, 2]}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
