@@ -541,9 +541,15 @@ async fn a_blank_reason_is_refused_and_the_document_says_so() {
     assert_eq!(reason["minLength"], 1);
     assert_eq!(reason["maxLength"], 1000);
     for blank in ["", " ", "\t\n ", "\u{3000}\u{a0}"] {
-        assert!(!pattern_matches(&reason, blank), "{blank:?} fits the document");
+        assert!(
+            !pattern_matches(&reason, blank),
+            "{blank:?} fits the document"
+        );
         let (status, body) = app
-            .post("/api/emergency-stop", json!({ "reason": blank }).to_string())
+            .post(
+                "/api/emergency-stop",
+                json!({ "reason": blank }).to_string(),
+            )
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{blank:?}: {body}");
     }
@@ -577,7 +583,12 @@ async fn ids_are_limited_in_characters_as_the_document_says() {
     assert!(pattern_matches(&id, &wide));
     let (status, body) = app.post("/api/agents", agent(&wide)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    for bad in ["é".repeat(129), "bell\u{7}".into(), "line\n".into(), "   ".into()] {
+    for bad in [
+        "é".repeat(129),
+        "bell\u{7}".into(),
+        "line\n".into(),
+        "   ".into(),
+    ] {
         let too_long = bad.chars().count() > 128;
         assert!(
             too_long || !pattern_matches(&id, &bad),
@@ -589,7 +600,10 @@ async fn ids_are_limited_in_characters_as_the_document_says() {
     let (_, agents) = app.get("/api/agents").await;
     assert_eq!(agents.as_array().unwrap().len(), 1, "only the valid agent");
     // Positive amounts are documented as such.
-    assert_eq!(property(&app, "NewAgent", "budget").await["exclusiveMinimum"], 0);
+    assert_eq!(
+        property(&app, "NewAgent", "budget").await["exclusiveMinimum"],
+        0
+    );
 }
 
 /// Schemathesis saw a 400 for setting the phase already held: the request
@@ -651,13 +665,16 @@ async fn bodies_mean_what_the_document_says() {
         .post("/api/emergency-stop", json!(["an array"]).to_string())
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body.to_string().contains("expected a JSON object"), "{body}");
+    assert!(
+        body.to_string().contains("expected a JSON object"),
+        "{body}"
+    );
     let record = |id: &str, duration: Value| {
         json!({"id": id, "commandType": "deploy", "status": "succeeded",
                "requiredApproval": false, "autonomous": false, "durationMs": duration})
     };
     let (status, body) = app
-        .post_as(&reporter, "/api/commands", &json!([[ "c0", "deploy" ]]))
+        .post_as(&reporter, "/api/commands", &json!([["c0", "deploy"]]))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = app

@@ -11,7 +11,8 @@ pub const MAX_ID_CHARS: usize = 128;
 
 /// One character that is neither whitespace (as `char::is_whitespace`
 /// reads it) nor a control character (`char::is_control`).
-const VISIBLE: &str = "[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const VISIBLE: &str =
+    "[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
 /// One character that is not a control character.
 const NOT_CONTROL: &str = "[^\\u0000-\\u001f\\u007f-\\u009f]";
 /// A capability, `category:skill`: two parts, neither with a colon or
@@ -19,7 +20,8 @@ const NOT_CONTROL: &str = "[^\\u0000-\\u001f\\u007f-\\u009f]";
 const CAPABILITY: &str = "^[^:\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+:[^:\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]+$";
 /// One character that is not whitespace. Unanchored, a pattern made of it
 /// says "not blank".
-const NOT_SPACE: &str = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const NOT_SPACE: &str =
+    "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
 
 pub fn is_blank(value: &str) -> bool {
     value.trim().is_empty()
@@ -50,7 +52,9 @@ pub fn check_id(field: &str, value: &str) -> Result<(), String> {
 /// `max` characters.
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), String> {
     if is_blank(value) || char_len(value) > max {
-        return Err(format!("`{field}` must be 1 to {max} characters, not blank"));
+        return Err(format!(
+            "`{field}` must be 1 to {max} characters, not blank"
+        ));
     }
     Ok(())
 }

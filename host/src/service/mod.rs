@@ -67,7 +67,9 @@ impl From<StorageError> for ServiceError {
             StorageError::PhaseChange(e) if e.is_forbidden() => {
                 ServiceError::Forbidden(e.to_string())
             }
-            StorageError::PhaseChange(e) if e.is_conflict() => ServiceError::Conflict(e.to_string()),
+            StorageError::PhaseChange(e) if e.is_conflict() => {
+                ServiceError::Conflict(e.to_string())
+            }
             StorageError::PhaseChange(e) => ServiceError::BadRequest(e.to_string()),
             StorageError::Decision(d) => match d {
                 DecisionError::RoleNotHeld { .. } | DecisionError::RoleNotRequired { .. } => {

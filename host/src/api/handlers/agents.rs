@@ -10,7 +10,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::Caller;
-use crate::api::extract::{blocking, json_body, limit, optional_json_body, query, LimitQuery, MAX_LIMIT};
+use crate::api::extract::{
+    blocking, json_body, limit, optional_json_body, query, LimitQuery, MAX_LIMIT,
+};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::fleet::{Agent, AgentUpdate, AssignRequest, Assignment, CostReport, NewAgent};

@@ -18,8 +18,8 @@ use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::metrics::{CommandRecord, IncidentRecord, MetricsReport, NewIncident};
 use crate::domain::readiness::Gauge;
-use crate::domain::Timestamp;
 use crate::domain::text;
+use crate::domain::Timestamp;
 use crate::storage::Ingested;
 
 pub const MAX_BATCH: usize = 10_000;
