@@ -60,14 +60,15 @@ echo "build-plugins: compiling ${#crates[@]} plugin crates for $target" >&2
 # with the items' default features if both were in one build. The items'
 # own components come from the second build.
 if [ ${#bundles[@]} -gt 0 ]; then
-  "${wasm_cargo[@]}" build --quiet --release --target "$target" --target-dir target/wasm "${bundles[@]}"
+  "${wasm_cargo[@]}" build --quiet --profile plugin --target "$target" --target-dir target/wasm "${bundles[@]}"
 fi
-"${wasm_cargo[@]}" build --quiet --release --target "$target" --target-dir target/wasm "${packages[@]}"
+"${wasm_cargo[@]}" build --quiet --profile plugin --target "$target" --target-dir target/wasm "${packages[@]}"
 
 # Componentize in-process with `regent plugin build` (the wit-component crate).
 cargo build --quiet -p regent-host --bin regent
 regent=target/debug/regent
-modules=target/wasm/$target/release
+# The workspace's `plugin` profile (Cargo.toml): fat LTO, panic=abort.
+modules=target/wasm/$target/plugin
 for dir in "${crates[@]}"; do
   name="$(plugin_name "$dir")"
   case "$dir" in
@@ -94,7 +95,7 @@ v2_args=()
 for name in "${v2_fixtures[@]}"; do
   v2_args+=(-p "$name" --features "$name/v2")
 done
-"${wasm_cargo[@]}" build --quiet --release --target "$target" --target-dir target/wasm "${v2_args[@]}"
+"${wasm_cargo[@]}" build --quiet --profile plugin --target "$target" --target-dir target/wasm "${v2_args[@]}"
 mkdir -p target/fixtures/v2
 for name in "${v2_fixtures[@]}"; do
   out=target/fixtures/v2

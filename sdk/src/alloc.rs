@@ -15,6 +15,11 @@
 //!
 //! Enabled by the default `bump-allocator` feature, on wasm32 only. A plugin
 //! that wants another allocator disables the feature.
+//!
+//! A global allocator cannot be written without `unsafe` (`GlobalAlloc` is
+//! an unsafe trait): the workspace denies unsafe code everywhere else, and
+//! each unsafe item here carries its safety argument.
+#![allow(unsafe_code)]
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::{Cell, UnsafeCell};

@@ -1,5 +1,8 @@
 //! Shared helpers for Regent's integration tests.
 
+// Test support: a failed unwrap is a failed test, with the value that broke it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -12,21 +15,45 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds every plugin crate (built-ins, hostile fixtures, examples) from
-/// source, once per test process. The build is incremental, so this is
-/// quick when CI has just run it.
+/// The command that builds what the tests load.
+const BUILD_COMMAND: &str = "make plugins";
+
+/// The repository's `target/`, once the plugins and the `regent` binary are
+/// there. `make test` builds them (`make plugins`, i.e.
+/// scripts/build-plugins.sh) before `cargo test`; building them from here
+/// would run a nested cargo inside the test run, once per test binary.
+/// Fails with the command to run when something is missing.
 pub fn built_plugins() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let root = repo_root();
-        let status = Command::new("bash")
-            .arg(root.join("scripts/build-plugins.sh"))
-            .current_dir(&root)
-            .status()
-            .expect("cannot run scripts/build-plugins.sh");
-        assert!(status.success(), "scripts/build-plugins.sh failed");
-        root.join("target")
+        let target = repo_root().join("target");
+        if let Some(missing) = missing_build_outputs(&target).first() {
+            panic!(
+                "{} is missing: the integration tests load prebuilt plugins and the `regent` binary; \
+                 run `{BUILD_COMMAND}` (scripts/build-plugins.sh) first",
+                missing.display()
+            );
+        }
+        target
     })
+}
+
+/// What scripts/build-plugins.sh produces that the tests use, where absent.
+fn missing_build_outputs(target: &Path) -> Vec<PathBuf> {
+    let mut missing: Vec<PathBuf> = [
+        "debug/regent",
+        "plugins/readiness-checklist.wasm",
+        "plugins/items/runbooks.wasm",
+        "fixtures/hostile-loop.wasm",
+        "fixtures/v2/swap-item.wasm",
+        "examples/max-error-rate.wasm",
+    ]
+    .iter()
+    .map(|file| target.join(file))
+    .filter(|path| !path.exists())
+    .collect();
+    missing.sort();
+    missing
 }
 
 /// The key test servers share for the shared compile cache (`test-cache`):
