@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test plugins python-plugins schemathesis fuzz bench load-test load-governance load-control load-auth load-swap load-retention clean
+.PHONY: run test lint plugins python-plugins schemathesis fuzz bench load-test load-governance load-control load-auth load-swap load-retention clean
 
 ## Run the server with the built-in plugins on an embedded SQLite file.
 run: plugins
@@ -12,10 +12,21 @@ run: plugins
 ## hostile plugins, Python plugins, the CLI and the HTTP API, a bounded
 ## fuzz run of each fuzz target, and schemathesis as every role (10
 ## examples per operation).
-test: plugins python-plugins
+##
+## Formatting and clippy come first (`make lint`). The plugins and the
+## `regent` binary are built once, by `make plugins`, before cargo test:
+## the integration tests only load them. All integration tests are one
+## binary (tests/suite).
+test: lint plugins python-plugins
 	@bash scripts/check-monitoring.sh
 	cargo test --workspace --quiet
 	SCHEMATHESIS_EXAMPLES=10 bash scripts/schemathesis.sh
+
+## `cargo fmt --check` and clippy with warnings denied, on every crate and target.
+lint:
+	@bash scripts/setup.sh
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 ## Schemathesis against /openapi.json, a token for each role, --checks all
 ## (also run by `make test`; SCHEMATHESIS_EXAMPLES=50 for a longer run).
@@ -26,6 +37,8 @@ schemathesis: plugins
 fuzz:
 	bash scripts/fuzz.sh
 
+## The plugins (target/plugins, target/fixtures, target/examples) and
+## target/debug/regent, which componentizes them and which the tests run.
 plugins:
 	@bash scripts/setup.sh
 	@bash scripts/build-plugins.sh

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing Regent needs on a fresh Debian machine:
 # a C compiler (for the bundled SQLite), make, python3 with pip (for the
-# Python plugin), and a Rust toolchain. The wasm32 toolchain is handled by
-# scripts/build-plugins.sh (rustup target, else Debian's rustc-web).
+# Python plugin), and a Rust toolchain with rustfmt and clippy. The wasm32
+# toolchain is handled by scripts/build-plugins.sh (rustup target, else
+# Debian's rustc-web).
 set -euo pipefail
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 missing=()
@@ -25,3 +26,20 @@ if ! command -v cargo >/dev/null; then
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
 fi
+# `make test` checks formatting and runs clippy before the tests; rustup's
+# minimal profile leaves both out.
+if command -v rustup >/dev/null; then
+  installed="$(rustup component list --installed)"
+  for component in rustfmt clippy; do
+    if ! grep -q "^$component" <<<"$installed"; then
+      echo "setup: adding the $component component" >&2
+      rustup component add "$component"
+    fi
+  done
+fi
+for tool in fmt clippy; do
+  if ! cargo "$tool" --version >/dev/null 2>&1; then
+    echo "setup: \`cargo $tool\` is not available and there is no rustup to add it; install it, then run make again" >&2
+    exit 1
+  fi
+done

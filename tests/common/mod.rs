@@ -38,6 +38,25 @@ pub fn built_plugins() -> &'static Path {
     })
 }
 
+/// The Python plugins (target/plugins-py), which `make test` builds with
+/// componentize-py (`make python-plugins`) before `cargo test`. Fails with
+/// the command to run when they are missing.
+pub fn built_python_plugins() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = repo_root().join("target/plugins-py");
+        for name in ["error-budget", "hostile-wait", "sandbox-probe"] {
+            let wasm = out.join(format!("{name}.wasm"));
+            assert!(
+                wasm.exists(),
+                "{} is missing: run `make python-plugins` (tests/fixtures-py/build.sh target/plugins-py) first",
+                wasm.display()
+            );
+        }
+        out
+    })
+}
+
 /// What scripts/build-plugins.sh produces that the tests use, where absent.
 fn missing_build_outputs(target: &Path) -> Vec<PathBuf> {
     let mut missing: Vec<PathBuf> = [

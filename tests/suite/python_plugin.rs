@@ -3,7 +3,6 @@
 //! can reach nothing.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use regent_host::runtime::{
     DiskCache, EngineSettings, EvalFailure, LoadedPlugin, PluginRuntime, RuntimeConfig,
 };
 use regent_tests::app::TestApp;
-use regent_tests::{built_plugins, repo_root};
+use regent_tests::built_plugins;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -34,21 +33,9 @@ fn runtime() -> &'static PluginRuntime {
     })
 }
 
-/// Builds the Python plugins, once per test process; returns where they are.
+/// Where `make python-plugins` put the Python plugins.
 fn python_fixtures() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = repo_root().join("target/plugins-py");
-            let status = Command::new("bash")
-                .arg(repo_root().join("tests/fixtures-py/build.sh"))
-                .arg(&out)
-                .status()
-                .unwrap();
-            assert!(status.success(), "building the Python plugins failed");
-            out
-        })
-        .clone()
+    regent_tests::built_python_plugins().to_path_buf()
 }
 
 fn load(name: &str) -> LoadedPlugin {
