@@ -9,6 +9,10 @@
 //! fleet snapshot and policy, no record stored) is measured beside it to
 //! show the split.
 
+// A benchmark has no caller to hand an error to: a failed set-up step
+// should stop the run with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,6 +1,10 @@
 //! Loops one checklist-item evaluation for profilers (`perf record`):
 //! `cargo run --release -p regent-host --example profile_item -- [plugin|assessment|assessment-components] [iterations]`.
 
+// A profiling harness like the benchmarks: a failed set-up step should stop
+// the run with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../benches/workload.rs"]
 mod workload;
 
