@@ -730,7 +730,7 @@ const HOOK_SECRET: &str = "a-secret-only-regent-and-the-receiver-know";
 const REPLAY_WINDOW_S: i64 = 300;
 
 /// A receiver's check of `Regent-Signature: t=<unix s>,v1=<hex>`, written
-/// from the README's recipe, independently of Regent's signing code.
+/// from the recipe in docs/operations.md (Webhooks), independently of Regent's signing code.
 fn verify_signature(
     secret: &str,
     header: Option<&str>,

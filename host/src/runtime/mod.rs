@@ -441,7 +441,7 @@ impl PluginRuntime {
 
 /// wasmtime's error when a call hands the host more than the store's
 /// hostcall fuel. Its type is private, so it is known by its text;
-/// `tests/runtime_hostile.rs` pins it, and an unrecognised one still fails
+/// `tests/suite/runtime_hostile.rs` pins it, and an unrecognised one still fails
 /// the evaluation, as a trap.
 const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 /// wasmtime's error when the store's component handles reach
