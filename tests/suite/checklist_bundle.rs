@@ -59,7 +59,7 @@ const DEFAULT_ROLES: [(&str, &str); 15] = [
 /// attestation made in the role its item takes by default.
 fn rich_context() -> ReadinessContext {
     let mut ctx: ReadinessContext =
-        serde_json::from_str(include_str!("../host/benches/context.json")).unwrap();
+        serde_json::from_str(include_str!("../../host/benches/context.json")).unwrap();
     for a in &mut ctx.attestations {
         let (_, role) = DEFAULT_ROLES.iter().find(|(k, _)| *k == a.key).unwrap();
         a.role = role.to_string();
