@@ -126,3 +126,22 @@ pub fn promtool_check_metrics(text: &str) {
 
 pub mod app;
 pub mod tls;
+
+#[cfg(test)]
+mod tests {
+    use super::missing_build_outputs;
+
+    #[test]
+    fn a_target_without_the_build_outputs_names_each_missing_file() {
+        let target = tempfile::tempdir().unwrap();
+        let missing = missing_build_outputs(target.path());
+        assert_eq!(missing.len(), 6, "{missing:?}");
+        assert!(missing.contains(&target.path().join("debug/regent")));
+
+        for file in &missing {
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, b"").unwrap();
+        }
+        assert!(missing_build_outputs(target.path()).is_empty());
+    }
+}
