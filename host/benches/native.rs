@@ -1,6 +1,10 @@
 //! The same checklist and matcher as the Wasm plugins, compiled natively
 //! from the same source: the floor the runtime is measured against.
 
+// Benchmark support (also built as a bench target of its own): a broken
+// fixture should stop the run with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use regent_host::domain::readiness::{self as d, Assessment, ItemResult};
 use regent_host::domain::{matching, Category, Phase, Severity};
 use regent_sdk::checklist::{self as sdk, parse_params, ChecklistItem};

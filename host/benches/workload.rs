@@ -1,5 +1,9 @@
 //! The inputs the benchmarks and `examples/profile_item.rs` share.
 
+// Benchmark support (also built as a bench target of its own): a broken
+// fixture should stop the run with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use regent_host::domain::matching::{AssignmentPolicy, Candidate, MatchRequest, Task};
 use regent_host::domain::readiness::ReadinessContext;
 
