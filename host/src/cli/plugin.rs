@@ -51,7 +51,13 @@ fn build_crate(dir: &Path, out_dir: Option<&Path>) -> Result<()> {
         .env(
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
             GUEST_RUSTFLAGS,
-        );
+        )
+        // A crate inside Regent's workspace gets the workspace's release
+        // profile, which is the host's (panic=unwind); a plugin must abort
+        // so a panic traps, as the `plugin` profile builds the built-ins.
+        .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
+        .env("CARGO_PROFILE_RELEASE_LTO", "fat")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
     let status = cargo.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo build of {} failed", dir.display());
