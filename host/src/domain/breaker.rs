@@ -2,17 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::readiness::CommandMetrics;
+use super::metrics::{CommandMetrics, SeverityCounts};
 use super::Timestamp;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct SeverityCounts {
-    pub low: u32,
-    pub medium: u32,
-    pub high: u32,
-    pub critical: u32,
-}
 
 /// Metrics over a breaker's window. `failures` defaults to the failed count.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

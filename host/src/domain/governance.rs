@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Role;
 use super::metrics::MetricsReport;
+use super::readiness::ReadinessStatus;
 use super::{Phase, Timestamp};
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -136,42 +137,6 @@ impl PhaseTable {
 /// Whole days from `since` to `now`, never negative.
 pub fn days_between(since: Timestamp, now: Timestamp) -> u32 {
     ((now.millis() - since.millis()).max(0) / DAY_MS) as u32
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadinessStatus {
-    Ready,
-    AlmostReady,
-    NeedsWork,
-}
-
-impl ReadinessStatus {
-    /// `ready` needs 95% and no failed required item; below 90% needs work.
-    pub fn of(score: u32, max_score: u32, required_failed: bool) -> (f64, Self) {
-        let percentage = if max_score == 0 {
-            0.0
-        } else {
-            f64::from(score) * 100.0 / f64::from(max_score)
-        };
-        // Percentages are compared in whole points (76/80 is exactly 95%).
-        let status = if score * 100 >= 95 * max_score && max_score > 0 && !required_failed {
-            ReadinessStatus::Ready
-        } else if score * 100 < 90 * max_score || max_score == 0 {
-            ReadinessStatus::NeedsWork
-        } else {
-            ReadinessStatus::AlmostReady
-        };
-        (percentage, status)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReadinessStatus::Ready => "ready",
-            ReadinessStatus::AlmostReady => "almost_ready",
-            ReadinessStatus::NeedsWork => "needs_work",
-        }
-    }
 }
 
 /// Where the program stands.

@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::breaker::SeverityCounts;
-use super::readiness::{CommandMetrics, StatusCounts};
 use super::{Severity, Timestamp};
 
 /// How a command ended.
@@ -124,6 +122,40 @@ pub struct IncidentRecord {
     pub description: String,
     pub occurred_at: Timestamp,
     pub reported_by: String,
+}
+
+/// Command counts by final status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct StatusCounts {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub rejected: u64,
+    pub rolled_back: u64,
+}
+
+/// Command metrics over a window. A rate is `None` when it has no data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CommandMetrics {
+    pub window_start: Option<Timestamp>,
+    pub window_end: Option<Timestamp>,
+    pub commands_total: u64,
+    pub by_status: StatusCounts,
+    pub success_rate: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub approval_rate: Option<f64>,
+    pub rollback_rate: Option<f64>,
+}
+
+/// Incident counts by severity, as a breaker's window sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct SeverityCounts {
+    pub low: u32,
+    pub medium: u32,
+    pub high: u32,
+    pub critical: u32,
 }
 
 /// Command counts over a window, split by whether approval was required:

@@ -48,7 +48,7 @@ pub fn kind(k: wit::PluginKind) -> domain::PluginKind {
     }
 }
 
-fn metrics(m: &readiness::CommandMetrics, now: Timestamp) -> wit::CommandMetrics {
+fn metrics(m: &domain::metrics::CommandMetrics, now: Timestamp) -> wit::CommandMetrics {
     let s = &m.by_status;
     wit::CommandMetrics {
         window_start: ms(m.window_start.unwrap_or(now)),
