@@ -95,43 +95,53 @@ impl PhaseTable {
 
     /// A table from config must list the five phases once each, in order,
     /// with approver roles only, and never whitelist a command twice.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), PhaseTableError> {
         let phases: Vec<Phase> = self.phases.iter().map(|s| s.phase).collect();
         if phases != Phase::ALL {
-            return Err(format!(
-                "the phase table must list L3, L3+, L4, L4+ and L5 in order, got {:?}",
-                phases.iter().map(|p| p.as_str()).collect::<Vec<_>>()
-            ));
+            return Err(PhaseTableError::OutOfOrder { got: phases });
         }
         let mut seen: Vec<&str> = Vec::new();
         for spec in &self.phases {
             for c in &spec.commands {
                 if c.trim().is_empty() {
-                    return Err(format!("phase {}: an empty command name", spec.phase));
+                    return Err(PhaseTableError::EmptyCommand { phase: spec.phase });
                 }
                 if seen.contains(&c.as_str()) {
-                    return Err(format!(
-                        "phase {}: command `{c}` is already whitelisted by an earlier phase",
-                        spec.phase
-                    ));
+                    return Err(PhaseTableError::CommandTwice {
+                        phase: spec.phase,
+                        command: c.clone(),
+                    });
                 }
                 seen.push(c);
             }
             if let Some(r) = spec.approvals.iter().find(|r| !r.is_approver()) {
-                return Err(format!(
-                    "phase {}: `{r}` is not an approver role (tech_lead, ops_lead, product_lead, exec_sponsor)",
-                    spec.phase
-                ));
+                return Err(PhaseTableError::NotAnApprover {
+                    phase: spec.phase,
+                    role: *r,
+                });
             }
             if spec.phase != Phase::L3 && spec.approvals.is_empty() {
-                return Err(format!(
-                    "phase {}: needs at least one approver role",
-                    spec.phase
-                ));
+                return Err(PhaseTableError::NoApprover { phase: spec.phase });
             }
         }
         Ok(())
     }
+}
+
+/// Why a phase table from config was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PhaseTableError {
+    #[error("the phase table must list L3, L3+, L4, L4+ and L5 in order, got {:?}", .got.iter().map(|p| p.as_str()).collect::<Vec<_>>())]
+    OutOfOrder { got: Vec<Phase> },
+    #[error("phase {phase}: an empty command name")]
+    EmptyCommand { phase: Phase },
+    #[error("phase {phase}: command `{command}` is already whitelisted by an earlier phase")]
+    CommandTwice { phase: Phase, command: String },
+    #[error("phase {phase}: `{role}` is not an approver role (tech_lead, ops_lead, product_lead, exec_sponsor)")]
+    NotAnApprover { phase: Phase, role: Role },
+    #[error("phase {phase}: needs at least one approver role")]
+    NoApprover { phase: Phase },
 }
 
 /// Whole days from `since` to `now`, never negative.
@@ -552,10 +562,11 @@ mod tests {
         assert!(bad
             .check()
             .unwrap_err()
+            .to_string()
             .contains("`SET_FAN` is already whitelisted"));
         let mut bad = t.clone();
         bad.phases.swap(1, 2);
-        assert!(bad.check().unwrap_err().contains("in order"));
+        assert!(bad.check().unwrap_err().to_string().contains("in order"));
     }
 
     #[test]

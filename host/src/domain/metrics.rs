@@ -59,25 +59,41 @@ pub struct CommandRecord {
 
 impl CommandRecord {
     /// What a stored record must satisfy beyond its JSON shape.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), MetricsError> {
         if self.id.trim().is_empty() {
-            return Err("`id` is empty".into());
+            return Err(MetricsError::EmptyId);
         }
         if super::text::char_len(&self.id) > 200 {
-            return Err("`id` is longer than 200 characters".into());
+            return Err(MetricsError::IdTooLong);
         }
         if self.command_type.trim().is_empty() {
-            return Err("`commandType` is empty".into());
+            return Err(MetricsError::EmptyCommandType);
         }
         if super::text::char_len(&self.command_type) > 100 {
-            return Err("`commandType` is longer than 100 characters".into());
+            return Err(MetricsError::CommandTypeTooLong);
         }
         // Stored as SQLite's signed 64-bit integer.
         if self.duration_ms.is_some_and(|d| i64::try_from(d).is_err()) {
-            return Err(format!("`durationMs` is over {}", i64::MAX));
+            return Err(MetricsError::DurationTooLarge);
         }
         Ok(())
     }
+}
+
+/// Why a command record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetricsError {
+    #[error("`id` is empty")]
+    EmptyId,
+    #[error("`id` is longer than 200 characters")]
+    IdTooLong,
+    #[error("`commandType` is empty")]
+    EmptyCommandType,
+    #[error("`commandType` is longer than 100 characters")]
+    CommandTypeTooLong,
+    #[error("`durationMs` is over {}", i64::MAX)]
+    DurationTooLarge,
 }
 
 /// JSON Schema counts `5.0` as an integer, and so does the document; serde's
