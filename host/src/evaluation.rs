@@ -81,7 +81,10 @@ pub fn read_input(kind: PluginKind, input: Value) -> Result<PluginInput, Evaluat
             let request: MatchRequest = parse(kind, input)?;
             request
                 .check()
-                .map_err(|message| EvaluationError::BadInput { kind, message })?;
+                .map_err(|e| EvaluationError::BadInput {
+                    kind,
+                    message: e.to_string(),
+                })?;
             PluginInput::Match(request)
         }
     })

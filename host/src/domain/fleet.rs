@@ -398,6 +398,20 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_field_is_a_typed_error_with_the_same_message() {
+        let mut a = agent();
+        a.id = " ".into();
+        let e = a.check().unwrap_err();
+        assert_eq!(
+            e,
+            FleetError::Text(TextError::Empty { field: "id".into() })
+        );
+        assert_eq!(e.to_string(), "`id` is empty");
+        a.id = "breakers".into();
+        assert_eq!(a.check(), Err(FleetError::ReservedAgentId));
+    }
+
+    #[test]
     fn negative_or_non_finite_costs_are_refused() {
         let cost = |c: f64| CostReport {
             operation: "op".into(),

@@ -11,7 +11,7 @@ use super::{Phase, Timestamp};
 pub const DAY_MS: i64 = 86_400_000;
 
 /// What a phase allows and what it takes to enter it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PhaseSpec {
     pub phase: Phase,
@@ -25,7 +25,7 @@ pub struct PhaseSpec {
 
 /// The five phases in order. Defaults follow the seed; a config file can
 /// replace any phase's commands, period and approvals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhaseTable {
     pub phases: Vec<PhaseSpec>,
@@ -329,7 +329,7 @@ pub enum RiskLevel {
 }
 
 /// Risk levels from a 0–100 score: low below 30, high from 60.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RiskBounds {
     pub medium_from: u32,
