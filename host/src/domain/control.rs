@@ -311,10 +311,7 @@ pub struct NewWorkflow {
 impl NewWorkflow {
     pub fn check(&self) -> Result<(), ControlError> {
         check_id("id", &self.id)?;
-        let agent = self
-            .agent_id
-            .as_deref()
-            .ok_or(ControlError::MissingAgent)?;
+        let agent = self.agent_id.as_deref().ok_or(ControlError::MissingAgent)?;
         check_id("agentId", agent)?;
         if super::text::is_blank(&self.name) || super::text::char_len(&self.name) > 200 {
             return Err(ControlError::NameLength);

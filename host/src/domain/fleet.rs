@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::text::{check_id, TextError};
 use super::matching::{Candidate, ExclusionReason, Ranking};
+use super::text::{check_id, TextError};
 use super::Timestamp;
 
 /// The matching policy: the seed's production defaults unless configured.
@@ -402,10 +402,7 @@ mod tests {
         let mut a = agent();
         a.id = " ".into();
         let e = a.check().unwrap_err();
-        assert_eq!(
-            e,
-            FleetError::Text(TextError::Empty { field: "id".into() })
-        );
+        assert_eq!(e, FleetError::Text(TextError::Empty { field: "id".into() }));
         assert_eq!(e.to_string(), "`id` is empty");
         a.id = "breakers".into();
         assert_eq!(a.check(), Err(FleetError::ReservedAgentId));

@@ -204,7 +204,9 @@ pub enum MatchingError {
     },
     #[error("candidate {index} (`{id}`) has score {score}, not a finite number")]
     ScoreNotFinite { index: u32, id: String, score: f64 },
-    #[error("left {missing} of {count} candidates unplaced, the first being candidate {first} (`{id}`)")]
+    #[error(
+        "left {missing} of {count} candidates unplaced, the first being candidate {first} (`{id}`)"
+    )]
     Unplaced {
         missing: usize,
         count: usize,

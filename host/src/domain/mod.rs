@@ -139,7 +139,9 @@ mod tests {
     /// The source without its unit tests (whose `super::` is the file
     /// itself) and without comment lines.
     fn code(source: &str) -> String {
-        let end = source.find("#[cfg(test)]\nmod tests").unwrap_or(source.len());
+        let end = source
+            .find("#[cfg(test)]\nmod tests")
+            .unwrap_or(source.len());
         source[..end]
             .lines()
             .filter(|l| !l.trim_start().starts_with("//"))

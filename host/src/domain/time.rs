@@ -35,12 +35,11 @@ impl Timestamp {
     }
 
     pub fn parse(text: &str) -> Result<Self, TimeError> {
-        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|reason| {
-            TimeError::NotRfc3339 {
+        let parsed =
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|reason| TimeError::NotRfc3339 {
                 text: text.to_string(),
                 reason,
-            }
-        })?;
+            })?;
         Ok(Self((parsed.unix_timestamp_nanos() / 1_000_000) as i64))
     }
 }

@@ -101,7 +101,9 @@ impl Governance {
         who: &str,
         now: Timestamp,
     ) -> ServiceResult<Agent> {
-        agent.check().map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        agent
+            .check()
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         Ok(self
             .fleet
             .change(|| self.db.register_agent(&agent, who, now), |a| a)?)
@@ -116,7 +118,8 @@ impl Governance {
         who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<AgentUpdate> {
-        cost.check().map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        cost.check()
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         own_agent(id, who)?;
         let who = who.id.as_str();
         let escalation = self.escalation();
@@ -203,7 +206,9 @@ impl Governance {
         who: &str,
         now: Timestamp,
     ) -> ServiceResult<Assignment> {
-        request.check().map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        request
+            .check()
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         if self.db.control().emergency_stop {
             return Err(ServiceError::Conflict(
                 "the emergency stop is on: no task is assigned until it is resumed".into(),
