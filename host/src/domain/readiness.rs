@@ -77,7 +77,7 @@ pub struct ReadinessContext {
 /// The parts of the readiness context a checklist item reads. It is handed
 /// nothing else: `now`, the phase, the metrics and the facts' scalars, plus
 /// what is listed here. `None` means every attestation (or gauge).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContextScope {
     pub incidents: bool,
@@ -162,7 +162,7 @@ impl ContextScope {
 }
 
 /// What a checklist item says about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemInfo {
     pub id: String,
