@@ -53,8 +53,9 @@
 //! published schema and what serde accepts cannot drift apart (schemathesis
 //! checks both directions against a running server). utoipa only describes
 //! data; it brings no HTTP into the domain. Types that never cross the API
-//! (configuration such as `PhaseTable` and `RiskBounds`) do not derive it. A type that must differ from its JSON gets a DTO in the
-//! API layer instead of schema attributes here.
+//! (configuration such as `PhaseTable` and `RiskBounds`) do not derive it.
+//! A type that must differ from its JSON gets a DTO in the API layer
+//! instead of schema attributes here.
 
 pub mod auth;
 pub mod breaker;
