@@ -79,9 +79,10 @@ pub fn read_input(kind: PluginKind, input: Value) -> Result<PluginInput, Evaluat
         PluginKind::RiskScorer => PluginInput::Risk(parse(kind, input)?),
         PluginKind::TaskMatcher => {
             let request: MatchRequest = parse(kind, input)?;
-            request
-                .check()
-                .map_err(|message| EvaluationError::BadInput { kind, message })?;
+            request.check().map_err(|e| EvaluationError::BadInput {
+                kind,
+                message: e.to_string(),
+            })?;
             PluginInput::Match(request)
         }
     })

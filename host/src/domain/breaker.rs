@@ -2,16 +2,25 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::readiness::CommandMetrics;
+use super::metrics::{CommandMetrics, SeverityCounts};
 use super::Timestamp;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct SeverityCounts {
-    pub low: u32,
-    pub medium: u32,
-    pub high: u32,
-    pub critical: u32,
+/// Why a breaker rule, or a part of one, was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BreakerError {
+    #[error("window `{text}` is not a duration like `30s`, `5m`, `1h` or `7d`")]
+    NotADuration { text: String },
+    #[error("window `{text}` is empty")]
+    EmptyWindow { text: String },
+    #[error("window `{text}` is longer than 30d")]
+    WindowTooLong { text: String },
+    #[error("`params` must be an object, got {got}")]
+    ParamsNotAnObject { got: String },
+    #[error("a rule name must be 1 to 100 characters")]
+    NameLength,
+    #[error("`enabled` cannot be a rule name: it is the path of the enabled-rules listing")]
+    ReservedName,
 }
 
 /// Metrics over a breaker's window. `failures` defaults to the failed count.
@@ -85,8 +94,10 @@ impl Window {
     /// check a scan of weeks of commands.
     pub const MAX_MS: i64 = 30 * 86_400_000;
 
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("window `{text}` is not a duration like `30s`, `5m`, `1h` or `7d`");
+    pub fn parse(text: &str) -> Result<Self, BreakerError> {
+        let bad = || BreakerError::NotADuration {
+            text: text.to_string(),
+        };
         let (digits, unit) =
             text.split_at(text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
         let n: i64 = digits.parse().map_err(|_| bad())?;
@@ -99,10 +110,14 @@ impl Window {
         };
         let millis = n.checked_mul(unit_ms).ok_or_else(bad)?;
         if millis == 0 {
-            return Err(format!("window `{text}` is empty"));
+            return Err(BreakerError::EmptyWindow {
+                text: text.to_string(),
+            });
         }
         if millis > Self::MAX_MS {
-            return Err(format!("window `{text}` is longer than 30d"));
+            return Err(BreakerError::WindowTooLong {
+                text: text.to_string(),
+            });
         }
         Ok(Self { millis })
     }
@@ -176,27 +191,28 @@ fn empty_object() -> serde_json::Value {
 impl BreakerRule {
     /// The JSON params the plugin is handed: the rule's params with its
     /// condition.
-    pub fn plugin_params(&self) -> Result<String, String> {
+    pub fn plugin_params(&self) -> Result<String, BreakerError> {
         let mut params = match &self.params {
             serde_json::Value::Object(m) => m.clone(),
             serde_json::Value::Null => serde_json::Map::new(),
-            other => return Err(format!("`params` must be an object, got {other}")),
+            other => {
+                return Err(BreakerError::ParamsNotAnObject {
+                    got: other.to_string(),
+                })
+            }
         };
         params.insert("condition".into(), self.condition.clone().into());
         Ok(serde_json::Value::Object(params).to_string())
     }
 
-    pub fn check_name(name: &str) -> Result<(), String> {
+    pub fn check_name(name: &str) -> Result<(), BreakerError> {
         if super::text::is_blank(name) || super::text::char_len(name) > 100 {
-            return Err("a rule name must be 1 to 100 characters".into());
+            return Err(BreakerError::NameLength);
         }
         // `/rules/enabled` lists the enabled rules; a rule of that name
         // could never be addressed as `/rules/{name}`.
         if name == "enabled" {
-            return Err(
-                "`enabled` cannot be a rule name: it is the path of the enabled-rules listing"
-                    .into(),
-            );
+            return Err(BreakerError::ReservedName);
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::text::{check_id, TextError};
 use super::{Phase, Timestamp};
 
 /// Everything an authorization depends on, as of the last committed change.
@@ -51,7 +52,7 @@ pub struct AuthorizeRequest {
 }
 
 impl AuthorizeRequest {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ControlError> {
         check_id("commandType", &self.command_type)?;
         if let Some(w) = &self.workflow_id {
             check_id("workflowId", w)?;
@@ -63,7 +64,23 @@ impl AuthorizeRequest {
     }
 }
 
-pub use super::text::check_id;
+/// Why a request to the enforcement point or about a workflow was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error("`agentId` is missing: say which agent runs the workflow")]
+    MissingAgent,
+    #[error("`name` must be 1 to 200 characters")]
+    NameLength,
+    #[error("`at` ({0}) is in the future")]
+    StepInFuture(Timestamp),
+    #[error("`detail` must be a JSON object")]
+    DetailNotAnObject,
+    #[error("`detail` is over 64 KiB of JSON")]
+    DetailTooLarge,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -292,15 +309,12 @@ pub struct NewWorkflow {
 }
 
 impl NewWorkflow {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ControlError> {
         check_id("id", &self.id)?;
-        let agent = self
-            .agent_id
-            .as_deref()
-            .ok_or("`agentId` is missing: say which agent runs the workflow")?;
+        let agent = self.agent_id.as_deref().ok_or(ControlError::MissingAgent)?;
         check_id("agentId", agent)?;
         if super::text::is_blank(&self.name) || super::text::char_len(&self.name) > 200 {
-            return Err("`name` must be 1 to 200 characters".into());
+            return Err(ControlError::NameLength);
         }
         Ok(())
     }
@@ -346,21 +360,21 @@ pub struct NewStep {
 }
 
 impl NewStep {
-    pub fn check(&self, now: Timestamp) -> Result<(), String> {
+    pub fn check(&self, now: Timestamp) -> Result<(), ControlError> {
         if super::text::is_blank(&self.name) || super::text::char_len(&self.name) > 200 {
-            return Err("`name` must be 1 to 200 characters".into());
+            return Err(ControlError::NameLength);
         }
         if let Some(at) = self.at {
             if at.millis() > now.millis() + 60_000 {
-                return Err(format!("`at` ({at}) is in the future"));
+                return Err(ControlError::StepInFuture(at));
             }
         }
         if let Some(d) = &self.detail {
             if !d.is_object() {
-                return Err("`detail` must be a JSON object".into());
+                return Err(ControlError::DetailNotAnObject);
             }
             if d.to_string().len() > 64 * 1024 {
-                return Err("`detail` is over 64 KiB of JSON".into());
+                return Err(ControlError::DetailTooLarge);
             }
         }
         Ok(())

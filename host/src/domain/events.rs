@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::control::check_id;
+use super::text::{check_id, TextError};
 use super::{Severity, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
@@ -31,24 +31,38 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn check(&self, now: Timestamp) -> Result<(), String> {
+    pub fn check(&self, now: Timestamp) -> Result<(), EventsError> {
         check_id("engine", &self.engine)?;
         check_id("eventType", &self.event_type)?;
         if let Some(d) = &self.details {
             if !d.is_object() {
-                return Err("`details` must be a JSON object".into());
+                return Err(EventsError::DetailsNotAnObject);
             }
             if d.to_string().len() > 64 * 1024 {
-                return Err("`details` is over 64 KiB of JSON".into());
+                return Err(EventsError::DetailsTooLarge);
             }
         }
         if let Some(at) = self.occurred_at {
             if at.millis() > now.millis() + 60_000 {
-                return Err(format!("`occurredAt` ({at}) is in the future"));
+                return Err(EventsError::OccurredInFuture(at));
             }
         }
         Ok(())
     }
+}
+
+/// Why an event, or the auto-action table, was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventsError {
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error("`details` must be a JSON object")]
+    DetailsNotAnObject,
+    #[error("`details` is over 64 KiB of JSON")]
+    DetailsTooLarge,
+    #[error("`occurredAt` ({0}) is in the future")]
+    OccurredInFuture(Timestamp),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -110,7 +124,7 @@ impl ActionRule {
         ]
     }
 
-    pub fn check_all(rules: &[ActionRule]) -> Result<(), String> {
+    pub fn check_all(rules: &[ActionRule]) -> Result<(), EventsError> {
         for (i, r) in rules.iter().enumerate() {
             check_id(&format!("events.actions[{i}].action"), &r.action)?;
         }

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::control::check_id;
 use super::matching::{Candidate, ExclusionReason, Ranking};
+use super::text::{check_id, TextError};
 use super::Timestamp;
 
 /// The matching policy: the seed's production defaults unless configured.
@@ -32,18 +32,49 @@ impl Default for MatchingPolicy {
 }
 
 impl MatchingPolicy {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), FleetError> {
         if !(0.0..=1.0).contains(&self.min_capability_match) {
-            return Err("matching.min_capability_match must be within 0..=1".into());
+            return Err(FleetError::PolicyMinCapabilityMatch);
         }
         if !(self.max_cost_per_task.is_finite() && self.max_cost_per_task > 0.0) {
-            return Err("matching.max_cost_per_task must be a positive number".into());
+            return Err(FleetError::PolicyMaxCostPerTask);
         }
         if self.failure_threshold == 0 {
-            return Err("matching.failure_threshold must be at least 1".into());
+            return Err(FleetError::PolicyFailureThreshold);
         }
         Ok(())
     }
+}
+
+/// Why an agent, a cost, an assignment request or the matching policy was
+/// refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error("matching.min_capability_match must be within 0..=1")]
+    PolicyMinCapabilityMatch,
+    #[error("matching.max_cost_per_task must be a positive number")]
+    PolicyMaxCostPerTask,
+    #[error("matching.failure_threshold must be at least 1")]
+    PolicyFailureThreshold,
+    #[error("`{field}` must be a positive number, got {value}")]
+    NotPositive { field: String, value: f64 },
+    #[error("{field}: `{capability}` is not a capability in `category:skill` form (e.g. `integration:sip`)")]
+    NotACapability { field: String, capability: String },
+    #[error("`breakers` cannot be an agent id: it is the path of the tripped-breakers listing")]
+    ReservedAgentId,
+    #[error("`capabilities` is empty: an agent with none can never be matched")]
+    NoCapabilities,
+    #[error("{field}: `{capability}` is listed twice")]
+    CapabilityTwice { field: String, capability: String },
+    #[error("`reputation` must be within 0..=1, got {0}")]
+    ReputationOutOfRange(f64),
+    #[error("`cost` must be a finite number >= 0, got {0}")]
+    NegativeCost(f64),
+    #[error("`requiredCapabilities` is empty")]
+    NoRequiredCapabilities,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
@@ -67,15 +98,18 @@ pub struct NewAgent {
     pub model: Option<String>,
 }
 
-pub fn positive(field: &str, value: f64) -> Result<(), String> {
+pub fn positive(field: &str, value: f64) -> Result<(), FleetError> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(format!("`{field}` must be a positive number, got {value}"))
+        Err(FleetError::NotPositive {
+            field: field.to_string(),
+            value,
+        })
     }
 }
 
-pub fn check_capability(field: &str, c: &str) -> Result<(), String> {
+pub fn check_capability(field: &str, c: &str) -> Result<(), FleetError> {
     match c.split_once(':') {
         Some((category, skill))
             if !category.trim().is_empty()
@@ -86,36 +120,34 @@ pub fn check_capability(field: &str, c: &str) -> Result<(), String> {
         {
             Ok(())
         }
-        _ => Err(format!(
-            "{field}: `{c}` is not a capability in `category:skill` form (e.g. `integration:sip`)"
-        )),
+        _ => Err(FleetError::NotACapability {
+            field: field.to_string(),
+            capability: c.to_string(),
+        }),
     }
 }
 
 impl NewAgent {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), FleetError> {
         check_id("id", &self.id)?;
         if self.id == "breakers" {
-            return Err(
-                "`breakers` cannot be an agent id: it is the path of the tripped-breakers listing"
-                    .into(),
-            );
+            return Err(FleetError::ReservedAgentId);
         }
         if self.capabilities.is_empty() {
-            return Err("`capabilities` is empty: an agent with none can never be matched".into());
+            return Err(FleetError::NoCapabilities);
         }
         for (i, c) in self.capabilities.iter().enumerate() {
             check_capability(&format!("capabilities[{i}]"), c)?;
             if self.capabilities[..i].contains(c) {
-                return Err(format!("capabilities[{i}]: `{c}` is listed twice"));
+                return Err(FleetError::CapabilityTwice {
+                    field: format!("capabilities[{i}]"),
+                    capability: c.clone(),
+                });
             }
         }
         positive("costPerHour", self.cost_per_hour)?;
         if !(0.0..=1.0).contains(&self.reputation) {
-            return Err(format!(
-                "`reputation` must be within 0..=1, got {}",
-                self.reputation
-            ));
+            return Err(FleetError::ReputationOutOfRange(self.reputation));
         }
         positive("budget", self.budget)?;
         if let Some(m) = &self.model {
@@ -180,13 +212,10 @@ pub struct CostReport {
 }
 
 impl CostReport {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), FleetError> {
         check_id("operation", &self.operation)?;
         if !self.cost.is_finite() || self.cost < 0.0 {
-            return Err(format!(
-                "`cost` must be a finite number >= 0, got {}",
-                self.cost
-            ));
+            return Err(FleetError::NegativeCost(self.cost));
         }
         Ok(())
     }
@@ -216,10 +245,10 @@ pub struct AssignRequest {
 }
 
 impl AssignRequest {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), FleetError> {
         check_id("taskId", &self.task_id)?;
         if self.required_capabilities.is_empty() {
-            return Err("`requiredCapabilities` is empty".into());
+            return Err(FleetError::NoRequiredCapabilities);
         }
         for (i, c) in self.required_capabilities.iter().enumerate() {
             check_capability(&format!("requiredCapabilities[{i}]"), c)?;
@@ -357,7 +386,7 @@ mod tests {
         let bad = |f: fn(&mut NewAgent), needle: &str| {
             let mut a = agent();
             f(&mut a);
-            let e = a.check().unwrap_err();
+            let e = a.check().unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         };
         bad(|a| a.capabilities = vec!["sip".into()], "category:skill");
@@ -366,6 +395,17 @@ mod tests {
         bad(|a| a.cost_per_hour = 0.0, "costPerHour");
         bad(|a| a.reputation = 1.5, "reputation");
         bad(|a| a.budget = f64::NAN, "budget");
+    }
+
+    #[test]
+    fn a_refused_field_is_a_typed_error_with_the_same_message() {
+        let mut a = agent();
+        a.id = " ".into();
+        let e = a.check().unwrap_err();
+        assert_eq!(e, FleetError::Text(TextError::Empty { field: "id".into() }));
+        assert_eq!(e.to_string(), "`id` is empty");
+        a.id = "breakers".into();
+        assert_eq!(a.check(), Err(FleetError::ReservedAgentId));
     }
 
     #[test]

@@ -5,12 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Role;
 use super::metrics::MetricsReport;
+use super::readiness::ReadinessStatus;
 use super::{Phase, Timestamp};
 
 pub const DAY_MS: i64 = 86_400_000;
 
 /// What a phase allows and what it takes to enter it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PhaseSpec {
     pub phase: Phase,
@@ -24,7 +25,7 @@ pub struct PhaseSpec {
 
 /// The five phases in order. Defaults follow the seed; a config file can
 /// replace any phase's commands, period and approvals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhaseTable {
     pub phases: Vec<PhaseSpec>,
@@ -94,84 +95,58 @@ impl PhaseTable {
 
     /// A table from config must list the five phases once each, in order,
     /// with approver roles only, and never whitelist a command twice.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), PhaseTableError> {
         let phases: Vec<Phase> = self.phases.iter().map(|s| s.phase).collect();
         if phases != Phase::ALL {
-            return Err(format!(
-                "the phase table must list L3, L3+, L4, L4+ and L5 in order, got {:?}",
-                phases.iter().map(|p| p.as_str()).collect::<Vec<_>>()
-            ));
+            return Err(PhaseTableError::OutOfOrder { got: phases });
         }
         let mut seen: Vec<&str> = Vec::new();
         for spec in &self.phases {
             for c in &spec.commands {
                 if c.trim().is_empty() {
-                    return Err(format!("phase {}: an empty command name", spec.phase));
+                    return Err(PhaseTableError::EmptyCommand { phase: spec.phase });
                 }
                 if seen.contains(&c.as_str()) {
-                    return Err(format!(
-                        "phase {}: command `{c}` is already whitelisted by an earlier phase",
-                        spec.phase
-                    ));
+                    return Err(PhaseTableError::CommandTwice {
+                        phase: spec.phase,
+                        command: c.clone(),
+                    });
                 }
                 seen.push(c);
             }
             if let Some(r) = spec.approvals.iter().find(|r| !r.is_approver()) {
-                return Err(format!(
-                    "phase {}: `{r}` is not an approver role (tech_lead, ops_lead, product_lead, exec_sponsor)",
-                    spec.phase
-                ));
+                return Err(PhaseTableError::NotAnApprover {
+                    phase: spec.phase,
+                    role: *r,
+                });
             }
             if spec.phase != Phase::L3 && spec.approvals.is_empty() {
-                return Err(format!(
-                    "phase {}: needs at least one approver role",
-                    spec.phase
-                ));
+                return Err(PhaseTableError::NoApprover { phase: spec.phase });
             }
         }
         Ok(())
     }
 }
 
+/// Why a phase table from config was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PhaseTableError {
+    #[error("the phase table must list L3, L3+, L4, L4+ and L5 in order, got {:?}", .got.iter().map(|p| p.as_str()).collect::<Vec<_>>())]
+    OutOfOrder { got: Vec<Phase> },
+    #[error("phase {phase}: an empty command name")]
+    EmptyCommand { phase: Phase },
+    #[error("phase {phase}: command `{command}` is already whitelisted by an earlier phase")]
+    CommandTwice { phase: Phase, command: String },
+    #[error("phase {phase}: `{role}` is not an approver role (tech_lead, ops_lead, product_lead, exec_sponsor)")]
+    NotAnApprover { phase: Phase, role: Role },
+    #[error("phase {phase}: needs at least one approver role")]
+    NoApprover { phase: Phase },
+}
+
 /// Whole days from `since` to `now`, never negative.
 pub fn days_between(since: Timestamp, now: Timestamp) -> u32 {
     ((now.millis() - since.millis()).max(0) / DAY_MS) as u32
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadinessStatus {
-    Ready,
-    AlmostReady,
-    NeedsWork,
-}
-
-impl ReadinessStatus {
-    /// `ready` needs 95% and no failed required item; below 90% needs work.
-    pub fn of(score: u32, max_score: u32, required_failed: bool) -> (f64, Self) {
-        let percentage = if max_score == 0 {
-            0.0
-        } else {
-            f64::from(score) * 100.0 / f64::from(max_score)
-        };
-        // Percentages are compared in whole points (76/80 is exactly 95%).
-        let status = if score * 100 >= 95 * max_score && max_score > 0 && !required_failed {
-            ReadinessStatus::Ready
-        } else if score * 100 < 90 * max_score || max_score == 0 {
-            ReadinessStatus::NeedsWork
-        } else {
-            ReadinessStatus::AlmostReady
-        };
-        (percentage, status)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReadinessStatus::Ready => "ready",
-            ReadinessStatus::AlmostReady => "almost_ready",
-            ReadinessStatus::NeedsWork => "needs_work",
-        }
-    }
 }
 
 /// Where the program stands.
@@ -354,7 +329,7 @@ pub enum RiskLevel {
 }
 
 /// Risk levels from a 0–100 score: low below 30, high from 60.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RiskBounds {
     pub medium_from: u32,
@@ -587,10 +562,11 @@ mod tests {
         assert!(bad
             .check()
             .unwrap_err()
+            .to_string()
             .contains("`SET_FAN` is already whitelisted"));
         let mut bad = t.clone();
         bad.phases.swap(1, 2);
-        assert!(bad.check().unwrap_err().contains("in order"));
+        assert!(bad.check().unwrap_err().to_string().contains("in order"));
     }
 
     #[test]

@@ -149,34 +149,70 @@ pub struct Ranking {
 
 impl MatchRequest {
     /// Rejects a request a matcher could not rank meaningfully.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), MatchingError> {
         let p = &self.policy;
         if !(0.0..=1.0).contains(&p.min_capability_match) {
-            return Err(format!(
-                "policy.minCapabilityMatch must be within 0..=1, got {}",
-                p.min_capability_match
-            ));
+            return Err(MatchingError::MinCapabilityMatch(p.min_capability_match));
         }
         let mut seen = HashSet::new();
         for (i, c) in self.candidates.iter().enumerate() {
             if !seen.insert(c.id.as_str()) {
-                return Err(format!("candidates[{i}]: duplicate id `{}`", c.id));
+                return Err(MatchingError::DuplicateCandidate {
+                    index: i,
+                    id: c.id.clone(),
+                });
             }
             if !(c.cost_per_hour.is_finite() && c.cost_per_hour > 0.0) {
-                return Err(format!(
-                    "candidates[{i}] (`{}`): costPerHour must be a positive number",
-                    c.id
-                ));
+                return Err(MatchingError::CandidateCost {
+                    index: i,
+                    id: c.id.clone(),
+                });
             }
             if !(0.0..=1.0).contains(&c.reputation) {
-                return Err(format!(
-                    "candidates[{i}] (`{}`): reputation must be within 0..=1",
-                    c.id
-                ));
+                return Err(MatchingError::CandidateReputation {
+                    index: i,
+                    id: c.id.clone(),
+                });
             }
         }
         Ok(())
     }
+}
+
+/// Why a match request, or a matcher's placements of its candidates, was
+/// refused. Placement errors mean a broken matcher, not a bad request.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MatchingError {
+    #[error("policy.minCapabilityMatch must be within 0..=1, got {0}")]
+    MinCapabilityMatch(f64),
+    #[error("candidates[{index}]: duplicate id `{id}`")]
+    DuplicateCandidate { index: usize, id: String },
+    #[error("candidates[{index}] (`{id}`): costPerHour must be a positive number")]
+    CandidateCost { index: usize, id: String },
+    #[error("candidates[{index}] (`{id}`): reputation must be within 0..=1")]
+    CandidateReputation { index: usize, id: String },
+    #[error("placed candidate {index}, but there are only {count}")]
+    PlacedOutOfRange { index: u32, count: usize },
+    #[error("candidate {index} (`{id}`) is placed twice")]
+    PlacedTwice { index: u32, id: String },
+    #[error("candidate {index} (`{id}`) has capability match {capability_match}, outside 0..=1")]
+    MatchOutOfRange {
+        index: u32,
+        id: String,
+        capability_match: f64,
+    },
+    #[error("candidate {index} (`{id}`) has score {score}, not a finite number")]
+    ScoreNotFinite { index: u32, id: String, score: f64 },
+    #[error(
+        "left {missing} of {count} candidates unplaced, the first being candidate {first} (`{id}`)"
+    )]
+    Unplaced {
+        missing: usize,
+        count: usize,
+        first: usize,
+        id: String,
+    },
 }
 
 /// A matcher's verdict on one candidate, by position in the request.
@@ -212,7 +248,7 @@ impl Ranking {
     pub fn from_placements(
         request: &MatchRequest,
         placements: impl IntoIterator<Item = Placement>,
-    ) -> Result<Ranking, String> {
+    ) -> Result<Ranking, MatchingError> {
         let n = request.candidates.len();
         let mut placed = vec![false; n];
         let mut ranking = Ranking {
@@ -220,7 +256,7 @@ impl Ranking {
             excluded: Vec::new(),
         };
         for placement in placements {
-            let (index, matched) = match placement {
+            let (position, matched) = match placement {
                 Placement::Ranked {
                     index,
                     capability_match,
@@ -230,29 +266,35 @@ impl Ranking {
                     index,
                     capability_match,
                     ..
-                } => (index as usize, capability_match),
+                } => (index, capability_match),
             };
+            let index = position as usize;
             let Some(candidate) = request.candidates.get(index) else {
-                return Err(format!("placed candidate {index}, but there are only {n}"));
+                return Err(MatchingError::PlacedOutOfRange {
+                    index: position,
+                    count: n,
+                });
             };
             if std::mem::replace(&mut placed[index], true) {
-                return Err(format!(
-                    "candidate {index} (`{}`) is placed twice",
-                    candidate.id
-                ));
+                return Err(MatchingError::PlacedTwice {
+                    index: position,
+                    id: candidate.id.clone(),
+                });
             }
             if !(0.0..=1.0).contains(&matched) {
-                return Err(format!(
-                    "candidate {index} (`{}`) has capability match {matched}, outside 0..=1",
-                    candidate.id
-                ));
+                return Err(MatchingError::MatchOutOfRange {
+                    index: position,
+                    id: candidate.id.clone(),
+                    capability_match: matched,
+                });
             }
             match placement {
                 Placement::Ranked { score, .. } if !score.is_finite() => {
-                    return Err(format!(
-                        "candidate {index} (`{}`) has score {score}, not a finite number",
-                        candidate.id
-                    ));
+                    return Err(MatchingError::ScoreNotFinite {
+                        index: position,
+                        id: candidate.id.clone(),
+                        score,
+                    });
                 }
                 Placement::Ranked { score, .. } => ranking.ranked.push(RankedCandidate {
                     id: candidate.id.clone(),
@@ -270,10 +312,12 @@ impl Ranking {
         let missing = placed.iter().filter(|p| !**p).count();
         if missing > 0 {
             let first = placed.iter().position(|p| !*p).unwrap_or_default();
-            return Err(format!(
-                "left {missing} of {n} candidates unplaced, the first being candidate {first} (`{}`)",
-                request.candidates[first].id
-            ));
+            return Err(MatchingError::Unplaced {
+                missing,
+                count: n,
+                first,
+                id: request.candidates[first].id.clone(),
+            });
         }
         Ok(ranking)
     }
@@ -360,8 +404,11 @@ mod tests {
     #[test]
     fn a_matcher_must_place_every_candidate_exactly_once() {
         let r = request();
-        let err =
-            |placements: Vec<Placement>| Ranking::from_placements(&r, placements).unwrap_err();
+        let err = |placements: Vec<Placement>| {
+            Ranking::from_placements(&r, placements)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             err(vec![ranked(0), ranked(1)]),
             "left 1 of 3 candidates unplaced, the first being candidate 2 (`c`)"

@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::breaker::SeverityCounts;
-use super::readiness::{CommandMetrics, StatusCounts};
 use super::{Severity, Timestamp};
 
 /// How a command ended.
@@ -61,25 +59,41 @@ pub struct CommandRecord {
 
 impl CommandRecord {
     /// What a stored record must satisfy beyond its JSON shape.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), MetricsError> {
         if self.id.trim().is_empty() {
-            return Err("`id` is empty".into());
+            return Err(MetricsError::EmptyId);
         }
         if super::text::char_len(&self.id) > 200 {
-            return Err("`id` is longer than 200 characters".into());
+            return Err(MetricsError::IdTooLong);
         }
         if self.command_type.trim().is_empty() {
-            return Err("`commandType` is empty".into());
+            return Err(MetricsError::EmptyCommandType);
         }
         if super::text::char_len(&self.command_type) > 100 {
-            return Err("`commandType` is longer than 100 characters".into());
+            return Err(MetricsError::CommandTypeTooLong);
         }
         // Stored as SQLite's signed 64-bit integer.
         if self.duration_ms.is_some_and(|d| i64::try_from(d).is_err()) {
-            return Err(format!("`durationMs` is over {}", i64::MAX));
+            return Err(MetricsError::DurationTooLarge);
         }
         Ok(())
     }
+}
+
+/// Why a command record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetricsError {
+    #[error("`id` is empty")]
+    EmptyId,
+    #[error("`id` is longer than 200 characters")]
+    IdTooLong,
+    #[error("`commandType` is empty")]
+    EmptyCommandType,
+    #[error("`commandType` is longer than 100 characters")]
+    CommandTypeTooLong,
+    #[error("`durationMs` is over {}", i64::MAX)]
+    DurationTooLarge,
 }
 
 /// JSON Schema counts `5.0` as an integer, and so does the document; serde's
@@ -124,6 +138,40 @@ pub struct IncidentRecord {
     pub description: String,
     pub occurred_at: Timestamp,
     pub reported_by: String,
+}
+
+/// Command counts by final status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct StatusCounts {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub rejected: u64,
+    pub rolled_back: u64,
+}
+
+/// Command metrics over a window. A rate is `None` when it has no data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CommandMetrics {
+    pub window_start: Option<Timestamp>,
+    pub window_end: Option<Timestamp>,
+    pub commands_total: u64,
+    pub by_status: StatusCounts,
+    pub success_rate: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub approval_rate: Option<f64>,
+    pub rollback_rate: Option<f64>,
+}
+
+/// Incident counts by severity, as a breaker's window sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct SeverityCounts {
+    pub low: u32,
+    pub medium: u32,
+    pub high: u32,
+    pub critical: u32,
 }
 
 /// Command counts over a window, split by whether approval was required:

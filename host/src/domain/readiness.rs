@@ -2,31 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::metrics::CommandMetrics;
 use super::{Category, Phase, Severity, Timestamp};
-
-/// Command counts by final status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct StatusCounts {
-    pub succeeded: u64,
-    pub failed: u64,
-    pub rejected: u64,
-    pub rolled_back: u64,
-}
-
-/// Command metrics over a window. A rate is `None` when it has no data.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct CommandMetrics {
-    pub window_start: Option<Timestamp>,
-    pub window_end: Option<Timestamp>,
-    pub commands_total: u64,
-    pub by_status: StatusCounts,
-    pub success_rate: Option<f64>,
-    pub error_rate: Option<f64>,
-    pub approval_rate: Option<f64>,
-    pub rollback_rate: Option<f64>,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -287,6 +264,42 @@ impl Assessment {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessStatus {
+    Ready,
+    AlmostReady,
+    NeedsWork,
+}
+
+impl ReadinessStatus {
+    /// `ready` needs 95% and no failed required item; below 90% needs work.
+    pub fn of(score: u32, max_score: u32, required_failed: bool) -> (f64, Self) {
+        let percentage = if max_score == 0 {
+            0.0
+        } else {
+            f64::from(score) * 100.0 / f64::from(max_score)
+        };
+        // Percentages are compared in whole points (76/80 is exactly 95%).
+        let status = if score * 100 >= 95 * max_score && max_score > 0 && !required_failed {
+            ReadinessStatus::Ready
+        } else if score * 100 < 90 * max_score || max_score == 0 {
+            ReadinessStatus::NeedsWork
+        } else {
+            ReadinessStatus::AlmostReady
+        };
+        (percentage, status)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadinessStatus::Ready => "ready",
+            ReadinessStatus::AlmostReady => "almost_ready",
+            ReadinessStatus::NeedsWork => "needs_work",
+        }
+    }
+}
+
 /// A stored readiness assessment, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -309,7 +322,7 @@ pub struct OverallReadiness {
     pub score: u32,
     pub max_score: u32,
     pub percentage: f64,
-    pub status: super::governance::ReadinessStatus,
+    pub status: ReadinessStatus,
     /// Names of the required items that failed.
     pub blockers: Vec<String>,
 }
@@ -365,7 +378,7 @@ impl ReadinessReport {
                 })
         };
         let (percentage, status) =
-            super::governance::ReadinessStatus::of(a.score, a.max_score, !a.blockers.is_empty());
+            ReadinessStatus::of(a.score, a.max_score, !a.blockers.is_empty());
         Self {
             id: 0,
             assessed_at,

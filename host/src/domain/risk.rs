@@ -41,24 +41,40 @@ pub struct RiskAssessment {
 impl RiskAssessment {
     /// Scores outside 0..=100 or a category scored twice make the output
     /// meaningless, so the host refuses it rather than storing it.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), RiskError> {
         if self.overall > 100 {
-            return Err(format!("overall score {} is above 100", self.overall));
+            return Err(RiskError::OverallAbove100 {
+                score: self.overall,
+            });
         }
         for (i, c) in self.categories.iter().enumerate() {
             if c.score > 100 {
-                return Err(format!(
-                    "category `{}` scored {}, above 100",
-                    c.category, c.score
-                ));
+                return Err(RiskError::CategoryAbove100 {
+                    category: c.category.clone(),
+                    score: c.score,
+                });
             }
             if self.categories[..i]
                 .iter()
                 .any(|earlier| earlier.category == c.category)
             {
-                return Err(format!("category `{}` is scored twice", c.category));
+                return Err(RiskError::CategoryScoredTwice {
+                    category: c.category.clone(),
+                });
             }
         }
         Ok(())
     }
+}
+
+/// Why a risk scorer's output was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RiskError {
+    #[error("overall score {score} is above 100")]
+    OverallAbove100 { score: u32 },
+    #[error("category `{category}` scored {score}, above 100")]
+    CategoryAbove100 { category: String, score: u32 },
+    #[error("category `{category}` is scored twice")]
+    CategoryScoredTwice { category: String },
 }

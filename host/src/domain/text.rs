@@ -31,30 +31,52 @@ pub fn char_len(value: &str) -> usize {
     value.chars().count()
 }
 
+/// Why a text field was refused. Each variant names the field, as the
+/// request spells it, so the client can tell which one to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TextError {
+    #[error("`{field}` is empty")]
+    Empty { field: String },
+    #[error("`{field}` is {length} characters long; at most {max}")]
+    TooLong {
+        field: String,
+        length: usize,
+        max: usize,
+    },
+    #[error("`{field}` contains a control character")]
+    ControlCharacter { field: String },
+    #[error("`{field}` must be 1 to {max} characters, not blank")]
+    BlankOrTooLong { field: String, max: usize },
+}
+
 /// An id: 1 to 128 characters, not blank, no control characters.
-pub fn check_id(field: &str, value: &str) -> Result<(), String> {
+pub fn check_id(field: &str, value: &str) -> Result<(), TextError> {
+    let field = || field.to_string();
     if is_blank(value) {
-        return Err(format!("`{field}` is empty"));
+        return Err(TextError::Empty { field: field() });
     }
     if char_len(value) > MAX_ID_CHARS {
-        return Err(format!(
-            "`{field}` is {} characters long; at most {MAX_ID_CHARS}",
-            char_len(value)
-        ));
+        return Err(TextError::TooLong {
+            field: field(),
+            length: char_len(value),
+            max: MAX_ID_CHARS,
+        });
     }
     if value.chars().any(char::is_control) {
-        return Err(format!("`{field}` contains a control character"));
+        return Err(TextError::ControlCharacter { field: field() });
     }
     Ok(())
 }
 
 /// Free text a person must fill in (a reason, a name): not blank, at most
 /// `max` characters.
-pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), String> {
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), TextError> {
     if is_blank(value) || char_len(value) > max {
-        return Err(format!(
-            "`{field}` must be 1 to {max} characters, not blank"
-        ));
+        return Err(TextError::BlankOrTooLong {
+            field: field.to_string(),
+            max,
+        });
     }
     Ok(())
 }

@@ -6,6 +6,20 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Why a text is not a [`Timestamp`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimeError {
+    /// The parser's reason is part of the message, which goes back to the
+    /// client as is; it is not a separate source, so a logged chain does
+    /// not repeat it.
+    #[error("`{text}` is not an RFC 3339 time ({reason})")]
+    NotRfc3339 {
+        text: String,
+        reason: time::error::Parse,
+    },
+}
+
 /// A point in time with millisecond precision, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub i64);
@@ -20,9 +34,12 @@ impl Timestamp {
         self.0
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let parsed = OffsetDateTime::parse(text, &Rfc3339)
-            .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})"))?;
+    pub fn parse(text: &str) -> Result<Self, TimeError> {
+        let parsed =
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|reason| TimeError::NotRfc3339 {
+                text: text.to_string(),
+                reason,
+            })?;
         Ok(Self((parsed.unix_timestamp_nanos() / 1_000_000) as i64))
     }
 }
@@ -75,7 +92,7 @@ mod tests {
 
     #[test]
     fn rejects_non_rfc3339_with_the_offending_text() {
-        let err = Timestamp::parse("yesterday").unwrap_err();
+        let err = Timestamp::parse("yesterday").unwrap_err().to_string();
         assert!(
             err.starts_with("`yesterday` is not an RFC 3339 time"),
             "{err}"

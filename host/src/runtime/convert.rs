@@ -48,7 +48,7 @@ pub fn kind(k: wit::PluginKind) -> domain::PluginKind {
     }
 }
 
-fn metrics(m: &readiness::CommandMetrics, now: Timestamp) -> wit::CommandMetrics {
+fn metrics(m: &domain::metrics::CommandMetrics, now: Timestamp) -> wit::CommandMetrics {
     let s = &m.by_status;
     wit::CommandMetrics {
         window_start: ms(m.window_start.unwrap_or(now)),
@@ -277,7 +277,7 @@ pub fn risk_assessment(a: wit::RiskAssessment) -> Result<risk::RiskAssessment, S
         recommendations,
         truncated,
     };
-    out.check()?;
+    out.check().map_err(|e| e.to_string())?;
     Ok(out)
 }
 
@@ -368,7 +368,7 @@ pub fn ranking(
             reason: exclusion_reason(e.reason),
             capability_match: e.capability_match,
         });
-    matching::Ranking::from_placements(request, ranked.chain(excluded))
+    matching::Ranking::from_placements(request, ranked.chain(excluded)).map_err(|e| e.to_string())
 }
 
 fn finite(field: &str, value: Option<f64>) -> Result<(), String> {

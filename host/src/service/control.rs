@@ -106,7 +106,9 @@ pub async fn authorize(
     caller: &Principal,
     require_bound: bool,
 ) -> ServiceResult<AuthorizeReply> {
-    request.check().map_err(ServiceError::BadRequest)?;
+    request
+        .check()
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
     let binding = match caller.agent {
         Some(_) => Binding::Bound,
         None if require_bound => {
@@ -195,7 +197,8 @@ impl Governance {
         now: Timestamp,
     ) -> ServiceResult<Workflow> {
         w.agent_id = who.act_for(w.agent_id.as_deref())?;
-        w.check().map_err(ServiceError::BadRequest)?;
+        w.check()
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         Ok(self.db.register_workflow(&w, &who.id, now)?)
     }
 
@@ -215,7 +218,8 @@ impl Governance {
         who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<Step> {
-        step.check(now).map_err(ServiceError::BadRequest)?;
+        step.check(now)
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         self.check_own_workflow(id, who)?;
         Ok(self.db.append_step(id, &step, &who.id, now)?)
     }

@@ -43,7 +43,9 @@ impl Governance {
         who: &str,
         now: Timestamp,
     ) -> ServiceResult<EngineEvent> {
-        event.check(now).map_err(ServiceError::BadRequest)?;
+        event
+            .check(now)
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         let action = select_action(&self.settings.action_rules, &event.engine, event.severity);
         let delivery = self.notifier.initial_status();
         let (stored, record) =

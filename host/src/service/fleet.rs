@@ -101,7 +101,9 @@ impl Governance {
         who: &str,
         now: Timestamp,
     ) -> ServiceResult<Agent> {
-        agent.check().map_err(ServiceError::BadRequest)?;
+        agent
+            .check()
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         Ok(self
             .fleet
             .change(|| self.db.register_agent(&agent, who, now), |a| a)?)
@@ -116,7 +118,8 @@ impl Governance {
         who: &Principal,
         now: Timestamp,
     ) -> ServiceResult<AgentUpdate> {
-        cost.check().map_err(ServiceError::BadRequest)?;
+        cost.check()
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         own_agent(id, who)?;
         let who = who.id.as_str();
         let escalation = self.escalation();
@@ -189,7 +192,7 @@ impl Governance {
         now: Timestamp,
     ) -> ServiceResult<Agent> {
         crate::domain::fleet::positive("newBudget", new_budget)
-            .map_err(ServiceError::BadRequest)?;
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         Ok(self
             .fleet
             .change(|| self.db.reset_agent(id, new_budget, who, now), |a| a)?)
@@ -203,7 +206,9 @@ impl Governance {
         who: &str,
         now: Timestamp,
     ) -> ServiceResult<Assignment> {
-        request.check().map_err(ServiceError::BadRequest)?;
+        request
+            .check()
+            .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         if self.db.control().emergency_stop {
             return Err(ServiceError::Conflict(
                 "the emergency stop is on: no task is assigned until it is resumed".into(),

@@ -60,9 +60,9 @@ pub async fn create_token(
     }
     let principal_named = new.principal.is_some();
     let principal = new.principal.unwrap_or_else(|| new.name.clone());
-    check_id("principal", &principal).map_err(ApiError::BadRequest)?;
+    check_id("principal", &principal).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Some(agent) = &new.agent_id {
-        check_id("agentId", agent).map_err(ApiError::BadRequest)?;
+        check_id("agentId", agent).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
     let mut roles = new.roles;
     roles.sort();

@@ -10,8 +10,8 @@ use crate::api::auth::Caller;
 use crate::api::extract::{blocking, json_body, limit, query, ShortLimitQuery, MAX_SHORT_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
-use crate::domain::governance::{GovernanceReport, GovernanceState, Proposal, ReadinessStatus};
-use crate::domain::readiness::ReadinessReport;
+use crate::domain::governance::{GovernanceReport, GovernanceState, Proposal};
+use crate::domain::readiness::{ReadinessReport, ReadinessStatus};
 use crate::domain::{Phase, Timestamp};
 
 #[utoipa::path(get, path = "/api/governance/state", tag = "governance", security(("bearer" = [])),

@@ -113,7 +113,7 @@ fn parse_batch(value: Value, now: Timestamp) -> Result<Vec<CommandRecord>, ApiEr
     let mut errors = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let checked = record_object(item).and_then(|r| {
-            r.check()?;
+            r.check().map_err(|e| e.to_string())?;
             // A minute of clock skew is tolerated; more is a wrong clock.
             match r.created_at {
                 Some(t) if t.millis() > now.millis() + 60_000 => {
