@@ -220,11 +220,13 @@ impl BreakerRule {
     /// The seed's four rules.
     pub fn defaults() -> Vec<BreakerRule> {
         use super::Severity;
-        let rule = |name: &str, condition: &str, window: &str, action, severity| BreakerRule {
+        let rule = |name: &str, condition: &str, minutes: i64, action, severity| BreakerRule {
             name: name.into(),
             enabled: true,
             condition: condition.into(),
-            window: Window::parse(window).expect("a valid default window"),
+            window: Window {
+                millis: minutes * 60_000,
+            },
             action,
             alert_severity: severity,
             plugin: default_plugin(),
@@ -234,28 +236,28 @@ impl BreakerRule {
             rule(
                 "High Error Rate",
                 "errorRate > 0.05",
-                "5m",
+                5,
                 BreakerAction::RevertToL3,
                 Severity::Critical,
             ),
             rule(
                 "Repeated Command Failures",
                 "failures >= 3",
-                "5m",
+                5,
                 BreakerAction::PauseCommandType,
                 Severity::High,
             ),
             rule(
                 "Critical Incident",
                 "criticalIncidents > 0",
-                "1m",
+                1,
                 BreakerAction::RevertToL3,
                 Severity::Critical,
             ),
             rule(
                 "High Rollback Rate",
                 "rollbackRate > 0.10",
-                "15m",
+                15,
                 BreakerAction::AlertOnly,
                 Severity::Medium,
             ),
