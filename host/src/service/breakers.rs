@@ -5,6 +5,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::evaluations::Evaluation;
 use super::{Governance, ServiceError, ServiceResult};
 use crate::domain::auth::Principal;
 use crate::domain::breaker::{
@@ -171,30 +172,23 @@ impl Governance {
         window: MetricsWindow,
     ) -> Result<BreakerVerdict, CheckError> {
         let params = rule.plugin_params().map_err(CheckError::Params)?;
-        self.shadow.record("breaker", || {
-            super::registry::breaker_input(&rule.name, plugin.name(), &params, &window)
-        });
         let bound = Duration::from_millis(plugin.summary().timeout_ms) + CHECK_GRACE;
-        let (runtime, evaluated) = (self.runtime.clone(), plugin.clone());
-        let started = Instant::now();
-        let verdict = self
-            .breaker_checks
-            .run(&rule.name, bound, move || {
-                runtime.evaluate_breaker_with(&evaluated, &window, &params)
+        let sample = || super::registry::breaker_input(&rule.name, plugin.name(), &params, &window);
+        let (checked_window, checked_params) = (window.clone(), params.clone());
+        self.evaluator
+            .evaluate(Evaluation::served(plugin, sample), |runtime| {
+                let (runtime, evaluated) = (runtime.clone(), plugin.clone());
+                self.breaker_checks
+                    .run(&rule.name, bound, move || {
+                        runtime.evaluate_breaker_with(&evaluated, &checked_window, &checked_params)
+                    })
+                    .map_err(|abandoned| CheckError::Abandoned {
+                        plugin: plugin.name().to_string(),
+                        version: plugin.version().to_string(),
+                        abandoned,
+                    })
+                    .and_then(|verdict| verdict.map_err(CheckError::Plugin))
             })
-            .map_err(|abandoned| CheckError::Abandoned {
-                plugin: plugin.name().to_string(),
-                version: plugin.version().to_string(),
-                abandoned,
-            })
-            .and_then(|verdict| verdict.map_err(CheckError::Plugin));
-        self.exporter.plugin_evaluated(
-            plugin.name(),
-            plugin.kind(),
-            started.elapsed(),
-            verdict.is_err(),
-        );
-        verdict
     }
 }
 
