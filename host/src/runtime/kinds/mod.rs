@@ -136,3 +136,23 @@ pub(crate) fn params_refused(plugin: &LoadedPlugin, error: EvalError) -> LoadErr
         message: error.failure.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_is_served_by_its_own_module() {
+        for kind in PluginKind::ALL {
+            assert_eq!(of(kind).kind(), kind);
+            assert_eq!(of(kind).exports()[0], "describe", "{kind}");
+        }
+    }
+
+    #[test]
+    fn checklist_plugins_share_the_readiness_inputs() {
+        assert_eq!(of(PluginKind::ChecklistItem).shadow_source(), "readiness");
+        assert_eq!(of(PluginKind::ChecklistBundle).shadow_source(), "readiness");
+        assert_eq!(of(PluginKind::TaskMatcher).shadow_source(), "matcher");
+    }
+}
