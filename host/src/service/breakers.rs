@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::evaluations::Evaluation;
 use super::{Governance, ServiceError, ServiceResult};

@@ -55,31 +55,42 @@ pub struct Evaluation<'a> {
     plugins: Vec<&'a LoadedPlugin>,
     /// The input, sampled for shadow runs under its kind's source; built
     /// only if the sampler takes this one.
-    sample: Option<(&'static str, Box<dyn FnOnce() -> Value + 'a>)>,
+    sample: Option<(&'static str, Sample<'a>)>,
 }
+
+/// A live input, built only if the sampler takes it.
+type Sample<'a> = Box<dyn FnOnce() -> Value + 'a>;
 
 impl<'a> Evaluation<'a> {
     /// A live decision by `plugin`: its input is sampled for candidates of
     /// the same kind.
     pub fn served(plugin: &'a LoadedPlugin, input: impl FnOnce() -> Value + 'a) -> Self {
+        let input: Sample<'a> = Box::new(input);
         Self {
             kind: Some(plugin.kind()),
             plugins: vec![plugin],
-            sample: Some((
-                kinds::of(plugin.kind()).shadow_source(),
-                Box::new(input),
-            )),
+            sample: Some((kinds::of(plugin.kind()).shadow_source(), input)),
         }
     }
 
-    /// The checklist on one context: one evaluation of every plugin that
-    /// serves an item (a bundle serves many in one call). `context` is the
-    /// context to sample; `None` for a context a caller made up, which is
-    /// no real input to shadow-run candidates on.
+    /// The checklist on a live context: one evaluation of every plugin that
+    /// serves an item (a bundle serves many in one call). The context is
+    /// sampled for candidates of both checklist kinds, which share it.
     pub fn checklist(
         checklist: &[ChecklistEntry<'a>],
-        context: Option<Box<dyn FnOnce() -> Value + 'a>>,
+        context: impl FnOnce() -> Value + 'a,
     ) -> Self {
+        let context: Sample<'a> = Box::new(context);
+        let source = kinds::of(PluginKind::ChecklistItem).shadow_source();
+        Self {
+            sample: Some((source, context)),
+            ..Self::checklist_given(checklist)
+        }
+    }
+
+    /// The checklist on a context a caller made up: measured, but not
+    /// sampled, since it is no real input to shadow-run candidates on.
+    pub fn checklist_given(checklist: &[ChecklistEntry<'a>]) -> Self {
         let mut plugins: Vec<&'a LoadedPlugin> = Vec::new();
         for entry in checklist {
             let plugin = entry.plugin();
@@ -87,12 +98,10 @@ impl<'a> Evaluation<'a> {
                 plugins.push(plugin);
             }
         }
-        // The context serves both checklist kinds, which share a source.
-        let source = kinds::of(PluginKind::ChecklistItem).shadow_source();
         Self {
             kind: None,
             plugins,
-            sample: context.map(|input| (source, input)),
+            sample: None,
         }
     }
 
@@ -223,8 +232,8 @@ impl PluginEvaluator {
 
     /// Runs the checklist on a live context, which is sampled.
     pub fn assess(&self, checklist: &[ChecklistEntry<'_>], ctx: &ReadinessContext) -> Assessment {
-        let sample = Box::new(|| to_sample(ctx));
-        self.evaluate(Evaluation::checklist(checklist, Some(sample)), |runtime| {
+        let sample = || to_sample(ctx);
+        self.evaluate(Evaluation::checklist(checklist, sample), |runtime| {
             runtime.assess(checklist, ctx)
         })
     }
@@ -236,7 +245,7 @@ impl PluginEvaluator {
         checklist: &[ChecklistEntry<'_>],
         ctx: &ReadinessContext,
     ) -> Assessment {
-        self.evaluate(Evaluation::checklist(checklist, None), |runtime| {
+        self.evaluate(Evaluation::checklist_given(checklist), |runtime| {
             runtime.assess(checklist, ctx)
         })
     }
