@@ -152,7 +152,7 @@ impl PluginRuntime {
     #[doc(hidden)]
     pub fn instantiate_only(&self, plugin: &LoadedPlugin) -> Result<(), EvalError> {
         self.run(plugin, |store| {
-            drop(plugin.instance_pre.instantiate(&mut *store)?);
+            plugin.instance_pre.instantiate(&mut *store)?;
             Ok(Ok(()))
         })
     }

@@ -188,7 +188,10 @@ impl PluginEvaluator {
         let started = Instant::now();
         let outcome = run(&self.runtime);
         let elapsed = started.elapsed();
-        span.record("outcome", self.record_metrics(&evaluation.plugins, &outcome, elapsed));
+        span.record(
+            "outcome",
+            self.record_metrics(&evaluation.plugins, &outcome, elapsed),
+        );
         outcome
     }
 

@@ -70,7 +70,10 @@ pub async fn evaluate(
     let input = json_value(body)?;
     blocking(move || {
         Ok(Json(
-            state.governance.evaluator().evaluate_requested(&plugin, input)?,
+            state
+                .governance
+                .evaluator()
+                .evaluate_requested(&plugin, input)?,
         ))
     })
     .await

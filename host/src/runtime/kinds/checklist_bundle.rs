@@ -110,8 +110,7 @@ impl Prepared for ChecklistBundle {
         let d = runtime.run(plugin, |s| {
             Ok(Ok(self.pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
         })?;
-        let items: Vec<readiness::ItemInfo> =
-            d.items.into_iter().map(convert::item_info).collect();
+        let items: Vec<readiness::ItemInfo> = d.items.into_iter().map(convert::item_info).collect();
         let mut problems = Vec::new();
         if items.is_empty() {
             problems.push("the bundle describes no items".to_string());

@@ -118,9 +118,12 @@ impl PluginRuntime {
         let scorer: &RiskScorer = plugin.prepared_as(PluginKind::RiskScorer)?;
         let events = convert::events(events);
         let out = self.run(plugin, |store| {
-            scorer
-                .score
-                .call(scorer.pre.instance_pre(), store, &events, &plugin.params_json)
+            scorer.score.call(
+                scorer.pre.instance_pre(),
+                store,
+                &events,
+                &plugin.params_json,
+            )
         })?;
         convert::risk_assessment(out)
             .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))

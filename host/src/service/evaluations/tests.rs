@@ -120,8 +120,15 @@ fn a_live_evaluation_of_each_kind_records_its_metric_and_shadow_sample() {
     let assessment = f.evaluator.assess(&checklist, &ctx);
     assert!(!assessment.items.is_empty());
     assert_eq!(f.evaluations("success-rate"), 1);
-    assert_eq!(f.evaluations("readiness-checklist"), 1, "one call per bundle");
-    assert_eq!(f.samples("readiness"), vec![serde_json::to_value(&ctx).unwrap()]);
+    assert_eq!(
+        f.evaluations("readiness-checklist"),
+        1,
+        "one call per bundle"
+    );
+    assert_eq!(
+        f.samples("readiness"),
+        vec![serde_json::to_value(&ctx).unwrap()]
+    );
 
     // Risk scorer.
     let events = match read_input(
@@ -137,7 +144,10 @@ fn a_live_evaluation_of_each_kind_records_its_metric_and_shadow_sample() {
         .score_risk(f.plugin("severity-weighted"), &events)
         .unwrap();
     assert_eq!(f.evaluations("severity-weighted"), 1);
-    assert_eq!(f.samples("risk"), vec![serde_json::json!({ "events": events })]);
+    assert_eq!(
+        f.samples("risk"),
+        vec![serde_json::json!({ "events": events })]
+    );
 
     // Task matcher.
     let request = match read_input(
@@ -153,7 +163,10 @@ fn a_live_evaluation_of_each_kind_records_its_metric_and_shadow_sample() {
         .rank(f.plugin("capability-match"), &request)
         .unwrap();
     assert_eq!(f.evaluations("capability-match"), 1);
-    assert_eq!(f.samples("matcher"), vec![serde_json::to_value(&request).unwrap()]);
+    assert_eq!(
+        f.samples("matcher"),
+        vec![serde_json::to_value(&request).unwrap()]
+    );
 
     // Breaker condition, as a rule's check runs it.
     let window = match read_input(
