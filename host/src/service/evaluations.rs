@@ -312,7 +312,8 @@ impl PluginEvaluator {
     }
 
     fn record_row(&self, row: &EvaluationRecord) -> Result<(), StorageError> {
-        self.db.record_evaluation(row).map(drop)
+        self.db.record_evaluation(row)?;
+        Ok(())
     }
 }
 
