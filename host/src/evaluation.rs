@@ -11,7 +11,8 @@ use crate::domain::{
     breaker::MetricsWindow, matching::MatchRequest, readiness::ReadinessContext, risk::RiskInput,
     PluginKind,
 };
-use crate::runtime::{convert, ChecklistEntry, EvalError, LoadedPlugin, Manifest, PluginRuntime};
+use crate::runtime::kinds;
+use crate::runtime::{EvalError, LoadedPlugin, Manifest, PluginRuntime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvaluationError {
@@ -34,7 +35,12 @@ pub struct Evaluated {
     pub elapsed_us: u64,
 }
 
-fn parse<T: DeserializeOwned>(kind: PluginKind, input: Value) -> Result<T, EvaluationError> {
+/// Reads `input` as a `kind` plugin's input type, saying where it is
+/// malformed.
+pub(crate) fn parse_input<T: DeserializeOwned>(
+    kind: PluginKind,
+    input: Value,
+) -> Result<T, EvaluationError> {
     serde_path_to_error::deserialize(input).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." {
@@ -49,7 +55,7 @@ fn parse<T: DeserializeOwned>(kind: PluginKind, input: Value) -> Result<T, Evalu
     })
 }
 
-fn to_json<T: Serialize>(value: &T) -> Value {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Value {
     // Domain outputs are plain structs of strings and numbers (non-finite
     // numbers are refused at the boundary), so they always serialize.
     serde_json::to_value(value).unwrap_or(Value::Null)
@@ -71,23 +77,12 @@ pub enum PluginInput {
 /// Reads `input` as the input `kind` takes, saying where it is malformed:
 /// the one reading of plugin inputs, shared by evaluation and fuzzing.
 pub fn read_input(kind: PluginKind, input: Value) -> Result<PluginInput, EvaluationError> {
-    Ok(match kind {
-        PluginKind::ChecklistItem | PluginKind::ChecklistBundle => {
-            PluginInput::Readiness(parse(kind, input)?)
-        }
-        PluginKind::BreakerCondition => PluginInput::Window(parse(kind, input)?),
-        PluginKind::RiskScorer => PluginInput::Risk(parse(kind, input)?),
-        PluginKind::TaskMatcher => {
-            let request: MatchRequest = parse(kind, input)?;
-            request.check().map_err(|e| EvaluationError::BadInput {
-                kind,
-                message: e.to_string(),
-            })?;
-            PluginInput::Match(request)
-        }
-    })
+    kinds::of(kind).read_input(input)
 }
 
+/// Evaluates `plugin` on a JSON input of its kind. Records nothing: a
+/// caller serving a decision goes through the evaluation service
+/// (`service::evaluations`), which records it.
 pub fn evaluate_json(
     runtime: &PluginRuntime,
     plugin: &LoadedPlugin,
@@ -95,17 +90,7 @@ pub fn evaluate_json(
 ) -> Result<Evaluated, EvaluationError> {
     let kind = plugin.kind();
     let started = Instant::now();
-    let output = match read_input(kind, input)? {
-        PluginInput::Readiness(ctx) if kind == PluginKind::ChecklistBundle => {
-            to_json(&bundle_results(runtime, plugin, &ctx))
-        }
-        PluginInput::Readiness(ctx) => {
-            to_json(&runtime.evaluate_item(plugin, &convert::readiness_context(&ctx))?)
-        }
-        PluginInput::Window(window) => to_json(&runtime.evaluate_breaker(plugin, &window)?),
-        PluginInput::Risk(input) => to_json(&runtime.score_risk(plugin, &input.events)?),
-        PluginInput::Match(request) => to_json(&runtime.rank(plugin, &request)?),
-    };
+    let output = kinds::of(kind).evaluate_json(runtime, plugin, input)?;
     Ok(Evaluated {
         plugin: plugin.name().to_string(),
         version: plugin.version().to_string(),
@@ -113,25 +98,6 @@ pub fn evaluate_json(
         output,
         elapsed_us: started.elapsed().as_micros() as u64,
     })
-}
-
-/// Every item of a bundle on one context, keyed by item id, so a fixture
-/// can name just the items it checks. Items fail closed, as in an
-/// assessment: an item's error is its `detail`, with the code in `error`.
-fn bundle_results(
-    runtime: &PluginRuntime,
-    bundle: &LoadedPlugin,
-    ctx: &ReadinessContext,
-) -> serde_json::Map<String, Value> {
-    let entries: Vec<ChecklistEntry<'_>> = (0..bundle.summary().items.len())
-        .map(|index| ChecklistEntry::Bundled { bundle, index })
-        .collect();
-    runtime
-        .assess(&entries, ctx)
-        .items
-        .iter()
-        .map(|item| (item.info.id.clone(), to_json(item)))
-        .collect()
 }
 
 /// A test case: an input, and the output (or error code) it must give. A

@@ -52,24 +52,6 @@ impl PluginKind {
             PluginKind::ChecklistBundle => "checklist-bundle",
         }
     }
-
-    /// The functions the world exports, evaluation function last.
-    pub fn exports(self) -> &'static [&'static str] {
-        match self {
-            PluginKind::ChecklistItem => {
-                &["describe", "validate-params", "context-scope", "evaluate"]
-            }
-            PluginKind::BreakerCondition => &["describe", "validate-params", "evaluate"],
-            PluginKind::RiskScorer => &["describe", "validate-params", "score"],
-            PluginKind::TaskMatcher => &["describe", "validate-params", "rank"],
-            PluginKind::ChecklistBundle => &[
-                "describe",
-                "validate-params",
-                "context-scope",
-                "evaluate-items",
-            ],
-        }
-    }
 }
 
 impl fmt::Display for PluginKind {

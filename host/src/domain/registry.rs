@@ -126,17 +126,6 @@ pub struct GateResult {
     pub detail: String,
 }
 
-/// Which recorded inputs a kind is shadow-run on: the readiness contexts
-/// serve every checklist plugin, since items share one context.
-pub fn shadow_source(kind: PluginKind) -> &'static str {
-    match kind {
-        PluginKind::ChecklistItem | PluginKind::ChecklistBundle => "readiness",
-        PluginKind::BreakerCondition => "breaker",
-        PluginKind::RiskScorer => "risk",
-        PluginKind::TaskMatcher => "matcher",
-    }
-}
-
 /// A recorded input whose result the candidate changes.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -348,12 +337,5 @@ mod tests {
         assert_eq!(downgrade_from("1.0.0", &ever(&["zzz"])), None);
         assert!(check_semver("1.0").is_err());
         assert!(check_semver("1.0.0").is_ok());
-    }
-
-    #[test]
-    fn checklist_plugins_share_the_readiness_inputs() {
-        assert_eq!(shadow_source(PluginKind::ChecklistItem), "readiness");
-        assert_eq!(shadow_source(PluginKind::ChecklistBundle), "readiness");
-        assert_eq!(shadow_source(PluginKind::TaskMatcher), "matcher");
     }
 }

@@ -5,13 +5,9 @@
 //! every instantiation; for the readiness context, a record of records,
 //! that was a measurable share of an evaluation. Here the export is checked
 //! when the plugin loads, and each evaluation reuses the verdict.
-
-use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, TypedFunc};
-use wasmtime::{AsContextMut, Store};
-
-use super::bindings::types as wit;
-use super::convert::{CandidateView, ItemRequestView};
-use super::host_state::HostState;
+//!
+//! Each kind's module (`runtime/kinds/`) declares its evaluation export
+//! with [`checked_export!`]; the one `unsafe` call lives in this macro.
 
 /// Defines one checked export: a type that can only be built by checking
 /// the component's export against the signature, and whose `call` uses the
@@ -25,7 +21,7 @@ macro_rules! checked_export {
     ) => {
         $(#[$doc])*
         pub(crate) struct $name {
-            index: ComponentExportIndex,
+            index: ::wasmtime::component::ComponentExportIndex,
         }
 
         impl $name {
@@ -33,13 +29,13 @@ macro_rules! checked_export {
             // `'a` names the borrows in the signature checked below.
             #[allow(clippy::extra_unused_lifetimes)]
             pub(crate) fn check<'a>(
-                pre: &InstancePre<HostState>,
-                store: &mut Store<HostState>,
-            ) -> wasmtime::Result<Self> {
+                pre: &::wasmtime::component::InstancePre<$crate::runtime::host_state::HostState>,
+                store: &mut ::wasmtime::Store<$crate::runtime::host_state::HostState>,
+            ) -> ::wasmtime::Result<Self> {
                 let index = pre
                     .component()
                     .get_export_index(None, $export)
-                    .ok_or_else(|| wasmtime::format_err!("no export `{}`", $export))?;
+                    .ok_or_else(|| ::wasmtime::format_err!("no export `{}`", $export))?;
                 let instance = pre.instantiate(&mut *store)?;
                 instance.get_typed_func::<($($arg_ty,)*), (Result<$ret, String>,)>(
                     &mut *store,
@@ -49,16 +45,18 @@ macro_rules! checked_export {
             }
 
             /// Instantiates the component in `store` and calls the export.
+            // The one unsafe call of the runtime; its argument is below.
+            #[allow(unsafe_code)]
             pub(crate) fn call<'a>(
                 &self,
-                pre: &InstancePre<HostState>,
-                store: &mut Store<HostState>,
+                pre: &::wasmtime::component::InstancePre<$crate::runtime::host_state::HostState>,
+                store: &mut ::wasmtime::Store<$crate::runtime::host_state::HostState>,
                 $($arg: $arg_ty,)*
-            ) -> wasmtime::Result<Result<$ret, String>> {
-                let instance: Instance = pre.instantiate(&mut *store)?;
+            ) -> ::wasmtime::Result<Result<$ret, String>> {
+                let instance: ::wasmtime::component::Instance = pre.instantiate(&mut *store)?;
                 let func = instance
-                    .get_func(store.as_context_mut(), self.index)
-                    .ok_or_else(|| wasmtime::format_err!("no export `{}`", $export))?;
+                    .get_func(::wasmtime::AsContextMut::as_context_mut(&mut *store), self.index)
+                    .ok_or_else(|| ::wasmtime::format_err!("no export `{}`", $export))?;
                 // SAFETY: `new_unchecked` is sound when the function's
                 // component type matches the Rust signature. `check` proved
                 // that for this export index of this component (an index is
@@ -68,7 +66,7 @@ macro_rules! checked_export {
                 // this is one of its exceptions.)
                 #[allow(unsafe_code)]
                 let typed = unsafe {
-                    TypedFunc::<($($arg_ty,)*), (Result<$ret, String>,)>::new_unchecked(func)
+                    ::wasmtime::component::TypedFunc::<($($arg_ty,)*), (Result<$ret, String>,)>::new_unchecked(func)
                 };
                 Ok(typed.call(&mut *store, ($($arg,)*))?.0)
             }
@@ -76,38 +74,4 @@ macro_rules! checked_export {
     };
 }
 
-checked_export! {
-    /// `checklist-item.evaluate`.
-    EvaluateItem, "evaluate",
-    fn(context: &'a wit::ReadinessContext, params: &'a str) -> wit::ItemVerdict
-}
-
-checked_export! {
-    /// `checklist-bundle.evaluate-items`.
-    EvaluateBundle, "evaluate-items",
-    fn(context: &'a wit::ReadinessContext, items: &'a [ItemRequestView<'a>])
-        -> Vec<Result<wit::ItemVerdict, String>>
-}
-
-checked_export! {
-    /// `breaker-condition.evaluate`.
-    EvaluateBreaker, "evaluate",
-    fn(window: wit::MetricsWindow, params: &'a str) -> wit::BreakerVerdict
-}
-
-checked_export! {
-    /// `risk-scorer.score`.
-    ScoreRisk, "score",
-    fn(events: &'a [wit::GovernanceEvent], params: &'a str) -> wit::RiskAssessment
-}
-
-checked_export! {
-    /// `task-matcher.rank`.
-    RankCandidates, "rank",
-    fn(
-        task: &'a wit::Task,
-        candidates: &'a [CandidateView<'a>],
-        policy: wit::AssignmentPolicy,
-        params: &'a str
-    ) -> wit::Ranking
-}
+pub(crate) use checked_export;

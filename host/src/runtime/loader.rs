@@ -10,12 +10,11 @@ use std::time::Instant;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Component;
 
-use super::bindings::{breaker, bundle, checklist, matcher, risk};
 use super::cache::{sha256_hex, CompileError};
 use super::error::LoadError;
-use super::exports::{EvaluateBreaker, EvaluateBundle, EvaluateItem, RankCandidates, ScoreRisk};
+use super::kinds;
 use super::manifest::Manifest;
-use super::plugin::{BundledItem, LoadedPlugin, PluginSummary, Prepared};
+use super::plugin::{BundledItem, LoadedPlugin, PluginSummary};
 use super::{convert, PluginRuntime};
 use crate::domain::readiness::ContextScope;
 use crate::domain::{PluginKind, Timestamp};
@@ -150,29 +149,9 @@ impl PluginRuntime {
             Arc::<str>::from(manifest.version.as_str()),
         );
         let mut scratch = self.store(&plugin_name, &plugin_version, manifest.limits);
-        let scratch = &mut scratch;
-        let prepared = match manifest.kind {
-            PluginKind::ChecklistItem => Prepared::Checklist(
-                checklist::ChecklistItemPre::new(instance_pre.clone()).map_err(mismatch)?,
-                EvaluateItem::check(&instance_pre, scratch).map_err(mismatch)?,
-            ),
-            PluginKind::BreakerCondition => Prepared::Breaker(
-                breaker::BreakerConditionPre::new(instance_pre.clone()).map_err(mismatch)?,
-                EvaluateBreaker::check(&instance_pre, scratch).map_err(mismatch)?,
-            ),
-            PluginKind::RiskScorer => Prepared::Risk(
-                risk::RiskScorerPre::new(instance_pre.clone()).map_err(mismatch)?,
-                ScoreRisk::check(&instance_pre, scratch).map_err(mismatch)?,
-            ),
-            PluginKind::TaskMatcher => Prepared::Matcher(
-                matcher::TaskMatcherPre::new(instance_pre.clone()).map_err(mismatch)?,
-                RankCandidates::check(&instance_pre, scratch).map_err(mismatch)?,
-            ),
-            PluginKind::ChecklistBundle => Prepared::Bundle(
-                bundle::ChecklistBundlePre::new(instance_pre.clone()).map_err(mismatch)?,
-                EvaluateBundle::check(&instance_pre, scratch).map_err(mismatch)?,
-            ),
-        };
+        let prepared = kinds::of(manifest.kind)
+            .prepare(&instance_pre, &mut scratch)
+            .map_err(mismatch)?;
 
         let mut plugin = LoadedPlugin {
             info: PluginSummary {
@@ -195,11 +174,11 @@ impl PluginRuntime {
             limits: manifest.limits,
             name: plugin_name,
             version: plugin_version,
+            instance_pre,
             prepared,
         };
         self.check_description(&mut plugin, &manifest)?;
-        self.check_params(&mut plugin)?;
-        self.ask_context_scope(&mut plugin)?;
+        self.configure(&mut plugin)?;
         Ok(plugin)
     }
 
@@ -213,47 +192,11 @@ impl PluginRuntime {
             plugin: manifest.name.clone(),
             error,
         };
-        let mut bundled = Vec::new();
-        let (info, item) = match &plugin.prepared {
-            Prepared::Checklist(pre, _) => {
-                let d = self
-                    .run(plugin, |s| {
-                        Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
-                    })
-                    .map_err(describe_error)?;
-                (d.plugin, Some(convert::item_info(d.item)))
-            }
-            Prepared::Bundle(pre, _) => {
-                let d = self
-                    .run(plugin, |s| {
-                        Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
-                    })
-                    .map_err(describe_error)?;
-                bundled = d.items.into_iter().map(convert::item_info).collect();
-                (d.plugin, None)
-            }
-            Prepared::Breaker(pre, _) => (
-                self.run(plugin, |s| {
-                    Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
-                })
-                .map_err(describe_error)?,
-                None,
-            ),
-            Prepared::Risk(pre, _) => (
-                self.run(plugin, |s| {
-                    Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
-                })
-                .map_err(describe_error)?,
-                None,
-            ),
-            Prepared::Matcher(pre, _) => (
-                self.run(plugin, |s| {
-                    Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
-                })
-                .map_err(describe_error)?,
-                None,
-            ),
-        };
+        let description = plugin
+            .prepared
+            .describe(self, plugin)
+            .map_err(describe_error)?;
+        let info = description.plugin;
         let mut wrong = Vec::new();
         if info.name != manifest.name {
             wrong.push(format!(
@@ -274,16 +217,7 @@ impl PluginRuntime {
                 manifest.kind
             ));
         }
-        if manifest.kind == PluginKind::ChecklistBundle {
-            if bundled.is_empty() {
-                wrong.push("the bundle describes no items".to_string());
-            }
-            for (i, item) in bundled.iter().enumerate() {
-                if bundled[..i].iter().any(|earlier| earlier.id == item.id) {
-                    wrong.push(format!("item `{}` is described twice", item.id));
-                }
-            }
-        }
+        wrong.extend(description.problems);
         if !wrong.is_empty() {
             return Err(LoadError::DescribeMismatch {
                 plugin: manifest.name.clone(),
@@ -291,8 +225,9 @@ impl PluginRuntime {
             });
         }
         plugin.info.summary = convert::capped_text(info.summary).0;
-        plugin.info.item = item;
-        plugin.info.items = bundled
+        plugin.info.item = description.item;
+        plugin.info.items = description
+            .items
             .into_iter()
             .map(|item| BundledItem {
                 item,
@@ -304,124 +239,15 @@ impl PluginRuntime {
     }
 
     /// Lets the plugin refuse its manifest's params now rather than fail
-    /// every evaluation later.
-    fn check_params(&self, plugin: &mut LoadedPlugin) -> Result<(), LoadError> {
-        if let Prepared::Bundle(..) = &plugin.prepared {
-            return self.check_bundle_params(plugin);
+    /// every evaluation later, and keeps what it reads with them.
+    fn configure(&self, plugin: &mut LoadedPlugin) -> Result<(), LoadError> {
+        let configuration = plugin.prepared.configure(self, plugin)?;
+        if configuration.reads.is_some() {
+            plugin.info.reads = configuration.reads;
         }
-        let params = plugin.params_json.as_str();
-        let result = match &plugin.prepared {
-            Prepared::Checklist(pre, _) => self.run(plugin, |s| {
-                pre.instantiate(&mut *s)?
-                    .call_validate_params(&mut *s, params)
-            }),
-            Prepared::Breaker(pre, _) => self.run(plugin, |s| {
-                pre.instantiate(&mut *s)?
-                    .call_validate_params(&mut *s, params)
-            }),
-            Prepared::Risk(pre, _) => self.run(plugin, |s| {
-                pre.instantiate(&mut *s)?
-                    .call_validate_params(&mut *s, params)
-            }),
-            Prepared::Matcher(pre, _) => self.run(plugin, |s| {
-                pre.instantiate(&mut *s)?
-                    .call_validate_params(&mut *s, params)
-            }),
-            Prepared::Bundle(..) => Ok(()),
-        };
-        result.map_err(|e| LoadError::InvalidParams {
-            plugin: plugin.name().to_string(),
-            message: e.failure.to_string(),
-        })
-    }
-
-    /// Splits a bundle's `[params]` into one table per item, refusing a
-    /// table that names no item (a typo would otherwise silently leave the
-    /// item on its defaults), then lets each item check its own.
-    fn check_bundle_params(&self, plugin: &mut LoadedPlugin) -> Result<(), LoadError> {
-        let Prepared::Bundle(pre, _) = &plugin.prepared else {
-            return Ok(());
-        };
-        let invalid = |message: String| LoadError::InvalidParams {
-            plugin: plugin.name().to_string(),
-            message,
-        };
-        let tables: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&plugin.params_json)
-                .map_err(|e| invalid(format!("params are not a table: {e}")))?;
-        let ids: Vec<&str> = plugin
-            .info
-            .items
-            .iter()
-            .map(|i| i.item.id.as_str())
-            .collect();
-        let mut per_item = vec!["{}".to_string(); ids.len()];
-        for (key, value) in &tables {
-            let Some(index) = ids.iter().position(|id| id == key) else {
-                return Err(invalid(format!(
-                    "`[params.{key}]` names no item of this bundle (it has `{}`)",
-                    ids.join("`, `")
-                )));
-            };
-            if !value.is_object() {
-                return Err(invalid(format!(
-                    "`params.{key}` must be a table of that item's params, not {value}"
-                )));
-            }
-            per_item[index] = value.to_string();
+        if let Some(items) = configuration.items {
+            plugin.info.items = items;
         }
-        for (id, params) in ids.iter().zip(&per_item) {
-            self.run(plugin, |s| {
-                pre.instantiate(&mut *s)?
-                    .call_validate_params(&mut *s, id, params)
-            })
-            .map_err(|e| invalid(format!("item `{id}`: {}", e.failure)))?;
-        }
-        for (item, params) in plugin.info.items.iter_mut().zip(per_item) {
-            item.params_json = params;
-        }
-        Ok(())
-    }
-
-    /// Asks a checklist item, once, which parts of the context it reads
-    /// with its params; every evaluation then hands it only those. A bundle
-    /// is asked per item, and handed the union.
-    fn ask_context_scope(&self, plugin: &mut LoadedPlugin) -> Result<(), LoadError> {
-        if let Prepared::Bundle(pre, _) = &plugin.prepared {
-            let mut scopes = Vec::with_capacity(plugin.info.items.len());
-            for item in &plugin.info.items {
-                let (id, params) = (item.item.id.as_str(), item.params_json.as_str());
-                let scope = self
-                    .run(plugin, |s| {
-                        pre.instantiate(&mut *s)?
-                            .call_context_scope(&mut *s, id, params)
-                    })
-                    .map_err(|e| LoadError::InvalidParams {
-                        plugin: plugin.name().to_string(),
-                        message: format!("item `{id}`: context-scope: {}", e.failure),
-                    })?;
-                scopes.push(convert::context_scope(scope));
-            }
-            plugin.info.reads = Some(ContextScope::union(&scopes));
-            for (item, scope) in plugin.info.items.iter_mut().zip(scopes) {
-                item.reads = scope;
-            }
-            return Ok(());
-        }
-        let Prepared::Checklist(pre, _) = &plugin.prepared else {
-            return Ok(());
-        };
-        let params = plugin.params_json.as_str();
-        let scope = self
-            .run(plugin, |s| {
-                pre.instantiate(&mut *s)?
-                    .call_context_scope(&mut *s, params)
-            })
-            .map_err(|e| LoadError::InvalidParams {
-                plugin: plugin.name().to_string(),
-                message: format!("context-scope: {}", e.failure),
-            })?;
-        plugin.info.reads = Some(convert::context_scope(scope));
         Ok(())
     }
 }
@@ -435,15 +261,14 @@ fn check_exports(
     plugin: &str,
 ) -> Result<(), LoadError> {
     let ty = component.component_type();
+    let exports = |kind: PluginKind| kinds::of(kind).exports();
     let exported: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-    let missing: Vec<&str> = kind
-        .exports()
+    let missing: Vec<&str> = exports(kind)
         .iter()
         .copied()
         .filter(|f| !exported.contains(f))
         .collect();
-    let not_functions: Vec<&str> = kind
-        .exports()
+    let not_functions: Vec<&str> = exports(kind)
         .iter()
         .copied()
         .filter(|f| matches!(ty.get_export(engine, f), Some(item) if !matches!(item.ty, ComponentItem::ComponentFunc(_))))
@@ -467,7 +292,7 @@ fn check_exports(
     }
     message.push(format!(
         "the world exports {}; the component exports {}",
-        quoted(kind.exports()),
+        quoted(exports(kind)),
         if exported.is_empty() {
             "nothing".to_string()
         } else {
@@ -476,7 +301,7 @@ fn check_exports(
     ));
     if let Some(other) = PluginKind::ALL
         .into_iter()
-        .find(|k| *k != kind && k.exports().iter().all(|f| exported.contains(f)))
+        .find(|k| *k != kind && exports(*k).iter().all(|f| exported.contains(f)))
     {
         message.push(format!("it looks like a `{other}` plugin"));
     }

@@ -5,25 +5,15 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::bindings::{breaker, bundle, checklist, matcher, risk};
+use wasmtime::component::InstancePre;
+
 use super::cache::CompileSource;
 use super::error::{EvalError, EvalFailure};
-use super::exports::{EvaluateBreaker, EvaluateBundle, EvaluateItem, RankCandidates, ScoreRisk};
 use super::host_state::HostState;
+use super::kinds::Prepared;
 use super::limits::PluginLimits;
 use crate::domain::readiness::{ContextScope, ItemInfo};
 use crate::domain::{PluginKind, Timestamp};
-
-/// The pre-instantiated component, typed by its world, and its evaluation
-/// function checked once. Instantiating from it skips import resolution and
-/// type checks on every evaluation.
-pub(crate) enum Prepared {
-    Checklist(checklist::ChecklistItemPre<HostState>, EvaluateItem),
-    Breaker(breaker::BreakerConditionPre<HostState>, EvaluateBreaker),
-    Risk(risk::RiskScorerPre<HostState>, ScoreRisk),
-    Matcher(matcher::TaskMatcherPre<HostState>, RankCandidates),
-    Bundle(bundle::ChecklistBundlePre<HostState>, EvaluateBundle),
-}
 
 pub struct LoadedPlugin {
     pub(crate) info: PluginSummary,
@@ -31,7 +21,12 @@ pub struct LoadedPlugin {
     pub(crate) limits: PluginLimits,
     pub(crate) name: Arc<str>,
     pub(crate) version: Arc<str>,
-    pub(crate) prepared: Prepared,
+    /// The linked component. Instantiating from it skips import resolution
+    /// on every evaluation.
+    pub(crate) instance_pre: InstancePre<HostState>,
+    /// The component typed by its kind's world, with its evaluation
+    /// function checked once (`runtime/kinds/`).
+    pub(crate) prepared: Box<dyn Prepared>,
 }
 
 /// What the host knows about a loaded plugin, as `GET /api/plugins` shows it.
@@ -94,6 +89,17 @@ impl LoadedPlugin {
 
     pub fn params_json(&self) -> &str {
         &self.params_json
+    }
+
+    /// The prepared component as kind `P`, for that kind's evaluation
+    /// calls; a plugin of another kind is refused as `wrong_kind`.
+    pub(crate) fn prepared_as<P: Prepared>(&self, expected: PluginKind) -> Result<&P, EvalError> {
+        let prepared: &dyn std::any::Any = &*self.prepared;
+        prepared.downcast_ref::<P>().ok_or_else(|| {
+            self.error(EvalFailure::WrongKind {
+                message: format!("is a {}, not a {expected}", self.kind()),
+            })
+        })
     }
 
     pub(crate) fn error(&self, failure: EvalFailure) -> EvalError {

@@ -3,8 +3,9 @@
 use std::collections::HashSet;
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::evaluations::Evaluation;
 use super::{Governance, ServiceError, ServiceResult};
 use crate::domain::auth::Principal;
 use crate::domain::breaker::{
@@ -17,7 +18,7 @@ impl Governance {
     /// A rule is saved only if its plugin exists, is a breaker condition,
     /// and accepts the rule's params (the condition parses).
     pub fn validate_rule(&self, rule: &BreakerRule) -> ServiceResult<()> {
-        BreakerRule::check_name(&rule.name).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        BreakerRule::check_name(&rule.name).map_err(ServiceError::BadRequest)?;
         let plugins = self.plugins.current();
         let plugin = plugins.get(&rule.plugin).ok_or_else(|| {
             ServiceError::BadRequest(format!(
@@ -173,30 +174,23 @@ impl Governance {
         let params = rule
             .plugin_params()
             .map_err(|e| CheckError::Params(e.to_string()))?;
-        self.shadow.record("breaker", || {
-            super::registry::breaker_input(&rule.name, plugin.name(), &params, &window)
-        });
         let bound = Duration::from_millis(plugin.summary().timeout_ms) + CHECK_GRACE;
-        let (runtime, evaluated) = (self.runtime.clone(), plugin.clone());
-        let started = Instant::now();
-        let verdict = self
-            .breaker_checks
-            .run(&rule.name, bound, move || {
-                runtime.evaluate_breaker_with(&evaluated, &window, &params)
+        let sample = || super::registry::breaker_input(&rule.name, plugin.name(), &params, &window);
+        let (checked_window, checked_params) = (window.clone(), params.clone());
+        self.evaluator
+            .evaluate(Evaluation::served(plugin, sample), |runtime| {
+                let (runtime, evaluated) = (runtime.clone(), plugin.clone());
+                self.breaker_checks
+                    .run(&rule.name, bound, move || {
+                        runtime.evaluate_breaker_with(&evaluated, &checked_window, &checked_params)
+                    })
+                    .map_err(|abandoned| CheckError::Abandoned {
+                        plugin: plugin.name().to_string(),
+                        version: plugin.version().to_string(),
+                        abandoned,
+                    })
+                    .and_then(|verdict| verdict.map_err(CheckError::Plugin))
             })
-            .map_err(|abandoned| CheckError::Abandoned {
-                plugin: plugin.name().to_string(),
-                version: plugin.version().to_string(),
-                abandoned,
-            })
-            .and_then(|verdict| verdict.map_err(CheckError::Plugin));
-        self.exporter.plugin_evaluated(
-            plugin.name(),
-            plugin.kind(),
-            started.elapsed(),
-            verdict.is_err(),
-        );
-        verdict
     }
 }
 

@@ -1,7 +1,5 @@
 //! Engines' events, their auto-actions, risk reports and stats.
 
-use std::time::Instant;
-
 use super::{Governance, ServiceError, ServiceResult};
 use crate::domain::events::{
     select_action, EngineEvent, EventStats, NewEvent, RiskReport, RiskSummaryCounts,
@@ -21,17 +19,9 @@ impl Governance {
         let plugin = plugins
             .get(name)
             .ok_or_else(|| format!("risk scorer `{name}` is not loaded"))?;
-        self.shadow
-            .record("risk", || serde_json::json!({ "events": events }));
-        let started = Instant::now();
-        let out = self.runtime.score_risk(plugin, events);
-        self.exporter.plugin_evaluated(
-            plugin.name(),
-            plugin.kind(),
-            started.elapsed(),
-            out.is_err(),
-        );
-        out.map(|a| (a, plugin.name().to_string(), plugin.version().to_string()))
+        self.evaluator
+            .score_risk(plugin, events)
+            .map(|a| (a, plugin.name().to_string(), plugin.version().to_string()))
             .map_err(|e| e.to_string())
     }
 

@@ -232,15 +232,11 @@ impl Governance {
                 max_cost_per_hour: None,
             },
         };
-        self.shadow.record("matcher", || {
-            serde_json::to_value(&match_request).unwrap_or_default()
-        });
         let started = Instant::now();
-        let ranked = self.runtime.rank(plugin, &match_request);
-        let elapsed = started.elapsed();
-        self.exporter
-            .plugin_evaluated(plugin.name(), plugin.kind(), elapsed, ranked.is_err());
-        let ranking = ranked.map_err(ServiceError::Plugin)?;
+        let ranking = self
+            .evaluator
+            .rank(plugin, &match_request)
+            .map_err(ServiceError::Plugin)?;
         let assignment = Assignment::from_ranking(
             &request,
             max_cost,

@@ -6,6 +6,7 @@ mod attestations;
 mod breakers;
 mod control;
 mod cycle;
+pub mod evaluations;
 mod events;
 mod fleet;
 pub mod probe;
@@ -106,8 +107,8 @@ pub struct Governance {
     /// Sends auto-actions and escalations to the webhook.
     pub notifier: crate::webhook::Notifier,
     pub fleet: Fleet,
-    /// Samples the inputs plugins are served, for candidates' shadow runs.
-    pub shadow: registry::ShadowRecorder,
+    /// Runs plugins for every service here, and records each evaluation.
+    evaluator: evaluations::PluginEvaluator,
     /// Bounds each breaker check, and remembers the ones abandoned.
     breaker_checks: breakers::BreakerChecks,
 }
@@ -120,6 +121,8 @@ impl Governance {
         settings: GovernanceSettings,
         exporter: Arc<Exporter>,
     ) -> Self {
+        let evaluator =
+            evaluations::PluginEvaluator::new(runtime.clone(), exporter.clone(), db.clone());
         Self {
             db,
             runtime,
@@ -130,7 +133,7 @@ impl Governance {
             command_source: None,
             notifier: crate::webhook::Notifier::disabled(),
             fleet: Fleet::default(),
-            shadow: registry::ShadowRecorder::disabled(),
+            evaluator,
             breaker_checks: breakers::BreakerChecks::default(),
         }
     }
@@ -141,9 +144,16 @@ impl Governance {
         Ok(self)
     }
 
+    /// Samples the inputs plugins are served, for candidates' shadow runs.
     pub fn with_shadow_recorder(mut self, recorder: registry::ShadowRecorder) -> Self {
-        self.shadow = recorder;
+        self.evaluator = self.evaluator.with_shadow_recorder(recorder);
         self
+    }
+
+    /// The one way to evaluate a plugin for a caller: it records the
+    /// evaluation's metrics, shadow sample and row.
+    pub fn evaluator(&self) -> &evaluations::PluginEvaluator {
+        &self.evaluator
     }
 
     pub fn with_notifier(mut self, notifier: crate::webhook::Notifier) -> Self {

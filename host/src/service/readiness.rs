@@ -1,7 +1,5 @@
 //! Readiness: the checklist plugins on a context built from the store.
 
-use std::time::Instant;
-
 use super::{Governance, ServiceResult};
 use crate::domain::governance::{days_between, DAY_MS};
 use crate::domain::readiness::{Facts, PhaseStatus, ReadinessContext, ReadinessReport};
@@ -51,28 +49,7 @@ impl Governance {
         // that a swap made mid-way.
         let plugins = self.plugins.current();
         let checklist = plugins.checklist();
-        self.shadow.record("readiness", || {
-            serde_json::to_value(&ctx).unwrap_or_default()
-        });
-        let started = Instant::now();
-        let assessment = self.runtime.assess(&checklist, &ctx);
-        let elapsed = started.elapsed();
-        // One observation per plugin that served the assessment: a bundle
-        // serves many items in one call.
-        let mut seen: Vec<&str> = Vec::new();
-        for entry in &checklist {
-            let plugin = entry.plugin();
-            if seen.contains(&plugin.name()) {
-                continue;
-            }
-            seen.push(plugin.name());
-            let failed = assessment
-                .items
-                .iter()
-                .any(|i| i.plugin == plugin.name() && i.error.is_some());
-            self.exporter
-                .plugin_evaluated(plugin.name(), plugin.kind(), elapsed, failed);
-        }
+        let assessment = self.evaluator.assess(&checklist, &ctx);
         let mut report = ReadinessReport::new(now, ctx.phase.current, &assessment);
         report.plugin_generation = plugins.generation();
         self.db.store_assessment(&mut report)?;

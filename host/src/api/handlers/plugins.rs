@@ -11,8 +11,7 @@ use crate::api::extract::{blocking, json_body, json_value, limit, query, MAX_SHO
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
 use crate::domain::readiness::{Assessment, ReadinessContext};
-use crate::domain::Timestamp;
-use crate::evaluation::{evaluate_json, Evaluated, EvaluationError};
+use crate::evaluation::Evaluated;
 use crate::runtime::PluginSummary;
 use crate::storage::EvaluationRecord;
 
@@ -70,39 +69,12 @@ pub async fn evaluate(
         .clone();
     let input = json_value(body)?;
     blocking(move || {
-        let outcome = evaluate_json(&state.runtime, &plugin, input.clone());
-        let (output, error_code, error, elapsed_us) = match &outcome {
-            Ok(e) => (Some(e.output.clone()), None, None, e.elapsed_us),
-            Err(EvaluationError::Plugin(e)) => (
-                None,
-                Some(e.failure.code().to_string()),
-                Some(e.to_string()),
-                0,
-            ),
-            // Bad input never reached the plugin: nothing to record.
-            Err(EvaluationError::BadInput { .. }) => {
-                return outcome.map(Json).map_err(ApiError::from)
-            }
-        };
-        state.exporter.plugin_evaluated(
-            plugin.name(),
-            plugin.kind(),
-            std::time::Duration::from_micros(elapsed_us),
-            outcome.is_err(),
-        );
-        state.db.record_evaluation(&EvaluationRecord {
-            id: 0,
-            at: Timestamp::now(),
-            plugin: plugin.name().to_string(),
-            version: plugin.version().to_string(),
-            kind: plugin.kind(),
-            input,
-            output,
-            error_code,
-            error,
-            elapsed_us,
-        })?;
-        outcome.map(Json).map_err(ApiError::from)
+        Ok(Json(
+            state
+                .governance
+                .evaluator()
+                .evaluate_requested(&plugin, input)?,
+        ))
     })
     .await
 }
@@ -120,7 +92,10 @@ pub async fn assess(
     let ctx: ReadinessContext = json_body(body)?;
     blocking(move || {
         let plugins = state.plugins.current();
-        Ok(Json(state.runtime.assess(&plugins.checklist(), &ctx)))
+        let checklist = plugins.checklist();
+        Ok(Json(
+            state.governance.evaluator().assess_given(&checklist, &ctx),
+        ))
     })
     .await
 }

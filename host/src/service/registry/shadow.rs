@@ -3,7 +3,8 @@
 //!
 //! Inputs are sampled as they are served (at most one per kind per
 //! interval, the newest N kept), plus the inputs of recorded
-//! `POST /api/plugins/{name}/evaluate` calls of that plugin.
+//! `POST /api/plugins/{name}/evaluate` calls of that plugin. Both are
+//! recorded by the evaluation service (`service/evaluations.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,9 +14,10 @@ use serde_json::Value;
 
 use super::PluginRegistry;
 use crate::domain::breaker::MetricsWindow;
-use crate::domain::registry::{shadow_source, ShadowDifference, ShadowFailure, ShadowReport};
+use crate::domain::registry::{ShadowDifference, ShadowFailure, ShadowReport};
 use crate::domain::{PluginKind, Timestamp};
 use crate::evaluation::{evaluate_json, EvaluationError};
+use crate::runtime::kinds;
 use crate::runtime::{EvalError, LoadedPlugin, PluginRuntime};
 use crate::storage::{Database, StorageError};
 
@@ -147,7 +149,9 @@ impl PluginRegistry {
     fn recorded_cases(&self, candidate: &LoadedPlugin) -> Result<Vec<Case>, StorageError> {
         let keep = self.settings.shadow_inputs;
         let kind = candidate.kind();
-        let sampled = self.db.shadow_inputs(shadow_source(kind), keep)?;
+        let sampled = self
+            .db
+            .shadow_inputs(kinds::of(kind).shadow_source(), keep)?;
         let mut cases: Vec<Case> = if kind == PluginKind::BreakerCondition {
             // A rule's window is replayed with that rule's params. A plugin
             // no rule uses yet is tried on other rules' windows with its
