@@ -56,6 +56,14 @@ pub enum ServiceError {
     GateFailed(Box<crate::domain::registry::GateFailure>),
     #[error(transparent)]
     Storage(StorageError),
+    /// The store could not answer a question a decision depends on, so the
+    /// decision is refused rather than taken without it (fail closed).
+    #[error("cannot read {what} from the store, so the request is refused")]
+    StoreRead {
+        what: String,
+        #[source]
+        source: StorageError,
+    },
 }
 
 impl From<StorageError> for ServiceError {
