@@ -36,7 +36,7 @@ fn looks_like_jwt(token: &str) -> bool {
 pub fn generate_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
-        .map_err(|e| ApiError::Internal(format!("the OS gave no randomness: {e}")))?;
+        .map_err(|e| ApiError::fault("cannot draw a token's randomness from the OS", e))?;
     Ok(format!("{LOCAL_TOKEN_PREFIX}{}", hex::encode(bytes)))
 }
 
@@ -181,7 +181,7 @@ impl Caller {
         let principal =
             tokio::task::spawn_blocking(move || state.tokens.resolve(&state.db, &token))
                 .await
-                .map_err(|e| ApiError::Internal(format!("token lookup failed: {e}")))??;
+                .map_err(|e| ApiError::fault("the token lookup task failed", e))??;
         principal
             .map(|p| Some(Caller::local(p, oidc)))
             .ok_or_else(|| {

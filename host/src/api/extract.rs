@@ -127,5 +127,5 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::Internal(format!("a blocking task failed: {e}")))?
+        .map_err(|e| ApiError::fault("a blocking task failed", e))?
 }
