@@ -61,8 +61,9 @@ pub enum ServiceError {
     #[error("cannot read {what} from the store, so the request is refused")]
     StoreRead {
         what: String,
+        /// Boxed, so that any store implementation's error fits.
         #[source]
-        source: StorageError,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 }
 

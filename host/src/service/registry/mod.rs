@@ -616,7 +616,7 @@ impl PluginRegistry {
             .plugin_kind(name)
             .map_err(|source| ServiceError::StoreRead {
                 what: format!("the kind of plugin `{name}`'s stored versions"),
-                source,
+                source: source.into(),
             })
     }
 
