@@ -115,10 +115,12 @@ impl ApiError {
 
     /// A fault whose details stay in the log.
     fn is_internal(&self) -> bool {
-        matches!(
-            self,
-            ApiError::Internal(_) | ApiError::Fault { .. } | ApiError::Service(_)
-        )
+        match self {
+            // Its own message says what failed, its source (not shown) why.
+            ApiError::Service(ServiceError::DependencyFailed { .. }) => false,
+            ApiError::Internal(_) | ApiError::Fault { .. } | ApiError::Service(_) => true,
+            _ => false,
+        }
     }
 }
 
@@ -160,6 +162,9 @@ impl IntoResponse for ApiError {
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, "plugin_failed"),
             },
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Service(ServiceError::DependencyFailed { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ApiError::Internal(_) | ApiError::Fault { .. } | ApiError::Service(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -233,6 +238,22 @@ mod tests {
         );
         let body = body_of(error.into_response()).await;
         assert_eq!(body["error"]["message"], INTERNAL_MESSAGE);
+    }
+
+    #[tokio::test]
+    async fn a_failed_dependency_is_a_503_naming_it_but_not_its_cause() {
+        let error = ApiError::from(ServiceError::DependencyFailed {
+            what: "the decision log cannot be written".into(),
+            source: std::io::Error::other("disk I/O error in /var/lib/regent").into(),
+        });
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = body_of(response).await;
+        assert_eq!(body["error"]["code"], "unavailable");
+        assert_eq!(
+            body["error"]["message"],
+            "the decision log cannot be written"
+        );
     }
 
     #[tokio::test]

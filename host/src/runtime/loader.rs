@@ -78,16 +78,16 @@ impl PluginRuntime {
             path: manifest_path.to_path_buf(),
             message: "is not UTF-8".into(),
         })?;
-        let mut manifest = Manifest::parse(&text).map_err(|message| LoadError::Manifest {
+        let mut manifest = Manifest::parse(&text).map_err(|error| LoadError::ManifestInvalid {
             path: manifest_path.to_path_buf(),
-            message,
+            error,
         })?;
         if let Some(params) = overrides.get(&manifest.name) {
             manifest
                 .override_params(params)
-                .map_err(|message| LoadError::Manifest {
+                .map_err(|error| LoadError::ManifestInvalid {
                     path: manifest_path.to_path_buf(),
-                    message,
+                    error,
                 })?;
         }
         let stem = manifest_path

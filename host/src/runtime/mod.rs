@@ -125,6 +125,8 @@ impl PluginRuntime {
     fn run<R>(
         &self,
         plugin: &LoadedPlugin,
+        // The inner `Result<R, String>` is the WIT's own `result<_, string>`:
+        // the plugin's error message, kept as the plugin wrote it.
         call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, EvalError> {
         let mut store = self.store(&plugin.name, &plugin.version, plugin.limits);
@@ -196,7 +198,7 @@ impl PluginRuntime {
             evaluate.call(pre.instance_pre(), store, &ctx, &plugin.params_json)
         })?;
         convert::item_verdict(verdict)
-            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+            .map_err(|e| plugin.error(EvalFailure::InvalidOutput { message: e.to_string() }))
     }
 
     /// Runs the checklist on one context. A standalone item gets a store of
@@ -284,9 +286,9 @@ impl PluginRuntime {
                 .map(|(verdict, request)| {
                     let item = |message: String| format!("item `{}`: {message}", request.item);
                     match verdict {
-                        Ok(v) => convert::item_verdict(v).map_err(|message| {
+                        Ok(v) => convert::item_verdict(v).map_err(|e| {
                             bundle.error(EvalFailure::InvalidOutput {
-                                message: item(message),
+                                message: item(e.to_string()),
                             })
                         }),
                         Err(message) => Err(bundle.error(EvalFailure::PluginError {
@@ -377,7 +379,7 @@ impl PluginRuntime {
             evaluate.call(pre.instance_pre(), store, window, params_json)
         })?;
         convert::breaker_verdict(verdict)
-            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+            .map_err(|e| plugin.error(EvalFailure::InvalidOutput { message: e.to_string() }))
     }
 
     /// Asks a breaker plugin whether it accepts `params_json`, as a rule is
@@ -409,7 +411,7 @@ impl PluginRuntime {
             score.call(pre.instance_pre(), store, &events, &plugin.params_json)
         })?;
         convert::risk_assessment(out)
-            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+            .map_err(|e| plugin.error(EvalFailure::InvalidOutput { message: e.to_string() }))
     }
 
     /// Ranks candidates. Callers check the request first
@@ -435,7 +437,7 @@ impl PluginRuntime {
             )
         })?;
         convert::ranking(out, request)
-            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+            .map_err(|e| plugin.error(EvalFailure::InvalidOutput { message: e.to_string() }))
     }
 }
 

@@ -88,7 +88,7 @@ impl PluginRegistry {
         exporter: Arc<Exporter>,
         settings: RegistrySettings,
         overrides: BTreeMap<String, toml::Table>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, signing::KeyError> {
         let trusted = TrustedKeys::from_config(&settings.trusted_keys)?;
         Ok(Self {
             db,
