@@ -21,6 +21,10 @@ pub enum EvaluationError {
     BadInput { kind: PluginKind, message: String },
     #[error(transparent)]
     Plugin(#[from] EvalError),
+    /// The verdict could not be written as JSON. Refused rather than
+    /// answered as `null`, which a caller could read as "no objection".
+    #[error("cannot write the evaluation's output as JSON")]
+    Output(#[source] serde_json::Error),
 }
 
 /// The output of one evaluation, with who decided it and how long it took.
@@ -50,10 +54,10 @@ fn parse<T: DeserializeOwned>(kind: PluginKind, input: Value) -> Result<T, Evalu
     })
 }
 
-fn to_json<T: Serialize>(value: &T) -> Value {
+fn to_json<T: Serialize>(value: &T) -> Result<Value, EvaluationError> {
     // Domain outputs are plain structs of strings and numbers (non-finite
-    // numbers are refused at the boundary), so they always serialize.
-    serde_json::to_value(value).unwrap_or(Value::Null)
+    // numbers are refused at the boundary), so this is not expected to fail.
+    serde_json::to_value(value).map_err(EvaluationError::Output)
 }
 
 /// The input of one plugin kind, read from JSON.
@@ -97,14 +101,14 @@ pub fn evaluate_json(
     let started = Instant::now();
     let output = match read_input(kind, input)? {
         PluginInput::Readiness(ctx) if kind == PluginKind::ChecklistBundle => {
-            to_json(&bundle_results(runtime, plugin, &ctx))
+            Value::Object(bundle_results(runtime, plugin, &ctx)?)
         }
         PluginInput::Readiness(ctx) => {
-            to_json(&runtime.evaluate_item(plugin, &convert::readiness_context(&ctx))?)
+            to_json(&runtime.evaluate_item(plugin, &convert::readiness_context(&ctx))?)?
         }
-        PluginInput::Window(window) => to_json(&runtime.evaluate_breaker(plugin, &window)?),
-        PluginInput::Risk(input) => to_json(&runtime.score_risk(plugin, &input.events)?),
-        PluginInput::Match(request) => to_json(&runtime.rank(plugin, &request)?),
+        PluginInput::Window(window) => to_json(&runtime.evaluate_breaker(plugin, &window)?)?,
+        PluginInput::Risk(input) => to_json(&runtime.score_risk(plugin, &input.events)?)?,
+        PluginInput::Match(request) => to_json(&runtime.rank(plugin, &request)?)?,
     };
     Ok(Evaluated {
         plugin: plugin.name().to_string(),
@@ -122,7 +126,7 @@ fn bundle_results(
     runtime: &PluginRuntime,
     bundle: &LoadedPlugin,
     ctx: &ReadinessContext,
-) -> serde_json::Map<String, Value> {
+) -> Result<serde_json::Map<String, Value>, EvaluationError> {
     let entries: Vec<ChecklistEntry<'_>> = (0..bundle.summary().items.len())
         .map(|index| ChecklistEntry::Bundled { bundle, index })
         .collect();
@@ -130,7 +134,7 @@ fn bundle_results(
         .assess(&entries, ctx)
         .items
         .iter()
-        .map(|item| (item.info.id.clone(), to_json(item)))
+        .map(|item| Ok((item.info.id.clone(), to_json(item)?)))
         .collect()
 }
 
@@ -270,6 +274,13 @@ pub fn subset_mismatch(expected: &Value, actual: &Value, path: &str) -> Option<S
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_output_that_does_not_serialize_is_an_error_not_null() {
+        // JSON object keys must be strings; a pair is not.
+        let output = std::collections::BTreeMap::from([((1, 2), true)]);
+        assert!(matches!(to_json(&output), Err(EvaluationError::Output(_))));
+    }
 
     #[test]
     fn subset_ignores_unnamed_fields_and_reports_the_path() {

@@ -68,6 +68,7 @@ impl From<EvaluationError> for ApiError {
         match e {
             EvaluationError::BadInput { .. } => ApiError::BadRequest(e.to_string()),
             EvaluationError::Plugin(e) => ApiError::Plugin(e),
+            e @ EvaluationError::Output(_) => ApiError::fault("cannot answer an evaluation", e),
         }
     }
 }

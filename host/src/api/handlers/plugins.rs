@@ -83,6 +83,8 @@ pub async fn evaluate(
             Err(EvaluationError::BadInput { .. }) => {
                 return outcome.map(Json).map_err(ApiError::from)
             }
+            // A fault of the host, not the plugin's: nothing to record.
+            Err(EvaluationError::Output(_)) => return outcome.map(Json).map_err(ApiError::from),
         };
         state.exporter.plugin_evaluated(
             plugin.name(),
