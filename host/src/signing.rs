@@ -611,17 +611,23 @@ mod tests {
     #[test]
     fn trusted_keys_reject_bad_keys() {
         let config = |value: &str| BTreeMap::from([("alice".to_string(), value.to_string())]);
-        let err = TrustedKeys::from_config(&config("not base64!")).unwrap_err().to_string();
+        let err = TrustedKeys::from_config(&config("not base64!"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "trusted key `alice` is not base64 of a 32-byte ed25519 public key"
         );
-        let err = TrustedKeys::from_config(&config(&BASE64.encode([1u8; 16]))).unwrap_err().to_string();
+        let err = TrustedKeys::from_config(&config(&BASE64.encode([1u8; 16])))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`alice`"), "{err}");
         // The identity point: small order, so nothing could ever verify.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        let err = TrustedKeys::from_config(&config(&BASE64.encode(identity))).unwrap_err().to_string();
+        let err = TrustedKeys::from_config(&config(&BASE64.encode(identity)))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("weak"), "{err}");
 
         let same = public_key_b64(&key(1));

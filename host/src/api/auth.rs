@@ -36,7 +36,7 @@ fn looks_like_jwt(token: &str) -> bool {
 pub fn generate_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
-        .map_err(|e| ApiError::fault("cannot draw a token's randomness from the OS", e))?;
+        .map_err(|e| ApiError::Internal(format!("the OS gave no randomness: {e}")))?;
     Ok(format!("{LOCAL_TOKEN_PREFIX}{}", hex::encode(bytes)))
 }
 

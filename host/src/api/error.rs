@@ -259,7 +259,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_error_still_says_what_was_wrong() {
-        let body = body_of(ApiError::BadRequest("`limit` must be within 1..=10".into()).into_response()).await;
+        let body =
+            body_of(ApiError::BadRequest("`limit` must be within 1..=10".into()).into_response())
+                .await;
         assert_eq!(body["error"]["message"], "`limit` must be within 1..=10");
     }
 

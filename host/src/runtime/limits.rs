@@ -279,14 +279,20 @@ mod tests {
         }
         .resolve()
         .unwrap_err();
-        assert_eq!(err.to_string(), "limits.timeout_ms must be within 1..=10000, got 0");
+        assert_eq!(
+            err.to_string(),
+            "limits.timeout_ms must be within 1..=10000, got 0"
+        );
         let err = LimitsSpec {
             memory_mib: Some(4096),
             ..Default::default()
         }
         .resolve()
         .unwrap_err();
-        assert_eq!(err.to_string(), "limits.memory_mib must be within 1..=512, got 4096");
+        assert_eq!(
+            err.to_string(),
+            "limits.memory_mib must be within 1..=512, got 4096"
+        );
     }
 
     #[test]
@@ -307,7 +313,10 @@ mod tests {
         }
         .resolve()
         .unwrap_err();
-        assert_eq!(err.to_string(), "limits.instances must be within 1..=32, got 0");
+        assert_eq!(
+            err.to_string(),
+            "limits.instances must be within 1..=32, got 0"
+        );
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl Manifest {
         let kind: PluginKind = raw
             .kind
             .parse()
-            .map_err(|e| ManifestError::Kind(e.into()))?;
+            .map_err(|e: <PluginKind as std::str::FromStr>::Err| ManifestError::Kind(e.into()))?;
         let params_json = serde_json::to_string(&raw.params).map_err(ManifestError::Params)?;
         let limits = raw.limits.resolve()?;
         Ok(Self {
@@ -173,10 +173,9 @@ mod tests {
 
     #[test]
     fn says_what_is_wrong() {
-        let err =
-            Manifest::parse("name = \"x\"\nkind = \"checklist\"\nversion = \"1\"\n")
-                .unwrap_err()
-                .to_string();
+        let err = Manifest::parse("name = \"x\"\nkind = \"checklist\"\nversion = \"1\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("unknown plugin kind `checklist`"), "{err}");
         let err = Manifest::parse("name = \"x\"\nversion = \"1\"\n")
             .unwrap_err()

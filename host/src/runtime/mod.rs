@@ -197,8 +197,11 @@ impl PluginRuntime {
         let verdict = self.run(plugin, |store| {
             evaluate.call(pre.instance_pre(), store, &ctx, &plugin.params_json)
         })?;
-        convert::item_verdict(verdict)
-            .map_err(|e| plugin.error(EvalFailure::InvalidOutput { message: e.to_string() }))
+        convert::item_verdict(verdict).map_err(|e| {
+            plugin.error(EvalFailure::InvalidOutput {
+                message: e.to_string(),
+            })
+        })
     }
 
     /// Runs the checklist on one context. A standalone item gets a store of
@@ -378,8 +381,11 @@ impl PluginRuntime {
         let verdict = self.run(plugin, |store| {
             evaluate.call(pre.instance_pre(), store, window, params_json)
         })?;
-        convert::breaker_verdict(verdict)
-            .map_err(|e| plugin.error(EvalFailure::InvalidOutput { message: e.to_string() }))
+        convert::breaker_verdict(verdict).map_err(|e| {
+            plugin.error(EvalFailure::InvalidOutput {
+                message: e.to_string(),
+            })
+        })
     }
 
     /// Asks a breaker plugin whether it accepts `params_json`, as a rule is
@@ -410,8 +416,11 @@ impl PluginRuntime {
         let out = self.run(plugin, |store| {
             score.call(pre.instance_pre(), store, &events, &plugin.params_json)
         })?;
-        convert::risk_assessment(out)
-            .map_err(|e| plugin.error(EvalFailure::InvalidOutput { message: e.to_string() }))
+        convert::risk_assessment(out).map_err(|e| {
+            plugin.error(EvalFailure::InvalidOutput {
+                message: e.to_string(),
+            })
+        })
     }
 
     /// Ranks candidates. Callers check the request first
@@ -436,8 +445,11 @@ impl PluginRuntime {
                 &plugin.params_json,
             )
         })?;
-        convert::ranking(out, request)
-            .map_err(|e| plugin.error(EvalFailure::InvalidOutput { message: e.to_string() }))
+        convert::ranking(out, request).map_err(|e| {
+            plugin.error(EvalFailure::InvalidOutput {
+                message: e.to_string(),
+            })
+        })
     }
 }
 
