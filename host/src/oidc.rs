@@ -66,8 +66,6 @@ const SHOWN_CHARS: usize = 120;
 pub enum OidcError {
     #[error("the [auth.oidc] configuration is not valid: {0}")]
     Config(String),
-    #[error("the [auth.oidc] configuration is not valid: {0}")]
-    JwksUrl(#[source] JwksUrlError),
     #[error("cannot read the identity provider's key set `{path}`: {reason}")]
     JwksFile { path: String, reason: String },
     #[error("cannot fetch the identity provider's key set from `{url}`: {reason}")]
@@ -166,7 +164,7 @@ impl OidcConfig {
                     return bad("`jwks_file` is empty".into());
                 }
             }
-            (None, Some(url)) => check_url(url).map_err(OidcError::JwksUrl)?,
+            (None, Some(url)) => check_url(url).map_err(|e| OidcError::Config(e.to_string()))?,
         }
         if self.roles_claim.is_empty() {
             return bad("`roles_claim` is empty".into());
