@@ -168,7 +168,7 @@ pub enum FixtureError {
     Params(serde_json::Error),
     /// The component did not load with the fixture's params.
     #[error(transparent)]
-    Load(crate::runtime::LoadError),
+    Load(Box<crate::runtime::LoadError>),
     #[error("{mismatch}{}", described(.description))]
     Mismatch {
         mismatch: String,
@@ -215,7 +215,9 @@ pub fn run_fixture(
                 serde_json::from_str(&manifest.params_json).map_err(FixtureError::Params)?;
             params.extend(overrides.clone());
             manifest.params_json = Value::Object(params).to_string();
-            reloaded = runtime.load(wasm, manifest).map_err(FixtureError::Load)?;
+            reloaded = runtime
+                .load(wasm, manifest)
+                .map_err(|e| FixtureError::Load(Box::new(e)))?;
             &reloaded
         }
     };

@@ -103,7 +103,8 @@ pub enum LoadError {
     ManifestInvalid {
         path: PathBuf,
         #[source]
-        error: super::manifest::ManifestError,
+        /// Boxed: a TOML error is large, and `LoadError` is returned often.
+        error: Box<super::manifest::ManifestError>,
     },
     #[error("plugin `{plugin}`: not a valid component: {message}")]
     Compile { plugin: String, message: String },

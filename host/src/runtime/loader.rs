@@ -84,14 +84,14 @@ impl PluginRuntime {
         })?;
         let mut manifest = Manifest::parse(&text).map_err(|error| LoadError::ManifestInvalid {
             path: manifest_path.to_path_buf(),
-            error,
+            error: Box::new(error),
         })?;
         if let Some(params) = overrides.get(&manifest.name) {
             manifest
                 .override_params(params)
                 .map_err(|error| LoadError::ManifestInvalid {
                     path: manifest_path.to_path_buf(),
-                    error,
+                    error: Box::new(error),
                 })?;
         }
         let stem = manifest_path
