@@ -270,7 +270,7 @@ fn read_key(path: &Path) -> Result<SigningKey, CheckpointerError> {
     #[cfg(not(unix))]
     let _ = meta;
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    crate::signing::read_secret_key(&text).map_err(fail)
+    crate::signing::read_secret_key(&text).map_err(|e| fail(e.to_string()))
 }
 
 /// The file's last checkpoint, if it has any line. A last line without its

@@ -15,12 +15,17 @@ use crate::runtime::kinds;
 use crate::runtime::{EvalError, LoadedPlugin, Manifest, PluginRuntime};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EvaluationError {
     /// The input does not have the shape the plugin's kind takes.
     #[error("invalid input for a {kind} plugin: {message}")]
     BadInput { kind: PluginKind, message: String },
     #[error(transparent)]
     Plugin(#[from] EvalError),
+    /// The verdict could not be written as JSON. Refused rather than
+    /// answered as `null`, which a caller could read as "no objection".
+    #[error("cannot write the evaluation's output as JSON")]
+    Output(#[source] serde_json::Error),
 }
 
 /// The output of one evaluation, with who decided it and how long it took.
@@ -55,10 +60,10 @@ pub(crate) fn parse_input<T: DeserializeOwned>(
     })
 }
 
-pub(crate) fn to_json<T: Serialize>(value: &T) -> Value {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Value, EvaluationError> {
     // Domain outputs are plain structs of strings and numbers (non-finite
-    // numbers are refused at the boundary), so they always serialize.
-    serde_json::to_value(value).unwrap_or(Value::Null)
+    // numbers are refused at the boundary), so this is not expected to fail.
+    serde_json::to_value(value).map_err(EvaluationError::Output)
 }
 
 /// The input of one plugin kind, read from JSON.
@@ -120,6 +125,44 @@ pub struct Fixture {
     pub expect_error: Option<String>,
 }
 
+/// How a manifest's fixture failed. Each message ends with the fixture's
+/// description, in parentheses, when it has one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FixtureError {
+    /// The manifest's params are not a JSON object to merge the fixture's into.
+    #[error(transparent)]
+    Params(serde_json::Error),
+    /// The component did not load with the fixture's params.
+    #[error(transparent)]
+    Load(Box<crate::runtime::LoadError>),
+    #[error("{mismatch}{}", described(.description))]
+    Mismatch {
+        mismatch: String,
+        description: String,
+    },
+    #[error("expected error `{code}`, got {output}{}", described(.description))]
+    UnexpectedOutput {
+        code: String,
+        output: Value,
+        description: String,
+    },
+    #[error("{error}{}", described(.description))]
+    Failed {
+        #[source]
+        error: EvaluationError,
+        description: String,
+    },
+}
+
+fn described(description: &str) -> String {
+    if description.is_empty() {
+        String::new()
+    } else {
+        format!(" ({description})")
+    }
+}
+
 /// Runs one fixture on a component; `Err` says how it failed. A fixture
 /// with params of its own gets its own load of the component (compiled
 /// once, so only describe and validation run again).
@@ -129,26 +172,24 @@ pub fn run_fixture(
     plugin: &LoadedPlugin,
     manifest: &Manifest,
     fixture: &Fixture,
-) -> Result<(), String> {
+) -> Result<(), FixtureError> {
     let reloaded;
     let plugin = match &fixture.params {
         None => plugin,
         Some(overrides) => {
             let mut manifest = manifest.clone();
             let mut params: serde_json::Map<String, Value> =
-                serde_json::from_str(&manifest.params_json).map_err(|e| e.to_string())?;
+                serde_json::from_str(&manifest.params_json).map_err(FixtureError::Params)?;
             params.extend(overrides.clone());
             manifest.params_json = Value::Object(params).to_string();
-            reloaded = runtime.load(wasm, manifest).map_err(|e| e.to_string())?;
+            reloaded = runtime
+                .load(wasm, manifest)
+                .map_err(|e| FixtureError::Load(Box::new(e)))?;
             &reloaded
         }
     };
     let outcome = evaluate_json(runtime, plugin, fixture.input.clone());
-    let context = if fixture.description.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", fixture.description)
-    };
+    let description = fixture.description.clone();
     match (outcome, &fixture.expect_error) {
         (Ok(evaluated), None) => match fixture
             .expect
@@ -156,14 +197,18 @@ pub fn run_fixture(
             .and_then(|e| subset_mismatch(e, &evaluated.output, "$"))
         {
             None => Ok(()),
-            Some(mismatch) => Err(format!("{mismatch}{context}")),
+            Some(mismatch) => Err(FixtureError::Mismatch {
+                mismatch,
+                description,
+            }),
         },
-        (Ok(evaluated), Some(code)) => Err(format!(
-            "expected error `{code}`, got {}{context}",
-            evaluated.output
-        )),
+        (Ok(evaluated), Some(code)) => Err(FixtureError::UnexpectedOutput {
+            code: code.clone(),
+            output: evaluated.output,
+            description,
+        }),
         (Err(EvaluationError::Plugin(e)), Some(code)) if e.failure.code() == code => Ok(()),
-        (Err(e), _) => Err(format!("{e}{context}")),
+        (Err(error), _) => Err(FixtureError::Failed { error, description }),
     }
 }
 
@@ -198,6 +243,13 @@ pub fn subset_mismatch(expected: &Value, actual: &Value, path: &str) -> Option<S
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_output_that_does_not_serialize_is_an_error_not_null() {
+        // JSON object keys must be strings; a pair is not.
+        let output = std::collections::BTreeMap::from([((1, 2), true)]);
+        assert!(matches!(to_json(&output), Err(EvaluationError::Output(_))));
+    }
 
     #[test]
     fn subset_ignores_unnamed_fields_and_reports_the_path() {

@@ -38,7 +38,8 @@ pub fn manifest(data: &[u8]) {
     };
     let manifest = match Manifest::parse(text) {
         Ok(m) => m,
-        Err(message) => {
+        Err(error) => {
+            let message = error.to_string();
             assert!(!message.trim().is_empty(), "an empty error for {text:?}");
             return;
         }

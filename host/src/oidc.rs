@@ -164,7 +164,7 @@ impl OidcConfig {
                     return bad("`jwks_file` is empty".into());
                 }
             }
-            (None, Some(url)) => check_url(url).map_err(OidcError::Config)?,
+            (None, Some(url)) => check_url(url).map_err(|e| OidcError::Config(e.to_string()))?,
         }
         if self.roles_claim.is_empty() {
             return bad("`roles_claim` is empty".into());
@@ -185,17 +185,38 @@ impl OidcConfig {
     }
 }
 
-fn check_url(url: &str) -> Result<(), String> {
+/// `reqwest::Url`'s parse error (the `url` crate's, which is not a
+/// direct dependency).
+type UrlParseError = <reqwest::Url as std::str::FromStr>::Err;
+
+/// Why `jwks_url` was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwksUrlError {
+    #[error("`jwks_url` `{url}` must start with https:// (or http://)")]
+    Scheme { url: String },
+    #[error("`jwks_url` `{url}` has no host")]
+    NoHost { url: String },
+    #[error("`jwks_url` `{url}` is not a valid URL: {source}")]
+    Invalid {
+        url: String,
+        #[source]
+        source: UrlParseError,
+    },
+}
+
+fn check_url(url: &str) -> Result<(), JwksUrlError> {
     let lower = url.to_ascii_lowercase();
     if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-        return Err(format!(
-            "`jwks_url` `{url}` must start with https:// (or http://)"
-        ));
+        return Err(JwksUrlError::Scheme { url: url.into() });
     }
     match reqwest::Url::parse(url) {
         Ok(parsed) if parsed.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
-        Ok(_) => Err(format!("`jwks_url` `{url}` has no host")),
-        Err(e) => Err(format!("`jwks_url` `{url}` is not a valid URL: {e}")),
+        Ok(_) => Err(JwksUrlError::NoHost { url: url.into() }),
+        Err(source) => Err(JwksUrlError::Invalid {
+            url: url.into(),
+            source,
+        }),
     }
 }
 

@@ -134,7 +134,29 @@ pub enum SignatureError {
     )]
     Unsigned,
     #[error("the manifest: {0}")]
-    Manifest(String),
+    Manifest(#[source] crate::runtime::manifest::ManifestError),
+}
+
+/// Why a key was refused: a trusted public key from the config, or a
+/// secret key file. Never quotes a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    #[error("trusted key `{name}` is not base64 of a 32-byte ed25519 public key")]
+    TrustedNotBase64 { name: String },
+    #[error("trusted key `{name}` is not a valid ed25519 public key (not a curve point)")]
+    TrustedNotOnCurve { name: String },
+    /// `verify_strict` rejects every signature by a small-order key, so
+    /// trusting one could only ever produce confusing failures later.
+    #[error("trusted key `{name}` is a weak (small-order) ed25519 key")]
+    TrustedWeak { name: String },
+    /// One key under two names would make the reported signer arbitrary.
+    #[error("trusted keys `{first}` and `{second}` are the same key; keep one name")]
+    TrustedTwice { first: String, second: String },
+    #[error("not a Regent secret key file (expected one line `{SECRET_KEY_PREFIX}<base64>`)")]
+    NotASecretKeyFile,
+    #[error("the secret key is not base64 of a 32-byte ed25519 seed")]
+    SecretNotBase64,
 }
 
 /// The keys whose signatures the host accepts, by signer name.
@@ -147,29 +169,21 @@ pub struct TrustedKeys {
 
 impl TrustedKeys {
     /// From the config's `signer name -> base64 public key` map.
-    pub fn from_config(keys: &BTreeMap<String, String>) -> Result<Self, String> {
+    pub fn from_config(keys: &BTreeMap<String, String>) -> Result<Self, KeyError> {
         let mut by_key: BTreeMap<[u8; 32], (String, VerifyingKey)> = BTreeMap::new();
         for (name, b64) in keys {
-            let bytes = decode_fixed::<32>(b64.trim()).ok_or_else(|| {
-                format!("trusted key `{name}` is not base64 of a 32-byte ed25519 public key")
-            })?;
-            let key = VerifyingKey::from_bytes(&bytes).map_err(|_| {
-                format!(
-                    "trusted key `{name}` is not a valid ed25519 public key (not a curve point)"
-                )
-            })?;
-            // verify_strict rejects every signature by a small-order key, so
-            // trusting one could only ever produce confusing failures later.
+            let bytes = decode_fixed::<32>(b64.trim())
+                .ok_or_else(|| KeyError::TrustedNotBase64 { name: name.clone() })?;
+            let key = VerifyingKey::from_bytes(&bytes)
+                .map_err(|_| KeyError::TrustedNotOnCurve { name: name.clone() })?;
             if key.is_weak() {
-                return Err(format!(
-                    "trusted key `{name}` is a weak (small-order) ed25519 key"
-                ));
+                return Err(KeyError::TrustedWeak { name: name.clone() });
             }
-            // One key under two names would make the reported signer arbitrary.
             if let Some((other, _)) = by_key.get(&bytes) {
-                return Err(format!(
-                    "trusted keys `{other}` and `{name}` are the same key; keep one name"
-                ));
+                return Err(KeyError::TrustedTwice {
+                    first: other.clone(),
+                    second: name.clone(),
+                });
             }
             by_key.insert(bytes, (name.clone(), key));
         }
@@ -315,12 +329,12 @@ pub fn encode_secret_key(key: &SigningKey) -> String {
 
 /// Reads a secret key file written by [`encode_secret_key`]. Errors never
 /// quote the file's content: it is a secret.
-pub fn read_secret_key(text: &str) -> Result<SigningKey, String> {
-    let encoded = text.trim().strip_prefix(SECRET_KEY_PREFIX).ok_or_else(|| {
-        format!("not a Regent secret key file (expected one line `{SECRET_KEY_PREFIX}<base64>`)")
-    })?;
-    let seed = decode_fixed::<32>(encoded)
-        .ok_or_else(|| "the secret key is not base64 of a 32-byte ed25519 seed".to_string())?;
+pub fn read_secret_key(text: &str) -> Result<SigningKey, KeyError> {
+    let encoded = text
+        .trim()
+        .strip_prefix(SECRET_KEY_PREFIX)
+        .ok_or(KeyError::NotASecretKeyFile)?;
+    let seed = decode_fixed::<32>(encoded).ok_or(KeyError::SecretNotBase64)?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
@@ -597,17 +611,23 @@ mod tests {
     #[test]
     fn trusted_keys_reject_bad_keys() {
         let config = |value: &str| BTreeMap::from([("alice".to_string(), value.to_string())]);
-        let err = TrustedKeys::from_config(&config("not base64!")).unwrap_err();
+        let err = TrustedKeys::from_config(&config("not base64!"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "trusted key `alice` is not base64 of a 32-byte ed25519 public key"
         );
-        let err = TrustedKeys::from_config(&config(&BASE64.encode([1u8; 16]))).unwrap_err();
+        let err = TrustedKeys::from_config(&config(&BASE64.encode([1u8; 16])))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`alice`"), "{err}");
         // The identity point: small order, so nothing could ever verify.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        let err = TrustedKeys::from_config(&config(&BASE64.encode(identity))).unwrap_err();
+        let err = TrustedKeys::from_config(&config(&BASE64.encode(identity)))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("weak"), "{err}");
 
         let same = public_key_b64(&key(1));
@@ -615,7 +635,7 @@ mod tests {
             ("alice".to_string(), same.clone()),
             ("bob".to_string(), same),
         ]);
-        let err = TrustedKeys::from_config(&twice).unwrap_err();
+        let err = TrustedKeys::from_config(&twice).unwrap_err().to_string();
         assert!(err.contains("`alice`") && err.contains("`bob`"), "{err}");
 
         let trusted = trusting(&[("alice", &key(1)), ("bob", &key(2))]);
@@ -639,7 +659,7 @@ mod tests {
 
         assert!(read_secret_key(&public).is_err());
         let short = format!("{SECRET_KEY_PREFIX}{}", BASE64.encode([1u8; 31]));
-        let err = read_secret_key(&short).unwrap_err();
+        let err = read_secret_key(&short).unwrap_err().to_string();
         assert!(!err.contains(&BASE64.encode([1u8; 31])), "{err}");
     }
 }

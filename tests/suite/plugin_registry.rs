@@ -1710,3 +1710,40 @@ async fn the_plugins_directory_reads_only_regular_files_under_the_cap() {
         "{ready}"
     );
 }
+
+/// A name keeps its kind. If the store cannot say which kind a name was
+/// stored with, the upload is refused (500, nothing stored) rather than
+/// let through with the kind gate skipped, and the client is not shown
+/// the store's error.
+#[tokio::test]
+async fn a_store_error_reading_a_names_kind_refuses_the_upload() {
+    let app = spawn().await;
+    let (status, body) = upload_from(&app, &fixtures(), "swap-item", "?activate=false").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The stored kind becomes unreadable: a blob where text belongs.
+    let db = rusqlite::Connection::open(&app.db_path).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute(
+        "UPDATE plugin_versions SET kind = X'00' WHERE name = 'swap-item'",
+        [],
+    )
+    .unwrap();
+
+    let (status, body) = upload_from(&app, &v2(), "swap-item", "?activate=false").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(error_code(&body), "internal");
+    let message = error_message(&body);
+    assert!(
+        !message.contains("database") && !message.contains("kind"),
+        "internal details leaked to the client: {body}"
+    );
+    let stored: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM plugin_versions WHERE name = 'swap-item' AND version = '2.0.0'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 0, "a version was stored with its kind unchecked");
+}

@@ -181,7 +181,7 @@ impl Caller {
         let principal =
             tokio::task::spawn_blocking(move || state.tokens.resolve(&state.db, &token))
                 .await
-                .map_err(|e| ApiError::Internal(format!("token lookup failed: {e}")))??;
+                .map_err(|e| ApiError::fault("the token lookup task failed", e))??;
         principal
             .map(|p| Some(Caller::local(p, oidc)))
             .ok_or_else(|| {

@@ -26,15 +26,29 @@ pub fn json_value(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError
     serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
 }
 
+/// Why a JSON value is not the type asked for: serde's error, and the
+/// path of the first bad field (`.` for the value itself).
+#[derive(Debug, thiserror::Error)]
+#[error("{}{source}", at_path(.path))]
+pub struct ShapeError {
+    path: String,
+    #[source]
+    source: serde_json::Error,
+}
+
+fn at_path(path: &str) -> String {
+    if path == "." {
+        String::new()
+    } else {
+        format!("at `{path}`: ")
+    }
+}
+
 /// A JSON value as `T`, naming the path of the first bad field.
-pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, String> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            e.into_inner().to_string()
-        } else {
-            format!("at `{path}`: {}", e.into_inner())
-        }
+pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, ShapeError> {
+    serde_path_to_error::deserialize(value).map_err(|e| ShapeError {
+        path: e.path().to_string(),
+        source: e.into_inner(),
     })
 }
 
@@ -127,5 +141,5 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::Internal(format!("a blocking task failed: {e}")))?
+        .map_err(|e| ApiError::fault("a blocking task failed", e))?
 }

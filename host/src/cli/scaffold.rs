@@ -97,6 +97,8 @@ const PARAMS: [&str; 4] = [
     "min_reputation = 0.5\n",
 ];
 
+/// Guest code for a new plugin. Its `Result<_, String>` is the SDK's, which
+/// mirrors the WIT's `result<_, string>`: the plugin boundary, not the host.
 const SOURCES: [&str; 4] = [
     r#"//! {name}: a readiness checklist item.
 

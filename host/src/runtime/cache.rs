@@ -97,6 +97,28 @@ pub enum CompileError {
     Host(String),
 }
 
+/// Why an artifact in the disk cache was refused; the caller deletes it
+/// and recompiles.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArtifactRefused {
+    #[error(transparent)]
+    Read(#[from] SafeReadError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("too short to be an artifact")]
+    TooShort,
+    #[error("not in this server's artifact format")]
+    WrongFormat,
+    #[error("its MAC does not verify under this server's key")]
+    BadMac,
+    /// Not a source: the digest crate's error implements `Error` only
+    /// with its `std` feature. HMAC takes keys of any length, so this is
+    /// not expected.
+    #[error("cannot key the MAC: {0}")]
+    MacKey(hmac::digest::InvalidLength),
+}
+
 /// Why the disk cache cannot be trusted as configured.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -264,9 +286,13 @@ impl DiskCache {
         &self.dir
     }
 
-    fn mac(&self, engine_hash: &str, sha256: &str, artifact: &[u8]) -> Result<HmacSha256, String> {
-        let mut mac = HmacSha256::new_from_slice(&self.key.0)
-            .map_err(|e| format!("cannot key the MAC: {e}"))?;
+    fn mac(
+        &self,
+        engine_hash: &str,
+        sha256: &str,
+        artifact: &[u8],
+    ) -> Result<HmacSha256, ArtifactRefused> {
+        let mut mac = HmacSha256::new_from_slice(&self.key.0).map_err(ArtifactRefused::MacKey)?;
         mac.update(MAC_CONTEXT);
         for part in [engine_hash.as_bytes(), sha256.as_bytes()] {
             mac.update(&(part.len() as u64).to_le_bytes());
@@ -489,7 +515,7 @@ impl CompileCache {
             Ok(Some(body)) => body,
             Ok(None) => return None,
             Err(why) => {
-                discard(&path, &why);
+                discard(&path, &why.to_string());
                 return None;
             }
         };
@@ -520,32 +546,31 @@ impl CompileCache {
         disk: &DiskCache,
         sha256: &str,
         path: &Path,
-    ) -> Result<Option<Vec<u8>>, String> {
+    ) -> Result<Option<Vec<u8>>, ArtifactRefused> {
         let (file, metadata) = match safe_fs::open_regular(path) {
             Ok(opened) => opened,
             Err(SafeReadError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         let bytes = safe_fs::read_bounded(
-            file.try_clone().map_err(|e| e.to_string())?,
+            file.try_clone()?,
             metadata.len(),
             path,
             disk.max_bytes,
             "[compile] cache_max_bytes",
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let Some((magic, rest)) = bytes.split_first_chunk::<8>() else {
-            return Err("too short to be an artifact".into());
+            return Err(ArtifactRefused::TooShort);
         };
         if magic != MAGIC {
-            return Err("not in this server's artifact format".into());
+            return Err(ArtifactRefused::WrongFormat);
         }
         let Some((tag, body)) = rest.split_first_chunk::<MAC_LEN>() else {
-            return Err("too short to be an artifact".into());
+            return Err(ArtifactRefused::TooShort);
         };
         disk.mac(&self.engine_hash, sha256, body)?
             .verify_slice(tag)
-            .map_err(|_| "its MAC does not verify under this server's key".to_string())?;
+            .map_err(|_| ArtifactRefused::BadMac)?;
         // Recently used: eviction goes by modification time.
         if let Err(e) = file.set_modified(SystemTime::now()) {
             tracing::debug!(path = %path.display(), error = %e, "cannot mark a cache artifact used");

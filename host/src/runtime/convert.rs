@@ -2,6 +2,7 @@
 //! boundary. Inputs convert once per request, however many plugins see them.
 
 use super::bindings::types as wit;
+use super::error::OutputError;
 use super::limits::{MAX_RECOMMENDATIONS, MAX_TEXT_BYTES};
 use crate::domain::{
     self, breaker, matching, readiness, risk, Category, Phase, Severity, Timestamp,
@@ -197,7 +198,7 @@ pub fn capped_text(text: String) -> (String, bool) {
     (cut, true)
 }
 
-pub fn item_verdict(v: wit::ItemVerdict) -> Result<readiness::ItemVerdict, String> {
+pub fn item_verdict(v: wit::ItemVerdict) -> Result<readiness::ItemVerdict, OutputError> {
     finite("observed", v.observed)?;
     let (detail, truncated) = capped_text(v.detail);
     Ok(readiness::ItemVerdict {
@@ -224,7 +225,7 @@ pub fn metrics_window(w: &breaker::MetricsWindow) -> wit::MetricsWindow {
     }
 }
 
-pub fn breaker_verdict(v: wit::BreakerVerdict) -> Result<breaker::BreakerVerdict, String> {
+pub fn breaker_verdict(v: wit::BreakerVerdict) -> Result<breaker::BreakerVerdict, OutputError> {
     finite("observed", v.observed)?;
     let (reason, truncated) = capped_text(v.reason);
     Ok(breaker::BreakerVerdict {
@@ -247,7 +248,7 @@ pub fn events(events: &[risk::GovernanceEvent]) -> Vec<wit::GovernanceEvent> {
         .collect()
 }
 
-pub fn risk_assessment(a: wit::RiskAssessment) -> Result<risk::RiskAssessment, String> {
+pub fn risk_assessment(a: wit::RiskAssessment) -> Result<risk::RiskAssessment, OutputError> {
     let mut truncated = a.recommendations.len() > MAX_RECOMMENDATIONS;
     let recommendations = a
         .recommendations
@@ -277,7 +278,7 @@ pub fn risk_assessment(a: wit::RiskAssessment) -> Result<risk::RiskAssessment, S
         recommendations,
         truncated,
     };
-    out.check().map_err(|e| e.to_string())?;
+    out.check().map_err(|e| OutputError::Refused(e.into()))?;
     Ok(out)
 }
 
@@ -354,7 +355,7 @@ fn exclusion_reason(r: wit::ExclusionReason) -> matching::ExclusionReason {
 pub fn ranking(
     r: wit::Ranking,
     request: &matching::MatchRequest,
-) -> Result<matching::Ranking, String> {
+) -> Result<matching::Ranking, OutputError> {
     let ranked = r.ranked.into_iter().map(|c| matching::Placement::Ranked {
         index: c.index,
         score: c.score,
@@ -368,12 +369,13 @@ pub fn ranking(
             reason: exclusion_reason(e.reason),
             capability_match: e.capability_match,
         });
-    matching::Ranking::from_placements(request, ranked.chain(excluded)).map_err(|e| e.to_string())
+    matching::Ranking::from_placements(request, ranked.chain(excluded))
+        .map_err(|e| OutputError::Refused(e.into()))
 }
 
-fn finite(field: &str, value: Option<f64>) -> Result<(), String> {
+fn finite(field: &'static str, value: Option<f64>) -> Result<(), OutputError> {
     match value {
-        Some(v) if !v.is_finite() => Err(format!("{field} is {v}, not a finite number")),
+        Some(value) if !value.is_finite() => Err(OutputError::NotFinite { field, value }),
         _ => Ok(()),
     }
 }

@@ -65,6 +65,20 @@ impl EvalFailure {
     }
 }
 
+/// Why the host refused a value a plugin returned: well-typed as the WIT
+/// says, but outside what the domain accepts. Becomes
+/// [`EvalFailure::InvalidOutput`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutputError {
+    #[error("{field} is {value}, not a finite number")]
+    NotFinite { field: &'static str, value: f64 },
+    /// The domain's own check refused it; its message says why. Boxed, so
+    /// the domain's error type is kept whatever it is.
+    #[error(transparent)]
+    Refused(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
 /// A failed evaluation, naming the plugin and version that failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("plugin `{plugin}` {version}: {failure}")]
@@ -85,6 +99,13 @@ pub enum LoadError {
     },
     #[error("manifest {path}: {message}")]
     Manifest { path: PathBuf, message: String },
+    #[error("manifest {path}: {error}")]
+    ManifestInvalid {
+        path: PathBuf,
+        #[source]
+        /// Boxed: a TOML error is large, and `LoadError` is returned often.
+        error: Box<super::manifest::ManifestError>,
+    },
     #[error("plugin `{plugin}`: not a valid component: {message}")]
     Compile { plugin: String, message: String },
     /// Not compiled: over a compile bound, or the host could not compile.

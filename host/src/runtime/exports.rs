@@ -13,6 +13,11 @@
 /// the component's export against the signature, and whose `call` uses the
 /// very same signature. Writing the signature once, in the macro call, is
 /// what makes the unchecked call sound.
+///
+/// Every export returns the WIT's `result<_, string>`, so `String` is the
+/// error type here: it is the plugin's own message, and the type must
+/// match the component's exactly. The runtime turns it into
+/// [`super::EvalFailure::PluginError`] at once.
 macro_rules! checked_export {
     (
         $(#[$doc:meta])*

@@ -85,16 +85,30 @@ pub struct LimitsSpec {
     pub table_elements: Option<usize>,
 }
 
+/// Why a manifest's `[limits]` cannot be honoured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitsError {
+    /// Zero, or over the ceiling the engine was built for.
+    #[error("limits.{key} must be within 1..={max}, got {got}")]
+    OutOfRange {
+        key: &'static str,
+        max: u64,
+        got: u64,
+    },
+}
+
 impl LimitsSpec {
-    pub fn resolve(&self) -> Result<PluginLimits, String> {
+    pub fn resolve(&self) -> Result<PluginLimits, LimitsError> {
         let mut limits = PluginLimits::default();
         if let Some(ms) = self.timeout_ms {
             let timeout = Duration::from_millis(ms);
             if ms == 0 || timeout > MAX_TIMEOUT {
-                return Err(format!(
-                    "limits.timeout_ms must be within 1..={}, got {ms}",
-                    MAX_TIMEOUT.as_millis()
-                ));
+                return Err(LimitsError::OutOfRange {
+                    key: "timeout_ms",
+                    max: MAX_TIMEOUT.as_millis() as u64,
+                    got: ms,
+                });
             }
             limits.timeout = timeout;
         }
@@ -105,23 +119,27 @@ impl LimitsSpec {
             match bytes {
                 Some(b) if mib > 0 && b <= MAX_MEMORY_BYTES => limits.memory_bytes = b,
                 _ => {
-                    return Err(format!(
-                        "limits.memory_mib must be within 1..={}, got {mib}",
-                        MAX_MEMORY_BYTES >> 20
-                    ))
+                    return Err(LimitsError::OutOfRange {
+                        key: "memory_mib",
+                        max: (MAX_MEMORY_BYTES >> 20) as u64,
+                        got: mib,
+                    })
                 }
             }
         }
-        let bounded = |key: &str, value: Option<usize>, max: usize, into: &mut usize| match value {
-            Some(n) if n == 0 || n > max => {
-                Err(format!("limits.{key} must be within 1..={max}, got {n}"))
-            }
-            Some(n) => {
-                *into = n;
-                Ok(())
-            }
-            None => Ok(()),
-        };
+        let bounded =
+            |key: &'static str, value: Option<usize>, max: usize, into: &mut usize| match value {
+                Some(n) if n == 0 || n > max => Err(LimitsError::OutOfRange {
+                    key,
+                    max: max as u64,
+                    got: n as u64,
+                }),
+                Some(n) => {
+                    *into = n;
+                    Ok(())
+                }
+                None => Ok(()),
+            };
         bounded(
             "instances",
             self.instances,
@@ -261,14 +279,20 @@ mod tests {
         }
         .resolve()
         .unwrap_err();
-        assert_eq!(err, "limits.timeout_ms must be within 1..=10000, got 0");
+        assert_eq!(
+            err.to_string(),
+            "limits.timeout_ms must be within 1..=10000, got 0"
+        );
         let err = LimitsSpec {
             memory_mib: Some(4096),
             ..Default::default()
         }
         .resolve()
         .unwrap_err();
-        assert_eq!(err, "limits.memory_mib must be within 1..=512, got 4096");
+        assert_eq!(
+            err.to_string(),
+            "limits.memory_mib must be within 1..=512, got 4096"
+        );
     }
 
     #[test]
@@ -280,7 +304,7 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "limits.table_elements must be within 1..=100000, got 100001"
         );
         let err = LimitsSpec {
@@ -289,7 +313,10 @@ mod tests {
         }
         .resolve()
         .unwrap_err();
-        assert_eq!(err, "limits.instances must be within 1..=32, got 0");
+        assert_eq!(
+            err.to_string(),
+            "limits.instances must be within 1..=32, got 0"
+        );
     }
 
     #[test]

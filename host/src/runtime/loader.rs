@@ -41,13 +41,17 @@ impl PluginRuntime {
             path: dir.to_path_buf(),
             error,
         };
-        let mut manifests: Vec<_> = std::fs::read_dir(dir)
-            .map_err(io)?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        manifests.sort();
         let (mut loaded, mut failed) = (Vec::new(), Vec::new());
+        let mut manifests = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            // An entry that cannot be read is reported, not skipped unseen.
+            match entry {
+                Ok(entry) => manifests.push(entry.path()),
+                Err(error) => failed.push(io(error)),
+            }
+        }
+        manifests.retain(|p| p.extension().is_some_and(|e| e == "toml"));
+        manifests.sort();
         for manifest_path in manifests {
             match self.load_file_with(&manifest_path, overrides) {
                 Ok(plugin) => loaded.push(plugin),
@@ -77,16 +81,16 @@ impl PluginRuntime {
             path: manifest_path.to_path_buf(),
             message: "is not UTF-8".into(),
         })?;
-        let mut manifest = Manifest::parse(&text).map_err(|message| LoadError::Manifest {
+        let mut manifest = Manifest::parse(&text).map_err(|error| LoadError::ManifestInvalid {
             path: manifest_path.to_path_buf(),
-            message,
+            error: Box::new(error),
         })?;
         if let Some(params) = overrides.get(&manifest.name) {
             manifest
                 .override_params(params)
-                .map_err(|message| LoadError::Manifest {
+                .map_err(|error| LoadError::ManifestInvalid {
                     path: manifest_path.to_path_buf(),
-                    message,
+                    error: Box::new(error),
                 })?;
         }
         let stem = manifest_path

@@ -20,7 +20,7 @@
 
 use serde::Deserialize;
 
-use super::limits::{LimitsSpec, PluginLimits};
+use super::limits::{LimitsError, LimitsSpec, PluginLimits};
 use crate::domain::PluginKind;
 pub use crate::evaluation::Fixture;
 
@@ -36,6 +36,37 @@ struct RawManifest {
     limits: LimitsSpec,
     #[serde(default)]
     fixtures: Vec<Fixture>,
+}
+
+/// Why a manifest was refused. Each message names the field at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// Not TOML, or not the manifest's shape (a missing or unknown field).
+    #[error("{}{}", .source.message(), at_line(*.line))]
+    Toml {
+        line: Option<usize>,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("name `{name}` must be 1-64 characters of a-z, 0-9, `-` or `_`, starting with a letter or digit")]
+    Name { name: String },
+    #[error("version `{version}` must be non-empty with no spaces")]
+    Version { version: String },
+    /// `kind` names no plugin kind; the domain's message lists them.
+    #[error(transparent)]
+    Kind(Box<dyn std::error::Error + Send + Sync + 'static>),
+    #[error("params: {0}")]
+    Params(#[source] serde_json::Error),
+    #[error("params override: {0}")]
+    ParamsOverride(#[source] serde_json::Error),
+    #[error(transparent)]
+    Limits(#[from] LimitsError),
+}
+
+fn at_line(line: Option<usize>) -> String {
+    line.map(|line| format!(" (line {line})"))
+        .unwrap_or_default()
 }
 
 /// A validated manifest.
@@ -54,7 +85,7 @@ pub struct Manifest {
 impl Manifest {
     /// Merges `overrides` (a config file's `[plugins.<name>.params]`) into
     /// the params, table by table: a key set there wins, others stay.
-    pub fn override_params(&mut self, overrides: &toml::Table) -> Result<(), String> {
+    pub fn override_params(&mut self, overrides: &toml::Table) -> Result<(), ManifestError> {
         fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
             match (into, from) {
                 (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
@@ -66,26 +97,29 @@ impl Manifest {
             }
         }
         let mut params: serde_json::Value =
-            serde_json::from_str(&self.params_json).map_err(|e| format!("params: {e}"))?;
-        let overrides =
-            serde_json::to_value(overrides).map_err(|e| format!("params override: {e}"))?;
+            serde_json::from_str(&self.params_json).map_err(ManifestError::Params)?;
+        let overrides = serde_json::to_value(overrides).map_err(ManifestError::ParamsOverride)?;
         merge(&mut params, overrides);
         self.params_json = params.to_string();
         Ok(())
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let raw: RawManifest =
-            toml::from_str(text).map_err(|e| e.message().to_string() + &location(text, &e))?;
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|source| ManifestError::Toml {
+            line: line_of(text, &source),
+            source,
+        })?;
         check_name(&raw.name)?;
         if raw.version.trim().is_empty() || raw.version.contains(char::is_whitespace) {
-            return Err(format!(
-                "version `{}` must be non-empty with no spaces",
-                raw.version
-            ));
+            return Err(ManifestError::Version {
+                version: raw.version,
+            });
         }
-        let kind: PluginKind = raw.kind.parse()?;
-        let params_json = serde_json::to_string(&raw.params).map_err(|e| format!("params: {e}"))?;
+        let kind: PluginKind = raw
+            .kind
+            .parse()
+            .map_err(|e: <PluginKind as std::str::FromStr>::Err| ManifestError::Kind(e.into()))?;
+        let params_json = serde_json::to_string(&raw.params).map_err(ManifestError::Params)?;
         let limits = raw.limits.resolve()?;
         Ok(Self {
             name: raw.name,
@@ -98,18 +132,15 @@ impl Manifest {
     }
 }
 
-fn location(text: &str, e: &toml::de::Error) -> String {
-    match e.span() {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!(" (line {line})")
-        }
-        None => String::new(),
-    }
+/// The line of `text` the error points at, counting from 1.
+fn line_of(text: &str, e: &toml::de::Error) -> Option<usize> {
+    let span = e.span()?;
+    let before = text.get(..span.start.min(text.len())).unwrap_or(text);
+    Some(before.matches('\n').count() + 1)
 }
 
 /// Names become file names and URL path segments, so keep them plain.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), ManifestError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -119,9 +150,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "name `{name}` must be 1-64 characters of a-z, 0-9, `-` or `_`, starting with a letter or digit"
-        ))
+        Err(ManifestError::Name {
+            name: name.to_string(),
+        })
     }
 }
 
@@ -142,17 +173,22 @@ mod tests {
 
     #[test]
     fn says_what_is_wrong() {
-        let err =
-            Manifest::parse("name = \"x\"\nkind = \"checklist\"\nversion = \"1\"\n").unwrap_err();
+        let err = Manifest::parse("name = \"x\"\nkind = \"checklist\"\nversion = \"1\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("unknown plugin kind `checklist`"), "{err}");
-        let err = Manifest::parse("name = \"x\"\nversion = \"1\"\n").unwrap_err();
+        let err = Manifest::parse("name = \"x\"\nversion = \"1\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing field `kind`"), "{err}");
         let err = Manifest::parse("name = \"../x\"\nkind = \"risk-scorer\"\nversion = \"1\"\n")
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("name `../x` must be"), "{err}");
         let err =
             Manifest::parse("name = \"x\"\nkind = \"risk-scorer\"\nversion = \"1\"\ncolour = 1\n")
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(
             err.contains("unknown field `colour`") && err.contains("line 4"),
             "{err}"

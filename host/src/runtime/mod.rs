@@ -118,6 +118,8 @@ impl PluginRuntime {
     fn run<R>(
         &self,
         plugin: &LoadedPlugin,
+        // The inner `Result<R, String>` is the WIT's own `result<_, string>`:
+        // the plugin's error message, kept as the plugin wrote it.
         call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<R, EvalError> {
         let mut store = self.store(&plugin.name, &plugin.version, plugin.limits);

@@ -13,7 +13,7 @@ use crate::domain::control::{
     Workflow, WorkflowStatus,
 };
 use crate::domain::{Phase, Timestamp};
-use crate::storage::{Database, NewDecision};
+use crate::storage::{Database, NewDecision, StorageError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -25,7 +25,8 @@ pub struct AuthorizeReply {
     pub decision_id: i64,
 }
 
-type Pending = (NewDecision, oneshot::Sender<Result<i64, String>>);
+/// One store error answers every waiter of a failed batch, hence the `Arc`.
+type Pending = (NewDecision, oneshot::Sender<Result<i64, Arc<StorageError>>>);
 
 /// The decision log, written by group commit: one writer thread appends
 /// every decision waiting at that moment in one transaction (one fsync),
@@ -67,8 +68,9 @@ impl DecisionLog {
                         }
                         Err(e) => {
                             tracing::error!(error = %e, n = entries.len(), "cannot append to the decision log");
+                            let e = Arc::new(e);
                             for w in waiters {
-                                let _ = w.send(Err(e.to_string()));
+                                let _ = w.send(Err(e.clone()));
                             }
                         }
                     }
@@ -90,8 +92,9 @@ impl DecisionLog {
             .map_err(|_| ServiceError::Unavailable("the decision log is not running".into()))?;
         rx.await
             .map_err(|_| ServiceError::Unavailable("the decision log stopped".into()))?
-            .map_err(|e| {
-                ServiceError::Unavailable(format!("the decision log cannot be written: {e}"))
+            .map_err(|source| ServiceError::DependencyFailed {
+                what: "the decision log cannot be written".into(),
+                source: Box::new(source),
             })
     }
 }

@@ -11,18 +11,30 @@ use crate::domain::Timestamp;
 /// (assessment, scorer, scorer version)
 pub type Scored = (RiskAssessment, String, String);
 
+/// Why events could not be scored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScoreError {
+    #[error("risk scorer `{name}` is not loaded")]
+    NotLoaded { name: String },
+    #[error(transparent)]
+    Plugin(#[from] crate::runtime::EvalError),
+}
+
 impl Governance {
     /// Scores events with the configured risk-scorer plugin.
-    pub fn score_events(&self, events: &[GovernanceEvent]) -> Result<Scored, String> {
+    pub fn score_events(&self, events: &[GovernanceEvent]) -> Result<Scored, ScoreError> {
         let name = &self.settings.risk_scorer;
         let plugins = self.plugins.current();
         let plugin = plugins
             .get(name)
-            .ok_or_else(|| format!("risk scorer `{name}` is not loaded"))?;
-        self.evaluator
-            .score_risk(plugin, events)
-            .map(|a| (a, plugin.name().to_string(), plugin.version().to_string()))
-            .map_err(|e| e.to_string())
+            .ok_or_else(|| ScoreError::NotLoaded { name: name.clone() })?;
+        let assessment = self.evaluator.score_risk(plugin, events)?;
+        Ok((
+            assessment,
+            plugin.name().to_string(),
+            plugin.version().to_string(),
+        ))
     }
 
     /// Stores an event; a HIGH or CRITICAL one gets its action in the same

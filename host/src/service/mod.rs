@@ -57,6 +57,24 @@ pub enum ServiceError {
     GateFailed(Box<crate::domain::registry::GateFailure>),
     #[error(transparent)]
     Storage(StorageError),
+    /// A dependency failed with an error of its own (the decision log's
+    /// store): retrying later may work. The client is told `what`; the
+    /// source goes to the log only.
+    #[error("{what}")]
+    DependencyFailed {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The store could not answer a question a decision depends on, so the
+    /// decision is refused rather than taken without it (fail closed).
+    #[error("cannot read {what} from the store, so the request is refused")]
+    StoreRead {
+        what: String,
+        /// Boxed, so that any store implementation's error fits.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 impl From<StorageError> for ServiceError {

@@ -77,13 +77,28 @@ impl utoipa::ToSchema for CommandBatch {
     }
 }
 
+/// Why one record of a batch was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+enum RecordError {
+    #[error("expected an object, got {0}")]
+    NotAnObject(&'static str),
+    #[error(transparent)]
+    Shape(#[from] crate::api::extract::ShapeError),
+    /// The domain's check refused it; boxed, whatever its error type.
+    #[error(transparent)]
+    Invalid(Box<dyn std::error::Error + Send + Sync + 'static>),
+    #[error("`createdAt` {0} is in the future")]
+    InTheFuture(Timestamp),
+}
+
 /// A record is a JSON object, never the array of its fields serde would
 /// also read.
-fn record_object(item: Value) -> Result<CommandRecord, String> {
+fn record_object(item: Value) -> Result<CommandRecord, RecordError> {
     if !item.is_object() {
-        return Err(format!("expected an object, got {}", json_kind(&item)));
+        return Err(RecordError::NotAnObject(json_kind(&item)));
     }
-    typed(item)
+    Ok(typed(item)?)
 }
 
 /// Every record checked before any is written; errors name each bad one.
@@ -113,12 +128,10 @@ fn parse_batch(value: Value, now: Timestamp) -> Result<Vec<CommandRecord>, ApiEr
     let mut errors = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let checked = record_object(item).and_then(|r| {
-            r.check().map_err(|e| e.to_string())?;
+            r.check().map_err(|e| RecordError::Invalid(e.into()))?;
             // A minute of clock skew is tolerated; more is a wrong clock.
             match r.created_at {
-                Some(t) if t.millis() > now.millis() + 60_000 => {
-                    Err(format!("`createdAt` {t} is in the future"))
-                }
+                Some(t) if t.millis() > now.millis() + 60_000 => Err(RecordError::InTheFuture(t)),
                 _ => Ok(r),
             }
         });

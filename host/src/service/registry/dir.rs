@@ -19,8 +19,11 @@ use std::time::{Duration, SystemTime};
 use super::{Candidate, PluginRegistry, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES};
 use crate::domain::registry::{ActivationKind, UploadOptions, VersionStatus};
 use crate::runtime::cache::sha256_hex;
+use crate::runtime::manifest::ManifestError;
 use crate::runtime::Manifest;
 use crate::safe_fs::{self, SafeReadError};
+use crate::service::ServiceError;
+use crate::storage::StorageError;
 
 /// Who the audit log names for the directory's changes.
 const DIR_ACTOR: &str = "plugins-dir";
@@ -57,6 +60,31 @@ fn scan_dir(dir: &Path) -> std::io::Result<Vec<DirPlugin>> {
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(found)
+}
+
+/// Why a pair in the plugins directory was not imported.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DirImportError {
+    #[error(transparent)]
+    Read(#[from] SafeReadError),
+    #[error("{} is not UTF-8 text", .path.display())]
+    NotUtf8 { path: PathBuf },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("names the plugin `{manifest}`, but the file is `{file}.toml`")]
+    NameMismatch { manifest: String, file: String },
+    #[error("{name}@{version} is already stored with other bytes (sha256 {sha256}); the stored one serves: give the new build a new version")]
+    OtherBytes {
+        name: String,
+        version: String,
+        sha256: String,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The upload itself was refused (a gate, a signature, the store).
+    #[error(transparent)]
+    Upload(#[from] ServiceError),
 }
 
 /// What a pair's files hold, read within their bounds.
@@ -108,18 +136,17 @@ impl PluginRegistry {
 
     /// The pair's manifest, component and (if there is one) signature,
     /// each a regular file within its bound.
-    fn read_files(&self, p: &DirPlugin) -> Result<PairFiles, String> {
+    fn read_files(&self, p: &DirPlugin) -> Result<PairFiles, DirImportError> {
         let text =
-            safe_fs::read_regular(&p.manifest, MAX_MANIFEST_BYTES as u64, "the manifest bound")
-                .map_err(|e| e.to_string())?;
-        let text = String::from_utf8(text)
-            .map_err(|_| format!("{} is not UTF-8 text", p.manifest.display()))?;
+            safe_fs::read_regular(&p.manifest, MAX_MANIFEST_BYTES as u64, "the manifest bound")?;
+        let text = String::from_utf8(text).map_err(|_| DirImportError::NotUtf8 {
+            path: p.manifest.clone(),
+        })?;
         let wasm = safe_fs::read_regular(
             &p.wasm,
             self.settings.max_upload_bytes as u64,
             "[plugin_registry] max_upload_bytes",
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let signature = match safe_fs::read_regular(
             &crate::signing::signature_path(&p.wasm),
             MAX_SIGNATURE_BYTES as u64,
@@ -127,7 +154,7 @@ impl PluginRegistry {
         ) {
             Ok(bytes) => Some(bytes),
             Err(SafeReadError::NotFound { .. }) => None,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         Ok(PairFiles {
             manifest: text,
@@ -139,7 +166,12 @@ impl PluginRegistry {
     /// Takes one pair through the gates. The same version with the same
     /// bytes and manifest is not stored again (a signature beside it that
     /// verifies is kept with it); if `activate`, it becomes active.
-    fn import(&self, p: &DirPlugin, how: ActivationKind, activate: bool) -> Result<(), String> {
+    fn import(
+        &self,
+        p: &DirPlugin,
+        how: ActivationKind,
+        activate: bool,
+    ) -> Result<(), DirImportError> {
         let PairFiles {
             manifest: text,
             wasm,
@@ -149,30 +181,30 @@ impl PluginRegistry {
             Err(e) => {
                 // Nothing of that name serves: say why while /ready fails.
                 if self.active.current().get(&p.name).is_none() {
-                    self.set_fault(&p.name, e.clone());
+                    self.set_fault(&p.name, e.to_string());
                 }
                 return Err(e);
             }
         };
         let manifest = Manifest::parse(&text)?;
         if manifest.name != p.name {
-            return Err(format!(
-                "names the plugin `{}`, but the file is `{}.toml`",
-                manifest.name, p.name
-            ));
+            return Err(DirImportError::NameMismatch {
+                manifest: manifest.name,
+                file: p.name.clone(),
+            });
         }
         let sha256 = sha256_hex(&wasm);
         let existing = self
             .db
-            .plugin_version(&manifest.name, &manifest.version)
-            .map_err(|e| e.to_string())?
+            .plugin_version(&manifest.name, &manifest.version)?
             .filter(|v| v.status != VersionStatus::Rejected);
         if let Some(v) = &existing {
             if v.sha256 != sha256 {
-                return Err(format!(
-                    "{}@{} is already stored with other bytes (sha256 {}); the stored one serves: give the new build a new version",
-                    v.name, v.version, v.sha256
-                ));
+                return Err(DirImportError::OtherBytes {
+                    name: v.name.clone(),
+                    version: v.version.clone(),
+                    sha256: v.sha256.clone(),
+                });
             }
         }
         let first = self.active.current().get(&manifest.name).is_none();
@@ -196,7 +228,7 @@ impl PluginRegistry {
                 if first && existing.is_none() {
                     self.set_fault(&manifest.name, e.to_string());
                 }
-                Err(e.to_string())
+                Err(e.into())
             }
         }
     }

@@ -88,7 +88,7 @@ impl PluginRegistry {
         exporter: Arc<Exporter>,
         settings: RegistrySettings,
         overrides: BTreeMap<String, toml::Table>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, signing::KeyError> {
         let trusted = TrustedKeys::from_config(&settings.trusted_keys)?;
         Ok(Self {
             db,
@@ -394,6 +394,7 @@ impl PluginRegistry {
         if options.activate && !options.dry_run {
             self.check_downgrade(name, &version.version, options.force)?;
         }
+        let stored_kind = self.stored_kind(&manifest.name)?;
         // Only after the signature gate: unsigned bytes never cost a compile
         // where signatures are required.
         self.compile_within_bounds(&candidate.wasm)?;
@@ -411,6 +412,7 @@ impl PluginRegistry {
         let checked = self.check(
             &candidate.wasm,
             manifest,
+            stored_kind,
             vec![signature_gate],
             options.force,
         );
@@ -606,12 +608,25 @@ impl PluginRegistry {
         }
     }
 
+    /// The kind `name` was stored with, if any version of it is kept. A
+    /// store error refuses the caller: skipping the kind gate on an error
+    /// would let a name change its kind (fail open).
+    fn stored_kind(&self, name: &str) -> ServiceResult<Option<String>> {
+        self.db
+            .plugin_kind(name)
+            .map_err(|source| ServiceError::StoreRead {
+                what: format!("the kind of plugin `{name}`'s stored versions"),
+                source: source.into(),
+            })
+    }
+
     /// Gates 1-5 on a candidate. The component serves with the config's
     /// params overrides; its fixtures run on the params its author wrote.
     fn check(
         &self,
         wasm: &[u8],
         manifest: Manifest,
+        stored_kind: Option<String>,
         mut gates: Vec<GateResult>,
         force: bool,
     ) -> Result<Checked, Box<GateFailure>> {
@@ -629,7 +644,7 @@ impl PluginRegistry {
                 shadow,
             })
         };
-        if let Some(kind) = self.db.plugin_kind(&manifest.name).ok().flatten() {
+        if let Some(kind) = stored_kind {
             if kind != manifest.kind.world() {
                 let message = format!(
                     "`{}` is a {kind} plugin, and this version declares {}: a name keeps its kind, since rules and settings refer to it by name",
@@ -826,7 +841,8 @@ impl PluginRegistry {
         let (stored, manifest) = self.read_stored(name, version)?;
         self.require_signature(&stored, &manifest, who, how)?;
         self.check_downgrade(name, version, force)?;
-        let checked = self.check(&stored.bytes, manifest, Vec::new(), force);
+        let stored_kind = self.stored_kind(&manifest.name)?;
+        let checked = self.check(&stored.bytes, manifest, stored_kind, Vec::new(), force);
         self.release_unused();
         let checked = checked.map_err(|failure| {
             self.exporter.plugin_rejected(failure.gate.as_str());

@@ -125,6 +125,16 @@ impl PluginRegistry {
                     });
                     continue;
                 }
+                // A verdict the host cannot compare counts against the candidate.
+                Err(e @ EvaluationError::Output(_)) => {
+                    report.failures.push(ShadowFailure {
+                        input: case.label,
+                        recorded_at: case.recorded_at,
+                        code: "invalid_output".to_string(),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
             };
             let (active_out, active_error) = match active.map(|a| replay(&self.runtime, a, &case)) {
                 None => (None, None),
@@ -222,7 +232,7 @@ fn replay(
             let verdict = runtime
                 .evaluate_breaker_with(plugin, &window, params)
                 .map_err(|e: EvalError| EvaluationError::Plugin(e))?;
-            Ok(serde_json::to_value(verdict).unwrap_or(Value::Null))
+            serde_json::to_value(verdict).map_err(EvaluationError::Output)
         }
         _ => evaluate_json(runtime, plugin, case.input.clone()).map(|e| e.output),
     }
