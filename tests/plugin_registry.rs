@@ -1316,7 +1316,7 @@ async fn an_upload_naming_a_part_twice_is_refused() {
 async fn serve_config(dir: tempfile::TempDir, config: ServeConfig) -> TestApp {
     use regent_host::api::auth::hash_token;
     use regent_host::domain::Timestamp;
-    regent_host::storage::Database::open(&config.db_path)
+    regent_host::storage::SqliteStore::open(&config.db_path)
         .unwrap()
         .ensure_admin_token(
             "test-admin",

@@ -19,7 +19,8 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use crate::config::{AuditSettings, WebhookSettings};
 use crate::domain::checkpoint::{Checkpoint, CheckpointError};
 use crate::domain::Timestamp;
-use crate::storage::{Database, StorageError};
+use crate::storage::StorageError;
+use crate::storage::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -69,7 +70,7 @@ enum Fault {
 }
 
 pub struct Checkpointer {
-    db: Arc<Database>,
+    db: Arc<dyn Store>,
     key: SigningKey,
     file: PathBuf,
     every_entries: u64,
@@ -85,7 +86,7 @@ impl Checkpointer {
     /// checkpoint: a store restored, truncated or rewritten behind it is
     /// refused here rather than vouched for.
     pub fn open(
-        db: Arc<Database>,
+        db: Arc<dyn Store>,
         settings: &AuditSettings,
         webhook: &WebhookSettings,
     ) -> Result<Self, CheckpointerError> {
@@ -241,7 +242,7 @@ impl Checkpointer {
 }
 
 /// The log's newest entry id, and the hash of its entry `id`.
-fn log_at(db: &Database, id: i64) -> Result<(i64, Option<String>), StorageError> {
+fn log_at(db: &dyn Store, id: i64) -> Result<(i64, Option<String>), StorageError> {
     let log_last = db.audit_last()?.map_or(0, |(last, _)| last);
     let hash = if id <= log_last {
         db.audit_hash(id)?
@@ -360,7 +361,7 @@ mod tests {
     use super::*;
     use crate::domain::auth::{PrincipalKind, Role, TokenRequest};
 
-    fn setup(every_entries: u64) -> (tempfile::TempDir, Arc<Database>, AuditSettings) {
+    fn setup(every_entries: u64) -> (tempfile::TempDir, Arc<dyn Store>, AuditSettings) {
         let dir = tempfile::tempdir().unwrap();
         let key_path = dir.path().join("audit.key");
         let key = SigningKey::from_bytes(&[5; 32]);
@@ -370,7 +371,7 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let db = Arc::new(Database::open(&dir.path().join("regent.db")).unwrap());
+        let db: Arc<dyn Store> = Arc::new(crate::storage::SqliteStore::open(&dir.path().join("regent.db")).unwrap());
         let settings = AuditSettings {
             checkpoint_key_file: Some(key_path),
             checkpoint_file: Some(dir.path().join("checkpoints.jsonl")),
@@ -382,7 +383,7 @@ mod tests {
     }
 
     /// Appends `n` audit entries (each a new token).
-    fn audit_some(db: &Database, n: usize) {
+    fn audit_some(db: &dyn Store, n: usize) {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         for _ in 0..n {
             let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -436,7 +437,7 @@ mod tests {
         // Reopening over the same log is fine.
         Checkpointer::open(db.clone(), &settings, &WebhookSettings::default()).unwrap();
         // The store is swapped for an older copy: fewer entries.
-        let older = Arc::new(Database::open_in_memory().unwrap());
+        let older: Arc<dyn Store> = Arc::new(crate::storage::SqliteStore::open_in_memory().unwrap());
         audit_some(&older, 1);
         let err = Checkpointer::open(older, &settings, &WebhookSettings::default())
             .err()
@@ -454,14 +455,11 @@ mod tests {
         let first = cp.tick(Instant::now()).unwrap().unwrap();
         assert_eq!(cp.fault(), None);
         // Someone with the file edits the checkpointed entry's hash.
-        let conn = rusqlite::Connection::open(dir.path().join("regent.db")).unwrap();
-        conn.execute_batch("DROP TRIGGER audit_log_no_update")
-            .unwrap();
-        conn.execute(
-            "UPDATE audit_log SET hash = ?2 WHERE id = ?1",
-            rusqlite::params![first.last_id, "ff".repeat(32)],
-        )
-        .unwrap();
+        crate::storage::test_support::overwrite_audit_hash(
+            &dir.path().join("regent.db"),
+            first.last_id,
+            &"ff".repeat(32),
+        );
         let err = cp.tick(Instant::now()).unwrap_err().to_string();
         assert!(err.contains("was rewritten"), "{err}");
         // Nothing more is vouched for, however many entries follow.

@@ -26,7 +26,8 @@ use crate::domain::metrics::MetricsReport;
 use crate::domain::{Phase, Timestamp};
 use crate::exporter::Exporter;
 use crate::runtime::{ActivePlugins, PluginRuntime};
-use crate::storage::{Database, StorageError};
+use crate::storage::StorageError;
+use crate::storage::prelude::*;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -92,7 +93,7 @@ impl From<crate::domain::auth::BindingError> for ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 pub struct Governance {
-    pub db: Arc<Database>,
+    pub db: Arc<dyn Store>,
     pub runtime: Arc<PluginRuntime>,
     /// The active plugin versions: each operation takes the current set
     /// once and uses it to the end.
@@ -102,7 +103,7 @@ pub struct Governance {
     /// When `/metrics` was last scraped: the "monitoring in place" fact.
     last_scrape_ms: AtomicI64,
     /// A command service's database to copy commands from, and how far.
-    command_source: Option<(crate::storage::CommandSource, std::sync::Mutex<i64>)>,
+    command_source: Option<(Box<dyn crate::storage::CommandSource>, std::sync::Mutex<i64>)>,
     /// Sends auto-actions and escalations to the webhook.
     pub notifier: crate::webhook::Notifier,
     pub fleet: Fleet,
@@ -114,7 +115,7 @@ pub struct Governance {
 
 impl Governance {
     pub fn new(
-        db: Arc<Database>,
+        db: Arc<dyn Store>,
         runtime: Arc<PluginRuntime>,
         plugins: Arc<ActivePlugins>,
         settings: GovernanceSettings,
@@ -152,7 +153,7 @@ impl Governance {
     }
 
     /// Reads commands from a command service's database (`COMMAND_DB_PATH`).
-    pub fn with_command_source(mut self, source: crate::storage::CommandSource) -> Self {
+    pub fn with_command_source(mut self, source: Box<dyn crate::storage::CommandSource>) -> Self {
         self.command_source = Some((source, std::sync::Mutex::new(0)));
         self
     }

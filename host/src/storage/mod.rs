@@ -25,6 +25,8 @@ pub use repositories::{
     StateRow, StoredPlugin, StoredSignature, TokenRecord, WorkflowRepository,
 };
 pub use sqlite::{SqliteCommandSource, SqliteStore};
+#[cfg(test)]
+pub(crate) use sqlite::test_support;
 
 /// A backend's own error, kept as the source of a [`StorageError`].
 pub type BackendError = Box<dyn std::error::Error + Send + Sync>;

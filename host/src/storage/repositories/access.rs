@@ -38,6 +38,9 @@ impl TokenRecord {
     }
 }
 
+/// API tokens and the principals they stand for.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait AccessRepository: Send + Sync {
     /// Mints a token. A token bound to an agent needs the agent to exist,
     /// checked in the same transaction.

@@ -10,6 +10,9 @@ pub struct Escalation {
     pub delivery: DeliveryStatus,
 }
 
+/// Agents, their budgets and breakers, and task assignments.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait AgentRepository: Send + Sync {
     fn register_agent(
         &self,
@@ -25,6 +28,10 @@ pub trait AgentRepository: Send + Sync {
 
     /// Deducts a cost; trips the breaker with `budget_exhausted` when the
     /// remaining budget reaches zero or below.
+    ///
+    /// One unit of work: the cost is deducted, and when it crosses the
+    /// budget the agent's trip, its escalation action and audit entry are
+    /// written with it. Concurrent costs serialize: exactly one trips.
     fn record_cost(
         &self,
         id: &str,
@@ -36,6 +43,8 @@ pub trait AgentRepository: Send + Sync {
     ) -> Result<(Agent, Option<ActionRecord>), StorageError>;
 
     /// Counts a failure; trips `repeated_failures` at the threshold.
+    ///
+    /// One unit of work, as [`AgentRepository::record_cost`], for failures.
     #[allow(clippy::too_many_arguments)]
     fn record_failure(
         &self,
@@ -50,6 +59,8 @@ pub trait AgentRepository: Send + Sync {
 
     /// An operator's trip. Tripping a tripped breaker is a conflict: the
     /// first reason stands.
+    ///
+    /// One unit of work: the trip, its escalation action and audit entry.
     fn trip_agent(
         &self,
         id: &str,

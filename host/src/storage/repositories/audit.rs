@@ -41,6 +41,8 @@ pub struct AuditVerification {
     pub problems: Vec<String>,
 }
 
+/// Reading and verifying the hash-chained audit log. Entries are
+/// written only by the changes they record, in the same unit of work.
 pub trait AuditRepository: Send + Sync {
     /// The newest entries first.
     fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntry>, StorageError>;

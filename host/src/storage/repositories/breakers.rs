@@ -4,6 +4,9 @@ use crate::domain::breaker::{BreakerEvent, BreakerRule};
 use crate::domain::Timestamp;
 use crate::storage::StorageError;
 
+/// Breaker rules and their trips.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait BreakerRepository: Send + Sync {
     fn rules(&self) -> Result<Vec<BreakerRule>, StorageError>;
 
@@ -37,6 +40,10 @@ pub trait BreakerRepository: Send + Sync {
     /// event: while it has one, nothing changes and `None` is returned,
     /// except that a trip supersedes an open failed check, so a rule that
     /// once could not be checked still acts when it trips.
+    ///
+    /// One unit of work: the trip, what its action changes (the phase back
+    /// to L3 and pending proposals cancelled, or command types paused), the
+    /// open trip it supersedes, and the audit entries.
     fn record_trip(
         &self,
         event: BreakerEvent,
@@ -56,6 +63,7 @@ pub trait BreakerRepository: Send + Sync {
     /// Command types paused by unresolved `pause_command_type` events.
     fn paused_command_types(&self) -> Result<Vec<String>, StorageError>;
 
+    /// One unit of work: the resolution and its audit entry.
     fn resolve_event(
         &self,
         id: i64,

@@ -26,8 +26,15 @@ pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// Commands, incidents and gauges reported by the services, and the
+/// metrics snapshots computed from them.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait CommandRepository: Send + Sync {
     /// Stores a batch in one transaction: all of it or none of it.
+    ///
+    /// One unit of work: the new commands with their hourly and per-type
+    /// counts, so a tally never disagrees with the rows.
     fn insert_commands(
         &self,
         records: &[CommandRecord],

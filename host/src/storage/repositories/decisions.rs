@@ -18,10 +18,17 @@ pub struct NewDecision {
     pub unbound: bool,
 }
 
+/// The decision log of every authorization.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait DecisionRepository: Send + Sync {
     /// Appends decisions in one transaction (one fsync for the batch) and
     /// returns their ids in order. Decisions change no control state, so
     /// the snapshot is not rebuilt.
+    ///
+    /// One unit of work for the whole batch (the decision log's group
+    /// commit: one sync to disk for many decisions) with the totals. Durable
+    /// when it returns: a decision is answered only after this.
     fn append_decisions(&self, batch: &[NewDecision]) -> Result<Vec<i64>, StorageError>;
 
     fn decisions(

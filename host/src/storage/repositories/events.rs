@@ -17,9 +17,14 @@ pub struct NewAction<'a> {
     pub delivery: DeliveryStatus,
 }
 
+/// Engines' events, the actions taken on them, and risk reports.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait EventRepository: Send + Sync {
     /// Stores the event, its action (if any) and the per-engine totals in
     /// one transaction: the action is never lost even if delivery fails.
+    ///
+    /// One unit of work: the event, its action and the per-engine totals.
     fn insert_event(
         &self,
         e: &NewEvent,

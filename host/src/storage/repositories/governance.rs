@@ -23,10 +23,15 @@ pub struct InitialState<'a> {
     pub whitelist: &'a [String],
 }
 
+/// The program's state: its phase, whitelist and cycle reports.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait GovernanceRepository: Send + Sync {
     /// The first start: phase L3 from now with an empty whitelist, or the
     /// configured `initial` phase with its whitelist, and the default
     /// breaker rules. Later starts change nothing, whatever the config says.
+    ///
+    /// One unit of work: the state, the default rules and the audit entry.
     fn initialize(
         &self,
         rules: &[BreakerRule],
@@ -40,6 +45,9 @@ pub trait GovernanceRepository: Send + Sync {
     /// A change of phase outside the cycle, decided by
     /// [`phase_change`] on the state inside the transaction, so a racing
     /// approval cannot slip between the check and the write.
+    ///
+    /// One unit of work: the phase, the pending proposals a lowering
+    /// cancels, and the audit entries of both.
     fn change_phase(
         &self,
         requested: Phase,
@@ -51,6 +59,8 @@ pub trait GovernanceRepository: Send + Sync {
     ) -> Result<StateRow, StorageError>;
 
     /// Stores the cycle's report and moves `lastReportAt`, together.
+    ///
+    /// One unit of work: the report, `lastReportAt` and the audit entry.
     fn store_report(&self, r: &mut GovernanceReport, actor: &str) -> Result<(), StorageError>;
 
     fn reports(&self, limit: u32) -> Result<Vec<GovernanceReport>, StorageError>;

@@ -53,6 +53,9 @@ pub struct RecordedInput {
     pub input: serde_json::Value,
 }
 
+/// Plugin versions and what is recorded of their evaluations.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait PluginRepository: Send + Sync {
     fn record_evaluation(&self, r: &EvaluationRecord) -> Result<i64, StorageError>;
 

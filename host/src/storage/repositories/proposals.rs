@@ -3,6 +3,9 @@
 use crate::domain::governance::{Approval, Proposal, Rejection};
 use crate::storage::StorageError;
 
+/// Proposals to raise the phase, and the decisions on them.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait ProposalRepository: Send + Sync {
     /// Stores a new pending proposal. A second pending one is a conflict.
     fn create_proposal(&self, p: &mut Proposal, actor: &str) -> Result<(), StorageError>;
@@ -14,6 +17,9 @@ pub trait ProposalRepository: Send + Sync {
 
     /// Records an approval; the last one needed moves the phase to the
     /// target with `whitelist`, in the same transaction.
+    ///
+    /// One unit of work: the approval, the phase it moves when it is the
+    /// last one needed, and the audit entries of both.
     fn approve_proposal(
         &self,
         id: i64,

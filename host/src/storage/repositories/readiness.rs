@@ -39,6 +39,9 @@ impl AttestationRecord {
     }
 }
 
+/// Readiness assessments and the attestations people make for them.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait ReadinessRepository: Send + Sync {
     fn create_attestation(
         &self,

@@ -5,6 +5,7 @@ use crate::domain::retention::Kept;
 use crate::domain::Timestamp;
 use crate::storage::StorageError;
 
+/// Pruning of old rows, a small batch at a time.
 pub trait RetentionRepository: Send + Sync {
     /// Prunes at most `batch` rows of `what` older than `cutoff`, in one
     /// transaction, and returns how many went. A pass calls it again while

@@ -4,6 +4,9 @@ use crate::domain::control::{NewStep, NewWorkflow, Step, Workflow, WorkflowStatu
 use crate::domain::Timestamp;
 use crate::storage::StorageError;
 
+/// Workflows, their steps and their status.
+/// Every method that changes state is one unit of work with its audit
+/// entries: all of it is committed, or none.
 pub trait WorkflowRepository: Send + Sync {
     fn register_workflow(
         &self,

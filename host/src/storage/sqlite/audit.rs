@@ -43,7 +43,7 @@ fn entry_hash(
 }
 
 /// Appends one entry inside `tx`.
-pub(crate) fn append(
+pub(super) fn append(
     tx: &Transaction<'_>,
     at: Timestamp,
     e: NewAudit<'_>,

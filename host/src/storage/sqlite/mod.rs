@@ -23,6 +23,25 @@ mod schema;
 mod workflows;
 
 pub use command_source::SqliteCommandSource;
+
+/// Tampering with a store's file, for tests of what notices it.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::Path;
+
+    /// Rewrites the hash of audit entry `id` behind the store's back, as
+    /// someone with the file could.
+    pub(crate) fn overwrite_audit_hash(db_path: &Path, id: i64, hash: &str) {
+        let conn = rusqlite::Connection::open(db_path).expect("the store's file opens");
+        conn.execute_batch("DROP TRIGGER audit_log_no_update")
+            .expect("the trigger drops");
+        conn.execute(
+            "UPDATE audit_log SET hash = ?2 WHERE id = ?1",
+            rusqlite::params![id, hash],
+        )
+        .expect("the entry is rewritten");
+    }
+}
 use schema::MIGRATIONS;
 
 use std::ops::Deref;
@@ -276,4 +295,38 @@ mod tests {
         assert_eq!((ana.id.as_str(), ana.kind), ("ana", PrincipalKind::Person));
         assert!(ana.names(Role::TechLead));
     }
+}
+
+#[cfg(test)]
+mod conformance {
+    use std::sync::Arc;
+
+    use super::SqliteStore;
+    use crate::storage::conformance::{conformance_suite, StoreFactory};
+    use crate::storage::Store;
+
+    /// A store in a file of its own temporary directory, so reopening it
+    /// reads what the earlier handle committed.
+    struct SqliteFactory {
+        dir: tempfile::TempDir,
+    }
+
+    impl SqliteFactory {
+        fn new() -> Self {
+            Self {
+                dir: tempfile::tempdir().expect("a temporary directory"),
+            }
+        }
+    }
+
+    impl StoreFactory for SqliteFactory {
+        fn open(&self) -> Arc<dyn Store> {
+            Arc::new(
+                SqliteStore::open(&self.dir.path().join("regent.db"))
+                    .expect("the test store opens"),
+            )
+        }
+    }
+
+    conformance_suite!(SqliteFactory::new());
 }
