@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use regent_host::domain::Timestamp;
+use regent_host::storage::prelude::*;
 use regent_tests::app::{error_code, error_message, TestApp, ADMIN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use regent_host::config::ServeConfig;
+use regent_host::storage::prelude::*;
 use regent_tests::app::{error_code, error_message, plugin_files, TestApp};
 use regent_tests::built_plugins;
 use reqwest::{Method, StatusCode};

@@ -19,8 +19,8 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use crate::config::{AuditSettings, WebhookSettings};
 use crate::domain::checkpoint::{Checkpoint, CheckpointError};
 use crate::domain::Timestamp;
-use crate::storage::StorageError;
 use crate::storage::prelude::*;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -106,7 +106,7 @@ impl Checkpointer {
             progress.last_id = c.last_id;
             match c.verify(&key.verifying_key()) {
                 Ok(()) => {
-                    let (log_last, hash) = log_at(&db, c.last_id)?;
+                    let (log_last, hash) = log_at(&*db, c.last_id)?;
                     if let Some(reason) = c.contradiction(log_last, hash.as_deref()) {
                         return Err(CheckpointerError::Contradicted {
                             path: file.clone(),
@@ -177,7 +177,7 @@ impl Checkpointer {
         now: Instant,
     ) -> Result<Option<Checkpoint>, CheckpointerError> {
         if let Some(last) = &progress.last {
-            let (log_last, hash) = log_at(&self.db, last.last_id)?;
+            let (log_last, hash) = log_at(&*self.db, last.last_id)?;
             if let Some(reason) = last.contradiction(log_last, hash.as_deref()) {
                 return Err(CheckpointerError::Contradicted {
                     path: self.file.clone(),
@@ -371,7 +371,8 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let db: Arc<dyn Store> = Arc::new(crate::storage::SqliteStore::open(&dir.path().join("regent.db")).unwrap());
+        let db: Arc<dyn Store> =
+            Arc::new(crate::storage::SqliteStore::open(&dir.path().join("regent.db")).unwrap());
         let settings = AuditSettings {
             checkpoint_key_file: Some(key_path),
             checkpoint_file: Some(dir.path().join("checkpoints.jsonl")),
@@ -406,9 +407,9 @@ mod tests {
         let cp = Checkpointer::open(db.clone(), &settings, &WebhookSettings::default()).unwrap();
         let t0 = Instant::now();
         assert_eq!(cp.tick(t0).unwrap(), None, "an empty log needs none");
-        audit_some(&db, 2);
+        audit_some(&*db, 2);
         assert_eq!(cp.tick(t0).unwrap(), None, "2 of 3 new entries");
-        audit_some(&db, 1);
+        audit_some(&*db, 1);
         let c = cp.tick(t0).unwrap().expect("3 new entries");
         assert_eq!(
             Some((c.last_id, c.last_hash.clone())),
@@ -419,7 +420,7 @@ mod tests {
             None,
             "nothing new"
         );
-        audit_some(&db, 1);
+        audit_some(&*db, 1);
         assert_eq!(cp.tick(t0 + Duration::from_secs(10)).unwrap(), None);
         let later = cp.tick(t0 + Duration::from_secs(3_600)).unwrap().unwrap();
         assert_eq!(later.last_id, c.last_id + 1);
@@ -430,15 +431,16 @@ mod tests {
     #[test]
     fn a_restart_refuses_a_log_that_contradicts_the_last_checkpoint() {
         let (_dir, db, settings) = setup(1);
-        audit_some(&db, 3);
+        audit_some(&*db, 3);
         let cp = Checkpointer::open(db.clone(), &settings, &WebhookSettings::default()).unwrap();
         cp.tick(Instant::now()).unwrap().unwrap();
         drop(cp);
         // Reopening over the same log is fine.
         Checkpointer::open(db.clone(), &settings, &WebhookSettings::default()).unwrap();
         // The store is swapped for an older copy: fewer entries.
-        let older: Arc<dyn Store> = Arc::new(crate::storage::SqliteStore::open_in_memory().unwrap());
-        audit_some(&older, 1);
+        let older: Arc<dyn Store> =
+            Arc::new(crate::storage::SqliteStore::open_in_memory().unwrap());
+        audit_some(&*older, 1);
         let err = Checkpointer::open(older, &settings, &WebhookSettings::default())
             .err()
             .unwrap()
@@ -450,7 +452,7 @@ mod tests {
     #[test]
     fn a_log_rewritten_under_a_running_writer_is_a_lasting_fault() {
         let (dir, db, settings) = setup(1);
-        audit_some(&db, 2);
+        audit_some(&*db, 2);
         let cp = Checkpointer::open(db.clone(), &settings, &WebhookSettings::default()).unwrap();
         let first = cp.tick(Instant::now()).unwrap().unwrap();
         assert_eq!(cp.fault(), None);
@@ -463,7 +465,7 @@ mod tests {
         let err = cp.tick(Instant::now()).unwrap_err().to_string();
         assert!(err.contains("was rewritten"), "{err}");
         // Nothing more is vouched for, however many entries follow.
-        audit_some(&db, 3);
+        audit_some(&*db, 3);
         assert_eq!(cp.tick(Instant::now()).unwrap(), None);
         assert!(cp.fault().unwrap().contains("was rewritten"));
         let lines = std::fs::read_to_string(settings.checkpoint_file.unwrap()).unwrap();

@@ -23,8 +23,8 @@ use crate::runtime::{
 use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
 use crate::service::Governance;
 use crate::storage::prelude::*;
-use crate::storage::SqliteStore;
 use crate::storage::InitialState;
+use crate::storage::SqliteStore;
 use crate::tls::{self, TlsListener};
 
 /// Builds everything the server needs. Call it inside a tokio runtime:
@@ -71,7 +71,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         }
         None => None,
     };
-    bootstrap_admin(&db, now)?;
+    bootstrap_admin(&*db, now)?;
     let checkpoints = if config.audit.checkpoints() {
         let checkpointer = Arc::new(
             crate::checkpoints::Checkpointer::open(db.clone(), &config.audit, &config.webhook)

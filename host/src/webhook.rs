@@ -25,8 +25,8 @@ use tokio::sync::Notify;
 use crate::config::WebhookSettings;
 use crate::domain::events::{ActionRecord, DeliveryStatus};
 use crate::domain::Timestamp;
-use crate::storage::StorageError;
 use crate::storage::prelude::*;
+use crate::storage::StorageError;
 use crate::tls::TlsError;
 
 /// The header carrying the payload's signature.

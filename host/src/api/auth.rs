@@ -179,7 +179,7 @@ impl Caller {
         }
         let state = state.clone();
         let principal =
-            tokio::task::spawn_blocking(move || state.tokens.resolve(&state.db, &token))
+            tokio::task::spawn_blocking(move || state.tokens.resolve(&*state.db, &token))
                 .await
                 .map_err(|e| ApiError::Internal(format!("token lookup failed: {e}")))??;
         principal

@@ -13,8 +13,8 @@ use crate::domain::control::{
     Workflow, WorkflowStatus,
 };
 use crate::domain::{Phase, Timestamp};
-use crate::storage::NewDecision;
 use crate::storage::prelude::*;
+use crate::storage::NewDecision;
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -16,8 +16,8 @@ use crate::domain::events::ActionRecord;
 use crate::domain::fleet::{Agent, AgentUpdate, AssignRequest, Assignment, CostReport, NewAgent};
 use crate::domain::matching::{AssignmentPolicy, Candidate, MatchRequest, Task};
 use crate::domain::Timestamp;
-use crate::storage::{Escalation, StorageError};
 use crate::storage::prelude::*;
+use crate::storage::{Escalation, StorageError};
 
 /// Refuses a token bound to an agent other than `id`.
 fn own_agent(id: &str, who: &Principal) -> ServiceResult<()> {

@@ -26,8 +26,8 @@ use crate::domain::metrics::MetricsReport;
 use crate::domain::{Phase, Timestamp};
 use crate::exporter::Exporter;
 use crate::runtime::{ActivePlugins, PluginRuntime};
-use crate::storage::StorageError;
 use crate::storage::prelude::*;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -103,7 +103,10 @@ pub struct Governance {
     /// When `/metrics` was last scraped: the "monitoring in place" fact.
     last_scrape_ms: AtomicI64,
     /// A command service's database to copy commands from, and how far.
-    command_source: Option<(Box<dyn crate::storage::CommandSource>, std::sync::Mutex<i64>)>,
+    command_source: Option<(
+        Box<dyn crate::storage::CommandSource>,
+        std::sync::Mutex<i64>,
+    )>,
     /// Sends auto-actions and escalations to the webhook.
     pub notifier: crate::webhook::Notifier,
     pub fleet: Fleet,
@@ -138,7 +141,7 @@ impl Governance {
 
     /// Loads the agents into memory; call once at start.
     pub fn with_fleet(mut self) -> Result<Self, StorageError> {
-        self.fleet = Fleet::load(&self.db)?;
+        self.fleet = Fleet::load(&*self.db)?;
         Ok(self)
     }
 

@@ -11,9 +11,7 @@ use std::sync::{Arc, Barrier};
 
 use crate::domain::auth::{PrincipalKind, Role, TokenRequest};
 use crate::domain::breaker::{BreakerAction, BreakerEvent, BreakerRule};
-use crate::domain::control::{
-    Decision, NewStep, NewWorkflow, StepStatus, WorkflowStatus,
-};
+use crate::domain::control::{Decision, NewStep, NewWorkflow, StepStatus, WorkflowStatus};
 use crate::domain::events::{DeliveryStatus, NewEvent};
 use crate::domain::fleet::NewAgent;
 use crate::domain::governance::{
@@ -274,7 +272,10 @@ pub(crate) fn a_refused_phase_change_changes_nothing_and_audits_nothing(
     let store = initialized(factory);
     let before = audit_count(&*store);
     let raised = store.change_phase(Phase::L4, None, true, &[], "ops", at(5));
-    assert!(matches!(raised, Err(StorageError::PhaseChange(_))), "{raised:?}");
+    assert!(
+        matches!(raised, Err(StorageError::PhaseChange(_))),
+        "{raised:?}"
+    );
     assert_eq!(store.state().unwrap().phase, Phase::L3);
     assert_eq!(audit_count(&*store), before);
 }
@@ -449,7 +450,9 @@ pub(crate) fn breaker_rules_round_trip_and_conflict(factory: &dyn StoreFactory) 
     assert_eq!(store.rule(&rule.name).unwrap(), rule);
     let mut updated = rule.clone();
     updated.enabled = false;
-    let before = store.update_rule(&rule.name, &updated, "ops", at(2)).unwrap();
+    let before = store
+        .update_rule(&rule.name, &updated, "ops", at(2))
+        .unwrap();
     assert_eq!(before, rule);
     assert_eq!(store.rule(&rule.name).unwrap(), updated);
     store.delete_rule(&rule.name, "ops", at(3)).unwrap();
@@ -502,7 +505,9 @@ pub(crate) fn paused_command_types_follow_open_trips(factory: &dyn StoreFactory)
         .unwrap();
     assert_eq!(store.paused_command_types().unwrap(), ["SET_FAN"]);
     assert!(store.control().paused_command_types.contains("SET_FAN"));
-    store.resolve_event(event.id, "ops", "fixed", at(20)).unwrap();
+    store
+        .resolve_event(event.id, "ops", "fixed", at(20))
+        .unwrap();
     assert!(store.paused_command_types().unwrap().is_empty());
     assert!(store.control().paused_command_types.is_empty());
 }
@@ -863,7 +868,12 @@ pub(crate) fn events_record_their_action_and_its_delivery(factory: &dyn StoreFac
         occurred_at: Some(at(1)),
     };
     let (stored, action) = store
-        .insert_event(&event, "qa", Some(("notify", DeliveryStatus::Pending)), at(2))
+        .insert_event(
+            &event,
+            "qa",
+            Some(("notify", DeliveryStatus::Pending)),
+            at(2),
+        )
         .unwrap();
     let action = action.unwrap();
     assert_eq!(action.event_id, Some(stored.id));
@@ -936,7 +946,10 @@ pub(crate) fn concurrent_costs_trip_the_agent_exactly_once(factory: &dyn StoreFa
         .into_iter()
         .map(|h| h.join().expect("a caller panicked"))
         .collect();
-    let trips = results.iter().filter(|(_, action)| action.is_some()).count();
+    let trips = results
+        .iter()
+        .filter(|(_, action)| action.is_some())
+        .count();
     assert_eq!(trips, 1, "exactly one cost crosses the line");
     let agent = store.agent("a1").unwrap();
     assert_eq!(agent.budget_remaining, 10.0 - 2.0 * CALLERS as f64);
@@ -1005,15 +1018,25 @@ pub(crate) fn assignments_round_trip(factory: &dyn StoreFactory) {
 
 // ---- plugins ------------------------------------------------------------
 
-pub(crate) fn plugin_versions_activate_roll_back_and_stay_immutable(
-    factory: &dyn StoreFactory,
-) {
+pub(crate) fn plugin_versions_activate_roll_back_and_stay_immutable(factory: &dyn StoreFactory) {
     let store = initialized(factory);
     store
-        .store_plugin_version(&plugin_version("1.0.0", "aa"), "m1", b"one", None, "plugin.upload")
+        .store_plugin_version(
+            &plugin_version("1.0.0", "aa"),
+            "m1",
+            b"one",
+            None,
+            "plugin.upload",
+        )
         .unwrap();
     store
-        .store_plugin_version(&plugin_version("1.1.0", "bb"), "m2", b"two", None, "plugin.upload")
+        .store_plugin_version(
+            &plugin_version("1.1.0", "bb"),
+            "m2",
+            b"two",
+            None,
+            "plugin.upload",
+        )
         .unwrap();
     assert!(matches!(
         store.store_plugin_version(
@@ -1031,11 +1054,27 @@ pub(crate) fn plugin_versions_activate_roll_back_and_stay_immutable(
     );
     let now = at(5);
     store
-        .activate_plugin_version("item", "1.0.0", ActivationKind::Upload, false, None, "a", now)
+        .activate_plugin_version(
+            "item",
+            "1.0.0",
+            ActivationKind::Upload,
+            false,
+            None,
+            "a",
+            now,
+        )
         .unwrap();
     assert_eq!(
         store
-            .activate_plugin_version("item", "1.1.0", ActivationKind::Activate, false, None, "a", now)
+            .activate_plugin_version(
+                "item",
+                "1.1.0",
+                ActivationKind::Activate,
+                false,
+                None,
+                "a",
+                now
+            )
             .unwrap()
             .as_deref(),
         Some("1.0.0")
@@ -1044,13 +1083,18 @@ pub(crate) fn plugin_versions_activate_roll_back_and_stay_immutable(
         store.active_plugin_versions().unwrap(),
         [("item".to_string(), "1.1.0".to_string())]
     );
-    assert_eq!(store.rollback_target("item").unwrap().as_deref(), Some("1.0.0"));
+    assert_eq!(
+        store.rollback_target("item").unwrap().as_deref(),
+        Some("1.0.0")
+    );
     assert_eq!(store.stored_plugin("item", "1.1.0").unwrap().bytes, b"two");
     assert!(matches!(
         store.delete_plugin_version("item", "1.1.0", "a", now),
         Err(StorageError::Conflict(_))
     ));
-    store.delete_plugin_version("item", "1.0.0", "a", now).unwrap();
+    store
+        .delete_plugin_version("item", "1.0.0", "a", now)
+        .unwrap();
     assert_eq!(store.plugin_version("item", "1.0.0").unwrap(), None);
     assert_eq!(
         store.versions_ever_active("item").unwrap().len(),
@@ -1084,7 +1128,9 @@ pub(crate) fn evaluations_and_shadow_inputs_keep_the_newest(factory: &dyn StoreF
     }
     let kept = store.shadow_inputs("expression", 10).unwrap();
     assert_eq!(
-        kept.iter().map(|r| r.input["n"].as_i64()).collect::<Vec<_>>(),
+        kept.iter()
+            .map(|r| r.input["n"].as_i64())
+            .collect::<Vec<_>>(),
         [Some(4), Some(3), Some(2)]
     );
 }

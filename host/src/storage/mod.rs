@@ -24,9 +24,9 @@ pub use repositories::{
     ProposalRepository, ReadinessRepository, RecordedInput, RetentionRepository, SourcePage,
     StateRow, StoredPlugin, StoredSignature, TokenRecord, WorkflowRepository,
 };
-pub use sqlite::{SqliteCommandSource, SqliteStore};
 #[cfg(test)]
 pub(crate) use sqlite::test_support;
+pub use sqlite::{SqliteCommandSource, SqliteStore};
 
 /// A backend's own error, kept as the source of a [`StorageError`].
 pub type BackendError = Box<dyn std::error::Error + Send + Sync>;

@@ -31,8 +31,8 @@ use crate::runtime::{
     ActivePlugins, CompileError, LoadError, LoadedPlugin, Manifest, PluginRuntime,
 };
 use crate::signing::{self, SignatureError, SignatureFile, Statement, TrustedKeys};
-use crate::storage::{StorageError, StoredPlugin, StoredSignature};
 use crate::storage::prelude::*;
+use crate::storage::{StorageError, StoredPlugin, StoredSignature};
 
 /// Manifests and signature files are small; only the component may be large.
 pub const MAX_MANIFEST_BYTES: usize = 1 << 20;

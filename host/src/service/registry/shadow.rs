@@ -17,8 +17,8 @@ use crate::domain::registry::{shadow_source, ShadowDifference, ShadowFailure, Sh
 use crate::domain::{PluginKind, Timestamp};
 use crate::evaluation::{evaluate_json, EvaluationError};
 use crate::runtime::{EvalError, LoadedPlugin, PluginRuntime};
-use crate::storage::StorageError;
 use crate::storage::prelude::*;
+use crate::storage::StorageError;
 
 /// Records sampled inputs as they are served. Cheap when not sampling:
 /// one mutex and a clock read, and the input is not even serialized.

@@ -14,12 +14,8 @@ pub struct Escalation {
 /// Every method that changes state is one unit of work with its audit
 /// entries: all of it is committed, or none.
 pub trait AgentRepository: Send + Sync {
-    fn register_agent(
-        &self,
-        a: &NewAgent,
-        by: &str,
-        now: Timestamp,
-    ) -> Result<Agent, StorageError>;
+    fn register_agent(&self, a: &NewAgent, by: &str, now: Timestamp)
+        -> Result<Agent, StorageError>;
 
     fn agent(&self, id: &str) -> Result<Agent, StorageError>;
 

@@ -44,10 +44,7 @@ pub trait BreakerRepository: Send + Sync {
     /// One unit of work: the trip, what its action changes (the phase back
     /// to L3 and pending proposals cancelled, or command types paused), the
     /// open trip it supersedes, and the audit entries.
-    fn record_trip(
-        &self,
-        event: BreakerEvent,
-    ) -> Result<Option<BreakerEvent>, StorageError>;
+    fn record_trip(&self, event: BreakerEvent) -> Result<Option<BreakerEvent>, StorageError>;
 
     fn breaker_events(&self, limit: u32) -> Result<Vec<BreakerEvent>, StorageError>;
 

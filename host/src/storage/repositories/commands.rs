@@ -45,11 +45,8 @@ pub trait CommandRepository: Send + Sync {
     /// from the hourly table; only the ragged edges scan commands. An edge
     /// before the retention horizon (on an hour) has no raw commands left,
     /// so it widens to its whole hour.
-    fn command_tally(
-        &self,
-        start: Timestamp,
-        end: Timestamp,
-    ) -> Result<CommandTally, StorageError>;
+    fn command_tally(&self, start: Timestamp, end: Timestamp)
+        -> Result<CommandTally, StorageError>;
 
     /// Every command ever stored, by status: the Prometheus counters.
     fn command_totals(&self) -> Result<CommandTally, StorageError>;

@@ -38,7 +38,9 @@ pub use decisions::{DecisionRepository, NewDecision};
 pub use events::{EventRepository, NewAction};
 pub use governance::{GovernanceRepository, InitialState, StateRow};
 pub use health::HealthRepository;
-pub use plugins::{EvaluationRecord, PluginRepository, RecordedInput, StoredPlugin, StoredSignature};
+pub use plugins::{
+    EvaluationRecord, PluginRepository, RecordedInput, StoredPlugin, StoredSignature,
+};
 pub use proposals::ProposalRepository;
 pub use readiness::{AttestationRecord, ReadinessRepository};
 pub use retention::RetentionRepository;

@@ -177,9 +177,5 @@ pub trait PluginRepository: Send + Sync {
     ) -> Result<(), StorageError>;
 
     /// The newest `limit` inputs of `source`, newest first.
-    fn shadow_inputs(
-        &self,
-        source: &str,
-        limit: u32,
-    ) -> Result<Vec<RecordedInput>, StorageError>;
+    fn shadow_inputs(&self, source: &str, limit: u32) -> Result<Vec<RecordedInput>, StorageError>;
 }

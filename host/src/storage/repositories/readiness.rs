@@ -43,10 +43,7 @@ impl AttestationRecord {
 /// Every method that changes state is one unit of work with its audit
 /// entries: all of it is committed, or none.
 pub trait ReadinessRepository: Send + Sync {
-    fn create_attestation(
-        &self,
-        a: &AttestationRecord,
-    ) -> Result<AttestationRecord, StorageError>;
+    fn create_attestation(&self, a: &AttestationRecord) -> Result<AttestationRecord, StorageError>;
 
     /// Attestations not revoked, oldest first (expired ones included: the
     /// checklist items judge expiry).
@@ -55,12 +52,7 @@ pub trait ReadinessRepository: Send + Sync {
     /// The principal who made a live attestation, if there is one.
     fn attester(&self, id: i64) -> Result<Option<String>, StorageError>;
 
-    fn revoke_attestation(
-        &self,
-        id: i64,
-        actor: &str,
-        now: Timestamp,
-    ) -> Result<(), StorageError>;
+    fn revoke_attestation(&self, id: i64, actor: &str, now: Timestamp) -> Result<(), StorageError>;
 
     /// Stores an assessment, giving it its id.
     fn store_assessment(&self, a: &mut ReadinessReport) -> Result<(), StorageError>;

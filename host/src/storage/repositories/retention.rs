@@ -11,12 +11,7 @@ pub trait RetentionRepository: Send + Sync {
     /// transaction, and returns how many went. A pass calls it again while
     /// it returns `batch`. Nothing pruned is part of the control state, so
     /// the snapshot is not rebuilt.
-    fn prune_batch(
-        &self,
-        what: Kept,
-        cutoff: Timestamp,
-        batch: u32,
-    ) -> Result<u64, StorageError>;
+    fn prune_batch(&self, what: Kept, cutoff: Timestamp, batch: u32) -> Result<u64, StorageError>;
 
     /// Commands created before this may have been pruned (`None`: none
     /// were).

@@ -1,13 +1,12 @@
 //! API tokens (stored hashed) and attestations.
 
 use rusqlite::{params, OptionalExtension};
-use serde::Serialize;
 
-use super::{json_value, from_json, SqliteStore, StorageError};
-use crate::storage::repositories::*;
-use crate::domain::auth::{Credential, Principal, PrincipalKind, Role, TokenRequest};
-use crate::domain::readiness::Attestation;
+use super::{from_json, json_value, to_json, SqliteStore, StorageError};
+use crate::domain::auth::{PrincipalKind, Role, TokenRequest};
+use crate::domain::readiness::ReadinessReport;
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 const TOKEN_COLUMNS: &str = "id, name, roles, created_ms, revoked_ms, principal, kind, agent_id";
 
@@ -55,10 +54,7 @@ fn token_of(row: TokenRow) -> Result<TokenRecord, StorageError> {
 }
 
 impl ReadinessRepository for SqliteStore {
-    fn create_attestation(
-        &self,
-        a: &AttestationRecord,
-    ) -> Result<AttestationRecord, StorageError> {
+    fn create_attestation(&self, a: &AttestationRecord) -> Result<AttestationRecord, StorageError> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO attestations (key, attested_by, token_id, role, attested_ms, expires_ms, evidence_url)
@@ -119,12 +115,7 @@ impl ReadinessRepository for SqliteStore {
             .optional()?)
     }
 
-    fn revoke_attestation(
-        &self,
-        id: i64,
-        actor: &str,
-        now: Timestamp,
-    ) -> Result<(), StorageError> {
+    fn revoke_attestation(&self, id: i64, actor: &str, now: Timestamp) -> Result<(), StorageError> {
         self.write(|tx| {
             let n = tx.execute(
                 "UPDATE attestations SET revoked_ms = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_ms IS NULL",
@@ -319,7 +310,8 @@ impl AccessRepository for SqliteStore {
                 params![id, now.millis()],
             )?;
             token.revoked_at = Some(now);
-            tx.audit(now,
+            tx.audit(
+                now,
                 NewAudit {
                     actor,
                     action: "token.revoke",

@@ -4,14 +4,14 @@
 //! concurrent costs serialize and none is lost; the trip it may cause is
 //! written in the same transaction, with its audit entry and escalation.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::events::insert_action;
-use super::{json_value, UnitOfWork, from_json, to_json, SqliteStore, StorageError};
-use crate::storage::repositories::*;
-use crate::domain::events::{ActionRecord, DeliveryStatus};
+use super::{from_json, json_value, to_json, SqliteStore, StorageError, UnitOfWork};
+use crate::domain::events::ActionRecord;
 use crate::domain::fleet::{Agent, AgentBreaker, Assignment, NewAgent};
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 const COLUMNS: &str = "id, capabilities, cost_per_hour, reputation, budget, budget_remaining, total_cost, model, registered_ms, tripped, trip_reason, tripped_ms, tripped_by, failures";
 
@@ -76,7 +76,8 @@ fn trip(
         params![id, reason, now.millis(), by],
     )?;
     let after = read(tx, id)?;
-    tx.audit(now,
+    tx.audit(
+        now,
         NewAudit {
             actor: by,
             action: "agent.breaker.trip",

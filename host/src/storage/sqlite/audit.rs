@@ -2,12 +2,11 @@
 //! hash, so an edited or deleted row breaks the chain.
 
 use rusqlite::{params, OptionalExtension, Transaction};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{SqliteStore, StorageError};
-use crate::storage::repositories::*;
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

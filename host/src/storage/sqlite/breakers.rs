@@ -4,10 +4,10 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::governance::{cancel_pending, write_phase};
-use super::{json_value, from_json, to_json, SqliteStore, StorageError};
-use crate::storage::repositories::*;
+use super::{from_json, json_value, to_json, SqliteStore, StorageError};
 use crate::domain::breaker::{BreakerAction, BreakerEvent, BreakerRule};
 use crate::domain::{Phase, Timestamp};
+use crate::storage::repositories::*;
 
 fn rule_in(tx: &rusqlite::Connection, name: &str) -> Result<Option<BreakerRule>, StorageError> {
     let body: Option<String> = tx
@@ -61,7 +61,8 @@ impl BreakerRepository for SqliteStore {
                 "INSERT INTO breaker_rules (name, position, body) VALUES (?1, ?2, ?3)",
                 params![rule.name, position, to_json(rule)?],
             )?;
-            tx.audit(now,
+            tx.audit(
+                now,
                 NewAudit {
                     actor,
                     action: "rule.create",
@@ -87,7 +88,8 @@ impl BreakerRepository for SqliteStore {
                 "UPDATE breaker_rules SET body = ?2 WHERE name = ?1",
                 params![name, to_json(updated)?],
             )?;
-            tx.audit(now,
+            tx.audit(
+                now,
                 NewAudit {
                     actor,
                     action: "rule.update",
@@ -109,7 +111,8 @@ impl BreakerRepository for SqliteStore {
         self.write(|tx| {
             let before = rule_in(tx, name)?.ok_or_else(|| no_rule(name))?;
             tx.execute("DELETE FROM breaker_rules WHERE name = ?1", [name])?;
-            tx.audit(now,
+            tx.audit(
+                now,
                 NewAudit {
                     actor,
                     action: "rule.delete",
@@ -122,10 +125,7 @@ impl BreakerRepository for SqliteStore {
         })
     }
 
-    fn record_trip(
-        &self,
-        mut event: BreakerEvent,
-    ) -> Result<Option<BreakerEvent>, StorageError> {
+    fn record_trip(&self, mut event: BreakerEvent) -> Result<Option<BreakerEvent>, StorageError> {
         let now = event.triggered_at;
         let failed_check = event.check_error.is_some();
         self.write(|tx| {
@@ -163,7 +163,8 @@ impl BreakerRepository for SqliteStore {
                 "UPDATE breaker_events SET body = ?2 WHERE id = ?1",
                 params![event.id, to_json(&event)?],
             )?;
-            tx.audit(now,
+            tx.audit(
+                now,
                 NewAudit {
                     actor: &actor,
                     action: if failed_check {
@@ -244,7 +245,8 @@ impl BreakerRepository for SqliteStore {
             event.resolved_by = Some(by.to_string());
             event.resolution = Some(resolution.to_string());
             resolve_in(tx, &event)?;
-            tx.audit(now,
+            tx.audit(
+                now,
                 NewAudit {
                     actor: by,
                     action: "breaker.resolve",

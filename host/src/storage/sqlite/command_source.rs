@@ -24,9 +24,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use super::StorageError;
-use crate::storage::repositories::*;
 use crate::domain::metrics::{CommandRecord, CommandStatus};
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 /// Reads a command service's SQLite file, read-only, page by page.
 pub struct SqliteCommandSource {

@@ -2,15 +2,16 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
-use super::{SqliteStore, StorageError};
-use crate::storage::repositories::*;
+use super::{from_json, to_json, SqliteStore, StorageError};
+use crate::domain::metrics::MetricsReport;
 use crate::domain::metrics::{
     CommandRecord, CommandStatus, CommandTally, IncidentCounts, IncidentRecord, NewIncident,
 };
 use crate::domain::readiness::{Gauge, Incident};
 use crate::domain::{Severity, Timestamp};
+use crate::storage::repositories::*;
 
 pub(super) const HOUR_MS: i64 = 3_600_000;
 

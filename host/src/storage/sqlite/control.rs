@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{json_value, from_json, to_json, SqliteStore, StorageError};
-use crate::storage::repositories::*;
+use super::{from_json, json_value, to_json, SqliteStore, StorageError};
 use crate::domain::control::{ControlSnapshot, Decision, DecisionRecord, EmergencyStopStatus};
-use crate::domain::{Phase, Timestamp};
+use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 /// Reads everything [`crate::domain::control::decide`] depends on. Runs on
 /// the writer's connection right after each commit, so snapshots are

@@ -3,9 +3,9 @@
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
 use super::{from_json, to_json, SqliteStore, StorageError};
-use crate::storage::repositories::*;
 use crate::domain::events::{ActionRecord, DeliveryStatus, EngineEvent, NewEvent, RiskReport};
 use crate::domain::{Severity, Timestamp};
+use crate::storage::repositories::*;
 
 pub(super) fn insert_action(
     tx: &Transaction<'_>,

@@ -3,15 +3,13 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{json_value, UnitOfWork, from_json, to_json, SqliteStore, StorageError};
-use crate::storage::repositories::*;
+use super::{from_json, json_value, to_json, SqliteStore, StorageError, UnitOfWork};
 use crate::domain::breaker::BreakerRule;
 use crate::domain::governance::{
     phase_change, Approval, GovernanceReport, Proposal, ProposalStatus, Rejection,
 };
-use crate::domain::metrics::MetricsReport;
-use crate::domain::readiness::ReadinessReport;
 use crate::domain::{Phase, Timestamp};
+use crate::storage::repositories::*;
 
 pub(super) fn read_state(tx: &rusqlite::Connection) -> Result<StateRow, StorageError> {
     let row: Option<(String, i64, String, Option<i64>, bool)> = tx
@@ -55,7 +53,8 @@ pub(super) fn write_phase(
         params![phase.as_str(), started.millis(), to_json(&whitelist)?],
     )?;
     let after = read_state(tx)?;
-    tx.audit(now,
+    tx.audit(
+        now,
         NewAudit {
             actor,
             action,
@@ -88,7 +87,8 @@ pub(super) fn cancel_pending(
             "UPDATE proposals SET status = 'cancelled', body = ?2 WHERE id = ?1",
             params![id, to_json(&p)?],
         )?;
-        tx.audit(now,
+        tx.audit(
+            now,
             NewAudit {
                 actor,
                 action: "proposal.cancel",
@@ -193,7 +193,8 @@ impl GovernanceRepository for SqliteStore {
                 "UPDATE governance_state SET last_report_ms = ?1 WHERE id = 1",
                 [r.generated_at.millis()],
             )?;
-            tx.audit(r.generated_at,
+            tx.audit(
+                r.generated_at,
                 NewAudit {
                     actor,
                     action: "cycle.report",
@@ -250,7 +251,8 @@ impl ProposalRepository for SqliteStore {
                 "UPDATE proposals SET body = ?2 WHERE id = ?1",
                 params![p.id, to_json(p)?],
             )?;
-            tx.audit(p.created_at,
+            tx.audit(
+                p.created_at,
                 NewAudit {
                     actor,
                     action: "proposal.create",
@@ -331,7 +333,8 @@ impl ProposalRepository for SqliteStore {
             let mut p = proposal_in(tx, id)?;
             p.reject(rejection, held)?;
             save_proposal(tx, &p)?;
-            tx.audit(now,
+            tx.audit(
+                now,
                 NewAudit {
                     actor: &by,
                     action: "proposal.reject",

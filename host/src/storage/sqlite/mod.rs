@@ -48,10 +48,10 @@ use std::ops::Deref;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::domain::{PluginKind, Timestamp};
+use crate::domain::Timestamp;
 use crate::storage::repositories::*;
 use crate::storage::StorageError;
 
@@ -191,10 +191,14 @@ impl SqliteStore {
         f: impl FnOnce(&UnitOfWork<'_>) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let work = UnitOfWork { tx };
-        let out = f(&work)?;
-        work.tx.commit()?;
+        let out = {
+            let work = UnitOfWork {
+                tx: conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
+            };
+            let out = f(&work)?;
+            work.tx.commit()?;
+            out
+        };
         self.publish_control(&conn);
         Ok(out)
     }
@@ -220,6 +224,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::PluginKind;
 
     #[test]
     fn records_survive_reopening_and_filter_by_plugin() {

@@ -4,9 +4,9 @@
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 use super::{SqliteStore, StorageError};
-use crate::storage::repositories::*;
 use crate::domain::registry::{ActivationKind, PluginVersion, VersionStatus};
 use crate::domain::{PluginKind, Timestamp};
+use crate::storage::repositories::*;
 
 const VERSION_COLUMNS: &str = "name, kind, version, sha256, size_bytes, uploaded_ms, uploaded_by, \
      signer, status, rejection, activated_ms";
@@ -110,20 +110,23 @@ impl PluginRepository for SqliteStore {
             Option<String>,
             i64,
         );
-        let rows = stmt.query_map(params![plugin, limit], |row| -> rusqlite::Result<EvaluationRow> {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-                row.get(6)?,
-                row.get(7)?,
-                row.get(8)?,
-                row.get(9)?,
-            ))
-        })?;
+        let rows = stmt.query_map(
+            params![plugin, limit],
+            |row| -> rusqlite::Result<EvaluationRow> {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                    row.get(8)?,
+                    row.get(9)?,
+                ))
+            },
+        )?;
         let mut out = Vec::new();
         for row in rows {
             let (id, at, plugin, version, kind, input, output, error_code, error, elapsed_us) =
@@ -285,7 +288,8 @@ impl PluginRepository for SqliteStore {
                     insert_version(tx, v, VersionStatus::Rejected, manifest)?;
                 }
             }
-            tx.audit(v.uploaded_at,
+            tx.audit(
+                v.uploaded_at,
                 NewAudit {
                     actor: &v.uploaded_by,
                     action: "plugin.reject",
@@ -309,7 +313,8 @@ impl PluginRepository for SqliteStore {
         at: Timestamp,
     ) -> Result<(), StorageError> {
         self.write(|tx| {
-            tx.audit(at,
+            tx.audit(
+                at,
                 NewAudit {
                     actor,
                     action,
@@ -478,11 +483,7 @@ impl PluginRepository for SqliteStore {
         Ok(())
     }
 
-    fn shadow_inputs(
-        &self,
-        source: &str,
-        limit: u32,
-    ) -> Result<Vec<RecordedInput>, StorageError> {
+    fn shadow_inputs(&self, source: &str, limit: u32) -> Result<Vec<RecordedInput>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, at_ms, input FROM shadow_inputs WHERE source = ?1 ORDER BY id DESC LIMIT ?2",

@@ -6,9 +6,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::commands::HOUR_MS;
 use super::{SqliteStore, StorageError};
-use crate::storage::repositories::*;
 use crate::domain::retention::Kept;
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 /// The horizon of the raw commands: commands created before it may have
 /// been pruned, so they are neither stored again nor counted again.
@@ -25,12 +25,7 @@ pub(super) fn horizon(conn: &Connection, name: &str) -> Result<Option<i64>, Stor
 }
 
 impl RetentionRepository for SqliteStore {
-    fn prune_batch(
-        &self,
-        what: Kept,
-        cutoff: Timestamp,
-        batch: u32,
-    ) -> Result<u64, StorageError> {
+    fn prune_batch(&self, what: Kept, cutoff: Timestamp, batch: u32) -> Result<u64, StorageError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let cutoff = cutoff.millis();

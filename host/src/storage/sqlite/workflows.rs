@@ -4,9 +4,9 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{to_json, SqliteStore, StorageError};
-use crate::storage::repositories::*;
 use crate::domain::control::{NewStep, NewWorkflow, Step, Workflow, WorkflowStatus};
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 const COLUMNS: &str = "id, name, agent_id, status, registered_ms, registered_by, paused_ms, paused_by, pause_reason, completed_ms, step_count";
 
