@@ -450,10 +450,10 @@ pub(crate) fn breaker_rules_round_trip_and_conflict(factory: &dyn StoreFactory) 
     assert_eq!(store.rule(&rule.name).unwrap(), rule);
     let mut updated = rule.clone();
     updated.enabled = false;
-    let before = store
+    let stored = store
         .update_rule(&rule.name, &updated, "ops", at(2))
         .unwrap();
-    assert_eq!(before, rule);
+    assert_eq!(stored, updated);
     assert_eq!(store.rule(&rule.name).unwrap(), updated);
     store.delete_rule(&rule.name, "ops", at(3)).unwrap();
     assert!(matches!(
