@@ -19,7 +19,8 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use crate::config::{AuditSettings, WebhookSettings};
 use crate::domain::checkpoint::{Checkpoint, CheckpointError};
 use crate::domain::Timestamp;
-use crate::storage::{Database, StorageError};
+use crate::storage::prelude::*;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -69,7 +70,7 @@ enum Fault {
 }
 
 pub struct Checkpointer {
-    db: Arc<Database>,
+    db: Arc<dyn Store>,
     key: SigningKey,
     file: PathBuf,
     every_entries: u64,
@@ -85,7 +86,7 @@ impl Checkpointer {
     /// checkpoint: a store restored, truncated or rewritten behind it is
     /// refused here rather than vouched for.
     pub fn open(
-        db: Arc<Database>,
+        db: Arc<dyn Store>,
         settings: &AuditSettings,
         webhook: &WebhookSettings,
     ) -> Result<Self, CheckpointerError> {
@@ -105,7 +106,7 @@ impl Checkpointer {
             progress.last_id = c.last_id;
             match c.verify(&key.verifying_key()) {
                 Ok(()) => {
-                    let (log_last, hash) = log_at(&db, c.last_id)?;
+                    let (log_last, hash) = log_at(&*db, c.last_id)?;
                     if let Some(reason) = c.contradiction(log_last, hash.as_deref()) {
                         return Err(CheckpointerError::Contradicted {
                             path: file.clone(),
@@ -176,7 +177,7 @@ impl Checkpointer {
         now: Instant,
     ) -> Result<Option<Checkpoint>, CheckpointerError> {
         if let Some(last) = &progress.last {
-            let (log_last, hash) = log_at(&self.db, last.last_id)?;
+            let (log_last, hash) = log_at(&*self.db, last.last_id)?;
             if let Some(reason) = last.contradiction(log_last, hash.as_deref()) {
                 return Err(CheckpointerError::Contradicted {
                     path: self.file.clone(),
@@ -241,7 +242,7 @@ impl Checkpointer {
 }
 
 /// The log's newest entry id, and the hash of its entry `id`.
-fn log_at(db: &Database, id: i64) -> Result<(i64, Option<String>), StorageError> {
+fn log_at(db: &dyn Store, id: i64) -> Result<(i64, Option<String>), StorageError> {
     let log_last = db.audit_last()?.map_or(0, |(last, _)| last);
     let hash = if id <= log_last {
         db.audit_hash(id)?
@@ -360,7 +361,7 @@ mod tests {
     use super::*;
     use crate::domain::auth::{PrincipalKind, Role, TokenRequest};
 
-    fn setup(every_entries: u64) -> (tempfile::TempDir, Arc<Database>, AuditSettings) {
+    fn setup(every_entries: u64) -> (tempfile::TempDir, Arc<dyn Store>, AuditSettings) {
         let dir = tempfile::tempdir().unwrap();
         let key_path = dir.path().join("audit.key");
         let key = SigningKey::from_bytes(&[5; 32]);
@@ -370,7 +371,8 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        let db = Arc::new(Database::open(&dir.path().join("regent.db")).unwrap());
+        let db: Arc<dyn Store> =
+            Arc::new(crate::storage::SqliteStore::open(&dir.path().join("regent.db")).unwrap());
         let settings = AuditSettings {
             checkpoint_key_file: Some(key_path),
             checkpoint_file: Some(dir.path().join("checkpoints.jsonl")),
@@ -382,7 +384,7 @@ mod tests {
     }
 
     /// Appends `n` audit entries (each a new token).
-    fn audit_some(db: &Database, n: usize) {
+    fn audit_some(db: &dyn Store, n: usize) {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         for _ in 0..n {
             let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -405,9 +407,9 @@ mod tests {
         let cp = Checkpointer::open(db.clone(), &settings, &WebhookSettings::default()).unwrap();
         let t0 = Instant::now();
         assert_eq!(cp.tick(t0).unwrap(), None, "an empty log needs none");
-        audit_some(&db, 2);
+        audit_some(&*db, 2);
         assert_eq!(cp.tick(t0).unwrap(), None, "2 of 3 new entries");
-        audit_some(&db, 1);
+        audit_some(&*db, 1);
         let c = cp.tick(t0).unwrap().expect("3 new entries");
         assert_eq!(
             Some((c.last_id, c.last_hash.clone())),
@@ -418,7 +420,7 @@ mod tests {
             None,
             "nothing new"
         );
-        audit_some(&db, 1);
+        audit_some(&*db, 1);
         assert_eq!(cp.tick(t0 + Duration::from_secs(10)).unwrap(), None);
         let later = cp.tick(t0 + Duration::from_secs(3_600)).unwrap().unwrap();
         assert_eq!(later.last_id, c.last_id + 1);
@@ -429,15 +431,16 @@ mod tests {
     #[test]
     fn a_restart_refuses_a_log_that_contradicts_the_last_checkpoint() {
         let (_dir, db, settings) = setup(1);
-        audit_some(&db, 3);
+        audit_some(&*db, 3);
         let cp = Checkpointer::open(db.clone(), &settings, &WebhookSettings::default()).unwrap();
         cp.tick(Instant::now()).unwrap().unwrap();
         drop(cp);
         // Reopening over the same log is fine.
         Checkpointer::open(db.clone(), &settings, &WebhookSettings::default()).unwrap();
         // The store is swapped for an older copy: fewer entries.
-        let older = Arc::new(Database::open_in_memory().unwrap());
-        audit_some(&older, 1);
+        let older: Arc<dyn Store> =
+            Arc::new(crate::storage::SqliteStore::open_in_memory().unwrap());
+        audit_some(&*older, 1);
         let err = Checkpointer::open(older, &settings, &WebhookSettings::default())
             .err()
             .unwrap()
@@ -449,23 +452,20 @@ mod tests {
     #[test]
     fn a_log_rewritten_under_a_running_writer_is_a_lasting_fault() {
         let (dir, db, settings) = setup(1);
-        audit_some(&db, 2);
+        audit_some(&*db, 2);
         let cp = Checkpointer::open(db.clone(), &settings, &WebhookSettings::default()).unwrap();
         let first = cp.tick(Instant::now()).unwrap().unwrap();
         assert_eq!(cp.fault(), None);
         // Someone with the file edits the checkpointed entry's hash.
-        let conn = rusqlite::Connection::open(dir.path().join("regent.db")).unwrap();
-        conn.execute_batch("DROP TRIGGER audit_log_no_update")
-            .unwrap();
-        conn.execute(
-            "UPDATE audit_log SET hash = ?2 WHERE id = ?1",
-            rusqlite::params![first.last_id, "ff".repeat(32)],
-        )
-        .unwrap();
+        crate::storage::test_support::overwrite_audit_hash(
+            &dir.path().join("regent.db"),
+            first.last_id,
+            &"ff".repeat(32),
+        );
         let err = cp.tick(Instant::now()).unwrap_err().to_string();
         assert!(err.contains("was rewritten"), "{err}");
         // Nothing more is vouched for, however many entries follow.
-        audit_some(&db, 3);
+        audit_some(&*db, 3);
         assert_eq!(cp.tick(Instant::now()).unwrap(), None);
         assert!(cp.fault().unwrap().contains("was rewritten"));
         let lines = std::fs::read_to_string(settings.checkpoint_file.unwrap()).unwrap();

@@ -22,8 +22,9 @@ use crate::runtime::{
 };
 use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
 use crate::service::Governance;
-use crate::storage::Database;
+use crate::storage::prelude::*;
 use crate::storage::InitialState;
+use crate::storage::SqliteStore;
 use crate::tls::{self, TlsListener};
 
 /// Builds everything the server needs. Call it inside a tokio runtime:
@@ -40,7 +41,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         },
         ..Default::default()
     })?;
-    let db = Arc::new(Database::open(&config.db_path)?);
+    let db: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.db_path)?);
     let now = Timestamp::now();
     let initial_whitelist = config
         .initial_phase
@@ -70,7 +71,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         }
         None => None,
     };
-    bootstrap_admin(&db, now)?;
+    bootstrap_admin(&*db, now)?;
     let checkpoints = if config.audit.checkpoints() {
         let checkpointer = Arc::new(
             crate::checkpoints::Checkpointer::open(db.clone(), &config.audit, &config.webhook)
@@ -114,7 +115,8 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         exporter.clone(),
     );
     if let Some(path) = &config.command_db_path {
-        governance = governance.with_command_source(crate::storage::CommandSource::new(path));
+        governance = governance
+            .with_command_source(Box::new(crate::storage::SqliteCommandSource::new(path)));
         match governance.sync_command_source() {
             Ok(n) => {
                 tracing::info!(new = n, source = %path.display(), "commands read from the command service")
@@ -158,7 +160,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
 
 /// `REGENT_ADMIN_TOKEN` becomes an admin token. Without it, the first
 /// start (no admin token stored) makes one and prints it, once.
-fn bootstrap_admin(db: &Database, now: Timestamp) -> Result<()> {
+fn bootstrap_admin(db: &dyn Store, now: Timestamp) -> Result<()> {
     match std::env::var("REGENT_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.trim().is_empty())

@@ -25,7 +25,8 @@ use tokio::sync::Notify;
 use crate::config::WebhookSettings;
 use crate::domain::events::{ActionRecord, DeliveryStatus};
 use crate::domain::Timestamp;
-use crate::storage::{Database, StorageError};
+use crate::storage::prelude::*;
+use crate::storage::StorageError;
 use crate::tls::TlsError;
 
 /// The header carrying the payload's signature.
@@ -181,7 +182,7 @@ impl Queue {
 
 struct Sender {
     queue: Queue,
-    db: Arc<Database>,
+    db: Arc<dyn Store>,
 }
 
 impl Sender {
@@ -207,7 +208,7 @@ impl Notifier {
     /// Checks the settings, builds the client, queues the actions a
     /// previous run left pending, and starts the sender on the current
     /// tokio runtime.
-    pub fn start(settings: WebhookSettings, db: Arc<Database>) -> Result<Self, WebhookError> {
+    pub fn start(settings: WebhookSettings, db: Arc<dyn Store>) -> Result<Self, WebhookError> {
         check_settings(&settings)?;
         let Some(url) = settings.url.as_deref() else {
             return Ok(Self::disabled());
@@ -298,7 +299,7 @@ struct Delivery {
 }
 
 impl Delivery {
-    async fn deliver(&self, db: &Arc<Database>, action: &ActionRecord) {
+    async fn deliver(&self, db: &Arc<dyn Store>, action: &ActionRecord) {
         let attempts = self.settings.attempts;
         for attempt in 1..=attempts {
             let outcome = self.attempt(action).await;
@@ -502,7 +503,7 @@ mod tests {
 
     #[tokio::test]
     async fn at_start_only_the_newest_pending_actions_fit_in_the_queue() {
-        let db = Arc::new(Database::open_in_memory().unwrap());
+        let db: Arc<dyn Store> = Arc::new(crate::storage::SqliteStore::open_in_memory().unwrap());
         let event = crate::domain::events::NewEvent {
             engine: "qa".into(),
             event_type: "x".into(),

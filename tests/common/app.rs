@@ -6,7 +6,7 @@ use regent_host::api::auth::hash_token;
 use regent_host::config::{InitialPhase, ServeConfig};
 use regent_host::domain::Timestamp;
 use regent_host::startup;
-use regent_host::storage::Database;
+use regent_host::storage::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -67,7 +67,7 @@ impl TestApp {
         let db_path = dir.path().join("regent.db");
         // The admin token exists before the server starts, as if given by
         // REGENT_ADMIN_TOKEN (which is process-wide, so not set here).
-        Database::open(&db_path)
+        regent_host::storage::SqliteStore::open(&db_path)
             .unwrap()
             .ensure_admin_token("test-admin", &hash_token(ADMIN), Timestamp::now())
             .unwrap();
@@ -203,7 +203,7 @@ impl TestApp {
             "createdAt": Timestamp::now().to_string(), "decidedAt": null
         }))
         .unwrap();
-        Database::open(&self.db_path)
+        regent_host::storage::SqliteStore::open(&self.db_path)
             .unwrap()
             .create_proposal(&mut p, "test-cycle")
             .unwrap();

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use regent_host::domain::Timestamp;
+use regent_host::storage::prelude::*;
 use regent_tests::app::{error_code, error_message, TestApp, ADMIN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -1170,7 +1171,7 @@ async fn a_program_adopted_above_l3_starts_there_once_and_operators_can_lower_it
         regent_tests::app::start_at(&mut c, "L5", 0);
         c
     };
-    let db = regent_host::storage::Database::open(&config.db_path).unwrap();
+    let db = regent_host::storage::SqliteStore::open(&config.db_path).unwrap();
     let whitelist = config
         .governance
         .phases

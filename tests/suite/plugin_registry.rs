@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use regent_host::config::ServeConfig;
+use regent_host::storage::prelude::*;
 use regent_tests::app::{error_code, error_message, plugin_files, TestApp};
 use regent_tests::built_plugins;
 use reqwest::{Method, StatusCode};
@@ -1316,7 +1317,7 @@ async fn an_upload_naming_a_part_twice_is_refused() {
 async fn serve_config(dir: tempfile::TempDir, config: ServeConfig) -> TestApp {
     use regent_host::api::auth::hash_token;
     use regent_host::domain::Timestamp;
-    regent_host::storage::Database::open(&config.db_path)
+    regent_host::storage::SqliteStore::open(&config.db_path)
         .unwrap()
         .ensure_admin_token(
             "test-admin",

@@ -14,7 +14,8 @@ use regent_host::api::auth::hash_token;
 use regent_host::domain::auth::{PrincipalKind, Role, TokenRequest};
 use regent_host::domain::Timestamp;
 use regent_host::oidc::OidcConfig;
-use regent_host::storage::{AttestationRecord, Database};
+use regent_host::storage::prelude::*;
+use regent_host::storage::AttestationRecord;
 use regent_tests::app::{error_code, error_message, start_at, TestApp, ADMIN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -223,7 +224,7 @@ fn mint_behind_the_rules(
     roles: &[Role],
     kind: PrincipalKind,
 ) {
-    Database::open(&app.db_path)
+    regent_host::storage::SqliteStore::open(&app.db_path)
         .unwrap()
         .create_token(
             &TokenRequest {
@@ -436,7 +437,7 @@ async fn the_governed_system_cannot_vouch_for_its_own_readiness() {
 
     // A reporter's attestation from before roles were enforced, still in
     // the store, never reaches the checklist.
-    Database::open(&app.db_path)
+    regent_host::storage::SqliteStore::open(&app.db_path)
         .unwrap()
         .create_attestation(&AttestationRecord {
             id: 0,

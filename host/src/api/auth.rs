@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
 use crate::domain::auth::{Credential, Principal, PrincipalKind, Role};
-use crate::storage::Database;
+use crate::storage::prelude::*;
 
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -68,7 +68,7 @@ impl TokenCache {
             .cloned()
     }
 
-    pub fn resolve(&self, db: &Database, token: &str) -> Result<Option<Principal>, ApiError> {
+    pub fn resolve(&self, db: &dyn Store, token: &str) -> Result<Option<Principal>, ApiError> {
         self.resolve_with(token, |hash| {
             Ok(db.token_by_hash(hash)?.map(|r| r.to_principal()))
         })
@@ -179,7 +179,7 @@ impl Caller {
         }
         let state = state.clone();
         let principal =
-            tokio::task::spawn_blocking(move || state.tokens.resolve(&state.db, &token))
+            tokio::task::spawn_blocking(move || state.tokens.resolve(&*state.db, &token))
                 .await
                 .map_err(|e| ApiError::fault("the token lookup task failed", e))??;
         principal
@@ -208,8 +208,8 @@ mod tests {
     use crate::domain::auth::{Role, TokenRequest};
     use crate::domain::Timestamp;
 
-    fn store_with_token(token: &str) -> (Database, i64) {
-        let db = Database::open_in_memory().unwrap();
+    fn store_with_token(token: &str) -> (crate::storage::SqliteStore, i64) {
+        let db = crate::storage::SqliteStore::open_in_memory().unwrap();
         let request = TokenRequest {
             name: "ci".into(),
             roles: vec![Role::Reporter],

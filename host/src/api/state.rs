@@ -5,7 +5,7 @@ use crate::exporter::Exporter;
 use crate::runtime::{ActivePlugins, PluginRuntime};
 use crate::service::registry::PluginRegistry;
 use crate::service::Governance;
-use crate::storage::Database;
+use crate::storage::prelude::*;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -14,7 +14,7 @@ pub struct AppState {
     pub plugins: Arc<ActivePlugins>,
     /// Uploads, activations, rollbacks; its faults fail `/ready`.
     pub registry: Arc<PluginRegistry>,
-    pub db: Arc<Database>,
+    pub db: Arc<dyn Store>,
     pub governance: Arc<Governance>,
     pub exporter: Arc<Exporter>,
     pub tokens: Arc<TokenCache>,

@@ -9,7 +9,7 @@ use base64::Engine;
 use ed25519_dalek::VerifyingKey;
 
 use crate::domain::checkpoint::{key_id, CheckpointCheck};
-use crate::storage::Database;
+use crate::storage::prelude::*;
 
 /// Where checkpoints are, and the keys that signed them.
 pub struct CheckpointArgs {
@@ -26,7 +26,7 @@ pub fn verify(path: &Path, checkpoints: Option<&CheckpointArgs>) -> Result<()> {
     if !path.exists() {
         bail!("no database at {}", path.display());
     }
-    let db = Database::open(path)?;
+    let db = crate::storage::SqliteStore::open(path)?;
     let chain = db.verify_audit()?;
     let mut problems = chain.problems;
     if let Some(args) = checkpoints {

@@ -13,7 +13,8 @@ use crate::domain::control::{
     Workflow, WorkflowStatus,
 };
 use crate::domain::{Phase, Timestamp};
-use crate::storage::{Database, NewDecision, StorageError};
+use crate::storage::prelude::*;
+use crate::storage::{NewDecision, StorageError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -41,7 +42,7 @@ pub struct DecisionLog {
 const MAX_BATCH: usize = 2048;
 
 impl DecisionLog {
-    pub fn start(db: Arc<Database>) -> Self {
+    pub fn start(db: Arc<dyn Store>) -> Self {
         let (queue, mut rx) = mpsc::channel::<Pending>(64 * 1024);
         let spawned = std::thread::Builder::new()
             .name("decision-log".into())
@@ -103,7 +104,7 @@ impl DecisionLog {
 /// A caller bound to an agent asks as that agent, whatever the body says;
 /// with `require_bound`, a caller bound to none is refused.
 pub async fn authorize(
-    db: &Database,
+    db: &dyn Store,
     log: &DecisionLog,
     mut request: AuthorizeRequest,
     caller: &Principal,

@@ -16,7 +16,8 @@ use crate::domain::events::ActionRecord;
 use crate::domain::fleet::{Agent, AgentUpdate, AssignRequest, Assignment, CostReport, NewAgent};
 use crate::domain::matching::{AssignmentPolicy, Candidate, MatchRequest, Task};
 use crate::domain::Timestamp;
-use crate::storage::{Database, Escalation, StorageError};
+use crate::storage::prelude::*;
+use crate::storage::{Escalation, StorageError};
 
 /// Refuses a token bound to an agent other than `id`.
 fn own_agent(id: &str, who: &Principal) -> ServiceResult<()> {
@@ -34,7 +35,7 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub fn load(db: &Database) -> Result<Self, StorageError> {
+    pub fn load(db: &dyn Store) -> Result<Self, StorageError> {
         let agents = db.agents()?;
         let index = agents
             .iter()

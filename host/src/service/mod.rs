@@ -27,7 +27,8 @@ use crate::domain::metrics::MetricsReport;
 use crate::domain::{Phase, Timestamp};
 use crate::exporter::Exporter;
 use crate::runtime::{ActivePlugins, PluginRuntime};
-use crate::storage::{Database, StorageError};
+use crate::storage::prelude::*;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -111,7 +112,7 @@ impl From<crate::domain::auth::BindingError> for ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 pub struct Governance {
-    pub db: Arc<Database>,
+    pub db: Arc<dyn Store>,
     pub runtime: Arc<PluginRuntime>,
     /// The active plugin versions: each operation takes the current set
     /// once and uses it to the end.
@@ -121,7 +122,10 @@ pub struct Governance {
     /// When `/metrics` was last scraped: the "monitoring in place" fact.
     last_scrape_ms: AtomicI64,
     /// A command service's database to copy commands from, and how far.
-    command_source: Option<(crate::storage::CommandSource, std::sync::Mutex<i64>)>,
+    command_source: Option<(
+        Box<dyn crate::storage::CommandSource>,
+        std::sync::Mutex<i64>,
+    )>,
     /// Sends auto-actions and escalations to the webhook.
     pub notifier: crate::webhook::Notifier,
     pub fleet: Fleet,
@@ -133,7 +137,7 @@ pub struct Governance {
 
 impl Governance {
     pub fn new(
-        db: Arc<Database>,
+        db: Arc<dyn Store>,
         runtime: Arc<PluginRuntime>,
         plugins: Arc<ActivePlugins>,
         settings: GovernanceSettings,
@@ -158,7 +162,7 @@ impl Governance {
 
     /// Loads the agents into memory; call once at start.
     pub fn with_fleet(mut self) -> Result<Self, StorageError> {
-        self.fleet = Fleet::load(&self.db)?;
+        self.fleet = Fleet::load(&*self.db)?;
         Ok(self)
     }
 
@@ -180,7 +184,7 @@ impl Governance {
     }
 
     /// Reads commands from a command service's database (`COMMAND_DB_PATH`).
-    pub fn with_command_source(mut self, source: crate::storage::CommandSource) -> Self {
+    pub fn with_command_source(mut self, source: Box<dyn crate::storage::CommandSource>) -> Self {
         self.command_source = Some((source, std::sync::Mutex::new(0)));
         self
     }

@@ -31,7 +31,7 @@ pub async fn authorize(
     let req: AuthorizeRequest = json_body(body)?;
     Ok(Json(
         service::authorize(
-            &state.db,
+            &*state.db,
             &state.decisions,
             req,
             who,

@@ -31,7 +31,8 @@ use crate::runtime::{
     ActivePlugins, CompileError, LoadError, LoadedPlugin, Manifest, PluginRuntime,
 };
 use crate::signing::{self, SignatureError, SignatureFile, Statement, TrustedKeys};
-use crate::storage::{Database, StorageError, StoredPlugin, StoredSignature};
+use crate::storage::prelude::*;
+use crate::storage::{StorageError, StoredPlugin, StoredSignature};
 
 /// Manifests and signature files are small; only the component may be large.
 pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
@@ -46,7 +47,7 @@ pub struct Candidate {
 }
 
 pub struct PluginRegistry {
-    db: Arc<Database>,
+    db: Arc<dyn Store>,
     runtime: Arc<PluginRuntime>,
     active: Arc<ActivePlugins>,
     exporter: Arc<Exporter>,
@@ -82,7 +83,7 @@ struct Checked {
 
 impl PluginRegistry {
     pub fn new(
-        db: Arc<Database>,
+        db: Arc<dyn Store>,
         runtime: Arc<PluginRuntime>,
         active: Arc<ActivePlugins>,
         exporter: Arc<Exporter>,

@@ -19,19 +19,20 @@ use crate::domain::{PluginKind, Timestamp};
 use crate::evaluation::{evaluate_json, EvaluationError};
 use crate::runtime::kinds;
 use crate::runtime::{EvalError, LoadedPlugin, PluginRuntime};
-use crate::storage::{Database, StorageError};
+use crate::storage::prelude::*;
+use crate::storage::StorageError;
 
 /// Records sampled inputs as they are served. Cheap when not sampling:
 /// one mutex and a clock read, and the input is not even serialized.
 pub struct ShadowRecorder {
-    db: Option<Arc<Database>>,
+    db: Option<Arc<dyn Store>>,
     interval: Duration,
     keep: u32,
     last: Mutex<HashMap<&'static str, Instant>>,
 }
 
 impl ShadowRecorder {
-    pub fn new(db: Arc<Database>, interval: Duration, keep: u32) -> Self {
+    pub fn new(db: Arc<dyn Store>, interval: Duration, keep: u32) -> Self {
         Self {
             db: Some(db),
             interval,

@@ -2,47 +2,13 @@
 //! hash, so an edited or deleted row breaks the chain.
 
 use rusqlite::{params, OptionalExtension, Transaction};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Database, StorageError};
+use super::{SqliteStore, StorageError};
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// A change to record, written in the transaction that makes the change.
-#[derive(Debug, Clone)]
-pub struct NewAudit<'a> {
-    pub actor: &'a str,
-    pub action: &'a str,
-    pub target: String,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: Timestamp,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    #[schema(value_type = Option<Object>)]
-    pub before: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
-    pub after: Option<serde_json::Value>,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditVerification {
-    pub entries: u64,
-    /// Each break in the chain, in order; empty when the log is intact.
-    pub problems: Vec<String>,
-}
 
 // The hashed fields, in the order they are hashed: a struct would only
 // rename them.
@@ -76,7 +42,7 @@ fn entry_hash(
 }
 
 /// Appends one entry inside `tx`.
-pub(crate) fn append(
+pub(super) fn append(
     tx: &Transaction<'_>,
     at: Timestamp,
     e: NewAudit<'_>,
@@ -123,34 +89,45 @@ pub(crate) fn append(
     Ok(id)
 }
 
-impl Database {
-    /// The newest entries first.
-    pub fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntry>, StorageError> {
+impl AuditRepository for SqliteStore {
+    fn audit_entries(&self, limit: u32) -> Result<Vec<AuditEntry>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, at_ms, actor, action, target, before, after, prev_hash, hash
              FROM audit_log ORDER BY id DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], |r| {
-            let json = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
-            Ok(AuditEntry {
-                id: r.get(0)?,
-                at: Timestamp(r.get(1)?),
-                actor: r.get(2)?,
-                action: r.get(3)?,
-                target: r.get(4)?,
-                before: json(r.get(5)?),
-                after: json(r.get(6)?),
-                prev_hash: r.get(7)?,
-                hash: r.get(8)?,
-            })
+            Ok((
+                AuditEntry {
+                    id: r.get(0)?,
+                    at: Timestamp(r.get(1)?),
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    before: None,
+                    after: None,
+                    prev_hash: r.get(7)?,
+                    hash: r.get(8)?,
+                },
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let json = |t: Option<String>| {
+            t.map(|t| super::from_json::<serde_json::Value>("audit_log", &t))
+                .transpose()
+        };
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut entry, before, after) = row?;
+            entry.before = json(before)?;
+            entry.after = json(after)?;
+            out.push(entry);
+        }
+        Ok(out)
     }
 
-    /// The newest entry's id and hash, as the log itself holds them (not
-    /// the head row, which a rewriter could edit along with it).
-    pub fn audit_last(&self) -> Result<Option<(i64, String)>, StorageError> {
+    fn audit_last(&self) -> Result<Option<(i64, String)>, StorageError> {
         let conn = self.conn();
         Ok(conn
             .query_row(
@@ -161,8 +138,7 @@ impl Database {
             .optional()?)
     }
 
-    /// The hash of entry `id`, if the log holds it.
-    pub fn audit_hash(&self, id: i64) -> Result<Option<String>, StorageError> {
+    fn audit_hash(&self, id: i64) -> Result<Option<String>, StorageError> {
         let conn = self.conn();
         Ok(conn
             .query_row("SELECT hash FROM audit_log WHERE id = ?1", [id], |r| {
@@ -171,9 +147,7 @@ impl Database {
             .optional()?)
     }
 
-    /// Walks the chain from the first entry: each row's hash must match its
-    /// contents, link to the row before, and the last must be the head.
-    pub fn verify_audit(&self) -> Result<AuditVerification, StorageError> {
+    fn verify_audit(&self) -> Result<AuditVerification, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, at_ms, actor, action, target, before, after, prev_hash, hash FROM audit_log ORDER BY id",

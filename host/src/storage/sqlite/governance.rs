@@ -3,25 +3,13 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::audit::{append, NewAudit};
-use super::{from_json, to_json, Database, StorageError};
+use super::{from_json, json_value, to_json, SqliteStore, StorageError, UnitOfWork};
 use crate::domain::breaker::BreakerRule;
 use crate::domain::governance::{
     phase_change, Approval, GovernanceReport, Proposal, ProposalStatus, Rejection,
 };
-use crate::domain::metrics::MetricsReport;
-use crate::domain::readiness::ReadinessReport;
 use crate::domain::{Phase, Timestamp};
-
-/// The stored singleton; the service derives the API's state from it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StateRow {
-    pub phase: Phase,
-    pub phase_started_at: Timestamp,
-    pub whitelist: Vec<String>,
-    pub last_report_at: Option<Timestamp>,
-    pub emergency_stop: bool,
-}
+use crate::storage::repositories::*;
 
 pub(super) fn read_state(tx: &rusqlite::Connection) -> Result<StateRow, StorageError> {
     let row: Option<(String, i64, String, Option<i64>, bool)> = tx
@@ -51,7 +39,7 @@ fn state_json(s: &StateRow) -> serde_json::Value {
 
 /// Moves the phase inside `tx`, auditing before and after.
 pub(super) fn write_phase(
-    tx: &Transaction<'_>,
+    tx: &UnitOfWork<'_>,
     phase: Phase,
     started: Timestamp,
     whitelist: &[String],
@@ -62,11 +50,10 @@ pub(super) fn write_phase(
     let before = read_state(tx)?;
     tx.execute(
         "UPDATE governance_state SET phase = ?1, phase_started_ms = ?2, whitelist = ?3 WHERE id = 1",
-        params![phase.as_str(), started.millis(), to_json(&whitelist)],
+        params![phase.as_str(), started.millis(), to_json(&whitelist)?],
     )?;
     let after = read_state(tx)?;
-    append(
-        tx,
+    tx.audit(
         now,
         NewAudit {
             actor,
@@ -81,7 +68,7 @@ pub(super) fn write_phase(
 
 /// Cancels every pending proposal inside `tx`; returns their ids.
 pub(super) fn cancel_pending(
-    tx: &Transaction<'_>,
+    tx: &UnitOfWork<'_>,
     actor: &str,
     why: &str,
     now: Timestamp,
@@ -98,10 +85,9 @@ pub(super) fn cancel_pending(
         p.decided_at = Some(now);
         tx.execute(
             "UPDATE proposals SET status = 'cancelled', body = ?2 WHERE id = ?1",
-            params![id, to_json(&p)],
+            params![id, to_json(&p)?],
         )?;
-        append(
-            tx,
+        tx.audit(
             now,
             NewAudit {
                 actor,
@@ -116,19 +102,8 @@ pub(super) fn cancel_pending(
     Ok(ids)
 }
 
-/// The phase a store starts at when the config says so.
-#[derive(Debug, Clone, Copy)]
-pub struct InitialState<'a> {
-    pub phase: Phase,
-    pub started_at: Timestamp,
-    pub whitelist: &'a [String],
-}
-
-impl Database {
-    /// The first start: phase L3 from now with an empty whitelist, or the
-    /// configured `initial` phase with its whitelist, and the default
-    /// breaker rules. Later starts change nothing, whatever the config says.
-    pub fn initialize(
+impl GovernanceRepository for SqliteStore {
+    fn initialize(
         &self,
         rules: &[BreakerRule],
         initial: Option<InitialState<'_>>,
@@ -145,15 +120,15 @@ impl Database {
             };
             tx.execute(
                 "INSERT INTO governance_state (id, phase, phase_started_ms, whitelist) VALUES (1, ?1, ?2, ?3)",
-                params![phase.as_str(), started.millis(), to_json(&whitelist)],
+                params![phase.as_str(), started.millis(), to_json(&whitelist)?],
             )?;
             for (i, rule) in rules.iter().enumerate() {
                 tx.execute(
                     "INSERT INTO breaker_rules (name, position, body) VALUES (?1, ?2, ?3)",
-                    params![rule.name, i as i64, to_json(rule)],
+                    params![rule.name, i as i64, to_json(rule)?],
                 )?;
             }
-            append(tx, now, NewAudit {
+            tx.audit(now, NewAudit {
                 actor: "regent",
                 action: "governance.initialize",
                 target: "governance_state".into(),
@@ -171,15 +146,11 @@ impl Database {
         })
     }
 
-    pub fn state(&self) -> Result<StateRow, StorageError> {
+    fn state(&self) -> Result<StateRow, StorageError> {
         read_state(&self.conn())
     }
 
-    /// Sets the phase by hand (bootstrapping from an existing system).
-    /// A change of phase outside the cycle, decided by
-    /// [`phase_change`] on the state inside the transaction, so a racing
-    /// approval cannot slip between the check and the write.
-    pub fn change_phase(
+    fn change_phase(
         &self,
         requested: Phase,
         started: Option<Timestamp>,
@@ -207,59 +178,59 @@ impl Database {
         })
     }
 
-    pub fn store_snapshot(&self, m: &MetricsReport, now: Timestamp) -> Result<i64, StorageError> {
+    fn store_report(&self, r: &mut GovernanceReport, actor: &str) -> Result<(), StorageError> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO metrics_snapshots (at_ms, body) VALUES (?1, ?2)",
-                params![now.millis(), to_json(m)],
+                "INSERT INTO governance_reports (at_ms, body) VALUES (?1, '{}')",
+                [r.generated_at.millis()],
             )?;
-            Ok(tx.last_insert_rowid())
-        })
-    }
-
-    pub fn latest_snapshot(&self) -> Result<Option<MetricsReport>, StorageError> {
-        let body: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT body FROM metrics_snapshots ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        body.map(|b| from_json("metrics_snapshots", &b)).transpose()
-    }
-
-    /// Stores an assessment, giving it its id.
-    pub fn store_assessment(&self, a: &mut ReadinessReport) -> Result<(), StorageError> {
-        self.write(|tx| {
+            r.id = tx.last_insert_rowid();
             tx.execute(
-                "INSERT INTO readiness_assessments (at_ms, body) VALUES (?1, '{}')",
-                [a.assessed_at.millis()],
+                "UPDATE governance_reports SET body = ?2 WHERE id = ?1",
+                params![r.id, to_json(r)?],
             )?;
-            a.id = tx.last_insert_rowid();
             tx.execute(
-                "UPDATE readiness_assessments SET body = ?2 WHERE id = ?1",
-                params![a.id, to_json(a)],
+                "UPDATE governance_state SET last_report_ms = ?1 WHERE id = 1",
+                [r.generated_at.millis()],
+            )?;
+            tx.audit(
+                r.generated_at,
+                NewAudit {
+                    actor,
+                    action: "cycle.report",
+                    target: format!("report/{}", r.id),
+                    before: None,
+                    after: Some(json_value(&r.decision)?),
+                },
             )?;
             Ok(())
         })
     }
 
-    pub fn latest_assessment(&self) -> Result<Option<ReadinessReport>, StorageError> {
+    fn reports(&self, limit: u32) -> Result<Vec<GovernanceReport>, StorageError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT body FROM governance_reports ORDER BY id DESC LIMIT ?1")?;
+        let rows = stmt.query_map([limit], |r| r.get::<_, String>(0))?;
+        rows.map(|b| from_json("governance_reports", &b?)).collect()
+    }
+
+    fn report(&self, id: i64) -> Result<GovernanceReport, StorageError> {
         let body: Option<String> = self
             .conn()
             .query_row(
-                "SELECT body FROM readiness_assessments ORDER BY id DESC LIMIT 1",
-                [],
+                "SELECT body FROM governance_reports WHERE id = ?1",
+                [id],
                 |r| r.get(0),
             )
             .optional()?;
-        body.map(|b| from_json("readiness_assessments", &b))
-            .transpose()
+        let body = body.ok_or_else(|| StorageError::NotFound(format!("no report with id {id}")))?;
+        from_json("governance_reports", &body)
     }
+}
 
-    /// Stores a new pending proposal. A second pending one is a conflict.
-    pub fn create_proposal(&self, p: &mut Proposal, actor: &str) -> Result<(), StorageError> {
+impl ProposalRepository for SqliteStore {
+    fn create_proposal(&self, p: &mut Proposal, actor: &str) -> Result<(), StorageError> {
         self.write(|tx| {
             let inserted = tx.execute(
                 "INSERT INTO proposals (status, created_ms, body) VALUES ('pending', ?1, '{}')",
@@ -278,24 +249,23 @@ impl Database {
             p.id = tx.last_insert_rowid();
             tx.execute(
                 "UPDATE proposals SET body = ?2 WHERE id = ?1",
-                params![p.id, to_json(p)],
+                params![p.id, to_json(p)?],
             )?;
-            append(
-                tx,
+            tx.audit(
                 p.created_at,
                 NewAudit {
                     actor,
                     action: "proposal.create",
                     target: format!("proposal/{}", p.id),
                     before: None,
-                    after: Some(serde_json::to_value(&*p).unwrap_or_default()),
+                    after: Some(json_value(&*p)?),
                 },
             )?;
             Ok(())
         })
     }
 
-    pub fn proposal(&self, id: i64) -> Result<Proposal, StorageError> {
+    fn proposal(&self, id: i64) -> Result<Proposal, StorageError> {
         let body: Option<String> = self
             .conn()
             .query_row("SELECT body FROM proposals WHERE id = ?1", [id], |r| {
@@ -307,8 +277,7 @@ impl Database {
         from_json("proposals", &body)
     }
 
-    /// Newest first; only pending ones unless `all`.
-    pub fn proposals(&self, all: bool) -> Result<Vec<Proposal>, StorageError> {
+    fn proposals(&self, all: bool) -> Result<Vec<Proposal>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT body FROM proposals WHERE (?1 OR status = 'pending') ORDER BY id DESC LIMIT 1000",
@@ -317,9 +286,7 @@ impl Database {
         rows.map(|b| from_json("proposals", &b?)).collect()
     }
 
-    /// Records an approval; the last one needed moves the phase to the
-    /// target with `whitelist`, in the same transaction.
-    pub fn approve_proposal(
+    fn approve_proposal(
         &self,
         id: i64,
         approval: Approval,
@@ -334,7 +301,7 @@ impl Database {
             let role = approval.role;
             let complete = p.approve(approval, held)?;
             save_proposal(tx, &p)?;
-            append(tx, now, NewAudit {
+            tx.audit(now, NewAudit {
                 actor: &by,
                 action: "proposal.approve",
                 target: format!("proposal/{id}"),
@@ -355,7 +322,7 @@ impl Database {
         })
     }
 
-    pub fn reject_proposal(
+    fn reject_proposal(
         &self,
         id: i64,
         rejection: Rejection,
@@ -366,71 +333,18 @@ impl Database {
             let mut p = proposal_in(tx, id)?;
             p.reject(rejection, held)?;
             save_proposal(tx, &p)?;
-            append(
-                tx,
+            tx.audit(
                 now,
                 NewAudit {
                     actor: &by,
                     action: "proposal.reject",
                     target: format!("proposal/{id}"),
                     before: Some(serde_json::json!({"status": "pending"})),
-                    after: Some(serde_json::to_value(&p.rejection).unwrap_or_default()),
+                    after: Some(json_value(&p.rejection)?),
                 },
             )?;
             Ok(p)
         })
-    }
-
-    /// Stores the cycle's report and moves `lastReportAt`, together.
-    pub fn store_report(&self, r: &mut GovernanceReport, actor: &str) -> Result<(), StorageError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO governance_reports (at_ms, body) VALUES (?1, '{}')",
-                [r.generated_at.millis()],
-            )?;
-            r.id = tx.last_insert_rowid();
-            tx.execute(
-                "UPDATE governance_reports SET body = ?2 WHERE id = ?1",
-                params![r.id, to_json(r)],
-            )?;
-            tx.execute(
-                "UPDATE governance_state SET last_report_ms = ?1 WHERE id = 1",
-                [r.generated_at.millis()],
-            )?;
-            append(
-                tx,
-                r.generated_at,
-                NewAudit {
-                    actor,
-                    action: "cycle.report",
-                    target: format!("report/{}", r.id),
-                    before: None,
-                    after: Some(serde_json::to_value(&r.decision).unwrap_or_default()),
-                },
-            )?;
-            Ok(())
-        })
-    }
-
-    pub fn reports(&self, limit: u32) -> Result<Vec<GovernanceReport>, StorageError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT body FROM governance_reports ORDER BY id DESC LIMIT ?1")?;
-        let rows = stmt.query_map([limit], |r| r.get::<_, String>(0))?;
-        rows.map(|b| from_json("governance_reports", &b?)).collect()
-    }
-
-    pub fn report(&self, id: i64) -> Result<GovernanceReport, StorageError> {
-        let body: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT body FROM governance_reports WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let body = body.ok_or_else(|| StorageError::NotFound(format!("no report with id {id}")))?;
-        from_json("governance_reports", &body)
     }
 }
 
@@ -447,7 +361,7 @@ fn proposal_in(tx: &Transaction<'_>, id: i64) -> Result<Proposal, StorageError> 
 fn save_proposal(tx: &Transaction<'_>, p: &Proposal) -> Result<(), StorageError> {
     tx.execute(
         "UPDATE proposals SET status = ?2, body = ?3 WHERE id = ?1",
-        params![p.id, p.status.as_str(), to_json(p)],
+        params![p.id, p.status.as_str(), to_json(p)?],
     )?;
     Ok(())
 }

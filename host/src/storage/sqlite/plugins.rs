@@ -3,10 +3,10 @@
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::audit::{append, NewAudit};
-use super::{Database, StorageError};
+use super::{SqliteStore, StorageError};
 use crate::domain::registry::{ActivationKind, PluginVersion, VersionStatus};
-use crate::domain::Timestamp;
+use crate::domain::{PluginKind, Timestamp};
+use crate::storage::repositories::*;
 
 const VERSION_COLUMNS: &str = "name, kind, version, sha256, size_bytes, uploaded_ms, uploaded_by, \
      signer, status, rejection, activated_ms";
@@ -67,38 +67,95 @@ fn no_version(name: &str, version: &str) -> StorageError {
     ))
 }
 
-/// A version with what it takes to load it again.
-#[derive(Debug, Clone)]
-pub struct StoredPlugin {
-    pub version: PluginVersion,
-    pub manifest: String,
-    /// As stored: the caller checks them against `version.sha256`.
-    pub bytes: Vec<u8>,
-    /// The signature file's JSON it was accepted with, if signed in the
-    /// current format; the caller verifies it again.
-    pub signature: Option<String>,
-}
+impl PluginRepository for SqliteStore {
+    fn record_evaluation(&self, r: &EvaluationRecord) -> Result<i64, StorageError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO evaluations (at_ms, plugin, version, kind, input, output, error_code, error, elapsed_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                r.at.millis(),
+                r.plugin,
+                r.version,
+                r.kind.world(),
+                r.input.to_string(),
+                r.output.as_ref().map(|o| o.to_string()),
+                r.error_code,
+                r.error,
+                r.elapsed_us as i64,
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
 
-/// A verified signature, as kept with its version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredSignature {
-    /// The signature file's JSON.
-    pub json: String,
-    /// Base64 of the signing key: which versions a key signed, by query.
-    pub public_key: String,
-}
+    fn recent_evaluations(
+        &self,
+        plugin: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EvaluationRecord>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, at_ms, plugin, version, kind, input, output, error_code, error, elapsed_us
+             FROM evaluations WHERE (?1 IS NULL OR plugin = ?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        type EvaluationRow = (
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            i64,
+        );
+        let rows = stmt.query_map(
+            params![plugin, limit],
+            |row| -> rusqlite::Result<EvaluationRow> {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                    row.get(8)?,
+                    row.get(9)?,
+                ))
+            },
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, at, plugin, version, kind, input, output, error_code, error, elapsed_us) =
+                row?;
+            // A kind this build does not know means the row is corrupt or
+            // from a newer Regent: say so rather than guess one.
+            let kind: PluginKind = kind.parse().map_err(|message| StorageError::Corrupt {
+                table: "evaluations",
+                message: format!("evaluation {id}: {message}"),
+            })?;
+            out.push(EvaluationRecord {
+                id,
+                at: Timestamp(at),
+                plugin,
+                version,
+                kind,
+                input: super::from_json("evaluations", &input)?,
+                output: output
+                    .map(|o| super::from_json("evaluations", &o))
+                    .transpose()?,
+                error_code,
+                error,
+                elapsed_us: elapsed_us as u64,
+            });
+        }
+        Ok(out)
+    }
 
-/// A sampled input, as recorded.
-#[derive(Debug, Clone)]
-pub struct RecordedInput {
-    pub id: i64,
-    pub at: Timestamp,
-    pub input: serde_json::Value,
-}
-
-impl Database {
-    /// Every version of `name`, newest upload first.
-    pub fn plugin_versions(&self, name: &str) -> Result<Vec<PluginVersion>, StorageError> {
+    fn plugin_versions(&self, name: &str) -> Result<Vec<PluginVersion>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT {VERSION_COLUMNS} FROM plugin_versions WHERE name = ?1 ORDER BY id DESC"
@@ -107,7 +164,7 @@ impl Database {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn plugin_version(
+    fn plugin_version(
         &self,
         name: &str,
         version: &str,
@@ -115,9 +172,7 @@ impl Database {
         version_in(&self.conn(), name, version)
     }
 
-    /// The kind of the plugin's existing versions, if it has any: a name
-    /// keeps its kind, since rules and settings refer to it by name.
-    pub fn plugin_kind(&self, name: &str) -> Result<Option<String>, StorageError> {
+    fn plugin_kind(&self, name: &str) -> Result<Option<String>, StorageError> {
         Ok(self
             .conn()
             .query_row(
@@ -128,8 +183,7 @@ impl Database {
             .optional()?)
     }
 
-    /// A version's manifest and bytes, to load it.
-    pub fn stored_plugin(&self, name: &str, version: &str) -> Result<StoredPlugin, StorageError> {
+    fn stored_plugin(&self, name: &str, version: &str) -> Result<StoredPlugin, StorageError> {
         let conn = self.conn();
         let v = version_in(&conn, name, version)?.ok_or_else(|| no_version(name, version))?;
         if v.status == VersionStatus::Rejected {
@@ -158,8 +212,7 @@ impl Database {
         })
     }
 
-    /// Names and versions of every active plugin.
-    pub fn active_plugin_versions(&self) -> Result<Vec<(String, String)>, StorageError> {
+    fn active_plugin_versions(&self) -> Result<Vec<(String, String)>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT name, version FROM plugin_versions WHERE status = 'active' ORDER BY name",
@@ -168,11 +221,7 @@ impl Database {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Stores a candidate that passed its gates as an inactive version. A
-    /// rejected row of the same version is replaced (the author retried);
-    /// any other existing row is a conflict, since a version's bytes never
-    /// change once stored.
-    pub fn store_plugin_version(
+    fn store_plugin_version(
         &self,
         v: &PluginVersion,
         manifest: &str,
@@ -204,9 +253,7 @@ impl Database {
                     params![v.name, v.version, signature.json, signature.public_key],
                 )?;
             }
-            append(
-                tx,
-                v.uploaded_at,
+            tx.audit(v.uploaded_at,
                 NewAudit {
                     actor: &v.uploaded_by,
                     action: audit_action,
@@ -222,10 +269,7 @@ impl Database {
         })
     }
 
-    /// Records a candidate a gate refused, with the reason, and audits it.
-    /// An existing version of the same number that is not itself rejected
-    /// is left alone: a bad retry must not hide a good version.
-    pub fn record_rejection(
+    fn record_rejection(
         &self,
         v: &PluginVersion,
         manifest: &str,
@@ -244,8 +288,7 @@ impl Database {
                     insert_version(tx, v, VersionStatus::Rejected, manifest)?;
                 }
             }
-            append(
-                tx,
+            tx.audit(
                 v.uploaded_at,
                 NewAudit {
                     actor: &v.uploaded_by,
@@ -261,9 +304,7 @@ impl Database {
         })
     }
 
-    /// An audit entry on its own, for refusals that store nothing else
-    /// (an unsigned upload where signatures are required).
-    pub fn audit_plugin_event(
+    fn audit_plugin_event(
         &self,
         actor: &str,
         action: &str,
@@ -272,8 +313,7 @@ impl Database {
         at: Timestamp,
     ) -> Result<(), StorageError> {
         self.write(|tx| {
-            append(
-                tx,
+            tx.audit(
                 at,
                 NewAudit {
                     actor,
@@ -287,9 +327,7 @@ impl Database {
         })
     }
 
-    /// Keeps a newly verified signature with a stored version (one signed
-    /// in the old format, signed again), and audits it.
-    pub fn set_plugin_signature(
+    fn set_plugin_signature(
         &self,
         name: &str,
         version: &str,
@@ -304,9 +342,7 @@ impl Database {
                 "UPDATE plugin_versions SET signer = ?3, signature = ?4, signer_key = ?5 WHERE name = ?1 AND version = ?2",
                 params![name, version, signer, signature.json, signature.public_key],
             )?;
-            append(
-                tx,
-                now,
+            tx.audit(now,
                 NewAudit {
                     actor,
                     action: "plugin.signature_added",
@@ -321,9 +357,7 @@ impl Database {
         })
     }
 
-    /// Every version of `name` that was ever active, deleted ones included:
-    /// what a downgrade is measured against.
-    pub fn versions_ever_active(&self, name: &str) -> Result<Vec<String>, StorageError> {
+    fn versions_ever_active(&self, name: &str) -> Result<Vec<String>, StorageError> {
         let conn = self.conn();
         let mut stmt =
             conn.prepare("SELECT DISTINCT version FROM plugin_activations WHERE name = ?1")?;
@@ -331,12 +365,8 @@ impl Database {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Makes `version` the active one of `name`, returning the version it
-    /// replaces. The change, its history row and its audit entry are one
-    /// transaction. `downgrade_from` is the highest version ever active
-    /// when this one is lower: audited as a downgrade.
     #[allow(clippy::too_many_arguments)]
-    pub fn activate_plugin_version(
+    fn activate_plugin_version(
         &self,
         name: &str,
         version: &str,
@@ -367,9 +397,7 @@ impl Database {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![name, version, previous, now.millis(), actor, how.as_str(), forced],
             )?;
-            append(
-                tx,
-                now,
+            tx.audit(now,
                 NewAudit {
                     actor,
                     action: match (downgrade_from, forced) {
@@ -389,9 +417,7 @@ impl Database {
         })
     }
 
-    /// The version that was active before the current one: what a
-    /// rollback goes back to.
-    pub fn rollback_target(&self, name: &str) -> Result<Option<String>, StorageError> {
+    fn rollback_target(&self, name: &str) -> Result<Option<String>, StorageError> {
         Ok(self
             .conn()
             .query_row(
@@ -403,9 +429,7 @@ impl Database {
             .flatten())
     }
 
-    /// Deletes an inactive or rejected version, and its bytes if no other
-    /// version shares them.
-    pub fn delete_plugin_version(
+    fn delete_plugin_version(
         &self,
         name: &str,
         version: &str,
@@ -428,9 +452,7 @@ impl Database {
                  AND NOT EXISTS (SELECT 1 FROM plugin_versions WHERE sha256 = ?1)",
                 [&v.sha256],
             )?;
-            append(
-                tx,
-                now,
+            tx.audit(now,
                 NewAudit {
                     actor,
                     action: "plugin.delete",
@@ -443,10 +465,7 @@ impl Database {
         })
     }
 
-    /// Keeps the newest `keep` inputs of `source`. Writes on the caller's
-    /// thread without republishing the control state: inputs change no
-    /// decision.
-    pub fn record_shadow_input(
+    fn record_shadow_input(
         &self,
         source: &str,
         input: &serde_json::Value,
@@ -464,12 +483,7 @@ impl Database {
         Ok(())
     }
 
-    /// The newest `limit` inputs of `source`, newest first.
-    pub fn shadow_inputs(
-        &self,
-        source: &str,
-        limit: u32,
-    ) -> Result<Vec<RecordedInput>, StorageError> {
+    fn shadow_inputs(&self, source: &str, limit: u32) -> Result<Vec<RecordedInput>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, at_ms, input FROM shadow_inputs WHERE source = ?1 ORDER BY id DESC LIMIT ?2",
@@ -553,7 +567,7 @@ mod tests {
 
     #[test]
     fn one_active_version_rollback_and_delete() {
-        let db = Database::open_in_memory().unwrap();
+        let db = SqliteStore::open_in_memory().unwrap();
         db.store_plugin_version(&version("1", "aa"), "m1", b"one", None, "plugin.upload")
             .unwrap();
         db.store_plugin_version(&version("2", "bb"), "m2", b"two", None, "plugin.upload")
@@ -601,7 +615,7 @@ mod tests {
 
     #[test]
     fn a_signature_stays_with_its_version_and_deleted_versions_still_count_as_served() {
-        let db = Database::open_in_memory().unwrap();
+        let db = SqliteStore::open_in_memory().unwrap();
         let signature = StoredSignature {
             json: "{\"format\":\"x\"}".into(),
             public_key: "key-a".into(),
@@ -653,7 +667,7 @@ mod tests {
 
     #[test]
     fn a_rejection_never_hides_a_stored_version() {
-        let db = Database::open_in_memory().unwrap();
+        let db = SqliteStore::open_in_memory().unwrap();
         db.store_plugin_version(&version("1", "aa"), "m", b"one", None, "plugin.upload")
             .unwrap();
         let mut bad = version("1", "zz");
@@ -681,7 +695,7 @@ mod tests {
 
     #[test]
     fn shadow_inputs_keep_the_newest() {
-        let db = Database::open_in_memory().unwrap();
+        let db = SqliteStore::open_in_memory().unwrap();
         for i in 0..5 {
             db.record_shadow_input("readiness", &serde_json::json!({ "i": i }), 3, Timestamp(i))
                 .unwrap();

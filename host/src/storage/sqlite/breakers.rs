@@ -3,11 +3,11 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::audit::{append, NewAudit};
 use super::governance::{cancel_pending, write_phase};
-use super::{from_json, to_json, Database, StorageError};
+use super::{from_json, json_value, to_json, SqliteStore, StorageError};
 use crate::domain::breaker::{BreakerAction, BreakerEvent, BreakerRule};
 use crate::domain::{Phase, Timestamp};
+use crate::storage::repositories::*;
 
 fn rule_in(tx: &rusqlite::Connection, name: &str) -> Result<Option<BreakerRule>, StorageError> {
     let body: Option<String> = tx
@@ -26,8 +26,8 @@ fn no_rule(name: &str) -> StorageError {
     ))
 }
 
-impl Database {
-    pub fn rules(&self) -> Result<Vec<BreakerRule>, StorageError> {
+impl BreakerRepository for SqliteStore {
+    fn rules(&self) -> Result<Vec<BreakerRule>, StorageError> {
         let conn = self.conn();
         let mut stmt =
             conn.prepare_cached("SELECT body FROM breaker_rules ORDER BY position, name")?;
@@ -35,11 +35,11 @@ impl Database {
         rows.map(|b| from_json("breaker_rules", &b?)).collect()
     }
 
-    pub fn rule(&self, name: &str) -> Result<BreakerRule, StorageError> {
+    fn rule(&self, name: &str) -> Result<BreakerRule, StorageError> {
         rule_in(&self.conn(), name)?.ok_or_else(|| no_rule(name))
     }
 
-    pub fn insert_rule(
+    fn insert_rule(
         &self,
         rule: &BreakerRule,
         actor: &str,
@@ -59,25 +59,23 @@ impl Database {
             )?;
             tx.execute(
                 "INSERT INTO breaker_rules (name, position, body) VALUES (?1, ?2, ?3)",
-                params![rule.name, position, to_json(rule)],
+                params![rule.name, position, to_json(rule)?],
             )?;
-            append(
-                tx,
+            tx.audit(
                 now,
                 NewAudit {
                     actor,
                     action: "rule.create",
                     target: format!("rule/{}", rule.name),
                     before: None,
-                    after: Some(serde_json::to_value(rule).unwrap_or_default()),
+                    after: Some(json_value(rule)?),
                 },
             )?;
             Ok(())
         })
     }
 
-    /// Replaces a rule with `change(old)`, which may refuse.
-    pub fn update_rule(
+    fn update_rule(
         &self,
         name: &str,
         updated: &BreakerRule,
@@ -88,24 +86,23 @@ impl Database {
             let before = rule_in(tx, name)?.ok_or_else(|| no_rule(name))?;
             tx.execute(
                 "UPDATE breaker_rules SET body = ?2 WHERE name = ?1",
-                params![name, to_json(updated)],
+                params![name, to_json(updated)?],
             )?;
-            append(
-                tx,
+            tx.audit(
                 now,
                 NewAudit {
                     actor,
                     action: "rule.update",
                     target: format!("rule/{name}"),
-                    before: Some(serde_json::to_value(&before).unwrap_or_default()),
-                    after: Some(serde_json::to_value(updated).unwrap_or_default()),
+                    before: Some(json_value(&before)?),
+                    after: Some(json_value(updated)?),
                 },
             )?;
             Ok(updated.clone())
         })
     }
 
-    pub fn delete_rule(
+    fn delete_rule(
         &self,
         name: &str,
         actor: &str,
@@ -114,14 +111,13 @@ impl Database {
         self.write(|tx| {
             let before = rule_in(tx, name)?.ok_or_else(|| no_rule(name))?;
             tx.execute("DELETE FROM breaker_rules WHERE name = ?1", [name])?;
-            append(
-                tx,
+            tx.audit(
                 now,
                 NewAudit {
                     actor,
                     action: "rule.delete",
                     target: format!("rule/{name}"),
-                    before: Some(serde_json::to_value(&before).unwrap_or_default()),
+                    before: Some(json_value(&before)?),
                     after: None,
                 },
             )?;
@@ -129,15 +125,7 @@ impl Database {
         })
     }
 
-    /// Records a trip and runs its action, or records a failed check
-    /// (`check_error` set), which runs none. A rule has at most one open
-    /// event: while it has one, nothing changes and `None` is returned,
-    /// except that a trip supersedes an open failed check, so a rule that
-    /// once could not be checked still acts when it trips.
-    pub fn record_trip(
-        &self,
-        mut event: BreakerEvent,
-    ) -> Result<Option<BreakerEvent>, StorageError> {
+    fn record_trip(&self, mut event: BreakerEvent) -> Result<Option<BreakerEvent>, StorageError> {
         let now = event.triggered_at;
         let failed_check = event.check_error.is_some();
         self.write(|tx| {
@@ -173,10 +161,9 @@ impl Database {
             event.id = tx.last_insert_rowid();
             tx.execute(
                 "UPDATE breaker_events SET body = ?2 WHERE id = ?1",
-                params![event.id, to_json(&event)],
+                params![event.id, to_json(&event)?],
             )?;
-            append(
-                tx,
+            tx.audit(
                 now,
                 NewAudit {
                     actor: &actor,
@@ -187,7 +174,7 @@ impl Database {
                     },
                     target: format!("breaker_event/{}", event.id),
                     before: None,
-                    after: Some(serde_json::to_value(&event).unwrap_or_default()),
+                    after: Some(json_value(&event)?),
                 },
             )?;
             if event.action == BreakerAction::RevertToL3 {
@@ -198,16 +185,15 @@ impl Database {
         })
     }
 
-    pub fn breaker_events(&self, limit: u32) -> Result<Vec<BreakerEvent>, StorageError> {
+    fn breaker_events(&self, limit: u32) -> Result<Vec<BreakerEvent>, StorageError> {
         self.events_where("1 = 1 ORDER BY id DESC LIMIT ?1", limit)
     }
 
-    pub fn unresolved_events(&self) -> Result<Vec<BreakerEvent>, StorageError> {
+    fn unresolved_events(&self) -> Result<Vec<BreakerEvent>, StorageError> {
         self.events_where("resolved_ms IS NULL AND ?1 > 0 ORDER BY id DESC", 1)
     }
 
-    /// Events triggered in `[start, end)`.
-    pub fn events_between(
+    fn events_between(
         &self,
         start: Timestamp,
         end: Timestamp,
@@ -222,16 +208,7 @@ impl Database {
         rows.map(|b| from_json("breaker_events", &b?)).collect()
     }
 
-    fn events_where(&self, clause: &str, arg: u32) -> Result<Vec<BreakerEvent>, StorageError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT body FROM breaker_events WHERE {clause}"))?;
-        let rows = stmt.query_map([arg], |r| r.get::<_, String>(0))?;
-        rows.map(|b| from_json("breaker_events", &b?)).collect()
-    }
-
-    /// Command types paused by unresolved `pause_command_type` events.
-    pub fn paused_command_types(&self) -> Result<Vec<String>, StorageError> {
+    fn paused_command_types(&self) -> Result<Vec<String>, StorageError> {
         let mut types: Vec<String> = self
             .unresolved_events()?
             .into_iter()
@@ -242,7 +219,7 @@ impl Database {
         Ok(types)
     }
 
-    pub fn resolve_event(
+    fn resolve_event(
         &self,
         id: i64,
         by: &str,
@@ -268,8 +245,7 @@ impl Database {
             event.resolved_by = Some(by.to_string());
             event.resolution = Some(resolution.to_string());
             resolve_in(tx, &event)?;
-            append(
-                tx,
+            tx.audit(
                 now,
                 NewAudit {
                     actor: by,
@@ -282,23 +258,8 @@ impl Database {
             Ok(event)
         })
     }
-}
 
-fn resolve_in(tx: &Transaction<'_>, event: &BreakerEvent) -> Result<(), StorageError> {
-    tx.execute(
-        "UPDATE breaker_events SET resolved_ms = ?2, body = ?3 WHERE id = ?1",
-        params![
-            event.id,
-            event.resolved_at.map(|t| t.millis()),
-            to_json(event)
-        ],
-    )?;
-    Ok(())
-}
-
-impl Database {
-    /// Every trip ever, by (rule, action, alert severity): a counter.
-    pub fn breaker_event_totals(&self) -> Result<Vec<(String, String, String, u64)>, StorageError> {
+    fn breaker_event_totals(&self) -> Result<Vec<(String, String, String, u64)>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT rule_name, json_extract(body, '$.action'), json_extract(body, '$.alertSeverity'), count(*)
@@ -309,4 +270,26 @@ impl Database {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+impl SqliteStore {
+    fn events_where(&self, clause: &str, arg: u32) -> Result<Vec<BreakerEvent>, StorageError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT body FROM breaker_events WHERE {clause}"))?;
+        let rows = stmt.query_map([arg], |r| r.get::<_, String>(0))?;
+        rows.map(|b| from_json("breaker_events", &b?)).collect()
+    }
+}
+
+fn resolve_in(tx: &Transaction<'_>, event: &BreakerEvent) -> Result<(), StorageError> {
+    tx.execute(
+        "UPDATE breaker_events SET resolved_ms = ?2, body = ?3 WHERE id = ?1",
+        params![
+            event.id,
+            event.resolved_at.map(|t| t.millis()),
+            to_json(event)?
+        ],
+    )?;
+    Ok(())
 }

@@ -4,14 +4,14 @@
 //! concurrent costs serialize and none is lost; the trip it may cause is
 //! written in the same transaction, with its audit entry and escalation.
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::audit::{append, NewAudit};
-use super::events::{insert_action, NewAction};
-use super::{from_json, to_json, Database, StorageError};
-use crate::domain::events::{ActionRecord, DeliveryStatus};
+use super::events::insert_action;
+use super::{from_json, json_value, to_json, SqliteStore, StorageError, UnitOfWork};
+use crate::domain::events::ActionRecord;
 use crate::domain::fleet::{Agent, AgentBreaker, Assignment, NewAgent};
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 const COLUMNS: &str = "id, capabilities, cost_per_hour, reputation, budget, budget_remaining, total_cost, model, registered_ms, tripped, trip_reason, tripped_ms, tripped_by, failures";
 
@@ -60,15 +60,10 @@ fn breaker_json(a: &Agent) -> serde_json::Value {
     serde_json::json!({"breaker": a.breaker, "budgetRemaining": a.budget_remaining})
 }
 
-/// How a trip is escalated: the seed's ESCALATE message.
-pub struct Escalation {
-    pub delivery: DeliveryStatus,
-}
-
 /// Trips the breaker of `before` (as just read in `tx`), with its audit
 /// entry and escalation; returns the tripped agent.
 fn trip(
-    tx: &Transaction<'_>,
+    tx: &UnitOfWork<'_>,
     before: &Agent,
     reason: &str,
     by: &str,
@@ -81,8 +76,7 @@ fn trip(
         params![id, reason, now.millis(), by],
     )?;
     let after = read(tx, id)?;
-    append(
-        tx,
+    tx.audit(
         now,
         NewAudit {
             actor: by,
@@ -118,7 +112,7 @@ fn trip(
 /// agent crossed its line and is not tripped yet.
 #[allow(clippy::too_many_arguments)]
 fn charge(
-    tx: &Transaction<'_>,
+    tx: &UnitOfWork<'_>,
     id: &str,
     update: (&str, &[&dyn rusqlite::ToSql]),
     history: (&str, &[&dyn rusqlite::ToSql]),
@@ -140,8 +134,8 @@ fn charge(
     Ok((agent, None))
 }
 
-impl Database {
-    pub fn register_agent(
+impl AgentRepository for SqliteStore {
+    fn register_agent(
         &self,
         a: &NewAgent,
         by: &str,
@@ -153,7 +147,7 @@ impl Database {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
                 params![
                     a.id,
-                    to_json(&a.capabilities),
+                    to_json(&a.capabilities)?,
                     a.cost_per_hour,
                     a.reputation,
                     a.budget,
@@ -168,36 +162,31 @@ impl Database {
                 )));
             }
             let stored = read(tx, &a.id)?;
-            append(
-                tx,
-                now,
+            tx.audit(now,
                 NewAudit {
                     actor: by,
                     action: "agent.register",
                     target: format!("agent:{}", a.id),
                     before: None,
-                    after: Some(serde_json::to_value(&stored).unwrap_or_default()),
+                    after: Some(json_value(&stored)?),
                 },
             )?;
             Ok(stored)
         })
     }
 
-    pub fn agent(&self, id: &str) -> Result<Agent, StorageError> {
+    fn agent(&self, id: &str) -> Result<Agent, StorageError> {
         read(&self.conn(), id)
     }
 
-    /// Every agent, by id.
-    pub fn agents(&self) -> Result<Vec<Agent>, StorageError> {
+    fn agents(&self) -> Result<Vec<Agent>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM agents ORDER BY id"))?;
         let rows = stmt.query_map([], agent)?;
         rows.map(|r| parse(r?)).collect()
     }
 
-    /// Deducts a cost; trips the breaker with `budget_exhausted` when the
-    /// remaining budget reaches zero or below.
-    pub fn record_cost(
+    fn record_cost(
         &self,
         id: &str,
         operation: &str,
@@ -227,9 +216,8 @@ impl Database {
         })
     }
 
-    /// Counts a failure; trips `repeated_failures` at the threshold.
     #[allow(clippy::too_many_arguments)]
-    pub fn record_failure(
+    fn record_failure(
         &self,
         id: &str,
         task_id: Option<&str>,
@@ -257,9 +245,7 @@ impl Database {
         })
     }
 
-    /// An operator's trip. Tripping a tripped breaker is a conflict: the
-    /// first reason stands.
-    pub fn trip_agent(
+    fn trip_agent(
         &self,
         id: &str,
         reason: &str,
@@ -279,8 +265,7 @@ impl Database {
         })
     }
 
-    /// Resets a tripped breaker with a new budget and clears the failures.
-    pub fn reset_agent(
+    fn reset_agent(
         &self,
         id: &str,
         new_budget: f64,
@@ -300,9 +285,7 @@ impl Database {
                 params![id, new_budget],
             )?;
             let after = read(tx, id)?;
-            append(
-                tx,
-                now,
+            tx.audit(now,
                 NewAudit {
                     actor: by,
                     action: "agent.breaker.reset",
@@ -315,7 +298,7 @@ impl Database {
         })
     }
 
-    pub fn insert_assignment(&self, a: &Assignment) -> Result<Assignment, StorageError> {
+    fn insert_assignment(&self, a: &Assignment) -> Result<Assignment, StorageError> {
         // No control state changes: plain transaction, no snapshot rebuild.
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -327,13 +310,13 @@ impl Database {
         stored.id = tx.last_insert_rowid();
         tx.execute(
             "UPDATE assignments SET body = ?2 WHERE id = ?1",
-            params![stored.id, to_json(&stored)],
+            params![stored.id, to_json(&stored)?],
         )?;
         tx.commit()?;
         Ok(stored)
     }
 
-    pub fn assignments(&self, limit: u32) -> Result<Vec<Assignment>, StorageError> {
+    fn assignments(&self, limit: u32) -> Result<Vec<Assignment>, StorageError> {
         let conn = self.conn();
         let mut stmt =
             conn.prepare_cached("SELECT body FROM assignments ORDER BY id DESC LIMIT ?1")?;
@@ -341,8 +324,7 @@ impl Database {
         rows.map(|b| from_json("assignments", &b?)).collect()
     }
 
-    /// (assignments, of which no agent qualified).
-    pub fn assignment_totals(&self) -> Result<(u64, u64), StorageError> {
+    fn assignment_totals(&self) -> Result<(u64, u64), StorageError> {
         let conn = self.conn();
         let (all, failed): (i64, i64) = conn.query_row(
             "SELECT count(*), count(*) - count(agent_id) FROM assignments",

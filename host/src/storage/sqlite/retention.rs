@@ -5,9 +5,10 @@
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::commands::HOUR_MS;
-use super::{Database, StorageError};
+use super::{SqliteStore, StorageError};
 use crate::domain::retention::Kept;
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 /// The horizon of the raw commands: commands created before it may have
 /// been pruned, so they are neither stored again nor counted again.
@@ -23,17 +24,8 @@ pub(super) fn horizon(conn: &Connection, name: &str) -> Result<Option<i64>, Stor
         .optional()?)
 }
 
-impl Database {
-    /// Prunes at most `batch` rows of `what` older than `cutoff`, in one
-    /// transaction, and returns how many went. A pass calls it again while
-    /// it returns `batch`. Nothing pruned is part of the control state, so
-    /// the snapshot is not rebuilt.
-    pub fn prune_batch(
-        &self,
-        what: Kept,
-        cutoff: Timestamp,
-        batch: u32,
-    ) -> Result<u64, StorageError> {
+impl RetentionRepository for SqliteStore {
+    fn prune_batch(&self, what: Kept, cutoff: Timestamp, batch: u32) -> Result<u64, StorageError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let cutoff = cutoff.millis();
@@ -70,9 +62,7 @@ impl Database {
         Ok(n)
     }
 
-    /// Commands created before this may have been pruned (`None`: none
-    /// were).
-    pub fn commands_horizon(&self) -> Result<Option<Timestamp>, StorageError> {
+    fn commands_horizon(&self) -> Result<Option<Timestamp>, StorageError> {
         Ok(horizon(&self.conn(), COMMANDS_HORIZON)?.map(Timestamp))
     }
 }
@@ -141,14 +131,14 @@ mod tests {
 
     const NOW: i64 = 1_000 * HOUR_MS;
 
-    fn count(db: &Database, table: &str) -> i64 {
+    fn count(db: &SqliteStore, table: &str) -> i64 {
         db.conn()
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
     }
 
     /// Prunes `what` batch by batch as a pass does; returns the total.
-    fn prune_all(db: &Database, what: Kept, cutoff: i64, batch: u32) -> u64 {
+    fn prune_all(db: &SqliteStore, what: Kept, cutoff: i64, batch: u32) -> u64 {
         let mut total = 0;
         loop {
             let n = db.prune_batch(what, Timestamp(cutoff), batch).unwrap();
@@ -189,7 +179,7 @@ mod tests {
 
     #[test]
     fn old_decisions_go_in_batches_and_their_totals_and_the_audit_log_stay() {
-        let db = Database::open_in_memory().unwrap();
+        let db = SqliteStore::open_in_memory().unwrap();
         let old: Vec<_> = (0..7).map(|i| decision(NOW - 10_000 + i)).collect();
         let young: Vec<_> = (0..3).map(|i| decision(NOW + i)).collect();
         db.append_decisions(&old).unwrap();
@@ -226,7 +216,7 @@ mod tests {
 
     #[test]
     fn old_evaluations_go_and_young_ones_stay() {
-        let db = Database::open_in_memory().unwrap();
+        let db = SqliteStore::open_in_memory().unwrap();
         for at in [NOW - 2, NOW - 1, NOW, NOW + 1] {
             db.record_evaluation(&crate::storage::EvaluationRecord {
                 id: 0,
@@ -254,7 +244,7 @@ mod tests {
 
     #[test]
     fn the_newest_assessment_stays_however_old() {
-        let db = Database::open_in_memory().unwrap();
+        let db = SqliteStore::open_in_memory().unwrap();
         for at in [NOW - 3, NOW - 2, NOW - 1] {
             db.conn()
                 .execute(
@@ -273,7 +263,7 @@ mod tests {
 
     #[test]
     fn pruned_commands_keep_their_hourly_counts_and_are_not_counted_again() {
-        let db = Database::open_in_memory().unwrap();
+        let db = SqliteStore::open_in_memory().unwrap();
         let old_hour = NOW - 48 * HOUR_MS;
         let old: Vec<_> = (0..5)
             .map(|i| command(&format!("old{i}"), old_hour + 1_000 + i))
@@ -329,7 +319,7 @@ mod tests {
 
     #[test]
     fn pending_actions_and_the_events_they_name_stay() {
-        let db = Database::open_in_memory().unwrap();
+        let db = SqliteStore::open_in_memory().unwrap();
         let conn = db.conn();
         for (id, at) in [(1, NOW - 10), (2, NOW - 9), (3, NOW - 8), (4, NOW + 1)] {
             conn.execute(

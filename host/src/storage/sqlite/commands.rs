@@ -2,34 +2,18 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
-use super::{Database, StorageError};
+use super::{from_json, to_json, SqliteStore, StorageError};
+use crate::domain::metrics::MetricsReport;
 use crate::domain::metrics::{
     CommandRecord, CommandStatus, CommandTally, IncidentCounts, IncidentRecord, NewIncident,
 };
 use crate::domain::readiness::{Gauge, Incident};
 use crate::domain::{Severity, Timestamp};
+use crate::storage::repositories::*;
 
 pub(super) const HOUR_MS: i64 = 3_600_000;
-
-/// What an ingest did: new records, and ids already stored (or repeated
-/// within the batch), which changed nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Ingested {
-    pub accepted: u64,
-    pub duplicates: u64,
-    /// Records created before the retention horizon, which changed
-    /// nothing: their ids may have been pruned, so storing them could
-    /// count a command twice. Absent when zero.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub expired: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
 
 fn status_of(text: &str) -> Result<CommandStatus, StorageError> {
     CommandStatus::parse(text).ok_or_else(|| StorageError::Corrupt {
@@ -38,9 +22,8 @@ fn status_of(text: &str) -> Result<CommandStatus, StorageError> {
     })
 }
 
-impl Database {
-    /// Stores a batch in one transaction: all of it or none of it.
-    pub fn insert_commands(
+impl CommandRepository for SqliteStore {
+    fn insert_commands(
         &self,
         records: &[CommandRecord],
         received: Timestamp,
@@ -103,11 +86,7 @@ impl Database {
         })
     }
 
-    /// Command counts with `start <= createdAt < end`. Whole hours come
-    /// from the hourly table; only the ragged edges scan commands. An edge
-    /// before the retention horizon (on an hour) has no raw commands left,
-    /// so it widens to its whole hour.
-    pub fn command_tally(
+    fn command_tally(
         &self,
         start: Timestamp,
         end: Timestamp,
@@ -165,8 +144,7 @@ impl Database {
         Ok(tally)
     }
 
-    /// Every command ever stored, by status: the Prometheus counters.
-    pub fn command_totals(&self) -> Result<CommandTally, StorageError> {
+    fn command_totals(&self) -> Result<CommandTally, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT status, required_approval, sum(n) FROM command_hours GROUP BY status, required_approval",
@@ -180,8 +158,7 @@ impl Database {
         Ok(tally)
     }
 
-    /// Command types that failed in `[start, end)`, sorted.
-    pub fn failed_command_types(
+    fn failed_command_types(
         &self,
         start: Timestamp,
         end: Timestamp,
@@ -195,8 +172,7 @@ impl Database {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Successful commands of these types: emergency aborts for `/metrics`.
-    pub fn succeeded_commands_of(&self, types: &[&str]) -> Result<u64, StorageError> {
+    fn succeeded_commands_of(&self, types: &[&str]) -> Result<u64, StorageError> {
         let conn = self.conn();
         let mut total = 0u64;
         for t in types {
@@ -210,7 +186,7 @@ impl Database {
         Ok(total)
     }
 
-    pub fn insert_incident(
+    fn insert_incident(
         &self,
         incident: &NewIncident,
         reported_by: &str,
@@ -242,8 +218,7 @@ impl Database {
         })
     }
 
-    /// The newest incidents first.
-    pub fn recent_incidents(&self, limit: u32) -> Result<Vec<IncidentRecord>, StorageError> {
+    fn recent_incidents(&self, limit: u32) -> Result<Vec<IncidentRecord>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, severity, autonomous, command_type, description, occurred_ms, reported_by
@@ -265,9 +240,7 @@ impl Database {
         Ok(out)
     }
 
-    /// Incidents in `[start, end)` by severity, and the critical ones
-    /// caused by autonomous actions.
-    pub fn incident_counts(
+    fn incident_counts(
         &self,
         start: Timestamp,
         end: Timestamp,
@@ -292,8 +265,7 @@ impl Database {
         Ok((counts, critical_autonomous))
     }
 
-    /// Incidents since `start`, oldest first, as checklist items see them.
-    pub fn incidents_since(&self, start: Timestamp) -> Result<Vec<Incident>, StorageError> {
+    fn incidents_since(&self, start: Timestamp) -> Result<Vec<Incident>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT severity, autonomous, occurred_ms, command_type FROM incidents
@@ -312,7 +284,7 @@ impl Database {
         Ok(out)
     }
 
-    pub fn set_gauge(&self, name: &str, value: f64, now: Timestamp) -> Result<Gauge, StorageError> {
+    fn set_gauge(&self, name: &str, value: f64, now: Timestamp) -> Result<Gauge, StorageError> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO gauges (name, value, updated_ms) VALUES (?1, ?2, ?3)
@@ -323,7 +295,7 @@ impl Database {
         })
     }
 
-    pub fn gauges(&self) -> Result<Vec<Gauge>, StorageError> {
+    fn gauges(&self) -> Result<Vec<Gauge>, StorageError> {
         let conn = self.conn();
         let mut stmt =
             conn.prepare_cached("SELECT name, value, updated_ms FROM gauges ORDER BY name")?;
@@ -336,18 +308,8 @@ impl Database {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-}
 
-fn parse_severity(s: &str) -> Result<Severity, StorageError> {
-    s.parse().map_err(|message| StorageError::Corrupt {
-        table: "incidents",
-        message,
-    })
-}
-
-impl Database {
-    /// Every incident ever, by severity, and those caused autonomously.
-    pub fn incident_totals(&self) -> Result<(IncidentCounts, u64), StorageError> {
+    fn incident_totals(&self) -> Result<(IncidentCounts, u64), StorageError> {
         let (counts, _) = self.incident_counts(Timestamp(i64::MIN), Timestamp(i64::MAX))?;
         let autonomous: i64 =
             self.conn()
@@ -356,6 +318,35 @@ impl Database {
                 })?;
         Ok((counts, autonomous as u64))
     }
+
+    fn store_snapshot(&self, m: &MetricsReport, now: Timestamp) -> Result<i64, StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO metrics_snapshots (at_ms, body) VALUES (?1, ?2)",
+                params![now.millis(), to_json(m)?],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    fn latest_snapshot(&self) -> Result<Option<MetricsReport>, StorageError> {
+        let body: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT body FROM metrics_snapshots ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.map(|b| from_json("metrics_snapshots", &b)).transpose()
+    }
+}
+
+fn parse_severity(s: &str) -> Result<Severity, StorageError> {
+    s.parse().map_err(|message| StorageError::Corrupt {
+        table: "incidents",
+        message,
+    })
 }
 
 #[cfg(test)]
@@ -377,7 +368,7 @@ mod tests {
 
     #[test]
     fn a_repeated_id_changes_nothing_and_tallies_agree_with_a_scan() {
-        let db = Database::open_in_memory().unwrap();
+        let db = SqliteStore::open_in_memory().unwrap();
         let base = 10 * HOUR_MS;
         let mut batch = Vec::new();
         for i in 0..500i64 {

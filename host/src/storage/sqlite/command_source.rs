@@ -26,19 +26,11 @@ use rusqlite::{Connection, OpenFlags};
 use super::StorageError;
 use crate::domain::metrics::{CommandRecord, CommandStatus};
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
-pub struct CommandSource {
+/// Reads a command service's SQLite file, read-only, page by page.
+pub struct SqliteCommandSource {
     path: PathBuf,
-}
-
-/// One page read from the source.
-#[derive(Debug, Default)]
-pub struct SourcePage {
-    pub records: Vec<CommandRecord>,
-    /// Rows that could not be mapped, with why: they are skipped.
-    pub skipped: Vec<String>,
-    /// The last rowid read; the next page starts after it.
-    pub last_rowid: i64,
 }
 
 fn status_of(text: &str) -> Option<CommandStatus> {
@@ -51,7 +43,7 @@ fn status_of(text: &str) -> Option<CommandStatus> {
     }
 }
 
-impl CommandSource {
+impl SqliteCommandSource {
     pub fn new(path: &Path) -> Self {
         Self {
             path: path.to_path_buf(),
@@ -65,14 +57,16 @@ impl CommandSource {
         )
         .map_err(|e| StorageError::Open {
             path: self.path.display().to_string(),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
         conn.busy_timeout(std::time::Duration::from_secs(2))?;
         Ok(conn)
     }
+}
 
+impl CommandSource for SqliteCommandSource {
     /// Up to `limit` rows after `after_rowid`, in rowid order.
-    pub fn read_after(&self, after_rowid: i64, limit: u32) -> Result<SourcePage, StorageError> {
+    fn read_after(&self, after_rowid: i64, limit: u32) -> Result<SourcePage, StorageError> {
         let conn = self.open()?;
         let mut stmt = conn.prepare(
             "SELECT rowid, id, command_type, status, required_approval, autonomous, created_at, duration_ms, error
@@ -163,7 +157,7 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        let source = CommandSource::new(&path);
+        let source = SqliteCommandSource::new(&path);
         let page = source.read_after(0, 100).unwrap();
         assert_eq!(page.last_rowid, 5);
         let ids: Vec<&str> = page.records.iter().map(|r| r.id.as_str()).collect();

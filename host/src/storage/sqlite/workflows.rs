@@ -3,10 +3,10 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::audit::{append, NewAudit};
-use super::{to_json, Database, StorageError};
+use super::{to_json, SqliteStore, StorageError};
 use crate::domain::control::{NewStep, NewWorkflow, Step, Workflow, WorkflowStatus};
 use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 const COLUMNS: &str = "id, name, agent_id, status, registered_ms, registered_by, paused_ms, paused_by, pause_reason, completed_ms, step_count";
 
@@ -50,8 +50,8 @@ fn read(conn: &Connection, id: &str) -> Result<Workflow, StorageError> {
     parse(row)
 }
 
-impl Database {
-    pub fn register_workflow(
+impl WorkflowRepository for SqliteStore {
+    fn register_workflow(
         &self,
         w: &NewWorkflow,
         by: &str,
@@ -73,11 +73,11 @@ impl Database {
         })
     }
 
-    pub fn workflow(&self, id: &str) -> Result<Workflow, StorageError> {
+    fn workflow(&self, id: &str) -> Result<Workflow, StorageError> {
         read(&self.conn(), id)
     }
 
-    pub fn workflows(
+    fn workflows(
         &self,
         status: Option<WorkflowStatus>,
         limit: u32,
@@ -91,7 +91,7 @@ impl Database {
         rows.map(|r| parse(r?)).collect()
     }
 
-    pub fn paused_workflow_count(&self) -> Result<u64, StorageError> {
+    fn paused_workflow_count(&self) -> Result<u64, StorageError> {
         let n: i64 = self.conn().query_row(
             "SELECT count(*) FROM workflows WHERE status = 'paused'",
             [],
@@ -100,9 +100,7 @@ impl Database {
         Ok(n as u64)
     }
 
-    /// Appends a step. A paused workflow still records its trace (the agent
-    /// reports what it did, or that it is waiting); a completed one is closed.
-    pub fn append_step(
+    fn append_step(
         &self,
         id: &str,
         step: &NewStep,
@@ -125,7 +123,7 @@ impl Database {
                     id,
                     seq as i64,
                     step.name,
-                    to_json(&step.status).trim_matches('"'),
+                    to_json(&step.status)?.trim_matches('"'),
                     step.detail.as_ref().map(|d| d.to_string()),
                     at.millis(),
                     by
@@ -146,7 +144,7 @@ impl Database {
         })
     }
 
-    pub fn trace(&self, id: &str) -> Result<Vec<Step>, StorageError> {
+    fn trace(&self, id: &str) -> Result<Vec<Step>, StorageError> {
         let conn = self.conn();
         read(&conn, id)?;
         let mut stmt = conn.prepare_cached(
@@ -184,10 +182,7 @@ impl Database {
         .collect()
     }
 
-    /// Moves a workflow between statuses, audited: running to paused and
-    /// back, running to completed. Any other move is a conflict that names
-    /// the current status.
-    pub fn move_workflow(
+    fn move_workflow(
         &self,
         id: &str,
         to: WorkflowStatus,
@@ -229,9 +224,7 @@ impl Database {
                 )?,
             };
             let after = read(tx, id)?;
-            append(
-                tx,
-                now,
+            tx.audit(now,
                 NewAudit {
                     actor: by,
                     action: match to {

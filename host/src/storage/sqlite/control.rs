@@ -4,24 +4,10 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::audit::{append, NewAudit};
-use super::{from_json, to_json, Database, StorageError};
+use super::{from_json, json_value, to_json, SqliteStore, StorageError};
 use crate::domain::control::{ControlSnapshot, Decision, DecisionRecord, EmergencyStopStatus};
-use crate::domain::{Phase, Timestamp};
-
-/// A decision to append; the log gives it its id.
-#[derive(Debug, Clone)]
-pub struct NewDecision {
-    pub at: Timestamp,
-    pub command_type: String,
-    pub workflow_id: Option<String>,
-    pub agent_id: Option<String>,
-    pub decision: Decision,
-    pub reasons: Vec<String>,
-    pub phase: Phase,
-    pub caller: String,
-    pub unbound: bool,
-}
+use crate::domain::Timestamp;
+use crate::storage::repositories::*;
 
 /// Reads everything [`crate::domain::control::decide`] depends on. Runs on
 /// the writer's connection right after each commit, so snapshots are
@@ -78,19 +64,65 @@ pub(super) fn read_snapshot(conn: &Connection) -> Result<ControlSnapshot, Storag
     Ok(snapshot)
 }
 
-impl Database {
-    /// The control state as of the last committed change.
-    pub fn control(&self) -> Arc<ControlSnapshot> {
+impl ControlRepository for SqliteStore {
+    fn control(&self) -> Arc<ControlSnapshot> {
         self.control
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    /// Appends decisions in one transaction (one fsync for the batch) and
-    /// returns their ids in order. Decisions change no control state, so
-    /// the snapshot is not rebuilt.
-    pub fn append_decisions(&self, batch: &[NewDecision]) -> Result<Vec<i64>, StorageError> {
+    fn emergency_stop_status(&self) -> Result<EmergencyStopStatus, StorageError> {
+        stop_status(&self.conn())
+    }
+
+    fn set_emergency_stop(
+        &self,
+        stop: bool,
+        actor: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(EmergencyStopStatus, bool), StorageError> {
+        self.write(|tx| {
+            let before = stop_status(tx)?;
+            if before.active == stop {
+                if stop {
+                    return Ok((before, false));
+                }
+                return Err(StorageError::Conflict(
+                    "the emergency stop is not on; there is nothing to resume".into(),
+                ));
+            }
+            tx.execute(
+                "UPDATE governance_state SET emergency_stop = ?1 WHERE id = 1",
+                [stop],
+            )?;
+            let action = if stop { "stop" } else { "resume" };
+            tx.execute(
+                "INSERT INTO emergency_stops (action, at_ms, actor, reason) VALUES (?1, ?2, ?3, ?4)",
+                params![action, now.millis(), actor, reason],
+            )?;
+            let after = stop_status(tx)?;
+            tx.audit(now,
+                NewAudit {
+                    actor,
+                    action: if stop {
+                        "emergency_stop.activate"
+                    } else {
+                        "emergency_stop.resume"
+                    },
+                    target: "emergency_stop".into(),
+                    before: Some(json_value(&before)?),
+                    after: Some(serde_json::json!({"active": after.active, "reason": reason})),
+                },
+            )?;
+            Ok((after, true))
+        })
+    }
+}
+
+impl DecisionRepository for SqliteStore {
+    fn append_decisions(&self, batch: &[NewDecision]) -> Result<Vec<i64>, StorageError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut ids = Vec::with_capacity(batch.len());
@@ -108,7 +140,7 @@ impl Database {
                     d.workflow_id,
                     d.agent_id,
                     d.decision.as_str(),
-                    to_json(&d.reasons),
+                    to_json(&d.reasons)?,
                     d.phase.as_str(),
                     d.caller,
                     d.unbound,
@@ -139,7 +171,7 @@ impl Database {
         Ok(ids)
     }
 
-    pub fn decisions(
+    fn decisions(
         &self,
         limit: u32,
         command_type: Option<&str>,
@@ -202,67 +234,12 @@ impl Database {
         Ok(out)
     }
 
-    /// Decisions ever made, by outcome.
-    pub fn decision_totals(&self) -> Result<Vec<(Decision, u64)>, StorageError> {
+    fn decision_totals(&self) -> Result<Vec<(Decision, u64)>, StorageError> {
         totals_by_decision(&self.conn(), "decision_totals")
     }
 
-    /// Decisions made for callers bound to no agent, by outcome.
-    pub fn unbound_decision_totals(&self) -> Result<Vec<(Decision, u64)>, StorageError> {
+    fn unbound_decision_totals(&self) -> Result<Vec<(Decision, u64)>, StorageError> {
         totals_by_decision(&self.conn(), "unbound_decision_totals")
-    }
-
-    pub fn emergency_stop_status(&self) -> Result<EmergencyStopStatus, StorageError> {
-        stop_status(&self.conn())
-    }
-
-    /// Turns the stop on or off. Stopping while stopped changes nothing
-    /// (the first stop's time, actor and reason stand); resuming while
-    /// running is a conflict. Each change is audited in its transaction.
-    pub fn set_emergency_stop(
-        &self,
-        stop: bool,
-        actor: &str,
-        reason: &str,
-        now: Timestamp,
-    ) -> Result<(EmergencyStopStatus, bool), StorageError> {
-        self.write(|tx| {
-            let before = stop_status(tx)?;
-            if before.active == stop {
-                if stop {
-                    return Ok((before, false));
-                }
-                return Err(StorageError::Conflict(
-                    "the emergency stop is not on; there is nothing to resume".into(),
-                ));
-            }
-            tx.execute(
-                "UPDATE governance_state SET emergency_stop = ?1 WHERE id = 1",
-                [stop],
-            )?;
-            let action = if stop { "stop" } else { "resume" };
-            tx.execute(
-                "INSERT INTO emergency_stops (action, at_ms, actor, reason) VALUES (?1, ?2, ?3, ?4)",
-                params![action, now.millis(), actor, reason],
-            )?;
-            let after = stop_status(tx)?;
-            append(
-                tx,
-                now,
-                NewAudit {
-                    actor,
-                    action: if stop {
-                        "emergency_stop.activate"
-                    } else {
-                        "emergency_stop.resume"
-                    },
-                    target: "emergency_stop".into(),
-                    before: Some(serde_json::to_value(&before).unwrap_or_default()),
-                    after: Some(serde_json::json!({"active": after.active, "reason": reason})),
-                },
-            )?;
-            Ok((after, true))
-        })
     }
 }
 

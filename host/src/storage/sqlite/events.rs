@@ -2,21 +2,10 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 
-use super::{from_json, to_json, Database, StorageError};
+use super::{from_json, to_json, SqliteStore, StorageError};
 use crate::domain::events::{ActionRecord, DeliveryStatus, EngineEvent, NewEvent, RiskReport};
 use crate::domain::{Severity, Timestamp};
-
-/// An action to record; its webhook delivery starts `pending` when a
-/// webhook is configured.
-#[derive(Debug, Clone)]
-pub struct NewAction<'a> {
-    pub kind: &'a str,
-    pub action: &'a str,
-    pub event_id: Option<i64>,
-    pub agent_id: Option<&'a str>,
-    pub payload: serde_json::Value,
-    pub delivery: DeliveryStatus,
-}
+use crate::storage::repositories::*;
 
 pub(super) fn insert_action(
     tx: &Transaction<'_>,
@@ -115,10 +104,8 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<ActionRecord, St
     parse_action(row)
 }
 
-impl Database {
-    /// Stores the event, its action (if any) and the per-engine totals in
-    /// one transaction: the action is never lost even if delivery fails.
-    pub fn insert_event(
+impl EventRepository for SqliteStore {
+    fn insert_event(
         &self,
         e: &NewEvent,
         by: &str,
@@ -187,7 +174,7 @@ impl Database {
         })
     }
 
-    pub fn engine_events(
+    fn engine_events(
         &self,
         limit: u32,
         engine: Option<&str>,
@@ -206,8 +193,7 @@ impl Database {
         rows.map(|r| parse_event(r?)).collect()
     }
 
-    /// Every event that occurred in `[start, end)`, oldest first.
-    pub fn engine_events_between(
+    fn engine_events_between(
         &self,
         start: Timestamp,
         end: Timestamp,
@@ -221,8 +207,7 @@ impl Database {
         rows.map(|r| parse_event(r?)).collect()
     }
 
-    /// Counts by engine in `[start, end)` and the critical count.
-    pub fn event_counts_since(
+    fn event_counts_since(
         &self,
         start: Timestamp,
     ) -> Result<(Vec<(String, u64)>, u64), StorageError> {
@@ -243,8 +228,7 @@ impl Database {
         Ok((by_engine, critical as u64))
     }
 
-    /// Events ever reported, by engine and severity (for `/metrics`).
-    pub fn event_totals(&self) -> Result<Vec<(String, String, u64)>, StorageError> {
+    fn event_totals(&self) -> Result<Vec<(String, String, u64)>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT engine, severity, n FROM engine_event_totals ORDER BY engine, severity",
@@ -255,7 +239,7 @@ impl Database {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    pub fn actions(&self, limit: u32) -> Result<Vec<ActionRecord>, StorageError> {
+    fn actions(&self, limit: u32) -> Result<Vec<ActionRecord>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ACTION_COLUMNS} FROM actions ORDER BY id DESC LIMIT ?1"
@@ -264,9 +248,7 @@ impl Database {
         rows.map(|r| parse_action(r?)).collect()
     }
 
-    /// Actions still waiting for delivery: after a restart, the webhook
-    /// sender picks them up again.
-    pub fn pending_actions(&self) -> Result<Vec<ActionRecord>, StorageError> {
+    fn pending_actions(&self) -> Result<Vec<ActionRecord>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ACTION_COLUMNS} FROM actions WHERE delivery = 'pending' ORDER BY id"
@@ -275,8 +257,7 @@ impl Database {
         rows.map(|r| parse_action(r?)).collect()
     }
 
-    /// Records one delivery attempt's outcome.
-    pub fn record_delivery(
+    fn record_delivery(
         &self,
         id: i64,
         status: DeliveryStatus,
@@ -292,10 +273,7 @@ impl Database {
         Ok(())
     }
 
-    /// Records that a waiting action was pushed out of the full delivery
-    /// queue. Only a still-pending action changes: one that was delivered
-    /// meanwhile keeps its outcome.
-    pub fn mark_dropped(&self, id: i64, reason: &str) -> Result<bool, StorageError> {
+    fn mark_dropped(&self, id: i64, reason: &str) -> Result<bool, StorageError> {
         let conn = self.conn();
         let changed = conn.execute(
             "UPDATE actions SET delivery = 'dropped', last_error = ?2
@@ -305,9 +283,7 @@ impl Database {
         Ok(changed == 1)
     }
 
-    /// Keeps the newest `keep` pending actions and records the older ones
-    /// as dropped; returns how many were dropped.
-    pub fn drop_pending_beyond(&self, keep: usize, reason: &str) -> Result<usize, StorageError> {
+    fn drop_pending_beyond(&self, keep: usize, reason: &str) -> Result<usize, StorageError> {
         let conn = self.conn();
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
         Ok(conn.execute(
@@ -318,27 +294,27 @@ impl Database {
         )?)
     }
 
-    pub fn insert_risk_report(&self, report: &RiskReport) -> Result<RiskReport, StorageError> {
+    fn insert_risk_report(&self, report: &RiskReport) -> Result<RiskReport, StorageError> {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO risk_reports (generated_ms, risk_score, body) VALUES (?1, ?2, ?3)",
                 params![
                     report.generated_at.millis(),
                     report.risk_score,
-                    to_json(report)
+                    to_json(report)?
                 ],
             )?;
             let mut stored = report.clone();
             stored.id = tx.last_insert_rowid();
             tx.execute(
                 "UPDATE risk_reports SET body = ?2 WHERE id = ?1",
-                params![stored.id, to_json(&stored)],
+                params![stored.id, to_json(&stored)?],
             )?;
             Ok(stored)
         })
     }
 
-    pub fn risk_reports(&self, limit: u32) -> Result<Vec<RiskReport>, StorageError> {
+    fn risk_reports(&self, limit: u32) -> Result<Vec<RiskReport>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT body FROM risk_reports ORDER BY generated_ms DESC, id DESC LIMIT ?1",

@@ -1,0 +1,1182 @@
+//! The conformance suite: the contract of every repository, written once
+//! against `&dyn Store`, so that every backend is held to the same
+//! behaviour. A backend runs it with [`conformance_suite!`], given an
+//! expression that makes a [`StoreFactory`] for one test (a fresh, empty
+//! store that can be opened again).
+//!
+//! Nothing here may depend on a particular backend: cases speak only
+//! through the repository traits, and compare domain values.
+
+use std::sync::{Arc, Barrier};
+
+use crate::domain::auth::{PrincipalKind, Role, TokenRequest};
+use crate::domain::breaker::{BreakerAction, BreakerEvent, BreakerRule};
+use crate::domain::control::{Decision, NewStep, NewWorkflow, StepStatus, WorkflowStatus};
+use crate::domain::events::{DeliveryStatus, NewEvent};
+use crate::domain::fleet::NewAgent;
+use crate::domain::governance::{
+    Approval, Proposal, ProposalStatus, Rejection, RiskLevel, RiskSummary,
+};
+use crate::domain::metrics::{CommandRecord, CommandStatus, NewIncident};
+use crate::domain::registry::{ActivationKind, PluginVersion, VersionStatus};
+use crate::domain::retention::Kept;
+use crate::domain::{Phase, PluginKind, Severity, Timestamp};
+use crate::storage::prelude::*;
+use crate::storage::{
+    AttestationRecord, Escalation, EvaluationRecord, InitialState, NewDecision, StorageError,
+};
+
+/// Makes the store one test runs against.
+pub(crate) trait StoreFactory {
+    /// Opens the test's store: empty the first time; opened again (as
+    /// after a restart) when called after the earlier handle is dropped.
+    fn open(&self) -> Arc<dyn Store>;
+}
+
+/// Instantiates every case of the suite as a `#[test]` for one backend.
+/// `$factory` is an expression evaluated afresh for each test.
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        $crate::storage::conformance::conformance_suite!(@cases $factory;
+            governance_initializes_once,
+            governance_state_of_an_empty_store_is_not_found,
+            a_refused_phase_change_changes_nothing_and_audits_nothing,
+            lowering_the_phase_is_audited_and_published,
+            the_emergency_stop_turns_on_once_and_resumes_once,
+            a_second_pending_proposal_is_a_conflict,
+            an_unknown_proposal_is_not_found,
+            the_last_approval_moves_the_phase_in_the_same_change,
+            a_refused_approval_leaves_no_trace,
+            a_rejected_proposal_stays_rejected,
+            breaker_rules_round_trip_and_conflict,
+            a_trip_stays_open_until_resolved_once,
+            paused_command_types_follow_open_trips,
+            commands_are_stored_once_by_id,
+            incidents_and_gauges_round_trip,
+            attestations_round_trip_and_revoke_once,
+            tokens_resolve_by_hash_and_revoke_once,
+            a_token_for_an_unknown_agent_is_invalid,
+            the_admin_token_is_ensured_once,
+            the_audit_chain_links_every_change,
+            decisions_are_filtered_and_totalled,
+            an_answered_decision_survives_reopening,
+            committed_changes_survive_reopening,
+            workflows_move_only_along_their_lifecycle,
+            workflow_steps_form_the_trace,
+            events_record_their_action_and_its_delivery,
+            agents_register_once,
+            concurrent_costs_trip_the_agent_exactly_once,
+            a_tripped_agent_resets_once,
+            assignments_round_trip,
+            plugin_versions_activate_roll_back_and_stay_immutable,
+            evaluations_and_shadow_inputs_keep_the_newest,
+            retention_prunes_old_rows_and_never_the_audit_log,
+            the_store_reports_itself_writable,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let factory = $factory;
+                $crate::storage::conformance::$case(&factory);
+            }
+        )*
+    };
+}
+pub(crate) use conformance_suite;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn at(offset_ms: i64) -> Timestamp {
+    Timestamp(T0 + offset_ms)
+}
+
+fn initialized(factory: &dyn StoreFactory) -> Arc<dyn Store> {
+    let store = factory.open();
+    assert!(store
+        .initialize(&BreakerRule::defaults(), None, at(0))
+        .unwrap());
+    store
+}
+
+fn audit_count(store: &dyn Store) -> u64 {
+    let verification = store.verify_audit().unwrap();
+    assert!(
+        verification.problems.is_empty(),
+        "{:?}",
+        verification.problems
+    );
+    verification.entries
+}
+
+fn proposal(from: Phase, to: Phase, approvals: Vec<Role>) -> Proposal {
+    Proposal {
+        id: 0,
+        from_phase: from,
+        target_phase: to,
+        commands_to_whitelist: vec!["SET_FAN".into()],
+        validation_period_days: 7,
+        key_achievements: vec![],
+        risk_assessment: RiskSummary {
+            level: RiskLevel::Low,
+            score: 10,
+            factors: vec![],
+            mitigations: vec![],
+            scorer: None,
+            scorer_version: None,
+        },
+        required_approvals: approvals,
+        approvals: vec![],
+        status: ProposalStatus::Pending,
+        created_at: at(1),
+        decided_at: None,
+        rejection: None,
+    }
+}
+
+fn approval(role: Role, by: &str) -> Approval {
+    Approval {
+        role,
+        by: by.into(),
+        at: at(2),
+        comment: None,
+    }
+}
+
+fn new_agent(id: &str, budget: f64) -> NewAgent {
+    NewAgent {
+        id: id.into(),
+        capabilities: vec!["hvac".into()],
+        cost_per_hour: 1.0,
+        reputation: 0.5,
+        budget,
+        model: None,
+    }
+}
+
+fn token_request(name: &str, agent: Option<&str>) -> TokenRequest {
+    TokenRequest {
+        name: name.into(),
+        roles: vec![Role::Reporter],
+        principal: name.into(),
+        principal_named: false,
+        kind: PrincipalKind::System,
+        agent: agent.map(Into::into),
+    }
+}
+
+fn command(id: &str, status: CommandStatus) -> CommandRecord {
+    CommandRecord {
+        id: id.into(),
+        command_type: "SET_FAN".into(),
+        status,
+        required_approval: false,
+        autonomous: true,
+        created_at: Some(at(10)),
+        duration_ms: None,
+        error: None,
+    }
+}
+
+fn decision(offset_ms: i64, command_type: &str, outcome: Decision) -> NewDecision {
+    NewDecision {
+        at: at(offset_ms),
+        command_type: command_type.into(),
+        workflow_id: None,
+        agent_id: None,
+        decision: outcome,
+        reasons: vec!["because".into()],
+        phase: Phase::L3,
+        caller: "agent".into(),
+        unbound: true,
+    }
+}
+
+fn trip_of(rule: &BreakerRule, offset_ms: i64, paused: &[&str]) -> BreakerEvent {
+    BreakerEvent {
+        id: 0,
+        rule_name: rule.name.clone(),
+        condition: rule.condition.clone(),
+        window: rule.window,
+        action: rule.action,
+        alert_severity: rule.alert_severity,
+        observed_value: Some(1.0),
+        reason: "tripped".into(),
+        triggered_at: at(offset_ms),
+        resolved_at: None,
+        resolved_by: None,
+        resolution: None,
+        paused_command_types: paused.iter().map(|s| s.to_string()).collect(),
+        plugin: rule.plugin.clone(),
+        plugin_version: "0.1.0".into(),
+        truncated: false,
+        check_error: None,
+    }
+}
+
+fn plugin_version(version: &str, sha: &str) -> PluginVersion {
+    PluginVersion {
+        name: "item".into(),
+        kind: PluginKind::ChecklistItem,
+        version: version.into(),
+        sha256: sha.into(),
+        size_bytes: 3,
+        uploaded_at: at(0),
+        uploaded_by: "admin".into(),
+        signer: None,
+        status: VersionStatus::Inactive,
+        activated_at: None,
+        rejection: None,
+    }
+}
+
+fn evaluation(offset_ms: i64, plugin: &str) -> EvaluationRecord {
+    EvaluationRecord {
+        id: 0,
+        at: at(offset_ms),
+        plugin: plugin.into(),
+        version: "0.1.0".into(),
+        kind: PluginKind::BreakerCondition,
+        input: serde_json::json!({"n": offset_ms}),
+        output: Some(serde_json::json!({"tripped": false})),
+        error_code: None,
+        error: None,
+        elapsed_us: 7,
+    }
+}
+
+// ---- governance state and control -------------------------------------
+
+pub(crate) fn governance_initializes_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    assert!(!store.initialize(&[], None, at(5)).unwrap());
+    let state = store.state().unwrap();
+    assert_eq!(state.phase, Phase::L3);
+    assert_eq!(state.phase_started_at, at(0));
+    assert!(state.whitelist.is_empty());
+    assert!(!state.emergency_stop);
+    assert_eq!(store.rules().unwrap(), BreakerRule::defaults());
+    assert_eq!(audit_count(&*store), 1);
+}
+
+pub(crate) fn governance_state_of_an_empty_store_is_not_found(factory: &dyn StoreFactory) {
+    let store = factory.open();
+    assert!(matches!(store.state(), Err(StorageError::NotFound(_))));
+    assert_eq!(audit_count(&*store), 0);
+}
+
+pub(crate) fn a_refused_phase_change_changes_nothing_and_audits_nothing(
+    factory: &dyn StoreFactory,
+) {
+    let store = initialized(factory);
+    let before = audit_count(&*store);
+    let raised = store.change_phase(Phase::L4, None, true, &[], "ops", at(5));
+    assert!(
+        matches!(raised, Err(StorageError::PhaseChange(_))),
+        "{raised:?}"
+    );
+    assert_eq!(store.state().unwrap().phase, Phase::L3);
+    assert_eq!(audit_count(&*store), before);
+}
+
+pub(crate) fn lowering_the_phase_is_audited_and_published(factory: &dyn StoreFactory) {
+    let store = factory.open();
+    let whitelist = vec!["SET_FAN".to_string()];
+    store
+        .initialize(
+            &[],
+            Some(InitialState {
+                phase: Phase::L4,
+                started_at: at(0),
+                whitelist: &whitelist,
+            }),
+            at(0),
+        )
+        .unwrap();
+    assert_eq!(store.control().phase, Phase::L4);
+    assert!(store.control().whitelist.contains("SET_FAN"));
+    let before = audit_count(&*store);
+    let state = store
+        .change_phase(Phase::L3, None, false, &[], "ops", at(5))
+        .unwrap();
+    assert_eq!(state.phase, Phase::L3);
+    assert_eq!(store.state().unwrap(), state);
+    // The control snapshot is rebuilt from the committed change.
+    assert_eq!(store.control().phase, Phase::L3);
+    assert!(store.control().whitelist.is_empty());
+    assert!(audit_count(&*store) > before);
+}
+
+pub(crate) fn the_emergency_stop_turns_on_once_and_resumes_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    assert!(!store.emergency_stop_status().unwrap().active);
+    let (status, changed) = store
+        .set_emergency_stop(true, "ops", "drill", at(5))
+        .unwrap();
+    assert!(changed && status.active);
+    assert!(store.control().emergency_stop);
+    // Stopping again keeps the first stop's actor and reason.
+    let (again, changed) = store
+        .set_emergency_stop(true, "someone", "else", at(6))
+        .unwrap();
+    assert!(!changed);
+    assert_eq!(again.by.as_deref(), Some("ops"));
+    assert_eq!(again.reason.as_deref(), Some("drill"));
+    let audited = audit_count(&*store);
+    let (resumed, changed) = store
+        .set_emergency_stop(false, "ops", "done", at(7))
+        .unwrap();
+    assert!(changed && !resumed.active);
+    assert!(!store.control().emergency_stop);
+    assert_eq!(audit_count(&*store), audited + 1);
+    assert!(matches!(
+        store.set_emergency_stop(false, "ops", "again", at(8)),
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(audit_count(&*store), audited + 1);
+}
+
+// ---- proposals ----------------------------------------------------------
+
+pub(crate) fn a_second_pending_proposal_is_a_conflict(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let mut first = proposal(Phase::L3, Phase::L3Plus, vec![Role::TechLead]);
+    store.create_proposal(&mut first, "cycle").unwrap();
+    assert!(first.id > 0);
+    let audited = audit_count(&*store);
+    let mut second = proposal(Phase::L3, Phase::L3Plus, vec![Role::TechLead]);
+    assert!(matches!(
+        store.create_proposal(&mut second, "cycle"),
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(audit_count(&*store), audited);
+    assert_eq!(store.proposals(false).unwrap(), vec![first.clone()]);
+    assert_eq!(store.proposal(first.id).unwrap(), first);
+}
+
+pub(crate) fn an_unknown_proposal_is_not_found(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    assert!(matches!(
+        store.proposal(4242),
+        Err(StorageError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.approve_proposal(4242, approval(Role::TechLead, "ana"), true, &[]),
+        Err(StorageError::NotFound(_))
+    ));
+}
+
+pub(crate) fn the_last_approval_moves_the_phase_in_the_same_change(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let mut p = proposal(
+        Phase::L3,
+        Phase::L3Plus,
+        vec![Role::TechLead, Role::OpsLead],
+    );
+    store.create_proposal(&mut p, "cycle").unwrap();
+    let whitelist = vec!["SET_FAN".to_string()];
+    let half = store
+        .approve_proposal(p.id, approval(Role::TechLead, "ana"), true, &whitelist)
+        .unwrap();
+    assert_eq!(half.status, ProposalStatus::Pending);
+    assert_eq!(store.state().unwrap().phase, Phase::L3);
+    let done = store
+        .approve_proposal(p.id, approval(Role::OpsLead, "bob"), true, &whitelist)
+        .unwrap();
+    assert_eq!(done.status, ProposalStatus::Approved);
+    let state = store.state().unwrap();
+    assert_eq!(state.phase, Phase::L3Plus);
+    assert_eq!(state.whitelist, whitelist);
+    assert_eq!(store.control().phase, Phase::L3Plus);
+    assert!(store.proposals(false).unwrap().is_empty());
+    assert_eq!(store.proposals(true).unwrap(), vec![done]);
+    audit_count(&*store);
+}
+
+pub(crate) fn a_refused_approval_leaves_no_trace(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let mut p = proposal(
+        Phase::L3,
+        Phase::L3Plus,
+        vec![Role::TechLead, Role::OpsLead],
+    );
+    store.create_proposal(&mut p, "cycle").unwrap();
+    store
+        .approve_proposal(p.id, approval(Role::TechLead, "ana"), true, &[])
+        .unwrap();
+    let audited = audit_count(&*store);
+    // The same principal cannot approve twice, under another role.
+    let twice = store.approve_proposal(p.id, approval(Role::OpsLead, "ana"), true, &[]);
+    assert!(matches!(twice, Err(StorageError::Decision(_))), "{twice:?}");
+    assert_eq!(store.proposal(p.id).unwrap().approvals.len(), 1);
+    assert_eq!(audit_count(&*store), audited);
+}
+
+pub(crate) fn a_rejected_proposal_stays_rejected(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let mut p = proposal(Phase::L3, Phase::L3Plus, vec![Role::TechLead]);
+    store.create_proposal(&mut p, "cycle").unwrap();
+    let rejected = store
+        .reject_proposal(
+            p.id,
+            Rejection {
+                role: Role::TechLead,
+                by: "ana".into(),
+                at: at(3),
+                reason: "not yet".into(),
+            },
+            true,
+        )
+        .unwrap();
+    assert_eq!(rejected.status, ProposalStatus::Rejected);
+    assert_eq!(store.proposal(p.id).unwrap(), rejected);
+    let late = store.approve_proposal(p.id, approval(Role::TechLead, "bob"), true, &[]);
+    assert!(late.is_err(), "{late:?}");
+    assert_eq!(store.state().unwrap().phase, Phase::L3);
+}
+
+// ---- breakers -----------------------------------------------------------
+
+pub(crate) fn breaker_rules_round_trip_and_conflict(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let mut rule = BreakerRule::defaults()[0].clone();
+    assert!(matches!(
+        store.insert_rule(&rule, "ops", at(1)),
+        Err(StorageError::Conflict(_))
+    ));
+    rule.name = "conformance-rule".into();
+    store.insert_rule(&rule, "ops", at(1)).unwrap();
+    assert_eq!(store.rule(&rule.name).unwrap(), rule);
+    let mut updated = rule.clone();
+    updated.enabled = false;
+    let stored = store
+        .update_rule(&rule.name, &updated, "ops", at(2))
+        .unwrap();
+    assert_eq!(stored, updated);
+    assert_eq!(store.rule(&rule.name).unwrap(), updated);
+    store.delete_rule(&rule.name, "ops", at(3)).unwrap();
+    assert!(matches!(
+        store.rule(&rule.name),
+        Err(StorageError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_rule(&rule.name, "ops", at(4)),
+        Err(StorageError::NotFound(_))
+    ));
+    assert_eq!(store.rules().unwrap(), BreakerRule::defaults());
+    audit_count(&*store);
+}
+
+pub(crate) fn a_trip_stays_open_until_resolved_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let mut rule = BreakerRule::defaults()[0].clone();
+    rule.action = BreakerAction::AlertOnly;
+    let first = store.record_trip(trip_of(&rule, 10, &[])).unwrap().unwrap();
+    assert!(first.id > 0);
+    // The rule is open: tripping again records nothing new.
+    assert_eq!(store.record_trip(trip_of(&rule, 20, &[])).unwrap(), None);
+    assert_eq!(store.unresolved_events().unwrap(), vec![first.clone()]);
+    let resolved = store
+        .resolve_event(first.id, "ops", "fixed", at(30))
+        .unwrap();
+    assert_eq!(resolved.resolved_by.as_deref(), Some("ops"));
+    assert!(store.unresolved_events().unwrap().is_empty());
+    assert!(matches!(
+        store.resolve_event(first.id, "ops", "again", at(40)),
+        Err(StorageError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.resolve_event(4242, "ops", "none", at(40)),
+        Err(StorageError::NotFound(_))
+    ));
+    assert_eq!(store.breaker_events(10).unwrap(), vec![resolved]);
+    assert_eq!(store.events_between(at(0), at(100)).unwrap().len(), 1);
+    audit_count(&*store);
+}
+
+pub(crate) fn paused_command_types_follow_open_trips(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let mut rule = BreakerRule::defaults()[0].clone();
+    rule.action = BreakerAction::PauseCommandType;
+    let event = store
+        .record_trip(trip_of(&rule, 10, &["SET_FAN"]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.paused_command_types().unwrap(), ["SET_FAN"]);
+    assert!(store.control().paused_command_types.contains("SET_FAN"));
+    store
+        .resolve_event(event.id, "ops", "fixed", at(20))
+        .unwrap();
+    assert!(store.paused_command_types().unwrap().is_empty());
+    assert!(store.control().paused_command_types.is_empty());
+}
+
+// ---- commands, incidents, gauges --------------------------------------
+
+pub(crate) fn commands_are_stored_once_by_id(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let batch = [
+        command("c1", CommandStatus::Succeeded),
+        command("c2", CommandStatus::Failed),
+    ];
+    let first = store.insert_commands(&batch, at(20)).unwrap();
+    assert_eq!((first.accepted, first.duplicates), (2, 0));
+    let again = store
+        .insert_commands(
+            &[
+                command("c2", CommandStatus::Failed),
+                command("c3", CommandStatus::Succeeded),
+            ],
+            at(21),
+        )
+        .unwrap();
+    assert_eq!((again.accepted, again.duplicates), (1, 1));
+    let totals = store.command_totals().unwrap();
+    assert_eq!((totals.succeeded, totals.failed), (2, 1));
+    let tally = store.command_tally(at(0), at(100)).unwrap();
+    assert_eq!(tally, totals);
+    assert_eq!(
+        store.failed_command_types(at(0), at(100)).unwrap(),
+        ["SET_FAN"]
+    );
+    assert_eq!(store.succeeded_commands_of(&["SET_FAN"]).unwrap(), 2);
+}
+
+pub(crate) fn incidents_and_gauges_round_trip(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let incident = store
+        .insert_incident(
+            &NewIncident {
+                severity: Severity::High,
+                autonomous: true,
+                command_type: Some("SET_FAN".into()),
+                description: "fan stuck".into(),
+                occurred_at: Some(at(5)),
+            },
+            "qa",
+            at(6),
+        )
+        .unwrap();
+    assert_eq!(store.recent_incidents(10).unwrap(), vec![incident]);
+    assert_eq!(store.incidents_since(at(0)).unwrap().len(), 1);
+    let (_, autonomous) = store.incident_totals().unwrap();
+    assert_eq!(autonomous, 1);
+    let gauge = store.set_gauge("eval_coverage", 0.75, at(7)).unwrap();
+    store.set_gauge("eval_coverage", 0.8, at(8)).unwrap();
+    let gauges = store.gauges().unwrap();
+    assert_eq!(gauges.len(), 1);
+    assert_ne!(gauges[0], gauge, "the newer value replaces the older");
+}
+
+// ---- readiness and access ---------------------------------------------
+
+pub(crate) fn attestations_round_trip_and_revoke_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let stored = store
+        .create_attestation(&AttestationRecord {
+            id: 0,
+            key: "runbooks".into(),
+            attested_by: "ana".into(),
+            token_id: 0,
+            role: Role::TechLead,
+            attested_at: at(1),
+            expires_at: None,
+            evidence_url: Some("https://example.test/runbook".into()),
+            accepted_by: vec![],
+        })
+        .unwrap();
+    assert!(stored.id > 0);
+    let listed = store.attestations().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key, "runbooks");
+    assert_eq!(store.attester(stored.id).unwrap().as_deref(), Some("ana"));
+    let audited = audit_count(&*store);
+    store.revoke_attestation(stored.id, "ana", at(2)).unwrap();
+    assert!(store.attestations().unwrap().is_empty());
+    assert!(matches!(
+        store.revoke_attestation(stored.id, "ana", at(3)),
+        Err(StorageError::NotFound(_))
+    ));
+    assert_eq!(audit_count(&*store), audited + 1);
+}
+
+pub(crate) fn tokens_resolve_by_hash_and_revoke_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let token = store
+        .create_token(&token_request("ci", None), "hash-ci", "admin", at(1))
+        .unwrap();
+    let found = store.token_by_hash("hash-ci").unwrap().unwrap();
+    assert_eq!(found, token);
+    assert_eq!(found.to_principal().id, "ci");
+    assert_eq!(store.token_by_hash("nope").unwrap(), None);
+    assert!(matches!(
+        store.create_token(&token_request("ci", None), "hash-2", "admin", at(2)),
+        Err(StorageError::Conflict(_))
+    ));
+    let revoked = store.revoke_token(token.id, "admin", at(3)).unwrap();
+    assert_eq!(revoked.revoked_at, Some(at(3)));
+    assert!(matches!(
+        store.revoke_token(token.id, "admin", at(4)),
+        Err(StorageError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.revoke_token(4242, "admin", at(4)),
+        Err(StorageError::NotFound(_))
+    ));
+    assert_eq!(store.tokens().unwrap().len(), 1);
+}
+
+pub(crate) fn a_token_for_an_unknown_agent_is_invalid(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let audited = audit_count(&*store);
+    assert!(matches!(
+        store.create_token(&token_request("bot", Some("ghost")), "h", "admin", at(1)),
+        Err(StorageError::Invalid(_))
+    ));
+    assert!(store.tokens().unwrap().is_empty());
+    assert_eq!(audit_count(&*store), audited);
+    store
+        .register_agent(&new_agent("ghost", 10.0), "admin", at(2))
+        .unwrap();
+    let bound = store
+        .create_token(&token_request("bot", Some("ghost")), "h", "admin", at(3))
+        .unwrap();
+    assert_eq!(bound.agent_id.as_deref(), Some("ghost"));
+}
+
+pub(crate) fn the_admin_token_is_ensured_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    assert!(!store.has_admin_token().unwrap());
+    assert!(store.ensure_admin_token("bootstrap", "h1", at(1)).unwrap());
+    assert!(!store.ensure_admin_token("bootstrap", "h1", at(2)).unwrap());
+    assert!(store.has_admin_token().unwrap());
+    let admin = store.token_by_hash("h1").unwrap().unwrap();
+    assert!(admin.roles.contains(&Role::Admin));
+}
+
+// ---- audit and decisions ----------------------------------------------
+
+pub(crate) fn the_audit_chain_links_every_change(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store
+        .set_emergency_stop(true, "ops", "drill", at(1))
+        .unwrap();
+    store
+        .register_agent(&new_agent("a1", 10.0), "admin", at(2))
+        .unwrap();
+    let entries = store.audit_entries(100).unwrap();
+    assert_eq!(entries.len() as u64, audit_count(&*store));
+    // Newest first, each linking to the one before it.
+    for pair in entries.windows(2) {
+        assert_eq!(pair[0].prev_hash, pair[1].hash);
+        assert!(pair[0].id > pair[1].id);
+    }
+    let newest = &entries[0];
+    assert_eq!(
+        store.audit_last().unwrap(),
+        Some((newest.id, newest.hash.clone()))
+    );
+    assert_eq!(
+        store.audit_hash(newest.id).unwrap(),
+        Some(newest.hash.clone())
+    );
+    assert_eq!(store.audit_hash(newest.id + 100).unwrap(), None);
+    assert_eq!(newest.action, "agent.register");
+}
+
+pub(crate) fn decisions_are_filtered_and_totalled(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let ids = store
+        .append_decisions(&[
+            decision(1, "SET_FAN", Decision::Autonomous),
+            decision(2, "OPEN_VALVE", Decision::Autonomous),
+            decision(3, "SET_FAN", Decision::Denied),
+        ])
+        .unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let fans = store.decisions(10, Some("SET_FAN"), None).unwrap();
+    assert_eq!(
+        fans.iter().map(|d| d.decision_id).collect::<Vec<_>>(),
+        [ids[2], ids[0]]
+    );
+    let autonomous = store
+        .decisions(10, None, Some(Decision::Autonomous))
+        .unwrap();
+    assert_eq!(autonomous.len(), 2);
+    let totals = store.decision_totals().unwrap();
+    assert_eq!(totals.iter().map(|(_, n)| n).sum::<u64>(), 3);
+    assert!(totals.contains(&(Decision::Autonomous, 2)));
+    assert_eq!(
+        store
+            .unbound_decision_totals()
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<u64>(),
+        3
+    );
+}
+
+pub(crate) fn an_answered_decision_survives_reopening(factory: &dyn StoreFactory) {
+    let ids = {
+        let store = initialized(factory);
+        store
+            .append_decisions(&[decision(1, "SET_FAN", Decision::Autonomous)])
+            .unwrap()
+    };
+    let reopened = factory.open();
+    let stored = reopened.decisions(10, None, None).unwrap();
+    assert_eq!(
+        stored.iter().map(|d| d.decision_id).collect::<Vec<_>>(),
+        ids
+    );
+    assert_eq!(stored[0].reasons, ["because"]);
+    assert!(reopened
+        .decision_totals()
+        .unwrap()
+        .contains(&(Decision::Autonomous, 1)));
+}
+
+pub(crate) fn committed_changes_survive_reopening(factory: &dyn StoreFactory) {
+    let audited = {
+        let store = initialized(factory);
+        store
+            .set_emergency_stop(true, "ops", "drill", at(1))
+            .unwrap();
+        store
+            .register_agent(&new_agent("a1", 10.0), "admin", at(2))
+            .unwrap();
+        audit_count(&*store)
+    };
+    let reopened = factory.open();
+    assert!(reopened.state().unwrap().emergency_stop);
+    // The control snapshot is rebuilt from what was committed.
+    assert!(reopened.control().emergency_stop);
+    assert_eq!(reopened.agent("a1").unwrap().budget, 10.0);
+    assert_eq!(audit_count(&*reopened), audited);
+}
+
+// ---- workflows --------------------------------------------------------
+
+pub(crate) fn workflows_move_only_along_their_lifecycle(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store
+        .register_agent(&new_agent("a1", 10.0), "admin", at(1))
+        .unwrap();
+    let new = NewWorkflow {
+        id: "wf1".into(),
+        name: "cool down".into(),
+        agent_id: Some("a1".into()),
+    };
+    let w = store.register_workflow(&new, "a1", at(2)).unwrap();
+    assert_eq!(w.status, WorkflowStatus::Running);
+    assert!(matches!(
+        store.register_workflow(&new, "a1", at(3)),
+        Err(StorageError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.workflow("nope"),
+        Err(StorageError::NotFound(_))
+    ));
+    let paused = store
+        .move_workflow("wf1", WorkflowStatus::Paused, "ops", Some("look"), at(4))
+        .unwrap();
+    assert_eq!(paused.status, WorkflowStatus::Paused);
+    assert!(store.control().paused_workflows.contains("wf1"));
+    assert_eq!(store.paused_workflow_count().unwrap(), 1);
+    let audited = audit_count(&*store);
+    // A paused workflow cannot complete: the agent cannot release the brake.
+    assert!(matches!(
+        store.move_workflow("wf1", WorkflowStatus::Completed, "a1", None, at(5)),
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(audit_count(&*store), audited);
+    store
+        .move_workflow("wf1", WorkflowStatus::Running, "ops", None, at(6))
+        .unwrap();
+    assert!(store.control().paused_workflows.is_empty());
+    assert_eq!(
+        store.workflows(Some(WorkflowStatus::Running), 10).unwrap(),
+        vec![store.workflow("wf1").unwrap()]
+    );
+}
+
+pub(crate) fn workflow_steps_form_the_trace(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store
+        .register_agent(&new_agent("a1", 10.0), "admin", at(1))
+        .unwrap();
+    let new = NewWorkflow {
+        id: "wf1".into(),
+        name: "cool down".into(),
+        agent_id: Some("a1".into()),
+    };
+    store.register_workflow(&new, "a1", at(2)).unwrap();
+    for (i, name) in ["plan", "act"].iter().enumerate() {
+        let step = store
+            .append_step(
+                "wf1",
+                &NewStep {
+                    name: name.to_string(),
+                    status: StepStatus::Succeeded,
+                    detail: Some(serde_json::json!({"i": i})),
+                    at: None,
+                },
+                "a1",
+                at(3 + i as i64),
+            )
+            .unwrap();
+        assert_eq!(step.seq, i as u64 + 1);
+    }
+    let trace = store.trace("wf1").unwrap();
+    assert_eq!(
+        trace.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["plan", "act"]
+    );
+    store
+        .move_workflow("wf1", WorkflowStatus::Completed, "a1", None, at(9))
+        .unwrap();
+    let closed = store.append_step(
+        "wf1",
+        &NewStep {
+            name: "late".into(),
+            status: StepStatus::Started,
+            detail: None,
+            at: None,
+        },
+        "a1",
+        at(10),
+    );
+    assert!(matches!(closed, Err(StorageError::Conflict(_))));
+    assert!(matches!(
+        store.trace("nope"),
+        Err(StorageError::NotFound(_))
+    ));
+}
+
+// ---- events and actions -------------------------------------------------
+
+pub(crate) fn events_record_their_action_and_its_delivery(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let event = NewEvent {
+        engine: "qa".into(),
+        event_type: "regression".into(),
+        severity: Severity::High,
+        details: None,
+        occurred_at: Some(at(1)),
+    };
+    let (stored, action) = store
+        .insert_event(
+            &event,
+            "qa",
+            Some(("notify", DeliveryStatus::Pending)),
+            at(2),
+        )
+        .unwrap();
+    let action = action.unwrap();
+    assert_eq!(action.event_id, Some(stored.id));
+    assert_eq!(store.engine_events(10, None, None).unwrap(), vec![stored]);
+    assert_eq!(store.pending_actions().unwrap(), vec![action.clone()]);
+    store
+        .record_delivery(action.id, DeliveryStatus::Delivered, None, at(3))
+        .unwrap();
+    assert!(store.pending_actions().unwrap().is_empty());
+    assert_eq!(
+        store.actions(10).unwrap()[0].delivery,
+        DeliveryStatus::Delivered
+    );
+    // Only a pending action can be dropped.
+    assert!(!store.mark_dropped(action.id, "queue full").unwrap());
+    let (_, quiet) = store.insert_event(&event, "qa", None, at(4)).unwrap();
+    assert!(quiet.is_none());
+    assert_eq!(store.engine_events_between(at(0), at(10)).unwrap().len(), 2);
+}
+
+// ---- agents and assignments --------------------------------------------
+
+pub(crate) fn agents_register_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let agent = store
+        .register_agent(&new_agent("a1", 10.0), "admin", at(1))
+        .unwrap();
+    assert_eq!(agent.budget_remaining, 10.0);
+    assert!(matches!(
+        store.register_agent(&new_agent("a1", 5.0), "admin", at(2)),
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(store.agents().unwrap(), vec![agent]);
+    assert!(matches!(
+        store.agent("ghost"),
+        Err(StorageError::NotFound(_))
+    ));
+    let escalation = Escalation {
+        delivery: DeliveryStatus::NotConfigured,
+    };
+    assert!(matches!(
+        store.record_cost("ghost", "op", 1.0, "ghost", &escalation, at(3)),
+        Err(StorageError::NotFound(_))
+    ));
+}
+
+pub(crate) fn concurrent_costs_trip_the_agent_exactly_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store
+        .register_agent(&new_agent("a1", 10.0), "admin", at(1))
+        .unwrap();
+    const CALLERS: usize = 8;
+    let barrier = Arc::new(Barrier::new(CALLERS));
+    let handles: Vec<_> = (0..CALLERS)
+        .map(|i| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let escalation = Escalation {
+                    delivery: DeliveryStatus::Pending,
+                };
+                store
+                    .record_cost("a1", "op", 2.0, "a1", &escalation, at(10 + i as i64))
+                    .unwrap()
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("a caller panicked"))
+        .collect();
+    let trips = results
+        .iter()
+        .filter(|(_, action)| action.is_some())
+        .count();
+    assert_eq!(trips, 1, "exactly one cost crosses the line");
+    let agent = store.agent("a1").unwrap();
+    assert_eq!(agent.budget_remaining, 10.0 - 2.0 * CALLERS as f64);
+    assert_eq!(agent.total_cost, 2.0 * CALLERS as f64);
+    assert!(agent.breaker.tripped);
+    assert!(store.control().tripped_agents.contains("a1"));
+    assert_eq!(store.pending_actions().unwrap().len(), 1);
+    let trips_audited = store
+        .audit_entries(100)
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == "agent.breaker.trip")
+        .count();
+    assert_eq!(trips_audited, 1);
+    audit_count(&*store);
+}
+
+pub(crate) fn a_tripped_agent_resets_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store
+        .register_agent(&new_agent("a1", 10.0), "admin", at(1))
+        .unwrap();
+    assert!(matches!(
+        store.reset_agent("a1", 20.0, "ops", at(2)),
+        Err(StorageError::Conflict(_))
+    ));
+    let escalation = Escalation {
+        delivery: DeliveryStatus::NotConfigured,
+    };
+    let (tripped, _) = store
+        .trip_agent("a1", "manual", "ops", &escalation, at(3))
+        .unwrap();
+    assert!(tripped.breaker.tripped);
+    assert!(matches!(
+        store.trip_agent("a1", "again", "ops", &escalation, at(4)),
+        Err(StorageError::Conflict(_))
+    ));
+    let reset = store.reset_agent("a1", 20.0, "ops", at(5)).unwrap();
+    assert!(!reset.breaker.tripped);
+    assert_eq!(reset.budget_remaining, 20.0);
+    assert!(store.control().tripped_agents.is_empty());
+}
+
+pub(crate) fn assignments_round_trip(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let assignment = crate::domain::fleet::Assignment {
+        id: 0,
+        task_id: "t1".into(),
+        agent_id: None,
+        score: None,
+        candidates: vec![],
+        excluded: vec![],
+        excluded_counts: Default::default(),
+        matcher: "capability-match".into(),
+        matcher_version: "0.1.0".into(),
+        max_cost: 5.0,
+        required_capabilities: vec!["hvac".into()],
+        assigned_at: at(1),
+        requested_by: "planner".into(),
+    };
+    let stored = store.insert_assignment(&assignment).unwrap();
+    assert!(stored.id > 0);
+    assert_eq!(store.assignments(10).unwrap(), vec![stored]);
+    assert_eq!(store.assignment_totals().unwrap(), (1, 1));
+}
+
+// ---- plugins ------------------------------------------------------------
+
+pub(crate) fn plugin_versions_activate_roll_back_and_stay_immutable(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store
+        .store_plugin_version(
+            &plugin_version("1.0.0", "aa"),
+            "m1",
+            b"one",
+            None,
+            "plugin.upload",
+        )
+        .unwrap();
+    store
+        .store_plugin_version(
+            &plugin_version("1.1.0", "bb"),
+            "m2",
+            b"two",
+            None,
+            "plugin.upload",
+        )
+        .unwrap();
+    assert!(matches!(
+        store.store_plugin_version(
+            &plugin_version("1.1.0", "cc"),
+            "m2",
+            b"other",
+            None,
+            "plugin.upload"
+        ),
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(
+        store.plugin_kind("item").unwrap().as_deref(),
+        Some(PluginKind::ChecklistItem.world())
+    );
+    let now = at(5);
+    store
+        .activate_plugin_version(
+            "item",
+            "1.0.0",
+            ActivationKind::Upload,
+            false,
+            None,
+            "a",
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .activate_plugin_version(
+                "item",
+                "1.1.0",
+                ActivationKind::Activate,
+                false,
+                None,
+                "a",
+                now
+            )
+            .unwrap()
+            .as_deref(),
+        Some("1.0.0")
+    );
+    assert_eq!(
+        store.active_plugin_versions().unwrap(),
+        [("item".to_string(), "1.1.0".to_string())]
+    );
+    assert_eq!(
+        store.rollback_target("item").unwrap().as_deref(),
+        Some("1.0.0")
+    );
+    assert_eq!(store.stored_plugin("item", "1.1.0").unwrap().bytes, b"two");
+    assert!(matches!(
+        store.delete_plugin_version("item", "1.1.0", "a", now),
+        Err(StorageError::Conflict(_))
+    ));
+    store
+        .delete_plugin_version("item", "1.0.0", "a", now)
+        .unwrap();
+    assert_eq!(store.plugin_version("item", "1.0.0").unwrap(), None);
+    assert_eq!(
+        store.versions_ever_active("item").unwrap().len(),
+        2,
+        "a deleted version still counts as served"
+    );
+    assert!(matches!(
+        store.stored_plugin("item", "9.9.9"),
+        Err(StorageError::NotFound(_))
+    ));
+    audit_count(&*store);
+}
+
+pub(crate) fn evaluations_and_shadow_inputs_keep_the_newest(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store.record_evaluation(&evaluation(1, "a")).unwrap();
+    store.record_evaluation(&evaluation(2, "b")).unwrap();
+    let all = store.recent_evaluations(None, 10).unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.plugin.as_str()).collect::<Vec<_>>(),
+        ["b", "a"]
+    );
+    let only_a = store.recent_evaluations(Some("a"), 10).unwrap();
+    assert_eq!(only_a.len(), 1);
+    assert_eq!(only_a[0].input, serde_json::json!({"n": 1}));
+    assert_eq!(only_a[0].kind, PluginKind::BreakerCondition);
+    for n in 0..5 {
+        store
+            .record_shadow_input("expression", &serde_json::json!({"n": n}), 3, at(n))
+            .unwrap();
+    }
+    let kept = store.shadow_inputs("expression", 10).unwrap();
+    assert_eq!(
+        kept.iter()
+            .map(|r| r.input["n"].as_i64())
+            .collect::<Vec<_>>(),
+        [Some(4), Some(3), Some(2)]
+    );
+}
+
+// ---- retention and health ---------------------------------------------
+
+pub(crate) fn retention_prunes_old_rows_and_never_the_audit_log(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store
+        .set_emergency_stop(true, "ops", "drill", at(0))
+        .unwrap();
+    let audited = audit_count(&*store);
+    let old: Vec<_> = (0..5)
+        .map(|i| decision(i, "SET_FAN", Decision::Autonomous))
+        .collect();
+    store.append_decisions(&old).unwrap();
+    store
+        .append_decisions(&[decision(1_000_000, "SET_FAN", Decision::Autonomous)])
+        .unwrap();
+    let mut pruned = 0;
+    loop {
+        let n = store.prune_batch(Kept::Decisions, at(500_000), 2).unwrap();
+        assert!(n <= 2);
+        pruned += n;
+        if n < 2 {
+            break;
+        }
+    }
+    assert_eq!(pruned, 5);
+    assert_eq!(store.decisions(10, None, None).unwrap().len(), 1);
+    // Totals are counters: pruning the rows does not lower them.
+    assert!(store
+        .decision_totals()
+        .unwrap()
+        .contains(&(Decision::Autonomous, 6)));
+    for what in Kept::ALL {
+        store.prune_batch(what, at(10_000_000), 1_000).unwrap();
+    }
+    assert_eq!(audit_count(&*store), audited);
+    assert!(store.commands_horizon().unwrap().is_some());
+}
+
+pub(crate) fn the_store_reports_itself_writable(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store.check_writable().unwrap();
+    assert!(store.schema_version().unwrap() > 0);
+    // Checking writes nothing a reader can see.
+    assert_eq!(audit_count(&*store), 1);
+}

@@ -1,0 +1,11 @@
+//! The repository traits, so that a call site holding an `Arc<dyn Store>`
+//! can call any repository method with one import:
+//! `use crate::storage::prelude::*;`.
+
+pub use super::repositories::{
+    AccessRepository, AgentRepository, AuditRepository, BreakerRepository, CommandRepository,
+    CommandSource, ControlRepository, DecisionRepository, EventRepository, GovernanceRepository,
+    HealthRepository, PluginRepository, ProposalRepository, ReadinessRepository,
+    RetentionRepository, WorkflowRepository,
+};
+pub use super::Store;
