@@ -18,7 +18,7 @@ impl Governance {
     /// A rule is saved only if its plugin exists, is a breaker condition,
     /// and accepts the rule's params (the condition parses).
     pub fn validate_rule(&self, rule: &BreakerRule) -> ServiceResult<()> {
-        BreakerRule::check_name(&rule.name).map_err(ServiceError::BadRequest)?;
+        BreakerRule::check_name(&rule.name).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         let plugins = self.plugins.current();
         let plugin = plugins.get(&rule.plugin).ok_or_else(|| {
             ServiceError::BadRequest(format!(

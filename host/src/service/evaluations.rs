@@ -35,13 +35,16 @@ use crate::evaluation::{evaluate_json, Evaluated, EvaluationError};
 use crate::exporter::Exporter;
 use crate::runtime::kinds;
 use crate::runtime::{ChecklistEntry, EvalError, LoadedPlugin, PluginRuntime};
-use crate::storage::{Database, EvaluationRecord, StorageError};
+use crate::storage::prelude::*;
+#[cfg(test)]
+use crate::storage::SqliteStore;
+use crate::storage::{EvaluationRecord, StorageError};
 
 /// Runs plugins for callers, and records each evaluation.
 pub struct PluginEvaluator {
     runtime: Arc<PluginRuntime>,
     exporter: Arc<Exporter>,
-    db: Arc<Database>,
+    db: Arc<dyn Store>,
     shadow: ShadowRecorder,
 }
 
@@ -139,7 +142,9 @@ impl Outcome for Result<Evaluated, EvaluationError> {
         match self {
             Ok(_) => Some(false),
             Err(EvaluationError::Plugin(_)) => Some(true),
-            Err(EvaluationError::BadInput { .. }) => None,
+            // Neither the plugin's fault: bad input never reached it, and
+            // an output the host cannot encode is the host's.
+            Err(EvaluationError::BadInput { .. } | EvaluationError::Output(_)) => None,
         }
     }
 }
@@ -157,7 +162,7 @@ impl Outcome for Assessment {
 
 impl PluginEvaluator {
     /// An evaluator that samples no inputs; see [`Self::with_shadow_recorder`].
-    pub fn new(runtime: Arc<PluginRuntime>, exporter: Arc<Exporter>, db: Arc<Database>) -> Self {
+    pub fn new(runtime: Arc<PluginRuntime>, exporter: Arc<Exporter>, db: Arc<dyn Store>) -> Self {
         Self {
             runtime,
             exporter,
@@ -216,7 +221,9 @@ impl PluginEvaluator {
                 Some(e.to_string()),
                 0,
             ),
-            Err(EvaluationError::BadInput { .. }) => return outcome.map_err(requested_error),
+            Err(EvaluationError::BadInput { .. } | EvaluationError::Output(_)) => {
+                return outcome.map_err(requested_error)
+            }
         };
         self.record_row(&EvaluationRecord {
             id: 0,
@@ -353,6 +360,10 @@ fn requested_error(error: EvaluationError) -> ServiceError {
     match error {
         EvaluationError::BadInput { .. } => ServiceError::BadRequest(error.to_string()),
         EvaluationError::Plugin(e) => ServiceError::Plugin(e),
+        e @ EvaluationError::Output(_) => ServiceError::Fault {
+            what: "cannot answer an evaluation".into(),
+            source: Box::new(e),
+        },
     }
 }
 

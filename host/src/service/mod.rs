@@ -69,6 +69,14 @@ pub enum ServiceError {
     },
     /// The store could not answer a question a decision depends on, so the
     /// decision is refused rather than taken without it (fail closed).
+    /// A fault of the server itself (an output it cannot encode): a 500
+    /// whose source is logged, never shown.
+    #[error("{what}")]
+    Fault {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     #[error("cannot read {what} from the store, so the request is refused")]
     StoreRead {
         what: String,

@@ -78,7 +78,7 @@ impl Kind for BreakerConditionKind {
         input: Value,
     ) -> Result<Value, EvaluationError> {
         let window: MetricsWindow = parse_input(self.kind(), input)?;
-        Ok(to_json(&runtime.evaluate_breaker(plugin, &window)?))
+        to_json(&runtime.evaluate_breaker(plugin, &window)?)
     }
 }
 
@@ -144,8 +144,11 @@ impl PluginRuntime {
                 .evaluate
                 .call(breaker.pre.instance_pre(), store, window, params_json)
         })?;
-        convert::breaker_verdict(verdict)
-            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+        convert::breaker_verdict(verdict).map_err(|message| {
+            plugin.error(EvalFailure::InvalidOutput {
+                message: message.to_string(),
+            })
+        })
     }
 
     /// Asks a breaker plugin whether it accepts `params_json`, as a rule is

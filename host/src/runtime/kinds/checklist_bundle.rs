@@ -91,13 +91,13 @@ impl Kind for ChecklistBundleKind {
         let entries: Vec<ChecklistEntry<'_>> = (0..bundle.summary().items.len())
             .map(|index| ChecklistEntry::Bundled { bundle, index })
             .collect();
-        let results: serde_json::Map<String, Value> = runtime
+        let results = runtime
             .assess(&entries, &ctx)
             .items
             .iter()
-            .map(|item| (item.info.id.clone(), to_json(item)))
-            .collect();
-        Ok(to_json(&results))
+            .map(|item| Ok((item.info.id.clone(), to_json(item)?)))
+            .collect::<Result<serde_json::Map<String, Value>, EvaluationError>>()?;
+        Ok(Value::Object(results))
     }
 }
 
@@ -238,7 +238,7 @@ impl PluginRuntime {
                     match verdict {
                         Ok(v) => convert::item_verdict(v).map_err(|message| {
                             bundle.error(EvalFailure::InvalidOutput {
-                                message: item(message),
+                                message: item(message.to_string()),
                             })
                         }),
                         Err(message) => Err(bundle.error(EvalFailure::PluginError {

@@ -68,7 +68,7 @@ impl Kind for ChecklistItemKind {
     ) -> Result<Value, EvaluationError> {
         let ctx: readiness::ReadinessContext = parse_input(self.kind(), input)?;
         let verdict = runtime.evaluate_item(plugin, &convert::readiness_context(&ctx))?;
-        Ok(to_json(&verdict))
+        to_json(&verdict)
     }
 }
 
@@ -138,7 +138,10 @@ impl PluginRuntime {
             item.evaluate
                 .call(item.pre.instance_pre(), store, &ctx, &plugin.params_json)
         })?;
-        convert::item_verdict(verdict)
-            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+        convert::item_verdict(verdict).map_err(|message| {
+            plugin.error(EvalFailure::InvalidOutput {
+                message: message.to_string(),
+            })
+        })
     }
 }

@@ -76,7 +76,7 @@ impl Kind for RiskScorerKind {
         input: Value,
     ) -> Result<Value, EvaluationError> {
         let input: RiskInput = parse_input(self.kind(), input)?;
-        Ok(to_json(&runtime.score_risk(plugin, &input.events)?))
+        to_json(&runtime.score_risk(plugin, &input.events)?)
     }
 }
 
@@ -125,7 +125,10 @@ impl PluginRuntime {
                 &plugin.params_json,
             )
         })?;
-        convert::risk_assessment(out)
-            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+        convert::risk_assessment(out).map_err(|message| {
+            plugin.error(EvalFailure::InvalidOutput {
+                message: message.to_string(),
+            })
+        })
     }
 }

@@ -51,9 +51,10 @@ pub(super) static KIND: TaskMatcherKind = TaskMatcherKind;
 fn read_request(input: Value) -> Result<MatchRequest, EvaluationError> {
     let kind = PluginKind::TaskMatcher;
     let request: MatchRequest = parse_input(kind, input)?;
-    request
-        .check()
-        .map_err(|message| EvaluationError::BadInput { kind, message })?;
+    request.check().map_err(|e| EvaluationError::BadInput {
+        kind,
+        message: e.to_string(),
+    })?;
     Ok(request)
 }
 
@@ -92,7 +93,7 @@ impl Kind for TaskMatcherKind {
         input: Value,
     ) -> Result<Value, EvaluationError> {
         let request = read_request(input)?;
-        Ok(to_json(&runtime.rank(plugin, &request)?))
+        to_json(&runtime.rank(plugin, &request)?)
     }
 }
 
@@ -146,7 +147,10 @@ impl PluginRuntime {
                 &plugin.params_json,
             )
         })?;
-        convert::ranking(out, request)
-            .map_err(|message| plugin.error(EvalFailure::InvalidOutput { message }))
+        convert::ranking(out, request).map_err(|message| {
+            plugin.error(EvalFailure::InvalidOutput {
+                message: message.to_string(),
+            })
+        })
     }
 }

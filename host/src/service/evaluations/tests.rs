@@ -37,7 +37,7 @@ fn fixture_input(plugin: &str, fixture: &str) -> Value {
 }
 
 struct Fixture {
-    db: Arc<Database>,
+    db: Arc<dyn Store>,
     exporter: Arc<Exporter>,
     evaluator: PluginEvaluator,
     plugins: PluginSet,
@@ -53,7 +53,7 @@ impl Fixture {
             load(&runtime, "target/plugins", "severity-weighted"),
             load(&runtime, "target/plugins", "capability-match"),
         ]);
-        let db = Arc::new(Database::open_in_memory().unwrap());
+        let db = Arc::new(SqliteStore::open_in_memory().unwrap());
         let exporter = Arc::new(Exporter::default());
         // Every input is sampled: no interval between two samples.
         let recorder = ShadowRecorder::new(db.clone(), Duration::ZERO, 50);
