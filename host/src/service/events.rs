@@ -1,31 +1,78 @@
 //! Engines' events, their auto-actions, risk reports and stats.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Governance, ServiceError, ServiceResult};
+use super::{PluginDeps, ServiceError, ServiceResult};
+use crate::config::GovernanceSettings;
 use crate::domain::events::{
-    select_action, EngineEvent, EventStats, NewEvent, RiskReport, RiskSummaryCounts,
+    select_action, ActionRecord, EngineEvent, EventStats, NewEvent, RiskReport, RiskSummaryCounts,
 };
 use crate::domain::governance::DAY_MS;
 use crate::domain::risk::{GovernanceEvent, RiskAssessment};
-use crate::domain::Timestamp;
+use crate::domain::{Severity, Timestamp};
+use crate::storage::Database;
+use crate::webhook::Notifier;
 
 /// (assessment, scorer, scorer version)
 pub type Scored = (RiskAssessment, String, String);
 
-impl Governance {
+/// Engines' events and their auto-actions, and risk scoring.
+pub struct EventService {
+    db: Arc<Database>,
+    plugin: PluginDeps,
+    settings: GovernanceSettings,
+    notifier: Notifier,
+}
+
+impl EventService {
+    pub(crate) fn new(
+        db: Arc<Database>,
+        plugin: PluginDeps,
+        settings: GovernanceSettings,
+        notifier: Notifier,
+    ) -> Self {
+        Self {
+            db,
+            plugin,
+            settings,
+            notifier,
+        }
+    }
+
+    /// Events, newest first, optionally of one engine or severity.
+    pub fn events(
+        &self,
+        limit: u32,
+        engine: Option<&str>,
+        severity: Option<Severity>,
+    ) -> ServiceResult<Vec<EngineEvent>> {
+        Ok(self.db.engine_events(limit, engine, severity)?)
+    }
+
+    /// Auto-actions and agent escalations, newest first.
+    pub fn actions(&self, limit: u32) -> ServiceResult<Vec<ActionRecord>> {
+        Ok(self.db.actions(limit)?)
+    }
+
+    /// Stored risk reports, newest first.
+    pub fn risk_reports(&self, limit: u32) -> ServiceResult<Vec<RiskReport>> {
+        Ok(self.db.risk_reports(limit)?)
+    }
+
     /// Scores events with the configured risk-scorer plugin.
     pub fn score_events(&self, events: &[GovernanceEvent]) -> Result<Scored, String> {
         let name = &self.settings.risk_scorer;
-        let plugins = self.plugins.current();
+        let plugins = self.plugin.plugins.current();
         let plugin = plugins
             .get(name)
             .ok_or_else(|| format!("risk scorer `{name}` is not loaded"))?;
-        self.shadow
+        self.plugin
+            .shadow
             .record("risk", || serde_json::json!({ "events": events }));
         let started = Instant::now();
-        let out = self.runtime.score_risk(plugin, events);
-        self.exporter.plugin_evaluated(
+        let out = self.plugin.runtime.score_risk(plugin, events);
+        self.plugin.exporter.plugin_evaluated(
             plugin.name(),
             plugin.kind(),
             started.elapsed(),

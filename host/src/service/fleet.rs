@@ -10,13 +10,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use super::{Governance, ServiceError, ServiceResult};
+use super::{PluginDeps, ServiceError, ServiceResult};
+use crate::config::GovernanceSettings;
 use crate::domain::auth::Principal;
 use crate::domain::events::ActionRecord;
 use crate::domain::fleet::{Agent, AgentUpdate, AssignRequest, Assignment, CostReport, NewAgent};
 use crate::domain::matching::{AssignmentPolicy, Candidate, MatchRequest, Task};
 use crate::domain::Timestamp;
 use crate::storage::{Database, Escalation, StorageError};
+use crate::webhook::Notifier;
 
 /// Refuses a token bound to an agent other than `id`.
 fn own_agent(id: &str, who: &Principal) -> ServiceResult<()> {
@@ -81,7 +83,67 @@ impl Fleet {
     }
 }
 
-impl Governance {
+/// Agents, their budgets and breakers, and task assignment.
+pub struct FleetService {
+    db: Arc<Database>,
+    plugin: PluginDeps,
+    settings: GovernanceSettings,
+    notifier: Notifier,
+    fleet: Fleet,
+}
+
+impl FleetService {
+    /// Loads the agents into memory: call once at start.
+    pub(crate) fn new(
+        db: Arc<Database>,
+        plugin: PluginDeps,
+        settings: GovernanceSettings,
+        notifier: Notifier,
+    ) -> Result<Self, StorageError> {
+        let fleet = Fleet::load(&db)?;
+        Ok(Self {
+            db,
+            plugin,
+            settings,
+            notifier,
+            fleet,
+        })
+    }
+
+    /// Every agent the store holds.
+    pub fn agents(&self) -> ServiceResult<Vec<Agent>> {
+        Ok(self.db.agents()?)
+    }
+
+    pub fn agent(&self, id: &str) -> ServiceResult<Agent> {
+        Ok(self.db.agent(id)?)
+    }
+
+    /// The agents whose breaker is tripped.
+    pub fn tripped(&self) -> ServiceResult<Vec<Agent>> {
+        Ok(self
+            .db
+            .agents()?
+            .into_iter()
+            .filter(|a| a.breaker.tripped)
+            .collect())
+    }
+
+    /// The in-memory fleet as assignment ranks it.
+    pub fn snapshot(&self) -> Arc<Vec<Candidate>> {
+        self.fleet.snapshot()
+    }
+
+    /// Recorded assignments, newest first.
+    pub fn assignments(&self, limit: u32) -> ServiceResult<Vec<Assignment>> {
+        Ok(self.db.assignments(limit)?)
+    }
+
+    /// `[matching]`: the matcher plugin and the policy it ranks with.
+    pub fn matching(&self) -> &crate::domain::fleet::MatchingPolicy {
+        &self.settings.matching
+    }
+
     fn escalation(&self) -> Escalation {
         Escalation {
             delivery: self.notifier.initial_status(),
@@ -210,7 +272,7 @@ impl Governance {
             ));
         }
         let policy = &self.settings.matching;
-        let plugins = self.plugins.current();
+        let plugins = self.plugin.plugins.current();
         let plugin = plugins.get(&policy.matcher).ok_or_else(|| {
             ServiceError::Unavailable(format!("task matcher `{}` is not loaded", policy.matcher))
         })?;
@@ -227,13 +289,14 @@ impl Governance {
                 max_cost_per_hour: None,
             },
         };
-        self.shadow.record("matcher", || {
+        self.plugin.shadow.record("matcher", || {
             serde_json::to_value(&match_request).unwrap_or_default()
         });
         let started = Instant::now();
-        let ranked = self.runtime.rank(plugin, &match_request);
+        let ranked = self.plugin.runtime.rank(plugin, &match_request);
         let elapsed = started.elapsed();
-        self.exporter
+        self.plugin
+            .exporter
             .plugin_evaluated(plugin.name(), plugin.kind(), elapsed, ranked.is_err());
         let ranking = ranked.map_err(ServiceError::Plugin)?;
         let assignment = Assignment::from_ranking(
@@ -245,7 +308,7 @@ impl Governance {
             now,
         );
         let stored = self.db.insert_assignment(&assignment)?;
-        self.exporter.assignment_ranked(started.elapsed());
+        self.plugin.exporter.assignment_ranked(started.elapsed());
         Ok(stored)
     }
 }
