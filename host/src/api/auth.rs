@@ -2,7 +2,7 @@
 //! the organization's identity provider, resolved to a [`Principal`] for
 //! each request.
 //!
-//! The route's guard (see [`super::access`]) resolves the caller and checks
+//! The route's guard (see [`super::guard`]) resolves the caller and checks
 //! the roles the router table declares for the route, then hands the
 //! checked caller to the handler as [`Caller`].
 

@@ -3,10 +3,10 @@
 //!
 //! Routes are registered through utoipa's router, so `/openapi.json` is
 //! generated from the handlers themselves and cannot drift from them, and
-//! only through the router table ([`access::RouteTable`]), so none is
+//! only through the router table ([`guard::RouteTable`]), so none is
 //! registered without the roles it needs.
 
-pub mod access;
+pub mod guard;
 pub mod auth;
 mod document;
 mod error;
@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use access::{Access, RouteTable};
+pub use guard::{Access, RouteTable};
 pub use error::ApiError;
 pub use handlers::registry::{read_upload, UploadParts};
 pub use state::AppState;
@@ -71,10 +71,10 @@ impl Modify for BearerAuth {
 }
 
 /// The router table: every route, and next to it who may call it (see
-/// [`access`]). Routes sharing a path but not an access are listed apart.
+/// [`guard`]). Routes sharing a path but not an access are listed apart.
 fn api_router() -> OpenApiRouter<AppState> {
     use crate::domain::auth::Role::{Admin, Operator, Reporter};
-    use access::Access::{AnyAuthenticated as Any, Public, Role, Scrape};
+    use guard::Access::{AnyAuthenticated as Any, Public, Role, Scrape};
     RouteTable::new(ApiDoc::openapi())
         .route(Public, routes!(system::health))
         .route(Public, routes!(system::ready))
