@@ -52,8 +52,7 @@ impl Caller {
 
 fn unguarded() -> ApiError {
     ApiError::Internal(
-        "this route declares no access in the router table, so its caller was never checked"
-            .into(),
+        "this route declares no access in the router table, so its caller was never checked".into(),
     )
 }
 

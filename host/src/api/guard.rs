@@ -255,7 +255,10 @@ mod tests {
                     continue;
                 }
                 let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-                match operation[ACCESS_EXTENSION].as_str().and_then(Access::from_label) {
+                match operation[ACCESS_EXTENSION]
+                    .as_str()
+                    .and_then(Access::from_label)
+                {
                     Some(access) => routes.push((method, path.clone(), access)),
                     None => missing.push(format!("{method} {path}")),
                 }
@@ -315,8 +318,8 @@ mod tests {
                 let status = response.status();
                 let body: Value = response.json().await.unwrap_or(Value::Null);
                 let message = body["error"]["message"].as_str().unwrap_or_default();
-                let refused_by_guard = status == StatusCode::FORBIDDEN
-                    && message.starts_with(GUARD_REFUSAL);
+                let refused_by_guard =
+                    status == StatusCode::FORBIDDEN && message.starts_with(GUARD_REFUSAL);
                 let who = role.map_or("no token", |r| r.as_str());
                 let admitted = admits(*access, role, metrics_need_token);
                 let as_expected = match (admitted, role) {

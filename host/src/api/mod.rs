@@ -6,11 +6,11 @@
 //! only through the router table ([`guard::RouteTable`]), so none is
 //! registered without the roles it needs.
 
-pub mod guard;
 pub mod auth;
 mod document;
 mod error;
 mod extract;
+pub mod guard;
 mod handlers;
 mod state;
 
@@ -27,8 +27,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use guard::{Access, RouteTable};
 pub use error::ApiError;
+pub use guard::{Access, RouteTable};
 pub use handlers::registry::{read_upload, UploadParts};
 pub use state::AppState;
 
@@ -79,10 +79,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Public, routes!(system::health))
         .route(Public, routes!(system::ready))
         .route(Scrape, routes!(system::metrics))
-        .route(Role(Admin), routes!(access::create_token, access::list_tokens))
+        .route(
+            Role(Admin),
+            routes!(access::create_token, access::list_tokens),
+        )
         .route(Role(Admin), routes!(access::revoke_token))
         // Only people in approver roles attest: the handler checks which.
-        .route(Any, routes!(access::create_attestation, access::list_attestations))
+        .route(
+            Any,
+            routes!(access::create_attestation, access::list_attestations),
+        )
         // The attester, an operator or an admin: the service checks which.
         .route(Any, routes!(access::revoke_attestation))
         .route(Role(Admin), routes!(access::audit))
@@ -113,7 +119,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Any, routes!(breakers::rules))
         .route(Role(Operator), routes!(breakers::add_rule))
         .route(Any, routes!(breakers::enabled_rules))
-        .route(Role(Operator), routes!(breakers::patch_rule, breakers::delete_rule))
+        .route(
+            Role(Operator),
+            routes!(breakers::patch_rule, breakers::delete_rule),
+        )
         .route(Role(Operator), routes!(breakers::check))
         .route(Any, routes!(plugins::list_plugins))
         .route(Any, routes!(plugins::get_plugin))

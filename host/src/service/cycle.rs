@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::{
-    BreakerService, ControlService, EventService, ReadinessService, ReportingService,
-    ServiceError, ServiceResult,
+    BreakerService, ControlService, EventService, ReadinessService, ReportingService, ServiceError,
+    ServiceResult,
 };
 use crate::config::GovernanceSettings;
 use crate::domain::auth::{Principal, Role};
@@ -60,7 +60,9 @@ impl ProposalService {
 
     pub fn latest_report(&self) -> ServiceResult<GovernanceReport> {
         self.db.reports(1)?.pop().ok_or_else(|| {
-            ServiceError::NotFound("no report yet: POST /api/governance/run-cycle writes one".into())
+            ServiceError::NotFound(
+                "no report yet: POST /api/governance/run-cycle writes one".into(),
+            )
         })
     }
 

@@ -295,9 +295,12 @@ impl FleetService {
         let started = Instant::now();
         let ranked = self.plugin.runtime.rank(plugin, &match_request);
         let elapsed = started.elapsed();
-        self.plugin
-            .exporter
-            .plugin_evaluated(plugin.name(), plugin.kind(), elapsed, ranked.is_err());
+        self.plugin.exporter.plugin_evaluated(
+            plugin.name(),
+            plugin.kind(),
+            elapsed,
+            ranked.is_err(),
+        );
         let ranking = ranked.map_err(ServiceError::Plugin)?;
         let assignment = Assignment::from_ranking(
             &request,

@@ -87,7 +87,9 @@ pub async fn create_token(
 
 #[utoipa::path(get, path = "/api/tokens", tag = "access", security(("bearer" = [])),
     responses((status = 200, body = [TokenRecord])))]
-pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<Vec<TokenRecord>>, ApiError> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<TokenRecord>>, ApiError> {
     blocking(move || Ok(Json(state.services.access.tokens()?))).await
 }
 

@@ -38,9 +38,7 @@ pub async fn register(
 
 #[utoipa::path(get, path = "/api/agents", tag = "agents", security(("bearer" = [])),
     responses((status = 200, body = [Agent])))]
-pub async fn list(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<Agent>>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Agent>>, ApiError> {
     blocking(move || Ok(Json(state.services.fleet.agents()?))).await
 }
 

@@ -62,9 +62,7 @@ pub async fn resolve(
 
 #[utoipa::path(get, path = "/api/circuit-breaker/rules", tag = "circuit-breaker", security(("bearer" = [])),
     responses((status = 200, body = [BreakerRule])))]
-pub async fn rules(
-    State(state): State<AppState>,
-) -> Result<Json<Vec<BreakerRule>>, ApiError> {
+pub async fn rules(State(state): State<AppState>) -> Result<Json<Vec<BreakerRule>>, ApiError> {
     blocking(move || Ok(Json(state.services.breakers.rules()?))).await
 }
 
@@ -142,10 +140,7 @@ pub async fn delete_rule(
 pub async fn check(State(state): State<AppState>) -> Result<Json<Vec<BreakerEvent>>, ApiError> {
     blocking(move || {
         Ok(Json(
-            state
-                .services
-                .breakers
-                .check_breakers(Timestamp::now())?,
+            state.services.breakers.check_breakers(Timestamp::now())?,
         ))
     })
     .await

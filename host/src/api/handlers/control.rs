@@ -236,7 +236,14 @@ pub async fn pause(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Workflow>, ApiError> {
     let req: ReasonBody = json_body(body)?;
-    move_to(state, id, WorkflowStatus::Paused, Some(req.reason), caller.0).await
+    move_to(
+        state,
+        id,
+        WorkflowStatus::Paused,
+        Some(req.reason),
+        caller.0,
+    )
+    .await
 }
 
 /// Resumes a paused workflow. A body with `{reason}` is optional.

@@ -126,8 +126,6 @@ pub async fn risk_reports(
 
 #[utoipa::path(get, path = "/api/governance/stats", tag = "events", security(("bearer" = [])),
     responses((status = 200, body = EventStats)))]
-pub async fn stats(
-    State(state): State<AppState>,
-) -> Result<Json<EventStats>, ApiError> {
+pub async fn stats(State(state): State<AppState>) -> Result<Json<EventStats>, ApiError> {
     blocking(move || Ok(Json(state.services.events.event_stats(Timestamp::now())?))).await
 }

@@ -16,9 +16,7 @@ use crate::domain::{Phase, Timestamp};
 
 #[utoipa::path(get, path = "/api/governance/state", tag = "governance", security(("bearer" = [])),
     responses((status = 200, body = GovernanceState)))]
-pub async fn state(
-    State(state): State<AppState>,
-) -> Result<Json<GovernanceState>, ApiError> {
+pub async fn state(State(state): State<AppState>) -> Result<Json<GovernanceState>, ApiError> {
     blocking(move || Ok(Json(state.services.control.state(Timestamp::now())?))).await
 }
 
@@ -110,10 +108,7 @@ pub async fn run_cycle(
     let who = caller.0;
     blocking(move || {
         Ok(Json(
-            state
-                .services
-                .proposals
-                .run_cycle(Timestamp::now(), &who)?,
+            state.services.proposals.run_cycle(Timestamp::now(), &who)?,
         ))
     })
     .await

@@ -251,7 +251,9 @@ pub async fn metrics_current(
 
 #[utoipa::path(get, path = "/api/metrics/latest", tag = "metrics", security(("bearer" = [])),
     responses((status = 200, body = MetricsReport), (status = 404, body = crate::api::ErrorBody)))]
-pub async fn metrics_latest(State(state): State<AppState>) -> Result<Json<MetricsReport>, ApiError> {
+pub async fn metrics_latest(
+    State(state): State<AppState>,
+) -> Result<Json<MetricsReport>, ApiError> {
     blocking(move || Ok(Json(state.services.reporting.latest_snapshot()?))).await
 }
 
@@ -263,12 +265,11 @@ pub struct WeeklyMetrics {
 
 #[utoipa::path(get, path = "/api/metrics/weekly", tag = "metrics", security(("bearer" = [])),
     responses((status = 200, body = WeeklyMetrics)))]
-pub async fn metrics_weekly(State(state): State<AppState>) -> Result<Json<WeeklyMetrics>, ApiError> {
+pub async fn metrics_weekly(
+    State(state): State<AppState>,
+) -> Result<Json<WeeklyMetrics>, ApiError> {
     blocking(move || {
-        let (total, days) = state
-            .services
-            .reporting
-            .weekly_metrics(Timestamp::now())?;
+        let (total, days) = state.services.reporting.weekly_metrics(Timestamp::now())?;
         Ok(Json(WeeklyMetrics { total, days }))
     })
     .await
