@@ -1,4 +1,4 @@
-//! Task assignment end to end, in process: `Governance::assign` over a fleet
+//! Task assignment end to end, in process: `FleetService::assign` over a fleet
 //! of 10,000 registered agents, ranking the whole fleet with the
 //! `capability-match` Wasm plugin and storing the assignment record. Run with
 //! `make bench` (it builds the plugins first) or
@@ -22,7 +22,7 @@ use regent_host::config::ServeConfig;
 use regent_host::domain::fleet::{AssignRequest, NewAgent};
 use regent_host::domain::matching::{AssignmentPolicy, MatchRequest, Task};
 use regent_host::domain::Timestamp;
-use regent_host::service::Governance;
+use regent_host::service::FleetService;
 
 const AGENTS: usize = 10_000;
 const RUNS: usize = 1_000;
@@ -133,11 +133,11 @@ fn benches(c: &mut Criterion) {
     let state = regent_host::startup::build_state(&config)
         .expect("build_state (run scripts/build-plugins.sh first)");
     assert!(
-        state.registry.faults().is_empty(),
+        state.services.registry.faults().is_empty(),
         "plugins failed to load: {:?}",
-        state.registry.faults()
+        state.services.registry.faults()
     );
-    let gov: &Governance = &state.governance;
+    let gov: &FleetService = &state.services.fleet;
 
     let started = Instant::now();
     let mut rng = Lcg(0x5eed);
@@ -146,7 +146,7 @@ fn benches(c: &mut Criterion) {
             .expect("register agent");
     }
     eprintln!("registered {AGENTS} agents in {:.2?}", started.elapsed());
-    assert_eq!(gov.fleet.snapshot().len(), AGENTS);
+    assert_eq!(gov.snapshot().len(), AGENTS);
 
     let mut tasks = Tasks { rng: Lcg(42), n: 0 };
     let sample = gov
@@ -165,18 +165,18 @@ fn benches(c: &mut Criterion) {
     let matcher = state
         .plugins
         .current()
-        .get(&gov.settings.matching.matcher)
+        .get(&gov.matching().matcher)
         .expect("matcher loaded")
         .clone();
     let rank_request = |t: &AssignRequest| MatchRequest {
         task: Task {
             id: t.task_id.clone(),
             required_capabilities: t.required_capabilities.clone(),
-            max_cost_per_hour: Some(gov.settings.matching.max_cost_per_task),
+            max_cost_per_hour: Some(gov.matching().max_cost_per_task),
         },
-        candidates: gov.fleet.snapshot(),
+        candidates: gov.snapshot(),
         policy: AssignmentPolicy {
-            min_capability_match: gov.settings.matching.min_capability_match,
+            min_capability_match: gov.matching().min_capability_match,
             max_cost_per_hour: None,
         },
     };

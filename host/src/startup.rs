@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::api::auth::{generate_token, hash_token, TokenCache};
+use crate::api::auth::{generate_token, hash_token};
 use crate::api::{router, AppState};
 use crate::config::{CycleSchedule, ServeConfig, TlsSettings};
 use crate::domain::auth::Principal;
@@ -21,7 +21,7 @@ use crate::runtime::{
     ActivePlugins, CompileLimits, DiskCache, PluginRuntime, PluginSet, RuntimeConfig,
 };
 use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
-use crate::service::Governance;
+use crate::service::{DecisionLog, Dependencies, Services};
 use crate::storage::prelude::*;
 use crate::storage::InitialState;
 use crate::storage::SqliteStore;
@@ -107,17 +107,32 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         let s = p.summary();
         tracing::info!(plugin = %s.name, version = %s.version, kind = %s.kind, compiled_from = ?s.compiled_from, compile_ms = format!("{:.1}", s.compile_ms), "plugin active");
     }
-    let mut governance = Governance::new(
+    let recorder = ShadowRecorder::new(
         db.clone(),
-        runtime.clone(),
-        plugins.clone(),
-        config.governance.clone(),
-        exporter.clone(),
+        Duration::from_millis(config.registry.shadow_sample_interval_ms),
+        config.registry.shadow_inputs,
     );
+    let services = Services::new(Dependencies {
+        db: db.clone(),
+        runtime: runtime.clone(),
+        plugins: plugins.clone(),
+        settings: config.governance.clone(),
+        exporter: exporter.clone(),
+        notifier: crate::webhook::Notifier::start(config.webhook.clone(), db.clone())
+            .context("[webhook]")?,
+        shadow: recorder,
+        registry,
+        command_source: config.command_db_path.as_deref().map(
+            |path| -> Box<dyn crate::storage::CommandSource> {
+                Box::new(crate::storage::SqliteCommandSource::new(path))
+            },
+        ),
+        decisions: DecisionLog::start(db),
+        require_bound_agents: config.auth.require_bound_agents,
+        oidc_configured: oidc.is_some(),
+    })?;
     if let Some(path) = &config.command_db_path {
-        governance = governance
-            .with_command_source(Box::new(crate::storage::SqliteCommandSource::new(path)));
-        match governance.sync_command_source() {
+        match services.reporting.sync_command_source() {
             Ok(n) => {
                 tracing::info!(new = n, source = %path.display(), "commands read from the command service")
             }
@@ -126,29 +141,11 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
             }
         }
     }
-    let recorder = ShadowRecorder::new(
-        db.clone(),
-        Duration::from_millis(config.registry.shadow_sample_interval_ms),
-        config.registry.shadow_inputs,
-    );
-    let governance = Arc::new(
-        governance
-            .with_fleet()?
-            .with_notifier(
-                crate::webhook::Notifier::start(config.webhook.clone(), db.clone())
-                    .context("[webhook]")?,
-            )
-            .with_shadow_recorder(recorder),
-    );
     Ok(AppState {
-        decisions: crate::service::DecisionLog::start(db.clone()),
+        services,
         runtime,
         plugins,
-        registry,
-        db,
-        governance,
         exporter,
-        tokens: Arc::new(TokenCache::default()),
         oidc,
         auth: config.auth.clone(),
         max_body_bytes: config.max_body_bytes,
@@ -191,24 +188,27 @@ const WATCH_EVERY: Duration = Duration::from_millis(400);
 pub fn spawn_background(state: &AppState, config: &ServeConfig) {
     if config.watch {
         spawn_watch(
-            state.registry.clone(),
+            state.services.registry.clone(),
             config.plugins_dir.clone(),
             WATCH_EVERY,
         );
     }
-    let governance = state.governance.clone();
+    let (reporting, breakers) = (
+        state.services.reporting.clone(),
+        state.services.breakers.clone(),
+    );
     let every = config.breaker_check_interval;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let g = governance.clone();
+            let (reporting, breakers) = (reporting.clone(), breakers.clone());
             let check = move || {
-                if let Err(e) = g.sync_command_source() {
+                if let Err(e) = reporting.sync_command_source() {
                     tracing::error!(error = %e, "cannot read the command service's database");
                 }
-                g.check_breakers(Timestamp::now())
+                breakers.check_breakers(Timestamp::now())
             };
             match tokio::task::spawn_blocking(check).await {
                 Ok(Ok(events)) if !events.is_empty() => {
@@ -220,9 +220,12 @@ pub fn spawn_background(state: &AppState, config: &ServeConfig) {
             }
         }
     });
-    crate::service::retention::spawn_pruner(state.governance.clone(), config.retention.clone());
+    crate::service::retention::spawn_pruner(
+        state.services.retention.clone(),
+        config.retention.clone(),
+    );
     if let Some(schedule) = config.cycle.clone() {
-        let governance = state.governance.clone();
+        let proposals = state.services.proposals.clone();
         tokio::spawn(async move {
             let scheduler = Principal::internal("scheduler");
             loop {
@@ -233,7 +236,7 @@ pub fn spawn_background(state: &AppState, config: &ServeConfig) {
                     return;
                 };
                 tokio::time::sleep(wait).await;
-                let (g, who) = (governance.clone(), scheduler.clone());
+                let (g, who) = (proposals.clone(), scheduler.clone());
                 match tokio::task::spawn_blocking(move || g.run_cycle(Timestamp::now(), &who)).await
                 {
                     Ok(Ok(r)) => tracing::info!(

@@ -1,13 +1,16 @@
 //! The HTTP API: routing, authentication and extraction only; the work
-//! happens in [`crate::service`], [`crate::evaluation`] and [`crate::storage`].
+//! happens in [`crate::service`], which alone touches the store.
 //!
 //! Routes are registered through utoipa's router, so `/openapi.json` is
-//! generated from the handlers themselves and cannot drift from them.
+//! generated from the handlers themselves and cannot drift from them, and
+//! only through the router table ([`guard::RouteTable`]), so none is
+//! registered without the roles it needs.
 
 pub mod auth;
 mod document;
 mod error;
 mod extract;
+pub mod guard;
 mod handlers;
 mod state;
 
@@ -25,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::ApiError;
+pub use guard::{Access, RouteTable};
 pub use handlers::registry::{read_upload, UploadParts};
 pub use state::AppState;
 
@@ -66,88 +70,106 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The router table: every route, and next to it who may call it (see
+/// [`guard`]). Routes sharing a path but not an access are listed apart.
 fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(system::health))
-        .routes(routes!(system::ready))
-        .routes(routes!(system::metrics))
-        .routes(routes!(access::create_token, access::list_tokens))
-        .routes(routes!(access::revoke_token))
-        .routes(routes!(
-            access::create_attestation,
-            access::list_attestations
-        ))
-        .routes(routes!(access::revoke_attestation))
-        .routes(routes!(access::audit))
-        .routes(routes!(reporting::post_commands))
-        .routes(routes!(reporting::post_incident, reporting::list_incidents))
-        .routes(routes!(reporting::post_gauge))
-        .routes(routes!(reporting::metrics_current))
-        .routes(routes!(reporting::metrics_latest))
-        .routes(routes!(reporting::metrics_weekly))
-        .routes(routes!(governance::state))
-        .routes(routes!(governance::set_phase))
-        .routes(routes!(governance::readiness_current))
-        .routes(routes!(governance::readiness_latest))
-        .routes(routes!(governance::readiness_score))
-        .routes(routes!(governance::run_cycle))
-        .routes(routes!(governance::proposals))
-        .routes(routes!(governance::proposal))
-        .routes(routes!(governance::approve))
-        .routes(routes!(governance::reject))
-        .routes(routes!(governance::reports))
-        .routes(routes!(governance::latest_report))
-        .routes(routes!(governance::report))
-        .routes(routes!(breakers::events))
-        .routes(routes!(breakers::unresolved))
-        .routes(routes!(breakers::resolve))
-        .routes(routes!(breakers::rules, breakers::add_rule))
-        .routes(routes!(breakers::enabled_rules))
-        .routes(routes!(breakers::patch_rule, breakers::delete_rule))
-        .routes(routes!(breakers::check))
-        .routes(routes!(plugins::list_plugins))
-        .routes(routes!(plugins::get_plugin))
-        .routes(routes!(registry::versions))
-        .routes(routes!(registry::activate))
-        .routes(routes!(registry::rollback))
-        .routes(routes!(registry::delete_version))
+    use crate::domain::auth::Role::{Admin, Operator, Reporter};
+    use guard::Access::{AnyAuthenticated as Any, Public, Role, Scrape};
+    RouteTable::new(ApiDoc::openapi())
+        .route(Public, routes!(system::health))
+        .route(Public, routes!(system::ready))
+        .route(Scrape, routes!(system::metrics))
+        .route(
+            Role(Admin),
+            routes!(access::create_token, access::list_tokens),
+        )
+        .route(Role(Admin), routes!(access::revoke_token))
+        // Only people in approver roles attest: the handler checks which.
+        .route(
+            Any,
+            routes!(access::create_attestation, access::list_attestations),
+        )
+        // The attester, an operator or an admin: the service checks which.
+        .route(Any, routes!(access::revoke_attestation))
+        .route(Role(Admin), routes!(access::audit))
+        .route(Role(Reporter), routes!(reporting::post_commands))
+        .route(Role(Reporter), routes!(reporting::post_incident))
+        .route(Any, routes!(reporting::list_incidents))
+        .route(Role(Reporter), routes!(reporting::post_gauge))
+        .route(Any, routes!(reporting::metrics_current))
+        .route(Any, routes!(reporting::metrics_latest))
+        .route(Any, routes!(reporting::metrics_weekly))
+        .route(Any, routes!(governance::state))
+        .route(Role(Operator), routes!(governance::set_phase))
+        .route(Any, routes!(governance::readiness_current))
+        .route(Any, routes!(governance::readiness_latest))
+        .route(Any, routes!(governance::readiness_score))
+        .route(Role(Operator), routes!(governance::run_cycle))
+        .route(Any, routes!(governance::proposals))
+        .route(Any, routes!(governance::proposal))
+        // The body names the approving role; the service checks it is held.
+        .route(Any, routes!(governance::approve))
+        .route(Any, routes!(governance::reject))
+        .route(Any, routes!(governance::reports))
+        .route(Any, routes!(governance::latest_report))
+        .route(Any, routes!(governance::report))
+        .route(Any, routes!(breakers::events))
+        .route(Any, routes!(breakers::unresolved))
+        .route(Role(Operator), routes!(breakers::resolve))
+        .route(Any, routes!(breakers::rules))
+        .route(Role(Operator), routes!(breakers::add_rule))
+        .route(Any, routes!(breakers::enabled_rules))
+        .route(
+            Role(Operator),
+            routes!(breakers::patch_rule, breakers::delete_rule),
+        )
+        .route(Role(Operator), routes!(breakers::check))
+        .route(Any, routes!(plugins::list_plugins))
+        .route(Any, routes!(plugins::get_plugin))
+        .route(Any, routes!(registry::versions))
+        .route(Role(Admin), routes!(registry::activate))
+        .route(Role(Admin), routes!(registry::rollback))
+        .route(Role(Admin), routes!(registry::delete_version))
         // Uploads may be far larger than any other body: the handler
         // enforces `max_upload_bytes` itself, part by part.
-        .merge(
-            OpenApiRouter::new()
-                .routes(routes!(registry::upload))
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .routes(routes!(plugins::evaluate))
-        .routes(routes!(plugins::assess))
-        .routes(routes!(plugins::list_evaluations))
-        .routes(routes!(control::authorize))
-        .routes(routes!(control::decisions))
-        .routes(routes!(control::stop_status, control::stop))
-        .routes(routes!(control::resume))
-        .routes(routes!(control::register_workflow, control::list_workflows))
-        .routes(routes!(control::get_workflow))
-        .routes(routes!(control::trace))
-        .routes(routes!(control::append_step))
-        .routes(routes!(control::complete))
-        .routes(routes!(control::pause))
-        .routes(routes!(control::resume_workflow))
-        .routes(routes!(events::post_event))
-        .routes(routes!(events::list_events))
-        .routes(routes!(events::actions))
-        .routes(routes!(events::generate_report))
-        .routes(routes!(events::risk_reports))
-        .routes(routes!(events::stats))
-        .routes(routes!(agents::register, agents::list))
-        .routes(routes!(agents::breakers))
-        .routes(routes!(agents::get))
-        .routes(routes!(agents::cost))
-        .routes(routes!(agents::failure))
-        .routes(routes!(agents::trip))
-        .routes(routes!(agents::reset))
-        .routes(routes!(agents::budgets))
-        .routes(routes!(agents::assign))
-        .routes(routes!(agents::assignments))
+        .route_with(Role(Admin), routes!(registry::upload), |m| {
+            m.layer(DefaultBodyLimit::disable())
+        })
+        .route(Role(Reporter), routes!(plugins::evaluate))
+        .route(Role(Reporter), routes!(plugins::assess))
+        .route(Any, routes!(plugins::list_evaluations))
+        .route(Role(Reporter), routes!(control::authorize))
+        .route(Any, routes!(control::decisions))
+        .route(Any, routes!(control::stop_status))
+        .route(Role(Operator), routes!(control::stop))
+        .route(Role(Operator), routes!(control::resume))
+        .route(Role(Reporter), routes!(control::register_workflow))
+        .route(Any, routes!(control::list_workflows))
+        .route(Any, routes!(control::get_workflow))
+        .route(Any, routes!(control::trace))
+        .route(Role(Reporter), routes!(control::append_step))
+        .route(Role(Reporter), routes!(control::complete))
+        .route(Role(Operator), routes!(control::pause))
+        .route(Role(Operator), routes!(control::resume_workflow))
+        .route(Role(Reporter), routes!(events::post_event))
+        .route(Any, routes!(events::list_events))
+        .route(Any, routes!(events::actions))
+        .route(Role(Operator), routes!(events::generate_report))
+        .route(Any, routes!(events::risk_reports))
+        .route(Any, routes!(events::stats))
+        .route(Role(Admin), routes!(agents::register))
+        .route(Any, routes!(agents::list))
+        .route(Any, routes!(agents::breakers))
+        .route(Any, routes!(agents::get))
+        .route(Role(Reporter), routes!(agents::cost))
+        .route(Role(Reporter), routes!(agents::failure))
+        .route(Role(Operator), routes!(agents::trip))
+        .route(Role(Operator), routes!(agents::reset))
+        .route(Any, routes!(agents::budgets))
+        // The token's agent binding is checked by the service.
+        .route(Role(Reporter), routes!(agents::assign))
+        .route(Any, routes!(agents::assignments))
+        .into_inner()
 }
 
 /// The routes and the OpenAPI document that describes them.
@@ -230,6 +252,8 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .layer(middleware::from_fn(error_shape))
+        // What each route's guard resolves callers with.
+        .layer(axum::Extension(std::sync::Arc::new(state.clone())))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)

@@ -1,30 +1,26 @@
 use std::sync::Arc;
 
-use super::auth::TokenCache;
 use crate::exporter::Exporter;
 use crate::runtime::{ActivePlugins, PluginRuntime};
-use crate::service::registry::PluginRegistry;
-use crate::service::Governance;
-use crate::storage::prelude::*;
+use crate::service::Services;
 
+/// What handlers are given: the services, and what the HTTP layer itself
+/// needs (authentication, limits, probes). Never the store: every read and
+/// every change goes through a service.
 #[derive(Clone)]
 pub struct AppState {
+    pub services: Services,
+    /// The plugin runtime and the active set, shared with the services;
+    /// kept here for in-process tools (benches) that drive the runtime
+    /// directly. Handlers go through [`Services::plugins`].
     pub runtime: Arc<PluginRuntime>,
-    /// The active plugin versions; a request takes the current set once.
     pub plugins: Arc<ActivePlugins>,
-    /// Uploads, activations, rollbacks; its faults fail `/ready`.
-    pub registry: Arc<PluginRegistry>,
-    pub db: Arc<dyn Store>,
-    pub governance: Arc<Governance>,
     pub exporter: Arc<Exporter>,
-    pub tokens: Arc<TokenCache>,
     /// Verifies people's JWTs when `[auth.oidc]` is configured.
     pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
     /// `[auth]`: who may mint what, and whether authorize needs a bound agent.
     pub auth: crate::config::AuthSettings,
     pub max_body_bytes: usize,
-    /// The decision log's group-commit writer.
-    pub decisions: crate::service::DecisionLog,
     /// `/ready`'s cached database check.
     pub ready: Arc<crate::service::probe::ReadyProbe>,
     /// `[metrics]`: whether `/metrics` needs a token.

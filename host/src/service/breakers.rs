@@ -6,20 +6,81 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::evaluations::Evaluation;
-use super::{Governance, ServiceError, ServiceResult};
+use super::{PluginDeps, ServiceError, ServiceResult};
 use crate::domain::auth::Principal;
 use crate::domain::breaker::{
     BreakerAction, BreakerEvent, BreakerRule, BreakerVerdict, MetricsWindow, RulePatch,
 };
 use crate::domain::{PluginKind, Timestamp};
 use crate::runtime::{EvalError, LoadedPlugin};
+use crate::storage::prelude::*;
 
-impl Governance {
+/// Circuit-breaker rules, their checks and the events they record.
+pub struct BreakerService {
+    db: Arc<dyn Store>,
+    plugin: PluginDeps,
+    /// Bounds each breaker check, and remembers the ones abandoned.
+    checks: BreakerChecks,
+}
+
+impl BreakerService {
+    pub(crate) fn new(db: Arc<dyn Store>, plugin: PluginDeps) -> Self {
+        Self {
+            db,
+            plugin,
+            checks: BreakerChecks::default(),
+        }
+    }
+
+    /// Every rule, enabled or not.
+    pub fn rules(&self) -> ServiceResult<Vec<BreakerRule>> {
+        Ok(self.db.rules()?)
+    }
+
+    /// The rules each check evaluates.
+    pub fn enabled_rules(&self) -> ServiceResult<Vec<BreakerRule>> {
+        Ok(self.db.rules()?.into_iter().filter(|r| r.enabled).collect())
+    }
+
+    pub fn delete_rule(
+        &self,
+        name: &str,
+        who: &Principal,
+        now: Timestamp,
+    ) -> ServiceResult<BreakerRule> {
+        Ok(self.db.delete_rule(name, &who.id, now)?)
+    }
+
+    /// Breaker events, newest first.
+    pub fn events(&self, limit: u32) -> ServiceResult<Vec<BreakerEvent>> {
+        Ok(self.db.breaker_events(limit)?)
+    }
+
+    pub fn unresolved_events(&self) -> ServiceResult<Vec<BreakerEvent>> {
+        Ok(self.db.unresolved_events()?)
+    }
+
+    /// Marks an event resolved, saying what was done.
+    pub fn resolve_event(
+        &self,
+        id: i64,
+        resolution: &str,
+        who: &Principal,
+        now: Timestamp,
+    ) -> ServiceResult<BreakerEvent> {
+        if resolution.trim().is_empty() {
+            return Err(ServiceError::BadRequest(
+                "`resolution` is empty: say what was done".into(),
+            ));
+        }
+        Ok(self.db.resolve_event(id, &who.id, resolution, now)?)
+    }
+
     /// A rule is saved only if its plugin exists, is a breaker condition,
     /// and accepts the rule's params (the condition parses).
     pub fn validate_rule(&self, rule: &BreakerRule) -> ServiceResult<()> {
         BreakerRule::check_name(&rule.name).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
-        let plugins = self.plugins.current();
+        let plugins = self.plugin.plugins.current();
         let plugin = plugins.get(&rule.plugin).ok_or_else(|| {
             ServiceError::BadRequest(format!(
                 "rule `{}`: no plugin named `{}` is loaded (GET /api/plugins lists them)",
@@ -37,7 +98,8 @@ impl Governance {
         let params = rule
             .plugin_params()
             .map_err(|e| ServiceError::BadRequest(format!("rule `{}`: {e}", rule.name)))?;
-        self.runtime
+        self.plugin
+            .runtime
             .validate_breaker_params(plugin, &params)
             .map_err(|e| {
                 ServiceError::BadRequest(format!(
@@ -84,7 +146,7 @@ impl Governance {
         // Rules that share a window (two default rules use 5m) share its metrics.
         let mut windows: Vec<(i64, MetricsWindow)> = Vec::new();
         // One set for the whole check: every rule is judged by the same versions.
-        let plugins = self.plugins.current();
+        let plugins = self.plugin.plugins.current();
         for rule in self.db.rules()?.into_iter().filter(|r| r.enabled) {
             let start = Timestamp(now.millis() - rule.window.millis);
             let window = match windows.iter().find(|(ms, _)| *ms == rule.window.millis) {
@@ -177,10 +239,11 @@ impl Governance {
         let bound = Duration::from_millis(plugin.summary().timeout_ms) + CHECK_GRACE;
         let sample = || super::registry::breaker_input(&rule.name, plugin.name(), &params, &window);
         let (checked_window, checked_params) = (window.clone(), params.clone());
-        self.evaluator
+        self.plugin
+            .evaluator
             .evaluate(Evaluation::served(plugin, sample), |runtime| {
                 let (runtime, evaluated) = (runtime.clone(), plugin.clone());
-                self.breaker_checks
+                self.checks
                     .run(&rule.name, bound, move || {
                         runtime.evaluate_breaker_with(&evaluated, &checked_window, &checked_params)
                     })

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Governance, ServiceError, ServiceResult};
-use crate::domain::auth::Principal;
+use super::{ServiceError, ServiceResult};
+use crate::config::GovernanceSettings;
+use crate::domain::auth::{Principal, Role};
 use crate::domain::control::{
-    decide, AuthorizeRequest, Binding, Decision, EmergencyStopStatus, NewStep, NewWorkflow, Step,
-    Workflow, WorkflowStatus,
+    decide, AuthorizeRequest, Binding, Decision, DecisionRecord, EmergencyStopStatus, NewStep,
+    NewWorkflow, Step, Workflow, WorkflowStatus,
 };
+use crate::domain::governance::{days_between, GovernanceState};
 use crate::domain::{Phase, Timestamp};
 use crate::storage::prelude::*;
 use crate::storage::{NewDecision, StorageError};
@@ -168,7 +170,98 @@ fn reason_given(reason: &str, what: &str) -> ServiceResult<()> {
     Ok(())
 }
 
-impl Governance {
+/// The program's phase and the brakes: the enforcement point with its
+/// decision log, the emergency stop, and workflows.
+pub struct ControlService {
+    db: Arc<dyn Store>,
+    settings: GovernanceSettings,
+    decisions: DecisionLog,
+    /// `[auth] require_bound_agents`.
+    require_bound_agents: bool,
+}
+
+impl ControlService {
+    pub fn new(
+        db: Arc<dyn Store>,
+        settings: GovernanceSettings,
+        decisions: DecisionLog,
+        require_bound_agents: bool,
+    ) -> Self {
+        Self {
+            db,
+            settings,
+            decisions,
+            require_bound_agents,
+        }
+    }
+
+    pub fn state(&self, now: Timestamp) -> ServiceResult<GovernanceState> {
+        let row = self.db.state()?;
+        Ok(GovernanceState {
+            phase: row.phase,
+            phase_started_at: row.phase_started_at,
+            days_at_phase: days_between(row.phase_started_at, now),
+            whitelist: row.whitelist,
+            paused_command_types: self.db.paused_command_types()?,
+            emergency_stop: row.emergency_stop,
+            last_report_at: row.last_report_at,
+            min_stabilization_days: self.settings.phases.min_stabilization_days(row.phase),
+        })
+    }
+
+    /// Lowers the phase (a brake: operators and admins), or moves the
+    /// current phase's start (a bootstrap: admins). Never raises it: only an
+    /// approved proposal does. The whitelist follows the phase table.
+    pub fn set_phase(
+        &self,
+        phase: Phase,
+        started: Option<Timestamp>,
+        who: &Principal,
+        now: Timestamp,
+    ) -> ServiceResult<GovernanceState> {
+        let whitelist = self.settings.phases.whitelist(phase);
+        self.db.change_phase(
+            phase,
+            started,
+            who.holds(Role::Admin),
+            &whitelist,
+            &who.id,
+            now,
+        )?;
+        self.state(now)
+    }
+
+    /// Decides whether a command may run now and answers once the decision
+    /// is in the decision log (see [`authorize`]).
+    pub async fn authorize(
+        &self,
+        request: AuthorizeRequest,
+        caller: &Principal,
+    ) -> ServiceResult<AuthorizeReply> {
+        authorize(
+            &*self.db,
+            &self.decisions,
+            request,
+            caller,
+            self.require_bound_agents,
+        )
+        .await
+    }
+
+    /// The decision log, newest first.
+    pub fn decisions(
+        &self,
+        limit: u32,
+        command_type: Option<&str>,
+        decision: Option<Decision>,
+    ) -> ServiceResult<Vec<DecisionRecord>> {
+        Ok(self.db.decisions(limit, command_type, decision)?)
+    }
+
+    pub fn emergency_stop_status(&self) -> ServiceResult<EmergencyStopStatus> {
+        Ok(self.db.emergency_stop_status()?)
+    }
+
     /// Stops or resumes. Needs no plugin: it is one row and one flag.
     pub fn set_emergency_stop(
         &self,
@@ -204,6 +297,28 @@ impl Governance {
         w.check()
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         Ok(self.db.register_workflow(&w, &who.id, now)?)
+    }
+
+    pub fn workflows(
+        &self,
+        status: Option<WorkflowStatus>,
+        limit: u32,
+    ) -> ServiceResult<Vec<Workflow>> {
+        Ok(self.db.workflows(status, limit)?)
+    }
+
+    pub fn workflow(&self, id: &str) -> ServiceResult<Workflow> {
+        Ok(self.db.workflow(id)?)
+    }
+
+    /// A workflow's steps, in order.
+    pub fn trace(&self, id: &str) -> ServiceResult<Vec<Step>> {
+        Ok(self.db.trace(id)?)
+    }
+
+    /// Whether the emergency stop is on, from the control snapshot.
+    pub fn emergency_stop_on(&self) -> bool {
+        self.db.control().emergency_stop
     }
 
     /// A bound caller may write only its own agent's workflows.

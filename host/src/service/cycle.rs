@@ -1,6 +1,12 @@
 //! The weekly governance cycle, proposals and decisions on them.
 
-use super::{Governance, ServiceError, ServiceResult};
+use std::sync::Arc;
+
+use super::{
+    BreakerService, ControlService, EventService, ReadinessService, ReportingService, ServiceError,
+    ServiceResult,
+};
+use crate::config::GovernanceSettings;
 use crate::domain::auth::{Principal, Role};
 use crate::domain::governance::{
     decide_expansion, Approval, BreakerEventCounts, CycleDecision, ExpansionInputs,
@@ -10,20 +16,75 @@ use crate::domain::metrics::MetricsReport;
 use crate::domain::readiness::ReadinessReport;
 use crate::domain::risk::GovernanceEvent;
 use crate::domain::{Phase, Severity, Timestamp};
+use crate::storage::prelude::*;
 use crate::storage::StorageError;
 
-impl Governance {
+/// The services a cycle runs in turn.
+pub struct CycleSteps {
+    pub reporting: Arc<ReportingService>,
+    pub readiness: Arc<ReadinessService>,
+    pub breakers: Arc<BreakerService>,
+    pub control: Arc<ControlService>,
+    pub events: Arc<EventService>,
+}
+
+/// The governance cycle, the proposals it makes, and the approvals and
+/// rejections that decide them; its reports.
+pub struct ProposalService {
+    db: Arc<dyn Store>,
+    settings: GovernanceSettings,
+    steps: CycleSteps,
+}
+
+impl ProposalService {
+    pub fn new(db: Arc<dyn Store>, settings: GovernanceSettings, steps: CycleSteps) -> Self {
+        Self {
+            db,
+            settings,
+            steps,
+        }
+    }
+
+    /// Pending proposals, or every one with `all`.
+    pub fn proposals(&self, all: bool) -> ServiceResult<Vec<Proposal>> {
+        Ok(self.db.proposals(all)?)
+    }
+
+    pub fn proposal(&self, id: i64) -> ServiceResult<Proposal> {
+        Ok(self.db.proposal(id)?)
+    }
+
+    /// Cycle reports, newest first.
+    pub fn reports(&self, limit: u32) -> ServiceResult<Vec<GovernanceReport>> {
+        Ok(self.db.reports(limit)?)
+    }
+
+    pub fn latest_report(&self) -> ServiceResult<GovernanceReport> {
+        self.db.reports(1)?.pop().ok_or_else(|| {
+            ServiceError::NotFound(
+                "no report yet: POST /api/governance/run-cycle writes one".into(),
+            )
+        })
+    }
+
+    pub fn report(&self, id: i64) -> ServiceResult<GovernanceReport> {
+        Ok(self.db.report(id)?)
+    }
+
     /// The seed's six steps: metrics (stored as a snapshot), readiness,
     /// breakers, the expansion decision, the report, `lastReportAt`.
     pub fn run_cycle(&self, now: Timestamp, who: &Principal) -> ServiceResult<GovernanceReport> {
         // Exactly 7 days, ending just after now so that a record stamped
         // this millisecond counts (`end` is exclusive).
         let start = Timestamp(now.millis() + 1 - 7 * DAY_MS);
-        let metrics = self.metrics(start, Timestamp(now.millis() + 1))?;
+        let metrics = self
+            .steps
+            .reporting
+            .metrics(start, Timestamp(now.millis() + 1))?;
         self.db.store_snapshot(&metrics, now)?;
-        let readiness = self.assess(now)?;
-        self.check_breakers(now)?;
-        let state = self.state(now)?;
+        let readiness = self.steps.readiness.assess(now)?;
+        self.steps.breakers.check_breakers(now)?;
+        let state = self.steps.control.state(now)?;
         let unresolved = self.db.unresolved_events()?.len() as u32;
         let in_period = self
             .db
@@ -187,7 +248,7 @@ impl Governance {
                     .join(", ")
             ),
         ];
-        let scored = self.score_events(&events);
+        let scored = self.steps.events.score_events(&events);
         Ok(match scored {
             Ok((assessment, scorer, version)) => {
                 let mut factors: Vec<String> = assessment

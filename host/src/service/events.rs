@@ -1,12 +1,17 @@
 //! Engines' events, their auto-actions, risk reports and stats.
 
-use super::{Governance, ServiceError, ServiceResult};
+use std::sync::Arc;
+
+use super::{PluginDeps, ServiceError, ServiceResult};
+use crate::config::GovernanceSettings;
 use crate::domain::events::{
-    select_action, EngineEvent, EventStats, NewEvent, RiskReport, RiskSummaryCounts,
+    select_action, ActionRecord, EngineEvent, EventStats, NewEvent, RiskReport, RiskSummaryCounts,
 };
 use crate::domain::governance::DAY_MS;
 use crate::domain::risk::{GovernanceEvent, RiskAssessment};
-use crate::domain::Timestamp;
+use crate::domain::{Severity, Timestamp};
+use crate::storage::prelude::*;
+use crate::webhook::Notifier;
 
 /// (assessment, scorer, scorer version)
 pub type Scored = (RiskAssessment, String, String);
@@ -21,15 +26,57 @@ pub enum ScoreError {
     Plugin(#[from] crate::runtime::EvalError),
 }
 
-impl Governance {
+/// Engines' events and their auto-actions, and risk scoring.
+pub struct EventService {
+    db: Arc<dyn Store>,
+    plugin: PluginDeps,
+    settings: GovernanceSettings,
+    notifier: Notifier,
+}
+
+impl EventService {
+    pub(crate) fn new(
+        db: Arc<dyn Store>,
+        plugin: PluginDeps,
+        settings: GovernanceSettings,
+        notifier: Notifier,
+    ) -> Self {
+        Self {
+            db,
+            plugin,
+            settings,
+            notifier,
+        }
+    }
+
+    /// Events, newest first, optionally of one engine or severity.
+    pub fn events(
+        &self,
+        limit: u32,
+        engine: Option<&str>,
+        severity: Option<Severity>,
+    ) -> ServiceResult<Vec<EngineEvent>> {
+        Ok(self.db.engine_events(limit, engine, severity)?)
+    }
+
+    /// Auto-actions and agent escalations, newest first.
+    pub fn actions(&self, limit: u32) -> ServiceResult<Vec<ActionRecord>> {
+        Ok(self.db.actions(limit)?)
+    }
+
+    /// Stored risk reports, newest first.
+    pub fn risk_reports(&self, limit: u32) -> ServiceResult<Vec<RiskReport>> {
+        Ok(self.db.risk_reports(limit)?)
+    }
+
     /// Scores events with the configured risk-scorer plugin.
     pub fn score_events(&self, events: &[GovernanceEvent]) -> Result<Scored, ScoreError> {
         let name = &self.settings.risk_scorer;
-        let plugins = self.plugins.current();
+        let plugins = self.plugin.plugins.current();
         let plugin = plugins
             .get(name)
             .ok_or_else(|| ScoreError::NotLoaded { name: name.clone() })?;
-        let assessment = self.evaluator.score_risk(plugin, events)?;
+        let assessment = self.plugin.evaluator.score_risk(plugin, events)?;
         Ok((
             assessment,
             plugin.name().to_string(),

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use super::{Governance, ServiceError, ServiceResult};
+use super::{PluginDeps, ServiceError, ServiceResult};
+use crate::config::GovernanceSettings;
 use crate::domain::auth::Principal;
 use crate::domain::events::ActionRecord;
 use crate::domain::fleet::{Agent, AgentUpdate, AssignRequest, Assignment, CostReport, NewAgent};
@@ -18,6 +19,7 @@ use crate::domain::matching::{AssignmentPolicy, Candidate, MatchRequest, Task};
 use crate::domain::Timestamp;
 use crate::storage::prelude::*;
 use crate::storage::{Escalation, StorageError};
+use crate::webhook::Notifier;
 
 /// Refuses a token bound to an agent other than `id`.
 fn own_agent(id: &str, who: &Principal) -> ServiceResult<()> {
@@ -82,7 +84,67 @@ impl Fleet {
     }
 }
 
-impl Governance {
+/// Agents, their budgets and breakers, and task assignment.
+pub struct FleetService {
+    db: Arc<dyn Store>,
+    plugin: PluginDeps,
+    settings: GovernanceSettings,
+    notifier: Notifier,
+    fleet: Fleet,
+}
+
+impl FleetService {
+    /// Loads the agents into memory: call once at start.
+    pub(crate) fn new(
+        db: Arc<dyn Store>,
+        plugin: PluginDeps,
+        settings: GovernanceSettings,
+        notifier: Notifier,
+    ) -> Result<Self, StorageError> {
+        let fleet = Fleet::load(&*db)?;
+        Ok(Self {
+            db,
+            plugin,
+            settings,
+            notifier,
+            fleet,
+        })
+    }
+
+    /// Every agent the store holds.
+    pub fn agents(&self) -> ServiceResult<Vec<Agent>> {
+        Ok(self.db.agents()?)
+    }
+
+    pub fn agent(&self, id: &str) -> ServiceResult<Agent> {
+        Ok(self.db.agent(id)?)
+    }
+
+    /// The agents whose breaker is tripped.
+    pub fn tripped(&self) -> ServiceResult<Vec<Agent>> {
+        Ok(self
+            .db
+            .agents()?
+            .into_iter()
+            .filter(|a| a.breaker.tripped)
+            .collect())
+    }
+
+    /// The in-memory fleet as assignment ranks it.
+    pub fn snapshot(&self) -> Arc<Vec<Candidate>> {
+        self.fleet.snapshot()
+    }
+
+    /// Recorded assignments, newest first.
+    pub fn assignments(&self, limit: u32) -> ServiceResult<Vec<Assignment>> {
+        Ok(self.db.assignments(limit)?)
+    }
+
+    /// `[matching]`: the matcher plugin and the policy it ranks with.
+    pub fn matching(&self) -> &crate::domain::fleet::MatchingPolicy {
+        &self.settings.matching
+    }
+
     fn escalation(&self) -> Escalation {
         Escalation {
             delivery: self.notifier.initial_status(),
@@ -216,7 +278,7 @@ impl Governance {
             ));
         }
         let policy = &self.settings.matching;
-        let plugins = self.plugins.current();
+        let plugins = self.plugin.plugins.current();
         let plugin = plugins.get(&policy.matcher).ok_or_else(|| {
             ServiceError::Unavailable(format!("task matcher `{}` is not loaded", policy.matcher))
         })?;
@@ -235,6 +297,7 @@ impl Governance {
         };
         let started = Instant::now();
         let ranking = self
+            .plugin
             .evaluator
             .rank(plugin, &match_request)
             .map_err(ServiceError::Plugin)?;
@@ -247,7 +310,7 @@ impl Governance {
             now,
         );
         let stored = self.db.insert_assignment(&assignment)?;
-        self.exporter.assignment_ranked(started.elapsed());
+        self.plugin.exporter.assignment_ranked(started.elapsed());
         Ok(stored)
     }
 }

@@ -1,30 +1,44 @@
-//! The governance service: the domain's rules over the store and the
-//! plugin runtime. Every method is blocking (SQLite and Wasm); the API
-//! calls them on the blocking pool.
+//! The services: the domain's rules over the store and the plugin
+//! runtime, one service per area, each the one home of every change in it.
+//! The API calls them (on the blocking pool: SQLite and Wasm block) and
+//! never touches the store itself. [`Services`] bundles them; it is built
+//! once, in `startup.rs`, from the shared [`Dependencies`].
 
-mod attestations;
-mod breakers;
-mod control;
-mod cycle;
+pub mod access;
+pub mod audit;
+pub mod breakers;
+pub mod control;
+pub mod cycle;
 pub mod evaluations;
-mod events;
-mod fleet;
+pub mod events;
+pub mod fleet;
+pub mod monitoring;
+pub mod plugins;
 pub mod probe;
-mod readiness;
+pub mod readiness;
 pub mod registry;
+pub mod reporting;
 pub mod retention;
 
-pub use control::{authorize, AuthorizeReply, DecisionLog};
-pub use fleet::Fleet;
+pub use access::AccessService;
+pub use audit::AuditService;
+pub use breakers::BreakerService;
+pub use control::{authorize, AuthorizeReply, ControlService, DecisionLog};
+pub use cycle::ProposalService;
+pub use events::EventService;
+pub use fleet::{Fleet, FleetService};
+pub use monitoring::MonitoringService;
+pub use plugins::PluginService;
+pub use readiness::ReadinessService;
+pub use reporting::ReportingService;
+pub use retention::RetentionService;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::config::GovernanceSettings;
-use crate::domain::auth::{Principal, Role};
-use crate::domain::governance::{days_between, DecisionError, GovernanceState, DAY_MS};
-use crate::domain::metrics::MetricsReport;
-use crate::domain::{Phase, Timestamp};
+use crate::domain::governance::DecisionError;
+use crate::domain::Timestamp;
 use crate::exporter::Exporter;
 use crate::runtime::{ActivePlugins, PluginRuntime};
 use crate::storage::prelude::*;
@@ -119,7 +133,8 @@ impl From<crate::domain::auth::BindingError> for ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
-pub struct Governance {
+/// What the services share, handed to [`Services::new`] once at start.
+pub struct Dependencies {
     pub db: Arc<dyn Store>,
     pub runtime: Arc<PluginRuntime>,
     /// The active plugin versions: each operation takes the current set
@@ -127,283 +142,170 @@ pub struct Governance {
     pub plugins: Arc<ActivePlugins>,
     pub settings: GovernanceSettings,
     pub exporter: Arc<Exporter>,
-    /// When `/metrics` was last scraped: the "monitoring in place" fact.
-    last_scrape_ms: AtomicI64,
-    /// A command service's database to copy commands from, and how far.
-    command_source: Option<(
-        Box<dyn crate::storage::CommandSource>,
-        std::sync::Mutex<i64>,
-    )>,
     /// Sends auto-actions and escalations to the webhook.
     pub notifier: crate::webhook::Notifier,
-    pub fleet: Fleet,
-    /// Runs plugins for every service here, and records each evaluation.
-    evaluator: evaluations::PluginEvaluator,
-    /// Bounds each breaker check, and remembers the ones abandoned.
-    breaker_checks: breakers::BreakerChecks,
+    /// Samples the inputs plugins are served, for candidates' shadow runs.
+    pub shadow: registry::ShadowRecorder,
+    /// Uploads, activations, rollbacks of plugin versions.
+    pub registry: Arc<registry::PluginRegistry>,
+    /// A command service's database to copy commands from, if any.
+    pub command_source: Option<Box<dyn crate::storage::CommandSource>>,
+    /// The decision log's group-commit writer.
+    pub decisions: DecisionLog,
+    /// `[auth] require_bound_agents`: authorize only for agent-bound tokens.
+    pub require_bound_agents: bool,
+    /// Whether `[auth.oidc]` is configured: approver roles then come only
+    /// from the identity provider, never from a local token.
+    pub oidc_configured: bool,
 }
 
-impl Governance {
-    pub fn new(
-        db: Arc<dyn Store>,
-        runtime: Arc<PluginRuntime>,
-        plugins: Arc<ActivePlugins>,
-        settings: GovernanceSettings,
-        exporter: Arc<Exporter>,
-    ) -> Self {
-        let evaluator =
-            evaluations::PluginEvaluator::new(runtime.clone(), exporter.clone(), db.clone());
-        Self {
+/// Every service, each behind an `Arc` so that handlers and background
+/// tasks share one instance.
+#[derive(Clone)]
+pub struct Services {
+    pub access: Arc<AccessService>,
+    pub audit: Arc<AuditService>,
+    pub breakers: Arc<BreakerService>,
+    pub control: Arc<ControlService>,
+    pub events: Arc<EventService>,
+    pub fleet: Arc<FleetService>,
+    pub monitoring: Arc<MonitoringService>,
+    pub plugins: Arc<PluginService>,
+    pub proposals: Arc<ProposalService>,
+    pub readiness: Arc<ReadinessService>,
+    pub registry: Arc<registry::PluginRegistry>,
+    pub reporting: Arc<ReportingService>,
+    pub retention: Arc<RetentionService>,
+}
+
+impl Services {
+    /// Builds every service over the shared dependencies. Loads the fleet
+    /// into memory, so call it once at start.
+    pub fn new(deps: Dependencies) -> Result<Self, StorageError> {
+        let Dependencies {
             db,
             runtime,
             plugins,
             settings,
             exporter,
-            last_scrape_ms: AtomicI64::new(0),
-            command_source: None,
-            notifier: crate::webhook::Notifier::disabled(),
-            fleet: Fleet::default(),
+            notifier,
+            shadow,
+            registry,
+            command_source,
+            decisions,
+            require_bound_agents,
+            oidc_configured,
+        } = deps;
+        let evaluator = Arc::new(
+            evaluations::PluginEvaluator::new(runtime.clone(), exporter.clone(), db.clone())
+                .with_shadow_recorder(shadow),
+        );
+        let scrapes = Arc::new(ScrapeClock::default());
+        let plugin_deps = PluginDeps {
+            runtime: runtime.clone(),
+            plugins: plugins.clone(),
+            exporter: exporter.clone(),
             evaluator,
-            breaker_checks: breakers::BreakerChecks::default(),
-        }
-    }
-
-    /// Loads the agents into memory; call once at start.
-    pub fn with_fleet(mut self) -> Result<Self, StorageError> {
-        self.fleet = Fleet::load(&*self.db)?;
-        Ok(self)
-    }
-
-    /// Samples the inputs plugins are served, for candidates' shadow runs.
-    pub fn with_shadow_recorder(mut self, recorder: registry::ShadowRecorder) -> Self {
-        self.evaluator = self.evaluator.with_shadow_recorder(recorder);
-        self
-    }
-
-    /// The one way to evaluate a plugin for a caller: it records the
-    /// evaluation's metrics, shadow sample and row.
-    pub fn evaluator(&self) -> &evaluations::PluginEvaluator {
-        &self.evaluator
-    }
-
-    pub fn with_notifier(mut self, notifier: crate::webhook::Notifier) -> Self {
-        self.notifier = notifier;
-        self
-    }
-
-    /// Reads commands from a command service's database (`COMMAND_DB_PATH`).
-    pub fn with_command_source(mut self, source: Box<dyn crate::storage::CommandSource>) -> Self {
-        self.command_source = Some((source, std::sync::Mutex::new(0)));
-        self
-    }
-
-    /// Copies new rows from the command source, if any; returns how many
-    /// were new. Starting over after a restart is harmless: ids are
-    /// idempotent.
-    pub fn sync_command_source(&self) -> ServiceResult<u64> {
-        let Some((source, cursor)) = &self.command_source else {
-            return Ok(0);
         };
-        // One sync at a time; the cursor only moves after a page is stored.
-        let mut cursor = cursor.lock().unwrap_or_else(|p| p.into_inner());
-        let mut accepted = 0;
-        loop {
-            let page = source.read_after(*cursor, 5_000)?;
-            for why in &page.skipped {
-                tracing::warn!(%why, "command source row skipped");
-            }
-            if page.last_rowid == *cursor {
-                return Ok(accepted);
-            }
-            if !page.records.is_empty() {
-                accepted += self
-                    .db
-                    .insert_commands(&page.records, Timestamp::now())?
-                    .accepted;
-            }
-            *cursor = page.last_rowid;
-        }
+        let access = Arc::new(AccessService::new(
+            db.clone(),
+            plugins.clone(),
+            oidc_configured,
+        ));
+        let audit = Arc::new(AuditService::new(db.clone()));
+        let reporting = Arc::new(ReportingService::new(db.clone(), command_source));
+        let control = Arc::new(ControlService::new(
+            db.clone(),
+            settings.clone(),
+            decisions,
+            require_bound_agents,
+        ));
+        let breakers = Arc::new(BreakerService::new(db.clone(), plugin_deps.clone()));
+        let events = Arc::new(EventService::new(
+            db.clone(),
+            plugin_deps.clone(),
+            settings.clone(),
+            notifier.clone(),
+        ));
+        let fleet = Arc::new(FleetService::new(
+            db.clone(),
+            plugin_deps.clone(),
+            settings.clone(),
+            notifier,
+        )?);
+        let readiness = Arc::new(ReadinessService::new(
+            db.clone(),
+            plugin_deps.clone(),
+            settings.clone(),
+            scrapes.clone(),
+        ));
+        let proposals = Arc::new(ProposalService::new(
+            db.clone(),
+            settings.clone(),
+            cycle::CycleSteps {
+                reporting: reporting.clone(),
+                readiness: readiness.clone(),
+                breakers: breakers.clone(),
+                control: control.clone(),
+                events: events.clone(),
+            },
+        ));
+        let monitoring = Arc::new(MonitoringService::new(
+            db.clone(),
+            plugins.clone(),
+            reporting.clone(),
+            fleet.clone(),
+            scrapes,
+        ));
+        let plugin_service = Arc::new(PluginService::new(db.clone(), plugin_deps));
+        let retention = Arc::new(RetentionService::new(db, exporter, settings));
+        Ok(Self {
+            access,
+            audit,
+            breakers,
+            control,
+            events,
+            fleet,
+            monitoring,
+            plugins: plugin_service,
+            proposals,
+            readiness,
+            registry,
+            reporting,
+            retention,
+        })
     }
+}
 
-    pub fn note_scrape(&self, now: Timestamp) {
+/// What a service that runs plugins needs: the runtime, the active set,
+/// and the evaluator that records every evaluation.
+#[derive(Clone)]
+pub(crate) struct PluginDeps {
+    pub(crate) runtime: Arc<PluginRuntime>,
+    pub(crate) plugins: Arc<ActivePlugins>,
+    /// For figures a service measures around its plugin calls (assignment latency).
+    pub(crate) exporter: Arc<Exporter>,
+    /// Runs every plugin evaluation, recording its metrics, its shadow
+    /// sample and (when asked for) its row: the one home of that work.
+    pub(crate) evaluator: Arc<evaluations::PluginEvaluator>,
+}
+
+/// When `/metrics` was last scraped by the monitoring system: the
+/// "monitoring in place" fact readiness reads and the scrape writes.
+#[derive(Default)]
+pub(crate) struct ScrapeClock {
+    last_scrape_ms: AtomicI64,
+}
+
+impl ScrapeClock {
+    pub(crate) fn note(&self, now: Timestamp) {
         self.last_scrape_ms.store(now.millis(), Ordering::Relaxed);
     }
 
-    pub fn last_scrape(&self) -> Option<Timestamp> {
+    pub(crate) fn last(&self) -> Option<Timestamp> {
         match self.last_scrape_ms.load(Ordering::Relaxed) {
             0 => None,
             ms => Some(Timestamp(ms)),
         }
-    }
-
-    /// Metrics of commands and incidents in `[start, end)`.
-    pub fn metrics(&self, start: Timestamp, end: Timestamp) -> ServiceResult<MetricsReport> {
-        // `start == end` is an empty window: every count is zero.
-        if start > end {
-            return Err(ServiceError::BadRequest(format!(
-                "`start` ({start}) must not be after `end` ({end})"
-            )));
-        }
-        let tally = self.db.command_tally(start, end)?;
-        let (incidents, critical_autonomous) = self.db.incident_counts(start, end)?;
-        Ok(MetricsReport::new(
-            start,
-            end,
-            &tally,
-            incidents,
-            critical_autonomous,
-        ))
-    }
-
-    /// The last 7 days, whole, and day by day (oldest first).
-    pub fn weekly_metrics(
-        &self,
-        now: Timestamp,
-    ) -> ServiceResult<(MetricsReport, Vec<MetricsReport>)> {
-        // Ending just after now: a record stamped this millisecond counts.
-        let start = Timestamp(now.millis() + 1 - 7 * DAY_MS);
-        let total = self.metrics(start, Timestamp(now.millis() + 1))?;
-        let days = (0..7)
-            .map(|d| {
-                let from = Timestamp(start.millis() + d * DAY_MS);
-                self.metrics(from, Timestamp(from.millis() + DAY_MS))
-            })
-            .collect::<ServiceResult<Vec<_>>>()?;
-        Ok((total, days))
-    }
-
-    pub fn state(&self, now: Timestamp) -> ServiceResult<GovernanceState> {
-        let row = self.db.state()?;
-        Ok(GovernanceState {
-            phase: row.phase,
-            phase_started_at: row.phase_started_at,
-            days_at_phase: days_between(row.phase_started_at, now),
-            whitelist: row.whitelist,
-            paused_command_types: self.db.paused_command_types()?,
-            emergency_stop: row.emergency_stop,
-            last_report_at: row.last_report_at,
-            min_stabilization_days: self.settings.phases.min_stabilization_days(row.phase),
-        })
-    }
-
-    /// Lowers the phase (a brake: operators and admins), or moves the
-    /// current phase's start (a bootstrap: admins). Never raises it: only an
-    /// approved proposal does. The whitelist follows the phase table.
-    pub fn set_phase(
-        &self,
-        phase: Phase,
-        started: Option<Timestamp>,
-        who: &Principal,
-        now: Timestamp,
-    ) -> ServiceResult<GovernanceState> {
-        let whitelist = self.settings.phases.whitelist(phase);
-        self.db.change_phase(
-            phase,
-            started,
-            who.holds(Role::Admin),
-            &whitelist,
-            &who.id,
-            now,
-        )?;
-        self.state(now)
-    }
-}
-
-impl Governance {
-    /// What `/metrics` shows of the program, read from the store.
-    pub fn prometheus_figures(
-        &self,
-        now: Timestamp,
-    ) -> ServiceResult<crate::exporter::GovernanceFigures> {
-        use crate::exporter::{GovernanceFigures, ReadinessFigures};
-        let state = self.db.state()?;
-        let plugins = self.plugins.current();
-        let week = self.metrics(Timestamp(now.millis() - 7 * DAY_MS), now)?;
-        let totals = self.db.command_totals()?;
-        let (incidents, autonomous) = self.db.incident_totals()?;
-        let readiness = self.db.latest_assessment()?.map(|a| ReadinessFigures {
-            score: a.overall.score,
-            max_score: a.overall.max_score,
-            technical: a.categories.technical.score,
-            process: a.categories.process.score,
-            organizational: a.categories.organizational.score,
-        });
-        Ok(GovernanceFigures {
-            phase: state.phase.to_string(),
-            time_at_phase_seconds: (now.millis() - state.phase_started_at.millis()).max(0) as f64
-                / 1000.0,
-            success_ratio: week.success_rate,
-            error_ratio: week.error_rate,
-            approval_ratio: week.approval_rate,
-            rollback_ratio: week.rollback_rate,
-            commands_by_status: vec![
-                ("succeeded", totals.succeeded),
-                ("failed", totals.failed),
-                ("rejected", totals.rejected),
-                ("rolled_back", totals.rolled_back),
-            ],
-            readiness,
-            breaker_events: self.db.breaker_event_totals()?,
-            unresolved_breaker_events: self.db.unresolved_events()?.len() as u64,
-            incidents_by_severity: vec![
-                ("low", u64::from(incidents.low)),
-                ("medium", u64::from(incidents.medium)),
-                ("high", u64::from(incidents.high)),
-                ("critical", u64::from(incidents.critical)),
-            ],
-            safety_constraint_violations: autonomous,
-            emergency_aborts: self
-                .db
-                .succeeded_commands_of(&["EMERGENCY_SHUTDOWN", "ABORT"])?,
-            control: self.control_figures(state.emergency_stop)?,
-            active_plugins: plugins
-                .iter()
-                .map(|p| crate::exporter::ActivePluginFigure {
-                    name: p.name().to_string(),
-                    kind: p.kind().world().to_string(),
-                    version: p.version().to_string(),
-                    sha256: p.summary().sha256.clone(),
-                })
-                .collect(),
-            plugin_generation: plugins.generation(),
-        })
-    }
-
-    fn control_figures(
-        &self,
-        emergency_stop: bool,
-    ) -> ServiceResult<crate::exporter::ControlFigures> {
-        let (assignments, failed_assignments) = self.db.assignment_totals()?;
-        Ok(crate::exporter::ControlFigures {
-            decisions: self
-                .db
-                .decision_totals()?
-                .into_iter()
-                .map(|(d, n)| (d.as_str(), n))
-                .collect(),
-            unbound_decisions: self
-                .db
-                .unbound_decision_totals()?
-                .into_iter()
-                .map(|(d, n)| (d.as_str(), n))
-                .collect(),
-            emergency_stop,
-            paused_workflows: self.db.paused_workflow_count()?,
-            events: self.db.event_totals()?,
-            risk_by_category: self
-                .db
-                .risk_reports(1)?
-                .into_iter()
-                .flat_map(|r| r.summary.risk_scores)
-                .collect(),
-            assignments,
-            failed_assignments,
-            agents: self
-                .fleet
-                .snapshot()
-                .iter()
-                .map(|c| (c.id.clone(), c.budget_remaining, c.breaker_tripped))
-                .collect(),
-        })
     }
 }

@@ -5,10 +5,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Governance, ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult};
+use crate::config::GovernanceSettings;
 use crate::domain::governance::DAY_MS;
 use crate::domain::retention::{Kept, RetentionPolicy, EVENTS_READ_BACK_MS};
 use crate::domain::Timestamp;
+use crate::exporter::Exporter;
+use crate::storage::prelude::*;
 
 /// Rows pruned by one pass, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,7 +25,30 @@ impl PruneReport {
     }
 }
 
-impl Governance {
+/// Pruning rows past their retention.
+pub struct RetentionService {
+    db: Arc<dyn Store>,
+    exporter: Arc<Exporter>,
+    settings: GovernanceSettings,
+}
+
+impl RetentionService {
+    pub fn new(db: Arc<dyn Store>, exporter: Arc<Exporter>, settings: GovernanceSettings) -> Self {
+        Self {
+            db,
+            exporter,
+            settings,
+        }
+    }
+
+    /// Deletes at most `batch` rows of `what` older than `cutoff`, in one
+    /// small transaction, and counts them; returns how many went.
+    pub fn prune_batch(&self, what: Kept, cutoff: Timestamp, batch: u32) -> ServiceResult<u64> {
+        let n = self.db.prune_batch(what, cutoff, batch)?;
+        self.exporter.retention_pruned(what.as_str(), n);
+        Ok(n)
+    }
+
     /// Where each kind's retention ends at `now`; kinds kept forever are
     /// absent. Raw commands stay as long as the readiness window or any
     /// breaker rule's window reads them, whatever their period says.
@@ -58,21 +84,20 @@ impl Governance {
 /// One pass: each kind batch by batch, on the blocking pool, until a batch
 /// comes back short. Counts are added to `regent_retention_deleted_total`.
 pub async fn prune_pass(
-    governance: Arc<Governance>,
+    retention: Arc<RetentionService>,
     policy: &RetentionPolicy,
     now: Timestamp,
 ) -> ServiceResult<PruneReport> {
     let cutoffs = {
-        let (g, p) = (governance.clone(), policy.clone());
-        blocking(move || g.retention_cutoffs(&p, now)).await?
+        let (r, p) = (retention.clone(), policy.clone());
+        blocking(move || r.retention_cutoffs(&p, now)).await?
     };
     let batch = policy.batch_rows;
     let mut report = PruneReport::default();
     for (what, cutoff) in cutoffs {
         loop {
-            let db = governance.db.clone();
-            let n = blocking(move || Ok(db.prune_batch(what, cutoff, batch)?)).await?;
-            governance.exporter.retention_pruned(what.as_str(), n);
+            let r = retention.clone();
+            let n = blocking(move || r.prune_batch(what, cutoff, batch)).await?;
             *report.pruned.entry(what.as_str()).or_default() += n;
             if n < u64::from(batch) {
                 break;
@@ -93,7 +118,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Runs a pass every `policy.every`, the first one a period after start.
 /// A failed pass is logged and the next one tries again.
-pub fn spawn_pruner(governance: Arc<Governance>, policy: RetentionPolicy) {
+pub fn spawn_pruner(retention: Arc<RetentionService>, policy: RetentionPolicy) {
     let Some(every) = policy.every.as_millis() else {
         tracing::error!("[retention] every is not a period; nothing is pruned");
         return;
@@ -104,7 +129,7 @@ pub fn spawn_pruner(governance: Arc<Governance>, policy: RetentionPolicy) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match prune_pass(governance.clone(), &policy, Timestamp::now()).await {
+            match prune_pass(retention.clone(), &policy, Timestamp::now()).await {
                 Ok(r) if r.total() > 0 => {
                     tracing::info!(pruned = ?r.pruned, "retention pass")
                 }

@@ -7,12 +7,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::api::auth::{generate_token, hash_token, Caller};
+use crate::api::auth::Caller;
 use crate::api::extract::{blocking, json_body, limit, query, LimitQuery, MAX_LIMIT};
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::{
-    check_token_request, Credential, Principal, PrincipalKind, Role, TokenRequest,
-};
+use crate::domain::auth::{Credential, Principal, PrincipalKind, Role, TokenRequest};
 use crate::domain::text::{self, check_id};
 use crate::domain::Timestamp;
 use crate::storage::{AttestationRecord, AuditEntry, TokenRecord};
@@ -51,7 +49,7 @@ pub async fn create_token(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let who = caller.require(Role::Admin)?.clone();
+    let who = caller.0;
     let new: NewToken = json_body(body)?;
     if text::is_blank(&new.name) || text::char_len(&new.name) > 100 {
         return Err(ApiError::BadRequest(
@@ -77,16 +75,11 @@ pub async fn create_token(
         principal_named,
         agent: new.agent_id,
     };
-    check_token_request(&request, state.oidc.is_some())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let token = generate_token()?;
-    let hash = hash_token(&token);
-    let record = blocking(move || {
-        let r = state
-            .db
-            .create_token(&request, &hash, &who.id, Timestamp::now())?;
-        state.tokens.clear();
-        Ok(r)
+    let (record, token) = blocking(move || {
+        Ok(state
+            .services
+            .access
+            .create_token(&request, &who, Timestamp::now())?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { record, token })))
@@ -96,10 +89,8 @@ pub async fn create_token(
     responses((status = 200, body = [TokenRecord])))]
 pub async fn list_tokens(
     State(state): State<AppState>,
-    caller: Caller,
 ) -> Result<Json<Vec<TokenRecord>>, ApiError> {
-    caller.require(Role::Admin)?;
-    blocking(move || Ok(Json(state.db.tokens()?))).await
+    blocking(move || Ok(Json(state.services.access.tokens()?))).await
 }
 
 #[utoipa::path(delete, path = "/api/tokens/{id}", tag = "access", security(("bearer" = [])), params(("id" = i64, Path)),
@@ -109,11 +100,13 @@ pub async fn revoke_token(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<TokenRecord>, ApiError> {
-    let who = caller.require(Role::Admin)?.clone();
+    let who = caller.0;
     blocking(move || {
-        let r = state.db.revoke_token(id, &who.id, Timestamp::now())?;
-        state.tokens.clear();
-        Ok(Json(r))
+        Ok(Json(state.services.access.revoke_token(
+            id,
+            &who,
+            Timestamp::now(),
+        )?))
     })
     .await
 }
@@ -165,7 +158,7 @@ pub async fn create_attestation(
         evidence_url: new.evidence_url,
         accepted_by: vec![],
     };
-    let stored = blocking(move || Ok(state.governance.attest(record)?)).await?;
+    let stored = blocking(move || Ok(state.services.access.attest(record)?)).await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -209,9 +202,8 @@ fn attesting_role(who: &Principal, asked: Option<Role>) -> Result<Role, ApiError
     responses((status = 200, body = [AttestationRecord])))]
 pub async fn list_attestations(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<Vec<AttestationRecord>>, ApiError> {
-    blocking(move || Ok(Json(state.governance.attestations()?))).await
+    blocking(move || Ok(Json(state.services.access.attestations()?))).await
 }
 
 /// The attester, an operator or an admin may revoke an attestation.
@@ -224,13 +216,10 @@ pub async fn revoke_attestation(
 ) -> Result<StatusCode, ApiError> {
     let who = caller.0;
     blocking(move || {
-        let own = state.db.attester(id)?.as_deref() == Some(who.id.as_str());
-        if !own && !who.holds(Role::Operator) {
-            return Err(ApiError::Forbidden(
-                "only the attester, an operator or an admin can revoke an attestation".into(),
-            ));
-        }
-        state.db.revoke_attestation(id, &who.id, Timestamp::now())?;
+        state
+            .services
+            .access
+            .revoke_attestation(id, &who, Timestamp::now())?;
         Ok(StatusCode::NO_CONTENT)
     })
     .await
@@ -240,10 +229,8 @@ pub async fn revoke_attestation(
     responses((status = 200, body = [AuditEntry])))]
 pub async fn audit(
     State(state): State<AppState>,
-    caller: Caller,
     q: Result<Query<LimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    caller.require(Role::Admin)?;
     let limit = limit(query(q)?.limit, 100, MAX_LIMIT)?;
-    blocking(move || Ok(Json(state.db.audit_entries(limit)?))).await
+    blocking(move || Ok(Json(state.services.audit.entries(limit)?))).await
 }

@@ -14,7 +14,6 @@ use crate::api::extract::{
     blocking, json_body, limit, optional_json_body, query, LimitQuery, MAX_LIMIT,
 };
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::Role;
 use crate::domain::fleet::{Agent, AgentUpdate, AssignRequest, Assignment, CostReport, NewAgent};
 use crate::domain::Timestamp;
 
@@ -25,11 +24,12 @@ pub async fn register(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
-    let who = caller.require(Role::Admin)?.clone();
+    let who = caller.0;
     let agent: NewAgent = json_body(body)?;
     let agent = blocking(move || {
         Ok(state
-            .governance
+            .services
+            .fleet
             .register_agent(agent, &who.id, Timestamp::now())?)
     })
     .await?;
@@ -38,21 +38,17 @@ pub async fn register(
 
 #[utoipa::path(get, path = "/api/agents", tag = "agents", security(("bearer" = [])),
     responses((status = 200, body = [Agent])))]
-pub async fn list(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> Result<Json<Vec<Agent>>, ApiError> {
-    blocking(move || Ok(Json(state.db.agents()?))).await
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Agent>>, ApiError> {
+    blocking(move || Ok(Json(state.services.fleet.agents()?))).await
 }
 
 #[utoipa::path(get, path = "/api/agents/{id}", tag = "agents", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Agent), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Agent>, ApiError> {
-    blocking(move || Ok(Json(state.db.agent(&id)?))).await
+    blocking(move || Ok(Json(state.services.fleet.agent(&id)?))).await
 }
 
 /// Deducts a cost. When the budget reaches zero or below, the agent's
@@ -65,10 +61,10 @@ pub async fn cost(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AgentUpdate>, ApiError> {
-    let who = caller.require(Role::Reporter)?.clone();
+    let who = caller.0;
     let cost: CostReport = json_body(body)?;
     blocking(move || {
-        Ok(Json(state.governance.record_cost(
+        Ok(Json(state.services.fleet.record_cost(
             &id,
             cost,
             &who,
@@ -97,13 +93,13 @@ pub async fn failure(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AgentUpdate>, ApiError> {
-    let who = caller.require(Role::Reporter)?.clone();
+    let who = caller.0;
     let report = optional_json_body(body)?.unwrap_or(FailureReport {
         task_id: None,
         reason: None,
     });
     blocking(move || {
-        Ok(Json(state.governance.record_failure(
+        Ok(Json(state.services.fleet.record_failure(
             &id,
             report.task_id.as_deref(),
             report.reason.as_deref(),
@@ -129,10 +125,10 @@ pub async fn trip(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Agent>, ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
+    let who = caller.0;
     let req: TripBody = json_body(body)?;
     blocking(move || {
-        Ok(Json(state.governance.trip_agent(
+        Ok(Json(state.services.fleet.trip_agent(
             &id,
             &req.reason,
             &who.id,
@@ -157,10 +153,10 @@ pub async fn reset(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Agent>, ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
+    let who = caller.0;
     let req: ResetBody = json_body(body)?;
     blocking(move || {
-        Ok(Json(state.governance.reset_agent(
+        Ok(Json(state.services.fleet.reset_agent(
             &id,
             req.new_budget,
             &who.id,
@@ -185,15 +181,14 @@ pub struct TrippedBreaker {
     responses((status = 200, body = [TrippedBreaker])))]
 pub async fn breakers(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<Vec<TrippedBreaker>>, ApiError> {
     blocking(move || {
         Ok(Json(
             state
-                .db
-                .agents()?
+                .services
+                .fleet
+                .tripped()?
                 .into_iter()
-                .filter(|a| a.breaker.tripped)
                 .map(|a| TrippedBreaker {
                     agent_id: a.id,
                     reason: a.breaker.reason,
@@ -213,11 +208,10 @@ pub async fn breakers(
     responses((status = 200, body = BTreeMap<String, f64>)))]
 pub async fn budgets(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<BTreeMap<String, f64>>, ApiError> {
     Ok(Json(
         state
-            .governance
+            .services
             .fleet
             .snapshot()
             .iter()
@@ -233,10 +227,10 @@ pub async fn assign(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Assignment>, ApiError> {
-    let who = caller.require(Role::Reporter)?.clone();
+    let who = caller.0;
     let req: AssignRequest = json_body(body)?;
     blocking(move || {
-        Ok(Json(state.governance.assign(
+        Ok(Json(state.services.fleet.assign(
             req,
             &who.id,
             Timestamp::now(),
@@ -249,9 +243,8 @@ pub async fn assign(
     responses((status = 200, body = [Assignment])))]
 pub async fn assignments(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<LimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Assignment>>, ApiError> {
     let limit = limit(query(q)?.limit, 50, MAX_LIMIT)?;
-    blocking(move || Ok(Json(state.db.assignments(limit)?))).await
+    blocking(move || Ok(Json(state.services.fleet.assignments(limit)?))).await
 }

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use crate::api::auth::Caller;
 use crate::api::extract::{blocking, json_body, limit, query, ShortLimitQuery, MAX_SHORT_LIMIT};
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::Role;
 use crate::domain::breaker::{BreakerEvent, BreakerRule, RulePatch};
 use crate::domain::Timestamp;
 
@@ -18,20 +17,18 @@ use crate::domain::Timestamp;
     responses((status = 200, body = [BreakerEvent])))]
 pub async fn events(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<ShortLimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<BreakerEvent>>, ApiError> {
     let limit = limit(query(q)?.limit, 20, MAX_SHORT_LIMIT)?;
-    blocking(move || Ok(Json(state.db.breaker_events(limit)?))).await
+    blocking(move || Ok(Json(state.services.breakers.events(limit)?))).await
 }
 
 #[utoipa::path(get, path = "/api/circuit-breaker/events/unresolved", tag = "circuit-breaker", security(("bearer" = [])),
     responses((status = 200, body = [BreakerEvent])))]
 pub async fn unresolved(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<Vec<BreakerEvent>>, ApiError> {
-    blocking(move || Ok(Json(state.db.unresolved_events()?))).await
+    blocking(move || Ok(Json(state.services.breakers.unresolved_events()?))).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -50,18 +47,13 @@ pub async fn resolve(
     Path(id): Path<i64>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BreakerEvent>, ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
+    let who = caller.0;
     let req: ResolveBody = json_body(body)?;
-    if req.resolution.trim().is_empty() {
-        return Err(ApiError::BadRequest(
-            "`resolution` is empty: say what was done".into(),
-        ));
-    }
     blocking(move || {
-        Ok(Json(state.db.resolve_event(
+        Ok(Json(state.services.breakers.resolve_event(
             id,
-            &who.id,
             &req.resolution,
+            &who,
             Timestamp::now(),
         )?))
     })
@@ -70,30 +62,16 @@ pub async fn resolve(
 
 #[utoipa::path(get, path = "/api/circuit-breaker/rules", tag = "circuit-breaker", security(("bearer" = [])),
     responses((status = 200, body = [BreakerRule])))]
-pub async fn rules(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> Result<Json<Vec<BreakerRule>>, ApiError> {
-    blocking(move || Ok(Json(state.db.rules()?))).await
+pub async fn rules(State(state): State<AppState>) -> Result<Json<Vec<BreakerRule>>, ApiError> {
+    blocking(move || Ok(Json(state.services.breakers.rules()?))).await
 }
 
 #[utoipa::path(get, path = "/api/circuit-breaker/rules/enabled", tag = "circuit-breaker", security(("bearer" = [])),
     responses((status = 200, body = [BreakerRule])))]
 pub async fn enabled_rules(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<Vec<BreakerRule>>, ApiError> {
-    blocking(move || {
-        Ok(Json(
-            state
-                .db
-                .rules()?
-                .into_iter()
-                .filter(|r| r.enabled)
-                .collect(),
-        ))
-    })
-    .await
+    blocking(move || Ok(Json(state.services.breakers.enabled_rules()?))).await
 }
 
 /// Adds a rule; its condition is validated by its plugin first.
@@ -104,10 +82,15 @@ pub async fn add_rule(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<BreakerRule>), ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
+    let who = caller.0;
     let rule: BreakerRule = json_body(body)?;
-    let rule =
-        blocking(move || Ok(state.governance.add_rule(rule, &who, Timestamp::now())?)).await?;
+    let rule = blocking(move || {
+        Ok(state
+            .services
+            .breakers
+            .add_rule(rule, &who, Timestamp::now())?)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(rule)))
 }
 
@@ -120,10 +103,10 @@ pub async fn patch_rule(
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BreakerRule>, ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
+    let who = caller.0;
     let patch: RulePatch = json_body(body)?;
     blocking(move || {
-        Ok(Json(state.governance.patch_rule(
+        Ok(Json(state.services.breakers.patch_rule(
             &name,
             &patch,
             &who,
@@ -140,11 +123,11 @@ pub async fn delete_rule(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<BreakerRule>, ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
+    let who = caller.0;
     blocking(move || {
-        Ok(Json(state.db.delete_rule(
+        Ok(Json(state.services.breakers.delete_rule(
             &name,
-            &who.id,
+            &who,
             Timestamp::now(),
         )?))
     })
@@ -154,10 +137,11 @@ pub async fn delete_rule(
 /// Runs one check now; returns the events it created.
 #[utoipa::path(post, path = "/api/circuit-breaker/check", tag = "circuit-breaker", security(("bearer" = [])),
     responses((status = 200, body = [BreakerEvent])))]
-pub async fn check(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<Vec<BreakerEvent>>, ApiError> {
-    caller.require(Role::Operator)?;
-    blocking(move || Ok(Json(state.governance.check_breakers(Timestamp::now())?))).await
+pub async fn check(State(state): State<AppState>) -> Result<Json<Vec<BreakerEvent>>, ApiError> {
+    blocking(move || {
+        Ok(Json(
+            state.services.breakers.check_breakers(Timestamp::now())?,
+        ))
+    })
+    .await
 }

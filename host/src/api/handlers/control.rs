@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use crate::api::auth::Caller;
 use crate::api::extract::{blocking, json_body, limit, optional_json_body, query, MAX_LIMIT};
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::{Principal, Role};
+use crate::domain::auth::Principal;
 use crate::domain::control::{
     AuthorizeRequest, Decision, DecisionRecord, EmergencyStopStatus, NewStep, NewWorkflow, Step,
     Workflow, WorkflowStatus,
 };
 use crate::domain::Timestamp;
-use crate::service::{self, AuthorizeReply};
+use crate::service::AuthorizeReply;
 
 /// Asks whether a command may run now. Answers once the decision is in the
 /// decision log, whose id it returns.
@@ -27,17 +27,9 @@ pub async fn authorize(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AuthorizeReply>, ApiError> {
-    let who = caller.require(Role::Reporter)?;
     let req: AuthorizeRequest = json_body(body)?;
     Ok(Json(
-        service::authorize(
-            &*state.db,
-            &state.decisions,
-            req,
-            who,
-            state.auth.require_bound_agents,
-        )
-        .await?,
+        state.services.control.authorize(req, &caller.0).await?,
     ))
 }
 
@@ -57,7 +49,6 @@ pub struct DecisionQuery {
     responses((status = 200, body = [DecisionRecord]), (status = 400, body = crate::api::ErrorBody)))]
 pub async fn decisions(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<DecisionQuery>, QueryRejection>,
 ) -> Result<Json<Vec<DecisionRecord>>, ApiError> {
     let q = query(q)?;
@@ -68,7 +59,7 @@ pub async fn decisions(
         .transpose()
         .map_err(ApiError::BadRequest)?;
     blocking(move || {
-        Ok(Json(state.db.decisions(
+        Ok(Json(state.services.control.decisions(
             limit,
             q.command_type.as_deref(),
             decision,
@@ -97,9 +88,8 @@ pub struct StopReply {
     responses((status = 200, body = EmergencyStopStatus)))]
 pub async fn stop_status(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<EmergencyStopStatus>, ApiError> {
-    blocking(move || Ok(Json(state.db.emergency_stop_status()?))).await
+    blocking(move || Ok(Json(state.services.control.emergency_stop_status()?))).await
 }
 
 /// Denies every authorize call and every assignment until resumed.
@@ -130,12 +120,13 @@ async fn set_stop(
     body: Result<Bytes, BytesRejection>,
     stop: bool,
 ) -> Result<Json<StopReply>, ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
+    let who = caller.0;
     let req: ReasonBody = json_body(body)?;
     blocking(move || {
         let (status, changed) =
             state
-                .governance
+                .services
+                .control
                 .set_emergency_stop(stop, &req.reason, &who, Timestamp::now())?;
         Ok(Json(StopReply { status, changed }))
     })
@@ -149,11 +140,12 @@ pub async fn register_workflow(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Workflow>), ApiError> {
-    let who = caller.require(Role::Reporter)?.clone();
+    let who = caller.0;
     let req: NewWorkflow = json_body(body)?;
     let w = blocking(move || {
         Ok(state
-            .governance
+            .services
+            .control
             .register_workflow(req, &who, Timestamp::now())?)
     })
     .await?;
@@ -175,7 +167,6 @@ pub struct WorkflowQuery {
     responses((status = 200, body = [Workflow]), (status = 400, body = crate::api::ErrorBody)))]
 pub async fn list_workflows(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<WorkflowQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Workflow>>, ApiError> {
     let q = query(q)?;
@@ -185,27 +176,25 @@ pub async fn list_workflows(
         .map(|s| s.parse::<WorkflowStatus>())
         .transpose()
         .map_err(ApiError::BadRequest)?;
-    blocking(move || Ok(Json(state.db.workflows(status, limit)?))).await
+    blocking(move || Ok(Json(state.services.control.workflows(status, limit)?))).await
 }
 
 #[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Workflow), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn get_workflow(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Workflow>, ApiError> {
-    blocking(move || Ok(Json(state.db.workflow(&id)?))).await
+    blocking(move || Ok(Json(state.services.control.workflow(&id)?))).await
 }
 
 #[utoipa::path(get, path = "/api/workflows/{id}/trace", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = [Step]), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn trace(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Step>>, ApiError> {
-    blocking(move || Ok(Json(state.db.trace(&id)?))).await
+    blocking(move || Ok(Json(state.services.control.trace(&id)?))).await
 }
 
 #[utoipa::path(post, path = "/api/workflows/{id}/steps", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)), request_body = NewStep,
@@ -216,11 +205,12 @@ pub async fn append_step(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Step>), ApiError> {
-    let who = caller.require(Role::Reporter)?.clone();
+    let who = caller.0;
     let req: NewStep = json_body(body)?;
     let step = blocking(move || {
         Ok(state
-            .governance
+            .services
+            .control
             .append_step(&id, req, &who, Timestamp::now())?)
     })
     .await?;
@@ -234,8 +224,7 @@ pub async fn complete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Workflow>, ApiError> {
-    let who = caller.require(Role::Reporter)?.clone();
-    move_to(state, id, WorkflowStatus::Completed, None, who).await
+    move_to(state, id, WorkflowStatus::Completed, None, caller.0).await
 }
 
 #[utoipa::path(post, path = "/api/workflows/{id}/pause", tag = "workflows", security(("bearer" = [])), params(("id" = String, Path)), request_body = ReasonBody,
@@ -246,9 +235,15 @@ pub async fn pause(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Workflow>, ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
     let req: ReasonBody = json_body(body)?;
-    move_to(state, id, WorkflowStatus::Paused, Some(req.reason), who).await
+    move_to(
+        state,
+        id,
+        WorkflowStatus::Paused,
+        Some(req.reason),
+        caller.0,
+    )
+    .await
 }
 
 /// Resumes a paused workflow. A body with `{reason}` is optional.
@@ -260,9 +255,8 @@ pub async fn resume_workflow(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Workflow>, ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
     let reason = optional_json_body::<ReasonBody>(body)?.map(|b| b.reason);
-    move_to(state, id, WorkflowStatus::Running, reason, who).await
+    move_to(state, id, WorkflowStatus::Running, reason, caller.0).await
 }
 
 async fn move_to(
@@ -273,7 +267,7 @@ async fn move_to(
     who: Principal,
 ) -> Result<Json<Workflow>, ApiError> {
     blocking(move || {
-        Ok(Json(state.governance.move_workflow(
+        Ok(Json(state.services.control.move_workflow(
             &id,
             to,
             reason.as_deref(),

@@ -12,7 +12,6 @@ use crate::api::extract::{
     blocking, json_body, limit, query, LimitQuery, ShortLimitQuery, MAX_LIMIT, MAX_SHORT_LIMIT,
 };
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::Role;
 use crate::domain::events::{ActionRecord, EngineEvent, EventStats, NewEvent, RiskReport};
 use crate::domain::{Severity, Timestamp};
 
@@ -30,11 +29,12 @@ pub async fn post_event(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<EventCreated>), ApiError> {
-    let who = caller.require(Role::Reporter)?.clone();
+    let who = caller.0;
     let event: NewEvent = json_body(body)?;
     let stored = blocking(move || {
         Ok(state
-            .governance
+            .services
+            .events
             .log_event(event, &who.id, Timestamp::now())?)
     })
     .await?;
@@ -64,7 +64,6 @@ pub struct EventQuery {
     responses((status = 200, body = [EngineEvent]), (status = 400, body = crate::api::ErrorBody)))]
 pub async fn list_events(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<EventQuery>, QueryRejection>,
 ) -> Result<Json<Vec<EngineEvent>>, ApiError> {
     let q = query(q)?;
@@ -75,7 +74,7 @@ pub async fn list_events(
         .transpose()
         .map_err(ApiError::BadRequest)?;
     blocking(move || {
-        Ok(Json(state.db.engine_events(
+        Ok(Json(state.services.events.events(
             limit,
             q.engine.as_deref(),
             severity,
@@ -90,11 +89,10 @@ pub async fn list_events(
     responses((status = 200, body = [ActionRecord])))]
 pub async fn actions(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<LimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<ActionRecord>>, ApiError> {
     let limit = limit(query(q)?.limit, 50, MAX_LIMIT)?;
-    blocking(move || Ok(Json(state.db.actions(limit)?))).await
+    blocking(move || Ok(Json(state.services.events.actions(limit)?))).await
 }
 
 /// Scores the last 7 days of events with the risk-scorer plugin and stores
@@ -105,9 +103,14 @@ pub async fn generate_report(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<(StatusCode, Json<RiskReport>), ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
-    let report =
-        blocking(move || Ok(state.governance.risk_report(&who.id, Timestamp::now())?)).await?;
+    let who = caller.0;
+    let report = blocking(move || {
+        Ok(state
+            .services
+            .events
+            .risk_report(&who.id, Timestamp::now())?)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(report)))
 }
 
@@ -115,18 +118,14 @@ pub async fn generate_report(
     responses((status = 200, body = [RiskReport])))]
 pub async fn risk_reports(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<ShortLimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<RiskReport>>, ApiError> {
     let limit = limit(query(q)?.limit, 10, MAX_SHORT_LIMIT)?;
-    blocking(move || Ok(Json(state.db.risk_reports(limit)?))).await
+    blocking(move || Ok(Json(state.services.events.risk_reports(limit)?))).await
 }
 
 #[utoipa::path(get, path = "/api/governance/stats", tag = "events", security(("bearer" = [])),
     responses((status = 200, body = EventStats)))]
-pub async fn stats(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> Result<Json<EventStats>, ApiError> {
-    blocking(move || Ok(Json(state.governance.event_stats(Timestamp::now())?))).await
+pub async fn stats(State(state): State<AppState>) -> Result<Json<EventStats>, ApiError> {
+    blocking(move || Ok(Json(state.services.events.event_stats(Timestamp::now())?))).await
 }

@@ -16,11 +16,8 @@ use crate::domain::{Phase, Timestamp};
 
 #[utoipa::path(get, path = "/api/governance/state", tag = "governance", security(("bearer" = [])),
     responses((status = 200, body = GovernanceState)))]
-pub async fn state(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> Result<Json<GovernanceState>, ApiError> {
-    blocking(move || Ok(Json(state.governance.state(Timestamp::now())?))).await
+pub async fn state(State(state): State<AppState>) -> Result<Json<GovernanceState>, ApiError> {
+    blocking(move || Ok(Json(state.services.control.state(Timestamp::now())?))).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -42,10 +39,10 @@ pub async fn set_phase(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<GovernanceState>, ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
+    let who = caller.0;
     let req: SetPhase = json_body(body)?;
     blocking(move || {
-        Ok(Json(state.governance.set_phase(
+        Ok(Json(state.services.control.set_phase(
             req.phase,
             req.phase_started_at,
             &who,
@@ -60,23 +57,16 @@ pub async fn set_phase(
     responses((status = 200, body = ReadinessReport)))]
 pub async fn readiness_current(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<ReadinessReport>, ApiError> {
-    blocking(move || Ok(Json(state.governance.assess(Timestamp::now())?))).await
+    blocking(move || Ok(Json(state.services.readiness.assess(Timestamp::now())?))).await
 }
 
 #[utoipa::path(get, path = "/api/readiness/latest", tag = "readiness", security(("bearer" = [])),
     responses((status = 200, body = ReadinessReport), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn readiness_latest(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<ReadinessReport>, ApiError> {
-    blocking(move || {
-        state.db.latest_assessment()?.map(Json).ok_or_else(|| {
-            ApiError::NotFound("no assessment yet: GET /api/readiness/current runs one".into())
-        })
-    })
-    .await
+    blocking(move || Ok(Json(state.services.readiness.latest()?))).await
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -93,13 +83,12 @@ pub struct ReadinessScore {
     responses((status = 200, body = ReadinessScore)))]
 pub async fn readiness_score(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<ReadinessScore>, ApiError> {
     blocking(move || {
-        let a = match state.db.latest_assessment()? {
-            Some(a) => a,
-            None => state.governance.assess(Timestamp::now())?,
-        };
+        let a = state
+            .services
+            .readiness
+            .latest_or_assess(Timestamp::now())?;
         Ok(Json(ReadinessScore {
             score: a.overall.score,
             max_score: a.overall.max_score,
@@ -116,8 +105,13 @@ pub async fn run_cycle(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<GovernanceReport>, ApiError> {
-    let who = caller.require(Role::Operator)?.clone();
-    blocking(move || Ok(Json(state.governance.run_cycle(Timestamp::now(), &who)?))).await
+    let who = caller.0;
+    blocking(move || {
+        Ok(Json(
+            state.services.proposals.run_cycle(Timestamp::now(), &who)?,
+        ))
+    })
+    .await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -133,7 +127,6 @@ pub struct ProposalsQuery {
     responses((status = 200, body = [Proposal])))]
 pub async fn proposals(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<ProposalsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<Proposal>>, ApiError> {
     let all = match query(q)?.status.as_deref() {
@@ -145,17 +138,16 @@ pub async fn proposals(
             )))
         }
     };
-    blocking(move || Ok(Json(state.db.proposals(all)?))).await
+    blocking(move || Ok(Json(state.services.proposals.proposals(all)?))).await
 }
 
 #[utoipa::path(get, path = "/api/governance/proposals/{id}", tag = "governance", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = Proposal), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn proposal(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Proposal>, ApiError> {
-    blocking(move || Ok(Json(state.db.proposal(id)?))).await
+    blocking(move || Ok(Json(state.services.proposals.proposal(id)?))).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -180,7 +172,7 @@ pub async fn approve(
     let req: ApproveBody = json_body(body)?;
     let who = caller.0;
     blocking(move || {
-        Ok(Json(state.governance.approve(
+        Ok(Json(state.services.proposals.approve(
             id,
             req.role,
             req.comment,
@@ -211,7 +203,7 @@ pub async fn reject(
     let req: RejectBody = json_body(body)?;
     let who = caller.0;
     blocking(move || {
-        Ok(Json(state.governance.reject(
+        Ok(Json(state.services.proposals.reject(
             id,
             req.role,
             req.reason,
@@ -226,33 +218,25 @@ pub async fn reject(
     responses((status = 200, body = [GovernanceReport])))]
 pub async fn reports(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<ShortLimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<GovernanceReport>>, ApiError> {
     let limit = limit(query(q)?.limit, 10, MAX_SHORT_LIMIT)?;
-    blocking(move || Ok(Json(state.db.reports(limit)?))).await
+    blocking(move || Ok(Json(state.services.proposals.reports(limit)?))).await
 }
 
 #[utoipa::path(get, path = "/api/governance/reports/latest", tag = "governance", security(("bearer" = [])),
     responses((status = 200, body = GovernanceReport), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn latest_report(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<GovernanceReport>, ApiError> {
-    blocking(move || {
-        state.db.reports(1)?.pop().map(Json).ok_or_else(|| {
-            ApiError::NotFound("no report yet: POST /api/governance/run-cycle writes one".into())
-        })
-    })
-    .await
+    blocking(move || Ok(Json(state.services.proposals.latest_report()?))).await
 }
 
 #[utoipa::path(get, path = "/api/governance/reports/{id}", tag = "governance", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = GovernanceReport), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn report(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<GovernanceReport>, ApiError> {
-    blocking(move || Ok(Json(state.db.report(id)?))).await
+    blocking(move || Ok(Json(state.services.proposals.report(id)?))).await
 }

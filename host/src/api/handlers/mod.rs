@@ -1,5 +1,7 @@
-//! Handlers, one module per area. Each reads its request, checks the
-//! caller's role, and hands the work to the service on the blocking pool.
+//! Handlers, one module per area. Each reads its request, is given the
+//! caller the router table's guard already checked, calls one service
+//! method (on the blocking pool) and shapes the reply. None touches the
+//! store.
 
 pub mod access;
 pub mod agents;

@@ -6,48 +6,27 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
 
-use crate::api::auth::Caller;
 use crate::api::extract::{blocking, json_body, json_value, limit, query, MAX_SHORT_LIMIT};
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::Role;
 use crate::domain::readiness::{Assessment, ReadinessContext};
 use crate::evaluation::Evaluated;
 use crate::runtime::PluginSummary;
 use crate::storage::EvaluationRecord;
 
-fn unknown_plugin(name: &str) -> ApiError {
-    ApiError::NotFound(format!(
-        "no plugin named `{name}` (GET /api/plugins lists them)"
-    ))
-}
-
 /// Every loaded plugin.
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins", security(("bearer" = [])),
     responses((status = 200, body = [PluginSummary])))]
-pub async fn list_plugins(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> Json<Vec<PluginSummary>> {
-    Json(
-        state
-            .plugins
-            .current()
-            .iter()
-            .map(|p| p.summary().clone())
-            .collect(),
-    )
+pub async fn list_plugins(State(state): State<AppState>) -> Json<Vec<PluginSummary>> {
+    Json(state.services.plugins.list())
 }
 
 #[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", security(("bearer" = [])),
     params(("name" = String, Path)), responses((status = 200, body = PluginSummary), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn get_plugin(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<PluginSummary>, ApiError> {
-    let plugins = state.plugins.current();
-    let plugin = plugins.get(&name).ok_or_else(|| unknown_plugin(&name))?;
-    Ok(Json(plugin.summary().clone()))
+    Ok(Json(state.services.plugins.get(&name)?))
 }
 
 /// Evaluates one plugin on a JSON input of its kind, and records it.
@@ -56,27 +35,12 @@ pub async fn get_plugin(
     responses((status = 200, body = Evaluated), (status = 400, body = crate::api::ErrorBody), (status = 422, body = crate::api::ErrorBody)))]
 pub async fn evaluate(
     State(state): State<AppState>,
-    caller: Caller,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Evaluated>, ApiError> {
-    caller.require(Role::Reporter)?;
-    let plugin = state
-        .plugins
-        .current()
-        .get(&name)
-        .ok_or_else(|| unknown_plugin(&name))?
-        .clone();
-    let input = json_value(body)?;
-    blocking(move || {
-        Ok(Json(
-            state
-                .governance
-                .evaluator()
-                .evaluate_requested(&plugin, input)?,
-        ))
-    })
-    .await
+    // Read but not yet judged: an unknown plugin is 404 whatever the body.
+    let input = json_value(body);
+    blocking(move || Ok(Json(state.services.plugins.evaluate(&name, input)?))).await
 }
 
 /// Runs the checklist on a context given in the body (nothing stored).
@@ -85,19 +49,10 @@ pub async fn evaluate(
     responses((status = 200, description = "the assessment, item by item")))]
 pub async fn assess(
     State(state): State<AppState>,
-    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Assessment>, ApiError> {
-    caller.require(Role::Reporter)?;
     let ctx: ReadinessContext = json_body(body)?;
-    blocking(move || {
-        let plugins = state.plugins.current();
-        let checklist = plugins.checklist();
-        Ok(Json(
-            state.governance.evaluator().assess_given(&checklist, &ctx),
-        ))
-    })
-    .await
+    blocking(move || Ok(Json(state.services.readiness.assess_context(&ctx)))).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -114,14 +69,16 @@ pub struct EvaluationsQuery {
     params(EvaluationsQuery), responses((status = 200, description = "recorded evaluations, newest first")))]
 pub async fn list_evaluations(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<EvaluationsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<EvaluationRecord>>, ApiError> {
     let q = query(q)?;
     let limit = limit(q.limit, 50, MAX_SHORT_LIMIT)?;
     blocking(move || {
         Ok(Json(
-            state.db.recent_evaluations(q.plugin.as_deref(), limit)?,
+            state
+                .services
+                .plugins
+                .evaluations(q.plugin.as_deref(), limit)?,
         ))
     })
     .await

@@ -10,7 +10,6 @@ use serde::Deserialize;
 use crate::api::auth::Caller;
 use crate::api::extract::{blocking, json_body, query};
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::Role;
 use crate::domain::registry::{
     Activation, ActivationKind, PluginVersion, UploadOptions, UploadOutcome,
 };
@@ -149,7 +148,7 @@ pub async fn upload(
     q: Result<Query<UploadQuery>, QueryRejection>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<UploadOutcome>, ApiError> {
-    let who = caller.require(Role::Admin)?.id.clone();
+    let who = caller.0.id;
     plugin_name(&name)?;
     let q = query(q)?;
     let mut multipart = multipart.map_err(|e| {
@@ -158,7 +157,7 @@ pub async fn upload(
             e.body_text()
         ))
     })?;
-    let max_wasm = state.registry.settings().max_upload_bytes;
+    let max_wasm = state.services.registry.settings().max_upload_bytes;
     let UploadParts {
         wasm,
         manifest,
@@ -175,7 +174,7 @@ pub async fn upload(
         signature,
     };
     blocking(move || {
-        Ok(Json(state.registry.upload(
+        Ok(Json(state.services.registry.upload(
             &name,
             candidate,
             options,
@@ -191,11 +190,10 @@ pub async fn upload(
     params(("name" = String, Path, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", description = "the plugin's name")), responses((status = 200, body = [PluginVersion]), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn versions(
     State(state): State<AppState>,
-    _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Vec<PluginVersion>>, ApiError> {
     plugin_name(&name)?;
-    blocking(move || Ok(Json(state.registry.versions(&name)?))).await
+    blocking(move || Ok(Json(state.services.registry.versions(&name)?))).await
 }
 
 /// Makes a stored version active, after the gates run again on today's
@@ -210,12 +208,12 @@ pub async fn activate(
     q: Result<Query<ForceQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Activation>, ApiError> {
-    let who = caller.require(Role::Admin)?.id.clone();
+    let who = caller.0.id;
     plugin_name(&name)?;
     let force = query(q)?.force.unwrap_or(false);
     let req: ActivateBody = json_body(body)?;
     blocking(move || {
-        Ok(Json(state.registry.activate(
+        Ok(Json(state.services.registry.activate(
             &name,
             &req.version,
             force,
@@ -234,9 +232,9 @@ pub async fn rollback(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Activation>, ApiError> {
-    let who = caller.require(Role::Admin)?.id.clone();
+    let who = caller.0.id;
     plugin_name(&name)?;
-    blocking(move || Ok(Json(state.registry.rollback(&name, &who)?))).await
+    blocking(move || Ok(Json(state.services.registry.rollback(&name, &who)?))).await
 }
 
 /// Deletes an inactive (or rejected) version; an active one is refused.
@@ -248,7 +246,7 @@ pub async fn delete_version(
     caller: Caller,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<PluginVersion>, ApiError> {
-    let who = caller.require(Role::Admin)?.id.clone();
+    let who = caller.0.id;
     plugin_name(&name)?;
-    blocking(move || Ok(Json(state.registry.delete(&name, &version, &who)?))).await
+    blocking(move || Ok(Json(state.services.registry.delete(&name, &version, &who)?))).await
 }

@@ -15,7 +15,6 @@ use crate::api::extract::{
     MAX_SHORT_LIMIT,
 };
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::Role;
 use crate::domain::metrics::{CommandRecord, IncidentRecord, MetricsReport, NewIncident};
 use crate::domain::readiness::Gauge;
 use crate::domain::text;
@@ -32,12 +31,18 @@ pub const MAX_BATCH: usize = 10_000;
               (status = 413, body = crate::api::ErrorBody)))]
 pub async fn post_commands(
     State(state): State<AppState>,
-    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Ingested>, ApiError> {
-    caller.require(Role::Reporter)?;
     let records = parse_batch(json_value(body)?, Timestamp::now())?;
-    blocking(move || Ok(Json(state.db.insert_commands(&records, Timestamp::now())?))).await
+    blocking(move || {
+        Ok(Json(
+            state
+                .services
+                .reporting
+                .ingest_commands(&records, Timestamp::now())?,
+        ))
+    })
+    .await
 }
 
 /// The body of `POST /api/commands`, for the document: one record, or
@@ -157,7 +162,7 @@ pub async fn post_incident(
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<IncidentRecord>), ApiError> {
-    let who = caller.require(Role::Reporter)?.clone();
+    let who = caller.0;
     let incident: NewIncident = json_body(body)?;
     if incident.description.trim().is_empty() {
         return Err(ApiError::BadRequest("`description` is empty".into()));
@@ -169,7 +174,13 @@ pub async fn post_incident(
     {
         return Err(ApiError::BadRequest("`occurredAt` is in the future".into()));
     }
-    let stored = blocking(move || Ok(state.db.insert_incident(&incident, &who.id, now)?)).await?;
+    let stored = blocking(move || {
+        Ok(state
+            .services
+            .reporting
+            .record_incident(&incident, &who.id, now)?)
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -178,11 +189,10 @@ pub async fn post_incident(
     responses((status = 200, body = [IncidentRecord])))]
 pub async fn list_incidents(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<ShortLimitQuery>, QueryRejection>,
 ) -> Result<Json<Vec<IncidentRecord>>, ApiError> {
     let limit = limit(query(q)?.limit, 50, MAX_SHORT_LIMIT)?;
-    blocking(move || Ok(Json(state.db.recent_incidents(limit)?))).await
+    blocking(move || Ok(Json(state.services.reporting.incidents(limit)?))).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -197,10 +207,8 @@ pub struct NewGauge {
     responses((status = 200, description = "the stored gauge"), (status = 400, body = crate::api::ErrorBody)))]
 pub async fn post_gauge(
     State(state): State<AppState>,
-    caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Gauge>, ApiError> {
-    caller.require(Role::Reporter)?;
     let g: NewGauge = json_body(body)?;
     if text::is_blank(&g.name) || text::char_len(&g.name) > 100 {
         return Err(ApiError::BadRequest(
@@ -213,7 +221,7 @@ pub async fn post_gauge(
         ));
     }
     blocking(move || {
-        Ok(Json(state.db.set_gauge(
+        Ok(Json(state.services.reporting.set_gauge(
             &g.name,
             g.value,
             Timestamp::now(),
@@ -244,7 +252,6 @@ fn time_param(name: &str, value: Option<String>) -> Result<Option<Timestamp>, Ap
     responses((status = 200, body = MetricsReport), (status = 400, body = crate::api::ErrorBody)))]
 pub async fn metrics_current(
     State(state): State<AppState>,
-    _caller: Caller,
     q: Result<Query<RangeQuery>, QueryRejection>,
 ) -> Result<Json<MetricsReport>, ApiError> {
     let q = query(q)?;
@@ -252,21 +259,15 @@ pub async fn metrics_current(
     // millisecond counts (`end` is exclusive).
     let end = time_param("end", q.end)?.unwrap_or_else(|| Timestamp(Timestamp::now().millis() + 1));
     let start = time_param("start", q.start)?.unwrap_or(Timestamp(end.millis() - 86_400_000));
-    blocking(move || Ok(Json(state.governance.metrics(start, end)?))).await
+    blocking(move || Ok(Json(state.services.reporting.metrics(start, end)?))).await
 }
 
 #[utoipa::path(get, path = "/api/metrics/latest", tag = "metrics", security(("bearer" = [])),
     responses((status = 200, body = MetricsReport), (status = 404, body = crate::api::ErrorBody)))]
 pub async fn metrics_latest(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<MetricsReport>, ApiError> {
-    blocking(move || {
-        state.db.latest_snapshot()?.map(Json).ok_or_else(|| {
-            ApiError::NotFound("no metrics snapshot yet: the governance cycle stores one (POST /api/governance/run-cycle)".into())
-        })
-    })
-    .await
+    blocking(move || Ok(Json(state.services.reporting.latest_snapshot()?))).await
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -279,10 +280,9 @@ pub struct WeeklyMetrics {
     responses((status = 200, body = WeeklyMetrics)))]
 pub async fn metrics_weekly(
     State(state): State<AppState>,
-    _caller: Caller,
 ) -> Result<Json<WeeklyMetrics>, ApiError> {
     blocking(move || {
-        let (total, days) = state.governance.weekly_metrics(Timestamp::now())?;
+        let (total, days) = state.services.reporting.weekly_metrics(Timestamp::now())?;
         Ok(Json(WeeklyMetrics { total, days }))
     })
     .await

@@ -4,15 +4,14 @@
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::api::auth::Caller;
+use crate::api::auth::OptionalCaller;
 use crate::api::extract::blocking;
 use crate::api::{ApiError, AppState};
-use crate::domain::auth::Role;
 use crate::domain::Timestamp;
 
 #[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, description = "the process is up")))]
@@ -27,30 +26,30 @@ pub async fn health() -> Json<Value> {
 #[utoipa::path(get, path = "/ready", tag = "system",
     responses((status = 200, description = "ready"), (status = 503, description = "not ready, with the failures")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let db = state.db.clone();
+    let monitoring = state.services.monitoring.clone();
     let database = state
         .ready
         .database(Instant::now(), || async move {
-            match tokio::task::spawn_blocking(move || db.check_writable()).await {
+            match tokio::task::spawn_blocking(move || monitoring.check_database()).await {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(format!("database: {e}")),
                 Err(e) => Some(format!("database check failed: {e}")),
             }
         })
         .await;
-    let mut failures: Vec<String> = state.registry.faults();
+    let mut failures: Vec<String> = state.services.registry.faults();
     failures.extend(database.failure);
     if let Some(fault) = state.checkpoints.as_ref().and_then(|c| c.fault()) {
         failures.push(format!("audit checkpoints: {fault}"));
     }
-    let plugins = state.plugins.current();
+    let (plugins, generation) = state.services.plugins.active();
     if failures.is_empty() {
         (
             StatusCode::OK,
             Json(json!({
                 "status": "ready",
-                "plugins": plugins.len(),
-                "pluginGeneration": plugins.generation(),
+                "plugins": plugins,
+                "pluginGeneration": generation,
                 "databaseCheckedAt": database.checked_at,
             })),
         )
@@ -76,27 +75,16 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         (status = 401, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody)))]
 pub async fn metrics(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    OptionalCaller(caller): OptionalCaller,
 ) -> Result<Response, ApiError> {
-    let caller = Caller::from_headers(&headers, &state).await?;
-    let monitoring = match &caller {
-        Some(caller) if state.metrics.require_token => {
-            caller.require(Role::Scraper)?.is_monitoring()
-        }
-        Some(caller) => caller.0.is_monitoring(),
-        None if state.metrics.require_token => {
-            return Err(ApiError::Unauthorized(
-                "`[metrics] require_token` is on: scrape with a `scraper` token (`Authorization: Bearer <token>`)".into(),
-            ))
-        }
-        None => false,
-    };
+    // Whether the caller may scrape at all is the router table's `Scrape`.
+    let monitoring = caller.as_ref().is_some_and(|c| c.is_monitoring());
     let text = blocking(move || {
         let now = Timestamp::now();
         if monitoring {
-            state.governance.note_scrape(now);
+            state.services.monitoring.note_scrape(now);
         }
-        let figures = state.governance.prometheus_figures(now)?;
+        let figures = state.services.monitoring.prometheus_figures(now)?;
         Ok(state.exporter.render(&figures))
     })
     .await?;
