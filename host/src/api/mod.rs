@@ -18,7 +18,6 @@ use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -27,24 +26,12 @@ use utoipa_axum::routes;
 pub use error::ApiError;
 pub use handlers::registry::{read_upload, UploadParts};
 pub use state::AppState;
+pub use crate::wire::error::{ErrorBody, ErrorDetail};
 
 use handlers::{
     access, agents, breakers, control, events, governance, plugins, registry, reporting, system,
 };
 
-/// The error shape every failure uses.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// bad_request, unauthorized, forbidden, not_found, conflict,
-    /// payload_too_large, internal (and plugin_failed, unavailable).
-    code: String,
-    message: String,
-}
 
 #[derive(OpenApi)]
 #[openapi(

@@ -13,7 +13,7 @@ use crate::domain::auth::Role;
 use crate::domain::readiness::{Assessment, ReadinessContext};
 use crate::domain::Timestamp;
 use crate::evaluation::{evaluate_json, Evaluated, EvaluationError};
-use crate::runtime::PluginSummary;
+use crate::wire::PluginSummary;
 use crate::storage::EvaluationRecord;
 
 fn unknown_plugin(name: &str) -> ApiError {
@@ -34,7 +34,7 @@ pub async fn list_plugins(
             .plugins
             .current()
             .iter()
-            .map(|p| p.summary().clone())
+            .map(|p| PluginSummary::from(p.summary()))
             .collect(),
     )
 }
@@ -48,7 +48,7 @@ pub async fn get_plugin(
 ) -> Result<Json<PluginSummary>, ApiError> {
     let plugins = state.plugins.current();
     let plugin = plugins.get(&name).ok_or_else(|| unknown_plugin(&name))?;
-    Ok(Json(plugin.summary().clone()))
+    Ok(Json(PluginSummary::from(plugin.summary())))
 }
 
 /// Evaluates one plugin on a JSON input of its kind, and records it.

@@ -5,42 +5,17 @@ use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde::Deserialize;
 
 use crate::api::auth::Caller;
 use crate::api::extract::{blocking, json_body, query};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Role;
-use crate::domain::registry::{
-    Activation, ActivationKind, PluginVersion, UploadOptions, UploadOutcome,
-};
+use crate::domain::registry::{ActivationKind, UploadOptions};
 use crate::runtime::manifest::check_name;
 use crate::service::registry::{Candidate, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES};
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct UploadQuery {
-    /// Make it active once it passes every gate (default true).
-    activate: Option<bool>,
-    /// Run every gate and the shadow run, store nothing (default false).
-    dry_run: Option<bool>,
-    /// Activate despite errors or timeouts on recorded inputs; audited.
-    force: Option<bool>,
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ForceQuery {
-    force: Option<bool>,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ActivateBody {
-    version: String,
-}
+use crate::wire::{
+    ActivateBody, Activation, ForceQuery, PluginVersion, UploadOutcome, UploadQuery,
+};
 
 fn plugin_name(name: &str) -> Result<(), ApiError> {
     check_name(name).map_err(|e| ApiError::BadRequest(format!("plugin {e}")))
@@ -181,7 +156,8 @@ pub async fn upload(
             options,
             &who,
             ActivationKind::Upload,
-        )?))
+        )?
+        .into()))
     })
     .await
 }
@@ -195,7 +171,17 @@ pub async fn versions(
     Path(name): Path<String>,
 ) -> Result<Json<Vec<PluginVersion>>, ApiError> {
     plugin_name(&name)?;
-    blocking(move || Ok(Json(state.registry.versions(&name)?))).await
+    blocking(move || {
+        Ok(Json(
+            state
+                .registry
+                .versions(&name)?
+                .into_iter()
+                .map(PluginVersion::from)
+                .collect(),
+        ))
+    })
+    .await
 }
 
 /// Makes a stored version active, after the gates run again on today's
@@ -220,7 +206,8 @@ pub async fn activate(
             &req.version,
             force,
             &who,
-        )?))
+        )?
+        .into()))
     })
     .await
 }
@@ -236,7 +223,7 @@ pub async fn rollback(
 ) -> Result<Json<Activation>, ApiError> {
     let who = caller.require(Role::Admin)?.id.clone();
     plugin_name(&name)?;
-    blocking(move || Ok(Json(state.registry.rollback(&name, &who)?))).await
+    blocking(move || Ok(Json(state.registry.rollback(&name, &who)?.into()))).await
 }
 
 /// Deletes an inactive (or rejected) version; an active one is refused.
@@ -250,5 +237,5 @@ pub async fn delete_version(
 ) -> Result<Json<PluginVersion>, ApiError> {
     let who = caller.require(Role::Admin)?.id.clone();
     plugin_name(&name)?;
-    blocking(move || Ok(Json(state.registry.delete(&name, &version, &who)?))).await
+    blocking(move || Ok(Json(state.registry.delete(&name, &version, &who)?.into()))).await
 }
