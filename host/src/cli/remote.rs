@@ -15,6 +15,9 @@ use serde::Serialize;
 
 use crate::wire::{EmergencyStopStatus, ErrorBody, ErrorDetail, ReasonBody, StopReply};
 
+/// The server the CLI talks to when `REGENT_URL` is not set.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:4007";
+
 /// How long the quick calls (stop, resume, status) wait for an answer.
 const QUICK: Duration = Duration::from_secs(10);
 
@@ -109,13 +112,12 @@ impl Remote {
 
     /// `who` completes "REGENT_TOKEN is not set: export ...".
     pub fn from_env_for(who: &str) -> Result<Self> {
-        let url = std::env::var("REGENT_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| "http://127.0.0.1:4007".into());
-        let token = std::env::var("REGENT_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
+        let env = crate::config::Sources::new(&crate::config::process_env);
+        let url = env
+            .text(None, "REGENT_URL", None)
+            .unwrap_or_else(|| DEFAULT_URL.into());
+        let token = env
+            .env("REGENT_TOKEN")
             .with_context(|| format!("REGENT_TOKEN is not set: export {who}"))?;
         Ok(Self {
             url: url.trim().trim_end_matches('/').to_string(),
