@@ -74,21 +74,23 @@ impl std::error::Error for RemoteError {}
 
 /// A 2xx answer that does not have the shape this `regent` expects: most
 /// likely a server of another version.
+///
+/// The parse error is part of the message rather than a `source`: it is the
+/// one useful detail, and `{:#}` would print it twice.
 #[derive(Debug, thiserror::Error)]
-#[error("{endpoint} answered something this regent cannot read ({source}); is the server another version? The answer: {body}")]
+#[error("{endpoint} answered something this regent cannot read ({cause}); is the server another version? The answer: {body}")]
 pub struct UnexpectedReply {
     pub endpoint: String,
     pub body: String,
-    #[source]
-    pub source: serde_json::Error,
+    pub cause: serde_json::Error,
 }
 
 /// Reads `text`, the answer of `endpoint` (`PUT /api/plugins/x`), as a `T`.
 pub fn decode<T: DeserializeOwned>(endpoint: &str, text: &str) -> Result<T, UnexpectedReply> {
-    serde_json::from_str(text).map_err(|source| UnexpectedReply {
+    serde_json::from_str(text).map_err(|cause| UnexpectedReply {
         endpoint: endpoint.to_string(),
         body: shorten(text),
-        source,
+        cause,
     })
 }
 
