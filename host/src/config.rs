@@ -751,7 +751,8 @@ mod tests {
             let text = file.map(|f| std::fs::read_to_string(f).unwrap());
             assert_eq!(serve(serve_flags, text.as_deref(), env).db_path, got);
         }
-        let err = db_path(None, Some(&dir.path().join("absent.toml")), lookup(&[])).unwrap_err();
+        let absent = dir.path().join("absent.toml");
+        let err = db_path(None, Some(absent.as_path()), lookup(&[])).unwrap_err();
         assert!(err.to_string().starts_with("cannot read the config file"), "{err}");
     }
 
