@@ -1201,7 +1201,10 @@ async fn a_restart_after_activations_comes_back_with_the_same_active_set() {
         ]);
     }
     let rolled = cli(&["plugin", "rollback", "swap-breaker"]);
-    assert!(rolled.contains("active: swap-breaker 1.0.0 (was 2.0.0)"), "{rolled}");
+    assert!(
+        rolled.contains("active: swap-breaker 1.0.0 (was 2.0.0)"),
+        "{rolled}"
+    );
     cli(&["plugin", "activate", "swap-breaker", "2.0.0"]);
     let listed = cli(&["plugin", "list", "swap-item"]);
     assert!(
@@ -1212,9 +1215,9 @@ async fn a_restart_after_activations_comes_back_with_the_same_active_set() {
     // a field the CLI does not find fails the command, not prints `?`.
     let active_set = cli(&["plugin", "list"]);
     assert!(
-        active_set
-            .lines()
-            .any(|l| l.starts_with("swap-item ") && l.contains("checklist-item") && l.contains("2.0.0")),
+        active_set.lines().any(|l| l.starts_with("swap-item ")
+            && l.contains("checklist-item")
+            && l.contains("2.0.0")),
         "{active_set}"
     );
     let (_, before) = get("/api/plugins").await;

@@ -197,7 +197,11 @@ pub fn db_path(
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<PathBuf> {
     let f = FileConfig::read(file)?;
-    Ok(db_path_from(&Sources::new(&var), flag, f.governance_db_path))
+    Ok(db_path_from(
+        &Sources::new(&var),
+        flag,
+        f.governance_db_path,
+    ))
 }
 
 fn db_path_from(sources: &Sources<'_>, flag: Option<PathBuf>, file: Option<PathBuf>) -> PathBuf {
@@ -685,7 +689,11 @@ mod tests {
     }
 
     fn lookup<'a>(env: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     /// `serve` with `flags`, the file `file` and the environment `env`.
@@ -753,12 +761,18 @@ mod tests {
         }
         let absent = dir.path().join("absent.toml");
         let err = db_path(None, Some(absent.as_path()), lookup(&[])).unwrap_err();
-        assert!(err.to_string().starts_with("cannot read the config file"), "{err}");
+        assert!(
+            err.to_string().starts_with("cannot read the config file"),
+            "{err}"
+        );
     }
 
     #[test]
     fn the_plugins_dir_and_the_cycle_follow_the_same_rule() {
-        let env = [("REGENT_PLUGINS_DIR", "env-plugins"), ("REGENT_CACHE_DIR", "env-cache")];
+        let env = [
+            ("REGENT_PLUGINS_DIR", "env-plugins"),
+            ("REGENT_CACHE_DIR", "env-cache"),
+        ];
         let flags = ServeFlags {
             plugins_dir: Some("flag-plugins".into()),
             cycle_every: Some("1d".into()),

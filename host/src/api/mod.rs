@@ -23,15 +23,14 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::wire::error::{ErrorBody, ErrorDetail};
 pub use error::ApiError;
 pub use handlers::registry::{read_upload, UploadParts};
 pub use state::AppState;
-pub use crate::wire::error::{ErrorBody, ErrorDetail};
 
 use handlers::{
     access, agents, breakers, control, events, governance, plugins, registry, reporting, system,
 };
-
 
 #[derive(OpenApi)]
 #[openapi(

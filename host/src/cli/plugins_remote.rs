@@ -848,10 +848,10 @@ mod tests {
         let d: Vec<Value> = (0..7)
             .map(|i| json!({"input": format!("shadow:{i}"), "recordedAt": "2025-05-01T09:00:00Z", "active": {"v": "x".repeat(200)}, "candidate": i}))
             .collect();
-        let lines = shadow_lines(
-            &typed(json!({"inputs": 7, "comparedWith": "1.0.0", "identical": 0,
-            "differences": d, "failures": []})),
-        );
+        let lines = shadow_lines(&typed(
+            json!({"inputs": 7, "comparedWith": "1.0.0", "identical": 0,
+            "differences": d, "failures": []}),
+        ));
         assert_eq!(lines.len(), 1 + SHOWN + 1);
         assert_eq!(lines.last().unwrap(), "  … and 2 more difference(s)");
         assert!(lines[1].contains('…') && lines[1].ends_with("-> candidate 0"));
@@ -966,8 +966,10 @@ mod tests {
                 "active: swap-item 2.0.0 (was none), generation 3, live in 1.2 ms",
             ]
         );
-        let versions = serde_json::to_string(&[PluginVersion::from(server_outcome().version)]).unwrap();
-        let read: Vec<PluginVersion> = decode("GET /api/plugins/swap-item/versions", &versions).unwrap();
+        let versions =
+            serde_json::to_string(&[PluginVersion::from(server_outcome().version)]).unwrap();
+        let read: Vec<PluginVersion> =
+            decode("GET /api/plugins/swap-item/versions", &versions).unwrap();
         assert_eq!(
             versions_table("swap-item", &read)[1],
             "*  2.0.0    active  2025-05-01 09:30:12Z  alice  -       2.6 MiB  0123456789ab  2025-05-01 09:30:12Z"
@@ -985,8 +987,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("PUT /api/plugins/swap-item answered something this regent cannot read")
-                && err.contains("missing field `signer`"),
+            err.starts_with(
+                "PUT /api/plugins/swap-item answered something this regent cannot read"
+            ) && err.contains("missing field `signer`"),
             "{err}"
         );
         let err = decode::<Vec<PluginSummary>>("GET /api/plugins", r#"{"plugins": []}"#)
@@ -1012,9 +1015,10 @@ mod tests {
         })
         .unwrap();
         let e: anyhow::Error = RemoteError::of(status, std::str::from_utf8(&body).unwrap()).into();
+        // The server's message already names the gate.
         assert_eq!(
             explain(e).to_string(),
-            "gate shadow failed: failed on 1 of 1 recorded inputs"
+            "gate `shadow` failed: failed on 1 of 1 recorded inputs"
         );
     }
 }

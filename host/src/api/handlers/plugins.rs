@@ -13,8 +13,8 @@ use crate::domain::auth::Role;
 use crate::domain::readiness::{Assessment, ReadinessContext};
 use crate::domain::Timestamp;
 use crate::evaluation::{evaluate_json, Evaluated, EvaluationError};
-use crate::wire::PluginSummary;
 use crate::storage::EvaluationRecord;
+use crate::wire::PluginSummary;
 
 fn unknown_plugin(name: &str) -> ApiError {
     ApiError::NotFound(format!(

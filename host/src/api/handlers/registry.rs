@@ -150,14 +150,12 @@ pub async fn upload(
         signature,
     };
     blocking(move || {
-        Ok(Json(state.registry.upload(
-            &name,
-            candidate,
-            options,
-            &who,
-            ActivationKind::Upload,
-        )?
-        .into()))
+        Ok(Json(
+            state
+                .registry
+                .upload(&name, candidate, options, &who, ActivationKind::Upload)?
+                .into(),
+        ))
     })
     .await
 }
@@ -201,13 +199,12 @@ pub async fn activate(
     let force = query(q)?.force.unwrap_or(false);
     let req: ActivateBody = json_body(body)?;
     blocking(move || {
-        Ok(Json(state.registry.activate(
-            &name,
-            &req.version,
-            force,
-            &who,
-        )?
-        .into()))
+        Ok(Json(
+            state
+                .registry
+                .activate(&name, &req.version, force, &who)?
+                .into(),
+        ))
     })
     .await
 }
