@@ -1,5 +1,7 @@
-//! Server configuration: a TOML file (`--config`), then the environment,
-//! which wins. Everything has a default, so no file is needed.
+//! Server configuration: a flag wins over the environment, which wins over
+//! a TOML file (`--config`), which wins over the default ([`sources`] holds
+//! that rule for every command). Everything has a default, so no file is
+//! needed. `docs/configuration.md` lists every key.
 //!
 //! ```toml
 //! host = "127.0.0.1"
@@ -118,6 +120,27 @@ use crate::domain::governance::{PhaseSpec, PhaseTable, RiskBounds};
 use crate::domain::retention::RetentionPolicy;
 use crate::domain::{Phase, Timestamp};
 
+pub mod sources;
+
+pub use sources::{process_env, Sources};
+
+/// Where `serve` keeps its database when nothing says otherwise.
+pub const DEFAULT_DB_PATH: &str = "var/regent.db";
+/// Where `serve` finds plugins when nothing says otherwise.
+pub const DEFAULT_PLUGINS_DIR: &str = "target/plugins";
+/// Where `serve` caches compiled plugins when nothing says otherwise.
+pub const DEFAULT_CACHE_DIR: &str = "var/cache";
+
+/// What `regent serve` was given on its command line; `None` for a flag
+/// not given, so the environment, the file or the default decides.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServeFlags {
+    pub plugins_dir: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub db: Option<PathBuf>,
+    pub cycle_every: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
@@ -151,6 +174,40 @@ struct FileConfig {
     #[serde(default)]
     audit: AuditSettings,
     compile: Option<CompileSettings>,
+}
+
+impl FileConfig {
+    /// The file at `path`; without one, every key is unset.
+    fn read(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e))
+    }
+}
+
+/// The governance database: `--db`, else `GOVERNANCE_DB_PATH`, else the
+/// file's `governance_db_path`, else [`DEFAULT_DB_PATH`]. `serve` and
+/// `audit verify` both resolve it here, so they open the same file.
+pub fn db_path(
+    flag: Option<PathBuf>,
+    file: Option<&Path>,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<PathBuf> {
+    let f = FileConfig::read(file)?;
+    Ok(db_path_from(
+        &Sources::new(&var),
+        flag,
+        f.governance_db_path,
+    ))
+}
+
+fn db_path_from(sources: &Sources<'_>, flag: Option<PathBuf>, file: Option<PathBuf>) -> PathBuf {
+    sources
+        .path(flag, "GOVERNANCE_DB_PATH", file)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DB_PATH))
 }
 
 /// `[tls]`: serve HTTPS with this certificate chain and key (PEM files).
@@ -466,53 +523,44 @@ impl ServeConfig {
         }
     }
 
-    /// Flags, then the file, then the environment: each later one wins.
+    /// Each setting from its flag, else its environment variable, else the
+    /// file, else its default ([`Sources`]).
     pub fn load(
         file: Option<&Path>,
-        plugins_dir: PathBuf,
-        cache_dir: PathBuf,
-        db_flag: Option<PathBuf>,
-        cycle_flag: Option<String>,
+        flags: ServeFlags,
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Self> {
-        let f: FileConfig = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read the config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("config file {}: {}", path.display(), e))?
-            }
-            None => FileConfig::default(),
-        };
-        let mut c = Self::new(plugins_dir, cache_dir, PathBuf::from("var/regent.db"));
-        let host: IpAddr = match var("HOST").or(f.host) {
+        let f = FileConfig::read(file)?;
+        let sources = Sources::new(&var);
+        let mut c = Self::new(
+            sources
+                .path(flags.plugins_dir, "REGENT_PLUGINS_DIR", None)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_PLUGINS_DIR)),
+            sources
+                .path(flags.cache_dir, "REGENT_CACHE_DIR", None)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE_DIR)),
+            db_path_from(&sources, flags.db, f.governance_db_path),
+        );
+        let host: IpAddr = match sources.text(None, "HOST", f.host) {
             Some(h) => h
                 .parse()
                 .with_context(|| format!("HOST=`{h}` is not an IP address"))?,
             None => IpAddr::from([127, 0, 0, 1]),
         };
-        let port: u16 = match var("PORT") {
-            Some(p) => p
-                .parse()
-                .with_context(|| format!("PORT=`{p}` is not a port number"))?,
-            None => f.port.unwrap_or(4007),
-        };
+        let port = sources
+            .number(None, "PORT", "a port number", f.port)?
+            .unwrap_or(4007);
         c.addr = SocketAddr::new(host, port);
-        c.log_level = var("LOG_LEVEL").or(f.log_level);
-        c.db_path = var("GOVERNANCE_DB_PATH")
-            .map(PathBuf::from)
-            .or(db_flag)
-            .or(f.governance_db_path)
-            .unwrap_or(c.db_path);
-        c.command_db_path = var("COMMAND_DB_PATH")
-            .map(PathBuf::from)
-            .or(f.command_db_path);
-        let interval = match var("CIRCUIT_BREAKER_CHECK_INTERVAL") {
-            Some(ms) => ms.parse::<u64>().with_context(|| {
-                format!("CIRCUIT_BREAKER_CHECK_INTERVAL=`{ms}` is not a number of milliseconds")
-            })?,
-            None => f.circuit_breaker_check_interval.unwrap_or(60_000),
-        };
+        c.log_level = sources.text(None, "LOG_LEVEL", f.log_level);
+        c.command_db_path = sources.path(None, "COMMAND_DB_PATH", f.command_db_path);
+        let interval = sources
+            .number(
+                None,
+                "CIRCUIT_BREAKER_CHECK_INTERVAL",
+                "a number of milliseconds",
+                f.circuit_breaker_check_interval,
+            )?
+            .unwrap_or(60_000);
         if interval < 10 {
             bail!("CIRCUIT_BREAKER_CHECK_INTERVAL must be at least 10 ms, got {interval}");
         }
@@ -520,7 +568,8 @@ impl ServeConfig {
         if let Some(max) = f.max_body_bytes {
             c.max_body_bytes = max;
         }
-        c.cycle = cycle_flag
+        c.cycle = flags
+            .cycle_every
             .or(f.cycle_every)
             .map(|s| CycleSchedule::parse(&s))
             .transpose()?;
@@ -568,10 +617,10 @@ impl ServeConfig {
             c.governance.action_rules = rules;
         }
         c.webhook = f.webhook.unwrap_or_default();
-        if let Some(url) = var("REGENT_WEBHOOK_URL") {
-            c.webhook.url = Some(url);
-        }
-        if let Some(secret) = var("REGENT_WEBHOOK_SECRET") {
+        c.webhook.url = sources.text(None, "REGENT_WEBHOOK_URL", c.webhook.url.take());
+        if let Some(secret) = sources.env("REGENT_WEBHOOK_SECRET") {
+            // The file's secret stays unread text inside its wrapper; only
+            // the variable, when set, replaces it.
             c.webhook.secret = Some(crate::webhook::WebhookSecret::new(secret));
         }
         c.webhook.check().context("config: [webhook]")?;
@@ -591,9 +640,11 @@ impl ServeConfig {
         f.audit.check(&c.webhook)?;
         c.audit = f.audit;
         c.compile = f.compile.unwrap_or_default();
-        if let Some(path) = var("REGENT_CACHE_KEY_FILE") {
-            c.compile.cache_key_file = Some(PathBuf::from(path));
-        }
+        c.compile.cache_key_file = sources.path(
+            None,
+            "REGENT_CACHE_KEY_FILE",
+            c.compile.cache_key_file.take(),
+        );
         c.compile.check()?;
         c.initial_phase = match (f.initial_phase, f.phase_started_at) {
             (None, None) => None,
@@ -628,12 +679,115 @@ mod tests {
             .collect();
         ServeConfig::load(
             file.map(|_| path.as_path()),
-            "p".into(),
-            "c".into(),
-            None,
-            None,
+            ServeFlags {
+                plugins_dir: Some("p".into()),
+                cache_dir: Some("c".into()),
+                ..ServeFlags::default()
+            },
             |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
         )
+    }
+
+    fn lookup<'a>(env: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    /// `serve` with `flags`, the file `file` and the environment `env`.
+    fn serve(flags: ServeFlags, file: Option<&str>, env: &[(&str, &str)]) -> ServeConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("regent.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        ServeConfig::load(file.map(|_| path.as_path()), flags, lookup(env)).unwrap()
+    }
+
+    #[test]
+    fn serve_takes_the_db_from_the_flag_then_the_environment_then_the_file() {
+        let file = Some("governance_db_path = \"file.db\"\n");
+        let env = [("GOVERNANCE_DB_PATH", "env.db")];
+        let flag = || ServeFlags {
+            db: Some("flag.db".into()),
+            ..ServeFlags::default()
+        };
+        assert_eq!(serve(flag(), file, &env).db_path, PathBuf::from("flag.db"));
+        assert_eq!(
+            serve(ServeFlags::default(), file, &env).db_path,
+            PathBuf::from("env.db")
+        );
+        assert_eq!(
+            serve(ServeFlags::default(), file, &[]).db_path,
+            PathBuf::from("file.db")
+        );
+        assert_eq!(
+            serve(ServeFlags::default(), None, &[]).db_path,
+            PathBuf::from(DEFAULT_DB_PATH)
+        );
+        // Set but empty is not set.
+        assert_eq!(
+            serve(ServeFlags::default(), file, &[("GOVERNANCE_DB_PATH", "")]).db_path,
+            PathBuf::from("file.db")
+        );
+    }
+
+    #[test]
+    fn audit_verify_takes_the_db_by_the_same_rule_as_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("regent.toml");
+        std::fs::write(&file, "governance_db_path = \"file.db\"\n").unwrap();
+        let env = [("GOVERNANCE_DB_PATH", "env.db")];
+        let resolve = |flag: Option<&str>, file: Option<&Path>, env: &[(&str, &str)]| {
+            db_path(flag.map(PathBuf::from), file, lookup(env)).unwrap()
+        };
+        for (flag, file, env, want) in [
+            (Some("flag.db"), Some(file.as_path()), &env[..], "flag.db"),
+            (None, Some(file.as_path()), &env[..], "env.db"),
+            (None, Some(file.as_path()), &[][..], "file.db"),
+            (None, None, &[][..], DEFAULT_DB_PATH),
+        ] {
+            let got = resolve(flag, file, env);
+            assert_eq!(got, PathBuf::from(want), "{flag:?} {file:?} {env:?}");
+            // The same inputs name the same database for `serve`.
+            let serve_flags = ServeFlags {
+                db: flag.map(PathBuf::from),
+                ..ServeFlags::default()
+            };
+            let text = file.map(|f| std::fs::read_to_string(f).unwrap());
+            assert_eq!(serve(serve_flags, text.as_deref(), env).db_path, got);
+        }
+        let absent = dir.path().join("absent.toml");
+        let err = db_path(None, Some(absent.as_path()), lookup(&[])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot read the config file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_plugins_dir_and_the_cycle_follow_the_same_rule() {
+        let env = [
+            ("REGENT_PLUGINS_DIR", "env-plugins"),
+            ("REGENT_CACHE_DIR", "env-cache"),
+        ];
+        let flags = ServeFlags {
+            plugins_dir: Some("flag-plugins".into()),
+            cycle_every: Some("1d".into()),
+            ..ServeFlags::default()
+        };
+        let c = serve(flags, Some("cycle_every = \"7d\"\n"), &env);
+        assert_eq!(c.plugins_dir, PathBuf::from("flag-plugins"));
+        assert_eq!(c.cache_dir, PathBuf::from("env-cache"));
+        assert_eq!(c.cycle, Some(CycleSchedule::parse("1d").unwrap()));
+        let c = serve(ServeFlags::default(), Some("cycle_every = \"7d\"\n"), &[]);
+        assert_eq!(c.plugins_dir, PathBuf::from(DEFAULT_PLUGINS_DIR));
+        assert_eq!(c.cache_dir, PathBuf::from(DEFAULT_CACHE_DIR));
+        assert_eq!(c.cycle, Some(CycleSchedule::parse("7d").unwrap()));
+        let c = serve(ServeFlags::default(), None, &[("LOG_LEVEL", "debug")]);
+        assert_eq!(c.log_level.as_deref(), Some("debug"));
     }
 
     #[test]

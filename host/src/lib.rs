@@ -6,6 +6,7 @@
 //! - [`evaluation`]: JSON in, plugin out — shared by the API and the CLI;
 //! - [`oidc`]: verifying the identity provider's JWTs (OIDC) into an identity with roles;
 //! - [`api`]: the HTTP API (axum), a thin layer over the rest;
+//! - [`wire`]: the request and reply bodies the API and the CLI share;
 //! - [`fuzz`]: fuzz targets for what the host reads from outside.
 
 pub mod api;
@@ -26,3 +27,4 @@ pub mod storage;
 pub mod telemetry;
 pub mod tls;
 pub mod webhook;
+pub mod wire;

@@ -1201,12 +1201,25 @@ async fn a_restart_after_activations_comes_back_with_the_same_active_set() {
             &path(from.join("swap-breaker.toml")),
         ]);
     }
-    cli(&["plugin", "rollback", "swap-breaker"]);
+    let rolled = cli(&["plugin", "rollback", "swap-breaker"]);
+    assert!(
+        rolled.contains("active: swap-breaker 1.0.0 (was 2.0.0)"),
+        "{rolled}"
+    );
     cli(&["plugin", "activate", "swap-breaker", "2.0.0"]);
     let listed = cli(&["plugin", "list", "swap-item"]);
     assert!(
         listed.contains("1.0.0") && listed.contains("2.0.0"),
         "{listed}"
+    );
+    // Every reply above was read through the server's own types (wire/):
+    // a field the CLI does not find fails the command, not prints `?`.
+    let active_set = cli(&["plugin", "list"]);
+    assert!(
+        active_set.lines().any(|l| l.starts_with("swap-item ")
+            && l.contains("checklist-item")
+            && l.contains("2.0.0")),
+        "{active_set}"
     );
     let (_, before) = get("/api/plugins").await;
     let active = |set: &Value| -> Vec<(String, String, String)> {

@@ -21,12 +21,12 @@ use axum::http::Uri;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::wire::error::{ErrorBody, ErrorDetail};
 pub use error::ApiError;
 pub use guard::{Access, RouteTable};
 pub use handlers::registry::{read_upload, UploadParts};
@@ -35,20 +35,6 @@ pub use state::AppState;
 use handlers::{
     access, agents, breakers, control, events, governance, plugins, registry, reporting, system,
 };
-
-/// The error shape every failure uses.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    error: ErrorDetail,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// bad_request, unauthorized, forbidden, not_found, conflict,
-    /// payload_too_large, internal (and plugin_failed, unavailable).
-    code: String,
-    message: String,
-}
 
 #[derive(OpenApi)]
 #[openapi(

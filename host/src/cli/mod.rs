@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, ServeFlags};
 
 #[derive(Parser)]
 #[command(
@@ -28,21 +28,28 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (127.0.0.1:4007 unless HOST/PORT say otherwise).
+    ///
+    /// Each setting comes from its flag, else its environment variable, else
+    /// the config file, else its default.
     Serve {
-        /// Directory of `<name>.wasm` + `<name>.toml` plugins.
-        #[arg(long, env = "REGENT_PLUGINS_DIR", default_value = "target/plugins")]
-        plugins_dir: PathBuf,
-        /// Where precompiled plugins are cached between runs.
-        #[arg(long, env = "REGENT_CACHE_DIR", default_value = "var/cache")]
-        cache_dir: PathBuf,
-        /// The SQLite file (default var/regent.db; GOVERNANCE_DB_PATH wins).
+        /// Directory of `<name>.wasm` + `<name>.toml` plugins
+        /// (else REGENT_PLUGINS_DIR, else target/plugins).
+        #[arg(long)]
+        plugins_dir: Option<PathBuf>,
+        /// Where precompiled plugins are cached between runs
+        /// (else REGENT_CACHE_DIR, else var/cache).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// The SQLite file (else GOVERNANCE_DB_PATH, else the file's
+        /// governance_db_path, else var/regent.db).
         #[arg(long)]
         db: Option<PathBuf>,
-        /// A TOML config file; the environment wins over it.
+        /// A TOML config file; flags and the environment win over it.
         #[arg(long)]
         config: Option<PathBuf>,
         /// Run the governance cycle on its own: `7d`, or a cron expression
-        /// (`sec min hour day month weekday`, e.g. `0 0 17 * * Fri`).
+        /// (`sec min hour day month weekday`, e.g. `0 0 17 * * Fri`);
+        /// else the file's cycle_every.
         #[arg(long)]
         cycle_every: Option<String>,
         /// Pick up new or changed `<name>.wasm` + `<name>.toml` in
@@ -82,8 +89,13 @@ enum AuditCommand {
     /// checkpoints: a tail rewritten (hashes and all), deleted or truncated
     /// behind a checkpoint is reported.
     Verify {
-        #[arg(long, env = "GOVERNANCE_DB_PATH", default_value = "var/regent.db")]
-        db: PathBuf,
+        /// The SQLite file (else GOVERNANCE_DB_PATH, else the config file's
+        /// governance_db_path, else var/regent.db), as for `serve`.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// The server's TOML config file, for its governance_db_path.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// The checkpoint file (`[audit] checkpoint_file`).
         #[arg(long)]
         checkpoints: Option<PathBuf>,
@@ -135,8 +147,9 @@ enum PluginCommand {
         /// Parent directory of the new crate.
         #[arg(long, default_value = ".")]
         path: PathBuf,
-        /// Path to Regent's `sdk` directory, for the crate's dependency.
-        #[arg(long, env = "REGENT_SDK_PATH")]
+        /// Path to Regent's `sdk` directory, for the crate's dependency
+        /// (else REGENT_SDK_PATH).
+        #[arg(long)]
         sdk: Option<PathBuf>,
     },
     /// Upload a plugin version to a running server (an admin's REGENT_TOKEN).
@@ -242,11 +255,13 @@ pub fn main() -> ExitCode {
             watch,
         } => ServeConfig::load(
             config.as_deref(),
-            plugins_dir,
-            cache_dir,
-            db,
-            cycle_every,
-            |k| std::env::var(k).ok(),
+            ServeFlags {
+                plugins_dir,
+                cache_dir,
+                db,
+                cycle_every,
+            },
+            crate::config::process_env,
         )
         .and_then(|mut config| {
             config.watch = watch;
@@ -255,18 +270,23 @@ pub fn main() -> ExitCode {
         }),
         Command::Audit(AuditCommand::Verify {
             db,
+            config,
             checkpoints,
             public_key,
             key_file,
-        }) => audit::verify(
-            &db,
-            checkpoints
-                .map(|file| audit::CheckpointArgs {
-                    file,
-                    public_keys: public_key,
-                    key_files: key_file,
-                })
-                .as_ref(),
+        }) => crate::config::db_path(db, config.as_deref(), crate::config::process_env).and_then(
+            |db| {
+                audit::verify(
+                    &db,
+                    checkpoints
+                        .map(|file| audit::CheckpointArgs {
+                            file,
+                            public_keys: public_key,
+                            key_files: key_file,
+                        })
+                        .as_ref(),
+                )
+            },
         ),
         Command::Audit(AuditCommand::Keygen { out, force }) => keys::audit_keygen(&out, force),
         Command::Stop { reason } => remote::stop(&reason),
@@ -281,7 +301,14 @@ pub fn main() -> ExitCode {
             name,
             path,
             sdk,
-        }) => scaffold::new_plugin(&kind, &name, &path, sdk.as_deref()),
+        }) => {
+            let sdk = crate::config::Sources::new(&crate::config::process_env).path(
+                sdk,
+                "REGENT_SDK_PATH",
+                None,
+            );
+            scaffold::new_plugin(&kind, &name, &path, sdk.as_deref())
+        }
         Command::Plugin(PluginCommand::Push {
             wasm,
             manifest,

@@ -11,9 +11,13 @@ use anyhow::{anyhow, Context, Result};
 use futures_util::StreamExt as _;
 use reqwest::multipart::{Form, Part};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::remote::{Remote, RemoteError};
+use super::remote::{decode, Remote, RemoteError};
+use crate::wire::{
+    ActivateBody, Activation, GateFailedBody, GateResult, PluginSummary, PluginVersion,
+    RollbackBody, ShadowReport, UploadOutcome, VersionStatus, GATE_FAILED,
+};
 
 /// The server compiles, runs the fixtures and shadow-runs a candidate
 /// before it answers.
@@ -218,7 +222,8 @@ pub fn push(wasm: &Path, manifest: &Path, sign: SignWith, options: PushOptions) 
         // The upload stopped part way: end the progress line.
         eprintln!();
     }
-    let outcome = result.map_err(explain)?;
+    let text = result.map_err(explain)?;
+    let outcome: UploadOutcome = decode(&format!("PUT {path}"), &text)?;
     for line in push_summary(&outcome) {
         println!("{line}");
     }
@@ -229,16 +234,20 @@ pub fn push(wasm: &Path, manifest: &Path, sign: SignWith, options: PushOptions) 
 pub fn list(name: Option<&str>) -> Result<()> {
     let remote = Remote::from_env_for(ANY)?;
     let lines = match name {
-        None => plugins_table(&remote.call_with(Method::GET, "/api/plugins", None, QUICK)?),
-        Some(name) => versions_table(
-            name,
-            &remote.call_with(
+        None => {
+            let plugins: Vec<PluginSummary> =
+                remote.call_with(Method::GET, "/api/plugins", None::<&()>, QUICK)?;
+            plugins_table(&plugins)
+        }
+        Some(name) => {
+            let versions: Vec<PluginVersion> = remote.call_with(
                 Method::GET,
                 &format!("/api/plugins/{name}/versions"),
-                None,
+                None::<&()>,
                 QUICK,
-            )?,
-        ),
+            )?;
+            versions_table(name, &versions)
+        }
     };
     for line in lines {
         println!("{line}");
@@ -249,11 +258,14 @@ pub fn list(name: Option<&str>) -> Result<()> {
 /// `regent plugin activate <name> <version>`.
 pub fn activate(name: &str, version: &str, force: bool) -> Result<()> {
     let remote = Remote::from_env_for(ADMIN)?;
-    let activation = remote
+    let body = ActivateBody {
+        version: version.to_string(),
+    };
+    let activation: Activation = remote
         .call_with(
             Method::POST,
             &format!("/api/plugins/{name}/activate?force={force}"),
-            Some(json!({ "version": version })),
+            Some(&body),
             SLOW,
         )
         .map_err(explain)?;
@@ -264,11 +276,11 @@ pub fn activate(name: &str, version: &str, force: bool) -> Result<()> {
 /// `regent plugin rollback <name>`.
 pub fn rollback(name: &str) -> Result<()> {
     let remote = Remote::from_env_for(ADMIN)?;
-    let activation = remote
+    let activation: Activation = remote
         .call_with(
             Method::POST,
             &format!("/api/plugins/{name}/rollback"),
-            Some(json!({})),
+            Some(&RollbackBody {}),
             SLOW,
         )
         .map_err(explain)?;
@@ -279,73 +291,74 @@ pub fn rollback(name: &str) -> Result<()> {
 /// A refused candidate (`gate_failed`): prints how far it got and returns
 /// `gate <gate> failed: <message>`. Other errors pass through.
 fn explain(e: anyhow::Error) -> anyhow::Error {
-    match e.downcast_ref::<RemoteError>() {
-        Some(r) if r.code() == Some("gate_failed") => {
-            let (lines, error) = gate_failure(&r.body);
+    let Some(r) = e.downcast_ref::<RemoteError>() else {
+        return e;
+    };
+    if r.code() != Some(GATE_FAILED) {
+        return e;
+    }
+    match serde_json::from_str::<GateFailedBody>(&r.text) {
+        Ok(body) => {
+            let (lines, error) = gate_failure(&body);
             for line in lines {
                 println!("{line}");
             }
             anyhow!(error)
         }
-        _ => e,
+        // Still a refusal: say so, with what could not be read of it.
+        Err(why) => anyhow!(
+            "{r} (the gate_failed details are not what this regent can read: {why}; is the server another version?)"
+        ),
     }
 }
 
 /// The lines to print for a `gate_failed` body, and the error to return.
-pub fn gate_failure(body: &Value) -> (Vec<String>, String) {
-    let error = &body["error"];
-    let details = &error["details"];
-    let mut lines = gate_lines(&details["gates"]);
-    if details["shadow"].is_object() {
-        lines.extend(shadow_lines(&details["shadow"]));
+pub fn gate_failure(body: &GateFailedBody) -> (Vec<String>, String) {
+    let error = &body.error;
+    let mut lines = Vec::new();
+    if let Some(details) = &error.details {
+        lines.extend(gate_lines(&details.gates));
+        if let Some(shadow) = &details.shadow {
+            lines.extend(shadow_lines(shadow));
+        }
     }
-    let message = error["message"].as_str().unwrap_or("(no message)");
+    let message = &error.message;
     // The server's message may already say which gate.
     let message = if message.starts_with("gate ") {
-        message.to_string()
+        message.clone()
     } else {
-        format!(
-            "gate {} failed: {message}",
-            error["gate"].as_str().unwrap_or("?")
-        )
+        format!("gate {} failed: {message}", error.gate.as_str())
     };
     (lines, message)
 }
 
-fn elapsed(v: &Value) -> String {
-    v.as_f64()
-        .map(|ms| format!("{ms:.1}"))
-        .unwrap_or_else(|| "?".into())
+fn elapsed(ms: f64) -> String {
+    format!("{ms:.1}")
 }
 
 /// One line per gate: `  ok   compile   12.3 ms  <detail>`, a failed one
 /// marked `FAIL`.
-pub fn gate_lines(gates: &Value) -> Vec<String> {
-    let gates = gates.as_array().map(Vec::as_slice).unwrap_or_default();
+pub fn gate_lines(gates: &[GateResult]) -> Vec<String> {
     let name_width = gates
         .iter()
-        .map(|g| g["gate"].as_str().unwrap_or("?").len())
+        .map(|g| g.gate.as_str().len())
         .max()
         .unwrap_or(0)
         .max("signature".len());
     let ms_width = gates
         .iter()
-        .map(|g| elapsed(&g["elapsedMs"]).len())
+        .map(|g| elapsed(g.elapsed_ms).len())
         .max()
         .unwrap_or(0);
     gates
         .iter()
         .map(|g| {
-            let mark = match g["passed"].as_bool() {
-                Some(true) => "ok",
-                Some(false) => "FAIL",
-                None => "?",
-            };
-            let detail = g["detail"].as_str().unwrap_or("").trim();
+            let mark = if g.passed { "ok" } else { "FAIL" };
+            let detail = g.detail.trim();
             let line = format!(
                 "  {mark:<4} {:<name_width$} {:>ms_width$} ms",
-                g["gate"].as_str().unwrap_or("?"),
-                elapsed(&g["elapsedMs"]),
+                g.gate.as_str(),
+                elapsed(g.elapsed_ms),
             );
             if detail.is_empty() {
                 line
@@ -367,45 +380,37 @@ fn compact(v: &Value) -> String {
     }
 }
 
-fn count(v: &Value) -> usize {
-    v.as_array().map_or(0, Vec::len)
-}
-
 /// The shadow run: counts, then up to [`SHOWN`] differences and failures;
 /// nothing when it ran on no inputs.
-pub fn shadow_lines(shadow: &Value) -> Vec<String> {
-    let inputs = shadow["inputs"].as_u64().unwrap_or(0);
+pub fn shadow_lines(shadow: &ShadowReport) -> Vec<String> {
+    let inputs = shadow.inputs;
     if inputs == 0 {
         // Nothing ran (or the shadow gate was never reached): its gate
         // line, if any, says so.
         return Vec::new();
     }
-    let against = match shadow["comparedWith"].as_str() {
+    let against = match &shadow.compared_with {
         Some(v) => format!("against {v}"),
         None => "(no active version to compare with)".into(),
     };
-    let (differences, failures) = (&shadow["differences"], &shadow["failures"]);
+    let (differences, failures) = (&shadow.differences, &shadow.failures);
     let mut lines = vec![format!(
         "shadow: {inputs} recorded input{} {against}: {} identical, {} different, {} failed",
         if inputs == 1 { "" } else { "s" },
-        shadow["identical"].as_u64().unwrap_or(0),
-        count(differences),
-        count(failures),
+        shadow.identical,
+        differences.len(),
+        failures.len(),
     )];
-    let differences = differences
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
     for d in differences.iter().take(SHOWN) {
-        let active = match (&d["active"], d["activeError"].as_str()) {
-            (Value::Null, Some(e)) => format!("active failed ({e})"),
-            (Value::Null, None) => "active none".into(),
-            (a, _) => format!("active {}", compact(a)),
+        let active = match (&d.active, &d.active_error) {
+            (None, Some(e)) => format!("active failed ({e})"),
+            (None, None) => "active none".into(),
+            (Some(a), _) => format!("active {}", compact(a)),
         };
         lines.push(format!(
             "  {}: {active} -> candidate {}",
-            d["input"].as_str().unwrap_or("?"),
-            compact(&d["candidate"])
+            d.input,
+            compact(&d.candidate)
         ));
     }
     if differences.len() > SHOWN {
@@ -414,14 +419,8 @@ pub fn shadow_lines(shadow: &Value) -> Vec<String> {
             differences.len() - SHOWN
         ));
     }
-    let failures = failures.as_array().map(Vec::as_slice).unwrap_or_default();
     for f in failures.iter().take(SHOWN) {
-        lines.push(format!(
-            "  {}: failed ({}): {}",
-            f["input"].as_str().unwrap_or("?"),
-            f["code"].as_str().unwrap_or("?"),
-            f["error"].as_str().unwrap_or("")
-        ));
+        lines.push(format!("  {}: failed ({}): {}", f.input, f.code, f.error));
     }
     if failures.len() > SHOWN {
         lines.push(format!(
@@ -433,66 +432,62 @@ pub fn shadow_lines(shadow: &Value) -> Vec<String> {
 }
 
 /// `active: swap-item 2.0.0 (was 1.0.0), generation 7, live in 45.6 ms`.
-pub fn activation_line(a: &Value) -> String {
-    let forced = if a["forced"].as_bool() == Some(true) {
+pub fn activation_line(a: &Activation) -> String {
+    let forced = if a.forced {
         ", forced past shadow failures"
     } else {
         ""
     };
-    let downgrade = a["downgradeFrom"]
-        .as_str()
+    let downgrade = a
+        .downgrade_from
+        .as_deref()
         .map(|highest| format!(", a downgrade from {highest}"))
         .unwrap_or_default();
     format!(
         "active: {} {} (was {}), generation {}, live in {} ms{forced}{downgrade}",
-        a["name"].as_str().unwrap_or("?"),
-        a["version"].as_str().unwrap_or("?"),
-        a["previous"].as_str().unwrap_or("none"),
-        a["generation"]
-            .as_u64()
-            .map_or_else(|| "?".into(), |g| g.to_string()),
-        elapsed(&a["elapsedMs"]),
+        a.name,
+        a.version,
+        a.previous.as_deref().unwrap_or("none"),
+        a.generation,
+        elapsed(a.elapsed_ms),
     )
 }
 
 /// `swap-item 2.0.0 (checklist-item), 2.6 MiB, sha256 0123456789ab, signed by alice`.
-fn version_line(v: &Value) -> String {
-    let signer = match v["signer"].as_str() {
+fn version_line(v: &PluginVersion) -> String {
+    let signer = match &v.signer {
         Some(s) => format!("signed by {s}"),
         None => "unsigned".into(),
     };
     format!(
         "{} {} ({}), {}, sha256 {}, {signer}",
-        v["name"].as_str().unwrap_or("?"),
-        v["version"].as_str().unwrap_or("?"),
-        v["kind"].as_str().unwrap_or("?"),
-        size(v["sizeBytes"].as_u64().unwrap_or(0)),
-        short_sha(&v["sha256"]),
+        v.name,
+        v.version,
+        v.kind,
+        size(v.size_bytes),
+        short_sha(&v.sha256),
     )
 }
 
 /// What `push` prints for a 200 answer.
-pub fn push_summary(outcome: &Value) -> Vec<String> {
-    let version = &outcome["version"];
+pub fn push_summary(outcome: &UploadOutcome) -> Vec<String> {
+    let version = &outcome.version;
     let mut lines = vec![version_line(version)];
-    lines.extend(gate_lines(&outcome["gates"]));
-    if outcome["shadow"].is_object() {
-        lines.extend(shadow_lines(&outcome["shadow"]));
-    }
-    let took = elapsed(&outcome["elapsedMs"]);
-    lines.push(if outcome["activation"].is_object() {
-        activation_line(&outcome["activation"])
-    } else if outcome["dryRun"].as_bool() == Some(true) {
+    lines.extend(gate_lines(&outcome.gates));
+    lines.extend(shadow_lines(&outcome.shadow));
+    let took = elapsed(outcome.elapsed_ms);
+    lines.push(if let Some(activation) = &outcome.activation {
+        activation_line(activation)
+    } else if outcome.dry_run {
         format!("dry run: nothing stored (checked in {took} ms)")
     } else {
-        let (name, number) = (
-            version["name"].as_str().unwrap_or("?"),
-            version["version"].as_str().unwrap_or("?"),
-        );
+        let (name, number) = (&version.name, &version.version);
         // No gates ran: these very bytes were stored before.
-        let again = count(&outcome["gates"]) == 0;
-        match (version["status"].as_str(), again) {
-            (Some("active"), _) => format!("already active: {name} {number}; nothing changed"),
+        let again = outcome.gates.is_empty();
+        match (version.status, again) {
+            (VersionStatus::Active, _) => {
+                format!("already active: {name} {number}; nothing changed")
+            }
             (_, true) => format!(
                 "already stored, not active; `regent plugin activate {name} {number}` makes it active"
             ),
@@ -504,19 +499,21 @@ pub fn push_summary(outcome: &Value) -> Vec<String> {
     lines
 }
 
-fn short_sha(v: &Value) -> String {
-    v.as_str().unwrap_or("?").chars().take(12).collect()
+fn short_sha(sha256: &str) -> String {
+    sha256.chars().take(12).collect()
 }
 
-/// `2025-05-01T09:30:12.123Z` as `2025-05-01 09:30:12Z`; other text as is.
-fn short_time(v: &Value) -> String {
-    match v.as_str() {
-        None => "-".into(),
-        Some(t) if t.len() >= 19 && t.is_char_boundary(19) && t.as_bytes()[10] == b'T' => {
-            let zone = if t.ends_with('Z') { "Z" } else { "" };
-            format!("{} {}{zone}", &t[..10], &t[11..19])
-        }
-        Some(t) => t.to_string(),
+/// `2025-05-01T09:30:12.123Z` as `2025-05-01 09:30:12Z`; none as `-`.
+fn short_time(at: Option<crate::domain::Timestamp>) -> String {
+    let Some(at) = at else {
+        return "-".into();
+    };
+    let t = at.to_string();
+    if t.len() >= 19 && t.is_char_boundary(19) && t.as_bytes()[10] == b'T' {
+        let zone = if t.ends_with('Z') { "Z" } else { "" };
+        format!("{} {}{zone}", &t[..10], &t[11..19])
+    } else {
+        t
     }
 }
 
@@ -545,8 +542,7 @@ fn table(rows: &[Vec<String>]) -> Vec<String> {
 }
 
 /// `GET /api/plugins` as a table.
-pub fn plugins_table(plugins: &Value) -> Vec<String> {
-    let plugins = plugins.as_array().map(Vec::as_slice).unwrap_or_default();
+pub fn plugins_table(plugins: &[PluginSummary]) -> Vec<String> {
     if plugins.is_empty() {
         return vec!["no plugins loaded".into()];
     }
@@ -558,10 +554,10 @@ pub fn plugins_table(plugins: &Value) -> Vec<String> {
     ]];
     rows.extend(plugins.iter().map(|p| {
         vec![
-            p["name"].as_str().unwrap_or("?").to_string(),
-            p["kind"].as_str().unwrap_or("?").to_string(),
-            p["version"].as_str().unwrap_or("?").to_string(),
-            short_sha(&p["sha256"]),
+            p.name.clone(),
+            p.kind.to_string(),
+            p.version.clone(),
+            short_sha(&p.sha256),
         ]
     }));
     table(&rows)
@@ -569,8 +565,7 @@ pub fn plugins_table(plugins: &Value) -> Vec<String> {
 
 /// `GET /api/plugins/{name}/versions` as a table, the active one marked
 /// `*`, each rejected one followed by why.
-pub fn versions_table(name: &str, versions: &Value) -> Vec<String> {
-    let versions = versions.as_array().map(Vec::as_slice).unwrap_or_default();
+pub fn versions_table(name: &str, versions: &[PluginVersion]) -> Vec<String> {
     if versions.is_empty() {
         return vec![format!("no versions of {name}")];
     }
@@ -588,17 +583,21 @@ pub fn versions_table(name: &str, versions: &Value) -> Vec<String> {
     .map(String::from)
     .to_vec()];
     rows.extend(versions.iter().map(|v| {
-        let status = v["status"].as_str().unwrap_or("?");
         vec![
-            if status == "active" { "*" } else { " " }.to_string(),
-            v["version"].as_str().unwrap_or("?").to_string(),
-            status.to_string(),
-            short_time(&v["uploadedAt"]),
-            v["uploadedBy"].as_str().unwrap_or("?").to_string(),
-            v["signer"].as_str().unwrap_or("-").to_string(),
-            size(v["sizeBytes"].as_u64().unwrap_or(0)),
-            short_sha(&v["sha256"]),
-            short_time(&v["activatedAt"]),
+            if v.status == VersionStatus::Active {
+                "*"
+            } else {
+                " "
+            }
+            .to_string(),
+            v.version.clone(),
+            v.status.as_str().to_string(),
+            short_time(Some(v.uploaded_at)),
+            v.uploaded_by.clone(),
+            v.signer.clone().unwrap_or_else(|| "-".into()),
+            size(v.size_bytes),
+            short_sha(&v.sha256),
+            short_time(v.activated_at),
         ]
     }));
     let lines = table(&rows);
@@ -606,7 +605,7 @@ pub fn versions_table(name: &str, versions: &Value) -> Vec<String> {
     let mut out = vec![lines[0].clone()];
     for (line, v) in lines[1..].iter().zip(versions) {
         out.push(line.clone());
-        if let Some(why) = v["rejection"].as_str() {
+        if let Some(why) = &v.rejection {
             out.push(format!("     rejected: {why}"));
         }
     }
@@ -616,6 +615,13 @@ pub fn versions_table(name: &str, versions: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+
+    /// The JSON as the CLI reads it: through the shared wire types.
+    fn typed<T: DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
 
     fn outcome() -> Value {
         json!({
@@ -718,7 +724,7 @@ mod tests {
 
     #[test]
     fn a_push_summary_shows_gates_shadow_and_outcome() {
-        let lines = push_summary(&outcome());
+        let lines = push_summary(&typed(outcome()));
         assert_eq!(
             lines,
             [
@@ -740,27 +746,27 @@ mod tests {
         o["activation"] = Value::Null;
         o["version"]["status"] = json!("inactive");
         assert_eq!(
-            push_summary(&o).last().unwrap(),
+            push_summary(&typed(o.clone())).last().unwrap(),
             "stored, not active (checked in 901.2 ms); `regent plugin activate swap-item 2.0.0` makes it active"
         );
         let mut again = o.clone();
         again["gates"] = json!([]);
         assert_eq!(
-            push_summary(&again).last().unwrap(),
+            push_summary(&typed(again.clone())).last().unwrap(),
             "already stored, not active; `regent plugin activate swap-item 2.0.0` makes it active"
         );
         again["version"]["status"] = json!("active");
         assert_eq!(
-            push_summary(&again).last().unwrap(),
+            push_summary(&typed(again.clone())).last().unwrap(),
             "already active: swap-item 2.0.0; nothing changed"
         );
         o["dryRun"] = json!(true);
         assert_eq!(
-            push_summary(&o).last().unwrap(),
+            push_summary(&typed(o.clone())).last().unwrap(),
             "dry run: nothing stored (checked in 901.2 ms)"
         );
         o["shadow"] = json!({"inputs": 0, "comparedWith": null, "identical": 0, "differences": [], "failures": []});
-        let lines = push_summary(&o);
+        let lines = push_summary(&typed(o.clone()));
         assert!(!lines.iter().any(|l| l.starts_with("shadow:")), "{lines:?}");
     }
 
@@ -769,13 +775,13 @@ mod tests {
         let a = json!({"name": "swap-item", "version": "1.0.0", "previous": null, "how": "rollback",
             "forced": true, "generation": 8, "elapsedMs": 3.04});
         assert_eq!(
-            activation_line(&a),
+            activation_line(&typed(a.clone())),
             "active: swap-item 1.0.0 (was none), generation 8, live in 3.0 ms, forced past shadow failures"
         );
         let a = json!({"name": "swap-item", "version": "1.0.0", "previous": "2.0.0", "how": "activate",
             "forced": false, "generation": 9, "elapsedMs": 3.04, "downgradeFrom": "2.0.0"});
         assert_eq!(
-            activation_line(&a),
+            activation_line(&typed(a.clone())),
             "active: swap-item 1.0.0 (was 2.0.0), generation 9, live in 3.0 ms, a downgrade from 2.0.0"
         );
     }
@@ -796,7 +802,7 @@ mod tests {
                         "code": "timeout", "error": "ran past 100 ms"}]}
             }
         }});
-        let (lines, error) = gate_failure(&body);
+        let (lines, error) = gate_failure(&typed(body.clone()));
         assert_eq!(
             error,
             "gate shadow failed: failed on 1 of 3 recorded inputs"
@@ -840,12 +846,12 @@ mod tests {
     #[test]
     fn many_differences_are_cut_short() {
         let d: Vec<Value> = (0..7)
-            .map(|i| json!({"input": format!("shadow:{i}"), "active": {"v": "x".repeat(200)}, "candidate": i}))
+            .map(|i| json!({"input": format!("shadow:{i}"), "recordedAt": "2025-05-01T09:00:00Z", "active": {"v": "x".repeat(200)}, "candidate": i}))
             .collect();
-        let lines = shadow_lines(
-            &json!({"inputs": 7, "comparedWith": "1.0.0", "identical": 0,
+        let lines = shadow_lines(&typed(
+            json!({"inputs": 7, "comparedWith": "1.0.0", "identical": 0,
             "differences": d, "failures": []}),
-        );
+        ));
         assert_eq!(lines.len(), 1 + SHOWN + 1);
         assert_eq!(lines.last().unwrap(), "  … and 2 more difference(s)");
         assert!(lines[1].contains('…') && lines[1].ends_with("-> candidate 0"));
@@ -854,18 +860,22 @@ mod tests {
     #[test]
     fn lists_are_tables() {
         let plugins = json!([
-            {"name": "swap-item", "kind": "checklist-item", "version": "2.0.0", "sha256": "0123456789abcdef", "summary": "x"},
-            {"name": "rate", "kind": "breaker-condition", "version": "1.10.0", "sha256": "fedcba9876543210"}
+            {"name": "swap-item", "kind": "checklist-item", "version": "2.0.0", "sha256": "0123456789abcdef", "summary": "x",
+             "loadedAt": "2025-05-01T09:00:00Z", "timeoutMs": 100, "memoryLimitBytes": 1048576, "usesWasi": false,
+             "compiledFrom": "disk", "compileMs": 1.0},
+            {"name": "rate", "kind": "breaker-condition", "version": "1.10.0", "sha256": "fedcba9876543210", "summary": "",
+             "loadedAt": "2025-05-01T09:00:00Z", "timeoutMs": 100, "memoryLimitBytes": 1048576, "usesWasi": false,
+             "compiledFrom": "compiled", "compileMs": 1.0}
         ]);
         assert_eq!(
-            plugins_table(&plugins),
+            plugins_table(&typed::<Vec<PluginSummary>>(plugins)),
             [
                 "NAME       KIND               VERSION  SHA256",
                 "swap-item  checklist-item     2.0.0    0123456789ab",
                 "rate       breaker-condition  1.10.0   fedcba987654",
             ]
         );
-        assert_eq!(plugins_table(&json!([])), ["no plugins loaded"]);
+        assert_eq!(plugins_table(&[]), ["no plugins loaded"]);
 
         let versions = json!([
             {"name": "swap-item", "kind": "checklist-item", "version": "3.0.0", "sha256": "aaaaaaaaaaaaaaaa",
@@ -876,7 +886,7 @@ mod tests {
              "signer": "ci", "status": "active", "activatedAt": "2025-05-01T09:30:13Z"}
         ]);
         assert_eq!(
-            versions_table("swap-item", &versions),
+            versions_table("swap-item", &typed::<Vec<PluginVersion>>(versions)),
             [
                 "   VERSION  STATUS    UPLOADED              BY     SIGNER  SIZE     SHA256        ACTIVATED",
                 "   3.0.0    rejected  2025-05-02 10:00:00Z  bob    -       119 KiB  aaaaaaaaaaaa  -",
@@ -884,6 +894,131 @@ mod tests {
                 "*  2.0.0    active    2025-05-01 09:30:12Z  alice  ci      2.6 MiB  bbbbbbbbbbbb  2025-05-01 09:30:13Z",
             ]
         );
-        assert_eq!(versions_table("x", &json!([])), ["no versions of x"]);
+        assert_eq!(versions_table("x", &[]), ["no versions of x"]);
+    }
+
+    /// What the server computes, as the server sends it.
+    fn server_outcome() -> crate::domain::registry::UploadOutcome {
+        use crate::domain::registry as d;
+        use crate::domain::{PluginKind, Timestamp};
+        let at = Timestamp::parse("2025-05-01T09:30:12.123Z").unwrap();
+        d::UploadOutcome {
+            version: d::PluginVersion {
+                name: "swap-item".into(),
+                kind: PluginKind::ChecklistItem,
+                version: "2.0.0".into(),
+                sha256: "0123456789abcdef0123".into(),
+                size_bytes: 2_726_297,
+                uploaded_at: at,
+                uploaded_by: "alice".into(),
+                signer: None,
+                status: d::VersionStatus::Active,
+                activated_at: Some(at),
+                rejection: None,
+            },
+            dry_run: false,
+            gates: vec![d::GateResult {
+                gate: d::Gate::Compile,
+                passed: true,
+                elapsed_ms: 812.34,
+                detail: String::new(),
+            }],
+            shadow: d::ShadowReport {
+                inputs: 1,
+                compared_with: None,
+                identical: 0,
+                differences: vec![d::ShadowDifference {
+                    input: "shadow:1".into(),
+                    recorded_at: at,
+                    active: None,
+                    candidate: json!({"status": "met"}),
+                    active_error: None,
+                }],
+                failures: vec![],
+            },
+            activation: Some(d::Activation {
+                name: "swap-item".into(),
+                version: "2.0.0".into(),
+                previous: None,
+                how: d::ActivationKind::Upload,
+                forced: false,
+                generation: 3,
+                elapsed_ms: 1.25,
+                downgrade_from: None,
+            }),
+            elapsed_ms: 900.0,
+        }
+    }
+
+    #[test]
+    fn the_cli_reads_the_reply_the_server_serializes() {
+        // The handler's reply: the domain outcome as the wire type, as JSON.
+        let sent = serde_json::to_string(&UploadOutcome::from(server_outcome())).unwrap();
+        let read: UploadOutcome = decode("PUT /api/plugins/swap-item", &sent).unwrap();
+        assert_eq!(read, UploadOutcome::from(server_outcome()));
+        assert_eq!(
+            push_summary(&read),
+            [
+                "swap-item 2.0.0 (checklist-item), 2.6 MiB, sha256 0123456789ab, unsigned",
+                "  ok   compile   812.3 ms",
+                "shadow: 1 recorded input (no active version to compare with): 0 identical, 1 different, 0 failed",
+                r#"  shadow:1: active none -> candidate {"status":"met"}"#,
+                "active: swap-item 2.0.0 (was none), generation 3, live in 1.2 ms",
+            ]
+        );
+        let versions =
+            serde_json::to_string(&[PluginVersion::from(server_outcome().version)]).unwrap();
+        let read: Vec<PluginVersion> =
+            decode("GET /api/plugins/swap-item/versions", &versions).unwrap();
+        assert_eq!(
+            versions_table("swap-item", &read)[1],
+            "*  2.0.0    active  2025-05-01 09:30:12Z  alice  -       2.6 MiB  0123456789ab  2025-05-01 09:30:12Z"
+        );
+    }
+
+    #[test]
+    fn a_reply_of_another_shape_is_an_error_naming_the_endpoint() {
+        let mut reply = serde_json::to_value(UploadOutcome::from(server_outcome())).unwrap();
+        // A field the server renamed: before, the CLI printed `?` for it.
+        let version = reply["version"].as_object_mut().unwrap();
+        let signer = version.remove("signer").unwrap();
+        version.insert("signedBy".into(), signer);
+        let err = decode::<UploadOutcome>("PUT /api/plugins/swap-item", &reply.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "PUT /api/plugins/swap-item answered something this regent cannot read"
+            ) && err.contains("missing field `signer`"),
+            "{err}"
+        );
+        let err = decode::<Vec<PluginSummary>>("GET /api/plugins", r#"{"plugins": []}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("GET /api/plugins answered"), "{err}");
+    }
+
+    #[test]
+    fn the_cli_reads_the_gate_failure_the_server_sends() {
+        use axum::response::IntoResponse as _;
+        let outcome = server_outcome();
+        let failure = crate::domain::registry::GateFailure {
+            gate: crate::domain::registry::Gate::Shadow,
+            message: "failed on 1 of 1 recorded inputs".into(),
+            gates: outcome.gates.clone(),
+            shadow: outcome.shadow.clone(),
+        };
+        let response = crate::api::ApiError::GateFailed(Box::new(failure)).into_response();
+        let status = response.status();
+        let body = Remote::block_on(async {
+            Ok(axum::body::to_bytes(response.into_body(), usize::MAX).await?)
+        })
+        .unwrap();
+        let e: anyhow::Error = RemoteError::of(status, std::str::from_utf8(&body).unwrap()).into();
+        // The server's message already names the gate.
+        assert_eq!(
+            explain(e).to_string(),
+            "gate `shadow` failed: failed on 1 of 1 recorded inputs"
+        );
     }
 }

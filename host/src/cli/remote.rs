@@ -9,8 +9,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use reqwest::StatusCode;
-use serde_json::Value;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::wire::{EmergencyStopStatus, ErrorBody, ErrorDetail, ReasonBody, StopReply};
+
+/// The server the CLI talks to when `REGENT_URL` is not set.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:4007";
 
 /// How long the quick calls (stop, resume, status) wait for an answer.
 const QUICK: Duration = Duration::from_secs(10);
@@ -20,32 +26,40 @@ pub struct Remote {
     token: String,
 }
 
-/// A non-2xx answer: its status, and its body (`{"error": {...}}` as the
-/// server words it, or the raw text as a JSON string).
+/// A non-2xx answer: its status, the server's `{"error": {...}}` when the
+/// body is one, and the body as it came.
 #[derive(Debug)]
 pub struct RemoteError {
     pub status: StatusCode,
-    pub body: Value,
+    pub error: Option<ErrorDetail>,
+    pub text: String,
 }
 
 impl RemoteError {
     pub fn of(status: StatusCode, text: &str) -> Self {
-        let body = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
-        Self { status, body }
+        // A proxy in front of the server may answer with its own text, so a
+        // body that is not the server's error shape is kept to be shown as is.
+        let error = serde_json::from_str::<ErrorBody>(text)
+            .ok()
+            .map(|body| body.error);
+        Self {
+            status,
+            error,
+            text: text.to_string(),
+        }
     }
 
     /// `error.code`, e.g. `gate_failed`.
     pub fn code(&self) -> Option<&str> {
-        self.body["error"]["code"].as_str()
+        self.error.as_ref().map(|e| e.code.as_str())
     }
 
     /// `error.message`, else the body as it came.
     pub fn message(&self) -> String {
-        match (&self.body["error"]["message"], &self.body) {
-            (Value::String(m), _) => m.clone(),
-            (_, Value::String(text)) if text.trim().is_empty() => "no details".into(),
-            (_, Value::String(text)) => text.clone(),
-            (_, body) => body.to_string(),
+        match &self.error {
+            Some(e) => e.message.clone(),
+            None if self.text.trim().is_empty() => "no details".into(),
+            None => self.text.clone(),
         }
     }
 }
@@ -58,6 +72,40 @@ impl fmt::Display for RemoteError {
 
 impl std::error::Error for RemoteError {}
 
+/// A 2xx answer that does not have the shape this `regent` expects: most
+/// likely a server of another version.
+///
+/// The parse error is part of the message rather than a `source`: it is the
+/// one useful detail, and `{:#}` would print it twice.
+#[derive(Debug, thiserror::Error)]
+#[error("{endpoint} answered something this regent cannot read ({cause}); is the server another version? The answer: {body}")]
+pub struct UnexpectedReply {
+    pub endpoint: String,
+    pub body: String,
+    pub cause: serde_json::Error,
+}
+
+/// Reads `text`, the answer of `endpoint` (`PUT /api/plugins/x`), as a `T`.
+pub fn decode<T: DeserializeOwned>(endpoint: &str, text: &str) -> Result<T, UnexpectedReply> {
+    serde_json::from_str(text).map_err(|cause| UnexpectedReply {
+        endpoint: endpoint.to_string(),
+        body: shorten(text),
+        cause,
+    })
+}
+
+/// Longest part of an unreadable answer quoted in an error.
+const QUOTED: usize = 500;
+
+fn shorten(text: &str) -> String {
+    if text.chars().count() <= QUOTED {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(QUOTED).collect();
+        format!("{cut}…")
+    }
+}
+
 impl Remote {
     /// For `stop`, `resume` and `status`: an operator's token.
     pub fn from_env() -> Result<Self> {
@@ -66,13 +114,12 @@ impl Remote {
 
     /// `who` completes "REGENT_TOKEN is not set: export ...".
     pub fn from_env_for(who: &str) -> Result<Self> {
-        let url = std::env::var("REGENT_URL")
-            .ok()
-            .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| "http://127.0.0.1:4007".into());
-        let token = std::env::var("REGENT_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty())
+        let env = crate::config::Sources::new(&crate::config::process_env);
+        let url = env
+            .text(None, "REGENT_URL", None)
+            .unwrap_or_else(|| DEFAULT_URL.into());
+        let token = env
+            .env("REGENT_TOKEN")
             .with_context(|| format!("REGENT_TOKEN is not set: export {who}"))?;
         Ok(Self {
             url: url.trim().trim_end_matches('/').to_string(),
@@ -122,9 +169,10 @@ impl Remote {
             .bearer_auth(&self.token)
     }
 
-    /// Sends `req` and reads the JSON answer; a non-2xx answer becomes a
-    /// [`RemoteError`] (inside the `anyhow::Error`, for `downcast_ref`).
-    pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+    /// Sends `req` and returns the body of a 2xx answer; a non-2xx answer
+    /// becomes a [`RemoteError`] (inside the `anyhow::Error`, for
+    /// `downcast_ref`).
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<String> {
         let resp = req.send().await.map_err(|e| {
             if e.is_timeout() {
                 anyhow!("Regent at {} did not answer in time", self.url)
@@ -133,82 +181,90 @@ impl Remote {
             }
         })?;
         let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
+        let text = resp.text().await;
         if !status.is_success() {
-            return Err(RemoteError::of(status, &text).into());
+            // The status says what happened even when the body is cut off.
+            return Err(RemoteError::of(status, &text.unwrap_or_default()).into());
         }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        text.with_context(|| format!("cannot read the answer of Regent at {}", self.url))
     }
 
-    /// One JSON call; a non-2xx answer becomes an error quoting the server.
-    pub fn call_with(
+    /// One JSON call, its answer read as a `T`; a non-2xx answer becomes an
+    /// error quoting the server, an answer of another shape an
+    /// [`UnexpectedReply`] naming the endpoint.
+    pub fn call_with<T: DeserializeOwned>(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<&impl Serialize>,
         timeout: Duration,
-    ) -> Result<Value> {
-        Self::block_on(async {
+    ) -> Result<T> {
+        let endpoint = format!("{method} {path}");
+        let text = Self::block_on(async {
             let client = Self::client(timeout)?;
             let mut req = self.request(&client, method, path);
             if let Some(b) = body {
-                req = req.json(&b);
+                req = req.json(b);
             }
             self.send(req).await
-        })
+        })?;
+        Ok(decode(&endpoint, &text)?)
     }
 
     /// [`Remote::call_with`] with a short timeout.
-    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T> {
         self.call_with(method, path, body, QUICK)
     }
 }
 
-fn show(status: &Value) -> String {
-    if status["active"].as_bool() == Some(true) {
+fn show(status: &EmergencyStopStatus) -> String {
+    if status.active {
+        let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "(not recorded)".into());
         format!(
             "STOPPED since {} by {}: {}",
-            status["since"].as_str().unwrap_or("?"),
-            status["by"].as_str().unwrap_or("?"),
-            status["reason"].as_str().unwrap_or("?")
+            or_unknown(status.since.map(|t| t.to_string())),
+            or_unknown(status.by.clone()),
+            or_unknown(status.reason.clone()),
         )
     } else {
-        let last = status["lastActivatedAt"]
-            .as_str()
+        let last = status
+            .last_activated_at
             .map(|t| format!(" (last stopped {t})"))
             .unwrap_or_default();
         format!("RUNNING: autonomous operation is allowed{last}")
     }
 }
 
+fn set_stop(path: &str, reason: &str) -> Result<StopReply> {
+    let body = ReasonBody {
+        reason: reason.to_string(),
+    };
+    Remote::from_env()?.call(Method::POST, path, Some(&body))
+}
+
 pub fn stop(reason: &str) -> Result<()> {
-    let r = Remote::from_env()?;
-    let status = r.call(
-        reqwest::Method::POST,
-        "/api/emergency-stop",
-        Some(serde_json::json!({ "reason": reason })),
-    )?;
-    if status["changed"].as_bool() == Some(false) {
+    let reply = set_stop("/api/emergency-stop", reason)?;
+    if !reply.changed {
         println!("already stopped; nothing changed");
     }
-    println!("{}", show(&status));
+    println!("{}", show(&reply.status));
     Ok(())
 }
 
 pub fn resume(reason: &str) -> Result<()> {
-    let r = Remote::from_env()?;
-    let status = r.call(
-        reqwest::Method::POST,
-        "/api/emergency-stop/resume",
-        Some(serde_json::json!({ "reason": reason })),
-    )?;
-    println!("{}", show(&status));
+    let reply = set_stop("/api/emergency-stop/resume", reason)?;
+    println!("{}", show(&reply.status));
     Ok(())
 }
 
 pub fn status() -> Result<()> {
-    let r = Remote::from_env()?;
-    let status = r.call(reqwest::Method::GET, "/api/emergency-stop", None)?;
+    let status: EmergencyStopStatus =
+        Remote::from_env()?.call(Method::GET, "/api/emergency-stop", None::<&()>)?;
     println!("{}", show(&status));
     Ok(())
 }
@@ -230,5 +286,42 @@ mod tests {
         assert_eq!(e.to_string(), "502 Bad Gateway: upstream down");
         let e = RemoteError::of(StatusCode::NOT_FOUND, r#"{"x":1}"#);
         assert_eq!(e.to_string(), r#"404 Not Found: {"x":1}"#);
+    }
+
+    #[test]
+    fn the_cli_reads_the_stop_reply_the_server_serializes() {
+        let at = crate::domain::Timestamp::parse("2026-11-01T10:00:00Z").unwrap();
+        let status = crate::domain::control::EmergencyStopStatus {
+            active: true,
+            since: Some(at),
+            by: Some("oncall".into()),
+            reason: Some("drill".into()),
+            last_activated_at: Some(at),
+            last_resumed_at: None,
+        };
+        // The handler's reply, as it goes on the wire.
+        let sent = serde_json::to_string(&StopReply {
+            status: status.into(),
+            changed: true,
+        })
+        .unwrap();
+        let read: StopReply = decode("POST /api/emergency-stop", &sent).unwrap();
+        assert!(read.changed);
+        assert_eq!(
+            show(&read.status),
+            "STOPPED since 2026-11-01T10:00:00Z by oncall: drill"
+        );
+        // A status without a field it always has is refused, not shown as "none".
+        let err = decode::<EmergencyStopStatus>(
+            "GET /api/emergency-stop",
+            r#"{"active": false, "since": null, "by": null, "reason": null, "lastResumedAt": null}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("GET /api/emergency-stop answered")
+                && err.contains("missing field `lastActivatedAt`"),
+            "{err}"
+        );
     }
 }

@@ -5,18 +5,19 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::api::auth::Caller;
 use crate::api::extract::{blocking, json_body, limit, optional_json_body, query, MAX_LIMIT};
 use crate::api::{ApiError, AppState};
 use crate::domain::auth::Principal;
 use crate::domain::control::{
-    AuthorizeRequest, Decision, DecisionRecord, EmergencyStopStatus, NewStep, NewWorkflow, Step,
-    Workflow, WorkflowStatus,
+    AuthorizeRequest, Decision, DecisionRecord, NewStep, NewWorkflow, Step, Workflow,
+    WorkflowStatus,
 };
 use crate::domain::Timestamp;
 use crate::service::AuthorizeReply;
+use crate::wire::{EmergencyStopStatus, ReasonBody, StopReply};
 
 /// Asks whether a command may run now. Answers once the decision is in the
 /// decision log, whose id it returns.
@@ -68,28 +69,12 @@ pub async fn decisions(
     .await
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonBody {
-    #[schema(schema_with = crate::domain::text::text_1000)]
-    reason: String,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct StopReply {
-    #[serde(flatten)]
-    status: EmergencyStopStatus,
-    /// False when the call found the stop already in that state.
-    changed: bool,
-}
-
 #[utoipa::path(get, path = "/api/emergency-stop", tag = "control", security(("bearer" = [])),
     responses((status = 200, body = EmergencyStopStatus)))]
 pub async fn stop_status(
     State(state): State<AppState>,
 ) -> Result<Json<EmergencyStopStatus>, ApiError> {
-    blocking(move || Ok(Json(state.services.control.emergency_stop_status()?))).await
+    blocking(move || Ok(Json(state.services.control.emergency_stop_status()?.into()))).await
 }
 
 /// Denies every authorize call and every assignment until resumed.
@@ -128,7 +113,10 @@ async fn set_stop(
                 .services
                 .control
                 .set_emergency_stop(stop, &req.reason, &who, Timestamp::now())?;
-        Ok(Json(StopReply { status, changed }))
+        Ok(Json(StopReply {
+            status: status.into(),
+            changed,
+        }))
     })
     .await
 }

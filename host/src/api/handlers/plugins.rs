@@ -10,14 +10,23 @@ use crate::api::extract::{blocking, json_body, json_value, limit, query, MAX_SHO
 use crate::api::{ApiError, AppState};
 use crate::domain::readiness::{Assessment, ReadinessContext};
 use crate::evaluation::Evaluated;
-use crate::runtime::PluginSummary;
+
 use crate::storage::EvaluationRecord;
+use crate::wire::PluginSummary;
 
 /// Every loaded plugin.
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins", security(("bearer" = [])),
     responses((status = 200, body = [PluginSummary])))]
 pub async fn list_plugins(State(state): State<AppState>) -> Json<Vec<PluginSummary>> {
-    Json(state.services.plugins.list())
+    Json(
+        state
+            .services
+            .plugins
+            .list()
+            .into_iter()
+            .map(|p| PluginSummary::from(&p))
+            .collect(),
+    )
 }
 
 #[utoipa::path(get, path = "/api/plugins/{name}", tag = "plugins", security(("bearer" = [])),
@@ -26,7 +35,9 @@ pub async fn get_plugin(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<PluginSummary>, ApiError> {
-    Ok(Json(state.services.plugins.get(&name)?))
+    Ok(Json(PluginSummary::from(
+        &state.services.plugins.get(&name)?,
+    )))
 }
 
 /// Evaluates one plugin on a JSON input of its kind, and records it.

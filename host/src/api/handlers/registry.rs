@@ -5,41 +5,16 @@ use axum::extract::multipart::{Field, Multipart, MultipartRejection};
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde::Deserialize;
 
 use crate::api::auth::Caller;
 use crate::api::extract::{blocking, json_body, query};
 use crate::api::{ApiError, AppState};
-use crate::domain::registry::{
-    Activation, ActivationKind, PluginVersion, UploadOptions, UploadOutcome,
-};
+use crate::domain::registry::{ActivationKind, UploadOptions};
 use crate::runtime::manifest::check_name;
 use crate::service::registry::{Candidate, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES};
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct UploadQuery {
-    /// Make it active once it passes every gate (default true).
-    activate: Option<bool>,
-    /// Run every gate and the shadow run, store nothing (default false).
-    dry_run: Option<bool>,
-    /// Activate despite errors or timeouts on recorded inputs; audited.
-    force: Option<bool>,
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ForceQuery {
-    force: Option<bool>,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ActivateBody {
-    version: String,
-}
+use crate::wire::{
+    ActivateBody, Activation, ForceQuery, PluginVersion, UploadOutcome, UploadQuery,
+};
 
 fn plugin_name(name: &str) -> Result<(), ApiError> {
     check_name(name).map_err(|e| ApiError::BadRequest(format!("plugin {e}")))
@@ -174,13 +149,13 @@ pub async fn upload(
         signature,
     };
     blocking(move || {
-        Ok(Json(state.services.registry.upload(
-            &name,
-            candidate,
-            options,
-            &who,
-            ActivationKind::Upload,
-        )?))
+        Ok(Json(
+            state
+                .services
+                .registry
+                .upload(&name, candidate, options, &who, ActivationKind::Upload)?
+                .into(),
+        ))
     })
     .await
 }
@@ -193,7 +168,18 @@ pub async fn versions(
     Path(name): Path<String>,
 ) -> Result<Json<Vec<PluginVersion>>, ApiError> {
     plugin_name(&name)?;
-    blocking(move || Ok(Json(state.services.registry.versions(&name)?))).await
+    blocking(move || {
+        Ok(Json(
+            state
+                .services
+                .registry
+                .versions(&name)?
+                .into_iter()
+                .map(PluginVersion::from)
+                .collect(),
+        ))
+    })
+    .await
 }
 
 /// Makes a stored version active, after the gates run again on today's
@@ -213,12 +199,13 @@ pub async fn activate(
     let force = query(q)?.force.unwrap_or(false);
     let req: ActivateBody = json_body(body)?;
     blocking(move || {
-        Ok(Json(state.services.registry.activate(
-            &name,
-            &req.version,
-            force,
-            &who,
-        )?))
+        Ok(Json(
+            state
+                .services
+                .registry
+                .activate(&name, &req.version, force, &who)?
+                .into(),
+        ))
     })
     .await
 }
@@ -234,7 +221,7 @@ pub async fn rollback(
 ) -> Result<Json<Activation>, ApiError> {
     let who = caller.0.id;
     plugin_name(&name)?;
-    blocking(move || Ok(Json(state.services.registry.rollback(&name, &who)?))).await
+    blocking(move || Ok(Json(state.services.registry.rollback(&name, &who)?.into()))).await
 }
 
 /// Deletes an inactive (or rejected) version; an active one is refused.
@@ -248,5 +235,14 @@ pub async fn delete_version(
 ) -> Result<Json<PluginVersion>, ApiError> {
     let who = caller.0.id;
     plugin_name(&name)?;
-    blocking(move || Ok(Json(state.services.registry.delete(&name, &version, &who)?))).await
+    blocking(move || {
+        Ok(Json(
+            state
+                .services
+                .registry
+                .delete(&name, &version, &who)?
+                .into(),
+        ))
+    })
+    .await
 }
