@@ -6,6 +6,8 @@
 //! - [`evaluation`]: JSON in, plugin out — shared by the API and the CLI;
 //! - [`oidc`]: verifying the identity provider's JWTs (OIDC) into an identity with roles;
 //! - [`api`]: the HTTP API (axum), a thin layer over the rest;
+//! - [`metrics`]: the Prometheus exposition (prometheus-client);
+//! - [`telemetry`]: logs, request spans and the optional OTLP export;
 //! - [`fuzz`]: fuzz targets for what the host reads from outside.
 
 pub mod api;
@@ -14,8 +16,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod evaluation;
-pub mod exporter;
 pub mod fuzz;
+pub mod metrics;
 pub mod oidc;
 pub mod runtime;
 pub mod safe_fs;

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use super::auth::TokenCache;
-use crate::exporter::Exporter;
+use crate::metrics::Metrics;
 use crate::runtime::{ActivePlugins, PluginRuntime};
 use crate::service::registry::PluginRegistry;
 use crate::service::Governance;
@@ -16,7 +16,8 @@ pub struct AppState {
     pub registry: Arc<PluginRegistry>,
     pub db: Arc<Database>,
     pub governance: Arc<Governance>,
-    pub exporter: Arc<Exporter>,
+    /// Every metric `/metrics` serves; `metrics` below is who may scrape it.
+    pub exporter: Arc<Metrics>,
     pub tokens: Arc<TokenCache>,
     /// Verifies people's JWTs when `[auth.oidc]` is configured.
     pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,

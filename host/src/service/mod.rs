@@ -24,7 +24,7 @@ use crate::domain::auth::{Principal, Role};
 use crate::domain::governance::{days_between, DecisionError, GovernanceState, DAY_MS};
 use crate::domain::metrics::MetricsReport;
 use crate::domain::{Phase, Timestamp};
-use crate::exporter::Exporter;
+use crate::metrics::Metrics;
 use crate::runtime::{ActivePlugins, PluginRuntime};
 use crate::storage::{Database, StorageError};
 
@@ -98,7 +98,7 @@ pub struct Governance {
     /// once and uses it to the end.
     pub plugins: Arc<ActivePlugins>,
     pub settings: GovernanceSettings,
-    pub exporter: Arc<Exporter>,
+    pub exporter: Arc<Metrics>,
     /// When `/metrics` was last scraped: the "monitoring in place" fact.
     last_scrape_ms: AtomicI64,
     /// A command service's database to copy commands from, and how far.
@@ -118,7 +118,7 @@ impl Governance {
         runtime: Arc<PluginRuntime>,
         plugins: Arc<ActivePlugins>,
         settings: GovernanceSettings,
-        exporter: Arc<Exporter>,
+        exporter: Arc<Metrics>,
     ) -> Self {
         Self {
             db,
@@ -274,8 +274,8 @@ impl Governance {
     pub fn prometheus_figures(
         &self,
         now: Timestamp,
-    ) -> ServiceResult<crate::exporter::GovernanceFigures> {
-        use crate::exporter::{GovernanceFigures, ReadinessFigures};
+    ) -> ServiceResult<crate::metrics::GovernanceFigures> {
+        use crate::metrics::{GovernanceFigures, ReadinessFigures};
         let state = self.db.state()?;
         let plugins = self.plugins.current();
         let week = self.metrics(Timestamp(now.millis() - 7 * DAY_MS), now)?;
@@ -304,7 +304,8 @@ impl Governance {
             ],
             readiness,
             breaker_events: self.db.breaker_event_totals()?,
-            unresolved_breaker_events: self.db.unresolved_events()?.len() as u64,
+            // Counted in SQL: the events themselves are never loaded for a scrape.
+            unresolved_breaker_events: self.db.unresolved_breaker_event_count()?,
             incidents_by_severity: vec![
                 ("low", u64::from(incidents.low)),
                 ("medium", u64::from(incidents.medium)),
@@ -318,7 +319,7 @@ impl Governance {
             control: self.control_figures(state.emergency_stop)?,
             active_plugins: plugins
                 .iter()
-                .map(|p| crate::exporter::ActivePluginFigure {
+                .map(|p| crate::metrics::ActivePluginFigure {
                     name: p.name().to_string(),
                     kind: p.kind().world().to_string(),
                     version: p.version().to_string(),
@@ -332,9 +333,9 @@ impl Governance {
     fn control_figures(
         &self,
         emergency_stop: bool,
-    ) -> ServiceResult<crate::exporter::ControlFigures> {
+    ) -> ServiceResult<crate::metrics::ControlFigures> {
         let (assignments, failed_assignments) = self.db.assignment_totals()?;
-        Ok(crate::exporter::ControlFigures {
+        Ok(crate::metrics::ControlFigures {
             decisions: self
                 .db
                 .decision_totals()?

@@ -13,6 +13,7 @@ mod command_source;
 mod commands;
 mod control;
 mod events;
+mod gauges;
 mod governance;
 mod plugins;
 mod retention;
