@@ -936,19 +936,19 @@ min = 0.99
         let c = load(None, &[]).unwrap();
         assert_eq!(c.tracing.otlp_endpoint, None);
         assert_eq!(c.metrics.store_cache_ms, 1000);
-        let file = "[tracing]\notlp_endpoint = \"http://collector:4318\"\n[metrics]\nstore_cache_ms = 0\n";
+        let file =
+            "[tracing]\notlp_endpoint = \"http://collector:4318\"\n[metrics]\nstore_cache_ms = 0\n";
         let c = load(Some(file), &[]).unwrap();
         assert_eq!(
             c.tracing.otlp_endpoint.as_deref(),
             Some("http://collector:4318")
         );
         assert_eq!(c.metrics.store_cache_ms, 0);
-        let c = load(
-            Some(file),
-            &[("REGENT_OTLP_ENDPOINT", "http://other:4318")],
-        )
-        .unwrap();
-        assert_eq!(c.tracing.otlp_endpoint.as_deref(), Some("http://other:4318"));
+        let c = load(Some(file), &[("REGENT_OTLP_ENDPOINT", "http://other:4318")]).unwrap();
+        assert_eq!(
+            c.tracing.otlp_endpoint.as_deref(),
+            Some("http://other:4318")
+        );
         let err = load(Some("[tracing]\notlp_endpoint = \"collector:4318\"\n"), &[])
             .unwrap_err()
             .to_string();

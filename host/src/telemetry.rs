@@ -276,18 +276,20 @@ mod tests {
         let seen = posts.clone();
         let collector = axum::Router::new().route(
             "/v1/traces",
-            axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                let seen = seen.clone();
-                async move {
-                    let protobuf = headers
-                        .get("content-type")
-                        .is_some_and(|v| v.as_bytes() == b"application/x-protobuf");
-                    if protobuf && !body.is_empty() {
-                        seen.fetch_add(1, Ordering::SeqCst);
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let seen = seen.clone();
+                    async move {
+                        let protobuf = headers
+                            .get("content-type")
+                            .is_some_and(|v| v.as_bytes() == b"application/x-protobuf");
+                        if protobuf && !body.is_empty() {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                        }
+                        axum::http::StatusCode::OK
                     }
-                    axum::http::StatusCode::OK
-                }
-            }),
+                },
+            ),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -307,6 +309,9 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert!(posts.load(Ordering::SeqCst) >= 1, "no span reached the collector");
+        assert!(
+            posts.load(Ordering::SeqCst) >= 1,
+            "no span reached the collector"
+        );
     }
 }

@@ -119,7 +119,13 @@ impl Metrics {
         self.swaps.rejected(gate);
     }
 
-    pub fn plugin_evaluated(&self, plugin: &str, kind: PluginKind, elapsed: Duration, failed: bool) {
+    pub fn plugin_evaluated(
+        &self,
+        plugin: &str,
+        kind: PluginKind,
+        elapsed: Duration,
+        failed: bool,
+    ) {
         self.plugins.evaluated(plugin, kind, elapsed, failed);
     }
 
@@ -289,11 +295,17 @@ mod tests {
             .render(Arc::new(GovernanceFigures::default()))
             .unwrap();
         for gate in crate::domain::registry::Gate::ALL {
-            let line = format!("regent_plugin_rejections_total{{gate=\"{}\"}} 0", gate.as_str());
+            let line = format!(
+                "regent_plugin_rejections_total{{gate=\"{}\"}} 0",
+                gate.as_str()
+            );
             assert!(text.lines().any(|l| l == line), "{line}: {text}");
         }
         for kind in crate::domain::retention::Kept::ALL {
-            let line = format!("regent_retention_deleted_total{{table=\"{}\"}} 0", kind.as_str());
+            let line = format!(
+                "regent_retention_deleted_total{{table=\"{}\"}} 0",
+                kind.as_str()
+            );
             assert!(text.lines().any(|l| l == line), "{line}: {text}");
         }
     }

@@ -74,7 +74,13 @@ impl PluginMetrics {
         }
     }
 
-    pub(super) fn evaluated(&self, plugin: &str, kind: PluginKind, elapsed: Duration, failed: bool) {
+    pub(super) fn evaluated(
+        &self,
+        plugin: &str,
+        kind: PluginKind,
+        elapsed: Duration,
+        failed: bool,
+    ) {
         self.series.with(
             &kind,
             plugin,
@@ -124,7 +130,7 @@ impl SwapMetrics {
         let rejections = Family::<GateLabels, Counter>::default();
         // Every gate from zero, so an alert on a rate sees the series.
         for gate in Gate::ALL {
-            rejections.get_or_create(&GateLabels {
+            rejections.get_or_create_owned(&GateLabels {
                 gate: gate.as_str(),
             });
         }
@@ -162,9 +168,7 @@ impl SwapMetrics {
     }
 
     pub(super) fn rejected(&self, gate: &'static str) {
-        self.rejections
-            .get_or_create(&GateLabels { gate })
-            .inc();
+        self.rejections.get_or_create(&GateLabels { gate }).inc();
     }
 }
 

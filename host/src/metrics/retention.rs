@@ -21,7 +21,7 @@ impl RetentionMetrics {
         let deleted = Family::<TableLabel, Counter>::default();
         // Every kind from zero, so a rate over a table never pruned yet is 0, not absent.
         for kind in Kept::ALL {
-            deleted.get_or_create(&TableLabel {
+            deleted.get_or_create_owned(&TableLabel {
                 table: kind.as_str(),
             });
         }
