@@ -13,6 +13,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderName, Request, Response};
 use opentelemetry::trace::TracerProvider as _;
@@ -202,24 +203,29 @@ fn record_response<B>(response: &Response<B>, latency: Duration, span: &Span) {
     tracing::debug!(status = status.as_u16(), "replied");
 }
 
+type MakeRequestSpan = fn(&Request<Body>) -> Span;
+type RecordResponse = fn(&Response<Body>, Duration, &Span);
+
+/// [`trace_layer`]'s type: nothing logged at a request's start, its body's
+/// chunks or a failure; the response recorded on the span.
+pub type RequestTraceLayer = TraceLayer<
+    SharedClassifier<ServerErrorsAsFailures>,
+    MakeRequestSpan,
+    (),
+    RecordResponse,
+    (),
+    (),
+    (),
+>;
+
 /// The trace layer: one `request` span per request, everything the handler
 /// does (and the blocking work it hands off) inside it. Failures are logged
 /// where they are understood (the API's errors), not again here.
-pub fn trace_layer() -> TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    fn(&Request<axum::body::Body>) -> Span,
-    (),
-    fn(&Response<axum::body::Body>, Duration, &Span),
-    (),
-    (),
-    (),
-> {
+pub fn trace_layer() -> RequestTraceLayer {
     TraceLayer::new_for_http()
-        .make_span_with(request_span::<axum::body::Body> as fn(&Request<axum::body::Body>) -> Span)
+        .make_span_with(request_span::<Body> as MakeRequestSpan)
         .on_request(())
-        .on_response(
-            record_response::<axum::body::Body> as fn(&Response<axum::body::Body>, Duration, &Span),
-        )
+        .on_response(record_response::<Body> as RecordResponse)
         .on_body_chunk(())
         .on_eos(())
         .on_failure(())

@@ -3,7 +3,6 @@
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::store::family::{counters, gauge};
-use super::text::Escaped;
 use super::GovernanceFigures;
 
 pub(super) fn encode(
@@ -17,9 +16,9 @@ pub(super) fn encode(
         g.breaker_events.iter().map(|(rule, action, severity, n)| {
             (
                 [
-                    ("rule_name", Escaped(rule)),
-                    ("action", Escaped(action)),
-                    ("alert_severity", Escaped(severity)),
+                    ("rule_name", rule.as_str()),
+                    ("action", action.as_str()),
+                    ("alert_severity", severity.as_str()),
                 ],
                 *n,
             )

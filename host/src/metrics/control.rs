@@ -4,7 +4,6 @@
 use prometheus_client::encoding::DescriptorEncoder;
 
 use super::store::family::{counters, gauge, gauges};
-use super::text::Escaped;
 
 /// The control plane's figures, read from the store at scrape time.
 #[derive(Debug, Clone, Default)]
@@ -57,7 +56,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, c: &ControlFigures) -> Result<()
         "Engines' governance events, by engine and severity.",
         c.events.iter().map(|(engine, severity, n)| {
             (
-                [("engine", Escaped(engine)), ("severity", Escaped(severity))],
+                [("engine", engine.as_str()), ("severity", severity.as_str())],
                 *n,
             )
         }),
@@ -68,6 +67,6 @@ pub(super) fn encode(e: &mut DescriptorEncoder, c: &ControlFigures) -> Result<()
         "The newest risk report's score (0-100), by category.",
         c.risk_by_category
             .iter()
-            .map(|(category, score)| ([("category", Escaped(category))], *score)),
+            .map(|(category, score)| ([("category", category.as_str())], *score)),
     )
 }

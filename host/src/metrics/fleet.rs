@@ -9,7 +9,6 @@ use prometheus_client::registry::Registry;
 use super::control::ControlFigures;
 use super::seconds_histogram;
 use super::store::family::{counter, gauges};
-use super::text::Escaped;
 
 pub(super) struct AssignmentMetrics {
     duration: Histogram,
@@ -51,7 +50,7 @@ pub(super) fn encode(e: &mut DescriptorEncoder, c: &ControlFigures) -> Result<()
         "Budget remaining, by agent.",
         c.agents
             .iter()
-            .map(|(agent, budget, _)| ([("agent", Escaped(agent))], *budget)),
+            .map(|(agent, budget, _)| ([("agent", agent.as_str())], *budget)),
     )?;
     gauges(
         e,
@@ -59,6 +58,6 @@ pub(super) fn encode(e: &mut DescriptorEncoder, c: &ControlFigures) -> Result<()
         "1 while an agent's circuit breaker is tripped.",
         c.agents
             .iter()
-            .map(|(agent, _, tripped)| ([("agent", Escaped(agent))], u32::from(*tripped))),
+            .map(|(agent, _, tripped)| ([("agent", agent.as_str())], u32::from(*tripped))),
     )
 }

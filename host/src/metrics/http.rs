@@ -8,13 +8,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::text::LabelText;
 use super::{seconds_histogram, SeriesIndex};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
-    method: LabelText,
-    route: LabelText,
+    method: String,
+    route: String,
 }
 
 pub(super) struct HttpMetrics {
@@ -44,8 +43,8 @@ impl HttpMetrics {
             route,
             || {
                 self.duration.get_or_create_owned(&RequestLabels {
-                    method: LabelText(method.to_string()),
-                    route: LabelText(route.to_string()),
+                    method: method.to_string(),
+                    route: route.to_string(),
                 })
             },
             |h| h.observe(elapsed.as_secs_f64()),

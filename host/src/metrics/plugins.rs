@@ -10,7 +10,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::store::family::{gauge, gauges};
-use super::text::{Escaped, LabelText};
 use super::{seconds_histogram, GovernanceFigures, SeriesIndex};
 use crate::domain::registry::Gate;
 use crate::domain::PluginKind;
@@ -26,7 +25,7 @@ pub struct ActivePluginFigure {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct PluginLabels {
-    plugin: LabelText,
+    plugin: String,
     kind: &'static str,
 }
 
@@ -86,7 +85,7 @@ impl PluginMetrics {
             plugin,
             || {
                 let labels = PluginLabels {
-                    plugin: LabelText(plugin.to_string()),
+                    plugin: plugin.to_string(),
                     kind: kind.world(),
                 };
                 PluginSeries {
@@ -109,7 +108,7 @@ impl PluginMetrics {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct SwapLabels {
-    plugin: LabelText,
+    plugin: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -161,7 +160,7 @@ impl SwapMetrics {
     pub(super) fn swapped(&self, plugin: &str, elapsed: Duration) {
         self.swaps
             .get_or_create(&SwapLabels {
-                plugin: LabelText(plugin.to_string()),
+                plugin: plugin.to_string(),
             })
             .inc();
         self.activation.observe(elapsed.as_secs_f64());
@@ -184,10 +183,10 @@ pub(super) fn encode_active(
         g.active_plugins.iter().map(|p| {
             (
                 [
-                    ("plugin", Escaped(&p.name)),
-                    ("kind", Escaped(&p.kind)),
-                    ("version", Escaped(&p.version)),
-                    ("sha256", Escaped(&p.sha256)),
+                    ("plugin", p.name.as_str()),
+                    ("kind", p.kind.as_str()),
+                    ("version", p.version.as_str()),
+                    ("sha256", p.sha256.as_str()),
                 ],
                 1u32,
             )

@@ -6,41 +6,9 @@
 //! `regent_commands_total 3`). The 0.0.4 parser, promtool's linter and the
 //! dashboards expect the family to carry the sample's name, so the HELP and
 //! TYPE lines of counters are renamed here; the samples are already right.
-
-use std::fmt;
-
-use prometheus_client::encoding::{EncodeLabelValue, LabelValueEncoder};
-
-/// A label value from outside (a plugin, agent, engine or rule name), escaped
-/// as the text format requires when it is written, not when it is recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct LabelText(pub String);
-
-impl EncodeLabelValue for LabelText {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
-        Escaped(&self.0).encode(encoder)
-    }
-}
-
-/// A borrowed label value, escaped when written (for figures encoded once
-/// per scrape).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Escaped<'a>(pub &'a str);
-
-impl EncodeLabelValue for Escaped<'_> {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
-        use fmt::Write;
-        for c in self.0.chars() {
-            match c {
-                '\\' => encoder.write_str("\\\\")?,
-                '"' => encoder.write_str("\\\"")?,
-                '\n' => encoder.write_str("\\n")?,
-                c => encoder.write_char(c)?,
-            }
-        }
-        Ok(())
-    }
-}
+//! Bucket lines get back the shape they had: `le` last, and whole bounds
+//! written as integers (`le="1"`, not `le="1.0"`), so series keep their
+//! identity across the upgrade. Label values are escaped by prometheus-client.
 
 /// Rewrites OpenMetrics text (as prometheus-client encodes a registry, no
 /// `# EOF`) into the Prometheus text format 0.0.4.
@@ -74,12 +42,42 @@ pub(crate) fn to_prometheus_text(open_metrics: &str) -> String {
             // Neither exists in 0.0.4.
         } else {
             flush_help(&mut out, pending_help.take(), false);
-            out.push_str(line);
+            push_sample(&mut out, line);
             out.push('\n');
         }
     }
     flush_help(&mut out, pending_help, false);
     out
+}
+
+/// A bucket's `le` moves after the series' own labels.
+fn push_sample(out: &mut String, line: &str) {
+    // `name{le="0.005",plugin="x"} 2`: the bound, then the other labels.
+    let Some((name, rest)) = line.split_once("{le=\"") else {
+        out.push_str(line);
+        return;
+    };
+    let Some((bound, after_bound)) = rest.split_once('"') else {
+        out.push_str(line);
+        return;
+    };
+    // The value has no `} `; a label value may, so the last one ends the labels.
+    let Some(end) = after_bound.rfind("} ") else {
+        out.push_str(line);
+        return;
+    };
+    let (labels, value) = after_bound.split_at(end);
+    let others = labels.strip_prefix(',').unwrap_or(labels);
+    out.push_str(name);
+    out.push('{');
+    if !others.is_empty() {
+        out.push_str(others);
+        out.push(',');
+    }
+    out.push_str("le=\"");
+    out.push_str(bound.strip_suffix(".0").unwrap_or(bound));
+    out.push('"');
+    out.push_str(value);
 }
 
 fn flush_help(out: &mut String, help: Option<(&str, &str)>, counter: bool) {
@@ -116,6 +114,21 @@ mod tests {
              # HELP regent_workflows_paused Workflows paused.\n\
              # TYPE regent_workflows_paused gauge\n\
              regent_workflows_paused 0\n"
+        );
+    }
+
+    #[test]
+    fn buckets_keep_le_last_and_whole_bounds_as_integers() {
+        let open = "h_bucket{le=\"0.005\",plugin=\"a} b\",kind=\"k\"} 2\n\
+                    h_bucket{le=\"1.0\"} 3\n\
+                    h_bucket{le=\"+Inf\",route=\"/x\"} 4\n\
+                    h_sum{route=\"/x\"} 1.5\n";
+        assert_eq!(
+            to_prometheus_text(open),
+            "h_bucket{plugin=\"a} b\",kind=\"k\",le=\"0.005\"} 2\n\
+             h_bucket{le=\"1\"} 3\n\
+             h_bucket{route=\"/x\",le=\"+Inf\"} 4\n\
+             h_sum{route=\"/x\"} 1.5\n"
         );
     }
 }
