@@ -91,6 +91,10 @@
 //!
 //! [metrics]
 //! require_token = false                    # true: anonymous GET /metrics is 401
+//! store_cache_ms = 1000                    # the store's figures serve scrapes this long (0: read each time)
+//!
+//! [tracing]                                # request spans to an OpenTelemetry collector; off by default
+//! otlp_endpoint = "http://127.0.0.1:4318"  # or REGENT_OTLP_ENDPOINT; OTLP over HTTP/protobuf, /v1/traces added
 //!
 //! [audit]                                  # signed checkpoints of the audit chain
 //! checkpoint_key_file = "/etc/regent/audit.key"   # from `regent audit keygen`
@@ -172,6 +176,8 @@ struct FileConfig {
     #[serde(default)]
     metrics: MetricsSettings,
     #[serde(default)]
+    tracing: TracingSettings,
+    #[serde(default)]
     audit: AuditSettings,
     compile: Option<CompileSettings>,
 }
@@ -218,12 +224,34 @@ pub struct TlsSettings {
     pub key_file: PathBuf,
 }
 
-/// `[metrics]`: who may scrape `/metrics`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// `[metrics]`: who may scrape `/metrics`, and how fresh the store's
+/// figures are.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {
     /// Anonymous scrapes get 401; a `scraper` (or admin) token is needed.
     pub require_token: bool,
+    /// One read of the store's figures serves the scrapes of this many
+    /// milliseconds; 0 reads the store on every scrape.
+    pub store_cache_ms: u64,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            require_token: false,
+            store_cache_ms: 1000,
+        }
+    }
+}
+
+/// `[tracing]`: where request spans are exported, if anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TracingSettings {
+    /// An OpenTelemetry collector's OTLP/HTTP address (`http://host:4318`);
+    /// spans go to its `/v1/traces`. `None`: no export.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `[audit]`: signed checkpoints of the audit chain, kept outside the
@@ -492,6 +520,8 @@ pub struct ServeConfig {
     /// `[tls]`; `None` serves plain HTTP.
     pub tls: Option<TlsSettings>,
     pub metrics: MetricsSettings,
+    /// `[tracing]`, or `REGENT_OTLP_ENDPOINT`.
+    pub tracing: TracingSettings,
     pub audit: AuditSettings,
 }
 
@@ -519,6 +549,7 @@ impl ServeConfig {
             retention: RetentionPolicy::default(),
             tls: None,
             metrics: MetricsSettings::default(),
+            tracing: TracingSettings::default(),
             audit: AuditSettings::default(),
         }
     }
@@ -637,6 +668,14 @@ impl ServeConfig {
             c.retention = retention;
         }
         c.metrics = f.metrics;
+        c.tracing = f.tracing;
+        if let Some(endpoint) = var("REGENT_OTLP_ENDPOINT").filter(|e| !e.trim().is_empty()) {
+            c.tracing.otlp_endpoint = Some(endpoint);
+        }
+        if let Some(endpoint) = &c.tracing.otlp_endpoint {
+            crate::telemetry::check_otlp_endpoint(endpoint)
+                .map_err(|e| anyhow::anyhow!("[tracing] otlp_endpoint: {e}"))?;
+        }
         f.audit.check(&c.webhook)?;
         c.audit = f.audit;
         c.compile = f.compile.unwrap_or_default();
@@ -1044,5 +1083,29 @@ min = 0.99
             let err = format!("{:#}", load(Some(file), &env).unwrap_err());
             assert!(err.contains(says), "{file}: {err}");
         }
+    }
+
+    #[test]
+    fn otlp_export_is_off_unless_configured_and_the_environment_wins() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.tracing.otlp_endpoint, None);
+        assert_eq!(c.metrics.store_cache_ms, 1000);
+        let file =
+            "[tracing]\notlp_endpoint = \"http://collector:4318\"\n[metrics]\nstore_cache_ms = 0\n";
+        let c = load(Some(file), &[]).unwrap();
+        assert_eq!(
+            c.tracing.otlp_endpoint.as_deref(),
+            Some("http://collector:4318")
+        );
+        assert_eq!(c.metrics.store_cache_ms, 0);
+        let c = load(Some(file), &[("REGENT_OTLP_ENDPOINT", "http://other:4318")]).unwrap();
+        assert_eq!(
+            c.tracing.otlp_endpoint.as_deref(),
+            Some("http://other:4318")
+        );
+        let err = load(Some("[tracing]\notlp_endpoint = \"collector:4318\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("otlp_endpoint"), "{err}");
     }
 }

@@ -7,6 +7,8 @@
 //! - [`oidc`]: verifying the identity provider's JWTs (OIDC) into an identity with roles;
 //! - [`api`]: the HTTP API (axum), a thin layer over the rest;
 //! - [`wire`]: the request and reply bodies the API and the CLI share;
+//! - [`metrics`]: the Prometheus exposition (prometheus-client);
+//! - [`telemetry`]: logs, request spans and the optional OTLP export;
 //! - [`fuzz`]: fuzz targets for what the host reads from outside.
 
 pub mod api;
@@ -15,8 +17,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod evaluation;
-pub mod exporter;
 pub mod fuzz;
+pub mod metrics;
 pub mod oidc;
 pub mod runtime;
 pub mod safe_fs;

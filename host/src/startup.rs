@@ -15,7 +15,7 @@ use crate::api::{router, AppState};
 use crate::config::{CycleSchedule, ServeConfig, TlsSettings};
 use crate::domain::auth::Principal;
 use crate::domain::{Phase, Timestamp};
-use crate::exporter::Exporter;
+use crate::metrics::Metrics;
 use crate::oidc::OidcVerifier;
 use crate::runtime::{
     ActivePlugins, CompileLimits, DiskCache, PluginRuntime, PluginSet, RuntimeConfig,
@@ -83,7 +83,9 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
     } else {
         None
     };
-    let exporter = Arc::new(Exporter::default());
+    let exporter = Arc::new(Metrics::new(Duration::from_millis(
+        config.metrics.store_cache_ms,
+    )));
     let runtime = Arc::new(runtime);
     let plugins = Arc::new(ActivePlugins::new(PluginSet::default()));
     let registry = Arc::new(

@@ -76,6 +76,8 @@ impl TestApp {
             ServeConfig::new(plugins, built_plugins().join("test-cache"), db_path.clone());
         config.addr = "127.0.0.1:0".parse().unwrap();
         config.compile.cache_key_file = Some(crate::test_cache_key());
+        // Tests scrape right after a change: the store's figures are read each time.
+        config.metrics.store_cache_ms = 0;
         configure(&mut config);
         let build = config.clone();
         let state = tokio::task::spawn_blocking(move || startup::build_state(&build))

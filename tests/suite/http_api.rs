@@ -701,3 +701,44 @@ async fn bodies_mean_what_the_document_says() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// Every reply carries the request's id: the caller's own `x-request-id`
+/// echoed, or one made up for it, different for each request (errors and
+/// unknown routes included).
+#[tokio::test]
+async fn every_reply_carries_a_request_id() {
+    let app = spawn(&[]).await;
+    let id_of = |resp: &reqwest::Response| {
+        resp.headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let resp = app
+        .client
+        .get(format!("{}/health", app.base))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(id_of(&resp).as_deref(), Some("trace-me-42"), "echoed");
+
+    let mut made = std::collections::BTreeSet::new();
+    for path in [
+        "/health",
+        "/health",
+        "/api/nowhere",
+        "/api/plugins/nothing-here",
+    ] {
+        let resp = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        let id = id_of(&resp).unwrap_or_else(|| panic!("{path}: no x-request-id"));
+        assert!(!id.is_empty(), "{path}");
+        made.insert(id);
+    }
+    assert_eq!(made.len(), 4, "one new id per request: {made:?}");
+}

@@ -139,7 +139,10 @@ pub fn limit(value: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
+    // The work stays inside the request's span (a plugin evaluation's span
+    // nests under it) although it runs on another thread.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
         .map_err(|e| ApiError::fault("a blocking task failed", e))?
 }

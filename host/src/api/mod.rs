@@ -242,5 +242,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::Extension(std::sync::Arc::new(state.clone())))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(max_body))
+        // Outermost last: the id is set, then returned, then the span records it.
+        .layer(crate::telemetry::trace_layer())
+        .layer(crate::telemetry::propagate_request_id_layer())
+        .layer(crate::telemetry::set_request_id_layer())
         .with_state(state)
 }

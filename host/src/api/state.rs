@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use crate::exporter::Exporter;
+use crate::metrics::Metrics;
 use crate::runtime::{ActivePlugins, PluginRuntime};
 use crate::service::Services;
 
@@ -15,7 +15,7 @@ pub struct AppState {
     /// directly. Handlers go through [`Services::plugins`].
     pub runtime: Arc<PluginRuntime>,
     pub plugins: Arc<ActivePlugins>,
-    pub exporter: Arc<Exporter>,
+    pub exporter: Arc<Metrics>,
     /// Verifies people's JWTs when `[auth.oidc]` is configured.
     pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
     /// `[auth]`: who may mint what, and whether authorize needs a bound agent.

@@ -265,7 +265,10 @@ pub fn main() -> ExitCode {
         )
         .and_then(|mut config| {
             config.watch = watch;
-            crate::telemetry::init(config.log_level.as_deref());
+            // Held while serving: dropping it sends the spans still buffered.
+            let _telemetry =
+                crate::telemetry::init_serve(config.log_level.as_deref(), &config.tracing)
+                    .map_err(|e| anyhow::Error::new(e).context("[tracing]"))?;
             crate::startup::serve_blocking(config)
         }),
         Command::Audit(AuditCommand::Verify {

@@ -32,7 +32,7 @@ use crate::domain::readiness::{Assessment, ReadinessContext};
 use crate::domain::risk::{GovernanceEvent, RiskAssessment};
 use crate::domain::{PluginKind, Timestamp};
 use crate::evaluation::{evaluate_json, Evaluated, EvaluationError};
-use crate::exporter::Exporter;
+use crate::metrics::Metrics;
 use crate::runtime::kinds;
 use crate::runtime::{ChecklistEntry, EvalError, LoadedPlugin, PluginRuntime};
 use crate::storage::prelude::*;
@@ -43,7 +43,7 @@ use crate::storage::{EvaluationRecord, StorageError};
 /// Runs plugins for callers, and records each evaluation.
 pub struct PluginEvaluator {
     runtime: Arc<PluginRuntime>,
-    exporter: Arc<Exporter>,
+    exporter: Arc<Metrics>,
     db: Arc<dyn Store>,
     shadow: ShadowRecorder,
 }
@@ -162,7 +162,7 @@ impl Outcome for Assessment {
 
 impl PluginEvaluator {
     /// An evaluator that samples no inputs; see [`Self::with_shadow_recorder`].
-    pub fn new(runtime: Arc<PluginRuntime>, exporter: Arc<Exporter>, db: Arc<dyn Store>) -> Self {
+    pub fn new(runtime: Arc<PluginRuntime>, exporter: Arc<Metrics>, db: Arc<dyn Store>) -> Self {
         Self {
             runtime,
             exporter,

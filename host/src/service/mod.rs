@@ -39,7 +39,7 @@ use std::sync::Arc;
 use crate::config::GovernanceSettings;
 use crate::domain::governance::DecisionError;
 use crate::domain::Timestamp;
-use crate::exporter::Exporter;
+use crate::metrics::Metrics;
 use crate::runtime::{ActivePlugins, PluginRuntime};
 use crate::storage::prelude::*;
 use crate::storage::StorageError;
@@ -141,7 +141,7 @@ pub struct Dependencies {
     /// once and uses it to the end.
     pub plugins: Arc<ActivePlugins>,
     pub settings: GovernanceSettings,
-    pub exporter: Arc<Exporter>,
+    pub exporter: Arc<Metrics>,
     /// Sends auto-actions and escalations to the webhook.
     pub notifier: crate::webhook::Notifier,
     /// Samples the inputs plugins are served, for candidates' shadow runs.
@@ -284,7 +284,7 @@ pub(crate) struct PluginDeps {
     pub(crate) runtime: Arc<PluginRuntime>,
     pub(crate) plugins: Arc<ActivePlugins>,
     /// For figures a service measures around its plugin calls (assignment latency).
-    pub(crate) exporter: Arc<Exporter>,
+    pub(crate) exporter: Arc<Metrics>,
     /// Runs every plugin evaluation, recording its metrics, its shadow
     /// sample and (when asked for) its row: the one home of that work.
     pub(crate) evaluator: Arc<evaluations::PluginEvaluator>,

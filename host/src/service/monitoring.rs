@@ -54,8 +54,8 @@ impl MonitoringService {
     pub fn prometheus_figures(
         &self,
         now: Timestamp,
-    ) -> ServiceResult<crate::exporter::GovernanceFigures> {
-        use crate::exporter::{GovernanceFigures, ReadinessFigures};
+    ) -> ServiceResult<crate::metrics::GovernanceFigures> {
+        use crate::metrics::{GovernanceFigures, ReadinessFigures};
         let state = self.db.state()?;
         let plugins = self.plugins.current();
         let week = self
@@ -86,7 +86,8 @@ impl MonitoringService {
             ],
             readiness,
             breaker_events: self.db.breaker_event_totals()?,
-            unresolved_breaker_events: self.db.unresolved_events()?.len() as u64,
+            // Counted in SQL: the events themselves are never loaded for a scrape.
+            unresolved_breaker_events: self.db.unresolved_event_count()?,
             incidents_by_severity: vec![
                 ("low", u64::from(incidents.low)),
                 ("medium", u64::from(incidents.medium)),
@@ -100,7 +101,7 @@ impl MonitoringService {
             control: self.control_figures(state.emergency_stop)?,
             active_plugins: plugins
                 .iter()
-                .map(|p| crate::exporter::ActivePluginFigure {
+                .map(|p| crate::metrics::ActivePluginFigure {
                     name: p.name().to_string(),
                     kind: p.kind().world().to_string(),
                     version: p.version().to_string(),
@@ -114,9 +115,9 @@ impl MonitoringService {
     fn control_figures(
         &self,
         emergency_stop: bool,
-    ) -> ServiceResult<crate::exporter::ControlFigures> {
+    ) -> ServiceResult<crate::metrics::ControlFigures> {
         let (assignments, failed_assignments) = self.db.assignment_totals()?;
-        Ok(crate::exporter::ControlFigures {
+        Ok(crate::metrics::ControlFigures {
             decisions: self
                 .db
                 .decision_totals()?

@@ -10,7 +10,7 @@ use crate::config::GovernanceSettings;
 use crate::domain::governance::DAY_MS;
 use crate::domain::retention::{Kept, RetentionPolicy, EVENTS_READ_BACK_MS};
 use crate::domain::Timestamp;
-use crate::exporter::Exporter;
+use crate::metrics::Metrics;
 use crate::storage::prelude::*;
 
 /// Rows pruned by one pass, by kind.
@@ -28,12 +28,12 @@ impl PruneReport {
 /// Pruning rows past their retention.
 pub struct RetentionService {
     db: Arc<dyn Store>,
-    exporter: Arc<Exporter>,
+    exporter: Arc<Metrics>,
     settings: GovernanceSettings,
 }
 
 impl RetentionService {
-    pub fn new(db: Arc<dyn Store>, exporter: Arc<Exporter>, settings: GovernanceSettings) -> Self {
+    pub fn new(db: Arc<dyn Store>, exporter: Arc<Metrics>, settings: GovernanceSettings) -> Self {
         Self {
             db,
             exporter,

@@ -69,7 +69,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 
 /// Prometheus text format 0.0.4. Anonymous unless `[metrics]
 /// require_token`; only a scrape with the monitoring system's own `scraper`
-/// token counts as evidence that monitoring is in place.
+/// token counts as evidence that monitoring is in place. The store's figures
+/// are at most `[metrics] store_cache_ms` old.
 #[utoipa::path(get, path = "/metrics", tag = "system", security((), ("bearer" = [])),
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
         (status = 401, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody)))]
@@ -84,8 +85,13 @@ pub async fn metrics(
         if monitoring {
             state.services.monitoring.note_scrape(now);
         }
-        let figures = state.services.monitoring.prometheus_figures(now)?;
-        Ok(state.exporter.render(&figures))
+        let figures = state
+            .exporter
+            .store_figures(|| state.services.monitoring.prometheus_figures(now))?;
+        state
+            .exporter
+            .render(figures)
+            .map_err(|e| ApiError::fault("cannot render the metrics", e))
     })
     .await?;
     Ok((

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::evaluation::{read_input, PluginInput};
-use crate::exporter::GovernanceFigures;
+use crate::metrics::GovernanceFigures;
 use crate::runtime::{PluginSet, RuntimeConfig};
 use crate::service::registry::breaker_input;
 
@@ -38,7 +38,7 @@ fn fixture_input(plugin: &str, fixture: &str) -> Value {
 
 struct Fixture {
     db: Arc<dyn Store>,
-    exporter: Arc<Exporter>,
+    exporter: Arc<Metrics>,
     evaluator: PluginEvaluator,
     plugins: PluginSet,
 }
@@ -54,7 +54,7 @@ impl Fixture {
             load(&runtime, "target/plugins", "capability-match"),
         ]);
         let db = Arc::new(SqliteStore::open_in_memory().unwrap());
-        let exporter = Arc::new(Exporter::default());
+        let exporter = Arc::new(Metrics::default());
         // Every input is sampled: no interval between two samples.
         let recorder = ShadowRecorder::new(db.clone(), Duration::ZERO, 50);
         let evaluator = PluginEvaluator::new(runtime, exporter.clone(), db.clone())
@@ -74,10 +74,13 @@ impl Fixture {
     /// `regent_plugin_evaluations_total` (or `_errors_total`) of one plugin.
     fn metric(&self, name: &str, plugin: &str) -> u64 {
         let kind = self.plugin(plugin).kind();
-        let text = self.exporter.render(&GovernanceFigures {
-            phase: "L3".into(),
-            ..Default::default()
-        });
+        let text = self
+            .exporter
+            .render(Arc::new(GovernanceFigures {
+                phase: "L3".into(),
+                ..Default::default()
+            }))
+            .unwrap();
         let prefix = format!("{name}{{plugin=\"{plugin}\",kind=\"{kind}\"}} ");
         text.lines()
             .find_map(|l| l.strip_prefix(prefix.as_str()))

@@ -25,7 +25,7 @@ use crate::domain::registry::{
 };
 use crate::domain::Timestamp;
 use crate::evaluation::run_fixture;
-use crate::exporter::Exporter;
+use crate::metrics::Metrics;
 use crate::runtime::cache::sha256_hex;
 use crate::runtime::{
     ActivePlugins, CompileError, LoadError, LoadedPlugin, Manifest, PluginRuntime,
@@ -50,7 +50,7 @@ pub struct PluginRegistry {
     db: Arc<dyn Store>,
     runtime: Arc<PluginRuntime>,
     active: Arc<ActivePlugins>,
-    exporter: Arc<Exporter>,
+    exporter: Arc<Metrics>,
     settings: RegistrySettings,
     trusted: TrustedKeys,
     /// `[plugins.<name>.params]` from the config: applied to every
@@ -86,7 +86,7 @@ impl PluginRegistry {
         db: Arc<dyn Store>,
         runtime: Arc<PluginRuntime>,
         active: Arc<ActivePlugins>,
-        exporter: Arc<Exporter>,
+        exporter: Arc<Metrics>,
         settings: RegistrySettings,
         overrides: BTreeMap<String, toml::Table>,
     ) -> Result<Self, signing::KeyError> {

@@ -50,6 +50,10 @@ pub trait BreakerRepository: Send + Sync {
 
     fn unresolved_events(&self) -> Result<Vec<BreakerEvent>, StorageError>;
 
+    /// How many events are unresolved, counted without loading them: a
+    /// `/metrics` scrape asks this.
+    fn unresolved_event_count(&self) -> Result<u64, StorageError>;
+
     /// Events triggered in `[start, end)`.
     fn events_between(
         &self,
