@@ -152,14 +152,21 @@ impl DecisionRepository for SqliteStore {
                     unbound[at] += 1;
                 }
             }
-            for (table, counts) in [
-                ("decision_totals", totals),
-                ("unbound_decision_totals", unbound),
+            // Literal statements: a `format!` here built and hashed a new
+            // SQL string per batch just to find the cached statement.
+            for (bump_sql, counts) in [
+                (
+                    "INSERT INTO decision_totals (decision, n) VALUES (?1, ?2)
+                     ON CONFLICT (decision) DO UPDATE SET n = n + excluded.n",
+                    totals,
+                ),
+                (
+                    "INSERT INTO unbound_decision_totals (decision, n) VALUES (?1, ?2)
+                     ON CONFLICT (decision) DO UPDATE SET n = n + excluded.n",
+                    unbound,
+                ),
             ] {
-                let mut bump = tx.prepare_cached(&format!(
-                    "INSERT INTO {table} (decision, n) VALUES (?1, ?2)
-                     ON CONFLICT (decision) DO UPDATE SET n = n + excluded.n"
-                ))?;
+                let mut bump = tx.prepare_cached(bump_sql)?;
                 for (d, n) in Decision::ALL.iter().zip(counts) {
                     if n > 0 {
                         bump.execute(params![d.as_str(), n])?;
