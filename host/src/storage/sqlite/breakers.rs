@@ -33,7 +33,12 @@ impl BreakerRepository for SqliteStore {
             [],
             |r| r.get(0),
         )?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        // count(*) is never negative; if it were, the file is not what
+        // Regent wrote, and a scrape must say so rather than report 0.
+        u64::try_from(n).map_err(|_| StorageError::Corrupt {
+            table: "breaker_events",
+            message: format!("count(*) returned {n}"),
+        })
     }
 
     fn rules(&self) -> Result<Vec<BreakerRule>, StorageError> {
