@@ -142,6 +142,8 @@ pub struct ServeFlags {
     pub plugins_dir: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
     pub db: Option<PathBuf>,
+    /// `--database-url`: PostgreSQL instead of the SQLite file.
+    pub database_url: Option<String>,
     pub cycle_every: Option<String>,
 }
 
@@ -152,6 +154,7 @@ struct FileConfig {
     port: Option<u16>,
     log_level: Option<String>,
     governance_db_path: Option<PathBuf>,
+    database_url: Option<String>,
     command_db_path: Option<PathBuf>,
     circuit_breaker_check_interval: Option<u64>,
     max_body_bytes: Option<usize>,
@@ -180,6 +183,8 @@ struct FileConfig {
     #[serde(default)]
     audit: AuditSettings,
     compile: Option<CompileSettings>,
+    #[serde(default)]
+    cluster: ClusterSettings,
 }
 
 impl FileConfig {
@@ -214,6 +219,92 @@ fn db_path_from(sources: &Sources<'_>, flag: Option<PathBuf>, file: Option<PathB
     sources
         .path(flag, "GOVERNANCE_DB_PATH", file)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DB_PATH))
+}
+
+/// `[cluster]`: replicas sharing one PostgreSQL database
+/// (`docs/deployment.md`). Read only with a `database_url`; every bound
+/// is in milliseconds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// Connections this replica keeps to PostgreSQL at most.
+    pub pool_size: usize,
+    /// A control snapshot not confirmed current for this long is not
+    /// decided on: `authorize` denies and `/ready` answers 503.
+    pub stale_after_ms: u64,
+    /// How often the change version is checked when no notification
+    /// arrives (a lost notification is caught within this).
+    pub poll_ms: u64,
+    /// How often this replica records its heartbeat.
+    pub heartbeat_ms: u64,
+    /// A replica whose heartbeat is older than this is not live.
+    pub live_within_ms: u64,
+    /// How long an emergency stop waits for the live replicas to confirm
+    /// it before naming the others as unconfirmed.
+    pub stop_confirm_ms: u64,
+    /// A lease on background work lasts this long unless renewed; another
+    /// replica takes the work over within it when the holder dies.
+    pub lease_ttl_ms: u64,
+    /// Where the other replicas and operators reach this one (`host:port`);
+    /// default: the address it listens on.
+    pub advertise: Option<String>,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            stale_after_ms: 5_000,
+            poll_ms: 500,
+            heartbeat_ms: 1_000,
+            live_within_ms: 5_000,
+            stop_confirm_ms: 1_000,
+            lease_ttl_ms: 10_000,
+            advertise: None,
+        }
+    }
+}
+
+impl ClusterSettings {
+    fn check(&self) -> Result<()> {
+        if self.pool_size == 0 {
+            bail!("[cluster] pool_size must be at least 1");
+        }
+        for (name, value) in [
+            ("stale_after_ms", self.stale_after_ms),
+            ("poll_ms", self.poll_ms),
+            ("heartbeat_ms", self.heartbeat_ms),
+            ("live_within_ms", self.live_within_ms),
+            ("stop_confirm_ms", self.stop_confirm_ms),
+            ("lease_ttl_ms", self.lease_ttl_ms),
+        ] {
+            if value == 0 {
+                bail!("[cluster] {name} must be at least 1");
+            }
+        }
+        if self.poll_ms >= self.stale_after_ms {
+            bail!(
+                "[cluster] poll_ms ({}) must be below stale_after_ms ({}): a replica that polls less often than its snapshot goes stale would deny everything between polls",
+                self.poll_ms,
+                self.stale_after_ms
+            );
+        }
+        if self.heartbeat_ms >= self.live_within_ms {
+            bail!(
+                "[cluster] heartbeat_ms ({}) must be below live_within_ms ({}): a live replica would look dead between heartbeats",
+                self.heartbeat_ms,
+                self.live_within_ms
+            );
+        }
+        if self.lease_ttl_ms < 3 * self.heartbeat_ms {
+            bail!(
+                "[cluster] lease_ttl_ms ({}) must be at least three heartbeats ({} ms): the holder renews its leases with its heartbeat",
+                self.lease_ttl_ms,
+                3 * self.heartbeat_ms
+            );
+        }
+        Ok(())
+    }
 }
 
 /// `[tls]`: serve HTTPS with this certificate chain and key (PEM files).
@@ -501,6 +592,10 @@ pub struct ServeConfig {
     pub plugins_dir: PathBuf,
     pub cache_dir: PathBuf,
     pub db_path: PathBuf,
+    /// PostgreSQL (`--database-url`, `REGENT_DATABASE_URL`, `database_url`);
+    /// `None`: the SQLite file at `db_path`.
+    pub database_url: Option<String>,
+    pub cluster: ClusterSettings,
     pub command_db_path: Option<PathBuf>,
     pub log_level: Option<String>,
     pub breaker_check_interval: Duration,
@@ -533,6 +628,8 @@ impl ServeConfig {
             plugins_dir,
             cache_dir,
             db_path,
+            database_url: None,
+            cluster: ClusterSettings::default(),
             command_db_path: None,
             log_level: None,
             breaker_check_interval: Duration::from_millis(60_000),
@@ -583,6 +680,17 @@ impl ServeConfig {
             .unwrap_or(4007);
         c.addr = SocketAddr::new(host, port);
         c.log_level = sources.text(None, "LOG_LEVEL", f.log_level);
+        c.database_url = sources.text(flags.database_url, "REGENT_DATABASE_URL", f.database_url);
+        if let Some(url) = &c.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                bail!(
+                    "the database URL must start with postgres:// or postgresql://, got `{}`",
+                    crate::storage::redact_url(url)
+                );
+            }
+        }
+        f.cluster.check()?;
+        c.cluster = f.cluster.clone();
         c.command_db_path = sources.path(None, "COMMAND_DB_PATH", f.command_db_path);
         let interval = sources
             .number(

@@ -24,8 +24,29 @@ use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
 use crate::service::{DecisionLog, Dependencies, Services};
 use crate::storage::prelude::*;
 use crate::storage::InitialState;
-use crate::storage::SqliteStore;
+use crate::storage::{PostgresOptions, PostgresStore, SqliteStore};
 use crate::tls::{self, TlsListener};
+
+/// PostgreSQL when a database URL is given (following the other
+/// replicas' changes), else the SQLite file.
+fn open_store(config: &ServeConfig) -> Result<Arc<dyn Store>> {
+    let Some(url) = &config.database_url else {
+        return Ok(Arc::new(SqliteStore::open(&config.db_path)?));
+    };
+    let cluster = &config.cluster;
+    let store = Arc::new(PostgresStore::connect(
+        url,
+        PostgresOptions {
+            pool_size: cluster.pool_size,
+            stale_after: Duration::from_millis(cluster.stale_after_ms),
+            poll_every: Duration::from_millis(cluster.poll_ms),
+            ..PostgresOptions::default()
+        },
+    )?);
+    store.follow_changes();
+    tracing::info!(database = %crate::storage::redact_url(url), "on PostgreSQL");
+    Ok(store)
+}
 
 /// Builds everything the server needs. Call it inside a tokio runtime:
 /// the webhook sender is spawned on it.
@@ -41,7 +62,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         },
         ..Default::default()
     })?;
-    let db: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.db_path)?);
+    let db = open_store(config)?;
     let now = Timestamp::now();
     let initial_whitelist = config
         .initial_phase

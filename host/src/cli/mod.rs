@@ -44,6 +44,11 @@ enum Command {
         /// governance_db_path, else var/regent.db).
         #[arg(long)]
         db: Option<PathBuf>,
+        /// PostgreSQL instead of the SQLite file, for replicas sharing one
+        /// database: `postgres://user@host:5432/regent` (else
+        /// REGENT_DATABASE_URL, else the file's database_url).
+        #[arg(long)]
+        database_url: Option<String>,
         /// A TOML config file; flags and the environment win over it.
         #[arg(long)]
         config: Option<PathBuf>,
@@ -250,6 +255,7 @@ pub fn main() -> ExitCode {
             plugins_dir,
             cache_dir,
             db,
+            database_url,
             config,
             cycle_every,
             watch,
@@ -259,6 +265,7 @@ pub fn main() -> ExitCode {
                 plugins_dir,
                 cache_dir,
                 db,
+                database_url,
                 cycle_every,
             },
             crate::config::process_env,

@@ -9,6 +9,8 @@
 //! the repositories, the unit of work and the guarantees a backend keeps;
 //! [`conformance`] is the suite every backend must pass.
 
+mod codec;
+mod postgres;
 pub mod prelude;
 pub mod repositories;
 mod sqlite;
@@ -20,12 +22,13 @@ pub use repositories::{
     AccessRepository, AgentRepository, AttestationRecord, AuditEntry, AuditRepository,
     AuditVerification, BreakerRepository, CommandRepository, CommandSource, ControlRepository,
     DecisionRepository, Escalation, EvaluationRecord, EventRepository, GovernanceRepository,
-    HealthRepository, Ingested, InitialState, NewAction, NewAudit, NewDecision, PluginRepository,
+    HealthRepository, Ingested, Lease, LeaseRepository, ReplicaRecord, ReplicaRepository, InitialState, NewAction, NewAudit, NewDecision, PluginRepository,
     ProposalRepository, ReadinessRepository, RecordedInput, RetentionRepository, SourcePage,
     StateRow, StoredPlugin, StoredSignature, TokenRecord, WorkflowRepository,
 };
 #[cfg(test)]
 pub(crate) use sqlite::test_support;
+pub use postgres::{redact as redact_url, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteCommandSource, SqliteStore};
 
 /// A backend's own error, kept as the source of a [`StorageError`].
@@ -50,6 +53,8 @@ pub trait Store:
     + AccessRepository
     + RetentionRepository
     + HealthRepository
+    + ReplicaRepository
+    + LeaseRepository
     + Send
     + Sync
 {
@@ -71,6 +76,8 @@ impl<T> Store for T where
         + AccessRepository
         + RetentionRepository
         + HealthRepository
+        + ReplicaRepository
+        + LeaseRepository
         + Send
         + Sync
 {

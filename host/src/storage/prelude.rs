@@ -5,7 +5,7 @@
 pub use super::repositories::{
     AccessRepository, AgentRepository, AuditRepository, BreakerRepository, CommandRepository,
     CommandSource, ControlRepository, DecisionRepository, EventRepository, GovernanceRepository,
-    HealthRepository, PluginRepository, ProposalRepository, ReadinessRepository,
+    HealthRepository, LeaseRepository, ReplicaRepository, PluginRepository, ProposalRepository, ReadinessRepository,
     RetentionRepository, WorkflowRepository,
 };
 pub use super::Store;

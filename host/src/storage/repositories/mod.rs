@@ -21,9 +21,11 @@ mod decisions;
 mod events;
 mod governance;
 mod health;
+mod leases;
 mod plugins;
 mod proposals;
 mod readiness;
+mod replicas;
 mod retention;
 mod workflows;
 
@@ -38,10 +40,12 @@ pub use decisions::{DecisionRepository, NewDecision};
 pub use events::{EventRepository, NewAction};
 pub use governance::{GovernanceRepository, InitialState, StateRow};
 pub use health::HealthRepository;
+pub use leases::{Lease, LeaseRepository};
 pub use plugins::{
     EvaluationRecord, PluginRepository, RecordedInput, StoredPlugin, StoredSignature,
 };
 pub use proposals::ProposalRepository;
 pub use readiness::{AttestationRecord, ReadinessRepository};
+pub use replicas::{ReplicaRecord, ReplicaRepository};
 pub use retention::RetentionRepository;
 pub use workflows::WorkflowRepository;

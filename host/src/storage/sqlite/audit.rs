@@ -2,44 +2,11 @@
 //! hash, so an edited or deleted row breaks the chain.
 
 use rusqlite::{params, OptionalExtension, Transaction};
-use sha2::{Digest, Sha256};
 
 use super::{SqliteStore, StorageError};
+use crate::storage::codec::{audit_entry_hash as entry_hash, GENESIS};
 use crate::domain::Timestamp;
 use crate::storage::repositories::*;
-
-const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-// The hashed fields, in the order they are hashed: a struct would only
-// rename them.
-#[allow(clippy::too_many_arguments)]
-fn entry_hash(
-    prev: &str,
-    id: i64,
-    at_ms: i64,
-    actor: &str,
-    action: &str,
-    target: &str,
-    before: Option<&str>,
-    after: Option<&str>,
-) -> String {
-    let mut h = Sha256::new();
-    // Length-prefixed fields: no two different entries hash the same text.
-    for field in [
-        prev,
-        &id.to_string(),
-        &at_ms.to_string(),
-        actor,
-        action,
-        target,
-        before.unwrap_or("\u{0}"),
-        after.unwrap_or("\u{0}"),
-    ] {
-        h.update((field.len() as u64).to_le_bytes());
-        h.update(field.as_bytes());
-    }
-    hex::encode(h.finalize())
-}
 
 /// Appends one entry inside `tx`.
 pub(super) fn append(

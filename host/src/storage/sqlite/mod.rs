@@ -17,7 +17,9 @@ mod commands;
 mod control;
 mod events;
 mod governance;
+mod leases;
 mod plugins;
+mod replicas;
 mod retention;
 mod schema;
 mod workflows;
@@ -49,7 +51,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
 use rusqlite::{Connection, OptionalExtension};
-use serde::Serialize;
 
 use crate::domain::Timestamp;
 use crate::storage::repositories::*;
@@ -66,35 +67,7 @@ impl From<rusqlite::Error> for StorageError {
     }
 }
 
-/// Serializes a record for a JSON column. A record that cannot be encoded
-/// is refused: writing a placeholder would store a row that no longer says
-/// what happened.
-pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StorageError> {
-    serde_json::to_string(value).map_err(|source| StorageError::Encode {
-        what: std::any::type_name::<T>(),
-        source,
-    })
-}
-
-/// The same for an audit entry's `before`/`after` value.
-pub(crate) fn json_value<T: Serialize + ?Sized>(
-    value: &T,
-) -> Result<serde_json::Value, StorageError> {
-    serde_json::to_value(value).map_err(|source| StorageError::Encode {
-        what: std::any::type_name::<T>(),
-        source,
-    })
-}
-
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
-    table: &'static str,
-    text: &str,
-) -> Result<T, StorageError> {
-    serde_json::from_str(text).map_err(|e| StorageError::Corrupt {
-        table,
-        message: e.to_string(),
-    })
-}
+pub(crate) use crate::storage::codec::{from_json, json_value, to_json};
 
 /// One change of state: a single `IMMEDIATE` transaction that spans every
 /// table the change touches (an agent's cost and its trip, a proposal's

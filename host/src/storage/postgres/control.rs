@@ -1,0 +1,320 @@
+//! The control snapshot, the decision log and the emergency stop.
+
+use std::sync::Arc;
+
+use deadpool_postgres::GenericClient;
+
+use super::{from_json, json_value, pg, to_json, PostgresStore, StorageError};
+use crate::domain::control::{ControlSnapshot, Decision, DecisionRecord, EmergencyStopStatus};
+use crate::domain::Timestamp;
+use crate::storage::repositories::*;
+
+/// Reads everything [`crate::domain::control::decide`] depends on.
+/// [`PostgresStore::refresh_control`] runs it in a repeatable-read
+/// transaction together with the change version it describes.
+pub(super) async fn read_snapshot<C: GenericClient>(
+    c: &C,
+) -> Result<ControlSnapshot, StorageError> {
+    let read = pg("read the control state");
+    let mut snapshot = ControlSnapshot::default();
+    if let Some(row) = c
+        .query_opt(
+            "SELECT phase, whitelist, emergency_stop FROM governance_state WHERE id = 1",
+            &[],
+        )
+        .await
+        .map_err(&read)?
+    {
+        let phase: String = row.get(0);
+        snapshot.phase = phase.parse().map_err(|message| StorageError::Corrupt {
+            table: "governance_state",
+            message,
+        })?;
+        snapshot.whitelist = from_json::<Vec<String>>("governance_state", row.get(1))?
+            .into_iter()
+            .collect();
+        snapshot.emergency_stop = row.get(2);
+    }
+    for row in c
+        .query(
+            "SELECT (body::jsonb -> 'pausedCommandTypes')::text FROM breaker_events
+             WHERE resolved_ms IS NULL",
+            &[],
+        )
+        .await
+        .map_err(&read)?
+    {
+        if let Some(text) = row.get::<_, Option<&str>>(0) {
+            if text != "null" {
+                snapshot
+                    .paused_command_types
+                    .extend(from_json::<Vec<String>>("breaker_events", text)?);
+            }
+        }
+    }
+    for row in c
+        .query(
+            "SELECT id, agent_id, status FROM workflows WHERE status != 'completed'",
+            &[],
+        )
+        .await
+        .map_err(&read)?
+    {
+        let (id, agent, status): (String, String, &str) = (row.get(0), row.get(1), row.get(2));
+        if status == "paused" {
+            snapshot.paused_workflows.insert(id.clone());
+        }
+        snapshot.workflow_agents.insert(id, agent);
+    }
+    for row in c
+        .query("SELECT id FROM agents WHERE tripped", &[])
+        .await
+        .map_err(&read)?
+    {
+        snapshot.tripped_agents.insert(row.get(0));
+    }
+    Ok(snapshot)
+}
+
+impl ControlRepository for PostgresStore {
+    fn control(&self) -> Arc<ControlSnapshot> {
+        self.published_control()
+    }
+
+    fn emergency_stop_status(&self) -> Result<EmergencyStopStatus, StorageError> {
+        self.read(async |c| stop_status(c).await)
+    }
+
+    fn set_emergency_stop(
+        &self,
+        stop: bool,
+        actor: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(EmergencyStopStatus, bool), StorageError> {
+        self.write(async |tx| {
+            let before = stop_status(&**tx).await?;
+            if before.active == stop {
+                if stop {
+                    return Ok((before, false));
+                }
+                return Err(StorageError::Conflict(
+                    "the emergency stop is not on; there is nothing to resume".into(),
+                ));
+            }
+            tx.execute(
+                "UPDATE governance_state SET emergency_stop = $1 WHERE id = 1",
+                &[&stop],
+            )
+            .await
+            .map_err(pg("set the emergency stop"))?;
+            let action = if stop { "stop" } else { "resume" };
+            tx.execute(
+                "INSERT INTO emergency_stops (action, at_ms, actor, reason) VALUES ($1, $2, $3, $4)",
+                &[&action, &now.millis(), &actor, &reason],
+            )
+            .await
+            .map_err(pg("record the emergency stop"))?;
+            let after = stop_status(&**tx).await?;
+            tx.audit(
+                now,
+                NewAudit {
+                    actor,
+                    action: if stop {
+                        "emergency_stop.activate"
+                    } else {
+                        "emergency_stop.resume"
+                    },
+                    target: "emergency_stop".into(),
+                    before: Some(json_value(&before)?),
+                    after: Some(serde_json::json!({"active": after.active, "reason": reason})),
+                },
+            )
+            .await?;
+            Ok((after, true))
+        })
+    }
+}
+
+impl DecisionRepository for PostgresStore {
+    /// Group commit without the writer lock: the batch's rows are
+    /// independent, and the totals are upserts that add atomically, so
+    /// batches from several replicas commit side by side.
+    fn append_decisions(&self, batch: &[NewDecision]) -> Result<Vec<i64>, StorageError> {
+        self.block_on(async {
+            let mut client = self.client().await?;
+            let tx = client
+                .transaction()
+                .await
+                .map_err(pg("begin a decision batch"))?;
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO decisions (at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                )
+                .await
+                .map_err(pg("prepare the decision insert"))?;
+            let mut ids = Vec::with_capacity(batch.len());
+            let mut totals = [0i64; 3];
+            let mut unbound = [0i64; 3];
+            for d in batch {
+                let id: i64 = tx
+                    .query_one(
+                        &insert,
+                        &[
+                            &d.at.millis(),
+                            &d.command_type,
+                            &d.workflow_id,
+                            &d.agent_id,
+                            &d.decision.as_str(),
+                            &to_json(&d.reasons)?,
+                            &d.phase.as_str(),
+                            &d.caller,
+                            &d.unbound,
+                        ],
+                    )
+                    .await
+                    .map_err(pg("log a decision"))?
+                    .get(0);
+                ids.push(id);
+                let at = d.decision.index();
+                totals[at] += 1;
+                if d.unbound {
+                    unbound[at] += 1;
+                }
+            }
+            for (bump_sql, counts) in [
+                (
+                    "INSERT INTO decision_totals (decision, n) VALUES ($1, $2)
+                     ON CONFLICT (decision) DO UPDATE SET n = decision_totals.n + excluded.n",
+                    totals,
+                ),
+                (
+                    "INSERT INTO unbound_decision_totals (decision, n) VALUES ($1, $2)
+                     ON CONFLICT (decision) DO UPDATE SET n = unbound_decision_totals.n + excluded.n",
+                    unbound,
+                ),
+            ] {
+                // In the same order on every replica, so two batches
+                // bumping the same totals cannot deadlock.
+                for (d, n) in Decision::ALL.iter().zip(counts) {
+                    if n > 0 {
+                        tx.execute(bump_sql, &[&d.as_str(), &n])
+                            .await
+                            .map_err(pg("count a decision"))?;
+                    }
+                }
+            }
+            tx.commit().await.map_err(pg("commit a decision batch"))?;
+            Ok(ids)
+        })
+    }
+
+    fn decisions(
+        &self,
+        limit: u32,
+        command_type: Option<&str>,
+        decision: Option<Decision>,
+    ) -> Result<Vec<DecisionRecord>, StorageError> {
+        self.read(async |c| {
+            let rows = c
+                .query(
+                    "SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound
+                     FROM decisions WHERE ($1::text IS NULL OR command_type = $1) AND ($2::text IS NULL OR decision = $2)
+                     ORDER BY id DESC LIMIT $3",
+                    &[&command_type, &decision.map(Decision::as_str), &i64::from(limit)],
+                )
+                .await
+                .map_err(pg("read the decision log"))?;
+            let corrupt = |message: String| StorageError::Corrupt {
+                table: "decisions",
+                message,
+            };
+            rows.iter()
+                .map(|r| {
+                    Ok(DecisionRecord {
+                        decision_id: r.get(0),
+                        at: Timestamp(r.get(1)),
+                        command_type: r.get(2),
+                        workflow_id: r.get(3),
+                        agent_id: r.get(4),
+                        decision: r.get::<_, &str>(5).parse().map_err(corrupt)?,
+                        reasons: from_json("decisions", r.get(6))?,
+                        phase: r.get::<_, &str>(7).parse().map_err(corrupt)?,
+                        caller: r.get(8),
+                        unbound: r.get(9),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn decision_totals(&self) -> Result<Vec<(Decision, u64)>, StorageError> {
+        self.read(async |c| totals_by_decision(c, "decision_totals").await)
+    }
+
+    fn unbound_decision_totals(&self) -> Result<Vec<(Decision, u64)>, StorageError> {
+        self.read(async |c| totals_by_decision(c, "unbound_decision_totals").await)
+    }
+}
+
+async fn totals_by_decision<C: GenericClient>(
+    c: &C,
+    table: &str,
+) -> Result<Vec<(Decision, u64)>, StorageError> {
+    let rows = c
+        .query(&format!("SELECT decision, n FROM {table}"), &[])
+        .await
+        .map_err(pg("read the decision totals"))?;
+    Ok(Decision::ALL
+        .into_iter()
+        .map(|d| {
+            let n = rows
+                .iter()
+                .find(|r| r.get::<_, &str>(0) == d.as_str())
+                .map(|r| r.get::<_, i64>(1))
+                .unwrap_or(0);
+            (d, n.max(0) as u64)
+        })
+        .collect())
+}
+
+pub(super) async fn stop_status<C: GenericClient>(
+    c: &C,
+) -> Result<EmergencyStopStatus, StorageError> {
+    let read = pg("read the emergency stop");
+    let active: bool = c
+        .query_opt(
+            "SELECT emergency_stop FROM governance_state WHERE id = 1",
+            &[],
+        )
+        .await
+        .map_err(&read)?
+        .map(|r| r.get(0))
+        .unwrap_or(false);
+    let mut last = |action: &'static str| {
+        let read = &read;
+        async move {
+            Ok::<_, StorageError>(
+                c.query_opt(
+                    "SELECT at_ms, actor, reason FROM emergency_stops WHERE action = $1 ORDER BY id DESC LIMIT 1",
+                    &[&action],
+                )
+                .await
+                .map_err(read)?
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1), r.get::<_, String>(2))),
+            )
+        }
+    };
+    let stopped = last("stop").await?;
+    let resumed = last("resume").await?;
+    let current = stopped.clone().filter(|_| active);
+    Ok(EmergencyStopStatus {
+        active,
+        since: current.as_ref().map(|s| Timestamp(s.0)),
+        by: current.as_ref().map(|s| s.1.clone()),
+        reason: current.map(|s| s.2),
+        last_activated_at: stopped.map(|s| Timestamp(s.0)),
+        last_resumed_at: resumed.map(|s| Timestamp(s.0)),
+    })
+}

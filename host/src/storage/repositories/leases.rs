@@ -1,0 +1,33 @@
+//! Leases: background work that must run on one replica at a time.
+
+use crate::domain::Timestamp;
+use crate::storage::StorageError;
+
+/// Who holds a lease, and until when (the database's clock).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lease {
+    pub name: String,
+    pub holder: String,
+    pub acquired_at: Timestamp,
+    pub renewed_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+pub trait LeaseRepository: Send + Sync {
+    /// Takes `name` for `holder` for `ttl_ms` if it is free or expired, or
+    /// renews it if `holder` already holds it. `Some` with the lease when
+    /// `holder` holds it after the call, `None` when another does.
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<Lease>, StorageError>;
+
+    /// Gives `name` up if `holder` holds it.
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StorageError>;
+
+    /// Every lease, held or expired.
+    fn leases(&self) -> Result<Vec<Lease>, StorageError>;
+}
