@@ -1356,7 +1356,10 @@ pub(crate) fn command_tallies_agree_with_a_scan(factory: &dyn StoreFactory) {
         })
         .collect();
     assert_eq!(
-        store.insert_commands(&batch, Timestamp(base)).unwrap().accepted,
+        store
+            .insert_commands(&batch, Timestamp(base))
+            .unwrap()
+            .accepted,
         300
     );
     let scan = |from: i64, to: i64| {
@@ -1376,9 +1379,7 @@ pub(crate) fn command_tallies_agree_with_a_scan(factory: &dyn StoreFactory) {
         (0, base),
     ] {
         assert_eq!(
-            store
-                .command_tally(Timestamp(from), Timestamp(to))
-                .unwrap(),
+            store.command_tally(Timestamp(from), Timestamp(to)).unwrap(),
             scan(from, to),
             "{from}..{to}"
         );
@@ -1396,7 +1397,12 @@ pub(crate) fn text_keys_sort_by_bytes(factory: &dyn StoreFactory) {
     for (i, name) in ["b", "B", "a", "_x", "a1", "A-1"].into_iter().enumerate() {
         store.set_gauge(name, i as f64, at(i as i64)).unwrap();
     }
-    let names: Vec<_> = store.gauges().unwrap().into_iter().map(|g| g.name).collect();
+    let names: Vec<_> = store
+        .gauges()
+        .unwrap()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
     assert_eq!(names, ["A-1", "B", "_x", "a", "a1", "b"]);
 }
 

@@ -44,14 +44,13 @@ fn count_of(n: i64, table: &'static str) -> Result<u64, StorageError> {
 }
 
 async fn commands_horizon<C: GenericClient>(c: &C) -> Result<Option<i64>, StorageError> {
-    Ok(c
-        .query_opt(
-            "SELECT before_ms FROM retention_horizons WHERE name = $1",
-            &[&COMMANDS_HORIZON],
-        )
-        .await
-        .map_err(pg("read the commands' horizon"))?
-        .map(|r| r.get(0)))
+    Ok(c.query_opt(
+        "SELECT before_ms FROM retention_horizons WHERE name = $1",
+        &[&COMMANDS_HORIZON],
+    )
+    .await
+    .map_err(pg("read the commands' horizon"))?
+    .map(|r| r.get(0)))
 }
 
 /// Adds rows of `(status, required_approval, n)` to `tally`.
@@ -283,18 +282,17 @@ impl CommandRepository for PostgresStore {
         self.read(async |c| {
             // Byte order, as SQLite sorts text, whatever the database's
             // collation.
-            Ok(c
-                .query(
-                    "SELECT DISTINCT command_type COLLATE \"C\" FROM commands
+            Ok(c.query(
+                "SELECT DISTINCT command_type COLLATE \"C\" FROM commands
                      WHERE created_ms >= $1 AND created_ms < $2 AND status = 'failed'
                      ORDER BY 1",
-                    &[&start.millis(), &end.millis()],
-                )
-                .await
-                .map_err(pg("read the failed command types"))?
-                .iter()
-                .map(|r| r.get(0))
-                .collect())
+                &[&start.millis(), &end.millis()],
+            )
+            .await
+            .map_err(pg("read the failed command types"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
         })
     }
 
@@ -427,20 +425,19 @@ impl CommandRepository for PostgresStore {
 
     fn gauges(&self) -> Result<Vec<Gauge>, StorageError> {
         self.read(async |c| {
-            Ok(c
-                .query(
-                    "SELECT name, value, updated_ms FROM gauges ORDER BY name COLLATE \"C\"",
-                    &[],
-                )
-                .await
-                .map_err(pg("read the gauges"))?
-                .iter()
-                .map(|r| Gauge {
-                    name: r.get(0),
-                    value: r.get(1),
-                    updated_at: Some(Timestamp(r.get(2))),
-                })
-                .collect())
+            Ok(c.query(
+                "SELECT name, value, updated_ms FROM gauges ORDER BY name COLLATE \"C\"",
+                &[],
+            )
+            .await
+            .map_err(pg("read the gauges"))?
+            .iter()
+            .map(|r| Gauge {
+                name: r.get(0),
+                value: r.get(1),
+                updated_at: Some(Timestamp(r.get(2))),
+            })
+            .collect())
         })
     }
 
