@@ -694,4 +694,131 @@ mod tests {
             .as_deref()
             .is_some_and(|e| e.contains("queue_capacity")));
     }
+
+    /// A receiver that records the `x-regent-action-id` of every request.
+    async fn counting_receiver() -> (String, Arc<Mutex<Vec<i64>>>) {
+        let got: Arc<Mutex<Vec<i64>>> = Arc::default();
+        let seen = got.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let seen = seen.clone();
+                async move {
+                    let id = headers
+                        .get("x-regent-action-id")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(-1);
+                    seen.lock().unwrap().push(id);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, got)
+    }
+
+    /// Two replicas' senders on one store (`a` and `b` are each replica's
+    /// handle on it), with actions left by replicas that died and new
+    /// ones made on both: every action arrives once, and one another
+    /// replica still holds is left to it.
+    async fn two_replicas_deliver_each_action_once(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+        let (url, received) = counting_receiver().await;
+        let event = crate::domain::events::NewEvent {
+            engine: "qa".into(),
+            event_type: "x".into(),
+            severity: crate::domain::Severity::Critical,
+            details: None,
+            occurred_at: None,
+        };
+        let new_action = |db: &Arc<dyn Store>| {
+            db.insert_event(
+                &event,
+                "test",
+                Some(("notify_admin", DeliveryStatus::Pending)),
+                Timestamp::now(),
+            )
+            .unwrap()
+            .1
+            .unwrap()
+        };
+        // Left behind: two claimed by a replica that died a minute ago,
+        // one never claimed; and one a live replica holds.
+        let mut expected: Vec<i64> = (0..3).map(|_| new_action(&a).id).collect();
+        let long_ago = Timestamp(Timestamp::now().millis() - 60_000);
+        assert_eq!(
+            a.claim_pending_actions("dead", 2, 1_000, long_ago)
+                .unwrap()
+                .len(),
+            2
+        );
+        let held = new_action(&a).id;
+        assert!(a
+            .claim_action(held, "alive-elsewhere", 600_000, Timestamp::now())
+            .unwrap());
+
+        let settings = WebhookSettings {
+            url: Some(url),
+            backoff_ms: 10,
+            ..Default::default()
+        };
+        let sweep = Duration::from_millis(40);
+        let on_a =
+            Notifier::start_as(settings.clone(), a.clone(), "replica-a".into(), sweep).unwrap();
+        let on_b = Notifier::start_as(settings, b.clone(), "replica-b".into(), sweep).unwrap();
+        for i in 0..30 {
+            let (db, notifier) = if i % 2 == 0 { (&a, &on_a) } else { (&b, &on_b) };
+            let action = new_action(db);
+            expected.push(action.id);
+            notifier.send(action);
+            if i % 3 == 0 {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        expected.sort_unstable();
+        for _ in 0..200 {
+            if received.lock().unwrap().len() >= expected.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Long enough for several sweeps on both: a second delivery of
+        // anything would show.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut got = received.lock().unwrap().clone();
+        got.sort_unstable();
+        assert_eq!(got, expected, "each action delivered exactly once");
+        let pending = b.pending_actions().unwrap();
+        assert_eq!(
+            pending.iter().map(|p| (p.id, p.attempts)).collect::<Vec<_>>(),
+            [(held, 0)],
+            "the action another replica holds is left to it"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn senders_sharing_a_sqlite_store_deliver_each_action_once() {
+        let db: Arc<dyn Store> = Arc::new(crate::storage::SqliteStore::open_in_memory().unwrap());
+        two_replicas_deliver_each_action_once(db.clone(), db).await;
+    }
+
+    #[test]
+    fn replicas_sharing_postgres_deliver_each_action_once() {
+        use crate::storage::postgres_test_support::TestDatabase;
+        use crate::storage::{PostgresOptions, PostgresStore};
+        let database = TestDatabase::create();
+        let replica = || -> Arc<dyn Store> {
+            Arc::new(PostgresStore::connect(&database.url, PostgresOptions::default()).unwrap())
+        };
+        let (a, b) = (replica(), replica());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(two_replicas_deliver_each_action_once(a, b));
+        runtime.shutdown_background();
+    }
 }
