@@ -81,6 +81,7 @@ macro_rules! conformance_suite {
             text_keys_sort_by_bytes,
             reports_assessments_and_snapshots_round_trip,
             incidents_count_by_window_and_severity,
+            a_pending_action_is_claimed_by_one_holder_at_a_time,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1535,4 +1536,108 @@ pub(crate) fn incidents_count_by_window_and_severity(factory: &dyn StoreFactory)
         .map(|i| i.autonomous)
         .collect();
     assert_eq!(ties, [false, true]);
+// ---- webhook delivery claims ------------------------------------------
+
+pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let event = NewEvent {
+        engine: "qa".into(),
+        event_type: "regression".into(),
+        severity: Severity::Critical,
+        details: None,
+        occurred_at: Some(at(1)),
+    };
+    const ACTIONS: usize = 20;
+    let ids: Vec<i64> = (0..ACTIONS)
+        .map(|i| {
+            let (_, action) = store
+                .insert_event(
+                    &event,
+                    "qa",
+                    Some(("notify", DeliveryStatus::Pending)),
+                    at(2 + i as i64),
+                )
+                .unwrap();
+            action.unwrap().id
+        })
+        .collect();
+    // Settled, so never claimed.
+    store
+        .insert_event(&event, "qa", Some(("notify", DeliveryStatus::NotConfigured)), at(50))
+        .unwrap();
+    let audited = audit_count(&*store);
+
+    // Holders claiming side by side, a few at a time, until none is left.
+    const HOLDERS: usize = 4;
+    const TTL: u64 = 60_000;
+    let barrier = Arc::new(Barrier::new(HOLDERS));
+    let handles: Vec<_> = (0..HOLDERS)
+        .map(|h| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim_pending_actions(&format!("replica-{h}"), 3, TTL, at(100))
+                        .unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    assert!(claimed.windows(2).all(|w| w[0].id < w[1].id));
+                    assert!(claimed.iter().all(|a| a.delivery == DeliveryStatus::Pending));
+                    mine.extend(claimed.iter().map(|a| a.id));
+                }
+            })
+        })
+        .collect();
+    let by_holder: Vec<Vec<i64>> = handles
+        .into_iter()
+        .map(|h| h.join().expect("a claimer panicked"))
+        .collect();
+    let mut claimed: Vec<i64> = by_holder.concat();
+    claimed.sort_unstable();
+    assert_eq!(claimed, ids, "every pending action claimed exactly once");
+
+    // A held claim keeps everyone else out until it lapses; its holder
+    // renews it.
+    let (holder, first) = by_holder
+        .iter()
+        .enumerate()
+        .find_map(|(h, mine)| mine.first().map(|id| (format!("replica-{h}"), *id)))
+        .unwrap();
+    assert!(store
+        .claim_pending_actions("late", 100, TTL, at(101))
+        .unwrap()
+        .is_empty());
+    assert!(!store.claim_action(first, "late", TTL, at(101)).unwrap());
+    assert!(store.claim_action(first, &holder, TTL, at(102)).unwrap());
+
+    // Lapsed claims (a holder that died) are taken again, each once.
+    let lapsed = at(100 + TTL as i64);
+    assert!(!store.claim_action(first, "heir", TTL, lapsed).unwrap(), "renewed");
+    let retaken: Vec<i64> = store
+        .claim_pending_actions("heir", 100, TTL, lapsed)
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(retaken, ids[..].iter().copied().filter(|id| *id != first).collect::<Vec<_>>());
+    assert!(store.claim_action(first, "heir", TTL, at(102 + TTL as i64)).unwrap());
+    assert!(!store.claim_action(first, &holder, TTL, at(103 + TTL as i64)).unwrap());
+
+    // A settled action is nobody's to claim.
+    store
+        .record_delivery(first, DeliveryStatus::Delivered, None, at(200_000))
+        .unwrap();
+    assert!(!store.claim_action(first, "heir", TTL, at(200_001)).unwrap());
+    assert!(store
+        .claim_pending_actions("other", 100, TTL, at(10 * TTL as i64))
+        .unwrap()
+        .iter()
+        .all(|a| a.id != first));
+    assert_eq!(store.pending_actions().unwrap().len(), ACTIONS - 1);
+    // Claims are bookkeeping, not changes: nothing is audited.
+    assert_eq!(audit_count(&*store), audited);
 }
