@@ -82,6 +82,7 @@ macro_rules! conformance_suite {
             reports_assessments_and_snapshots_round_trip,
             incidents_count_by_window_and_severity,
             a_pending_action_is_claimed_by_one_holder_at_a_time,
+            command_tallies_survive_pruning_the_raw_commands,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1640,4 +1641,64 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
     assert_eq!(store.pending_actions().unwrap().len(), ACTIONS - 1);
     // Claims are bookkeeping, not changes: nothing is audited.
     assert_eq!(audit_count(&*store), audited);
+}
+
+pub(crate) fn command_tallies_survive_pruning_the_raw_commands(factory: &dyn StoreFactory) {
+    const HOUR: i64 = 3_600_000;
+    let store = initialized(factory);
+    let base = 10 * HOUR;
+    let batch: Vec<_> = (0..100i64)
+        .map(|i| CommandRecord {
+            id: format!("c{i}"),
+            command_type: "SET_FAN".into(),
+            status: CommandStatus::ALL[(i % 4) as usize],
+            required_approval: i % 3 == 0,
+            autonomous: true,
+            created_at: Some(Timestamp(base + i * 179_000)),
+            duration_ms: None,
+            error: None,
+        })
+        .collect();
+    store.insert_commands(&batch, Timestamp(base)).unwrap();
+    let windows = [
+        (base, base + 5 * HOUR),
+        (base, base + 2 * HOUR),
+        (base + 3 * HOUR + 1_234, base + 5 * HOUR),
+    ];
+    let tally = |(from, to): (i64, i64)| {
+        store
+            .command_tally(Timestamp(from), Timestamp(to))
+            .unwrap()
+    };
+    let before: Vec<_> = windows.into_iter().map(tally).collect();
+    let totals = store.command_totals().unwrap();
+    // A cutoff mid-hour prunes whole hours only.
+    while store
+        .prune_batch(Kept::Commands, Timestamp(base + 2 * HOUR + 1_800_000), 7)
+        .unwrap()
+        > 0
+    {}
+    assert_eq!(
+        store.commands_horizon().unwrap(),
+        Some(Timestamp(base + 2 * HOUR))
+    );
+    let after: Vec<_> = windows.into_iter().map(tally).collect();
+    assert_eq!(after, before);
+    assert_eq!(store.command_totals().unwrap(), totals);
+    // A command from before the horizon is neither stored nor counted
+    // again, whether it was pruned or never seen.
+    let late = store
+        .insert_commands(
+            &[
+                batch[0].clone(),
+                CommandRecord {
+                    id: "new-but-old".into(),
+                    ..batch[1].clone()
+                },
+            ],
+            Timestamp(base + 6 * HOUR),
+        )
+        .unwrap();
+    assert_eq!((late.accepted, late.duplicates, late.expired), (0, 0, 2));
+    assert_eq!(store.command_totals().unwrap(), totals);
 }
