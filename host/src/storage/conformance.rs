@@ -1537,6 +1537,8 @@ pub(crate) fn incidents_count_by_window_and_severity(factory: &dyn StoreFactory)
         .map(|i| i.autonomous)
         .collect();
     assert_eq!(ties, [false, true]);
+}
+
 // ---- webhook delivery claims ------------------------------------------
 
 pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn StoreFactory) {
@@ -1564,7 +1566,12 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
         .collect();
     // Settled, so never claimed.
     store
-        .insert_event(&event, "qa", Some(("notify", DeliveryStatus::NotConfigured)), at(50))
+        .insert_event(
+            &event,
+            "qa",
+            Some(("notify", DeliveryStatus::NotConfigured)),
+            at(50),
+        )
         .unwrap();
     let audited = audit_count(&*store);
 
@@ -1587,7 +1594,9 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
                         return mine;
                     }
                     assert!(claimed.windows(2).all(|w| w[0].id < w[1].id));
-                    assert!(claimed.iter().all(|a| a.delivery == DeliveryStatus::Pending));
+                    assert!(claimed
+                        .iter()
+                        .all(|a| a.delivery == DeliveryStatus::Pending));
                     mine.extend(claimed.iter().map(|a| a.id));
                 }
             })
@@ -1617,16 +1626,30 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
 
     // Lapsed claims (a holder that died) are taken again, each once.
     let lapsed = at(100 + TTL as i64);
-    assert!(!store.claim_action(first, "heir", TTL, lapsed).unwrap(), "renewed");
+    assert!(
+        !store.claim_action(first, "heir", TTL, lapsed).unwrap(),
+        "renewed"
+    );
     let retaken: Vec<i64> = store
         .claim_pending_actions("heir", 100, TTL, lapsed)
         .unwrap()
         .iter()
         .map(|a| a.id)
         .collect();
-    assert_eq!(retaken, ids[..].iter().copied().filter(|id| *id != first).collect::<Vec<_>>());
-    assert!(store.claim_action(first, "heir", TTL, at(102 + TTL as i64)).unwrap());
-    assert!(!store.claim_action(first, &holder, TTL, at(103 + TTL as i64)).unwrap());
+    assert_eq!(
+        retaken,
+        ids[..]
+            .iter()
+            .copied()
+            .filter(|id| *id != first)
+            .collect::<Vec<_>>()
+    );
+    assert!(store
+        .claim_action(first, "heir", TTL, at(102 + TTL as i64))
+        .unwrap());
+    assert!(!store
+        .claim_action(first, &holder, TTL, at(103 + TTL as i64))
+        .unwrap());
 
     // A settled action is nobody's to claim.
     store
@@ -1665,11 +1688,8 @@ pub(crate) fn command_tallies_survive_pruning_the_raw_commands(factory: &dyn Sto
         (base, base + 2 * HOUR),
         (base + 3 * HOUR + 1_234, base + 5 * HOUR),
     ];
-    let tally = |(from, to): (i64, i64)| {
-        store
-            .command_tally(Timestamp(from), Timestamp(to))
-            .unwrap()
-    };
+    let tally =
+        |(from, to): (i64, i64)| store.command_tally(Timestamp(from), Timestamp(to)).unwrap();
     let before: Vec<_> = windows.into_iter().map(tally).collect();
     let totals = store.command_totals().unwrap();
     // A cutoff mid-hour prunes whole hours only.
