@@ -1,54 +1,465 @@
-//! Not yet ported from `storage/sqlite/agents.rs`: every method fails with a
-//! backend error naming itself, so nothing is silently skipped.
+//! Agents, their budgets and breakers, and task assignments.
+//!
+//! A cost is deducted by one `UPDATE ... RETURNING` inside a unit of work:
+//! the writer lock serializes it with every other change on every replica,
+//! and the row lock the update takes would serialize costs on one agent
+//! even without it. The agent it returns is the one this cost produced,
+//! so exactly one cost sees the budget cross zero, and the trip it causes
+//! is written in the same transaction, with its audit entry and escalation.
 
-#![allow(unused_variables)]
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
 
-use super::{not_ported, PostgresStore};
-use crate::domain::events::{ActionRecord, DeliveryStatus};
-use crate::domain::fleet::{Agent, Assignment, NewAgent};
+use super::{from_json, json_value, pg, to_json, PostgresStore, StorageError, UnitOfWork};
+use crate::domain::events::ActionRecord;
+use crate::domain::fleet::{Agent, AgentBreaker, Assignment, NewAgent};
 use crate::domain::Timestamp;
 use crate::storage::repositories::*;
-use crate::storage::StorageError;
+
+const COLUMNS: &str = "id, capabilities, cost_per_hour, reputation, budget, budget_remaining, total_cost, model, registered_ms, tripped, trip_reason, tripped_ms, tripped_by, failures";
+
+fn agent_row(r: &Row) -> Result<Agent, StorageError> {
+    let id: String = r.get(0);
+    let failures: i64 = r.get(13);
+    let failures = u32::try_from(failures).map_err(|_| StorageError::Corrupt {
+        table: "agents",
+        message: format!("agent `{id}` has {failures} failures, not a count"),
+    })?;
+    Ok(Agent {
+        capabilities: from_json("agents", r.get(1))?,
+        cost_per_hour: r.get(2),
+        reputation: r.get(3),
+        budget: r.get(4),
+        budget_remaining: r.get(5),
+        total_cost: r.get(6),
+        model: r.get(7),
+        registered_at: Timestamp(r.get(8)),
+        breaker: AgentBreaker {
+            tripped: r.get(9),
+            reason: r.get(10),
+            tripped_at: r.get::<_, Option<i64>>(11).map(Timestamp),
+            tripped_by: r.get(12),
+            failures,
+        },
+        id,
+    })
+}
+
+fn no_agent(id: &str) -> StorageError {
+    StorageError::NotFound(format!("no agent with id `{id}`"))
+}
+
+async fn read<C: GenericClient>(c: &C, id: &str) -> Result<Agent, StorageError> {
+    let row = c
+        .query_opt(&format!("SELECT {COLUMNS} FROM agents WHERE id = $1"), &[&id])
+        .await
+        .map_err(pg("read an agent"))?
+        .ok_or_else(|| no_agent(id))?;
+    agent_row(&row)
+}
+
+fn breaker_json(a: &Agent) -> serde_json::Value {
+    serde_json::json!({"breaker": a.breaker, "budgetRemaining": a.budget_remaining})
+}
+
+const ACTION_COLUMNS: &str = "id, kind, action, event_id, agent_id, payload, created_ms, delivery, attempts, last_error, delivered_ms";
+
+/// Queues an action in `tx` and returns it as stored.
+async fn insert_action(
+    tx: &UnitOfWork<'_>,
+    a: &NewAction<'_>,
+    now: Timestamp,
+) -> Result<ActionRecord, StorageError> {
+    let r = tx
+        .query_one(
+            &format!(
+                "INSERT INTO actions (kind, action, event_id, agent_id, payload, created_ms, delivery)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ACTION_COLUMNS}"
+            ),
+            &[
+                &a.kind,
+                &a.action,
+                &a.event_id,
+                &a.agent_id,
+                &a.payload.to_string(),
+                &now.millis(),
+                &a.delivery.as_str(),
+            ],
+        )
+        .await
+        .map_err(pg("queue an escalation"))?;
+    let id: i64 = r.get(0);
+    let attempts: i64 = r.get(8);
+    let corrupt = |message: String| StorageError::Corrupt {
+        table: "actions",
+        message: format!("action {id}: {message}"),
+    };
+    Ok(ActionRecord {
+        id,
+        kind: r.get(1),
+        action: r.get(2),
+        event_id: r.get(3),
+        agent_id: r.get(4),
+        payload: from_json("actions", r.get(5))?,
+        created_at: Timestamp(r.get(6)),
+        delivery: r.get::<_, &str>(7).parse().map_err(corrupt)?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| corrupt(format!("{attempts} attempts is not a count")))?,
+        last_error: r.get(9),
+        delivered_at: r.get::<_, Option<i64>>(10).map(Timestamp),
+    })
+}
+
+/// Trips the breaker of `before` (as just read in `tx`), with its audit
+/// entry and escalation; returns the tripped agent.
+async fn trip(
+    tx: &UnitOfWork<'_>,
+    before: &Agent,
+    reason: &str,
+    by: &str,
+    escalation: &Escalation,
+    now: Timestamp,
+) -> Result<(Agent, ActionRecord), StorageError> {
+    let id = before.id.as_str();
+    let row = tx
+        .query_opt(
+            &format!(
+                "UPDATE agents SET tripped = TRUE, trip_reason = $2, tripped_ms = $3, tripped_by = $4
+                 WHERE id = $1 RETURNING {COLUMNS}"
+            ),
+            &[&id, &reason, &now.millis(), &by],
+        )
+        .await
+        .map_err(pg("trip an agent's breaker"))?
+        .ok_or_else(|| no_agent(id))?;
+    let after = agent_row(&row)?;
+    tx.audit(
+        now,
+        NewAudit {
+            actor: by,
+            action: "agent.breaker.trip",
+            target: format!("agent:{id}"),
+            before: Some(breaker_json(before)),
+            after: Some(breaker_json(&after)),
+        },
+    )
+    .await?;
+    let payload = serde_json::json!({
+        "type": "ESCALATE",
+        "agentId": id,
+        "reason": format!("Circuit breaker tripped - {reason}"),
+        "context": {"type": "circuit_breaker", "reason": reason, "timestamp": now},
+    });
+    let action = insert_action(
+        tx,
+        &NewAction {
+            kind: "escalation",
+            action: "escalate",
+            event_id: None,
+            agent_id: Some(id),
+            payload,
+            delivery: escalation.delivery,
+        },
+        now,
+    )
+    .await?;
+    Ok((after, action))
+}
+
+/// What a cost or a failure does to an agent: the update that applies it
+/// (returning the agent's columns), the history row it leaves (both take
+/// the agent id as `$1`), and the line past which the breaker trips.
+struct Charge<'a, F> {
+    update: (&'a str, &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]),
+    history: (&'a str, &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)]),
+    over: F,
+    reason: &'a str,
+}
+
+/// Applies `charge` to `id`, then trips its reason if the agent as this
+/// change left it crossed the line and is not tripped yet.
+async fn charge(
+    tx: &UnitOfWork<'_>,
+    id: &str,
+    charge: Charge<'_, impl Fn(&Agent) -> bool>,
+    by: &str,
+    escalation: &Escalation,
+    now: Timestamp,
+) -> Result<(Agent, Option<ActionRecord>), StorageError> {
+    let row = tx
+        .query_opt(charge.update.0, charge.update.1)
+        .await
+        .map_err(pg("charge an agent"))?
+        .ok_or_else(|| no_agent(id))?;
+    tx.execute(charge.history.0, charge.history.1)
+        .await
+        .map_err(pg("record an agent's history"))?;
+    let agent = agent_row(&row)?;
+    if (charge.over)(&agent) && !agent.breaker.tripped {
+        let (tripped, action) = trip(tx, &agent, charge.reason, by, escalation, now).await?;
+        return Ok((tripped, Some(action)));
+    }
+    Ok((agent, None))
+}
 
 impl AgentRepository for PostgresStore {
-    fn register_agent(&self, a: &NewAgent, by: &str, now: Timestamp) -> Result<Agent, StorageError> {
-        Err(not_ported("AgentRepository::register_agent"))
+    fn register_agent(
+        &self,
+        a: &NewAgent,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Agent, StorageError> {
+        self.write(async |tx| {
+            let row = tx
+                .query_opt(
+                    &format!(
+                        "INSERT INTO agents (id, capabilities, cost_per_hour, reputation, budget, budget_remaining, model, registered_ms)
+                         VALUES ($1, $2, $3, $4, $5, $5, $6, $7) ON CONFLICT (id) DO NOTHING
+                         RETURNING {COLUMNS}"
+                    ),
+                    &[
+                        &a.id,
+                        &to_json(&a.capabilities)?,
+                        &a.cost_per_hour,
+                        &a.reputation,
+                        &a.budget,
+                        &a.model,
+                        &now.millis(),
+                    ],
+                )
+                .await
+                .map_err(pg("register an agent"))?
+                .ok_or_else(|| {
+                    StorageError::Conflict(format!(
+                        "an agent with id `{}` is already registered",
+                        a.id
+                    ))
+                })?;
+            let stored = agent_row(&row)?;
+            tx.audit(
+                now,
+                NewAudit {
+                    actor: by,
+                    action: "agent.register",
+                    target: format!("agent:{}", a.id),
+                    before: None,
+                    after: Some(json_value(&stored)?),
+                },
+            )
+            .await?;
+            Ok(stored)
+        })
     }
 
     fn agent(&self, id: &str) -> Result<Agent, StorageError> {
-        Err(not_ported("AgentRepository::agent"))
+        self.read(async |c| read(c, id).await)
     }
 
     fn agents(&self) -> Result<Vec<Agent>, StorageError> {
-        Err(not_ported("AgentRepository::agents"))
+        self.read(async |c| {
+            // Byte order, as SQLite sorts, whatever the database's locale.
+            c.query(
+                &format!("SELECT {COLUMNS} FROM agents ORDER BY id COLLATE \"C\""),
+                &[],
+            )
+            .await
+            .map_err(pg("read the agents"))?
+            .iter()
+            .map(agent_row)
+            .collect()
+        })
     }
 
-    fn record_cost( &self, id: &str, operation: &str, cost: f64, by: &str, escalation: &Escalation, now: Timestamp, ) -> Result<(Agent, Option<ActionRecord>), StorageError> {
-        Err(not_ported("AgentRepository::record_cost"))
+    fn record_cost(
+        &self,
+        id: &str,
+        operation: &str,
+        cost: f64,
+        by: &str,
+        escalation: &Escalation,
+        now: Timestamp,
+    ) -> Result<(Agent, Option<ActionRecord>), StorageError> {
+        let update = format!(
+            "UPDATE agents SET budget_remaining = budget_remaining - $2, total_cost = total_cost + $2
+             WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        self.write(async |tx| {
+            charge(
+                tx,
+                id,
+                Charge {
+                    update: (&update, &[&id, &cost]),
+                    history: (
+                        "INSERT INTO agent_costs (agent_id, operation, cost, at_ms, reported_by) VALUES ($1, $2, $3, $4, $5)",
+                        &[&id, &operation, &cost, &now.millis(), &by],
+                    ),
+                    over: |a: &Agent| a.budget_remaining <= 0.0,
+                    reason: crate::domain::fleet::BUDGET_EXHAUSTED,
+                },
+                by,
+                escalation,
+                now,
+            )
+            .await
+        })
     }
 
-    fn record_failure( &self, id: &str, task_id: Option<&str>, reason: Option<&str>, threshold: u32, by: &str, escalation: &Escalation, now: Timestamp, ) -> Result<(Agent, Option<ActionRecord>), StorageError> {
-        Err(not_ported("AgentRepository::record_failure"))
+    #[allow(clippy::too_many_arguments)]
+    fn record_failure(
+        &self,
+        id: &str,
+        task_id: Option<&str>,
+        reason: Option<&str>,
+        threshold: u32,
+        by: &str,
+        escalation: &Escalation,
+        now: Timestamp,
+    ) -> Result<(Agent, Option<ActionRecord>), StorageError> {
+        let update =
+            format!("UPDATE agents SET failures = failures + 1 WHERE id = $1 RETURNING {COLUMNS}");
+        self.write(async |tx| {
+            charge(
+                tx,
+                id,
+                Charge {
+                    update: (&update, &[&id]),
+                    history: (
+                        "INSERT INTO agent_failures (agent_id, task_id, reason, at_ms, reported_by) VALUES ($1, $2, $3, $4, $5)",
+                        &[&id, &task_id, &reason, &now.millis(), &by],
+                    ),
+                    over: |a: &Agent| a.breaker.failures >= threshold,
+                    reason: crate::domain::fleet::REPEATED_FAILURES,
+                },
+                by,
+                escalation,
+                now,
+            )
+            .await
+        })
     }
 
-    fn trip_agent( &self, id: &str, reason: &str, by: &str, escalation: &Escalation, now: Timestamp, ) -> Result<(Agent, ActionRecord), StorageError> {
-        Err(not_ported("AgentRepository::trip_agent"))
+    fn trip_agent(
+        &self,
+        id: &str,
+        reason: &str,
+        by: &str,
+        escalation: &Escalation,
+        now: Timestamp,
+    ) -> Result<(Agent, ActionRecord), StorageError> {
+        self.write(async |tx| {
+            let a = read(&**tx, id).await?;
+            if a.breaker.tripped {
+                return Err(StorageError::Conflict(format!(
+                    "agent `{id}`'s breaker is already tripped ({})",
+                    a.breaker.reason.as_deref().unwrap_or("no reason")
+                )));
+            }
+            trip(tx, &a, reason, by, escalation, now).await
+        })
     }
 
-    fn reset_agent( &self, id: &str, new_budget: f64, by: &str, now: Timestamp, ) -> Result<Agent, StorageError> {
-        Err(not_ported("AgentRepository::reset_agent"))
+    fn reset_agent(
+        &self,
+        id: &str,
+        new_budget: f64,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<Agent, StorageError> {
+        self.write(async |tx| {
+            let before = read(&**tx, id).await?;
+            if !before.breaker.tripped {
+                return Err(StorageError::Conflict(format!(
+                    "agent `{id}`'s breaker is not tripped; there is nothing to reset"
+                )));
+            }
+            let row = tx
+                .query_opt(
+                    &format!(
+                        "UPDATE agents SET tripped = FALSE, trip_reason = NULL, tripped_ms = NULL, tripped_by = NULL,
+                         failures = 0, budget = $2, budget_remaining = $2 WHERE id = $1 RETURNING {COLUMNS}"
+                    ),
+                    &[&id, &new_budget],
+                )
+                .await
+                .map_err(pg("reset an agent's breaker"))?
+                .ok_or_else(|| no_agent(id))?;
+            let after = agent_row(&row)?;
+            tx.audit(
+                now,
+                NewAudit {
+                    actor: by,
+                    action: "agent.breaker.reset",
+                    target: format!("agent:{id}"),
+                    before: Some(breaker_json(&before)),
+                    after: Some(breaker_json(&after)),
+                },
+            )
+            .await?;
+            Ok(after)
+        })
     }
 
     fn insert_assignment(&self, a: &Assignment) -> Result<Assignment, StorageError> {
-        Err(not_ported("AgentRepository::insert_assignment"))
+        // No control state changes: outside the writer lock. The id is
+        // drawn first so the row is written whole, its body carrying it, in
+        // one statement.
+        self.read(async |c| {
+            let mut stored = a.clone();
+            stored.id = c
+                .query_one(
+                    "SELECT nextval(pg_get_serial_sequence('assignments', 'id'))",
+                    &[],
+                )
+                .await
+                .map_err(pg("number an assignment"))?
+                .get(0);
+            c.execute(
+                "INSERT INTO assignments (id, task_id, agent_id, at_ms, body) VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &stored.id,
+                    &stored.task_id,
+                    &stored.agent_id,
+                    &stored.assigned_at.millis(),
+                    &to_json(&stored)?,
+                ],
+            )
+            .await
+            .map_err(pg("record an assignment"))?;
+            Ok(stored)
+        })
     }
 
     fn assignments(&self, limit: u32) -> Result<Vec<Assignment>, StorageError> {
-        Err(not_ported("AgentRepository::assignments"))
+        self.read(async |c| {
+            c.query(
+                "SELECT body FROM assignments ORDER BY id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await
+            .map_err(pg("read the assignments"))?
+            .iter()
+            .map(|r| from_json("assignments", r.get(0)))
+            .collect()
+        })
     }
 
     fn assignment_totals(&self) -> Result<(u64, u64), StorageError> {
-        Err(not_ported("AgentRepository::assignment_totals"))
+        self.read(async |c| {
+            let row = c
+                .query_one(
+                    "SELECT count(*), count(*) - count(agent_id) FROM assignments",
+                    &[],
+                )
+                .await
+                .map_err(pg("count the assignments"))?;
+            let count = |i: usize| {
+                let n: i64 = row.get(i);
+                u64::try_from(n).map_err(|_| StorageError::Corrupt {
+                    table: "assignments",
+                    message: format!("a count of {n}"),
+                })
+            };
+            Ok((count(0)?, count(1)?))
+        })
     }
-
 }
