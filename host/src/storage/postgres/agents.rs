@@ -463,3 +463,152 @@ impl AgentRepository for PostgresStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use super::super::test_support::TestDatabase;
+    use super::super::PostgresOptions;
+    use super::*;
+    use crate::domain::events::DeliveryStatus;
+    use crate::domain::fleet::BUDGET_EXHAUSTED;
+    use crate::storage::ControlRepository;
+
+    fn new_agent(id: &str, budget: f64) -> NewAgent {
+        NewAgent {
+            id: id.into(),
+            capabilities: vec!["hvac".into()],
+            cost_per_hour: 1.5,
+            reputation: 0.9,
+            budget,
+            model: Some("m".into()),
+        }
+    }
+
+    /// Two handles on one database, as two replicas: costs from both
+    /// serialize on the database, so the trip happens once.
+    #[test]
+    fn costs_from_two_replicas_trip_the_agent_exactly_once() {
+        let database = TestDatabase::create();
+        let replicas: Vec<Arc<PostgresStore>> = (0..2)
+            .map(|_| {
+                Arc::new(PostgresStore::connect(&database.url, PostgresOptions::default()).unwrap())
+            })
+            .collect();
+        replicas[0]
+            .register_agent(&new_agent("a1", 10.0), "admin", Timestamp(1))
+            .unwrap();
+        const CALLERS: usize = 12;
+        let barrier = Arc::new(Barrier::new(CALLERS));
+        let handles: Vec<_> = (0..CALLERS)
+            .map(|i| {
+                let store = replicas[i % 2].clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let escalation = Escalation {
+                        delivery: DeliveryStatus::Pending,
+                    };
+                    store
+                        .record_cost("a1", "op", 1.0, "a1", &escalation, Timestamp(10 + i as i64))
+                        .unwrap()
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let actions: Vec<_> = results.iter().filter_map(|(_, a)| a.clone()).collect();
+        assert_eq!(actions.len(), 1, "exactly one cost crosses the line");
+        assert_eq!(actions[0].agent_id.as_deref(), Some("a1"));
+        assert_eq!(actions[0].delivery, DeliveryStatus::Pending);
+        assert_eq!(actions[0].payload["type"], "ESCALATE");
+        for replica in &replicas {
+            let agent = replica.agent("a1").unwrap();
+            assert_eq!(agent.budget_remaining, 10.0 - CALLERS as f64);
+            assert_eq!(agent.total_cost, CALLERS as f64);
+            assert_eq!(agent.breaker.reason.as_deref(), Some(BUDGET_EXHAUSTED));
+            replica.refresh_control().unwrap();
+            assert!(replica.control().tripped_agents.contains("a1"));
+        }
+        let trips = replicas[1]
+            .audit_entries(100)
+            .unwrap()
+            .iter()
+            .filter(|e| e.action == "agent.breaker.trip")
+            .count();
+        assert_eq!(trips, 1);
+        assert!(replicas[1].verify_audit().unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn register_trip_reset_and_assignments() {
+        let database = TestDatabase::create();
+        let db = PostgresStore::connect(&database.url, PostgresOptions::default()).unwrap();
+        let a = db
+            .register_agent(&new_agent("b", 3.0), "admin", Timestamp(1))
+            .unwrap();
+        db.register_agent(&new_agent("A", 3.0), "admin", Timestamp(1))
+            .unwrap();
+        assert_eq!(a.capabilities, ["hvac"]);
+        assert!(matches!(
+            db.register_agent(&new_agent("b", 1.0), "admin", Timestamp(2)),
+            Err(StorageError::Conflict(m)) if m == "an agent with id `b` is already registered"
+        ));
+        assert_eq!(
+            db.agents()
+                .unwrap()
+                .iter()
+                .map(|a| a.id.as_str())
+                .collect::<Vec<_>>(),
+            ["A", "b"],
+            "byte order, as SQLite"
+        );
+        let escalation = Escalation {
+            delivery: DeliveryStatus::NotConfigured,
+        };
+        let (tripped, action) = db
+            .trip_agent("b", "manual", "ops", &escalation, Timestamp(3))
+            .unwrap();
+        assert_eq!(tripped.breaker.tripped_by.as_deref(), Some("ops"));
+        assert_eq!(action.delivery, DeliveryStatus::NotConfigured);
+        assert!(matches!(
+            db.trip_agent("b", "again", "ops", &escalation, Timestamp(4)),
+            Err(StorageError::Conflict(m)) if m.contains("(manual)")
+        ));
+        assert!(matches!(
+            db.trip_agent("ghost", "x", "ops", &escalation, Timestamp(4)),
+            Err(StorageError::NotFound(_))
+        ));
+        let reset = db.reset_agent("b", 7.0, "ops", Timestamp(5)).unwrap();
+        assert_eq!((reset.budget, reset.budget_remaining), (7.0, 7.0));
+        assert_eq!(reset.breaker.reason, None);
+
+        let assignment = Assignment {
+            id: 0,
+            task_id: "t1".into(),
+            agent_id: Some("b".into()),
+            score: Some(0.5),
+            candidates: vec![],
+            excluded: vec![],
+            excluded_counts: Default::default(),
+            matcher: "capability-match".into(),
+            matcher_version: "0.1.0".into(),
+            max_cost: 5.0,
+            required_capabilities: vec!["hvac".into()],
+            assigned_at: Timestamp(6),
+            requested_by: "planner".into(),
+        };
+        let first = db.insert_assignment(&assignment).unwrap();
+        let second = db
+            .insert_assignment(&Assignment {
+                agent_id: None,
+                score: None,
+                ..assignment
+            })
+            .unwrap();
+        assert!(second.id > first.id);
+        assert_eq!(db.assignments(10).unwrap(), [second.clone(), first]);
+        assert_eq!(db.assignments(1).unwrap(), [second]);
+        assert_eq!(db.assignment_totals().unwrap(), (2, 1));
+    }
+}

@@ -628,3 +628,171 @@ impl PluginRepository for PostgresStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::TestDatabase;
+    use super::super::PostgresOptions;
+    use super::*;
+
+    fn version(v: &str, sha: &str) -> PluginVersion {
+        PluginVersion {
+            name: "item".into(),
+            kind: PluginKind::ChecklistItem,
+            version: v.into(),
+            sha256: sha.into(),
+            size_bytes: 3,
+            uploaded_at: Timestamp(1_000),
+            uploaded_by: "admin".into(),
+            signer: None,
+            status: VersionStatus::Inactive,
+            activated_at: None,
+            rejection: None,
+        }
+    }
+
+    fn store(database: &TestDatabase) -> PostgresStore {
+        PostgresStore::connect(&database.url, PostgresOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn one_active_version_rollback_and_delete() {
+        let database = TestDatabase::create();
+        let db = store(&database);
+        db.store_plugin_version(&version("1", "aa"), "m1", b"one", None, "plugin.upload")
+            .unwrap();
+        db.store_plugin_version(&version("2", "bb"), "m2", b"two", None, "plugin.upload")
+            .unwrap();
+        let dup =
+            db.store_plugin_version(&version("2", "cc"), "m2", b"other", None, "plugin.upload");
+        assert!(matches!(dup, Err(StorageError::Conflict(m)) if m.contains("immutable")));
+
+        let now = Timestamp(2_000);
+        assert_eq!(
+            db.activate_plugin_version("item", "1", ActivationKind::Upload, false, None, "a", now)
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            db.activate_plugin_version("item", "2", ActivationKind::Activate, false, None, "a", now)
+                .unwrap(),
+            Some("1".into())
+        );
+        assert_eq!(
+            db.active_plugin_versions().unwrap(),
+            [("item".into(), "2".into())]
+        );
+        assert_eq!(db.rollback_target("item").unwrap(), Some("1".into()));
+        let stored = db.stored_plugin("item", "2").unwrap();
+        assert_eq!(
+            (stored.manifest.as_str(), stored.bytes.as_slice()),
+            ("m2", &b"two"[..])
+        );
+        assert_eq!(stored.version.activated_at, Some(now));
+
+        let active = db.delete_plugin_version("item", "2", "a", now);
+        assert!(matches!(active, Err(StorageError::Conflict(m)) if m.contains("is active")));
+        db.delete_plugin_version("item", "1", "a", now).unwrap();
+        assert_eq!(db.plugin_versions("item").unwrap().len(), 1);
+        assert!(matches!(
+            db.stored_plugin("item", "1"),
+            Err(StorageError::NotFound(_))
+        ));
+        assert!(db.verify_audit().unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn a_signature_stays_with_its_version_and_deleted_versions_still_count_as_served() {
+        let database = TestDatabase::create();
+        let db = store(&database);
+        let signature = StoredSignature {
+            json: "{\"format\":\"x\"}".into(),
+            public_key: "key-a".into(),
+        };
+        let mut signed = version("1", "aa");
+        signed.signer = Some("alice".into());
+        db.store_plugin_version(&signed, "m1", b"one", Some(&signature), "plugin.upload")
+            .unwrap();
+        db.store_plugin_version(&version("2", "bb"), "m2", b"two", None, "plugin.upload")
+            .unwrap();
+        assert_eq!(
+            db.stored_plugin("item", "1").unwrap().signature.as_deref(),
+            Some(signature.json.as_str())
+        );
+        assert_eq!(db.stored_plugin("item", "2").unwrap().signature, None);
+
+        let again = StoredSignature {
+            json: "{\"format\":\"y\"}".into(),
+            public_key: "key-b".into(),
+        };
+        db.set_plugin_signature("item", "2", "bob", &again, "admin", Timestamp(3))
+            .unwrap();
+        let stored = db.stored_plugin("item", "2").unwrap();
+        assert_eq!(stored.signature.as_deref(), Some(again.json.as_str()));
+        assert_eq!(stored.version.signer.as_deref(), Some("bob"));
+        assert!(matches!(
+            db.set_plugin_signature("item", "9", "bob", &again, "admin", Timestamp(3)),
+            Err(StorageError::NotFound(_))
+        ));
+
+        let now = Timestamp(4);
+        db.activate_plugin_version("item", "2", ActivationKind::Upload, false, None, "a", now)
+            .unwrap();
+        db.activate_plugin_version(
+            "item",
+            "1",
+            ActivationKind::Activate,
+            true,
+            Some("2"),
+            "a",
+            now,
+        )
+        .unwrap();
+        db.delete_plugin_version("item", "2", "a", now).unwrap();
+        assert_eq!(db.versions_ever_active("item").unwrap(), ["2", "1"]);
+        assert!(db.versions_ever_active("other").unwrap().is_empty());
+        let actions: Vec<String> = db
+            .audit_entries(100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        assert!(actions.contains(&"plugin.downgrade".to_string()));
+        assert!(actions.contains(&"plugin.signature_added".to_string()));
+    }
+
+    #[test]
+    fn evaluations_keep_their_kind_and_an_unknown_kind_is_corrupt() {
+        let database = TestDatabase::create();
+        let db = store(&database);
+        let record = EvaluationRecord {
+            id: 0,
+            at: Timestamp(5),
+            plugin: "p".into(),
+            version: "1".into(),
+            kind: PluginKind::RiskScorer,
+            input: serde_json::json!({"a": 1}),
+            output: None,
+            error_code: Some("trap".into()),
+            error: Some("boom".into()),
+            elapsed_us: 42,
+        };
+        let id = db.record_evaluation(&record).unwrap();
+        assert_eq!(
+            db.recent_evaluations(Some("p"), 5).unwrap(),
+            [EvaluationRecord { id, ..record }]
+        );
+        db.block_on(async {
+            db.client()
+                .await?
+                .execute("UPDATE evaluations SET kind = 'mystery'", &[])
+                .await
+                .map_err(pg("corrupt"))
+        })
+        .unwrap();
+        assert!(matches!(
+            db.recent_evaluations(None, 5),
+            Err(StorageError::Corrupt { table: "evaluations", .. })
+        ));
+    }
+}
