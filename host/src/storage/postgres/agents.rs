@@ -10,6 +10,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
+use super::events::{insert_action, read_action};
 use super::{from_json, json_value, pg, to_json, PostgresStore, StorageError, UnitOfWork};
 use crate::domain::events::ActionRecord;
 use crate::domain::fleet::{Agent, AgentBreaker, Assignment, NewAgent};
@@ -51,7 +52,10 @@ fn no_agent(id: &str) -> StorageError {
 
 async fn read<C: GenericClient>(c: &C, id: &str) -> Result<Agent, StorageError> {
     let row = c
-        .query_opt(&format!("SELECT {COLUMNS} FROM agents WHERE id = $1"), &[&id])
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM agents WHERE id = $1"),
+            &[&id],
+        )
         .await
         .map_err(pg("read an agent"))?
         .ok_or_else(|| no_agent(id))?;
@@ -60,54 +64,6 @@ async fn read<C: GenericClient>(c: &C, id: &str) -> Result<Agent, StorageError> 
 
 fn breaker_json(a: &Agent) -> serde_json::Value {
     serde_json::json!({"breaker": a.breaker, "budgetRemaining": a.budget_remaining})
-}
-
-const ACTION_COLUMNS: &str = "id, kind, action, event_id, agent_id, payload, created_ms, delivery, attempts, last_error, delivered_ms";
-
-/// Queues an action in `tx` and returns it as stored.
-async fn insert_action(
-    tx: &UnitOfWork<'_>,
-    a: &NewAction<'_>,
-    now: Timestamp,
-) -> Result<ActionRecord, StorageError> {
-    let r = tx
-        .query_one(
-            &format!(
-                "INSERT INTO actions (kind, action, event_id, agent_id, payload, created_ms, delivery)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ACTION_COLUMNS}"
-            ),
-            &[
-                &a.kind,
-                &a.action,
-                &a.event_id,
-                &a.agent_id,
-                &a.payload.to_string(),
-                &now.millis(),
-                &a.delivery.as_str(),
-            ],
-        )
-        .await
-        .map_err(pg("queue an escalation"))?;
-    let id: i64 = r.get(0);
-    let attempts: i64 = r.get(8);
-    let corrupt = |message: String| StorageError::Corrupt {
-        table: "actions",
-        message: format!("action {id}: {message}"),
-    };
-    Ok(ActionRecord {
-        id,
-        kind: r.get(1),
-        action: r.get(2),
-        event_id: r.get(3),
-        agent_id: r.get(4),
-        payload: from_json("actions", r.get(5))?,
-        created_at: Timestamp(r.get(6)),
-        delivery: r.get::<_, &str>(7).parse().map_err(corrupt)?,
-        attempts: u32::try_from(attempts)
-            .map_err(|_| corrupt(format!("{attempts} attempts is not a count")))?,
-        last_error: r.get(9),
-        delivered_at: r.get::<_, Option<i64>>(10).map(Timestamp),
-    })
 }
 
 /// Trips the breaker of `before` (as just read in `tx`), with its audit
@@ -150,7 +106,7 @@ async fn trip(
         "reason": format!("Circuit breaker tripped - {reason}"),
         "context": {"type": "circuit_breaker", "reason": reason, "timestamp": now},
     });
-    let action = insert_action(
+    let action_id = insert_action(
         tx,
         &NewAction {
             kind: "escalation",
@@ -163,7 +119,7 @@ async fn trip(
         now,
     )
     .await?;
-    Ok((after, action))
+    Ok((after, read_action(&**tx, action_id).await?))
 }
 
 /// What a cost or a failure does to an agent: the update that applies it

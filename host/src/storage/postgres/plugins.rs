@@ -76,14 +76,13 @@ async fn version_in<C: GenericClient>(
 }
 
 async fn active_in<C: GenericClient>(c: &C, name: &str) -> Result<Option<String>, StorageError> {
-    Ok(c
-        .query_opt(
-            "SELECT version FROM plugin_versions WHERE name = $1 AND status = 'active'",
-            &[&name],
-        )
-        .await
-        .map_err(pg("read the active plugin version"))?
-        .map(|r| r.get(0)))
+    Ok(c.query_opt(
+        "SELECT version FROM plugin_versions WHERE name = $1 AND status = 'active'",
+        &[&name],
+    )
+    .await
+    .map_err(pg("read the active plugin version"))?
+    .map(|r| r.get(0)))
 }
 
 fn no_version(name: &str, version: &str) -> StorageError {
@@ -284,17 +283,16 @@ impl PluginRepository for PostgresStore {
     fn active_plugin_versions(&self) -> Result<Vec<(String, String)>, StorageError> {
         self.read(async |c| {
             // Byte order, as SQLite sorts, whatever the database's locale.
-            Ok(c
-                .query(
-                    "SELECT name, version FROM plugin_versions WHERE status = 'active'
+            Ok(c.query(
+                "SELECT name, version FROM plugin_versions WHERE status = 'active'
                      ORDER BY name COLLATE \"C\"",
-                    &[],
-                )
-                .await
-                .map_err(pg("read the active plugin versions"))?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect())
+                &[],
+            )
+            .await
+            .map_err(pg("read the active plugin versions"))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
         })
     }
 
@@ -444,17 +442,16 @@ impl PluginRepository for PostgresStore {
 
     fn versions_ever_active(&self, name: &str) -> Result<Vec<String>, StorageError> {
         self.read(async |c| {
-            Ok(c
-                .query(
-                    "SELECT version FROM plugin_activations WHERE name = $1
+            Ok(c.query(
+                "SELECT version FROM plugin_activations WHERE name = $1
                      GROUP BY version ORDER BY MIN(id)",
-                    &[&name],
-                )
-                .await
-                .map_err(pg("read a plugin's activations"))?
-                .iter()
-                .map(|r| r.get(0))
-                .collect())
+                &[&name],
+            )
+            .await
+            .map_err(pg("read a plugin's activations"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
         })
     }
 
@@ -674,8 +671,16 @@ mod tests {
             None
         );
         assert_eq!(
-            db.activate_plugin_version("item", "2", ActivationKind::Activate, false, None, "a", now)
-                .unwrap(),
+            db.activate_plugin_version(
+                "item",
+                "2",
+                ActivationKind::Activate,
+                false,
+                None,
+                "a",
+                now
+            )
+            .unwrap(),
             Some("1".into())
         );
         assert_eq!(
@@ -792,7 +797,10 @@ mod tests {
         .unwrap();
         assert!(matches!(
             db.recent_evaluations(None, 5),
-            Err(StorageError::Corrupt { table: "evaluations", .. })
+            Err(StorageError::Corrupt {
+                table: "evaluations",
+                ..
+            })
         ));
     }
 }
