@@ -72,6 +72,7 @@ macro_rules! conformance_suite {
             evaluations_and_shadow_inputs_keep_the_newest,
             retention_prunes_old_rows_and_never_the_audit_log,
             the_store_reports_itself_writable,
+            a_lease_has_one_holder_until_it_expires,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1179,4 +1180,85 @@ pub(crate) fn the_store_reports_itself_writable(factory: &dyn StoreFactory) {
     assert!(store.schema_version().unwrap() > 0);
     // Checking writes nothing a reader can see.
     assert_eq!(audit_count(&*store), 1);
+}
+
+// ---- leases ---------------------------------------------------------------
+
+pub(crate) fn a_lease_has_one_holder_until_it_expires(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let audited = audit_count(&*store);
+    // Replicas race for free leases: each goes to exactly one of them.
+    const RACERS: usize = 6;
+    for round in 0..4 {
+        let name = format!("race-{round}");
+        let barrier = Arc::new(Barrier::new(RACERS));
+        let racers: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let (store, barrier, name) = (store.clone(), barrier.clone(), name.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store
+                        .acquire_lease(&name, &format!("replica-{i}"), 60_000)
+                        .unwrap()
+                })
+            })
+            .collect();
+        let won: Vec<crate::storage::Lease> = racers
+            .into_iter()
+            .filter_map(|r| r.join().unwrap())
+            .collect();
+        assert_eq!(won.len(), 1, "{name}: {won:?}");
+    }
+
+    let first = store.acquire_lease("checks", "a", 60_000).unwrap().unwrap();
+    assert_eq!(first.holder, "a");
+    assert_eq!(first.acquired_at, first.renewed_at);
+    assert_eq!(first.expires_at.millis() - first.renewed_at.millis(), 60_000);
+    assert!(first.held_at(first.renewed_at));
+    assert_eq!(store.acquire_lease("checks", "b", 60_000).unwrap(), None);
+    // The holder renews: later expiry, same acquisition.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let renewed = store.acquire_lease("checks", "a", 60_000).unwrap().unwrap();
+    assert_eq!(renewed.acquired_at, first.acquired_at);
+    assert!(renewed.renewed_at > first.renewed_at, "{renewed:?}");
+    assert!(renewed.expires_at > first.expires_at, "{renewed:?}");
+    assert!(store
+        .leases()
+        .unwrap()
+        .iter()
+        .any(|l| *l == renewed));
+
+    // A lease not renewed lapses, and then another takes it; the former
+    // holder cannot renew it back.
+    let short = store.acquire_lease("short", "a", 150).unwrap().unwrap();
+    assert_eq!(store.acquire_lease("short", "b", 60_000).unwrap(), None);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let taken = store.acquire_lease("short", "b", 60_000).unwrap().unwrap();
+    assert_eq!(taken.holder, "b");
+    assert!(taken.acquired_at >= short.expires_at, "{taken:?} after {short:?}");
+    assert_eq!(store.acquire_lease("short", "a", 60_000).unwrap(), None);
+
+    // Only the holder releases; a released lease is free at once, and
+    // stays listed (expired) with its last holder until taken.
+    store.release_lease("checks", "b").unwrap();
+    assert_eq!(store.acquire_lease("checks", "b", 60_000).unwrap(), None);
+    store.release_lease("checks", "a").unwrap();
+    let released = store
+        .leases()
+        .unwrap()
+        .into_iter()
+        .find(|l| l.name == "checks")
+        .unwrap();
+    assert_eq!(released.holder, "a");
+    assert!(released.expires_at < renewed.expires_at, "{released:?}");
+    let next = store.acquire_lease("checks", "b", 60_000).unwrap().unwrap();
+    assert_eq!(next.holder, "b");
+    assert!(next.acquired_at > first.acquired_at);
+
+    assert!(matches!(
+        store.acquire_lease("checks", "b", 0),
+        Err(StorageError::Invalid(_))
+    ));
+    // Leases are not governance: nothing is audited.
+    assert_eq!(audit_count(&*store), audited);
 }

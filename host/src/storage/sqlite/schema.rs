@@ -351,4 +351,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // format, refused until signed again.
     "ALTER TABLE plugin_versions ADD COLUMN signature TEXT;
     ALTER TABLE plugin_versions ADD COLUMN signer_key TEXT;",
+    // Leases on background work (breaker checks, the scheduled cycle,
+    // retention, audit checkpoints), as on PostgreSQL: one process always
+    // holds them here, but the runner and the listing are the same.
+    "CREATE TABLE leases (
+        name        TEXT PRIMARY KEY,
+        holder      TEXT NOT NULL,
+        acquired_ms INTEGER NOT NULL,
+        renewed_ms  INTEGER NOT NULL,
+        expires_ms  INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
