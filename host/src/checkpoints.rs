@@ -283,6 +283,7 @@ impl Checkpointer {
             }),
         }
     }
+}
 
 /// The log's newest entry id, and the hash of its entry `id`.
 fn log_at(db: &dyn Store, id: i64) -> Result<(i64, Option<String>), StorageError> {

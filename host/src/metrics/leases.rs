@@ -42,7 +42,7 @@ impl LeaseMetrics {
             .get_or_create(&LeaseLabel { lease })
             .set(i64::from(held));
         // The run counter exists from the start too, so a rate is 0, not absent.
-        self.runs.get_or_create(&LeaseLabel { lease });
+        self.runs.get_or_create_owned(&LeaseLabel { lease });
     }
 
     pub(super) fn ran(&self, lease: &'static str) {

@@ -591,6 +591,11 @@ mod tests {
 
     /// Every 20 ms, a run of 15 ms, recorded in `runs`.
     fn recorded(holder: &'static str, runs: &Runs) -> impl LeasedJob {
+        recorded_for(holder, runs, Duration::from_millis(15))
+    }
+
+    /// Every 20 ms, a run of `length` (unless cancelled), recorded in `runs`.
+    fn recorded_for(holder: &'static str, runs: &Runs, length: Duration) -> impl LeasedJob {
         let runs = runs.clone();
         Periodic::new(Duration::from_millis(20), true, move |_| {
             let runs = runs.clone();
@@ -605,7 +610,7 @@ mod tests {
                     r.len() - 1
                 };
                 let _ending = Ending { runs, index };
-                tokio::time::sleep(Duration::from_millis(15)).await;
+                tokio::time::sleep(length).await;
             }
         })
     }
@@ -780,14 +785,20 @@ mod tests {
             let (link_a, link_b) = (Link::new(a.clone()), Link::new(b.clone()));
             let first = LeaseRunner::new(link_a.clone(), "replica-a", timing(), Arc::default());
             let second = LeaseRunner::new(link_b.clone(), "replica-b", timing(), Arc::default());
-            first.spawn("test-job", recorded("replica-a", &runs));
+            // A's runs last longer than its lease: only cancelling them
+            // keeps them from overlapping B's.
+            first.spawn(
+                "test-job",
+                recorded_for("replica-a", &runs, Duration::from_secs(30)),
+            );
             first_run_of(&runs, "replica-a", Duration::from_secs(2)).await;
             second.spawn("test-job", recorded("replica-b", &runs));
             tokio::time::sleep(Duration::from_millis(300)).await;
             assert!(runs_of(&runs, "replica-b").is_empty());
 
-            // A's renewals hang: it must stop its job before its lease
-            // lapses in the database, which is when B may take it.
+            // A's renewals hang: it must stop its job (the run in progress
+            // included) before its lease lapses in the database, which is
+            // when B may take it.
             link_a.set(HANG);
             let cut = Instant::now();
             let taken = first_run_of(&runs, "replica-b", Duration::from_secs(3)).await;
