@@ -354,7 +354,9 @@ async fn shutdown_signal() {
                 }
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server gracefully"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server gracefully")
+            }
         }
     }
     let _ = tokio::signal::ctrl_c().await;

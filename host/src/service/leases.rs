@@ -362,7 +362,10 @@ impl LeaseRunner {
                 tracing::warn!(lease = name, error = %e, "cannot release the lease; it lapses on its own")
             }
             Err(_) => {
-                tracing::warn!(lease = name, "releasing the lease did not answer; it lapses on its own")
+                tracing::warn!(
+                    lease = name,
+                    "releasing the lease did not answer; it lapses on its own"
+                )
             }
         }
     }
@@ -393,7 +396,10 @@ impl LeaseRunner {
                 }
                 Err(_) if !failing => {
                     failing = true;
-                    tracing::warn!(lease = name, "taking the lease did not answer; trying again");
+                    tracing::warn!(
+                        lease = name,
+                        "taking the lease did not answer; trying again"
+                    );
                 }
                 Ok(Err(_)) | Err(_) => {}
             }
@@ -440,7 +446,10 @@ impl LeaseRunner {
             match tokio::time::timeout_at(deadline, self.acquire(name)).await {
                 Ok(Ok(true)) => fence.extend(self.timing.valid_until(sent)),
                 Ok(Ok(false)) => {
-                    tracing::warn!(lease = name, "the lease was taken by another replica; the job stops here");
+                    tracing::warn!(
+                        lease = name,
+                        "the lease was taken by another replica; the job stops here"
+                    );
                     break Ended::Lost;
                 }
                 Ok(Err(e)) => {
@@ -448,7 +457,10 @@ impl LeaseRunner {
                     break Ended::Lost;
                 }
                 Err(_) => {
-                    tracing::warn!(lease = name, "renewing the lease did not answer before it ran out; the job stops here");
+                    tracing::warn!(
+                        lease = name,
+                        "renewing the lease did not answer before it ran out; the job stops here"
+                    );
                     break Ended::Lost;
                 }
             }
@@ -499,7 +511,12 @@ struct RunRecord<'a> {
 impl<'a> RunRecord<'a> {
     fn start(name: &'static str, holder: &'a str) -> Self {
         let started = Timestamp::now();
-        tracing::debug!(lease = name, holder, started_ms = started.millis(), "leased run starts");
+        tracing::debug!(
+            lease = name,
+            holder,
+            started_ms = started.millis(),
+            "leased run starts"
+        );
         Self {
             name,
             holder,
@@ -563,7 +580,10 @@ mod tests {
         assert!(fence.ready().await);
         fence.revoke();
         assert!(!fence.held());
-        assert!(!fence.ready().await, "a revoked fence never lets a run start");
+        assert!(
+            !fence.ready().await,
+            "a revoked fence never lets a run start"
+        );
     }
 
     /// One run of the test job: who ran it, and when it started and ended
@@ -714,11 +734,14 @@ mod tests {
 
     /// Two replicas' stores on one fresh database, and a runtime to run
     /// their runners on (made after the stores: connecting blocks).
-    fn two_replicas() -> (TestDatabase, [Arc<PostgresStore>; 2], tokio::runtime::Runtime) {
+    fn two_replicas() -> (
+        TestDatabase,
+        [Arc<PostgresStore>; 2],
+        tokio::runtime::Runtime,
+    ) {
         let database = TestDatabase::create();
-        let connect = || {
-            Arc::new(PostgresStore::connect(&database.url, PostgresOptions::default()).unwrap())
-        };
+        let connect =
+            || Arc::new(PostgresStore::connect(&database.url, PostgresOptions::default()).unwrap());
         let stores = [connect(), connect()];
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -814,7 +837,10 @@ mod tests {
             // A comes back: B holds the lease, so A does not run.
             link_a.set(OK);
             tokio::time::sleep(Duration::from_millis(600)).await;
-            assert_eq!(runs_of(&runs, "replica-a").last().unwrap().start, last_a.start);
+            assert_eq!(
+                runs_of(&runs, "replica-a").last().unwrap().start,
+                last_a.start
+            );
 
             // B's renewal fails: its job stops at the next renewal, and A
             // takes over once B's lease lapses.
@@ -859,8 +885,14 @@ mod tests {
         let text = exporter
             .render(Arc::new(crate::metrics::GovernanceFigures::default()))
             .unwrap();
-        assert!(text.contains("regent_lease_held{lease=\"test-job\"} 1"), "{text}");
-        assert!(!text.contains("regent_lease_runs_total{lease=\"test-job\"} 0"), "{text}");
+        assert!(
+            text.contains("regent_lease_held{lease=\"test-job\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("regent_lease_runs_total{lease=\"test-job\"} 0"),
+            "{text}"
+        );
         let held = store.leases().unwrap();
         assert_eq!(held.len(), 1);
         assert_eq!(held[0].holder, "only");
@@ -874,6 +906,9 @@ mod tests {
         let text = exporter
             .render(Arc::new(crate::metrics::GovernanceFigures::default()))
             .unwrap();
-        assert!(text.contains("regent_lease_held{lease=\"test-job\"} 0"), "{text}");
+        assert!(
+            text.contains("regent_lease_held{lease=\"test-job\"} 0"),
+            "{text}"
+        );
     }
 }

@@ -1213,7 +1213,10 @@ pub(crate) fn a_lease_has_one_holder_until_it_expires(factory: &dyn StoreFactory
     let first = store.acquire_lease("checks", "a", 60_000).unwrap().unwrap();
     assert_eq!(first.holder, "a");
     assert_eq!(first.acquired_at, first.renewed_at);
-    assert_eq!(first.expires_at.millis() - first.renewed_at.millis(), 60_000);
+    assert_eq!(
+        first.expires_at.millis() - first.renewed_at.millis(),
+        60_000
+    );
     assert!(first.held_at(first.renewed_at));
     assert_eq!(store.acquire_lease("checks", "b", 60_000).unwrap(), None);
     // The holder renews: later expiry, same acquisition.
@@ -1222,11 +1225,7 @@ pub(crate) fn a_lease_has_one_holder_until_it_expires(factory: &dyn StoreFactory
     assert_eq!(renewed.acquired_at, first.acquired_at);
     assert!(renewed.renewed_at > first.renewed_at, "{renewed:?}");
     assert!(renewed.expires_at > first.expires_at, "{renewed:?}");
-    assert!(store
-        .leases()
-        .unwrap()
-        .iter()
-        .any(|l| *l == renewed));
+    assert!(store.leases().unwrap().contains(&renewed));
 
     // A lease not renewed lapses, and then another takes it; the former
     // holder cannot renew it back.
@@ -1235,7 +1234,10 @@ pub(crate) fn a_lease_has_one_holder_until_it_expires(factory: &dyn StoreFactory
     std::thread::sleep(std::time::Duration::from_millis(300));
     let taken = store.acquire_lease("short", "b", 60_000).unwrap().unwrap();
     assert_eq!(taken.holder, "b");
-    assert!(taken.acquired_at >= short.expires_at, "{taken:?} after {short:?}");
+    assert!(
+        taken.acquired_at >= short.expires_at,
+        "{taken:?} after {short:?}"
+    );
     assert_eq!(store.acquire_lease("short", "a", 60_000).unwrap(), None);
 
     // Only the holder releases; a released lease is free at once, and
