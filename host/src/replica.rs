@@ -2,8 +2,10 @@
 
 use std::sync::OnceLock;
 
-/// Chosen once per process: `hostname-pid-random`, so two processes (on one
-/// machine or after a restart with the same pid) never share an identity.
+/// Unique per process, chosen once: `<hostname>-<pid>-<8 random hex>`.
+/// The hostname and pid tell an operator where to look; the random part
+/// keeps two processes apart when a pid is reused (a container restarted
+/// under the same hostname).
 pub fn replica_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
@@ -12,15 +14,28 @@ pub fn replica_id() -> &'static str {
             .or_else(|| std::env::var("HOSTNAME").ok())
             .map(|h| h.trim().to_string())
             .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "host".into());
-        let mut nonce = [0u8; 4];
-        if getrandom::fill(&mut nonce).is_err() {
-            // The start time still tells two processes with one pid apart.
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            nonce = nanos.to_le_bytes();
+            .unwrap_or_else(|| "regent".into());
+        let mut random = [0u8; 4];
+        // Without the OS's randomness the pid still tells processes apart
+        // on one host; the id is a label, not a secret.
+        if let Err(e) = getrandom::fill(&mut random) {
+            tracing::warn!(error = %e, "no randomness for the replica id; using host and pid only");
         }
-        format!("{host}-{}-{}", std::process::id(), hex::encode(nonce))
+        format!("{host}-{}-{}", std::process::id(), hex::encode(random))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replica_id;
+
+    #[test]
+    fn the_id_is_chosen_once_and_names_the_process() {
+        let id = replica_id();
+        assert_eq!(id, replica_id());
+        assert!(
+            id.contains(&format!("-{}-", std::process::id())),
+            "{id}"
+        );
+    }
 }
