@@ -286,14 +286,6 @@ impl LeaseRunner {
         })
     }
 
-    pub fn holder(&self) -> &str {
-        &self.holder
-    }
-
-    pub fn timing(&self) -> LeaseTiming {
-        self.timing
-    }
-
     /// Runs `job` whenever this replica holds lease `name`, until
     /// [`Self::shutdown`]. Call it inside a tokio runtime.
     pub fn spawn<J: LeasedJob>(self: &Arc<Self>, name: &'static str, job: J) {
@@ -419,6 +411,10 @@ impl LeaseRunner {
         sent: Instant,
         stop: &mut watch::Receiver<bool>,
     ) -> Ended {
+        if *stop.borrow() {
+            // Shut down while the lease was being taken: no run starts.
+            return Ended::Stopped;
+        }
         let fence = Fence::new(self.timing.renew_every);
         fence.extend(self.timing.valid_until(sent));
         tracing::info!(lease = name, holder = %self.holder, "lease taken: this replica runs the job");
