@@ -87,6 +87,7 @@ macro_rules! conformance_suite {
             a_blob_shared_by_two_versions_survives_deleting_one,
             a_rejection_never_hides_a_stored_version,
             repeated_failures_trip_the_agent_once,
+            a_lease_has_one_holder_until_it_expires,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1958,4 +1959,87 @@ pub(crate) fn repeated_failures_trip_the_agent_once(factory: &dyn StoreFactory) 
     let reset = store.reset_agent("a1", 5.0, "ops", at(10)).unwrap();
     assert_eq!(reset.breaker.failures, 0);
     audit_count(&*store);
+}
+
+// ---- leases ---------------------------------------------------------------
+
+pub(crate) fn a_lease_has_one_holder_until_it_expires(factory: &dyn StoreFactory) {
+    let store = factory.open();
+    let audited = store.audit_last().unwrap();
+    // Replicas race for free leases: each goes to exactly one of them.
+    const RACERS: usize = 6;
+    for round in 0..4 {
+        let name = format!("race-{round}");
+        let barrier = Arc::new(Barrier::new(RACERS));
+        let racers: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let (store, barrier, name) = (store.clone(), barrier.clone(), name.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store
+                        .acquire_lease(&name, &format!("replica-{i}"), 60_000)
+                        .unwrap()
+                })
+            })
+            .collect();
+        let won: Vec<crate::storage::Lease> = racers
+            .into_iter()
+            .filter_map(|r| r.join().unwrap())
+            .collect();
+        assert_eq!(won.len(), 1, "{name}: {won:?}");
+    }
+
+    let first = store.acquire_lease("checks", "a", 60_000).unwrap().unwrap();
+    assert_eq!(first.holder, "a");
+    assert_eq!(first.acquired_at, first.renewed_at);
+    assert_eq!(
+        first.expires_at.millis() - first.renewed_at.millis(),
+        60_000
+    );
+    assert!(first.held_at(first.renewed_at));
+    assert_eq!(store.acquire_lease("checks", "b", 60_000).unwrap(), None);
+    // The holder renews: later expiry, same acquisition.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let renewed = store.acquire_lease("checks", "a", 60_000).unwrap().unwrap();
+    assert_eq!(renewed.acquired_at, first.acquired_at);
+    assert!(renewed.renewed_at > first.renewed_at, "{renewed:?}");
+    assert!(renewed.expires_at > first.expires_at, "{renewed:?}");
+    assert!(store.leases().unwrap().contains(&renewed));
+
+    // A lease not renewed lapses, and then another takes it; the former
+    // holder cannot renew it back.
+    let short = store.acquire_lease("short", "a", 150).unwrap().unwrap();
+    assert_eq!(store.acquire_lease("short", "b", 60_000).unwrap(), None);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let taken = store.acquire_lease("short", "b", 60_000).unwrap().unwrap();
+    assert_eq!(taken.holder, "b");
+    assert!(
+        taken.acquired_at >= short.expires_at,
+        "{taken:?} after {short:?}"
+    );
+    assert_eq!(store.acquire_lease("short", "a", 60_000).unwrap(), None);
+
+    // Only the holder releases; a released lease is free at once, and
+    // stays listed (expired) with its last holder until taken.
+    store.release_lease("checks", "b").unwrap();
+    assert_eq!(store.acquire_lease("checks", "b", 60_000).unwrap(), None);
+    store.release_lease("checks", "a").unwrap();
+    let released = store
+        .leases()
+        .unwrap()
+        .into_iter()
+        .find(|l| l.name == "checks")
+        .unwrap();
+    assert_eq!(released.holder, "a");
+    assert!(released.expires_at < renewed.expires_at, "{released:?}");
+    let next = store.acquire_lease("checks", "b", 60_000).unwrap().unwrap();
+    assert_eq!(next.holder, "b");
+    assert!(next.acquired_at > first.acquired_at);
+
+    assert!(matches!(
+        store.acquire_lease("checks", "b", 0),
+        Err(StorageError::Invalid(_))
+    ));
+    // Leases are not governance: nothing is audited.
+    assert_eq!(store.audit_last().unwrap(), audited);
 }
