@@ -46,7 +46,9 @@ fn open_store(config: &ServeConfig) -> Result<(Arc<dyn Store>, Option<Arc<dyn Ch
     )?);
     store.follow_changes();
     tracing::info!(database = %crate::storage::redact_url(url), "on PostgreSQL");
-    Ok((store.clone(), Some(store)))
+    let db: Arc<dyn Store> = store.clone();
+    let feed: Arc<dyn ChangeFeed> = store;
+    Ok((db, Some(feed)))
 }
 
 /// The compile cache on disk. Its key binds the native code in it to the

@@ -130,7 +130,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Any, routes!(control::stop_status))
         .route(Role(Operator), routes!(control::stop))
         .route(Role(Operator), routes!(control::resume))
-        .route(Any, routes!(replicas::list))
+        .route(Any, routes!(replicas::list_replicas))
         .route(Role(Reporter), routes!(control::register_workflow))
         .route(Any, routes!(control::list_workflows))
         .route(Any, routes!(control::get_workflow))

@@ -146,7 +146,6 @@ pub struct ReplicaService {
 }
 
 impl ReplicaService {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         db: Arc<dyn Store>,
         deps: ReplicaDeps,
@@ -372,21 +371,21 @@ async fn heartbeats(service: Arc<ReplicaService>) {
     let mut tick = tokio::time::interval(service.bounds.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        match changes.as_mut() {
+        let gone = match changes.as_mut() {
             Some(rx) => {
                 tokio::select! {
-                    _ = tick.tick() => {}
-                    changed = rx.changed() => {
-                        if changed.is_err() {
-                            // The store is gone: ticks alone from now on.
-                            changes = None;
-                        }
-                    }
+                    _ = tick.tick() => false,
+                    changed = rx.changed() => changed.is_err(),
                 }
             }
             None => {
                 tick.tick().await;
+                false
             }
+        };
+        if gone {
+            // The store is gone: ticks alone from now on.
+            changes = None;
         }
         if service.retired.load(Ordering::SeqCst) {
             return;
@@ -428,7 +427,6 @@ async fn follow(service: Arc<ReplicaService>, mut changes: tokio::sync::watch::R
         if woke.is_err() {
             return;
         }
-        changes.borrow_and_update();
         let pass = service.clone();
         let current = tokio::task::spawn_blocking(move || pass.follow_changes())
             .await

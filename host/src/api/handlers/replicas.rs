@@ -12,6 +12,6 @@ use crate::wire::ReplicasReply;
 /// plugin generation, and the leases it holds. On SQLite, the one process.
 #[utoipa::path(get, path = "/api/replicas", tag = "system", security(("bearer" = [])),
     responses((status = 200, body = ReplicasReply), (status = 500, body = crate::api::ErrorBody)))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<ReplicasReply>, ApiError> {
+pub async fn list_replicas(State(state): State<AppState>) -> Result<Json<ReplicasReply>, ApiError> {
     blocking(move || Ok(Json(state.services.replicas.live()?.into()))).await
 }

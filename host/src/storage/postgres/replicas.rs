@@ -10,9 +10,9 @@ use crate::domain::Timestamp;
 use crate::storage::repositories::*;
 use crate::storage::StorageError;
 
-/// The database's clock in milliseconds since the epoch. `clock_timestamp`
-/// rather than `now()`, which is the start of the transaction.
-const DATABASE_NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+// Times are the database's clock in milliseconds since the epoch:
+// `clock_timestamp()` rather than `now()`, which is the start of the
+// transaction.
 
 /// A replica silent for this long is forgotten: its row says nothing an
 /// operator needs any more.
@@ -23,10 +23,9 @@ impl ReplicaRepository for PostgresStore {
     fn heartbeat(&self, replica: &ReplicaRecord) -> Result<(), StorageError> {
         self.read(async |c| {
             c.execute(
-                &format!(
-                    "INSERT INTO replicas (id, address, regent_version, started_ms, heartbeat_ms,
+                "INSERT INTO replicas (id, address, regent_version, started_ms, heartbeat_ms,
                                            applied_version, applied_ms, plugin_generation)
-                     VALUES ($1, $2, $3, $4, {DATABASE_NOW}, $5, $6, $7)
+                     VALUES ($1, $2, $3, $4, (extract(epoch from clock_timestamp()) * 1000)::bigint, $5, $6, $7)
                      ON CONFLICT (id) DO UPDATE SET
                         address = excluded.address,
                         regent_version = excluded.regent_version,
@@ -34,8 +33,7 @@ impl ReplicaRepository for PostgresStore {
                         heartbeat_ms = excluded.heartbeat_ms,
                         applied_version = excluded.applied_version,
                         applied_ms = excluded.applied_ms,
-                        plugin_generation = excluded.plugin_generation"
-                ),
+                        plugin_generation = excluded.plugin_generation",
                 &[
                     &replica.id,
                     &replica.address,
@@ -49,7 +47,8 @@ impl ReplicaRepository for PostgresStore {
             .await
             .map_err(pg("record a heartbeat"))?;
             c.execute(
-                &format!("DELETE FROM replicas WHERE heartbeat_ms < {DATABASE_NOW} - $1"),
+                "DELETE FROM replicas
+                 WHERE heartbeat_ms < (extract(epoch from clock_timestamp()) * 1000)::bigint - $1",
                 &[&FORGET_AFTER_MS],
             )
             .await
@@ -62,12 +61,11 @@ impl ReplicaRepository for PostgresStore {
         self.read(async |c| {
             let rows = c
                 .query(
-                    &format!(
-                        "SELECT id, address, regent_version, started_ms, heartbeat_ms,
-                                applied_version, applied_ms, plugin_generation
-                         FROM replicas WHERE heartbeat_ms >= {DATABASE_NOW} - $1
-                         ORDER BY started_ms, id"
-                    ),
+                    "SELECT id, address, regent_version, started_ms, heartbeat_ms,
+                            applied_version, applied_ms, plugin_generation
+                     FROM replicas
+                     WHERE heartbeat_ms >= (extract(epoch from clock_timestamp()) * 1000)::bigint - $1
+                     ORDER BY started_ms, id",
                     &[&live_within_ms],
                 )
                 .await
@@ -100,7 +98,10 @@ impl ReplicaRepository for PostgresStore {
     fn database_now(&self) -> Result<Timestamp, StorageError> {
         self.read(async |c| {
             let row = c
-                .query_one(&format!("SELECT {DATABASE_NOW}"), &[])
+                .query_one(
+                    "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint",
+                    &[],
+                )
                 .await
                 .map_err(pg("read the database's clock"))?;
             Ok(Timestamp(row.get(0)))
@@ -207,6 +208,17 @@ mod tests {
             ..PostgresOptions::default()
         };
         let a = connect(&db, options.clone());
+        // The state a first start writes, without needing its repository.
+        a.read(async |c| {
+            c.execute(
+                "INSERT INTO governance_state (id, phase, phase_started_ms, whitelist)
+                 VALUES (1, 'L3', 0, '[]')",
+                &[],
+            )
+            .await
+            .map_err(super::pg("seed the governance state"))
+        })
+        .unwrap();
         let b = connect(&db, options);
         a.follow_changes();
         b.follow_changes();
