@@ -314,16 +314,15 @@ impl ReplicaService {
             }
         };
         let deadline = Instant::now() + self.bounds.stop_confirm;
-        let mut last_error = None;
         let mut known: Vec<ReplicaRecord> = Vec::new();
         loop {
-            match self.db.live_replicas(self.live_within_ms()) {
+            let last_error = match self.db.live_replicas(self.live_within_ms()) {
                 Ok(live) => {
                     known = live;
-                    last_error = None;
+                    None
                 }
-                Err(e) => last_error = Some(format!("cannot read the live replicas: {e}")),
-            }
+                Err(e) => Some(format!("cannot read the live replicas: {e}")),
+            };
             let applied = self.applied();
             let mut replicas: Vec<Confirmation> = known
                 .iter()
