@@ -351,7 +351,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // format, refused until signed again.
     "ALTER TABLE plugin_versions ADD COLUMN signature TEXT;
     ALTER TABLE plugin_versions ADD COLUMN signer_key TEXT;",
-    // 8: the replicas serving from this store, as their heartbeats last
+    // 8: webhook delivery claims. A sender claims a pending action before
+    // it delivers it, until `claim_expires_ms`, so that senders sharing a
+    // store deliver each action once; a lapsed claim may be taken again.
+    "ALTER TABLE actions ADD COLUMN claimed_by TEXT;
+    ALTER TABLE actions ADD COLUMN claim_expires_ms INTEGER;",
+    // 9: the replicas serving from this store, as their heartbeats last
     // said. A SQLite file has one process, so one live replica; the table
     // has PostgreSQL's shape so that `GET /api/replicas` reads the same.
     "CREATE TABLE replicas (
