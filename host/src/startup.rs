@@ -25,17 +25,18 @@ use crate::service::leases::{
     GOVERNANCE_CYCLE, RETENTION,
 };
 use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
+use crate::service::replicas::{ReplicaBounds, ReplicaDeps, ReplicaIdentity};
 use crate::service::{DecisionLog, Dependencies, Services};
 use crate::storage::prelude::*;
-use crate::storage::InitialState;
+use crate::storage::{ChangeFeed, InitialState};
 use crate::storage::{PostgresOptions, PostgresStore, SqliteStore};
 use crate::tls::{self, TlsListener};
 
 /// PostgreSQL when a database URL is given (following the other
-/// replicas' changes), else the SQLite file.
-fn open_store(config: &ServeConfig) -> Result<Arc<dyn Store>> {
+/// replicas' changes, which the feed reports), else the SQLite file.
+fn open_store(config: &ServeConfig) -> Result<(Arc<dyn Store>, Option<Arc<dyn ChangeFeed>>)> {
     let Some(url) = &config.database_url else {
-        return Ok(Arc::new(SqliteStore::open(&config.db_path)?));
+        return Ok((Arc::new(SqliteStore::open(&config.db_path)?), None));
     };
     let cluster = &config.cluster;
     let store = Arc::new(PostgresStore::connect(
@@ -49,16 +50,53 @@ fn open_store(config: &ServeConfig) -> Result<Arc<dyn Store>> {
     )?);
     store.follow_changes();
     tracing::info!(database = %crate::storage::redact_url(url), "on PostgreSQL");
-    Ok(store)
+    let db: Arc<dyn Store> = store.clone();
+    let feed: Arc<dyn ChangeFeed> = store;
+    Ok((db, Some(feed)))
+}
+
+/// The compile cache on disk. Its key binds the native code in it to the
+/// processes that hold the key. Replicas sharing a database each compile
+/// for themselves and never load native code another process wrote, so
+/// each keys its cache with a random key of its own, kept in memory only
+/// (its artifacts serve this process; another's fail their MAC and are
+/// compiled again).
+fn disk_cache(config: &ServeConfig) -> Result<DiskCache> {
+    if config.database_url.is_none() {
+        let key_file = config.compile.key_file(&config.db_path);
+        return Ok(DiskCache::open(
+            &config.cache_dir,
+            &key_file,
+            config.compile.cache_max_bytes,
+        )?);
+    }
+    if let Some(file) = &config.compile.cache_key_file {
+        tracing::warn!(key_file = %file.display(), "[compile] cache_key_file is not used with a database_url: each replica keys its compile cache with a random key of its own, in memory");
+    }
+    let mut key = [0u8; crate::runtime::cache::CACHE_KEY_LEN];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness for the compile cache key: {e}"))?;
+    Ok(DiskCache::with_key(
+        &config.cache_dir,
+        crate::runtime::cache::CacheKey::from_bytes(key),
+        config.compile.cache_max_bytes,
+    )?)
+}
+
+/// Where this replica says it serves: `[cluster] advertise`, else the
+/// address it listens on.
+fn advertised(config: &ServeConfig) -> String {
+    config
+        .cluster
+        .advertise
+        .clone()
+        .unwrap_or_else(|| config.addr.to_string())
 }
 
 /// Builds everything the server needs. Call it inside a tokio runtime:
 /// the webhook sender is spawned on it.
 pub fn build_state(config: &ServeConfig) -> Result<AppState> {
-    let key_file = config.compile.key_file(&config.db_path);
-    let disk_cache = DiskCache::open(&config.cache_dir, &key_file, config.compile.cache_max_bytes)?;
     let runtime = PluginRuntime::new(RuntimeConfig {
-        disk_cache: Some(disk_cache),
+        disk_cache: Some(disk_cache(config)?),
         compile: CompileLimits {
             timeout: Duration::from_millis(config.compile.timeout_ms),
             max_concurrent: config.compile.max_concurrent,
@@ -66,7 +104,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         },
         ..Default::default()
     })?;
-    let db = open_store(config)?;
+    let (db, feed) = open_store(config)?;
     let now = Timestamp::now();
     let initial_whitelist = config
         .initial_phase
@@ -163,7 +201,20 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         decisions: DecisionLog::start(db),
         require_bound_agents: config.auth.require_bound_agents,
         oidc_configured: oidc.is_some(),
+        replica: ReplicaDeps {
+            identity: ReplicaIdentity::this_process(advertised(config)),
+            bounds: ReplicaBounds::from(&config.cluster),
+            feed,
+        },
     })?;
+    // Recorded before serving, so the replica is listed from its first
+    // request; then kept fresh, and the other replicas' changes followed.
+    services
+        .replicas
+        .heartbeat()
+        .context("cannot record this replica's first heartbeat")?;
+    services.replicas.spawn();
+    tracing::info!(replica = %services.replicas.id(), "replica identity");
     if let Some(path) = &config.command_db_path {
         match services.reporting.sync_command_source() {
             Ok(n) => {
@@ -320,10 +371,25 @@ fn next_cycle_in(schedule: &CycleSchedule) -> Option<Duration> {
 }
 
 pub async fn serve(listener: TcpListener, state: AppState) -> Result<()> {
+    let replicas = state.services.replicas.clone();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    retire(replicas).await;
     Ok(())
+}
+
+/// Takes this replica out of the live list at a clean shutdown, so a stop
+/// does not wait for it and operators do not see it as lagging.
+async fn retire(replicas: Arc<crate::service::ReplicaService>) {
+    let id = replicas.id().to_string();
+    match tokio::task::spawn_blocking(move || replicas.retire()).await {
+        Ok(Ok(())) => tracing::info!(replica = %id, "replica retired"),
+        Ok(Err(e)) => {
+            tracing::warn!(replica = %id, error = %e, "cannot retire this replica; it drops out of the live list once its heartbeat is old")
+        }
+        Err(e) => tracing::warn!(replica = %id, error = %e, "the retirement task failed"),
+    }
 }
 
 /// Serves HTTPS: every connection completes a TLS handshake with
@@ -334,32 +400,31 @@ pub async fn serve_tls(
     state: AppState,
 ) -> Result<()> {
     let listener = TlsListener::new(listener, acceptor)?;
+    let replicas = state.services.replicas.clone();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    retire(replicas).await;
     Ok(())
 }
 
-/// Ctrl-C, or SIGTERM (what systemd and Kubernetes send to stop a
-/// process): either drains the server and gives up its leases.
+/// Ctrl-C, or SIGTERM (what an orchestrator sends before it kills).
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
+                term.recv().await;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server gracefully")
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still stops the server");
+                std::future::pending::<()>().await;
             }
         }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Why serving plain HTTP on `addr` is a risk, when it is: tokens and

@@ -18,5 +18,6 @@ mod http_api;
 mod plugin_cli;
 mod plugin_registry;
 mod python_plugin;
+mod replicas;
 mod runtime_hostile;
 mod separation_of_duties;

@@ -366,4 +366,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
         renewed_ms  INTEGER NOT NULL,
         expires_ms  INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 10: the replicas serving from this store, as their heartbeats last
+    // said. A SQLite file has one process, so one live replica; the table
+    // has PostgreSQL's shape so that `GET /api/replicas` reads the same.
+    "CREATE TABLE replicas (
+        id                TEXT PRIMARY KEY,
+        address           TEXT NOT NULL,
+        regent_version    TEXT NOT NULL,
+        started_ms        INTEGER NOT NULL,
+        heartbeat_ms      INTEGER NOT NULL,
+        applied_version   INTEGER NOT NULL DEFAULT 0,
+        applied_ms        INTEGER,
+        plugin_generation INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;",
 ];
