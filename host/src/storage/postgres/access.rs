@@ -4,7 +4,6 @@
 #![allow(unused_variables)]
 
 use super::{not_ported, PostgresStore};
-use crate::domain::auth::Role;
 use crate::domain::readiness::{Attestation, ReadinessReport};
 use crate::domain::Timestamp;
 use crate::domain::auth::{Credential, Principal, PrincipalKind, Role, TokenRequest};

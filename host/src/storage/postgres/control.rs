@@ -292,7 +292,7 @@ pub(super) async fn stop_status<C: GenericClient>(
         .map_err(&read)?
         .map(|r| r.get(0))
         .unwrap_or(false);
-    let mut last = |action: &'static str| {
+    let last = |action: &'static str| {
         let read = &read;
         async move {
             Ok::<_, StorageError>(
