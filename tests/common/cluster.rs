@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 use tokio_postgres::NoTls;
 
 use crate::app::{plugins_dir, ADMIN};
-use crate::built_plugins;
 
 /// The server the tests run on: `REGENT_TEST_DATABASE_URL` (a URL to any
 /// database on it whose role may create databases), else the local one.
@@ -49,6 +48,7 @@ fn with_database(url: &str, name: &str) -> String {
 /// test's runtime alike.
 fn admin(sql: String) {
     let url = test_server_url();
+    let what = sql.clone();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -73,7 +73,7 @@ fn admin(sql: String) {
         });
     })
     .join()
-    .unwrap_or_else(|_| panic!("cannot run `{sql}` on the test server"));
+    .unwrap_or_else(|_| panic!("cannot run `{what}` on the test server"));
 }
 
 /// A database of the test's own, dropped (with every connection still on
@@ -259,9 +259,9 @@ impl Cluster {
             .env("PORT", replica.port.to_string())
             .env("HOST", "127.0.0.1")
             .env("REGENT_ADMIN_TOKEN", ADMIN)
-            // The key the shared test cache was written under, so a
-            // replica's own cache can be seeded from it (see `seed_cache`).
-            .env("REGENT_CACHE_KEY_FILE", crate::test_cache_key())
+            // Its own compile cache under its own key (beside `--db`): a
+            // replica compiles the stored plugin bytes itself.
+            .env_remove("REGENT_CACHE_KEY_FILE")
             .env("RUST_LOG", "warn")
             .env_remove("REGENT_DATABASE_URL")
             .env_remove("GOVERNANCE_DB_PATH")
