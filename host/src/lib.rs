@@ -20,6 +20,7 @@ pub mod evaluation;
 pub mod fuzz;
 pub mod metrics;
 pub mod oidc;
+pub mod replica;
 pub mod runtime;
 pub mod safe_fs;
 pub mod service;

@@ -12,8 +12,15 @@
 //! `Regent-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`.
 //! Waiting actions are held in a bounded queue: when it is full the oldest
 //! is recorded as `dropped`, never lost silently.
+//!
+//! Replicas sharing one store deliver each action once: a sender claims an
+//! action in the store ([`EventRepository::claim_action`]) before each
+//! attempt and skips it when another holds it, and every few seconds it
+//! claims the pending actions nobody holds
+//! ([`EventRepository::claim_pending_actions`]): those left by a replica
+//! that died mid-delivery, once its claim lapses.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -130,42 +137,77 @@ fn target(url: &str) -> Result<reqwest::Url, WebhookError> {
     }
 }
 
-/// Actions waiting for the sender, oldest first, at most `capacity`.
+/// How often a sender claims the pending actions nobody holds.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// How long an action claimed by a sweep stays this sender's while it
+/// waits in the queue; past it, another replica may take it.
+const QUEUED_CLAIM_MS: u64 = 60_000;
+/// Slack on every claim, for replicas' clocks that differ a little and a
+/// slow round trip to the store.
+const CLAIM_MARGIN_MS: u64 = 5_000;
+
+/// Actions waiting for the sender, oldest first, at most `capacity`, and
+/// the one being delivered.
 struct Queue {
-    waiting: Mutex<VecDeque<ActionRecord>>,
+    waiting: Mutex<Waiting>,
     arrived: Notify,
     capacity: usize,
+}
+
+#[derive(Default)]
+struct Waiting {
+    actions: VecDeque<ActionRecord>,
+    /// The ids in `actions` and the one in delivery: an action a sweep
+    /// claims again while it is already here is not queued twice.
+    ids: HashSet<i64>,
 }
 
 impl Queue {
     fn new(capacity: usize) -> Self {
         Self {
-            waiting: Mutex::new(VecDeque::new()),
+            waiting: Mutex::new(Waiting::default()),
             arrived: Notify::new(),
             capacity,
         }
     }
 
-    /// Adds `action` last; returns the oldest waiting one if it had to make
-    /// room.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds `action` last, unless it is already here; returns the oldest
+    /// waiting one if it had to make room.
     fn push(&self, action: ActionRecord) -> Option<ActionRecord> {
         let pushed_out = {
-            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            let oldest = (waiting.len() >= self.capacity)
-                .then(|| waiting.pop_front())
+            let mut waiting = self.lock();
+            if !waiting.ids.insert(action.id) {
+                return None;
+            }
+            let oldest = (waiting.actions.len() >= self.capacity)
+                .then(|| waiting.actions.pop_front())
                 .flatten();
-            waiting.push_back(action);
+            if let Some(oldest) = &oldest {
+                waiting.ids.remove(&oldest.id);
+            }
+            waiting.actions.push_back(action);
             oldest
         };
         self.arrived.notify_one();
         pushed_out
     }
 
+    /// The oldest waiting action; its id stays known until [`Self::done`].
     fn pop(&self) -> Option<ActionRecord> {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
+        self.lock().actions.pop_front()
+    }
+
+    fn done(&self, id: i64) {
+        self.lock().ids.remove(&id);
+    }
+
+    /// How many more actions fit.
+    fn room(&self) -> usize {
+        self.capacity.saturating_sub(self.lock().actions.len())
     }
 
     async fn next(&self) -> ActionRecord {
@@ -183,9 +225,68 @@ impl Queue {
 struct Sender {
     queue: Queue,
     db: Arc<dyn Store>,
+    /// Who claims: this replica.
+    holder: String,
 }
 
 impl Sender {
+    /// Claims pending actions nobody holds, as many as the queue has room
+    /// for, and queues them.
+    async fn sweep(&self) {
+        let room = u32::try_from(self.queue.room()).unwrap_or(u32::MAX);
+        if room == 0 {
+            return;
+        }
+        let db = self.db.clone();
+        let holder = self.holder.clone();
+        let claimed = tokio::task::spawn_blocking(move || {
+            db.claim_pending_actions(&holder, room, QUEUED_CLAIM_MS, Timestamp::now())
+        })
+        .await;
+        match claimed {
+            Ok(Ok(actions)) => {
+                if !actions.is_empty() {
+                    tracing::info!(
+                        claimed = actions.len(),
+                        "claimed pending webhook actions nobody held"
+                    );
+                }
+                for action in actions {
+                    self.queue.push(action);
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot claim pending webhook actions; trying again later")
+            }
+            Err(error) => tracing::error!(%error, "the webhook claim sweep failed"),
+        }
+    }
+
+    /// Claims (or renews) `id` for `ttl_ms` before an attempt. `false`:
+    /// another replica holds it, it is settled, or the store cannot say;
+    /// either way this sender must not send it now.
+    async fn claim(&self, id: i64, ttl_ms: u64) -> bool {
+        let db = self.db.clone();
+        let holder = self.holder.clone();
+        let claimed = tokio::task::spawn_blocking(move || {
+            db.claim_action(id, &holder, ttl_ms, Timestamp::now())
+        })
+        .await;
+        match claimed {
+            Ok(Ok(mine)) => mine,
+            Ok(Err(error)) => {
+                // Still pending in the store: a sweep takes it again once
+                // the claim lapses.
+                tracing::warn!(action = id, %error, "cannot claim a webhook action; it waits for a later sweep");
+                false
+            }
+            Err(error) => {
+                tracing::error!(action = id, %error, "claiming a webhook action failed");
+                false
+            }
+        }
+    }
+
     fn dropped_reason(&self) -> String {
         format!(
             "dropped: {} newer actions were waiting for the webhook (queue_capacity)",
@@ -209,6 +310,21 @@ impl Notifier {
     /// previous run left pending, and starts the sender on the current
     /// tokio runtime.
     pub fn start(settings: WebhookSettings, db: Arc<dyn Store>) -> Result<Self, WebhookError> {
+        Self::start_as(
+            settings,
+            db,
+            crate::replica::replica_id().to_string(),
+            SWEEP_EVERY,
+        )
+    }
+
+    /// [`Self::start`], claiming as `holder`, sweeping every `sweep_every`.
+    fn start_as(
+        settings: WebhookSettings,
+        db: Arc<dyn Store>,
+        holder: String,
+        sweep_every: Duration,
+    ) -> Result<Self, WebhookError> {
         check_settings(&settings)?;
         let Some(url) = settings.url.as_deref() else {
             return Ok(Self::disabled());
@@ -231,6 +347,7 @@ impl Notifier {
         let sender = Arc::new(Sender {
             queue: Queue::new(settings.queue_capacity),
             db,
+            holder,
         });
         // Read before the server takes requests, so a new action is never
         // queued twice; more than the queue holds are dropped, oldest first.
@@ -244,7 +361,15 @@ impl Notifier {
                 "undelivered webhook actions from before the start recorded as dropped"
             );
         }
-        for action in sender.db.pending_actions()? {
+        // Only what this replica claims: another replica's actions stay
+        // with it, and a dead one's are taken once their claims lapse.
+        let room = u32::try_from(sender.queue.room()).unwrap_or(u32::MAX);
+        for action in sender.db.claim_pending_actions(
+            &sender.holder,
+            room,
+            QUEUED_CLAIM_MS,
+            Timestamp::now(),
+        )? {
             sender.queue.push(action);
         }
         let delivery = Delivery {
@@ -257,7 +382,15 @@ impl Notifier {
         tokio::spawn(async move {
             loop {
                 let action = worker.queue.next().await;
-                delivery.deliver(&worker.db, &action).await;
+                delivery.deliver(&worker, &action).await;
+                worker.queue.done(action.id);
+            }
+        });
+        let sweeper = sender.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(sweep_every).await;
+                sweeper.sweep().await;
             }
         });
         Ok(Self {
@@ -299,11 +432,36 @@ struct Delivery {
 }
 
 impl Delivery {
-    async fn deliver(&self, db: &Arc<dyn Store>, action: &ActionRecord) {
+    /// The pause after failed attempt `attempt`.
+    fn backoff_ms(&self, attempt: u32) -> u64 {
+        self.settings
+            .backoff_ms
+            .saturating_mul(1 << (attempt - 1).min(10))
+    }
+
+    async fn deliver(&self, sender: &Sender, action: &ActionRecord) {
+        let db = &sender.db;
         let attempts = self.settings.attempts;
         for attempt in 1..=attempts {
-            let outcome = self.attempt(action).await;
             let last = attempt == attempts;
+            // Held through this attempt and the pause after it, so nobody
+            // else sends it meanwhile; renewed before the next.
+            let hold_ms = self
+                .settings
+                .timeout_ms
+                .saturating_add(if last { 0 } else { self.backoff_ms(attempt) })
+                .saturating_add(CLAIM_MARGIN_MS);
+            if !sender.claim(action.id, hold_ms).await {
+                if attempt > 1 {
+                    tracing::warn!(
+                        action = action.id,
+                        attempt,
+                        "no longer holds a webhook action between attempts; leaving it to its holder"
+                    );
+                }
+                return;
+            }
+            let outcome = self.attempt(action).await;
             let (status, error) = match &outcome {
                 Ok(()) => (DeliveryStatus::Delivered, None),
                 Err(e) if last => (DeliveryStatus::Failed, Some(e.to_string())),
@@ -323,11 +481,7 @@ impl Delivery {
                 Err(e) => {
                     tracing::warn!(action = id, attempt, error = %e, "webhook delivery failed");
                     if !last {
-                        let backoff = self
-                            .settings
-                            .backoff_ms
-                            .saturating_mul(1 << (attempt - 1).min(10));
-                        tokio::time::sleep(Duration::from_millis(backoff)).await;
+                        tokio::time::sleep(Duration::from_millis(self.backoff_ms(attempt))).await;
                     }
                 }
             }
@@ -539,5 +693,132 @@ mod tests {
             .last_error
             .as_deref()
             .is_some_and(|e| e.contains("queue_capacity")));
+    }
+
+    /// A receiver that records the `x-regent-action-id` of every request.
+    async fn counting_receiver() -> (String, Arc<Mutex<Vec<i64>>>) {
+        let got: Arc<Mutex<Vec<i64>>> = Arc::default();
+        let seen = got.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap| {
+                let seen = seen.clone();
+                async move {
+                    let id = headers
+                        .get("x-regent-action-id")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(-1);
+                    seen.lock().unwrap().push(id);
+                    axum::http::StatusCode::OK
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, got)
+    }
+
+    /// Two replicas' senders on one store (`a` and `b` are each replica's
+    /// handle on it), with actions left by replicas that died and new
+    /// ones made on both: every action arrives once, and one another
+    /// replica still holds is left to it.
+    async fn two_replicas_deliver_each_action_once(a: Arc<dyn Store>, b: Arc<dyn Store>) {
+        let (url, received) = counting_receiver().await;
+        let event = crate::domain::events::NewEvent {
+            engine: "qa".into(),
+            event_type: "x".into(),
+            severity: crate::domain::Severity::Critical,
+            details: None,
+            occurred_at: None,
+        };
+        let new_action = |db: &Arc<dyn Store>| {
+            db.insert_event(
+                &event,
+                "test",
+                Some(("notify_admin", DeliveryStatus::Pending)),
+                Timestamp::now(),
+            )
+            .unwrap()
+            .1
+            .unwrap()
+        };
+        // Left behind: two claimed by a replica that died a minute ago,
+        // one never claimed; and one a live replica holds.
+        let mut expected: Vec<i64> = (0..3).map(|_| new_action(&a).id).collect();
+        let long_ago = Timestamp(Timestamp::now().millis() - 60_000);
+        assert_eq!(
+            a.claim_pending_actions("dead", 2, 1_000, long_ago)
+                .unwrap()
+                .len(),
+            2
+        );
+        let held = new_action(&a).id;
+        assert!(a
+            .claim_action(held, "alive-elsewhere", 600_000, Timestamp::now())
+            .unwrap());
+
+        let settings = WebhookSettings {
+            url: Some(url),
+            backoff_ms: 10,
+            ..Default::default()
+        };
+        let sweep = Duration::from_millis(40);
+        let on_a =
+            Notifier::start_as(settings.clone(), a.clone(), "replica-a".into(), sweep).unwrap();
+        let on_b = Notifier::start_as(settings, b.clone(), "replica-b".into(), sweep).unwrap();
+        for i in 0..30 {
+            let (db, notifier) = if i % 2 == 0 { (&a, &on_a) } else { (&b, &on_b) };
+            let action = new_action(db);
+            expected.push(action.id);
+            notifier.send(action);
+            if i % 3 == 0 {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        expected.sort_unstable();
+        for _ in 0..200 {
+            if received.lock().unwrap().len() >= expected.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Long enough for several sweeps on both: a second delivery of
+        // anything would show.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let mut got = received.lock().unwrap().clone();
+        got.sort_unstable();
+        assert_eq!(got, expected, "each action delivered exactly once");
+        let pending = b.pending_actions().unwrap();
+        assert_eq!(
+            pending.iter().map(|p| (p.id, p.attempts)).collect::<Vec<_>>(),
+            [(held, 0)],
+            "the action another replica holds is left to it"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn senders_sharing_a_sqlite_store_deliver_each_action_once() {
+        let db: Arc<dyn Store> = Arc::new(crate::storage::SqliteStore::open_in_memory().unwrap());
+        two_replicas_deliver_each_action_once(db.clone(), db).await;
+    }
+
+    #[test]
+    fn replicas_sharing_postgres_deliver_each_action_once() {
+        use crate::storage::postgres_test_support::TestDatabase;
+        use crate::storage::{PostgresOptions, PostgresStore};
+        let database = TestDatabase::create();
+        let replica = || -> Arc<dyn Store> {
+            Arc::new(PostgresStore::connect(&database.url, PostgresOptions::default()).unwrap())
+        };
+        let (a, b) = (replica(), replica());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(two_replicas_deliver_each_action_once(a, b));
+        runtime.shutdown_background();
     }
 }

@@ -72,6 +72,16 @@ macro_rules! conformance_suite {
             evaluations_and_shadow_inputs_keep_the_newest,
             retention_prunes_old_rows_and_never_the_audit_log,
             the_store_reports_itself_writable,
+            replicas_starting_together_ensure_the_admin_token_once,
+            racing_revocations_revoke_a_token_once,
+            racing_proposals_leave_one_pending,
+            racing_ingests_count_each_command_once,
+            the_first_of_repeated_ids_in_a_batch_is_kept,
+            command_tallies_agree_with_a_scan,
+            text_keys_sort_by_bytes,
+            reports_assessments_and_snapshots_round_trip,
+            incidents_count_by_window_and_severity,
+            a_pending_action_is_claimed_by_one_holder_at_a_time,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1179,4 +1189,449 @@ pub(crate) fn the_store_reports_itself_writable(factory: &dyn StoreFactory) {
     assert!(store.schema_version().unwrap() > 0);
     // Checking writes nothing a reader can see.
     assert_eq!(audit_count(&*store), 1);
+}
+
+// ---- races between callers and replicas, and exact reads ----------------
+
+/// Runs `work(i)` on `callers` threads released together, each on one of
+/// two handles to the same store (two replicas, where the backend has
+/// them), and returns their results in caller order.
+fn race<T: Send + 'static>(
+    factory: &dyn StoreFactory,
+    first: Arc<dyn Store>,
+    callers: usize,
+    work: impl Fn(&dyn Store, usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let handles = [first, factory.open()];
+    let barrier = Arc::new(Barrier::new(callers));
+    let work = Arc::new(work);
+    let threads: Vec<_> = (0..callers)
+        .map(|i| {
+            let store = handles[i % 2].clone();
+            let barrier = barrier.clone();
+            let work = work.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                work(&*store, i)
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("a caller panicked"))
+        .collect()
+}
+
+fn audited_actions(store: &dyn Store, action: &str) -> usize {
+    store
+        .audit_entries(1_000)
+        .unwrap()
+        .iter()
+        .filter(|e| e.action == action)
+        .count()
+}
+
+pub(crate) fn replicas_starting_together_ensure_the_admin_token_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let minted = race(factory, store.clone(), 6, |store, i| {
+        store
+            .ensure_admin_token("bootstrap", "h-admin", at(i as i64))
+            .unwrap()
+    });
+    assert_eq!(minted.iter().filter(|m| **m).count(), 1, "{minted:?}");
+    assert_eq!(store.tokens().unwrap().len(), 1);
+    assert_eq!(audited_actions(&*store, "token.create"), 1);
+    audit_count(&*store);
+}
+
+pub(crate) fn racing_revocations_revoke_a_token_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let token = store
+        .create_token(&token_request("ci", None), "hash-ci", "admin", at(1))
+        .unwrap();
+    let id = token.id;
+    let outcomes = race(factory, store.clone(), 6, move |store, i| {
+        store.revoke_token(id, "admin", at(10 + i as i64))
+    });
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
+    for outcome in &outcomes {
+        match outcome {
+            Ok(revoked) => assert!(revoked.revoked_at.is_some()),
+            Err(StorageError::Conflict(m)) => {
+                assert_eq!(m, &format!("token {id} is already revoked"))
+            }
+            Err(e) => panic!("a revocation failed: {e:?}"),
+        }
+    }
+    assert_eq!(store.token_by_hash("hash-ci").unwrap(), None);
+    assert_eq!(audited_actions(&*store, "token.revoke"), 1);
+    audit_count(&*store);
+}
+
+pub(crate) fn racing_proposals_leave_one_pending(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let outcomes = race(factory, store.clone(), 6, |store, _| {
+        let mut p = proposal(Phase::L3, Phase::L3Plus, vec![Role::TechLead]);
+        store.create_proposal(&mut p, "cycle").map(|()| p)
+    });
+    let created: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(created.len(), 1);
+    for outcome in &outcomes {
+        if let Err(e) = outcome {
+            // The same refusal, word for word, on every backend.
+            assert!(
+                matches!(e, StorageError::Conflict(m) if m == "a proposal is already pending"),
+                "{e:?}"
+            );
+        }
+    }
+    assert_eq!(store.proposals(false).unwrap(), vec![created[0].clone()]);
+    assert_eq!(audited_actions(&*store, "proposal.create"), 1);
+    audit_count(&*store);
+}
+
+pub(crate) fn racing_ingests_count_each_command_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    const CALLERS: usize = 6;
+    // Every caller reports the same 40 shared commands, in its own order,
+    // and 10 of its own.
+    let accepted = race(factory, store.clone(), CALLERS, |store, i| {
+        let mut batch: Vec<_> = (0..40)
+            .map(|n| {
+                let status = CommandStatus::ALL[n % 4];
+                command(&format!("shared-{}", (n + i * 7) % 40), status)
+            })
+            .collect();
+        batch.extend((0..10).map(|n| command(&format!("own-{i}-{n}"), CommandStatus::Failed)));
+        let ingested = store.insert_commands(&batch, at(20)).unwrap();
+        assert_eq!(ingested.accepted + ingested.duplicates, 50);
+        ingested.accepted
+    });
+    let unique = 40 + 10 * CALLERS as u64;
+    assert_eq!(accepted.iter().sum::<u64>(), unique);
+    assert_eq!(store.command_totals().unwrap().total(), unique);
+    assert_eq!(store.command_tally(at(0), at(100)).unwrap().total(), unique);
+}
+
+pub(crate) fn the_first_of_repeated_ids_in_a_batch_is_kept(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let ingested = store
+        .insert_commands(
+            &[
+                command("c1", CommandStatus::Failed),
+                command("c2", CommandStatus::Succeeded),
+                command("c1", CommandStatus::Succeeded),
+            ],
+            at(20),
+        )
+        .unwrap();
+    assert_eq!((ingested.accepted, ingested.duplicates), (2, 1));
+    let totals = store.command_totals().unwrap();
+    assert_eq!((totals.succeeded, totals.failed), (1, 1));
+    assert_eq!(store.succeeded_commands_of(&["SET_FAN"]).unwrap(), 1);
+    // A type named twice is counted twice, as the sum over the names.
+    assert_eq!(
+        store
+            .succeeded_commands_of(&["SET_FAN", "SET_FAN", "NONE"])
+            .unwrap(),
+        2
+    );
+    let empty = store.insert_commands(&[], at(21)).unwrap();
+    assert_eq!((empty.accepted, empty.duplicates, empty.expired), (0, 0, 0));
+}
+
+pub(crate) fn command_tallies_agree_with_a_scan(factory: &dyn StoreFactory) {
+    const HOUR: i64 = 3_600_000;
+    let store = initialized(factory);
+    let base = 10 * HOUR;
+    let batch: Vec<_> = (0..300i64)
+        .map(|i| CommandRecord {
+            id: format!("c{i}"),
+            command_type: if i % 3 == 0 { "ABORT" } else { "SET_FAN" }.into(),
+            status: CommandStatus::ALL[(i % 4) as usize],
+            required_approval: i % 5 == 0,
+            autonomous: true,
+            created_at: Some(Timestamp(base + i * 61_000)),
+            duration_ms: Some(i as u64),
+            error: None,
+        })
+        .collect();
+    assert_eq!(
+        store.insert_commands(&batch, Timestamp(base)).unwrap().accepted,
+        300
+    );
+    let scan = |from: i64, to: i64| {
+        let mut tally = crate::domain::metrics::CommandTally::default();
+        for c in &batch {
+            if (from..to).contains(&c.created_at.unwrap().millis()) {
+                tally.add(c.status, c.required_approval, 1);
+            }
+        }
+        tally
+    };
+    // Ragged edges, whole hours, within one hour, and before everything.
+    for (from, to) in [
+        (base + 1_234, base + 4 * HOUR - 77),
+        (base, base + 6 * HOUR),
+        (base + 100_000, base + 900_000),
+        (0, base),
+    ] {
+        assert_eq!(
+            store
+                .command_tally(Timestamp(from), Timestamp(to))
+                .unwrap(),
+            scan(from, to),
+            "{from}..{to}"
+        );
+    }
+    assert_eq!(store.command_totals().unwrap(), scan(i64::MIN, i64::MAX));
+    let failed = store
+        .failed_command_types(Timestamp(base), Timestamp(base + 6 * HOUR))
+        .unwrap();
+    // Sorted by bytes, as text is on every backend: uppercase first.
+    assert_eq!(failed, ["ABORT", "SET_FAN"]);
+}
+
+pub(crate) fn text_keys_sort_by_bytes(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    for (i, name) in ["b", "B", "a", "_x", "a1", "A-1"].into_iter().enumerate() {
+        store.set_gauge(name, i as f64, at(i as i64)).unwrap();
+    }
+    let names: Vec<_> = store.gauges().unwrap().into_iter().map(|g| g.name).collect();
+    assert_eq!(names, ["A-1", "B", "_x", "a", "a1", "b"]);
+}
+
+pub(crate) fn reports_assessments_and_snapshots_round_trip(factory: &dyn StoreFactory) {
+    use crate::domain::governance::{
+        BreakerEventCounts, CycleDecision, GovernanceReport, ReportReadiness,
+    };
+    use crate::domain::metrics::{CommandTally, IncidentCounts, MetricsReport};
+    use crate::domain::readiness::{Assessment, ReadinessReport, ReadinessStatus};
+
+    let store = initialized(factory);
+    assert_eq!(store.latest_snapshot().unwrap(), None);
+    assert_eq!(store.latest_assessment().unwrap(), None);
+    assert!(store.reports(10).unwrap().is_empty());
+    assert!(matches!(store.report(4242), Err(StorageError::NotFound(_))));
+
+    let metrics = MetricsReport::new(
+        at(0),
+        at(100),
+        &CommandTally::default(),
+        IncidentCounts::default(),
+        0,
+    );
+    let first = store.store_snapshot(&metrics, at(100)).unwrap();
+    let second = store.store_snapshot(&metrics, at(200)).unwrap();
+    assert!(second > first);
+    assert_eq!(store.latest_snapshot().unwrap(), Some(metrics.clone()));
+
+    let mut assessment = ReadinessReport::new(at(5), Phase::L3, &Assessment::from_items(vec![]));
+    store.store_assessment(&mut assessment).unwrap();
+    assert!(assessment.id > 0);
+    assert_eq!(store.latest_assessment().unwrap(), Some(assessment.clone()));
+
+    let audited = audit_count(&*store);
+    let report = |offset: i64| GovernanceReport {
+        id: 0,
+        period_start: at(0),
+        period_end: at(offset),
+        generated_at: at(offset),
+        phase: Phase::L3,
+        metrics: metrics.clone(),
+        readiness: ReportReadiness {
+            score: 0,
+            max_score: 0,
+            percentage: 0.0,
+            status: ReadinessStatus::NeedsWork,
+            blockers: vec![],
+        },
+        breaker_events: BreakerEventCounts {
+            total: 0,
+            unresolved: 0,
+        },
+        decision: CycleDecision {
+            proposal_created: false,
+            proposal_id: None,
+            reasons: vec!["not ready".into()],
+        },
+    };
+    let mut older = report(300);
+    let mut newer = report(400);
+    store.store_report(&mut older, "cycle").unwrap();
+    store.store_report(&mut newer, "cycle").unwrap();
+    assert!(newer.id > older.id);
+    assert_eq!(store.report(older.id).unwrap(), older);
+    assert_eq!(store.reports(10).unwrap(), vec![newer.clone(), older]);
+    assert_eq!(store.reports(1).unwrap(), vec![newer]);
+    assert_eq!(store.state().unwrap().last_report_at, Some(at(400)));
+    assert_eq!(audit_count(&*store), audited + 2);
+}
+
+pub(crate) fn incidents_count_by_window_and_severity(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    for (offset, severity, autonomous) in [
+        (10, Severity::Critical, true),
+        (10, Severity::Critical, false),
+        (20, Severity::Low, true),
+        (30, Severity::Critical, true),
+        (90, Severity::High, false),
+    ] {
+        store
+            .insert_incident(
+                &NewIncident {
+                    severity,
+                    autonomous,
+                    command_type: None,
+                    description: format!("at {offset}"),
+                    occurred_at: Some(at(offset)),
+                },
+                "qa",
+                at(100),
+            )
+            .unwrap();
+    }
+    let (counts, critical_autonomous) = store.incident_counts(at(10), at(90)).unwrap();
+    assert_eq!((counts.critical, counts.low, counts.high), (3, 1, 0));
+    assert_eq!(critical_autonomous, 2);
+    let (all, autonomous) = store.incident_totals().unwrap();
+    assert_eq!(all.high, 1);
+    assert_eq!(autonomous, 3);
+    // Oldest first, ties in the order they were reported.
+    let since: Vec<_> = store
+        .incidents_since(at(10))
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.occurred_at, i.autonomous))
+        .collect();
+    assert_eq!(
+        since,
+        [
+            (at(10), true),
+            (at(10), false),
+            (at(20), true),
+            (at(30), true),
+            (at(90), false)
+        ]
+    );
+    // Newest first, ties newest reported first.
+    let recent: Vec<_> = store
+        .recent_incidents(3)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.description)
+        .collect();
+    assert_eq!(recent, ["at 90", "at 30", "at 20"]);
+    let ties: Vec<_> = store
+        .recent_incidents(10)
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.occurred_at == at(10))
+        .map(|i| i.autonomous)
+        .collect();
+    assert_eq!(ties, [false, true]);
+// ---- webhook delivery claims ------------------------------------------
+
+pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let event = NewEvent {
+        engine: "qa".into(),
+        event_type: "regression".into(),
+        severity: Severity::Critical,
+        details: None,
+        occurred_at: Some(at(1)),
+    };
+    const ACTIONS: usize = 20;
+    let ids: Vec<i64> = (0..ACTIONS)
+        .map(|i| {
+            let (_, action) = store
+                .insert_event(
+                    &event,
+                    "qa",
+                    Some(("notify", DeliveryStatus::Pending)),
+                    at(2 + i as i64),
+                )
+                .unwrap();
+            action.unwrap().id
+        })
+        .collect();
+    // Settled, so never claimed.
+    store
+        .insert_event(&event, "qa", Some(("notify", DeliveryStatus::NotConfigured)), at(50))
+        .unwrap();
+    let audited = audit_count(&*store);
+
+    // Holders claiming side by side, a few at a time, until none is left.
+    const HOLDERS: usize = 4;
+    const TTL: u64 = 60_000;
+    let barrier = Arc::new(Barrier::new(HOLDERS));
+    let handles: Vec<_> = (0..HOLDERS)
+        .map(|h| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim_pending_actions(&format!("replica-{h}"), 3, TTL, at(100))
+                        .unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    assert!(claimed.windows(2).all(|w| w[0].id < w[1].id));
+                    assert!(claimed.iter().all(|a| a.delivery == DeliveryStatus::Pending));
+                    mine.extend(claimed.iter().map(|a| a.id));
+                }
+            })
+        })
+        .collect();
+    let by_holder: Vec<Vec<i64>> = handles
+        .into_iter()
+        .map(|h| h.join().expect("a claimer panicked"))
+        .collect();
+    let mut claimed: Vec<i64> = by_holder.concat();
+    claimed.sort_unstable();
+    assert_eq!(claimed, ids, "every pending action claimed exactly once");
+
+    // A held claim keeps everyone else out until it lapses; its holder
+    // renews it.
+    let (holder, first) = by_holder
+        .iter()
+        .enumerate()
+        .find_map(|(h, mine)| mine.first().map(|id| (format!("replica-{h}"), *id)))
+        .unwrap();
+    assert!(store
+        .claim_pending_actions("late", 100, TTL, at(101))
+        .unwrap()
+        .is_empty());
+    assert!(!store.claim_action(first, "late", TTL, at(101)).unwrap());
+    assert!(store.claim_action(first, &holder, TTL, at(102)).unwrap());
+
+    // Lapsed claims (a holder that died) are taken again, each once.
+    let lapsed = at(100 + TTL as i64);
+    assert!(!store.claim_action(first, "heir", TTL, lapsed).unwrap(), "renewed");
+    let retaken: Vec<i64> = store
+        .claim_pending_actions("heir", 100, TTL, lapsed)
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(retaken, ids[..].iter().copied().filter(|id| *id != first).collect::<Vec<_>>());
+    assert!(store.claim_action(first, "heir", TTL, at(102 + TTL as i64)).unwrap());
+    assert!(!store.claim_action(first, &holder, TTL, at(103 + TTL as i64)).unwrap());
+
+    // A settled action is nobody's to claim.
+    store
+        .record_delivery(first, DeliveryStatus::Delivered, None, at(200_000))
+        .unwrap();
+    assert!(!store.claim_action(first, "heir", TTL, at(200_001)).unwrap());
+    assert!(store
+        .claim_pending_actions("other", 100, TTL, at(10 * TTL as i64))
+        .unwrap()
+        .iter()
+        .all(|a| a.id != first));
+    assert_eq!(store.pending_actions().unwrap().len(), ACTIONS - 1);
+    // Claims are bookkeeping, not changes: nothing is audited.
+    assert_eq!(audit_count(&*store), audited);
 }

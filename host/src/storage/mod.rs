@@ -28,6 +28,8 @@ pub use repositories::{
 };
 #[cfg(test)]
 pub(crate) use sqlite::test_support;
+#[cfg(test)]
+pub(crate) use postgres::test_support as postgres_test_support;
 pub use postgres::{redact as redact_url, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteCommandSource, SqliteStore};
 

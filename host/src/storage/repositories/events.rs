@@ -62,6 +62,32 @@ pub trait EventRepository: Send + Sync {
     /// sender picks them up again.
     fn pending_actions(&self) -> Result<Vec<ActionRecord>, StorageError>;
 
+    /// Claims for `holder`, until `now + ttl_ms`, up to `limit` pending
+    /// actions that nobody holds (never claimed, or their claim has
+    /// lapsed), oldest first, and returns them. Two holders claiming at
+    /// once never get the same action, so each replica delivers only what
+    /// it claimed; an action whose holder died is claimed again once its
+    /// claim lapses. Not audited: delivery bookkeeping, as
+    /// [`Self::record_delivery`] is.
+    fn claim_pending_actions(
+        &self,
+        holder: &str,
+        limit: u32,
+        ttl_ms: u64,
+        now: Timestamp,
+    ) -> Result<Vec<ActionRecord>, StorageError>;
+
+    /// Claims (or, for its holder, renews) one pending action until
+    /// `now + ttl_ms`. `false` when it is no longer pending, or another
+    /// holder's claim has not lapsed: then `holder` must not deliver it.
+    fn claim_action(
+        &self,
+        id: i64,
+        holder: &str,
+        ttl_ms: u64,
+        now: Timestamp,
+    ) -> Result<bool, StorageError>;
+
     /// Records one delivery attempt's outcome.
     fn record_delivery(
         &self,

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{from_json, json_value, to_json, SqliteStore, StorageError};
+use super::{from_json, json_value, to_json, SqliteStore, StorageError, UnitOfWork};
 use crate::domain::auth::{PrincipalKind, Role, TokenRequest};
 use crate::domain::readiness::ReadinessReport;
 use crate::domain::Timestamp;
@@ -51,6 +51,76 @@ fn token_of(row: TokenRow) -> Result<TokenRecord, StorageError> {
         created_at: Timestamp(created),
         revoked_at: revoked.map(Timestamp),
     })
+}
+
+/// Mints a token inside `tx`, checking in the same transaction that the
+/// agent it is bound to exists and that a principal named only by the
+/// token's name is not someone else's already.
+fn insert_token(
+    tx: &UnitOfWork<'_>,
+    req: &TokenRequest,
+    hash: &str,
+    actor: &str,
+    now: Timestamp,
+) -> Result<TokenRecord, StorageError> {
+        if let Some(agent) = &req.agent {
+            let known: bool = tx.query_row(
+                "SELECT count(*) > 0 FROM agents WHERE id = ?1",
+                [agent],
+                |r| r.get(0),
+            )?;
+            if !known {
+                return Err(StorageError::Invalid(format!(
+                    "no agent `{agent}`: register it (POST /api/agents) before binding a token to it"
+                )));
+            }
+        }
+        if !req.principal_named {
+            let taken: bool = tx.query_row(
+                "SELECT count(*) > 0 FROM tokens WHERE principal = ?1",
+                [&req.principal],
+                |r| r.get(0),
+            )?;
+            if taken {
+                return Err(StorageError::Conflict(format!(
+                    "principal `{0}` already has a token: give `\"principal\": \"{0}\"` to mint another for the same principal, or choose another name",
+                    req.principal
+                )));
+            }
+        }
+        tx.execute(
+            "INSERT INTO tokens (name, roles, hash, created_ms, principal, kind, agent_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                req.name,
+                super::to_json(&req.roles)?,
+                hash,
+                now.millis(),
+                req.principal,
+                req.kind.as_str(),
+                req.agent
+            ],
+        )?;
+        let record = TokenRecord {
+            id: tx.last_insert_rowid(),
+            name: req.name.clone(),
+            roles: req.roles.clone(),
+            principal: req.principal.clone(),
+            kind: req.kind,
+            agent_id: req.agent.clone(),
+            created_at: now,
+            revoked_at: None,
+        };
+        tx.audit(now,
+            NewAudit {
+                actor,
+                action: "token.create",
+                target: format!("token/{}", record.id),
+                before: None,
+                after: Some(json_value(&record)?),
+            },
+        )?;
+        Ok(record)
 }
 
 impl ReadinessRepository for SqliteStore {
@@ -172,66 +242,7 @@ impl AccessRepository for SqliteStore {
         actor: &str,
         now: Timestamp,
     ) -> Result<TokenRecord, StorageError> {
-        self.write(|tx| {
-            if let Some(agent) = &req.agent {
-                let known: bool = tx.query_row(
-                    "SELECT count(*) > 0 FROM agents WHERE id = ?1",
-                    [agent],
-                    |r| r.get(0),
-                )?;
-                if !known {
-                    return Err(StorageError::Invalid(format!(
-                        "no agent `{agent}`: register it (POST /api/agents) before binding a token to it"
-                    )));
-                }
-            }
-            if !req.principal_named {
-                let taken: bool = tx.query_row(
-                    "SELECT count(*) > 0 FROM tokens WHERE principal = ?1",
-                    [&req.principal],
-                    |r| r.get(0),
-                )?;
-                if taken {
-                    return Err(StorageError::Conflict(format!(
-                        "principal `{0}` already has a token: give `\"principal\": \"{0}\"` to mint another for the same principal, or choose another name",
-                        req.principal
-                    )));
-                }
-            }
-            tx.execute(
-                "INSERT INTO tokens (name, roles, hash, created_ms, principal, kind, agent_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    req.name,
-                    super::to_json(&req.roles)?,
-                    hash,
-                    now.millis(),
-                    req.principal,
-                    req.kind.as_str(),
-                    req.agent
-                ],
-            )?;
-            let record = TokenRecord {
-                id: tx.last_insert_rowid(),
-                name: req.name.clone(),
-                roles: req.roles.clone(),
-                principal: req.principal.clone(),
-                kind: req.kind,
-                agent_id: req.agent.clone(),
-                created_at: now,
-                revoked_at: None,
-            };
-            tx.audit(now,
-                NewAudit {
-                    actor,
-                    action: "token.create",
-                    target: format!("token/{}", record.id),
-                    before: None,
-                    after: Some(json_value(&record)?),
-                },
-            )?;
-            Ok(record)
-        })
+        self.write(|tx| insert_token(tx, req, hash, actor, now))
     }
 
     fn ensure_admin_token(
@@ -251,8 +262,20 @@ impl AccessRepository for SqliteStore {
             kind: PrincipalKind::Person,
             agent: None,
         };
-        self.create_token(&req, hash, "regent", now)?;
-        Ok(true)
+        // Checked again in the unit of work: another connection to the
+        // same file may have minted it since.
+        self.write(|tx| {
+            let live: bool = tx.query_row(
+                "SELECT count(*) > 0 FROM tokens WHERE hash = ?1 AND revoked_ms IS NULL",
+                [hash],
+                |r| r.get(0),
+            )?;
+            if live {
+                return Ok(false);
+            }
+            insert_token(tx, &req, hash, "regent", now)?;
+            Ok(true)
+        })
     }
 
     fn has_admin_token(&self) -> Result<bool, StorageError> {

@@ -104,6 +104,14 @@ pub(super) fn read_action(conn: &Connection, id: i64) -> Result<ActionRecord, St
     parse_action(row)
 }
 
+/// `now + ttl_ms`, refused rather than wrapped when it overflows.
+fn claim_until(now: Timestamp, ttl_ms: u64) -> Result<i64, StorageError> {
+    i64::try_from(ttl_ms)
+        .ok()
+        .and_then(|ttl| now.millis().checked_add(ttl))
+        .ok_or_else(|| StorageError::Invalid(format!("a claim of {ttl_ms} ms does not end")))
+}
+
 impl EventRepository for SqliteStore {
     fn insert_event(
         &self,
@@ -255,6 +263,54 @@ impl EventRepository for SqliteStore {
         ))?;
         let rows = stmt.query_map([], action)?;
         rows.map(|r| parse_action(r?)).collect()
+    }
+
+    fn claim_pending_actions(
+        &self,
+        holder: &str,
+        limit: u32,
+        ttl_ms: u64,
+        now: Timestamp,
+    ) -> Result<Vec<ActionRecord>, StorageError> {
+        let until = claim_until(now, ttl_ms)?;
+        let mut conn = self.conn();
+        // One writer at a time: the claim and the read of what it claimed
+        // see no other claimer in between.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let claimed = {
+            let mut stmt = tx.prepare_cached(&format!(
+                "UPDATE actions SET claimed_by = ?1, claim_expires_ms = ?2
+                 WHERE id IN (
+                     SELECT id FROM actions
+                     WHERE delivery = 'pending' AND (claimed_by IS NULL OR claim_expires_ms <= ?3)
+                     ORDER BY id LIMIT ?4)
+                 RETURNING {ACTION_COLUMNS}"
+            ))?;
+            let rows = stmt.query_map(params![holder, until, now.millis(), limit], action)?;
+            rows.map(|r| parse_action(r?))
+                .collect::<Result<Vec<_>, StorageError>>()?
+        };
+        tx.commit()?;
+        let mut claimed = claimed;
+        claimed.sort_by_key(|a| a.id);
+        Ok(claimed)
+    }
+
+    fn claim_action(
+        &self,
+        id: i64,
+        holder: &str,
+        ttl_ms: u64,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let until = claim_until(now, ttl_ms)?;
+        let changed = self.conn().execute(
+            "UPDATE actions SET claimed_by = ?2, claim_expires_ms = ?3
+             WHERE id = ?1 AND delivery = 'pending'
+               AND (claimed_by IS NULL OR claimed_by = ?2 OR claim_expires_ms <= ?4)",
+            params![id, holder, until, now.millis()],
+        )?;
+        Ok(changed == 1)
     }
 
     fn record_delivery(

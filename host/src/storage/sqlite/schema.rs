@@ -351,4 +351,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // format, refused until signed again.
     "ALTER TABLE plugin_versions ADD COLUMN signature TEXT;
     ALTER TABLE plugin_versions ADD COLUMN signer_key TEXT;",
+    // 8: webhook delivery claims. A sender claims a pending action before
+    // it delivers it, until `claim_expires_ms`, so that senders sharing a
+    // store deliver each action once; a lapsed claim may be taken again.
+    "ALTER TABLE actions ADD COLUMN claimed_by TEXT;
+    ALTER TABLE actions ADD COLUMN claim_expires_ms INTEGER;",
 ];
