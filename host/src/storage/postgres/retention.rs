@@ -5,6 +5,7 @@
 
 use deadpool_postgres::GenericClient;
 
+use super::commands::HOUR_MS;
 use super::{pg, PostgresStore, StorageError, WRITER_LOCK};
 use crate::domain::retention::Kept;
 use crate::domain::Timestamp;
@@ -13,8 +14,6 @@ use crate::storage::repositories::*;
 /// The horizon of the raw commands: commands created before it may have
 /// been pruned, so they are neither stored again nor counted again.
 pub(super) const COMMANDS_HORIZON: &str = "commands";
-
-const HOUR_MS: i64 = 3_600_000;
 
 pub(super) async fn horizon<C: GenericClient>(
     c: &C,
