@@ -1530,6 +1530,8 @@ pub(crate) fn incidents_count_by_window_and_severity(factory: &dyn StoreFactory)
         .map(|i| i.autonomous)
         .collect();
     assert_eq!(ties, [false, true]);
+}
+
 // ---- webhook delivery claims ------------------------------------------
 
 pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn StoreFactory) {
