@@ -1559,7 +1559,12 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
         .collect();
     // Settled, so never claimed.
     store
-        .insert_event(&event, "qa", Some(("notify", DeliveryStatus::NotConfigured)), at(50))
+        .insert_event(
+            &event,
+            "qa",
+            Some(("notify", DeliveryStatus::NotConfigured)),
+            at(50),
+        )
         .unwrap();
     let audited = audit_count(&*store);
 
@@ -1582,7 +1587,9 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
                         return mine;
                     }
                     assert!(claimed.windows(2).all(|w| w[0].id < w[1].id));
-                    assert!(claimed.iter().all(|a| a.delivery == DeliveryStatus::Pending));
+                    assert!(claimed
+                        .iter()
+                        .all(|a| a.delivery == DeliveryStatus::Pending));
                     mine.extend(claimed.iter().map(|a| a.id));
                 }
             })
@@ -1612,16 +1619,30 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
 
     // Lapsed claims (a holder that died) are taken again, each once.
     let lapsed = at(100 + TTL as i64);
-    assert!(!store.claim_action(first, "heir", TTL, lapsed).unwrap(), "renewed");
+    assert!(
+        !store.claim_action(first, "heir", TTL, lapsed).unwrap(),
+        "renewed"
+    );
     let retaken: Vec<i64> = store
         .claim_pending_actions("heir", 100, TTL, lapsed)
         .unwrap()
         .iter()
         .map(|a| a.id)
         .collect();
-    assert_eq!(retaken, ids[..].iter().copied().filter(|id| *id != first).collect::<Vec<_>>());
-    assert!(store.claim_action(first, "heir", TTL, at(102 + TTL as i64)).unwrap());
-    assert!(!store.claim_action(first, &holder, TTL, at(103 + TTL as i64)).unwrap());
+    assert_eq!(
+        retaken,
+        ids[..]
+            .iter()
+            .copied()
+            .filter(|id| *id != first)
+            .collect::<Vec<_>>()
+    );
+    assert!(store
+        .claim_action(first, "heir", TTL, at(102 + TTL as i64))
+        .unwrap());
+    assert!(!store
+        .claim_action(first, &holder, TTL, at(103 + TTL as i64))
+        .unwrap());
 
     // A settled action is nobody's to claim.
     store
