@@ -5,7 +5,6 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::commands::HOUR_MS;
 use super::{pg, PostgresStore, StorageError, WRITER_LOCK};
 use crate::domain::retention::Kept;
 use crate::domain::Timestamp;
@@ -14,6 +13,9 @@ use crate::storage::repositories::*;
 /// The horizon of the raw commands: commands created before it may have
 /// been pruned, so they are neither stored again nor counted again.
 pub(super) const COMMANDS_HORIZON: &str = "commands";
+
+/// The commands' horizon rises by whole hours, the unit of `command_hours`.
+const HOUR_MS: i64 = 3_600_000;
 
 pub(super) async fn horizon<C: GenericClient>(
     c: &C,
