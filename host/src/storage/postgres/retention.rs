@@ -14,20 +14,20 @@ use crate::storage::repositories::*;
 /// been pruned, so they are neither stored again nor counted again.
 pub(super) const COMMANDS_HORIZON: &str = "commands";
 
+/// The commands' horizon rises by whole hours, the unit of `command_hours`.
 const HOUR_MS: i64 = 3_600_000;
 
 pub(super) async fn horizon<C: GenericClient>(
     c: &C,
     name: &str,
 ) -> Result<Option<i64>, StorageError> {
-    Ok(c
-        .query_opt(
-            "SELECT before_ms FROM retention_horizons WHERE name = $1",
-            &[&name],
-        )
-        .await
-        .map_err(pg("read a retention horizon"))?
-        .map(|r| r.get(0)))
+    Ok(c.query_opt(
+        "SELECT before_ms FROM retention_horizons WHERE name = $1",
+        &[&name],
+    )
+    .await
+    .map_err(pg("read a retention horizon"))?
+    .map(|r| r.get(0)))
 }
 
 impl RetentionRepository for PostgresStore {
