@@ -4,6 +4,7 @@
 //! - [`runtime`]: the sandboxed WebAssembly plugin runtime (wasmtime);
 //! - [`storage`]: the embedded SQLite store;
 //! - [`evaluation`]: JSON in, plugin out — shared by the API and the CLI;
+//! - [`replica`]: this process's identity among replicas sharing a database;
 //! - [`oidc`]: verifying the identity provider's JWTs (OIDC) into an identity with roles;
 //! - [`api`]: the HTTP API (axum), a thin layer over the rest;
 //! - [`wire`]: the request and reply bodies the API and the CLI share;

@@ -20,18 +20,23 @@ use crate::oidc::OidcVerifier;
 use crate::runtime::{
     ActivePlugins, CompileLimits, DiskCache, PluginRuntime, PluginSet, RuntimeConfig,
 };
+use crate::service::leases::{
+    LeaseRunner, LeaseTiming, LeasedJob, Periodic, AUDIT_CHECKPOINTS, BREAKER_CHECKS,
+    GOVERNANCE_CYCLE, RETENTION,
+};
 use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
+use crate::service::replicas::{ReplicaBounds, ReplicaDeps, ReplicaIdentity};
 use crate::service::{DecisionLog, Dependencies, Services};
 use crate::storage::prelude::*;
-use crate::storage::InitialState;
+use crate::storage::{ChangeFeed, InitialState};
 use crate::storage::{PostgresOptions, PostgresStore, SqliteStore};
 use crate::tls::{self, TlsListener};
 
 /// PostgreSQL when a database URL is given (following the other
-/// replicas' changes), else the SQLite file.
-fn open_store(config: &ServeConfig) -> Result<Arc<dyn Store>> {
+/// replicas' changes, which the feed reports), else the SQLite file.
+fn open_store(config: &ServeConfig) -> Result<(Arc<dyn Store>, Option<Arc<dyn ChangeFeed>>)> {
     let Some(url) = &config.database_url else {
-        return Ok(Arc::new(SqliteStore::open(&config.db_path)?));
+        return Ok((Arc::new(SqliteStore::open(&config.db_path)?), None));
     };
     let cluster = &config.cluster;
     let store = Arc::new(PostgresStore::connect(
@@ -45,16 +50,53 @@ fn open_store(config: &ServeConfig) -> Result<Arc<dyn Store>> {
     )?);
     store.follow_changes();
     tracing::info!(database = %crate::storage::redact_url(url), "on PostgreSQL");
-    Ok(store)
+    let db: Arc<dyn Store> = store.clone();
+    let feed: Arc<dyn ChangeFeed> = store;
+    Ok((db, Some(feed)))
+}
+
+/// The compile cache on disk. Its key binds the native code in it to the
+/// processes that hold the key. Replicas sharing a database each compile
+/// for themselves and never load native code another process wrote, so
+/// each keys its cache with a random key of its own, kept in memory only
+/// (its artifacts serve this process; another's fail their MAC and are
+/// compiled again).
+fn disk_cache(config: &ServeConfig) -> Result<DiskCache> {
+    if config.database_url.is_none() {
+        let key_file = config.compile.key_file(&config.db_path);
+        return Ok(DiskCache::open(
+            &config.cache_dir,
+            &key_file,
+            config.compile.cache_max_bytes,
+        )?);
+    }
+    if let Some(file) = &config.compile.cache_key_file {
+        tracing::warn!(key_file = %file.display(), "[compile] cache_key_file is not used with a database_url: each replica keys its compile cache with a random key of its own, in memory");
+    }
+    let mut key = [0u8; crate::runtime::cache::CACHE_KEY_LEN];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness for the compile cache key: {e}"))?;
+    Ok(DiskCache::with_key(
+        &config.cache_dir,
+        crate::runtime::cache::CacheKey::from_bytes(key),
+        config.compile.cache_max_bytes,
+    )?)
+}
+
+/// Where this replica says it serves: `[cluster] advertise`, else the
+/// address it listens on.
+fn advertised(config: &ServeConfig) -> String {
+    config
+        .cluster
+        .advertise
+        .clone()
+        .unwrap_or_else(|| config.addr.to_string())
 }
 
 /// Builds everything the server needs. Call it inside a tokio runtime:
 /// the webhook sender is spawned on it.
 pub fn build_state(config: &ServeConfig) -> Result<AppState> {
-    let key_file = config.compile.key_file(&config.db_path);
-    let disk_cache = DiskCache::open(&config.cache_dir, &key_file, config.compile.cache_max_bytes)?;
     let runtime = PluginRuntime::new(RuntimeConfig {
-        disk_cache: Some(disk_cache),
+        disk_cache: Some(disk_cache(config)?),
         compile: CompileLimits {
             timeout: Duration::from_millis(config.compile.timeout_ms),
             max_concurrent: config.compile.max_concurrent,
@@ -62,7 +104,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         },
         ..Default::default()
     })?;
-    let db = open_store(config)?;
+    let (db, feed) = open_store(config)?;
     let now = Timestamp::now();
     let initial_whitelist = config
         .initial_phase
@@ -93,20 +135,26 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         None => None,
     };
     bootstrap_admin(&*db, now)?;
+    let exporter = Arc::new(Metrics::new(Duration::from_millis(
+        config.metrics.store_cache_ms,
+    )));
+    let leases = LeaseRunner::new(
+        db.clone(),
+        crate::replica::replica_id(),
+        LeaseTiming::of(&config.cluster),
+        exporter.clone(),
+    );
     let checkpoints = if config.audit.checkpoints() {
         let checkpointer = Arc::new(
             crate::checkpoints::Checkpointer::open(db.clone(), &config.audit, &config.webhook)
                 .map_err(|e| anyhow::anyhow!("[audit]: {e}"))?,
         );
-        checkpointer.clone().spawn();
+        leases.spawn(AUDIT_CHECKPOINTS, checkpointer.clone().job());
         tracing::info!(file = ?config.audit.checkpoint_file, "signed audit checkpoints");
         Some(checkpointer)
     } else {
         None
     };
-    let exporter = Arc::new(Metrics::new(Duration::from_millis(
-        config.metrics.store_cache_ms,
-    )));
     let runtime = Arc::new(runtime);
     let plugins = Arc::new(ActivePlugins::new(PluginSet::default()));
     let registry = Arc::new(
@@ -153,7 +201,20 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         decisions: DecisionLog::start(db),
         require_bound_agents: config.auth.require_bound_agents,
         oidc_configured: oidc.is_some(),
+        replica: ReplicaDeps {
+            identity: ReplicaIdentity::this_process(advertised(config)),
+            bounds: ReplicaBounds::from(&config.cluster),
+            feed,
+        },
     })?;
+    // Recorded before serving, so the replica is listed from its first
+    // request; then kept fresh, and the other replicas' changes followed.
+    services
+        .replicas
+        .heartbeat()
+        .context("cannot record this replica's first heartbeat")?;
+    services.replicas.spawn();
+    tracing::info!(replica = %services.replicas.id(), "replica identity");
     if let Some(path) = &config.command_db_path {
         match services.reporting.sync_command_source() {
             Ok(n) => {
@@ -175,6 +236,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         ready: Arc::new(crate::service::probe::ReadyProbe::default()),
         metrics: config.metrics.clone(),
         checkpoints,
+        leases,
     })
 }
 
@@ -206,8 +268,11 @@ fn bootstrap_admin(db: &dyn Store, now: Timestamp) -> Result<()> {
 /// after it holds still for one poll, so within two polls.
 const WATCH_EVERY: Duration = Duration::from_millis(400);
 
-/// Starts the breaker checker, the directory watch if asked for, and, if
-/// configured, the cycle schedule.
+/// Starts the directory watch if asked for, and the background work that
+/// runs on one replica at a time, each under its lease
+/// ([`crate::service::leases`]): the breaker checks, retention and, if
+/// configured, the cycle schedule. (Audit checkpoints are started with
+/// the state, under their lease too.)
 pub fn spawn_background(state: &AppState, config: &ServeConfig) {
     if config.watch {
         spawn_watch(
@@ -220,58 +285,77 @@ pub fn spawn_background(state: &AppState, config: &ServeConfig) {
         state.services.reporting.clone(),
         state.services.breakers.clone(),
     );
-    let every = config.breaker_check_interval;
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+    state.leases.spawn(
+        BREAKER_CHECKS,
+        Periodic::new(config.breaker_check_interval, true, move |_| {
             let (reporting, breakers) = (reporting.clone(), breakers.clone());
-            let check = move || {
-                if let Err(e) = reporting.sync_command_source() {
-                    tracing::error!(error = %e, "cannot read the command service's database");
+            async move {
+                let check = move || {
+                    if let Err(e) = reporting.sync_command_source() {
+                        tracing::error!(error = %e, "cannot read the command service's database");
+                    }
+                    breakers.check_breakers(Timestamp::now())
+                };
+                match tokio::task::spawn_blocking(check).await {
+                    Ok(Ok(events)) if !events.is_empty() => {
+                        tracing::info!(created = events.len(), "breaker check")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "breaker check failed"),
+                    Err(e) => tracing::error!(error = %e, "breaker check task failed"),
                 }
-                breakers.check_breakers(Timestamp::now())
-            };
-            match tokio::task::spawn_blocking(check).await {
-                Ok(Ok(events)) if !events.is_empty() => {
-                    tracing::info!(created = events.len(), "breaker check")
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "breaker check failed"),
-                Err(e) => tracing::error!(error = %e, "breaker check task failed"),
             }
-        }
-    });
-    crate::service::retention::spawn_pruner(
+        }),
+    );
+    if let Some(pruner) = crate::service::retention::pruner(
         state.services.retention.clone(),
         config.retention.clone(),
-    );
+    ) {
+        state.leases.spawn(RETENTION, pruner);
+    }
     if let Some(schedule) = config.cycle.clone() {
-        let proposals = state.services.proposals.clone();
-        tokio::spawn(async move {
-            let scheduler = Principal::internal("scheduler");
-            loop {
-                let Some(wait) = next_cycle_in(&schedule) else {
-                    tracing::error!(
-                        "the cycle schedule has no next time; the scheduled cycle stops"
-                    );
-                    return;
-                };
-                tokio::time::sleep(wait).await;
-                let (g, who) = (proposals.clone(), scheduler.clone());
-                match tokio::task::spawn_blocking(move || g.run_cycle(Timestamp::now(), &who)).await
-                {
-                    Ok(Ok(r)) => tracing::info!(
-                        report = r.id,
-                        proposal = r.decision.proposal_created,
-                        "scheduled governance cycle"
-                    ),
-                    Ok(Err(e)) => tracing::error!(error = %e, "scheduled governance cycle failed"),
-                    Err(e) => tracing::error!(error = %e, "scheduled governance cycle task failed"),
-                }
-            }
-        });
+        state.leases.spawn(
+            GOVERNANCE_CYCLE,
+            ScheduledCycle {
+                schedule,
+                proposals: state.services.proposals.clone(),
+            },
+        );
+    }
+}
+
+/// The governance cycle on its schedule. A period counts from when this
+/// replica took the lease (as from a start); a cron expression names
+/// wall-clock times, whoever holds the lease.
+struct ScheduledCycle {
+    schedule: CycleSchedule,
+    proposals: Arc<crate::service::ProposalService>,
+}
+
+impl LeasedJob for ScheduledCycle {
+    fn next_run(&self, previous: Option<tokio::time::Instant>) -> Option<tokio::time::Instant> {
+        let Some(wait) = next_cycle_in(&self.schedule) else {
+            tracing::error!("the cycle schedule has no next time; the scheduled cycle stops");
+            return None;
+        };
+        let now = tokio::time::Instant::now();
+        Some(match (&self.schedule, previous) {
+            (CycleSchedule::Every(period), Some(started)) => (started + *period).max(now),
+            _ => now + wait,
+        })
+    }
+
+    async fn run(&self, _first: bool) {
+        let (g, who) = (self.proposals.clone(), Principal::internal("scheduler"));
+        match tokio::task::spawn_blocking(move || g.run_cycle(Timestamp::now(), &who)).await {
+            Ok(Ok(r)) => tracing::info!(
+                report = r.id,
+                proposal = r.decision.proposal_created,
+                "scheduled governance cycle"
+            ),
+            Ok(Err(e)) => tracing::error!(error = %e, "scheduled governance cycle failed"),
+            Err(e) => tracing::error!(error = %e, "scheduled governance cycle task failed"),
+        }
     }
 }
 
@@ -287,10 +371,25 @@ fn next_cycle_in(schedule: &CycleSchedule) -> Option<Duration> {
 }
 
 pub async fn serve(listener: TcpListener, state: AppState) -> Result<()> {
+    let replicas = state.services.replicas.clone();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    retire(replicas).await;
     Ok(())
+}
+
+/// Takes this replica out of the live list at a clean shutdown, so a stop
+/// does not wait for it and operators do not see it as lagging.
+async fn retire(replicas: Arc<crate::service::ReplicaService>) {
+    let id = replicas.id().to_string();
+    match tokio::task::spawn_blocking(move || replicas.retire()).await {
+        Ok(Ok(())) => tracing::info!(replica = %id, "replica retired"),
+        Ok(Err(e)) => {
+            tracing::warn!(replica = %id, error = %e, "cannot retire this replica; it drops out of the live list once its heartbeat is old")
+        }
+        Err(e) => tracing::warn!(replica = %id, error = %e, "the retirement task failed"),
+    }
 }
 
 /// Serves HTTPS: every connection completes a TLS handshake with
@@ -301,14 +400,31 @@ pub async fn serve_tls(
     state: AppState,
 ) -> Result<()> {
     let listener = TlsListener::new(listener, acceptor)?;
+    let replicas = state.services.replicas.clone();
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    retire(replicas).await;
     Ok(())
 }
 
+/// Ctrl-C, or SIGTERM (what an orchestrator sends before it kills).
 async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still stops the server");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }
 
 /// Why serving plain HTTP on `addr` is a risk, when it is: tokens and
@@ -341,12 +457,17 @@ pub fn serve_blocking(config: ServeConfig) -> Result<()> {
         if let Some(risk) = plaintext_risk(config.addr, config.tls.as_ref()) {
             tracing::warn!("{risk}");
         }
+        let leases = state.leases.clone();
         let scheme = if acceptor.is_some() { "https" } else { "http" };
         tracing::info!(addr = %config.addr, scheme, plugins = state.plugins.current().len(), watch = config.watch, db = %config.db_path.display(), "regent listening");
-        match acceptor {
+        let served = match acceptor {
             Some(acceptor) => serve_tls(listener, acceptor, state).await,
             None => serve(listener, state).await,
-        }
+        };
+        // Another replica takes the background work at its next try
+        // instead of waiting for these leases to lapse.
+        leases.shutdown().await;
+        served
     })
 }
 

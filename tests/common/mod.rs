@@ -125,6 +125,7 @@ pub fn promtool_check_metrics(text: &str) {
 }
 
 pub mod app;
+pub mod cluster;
 pub mod tls;
 
 #[cfg(test)]

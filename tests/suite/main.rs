@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod checklist_bundle;
+mod cluster;
 mod context_scope;
 mod control_plane;
 mod governance_api;
@@ -18,5 +19,6 @@ mod http_api;
 mod plugin_cli;
 mod plugin_registry;
 mod python_plugin;
+mod replicas;
 mod runtime_hostile;
 mod separation_of_duties;

@@ -33,7 +33,8 @@ pub use handlers::registry::{read_upload, UploadParts};
 pub use state::AppState;
 
 use handlers::{
-    access, agents, breakers, control, events, governance, plugins, registry, reporting, system,
+    access, agents, breakers, control, events, governance, plugins, registry, replicas, reporting,
+    system,
 };
 
 #[derive(OpenApi)]
@@ -129,6 +130,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Any, routes!(control::stop_status))
         .route(Role(Operator), routes!(control::stop))
         .route(Role(Operator), routes!(control::resume))
+        .route(Any, routes!(replicas::list_replicas))
         .route(Role(Reporter), routes!(control::register_workflow))
         .route(Any, routes!(control::list_workflows))
         .route(Any, routes!(control::get_workflow))

@@ -253,13 +253,36 @@ pub fn stop(reason: &str) -> Result<()> {
         println!("already stopped; nothing changed");
     }
     println!("{}", show(&reply.status));
+    print!("{}", show_replicas(&reply));
     Ok(())
 }
 
 pub fn resume(reason: &str) -> Result<()> {
     let reply = set_stop("/api/emergency-stop/resume", reason)?;
     println!("{}", show(&reply.status));
+    print!("{}", show_replicas(&reply));
     Ok(())
+}
+
+/// Which replicas applied the change, one line each; nothing more for a
+/// single replica that did.
+fn show_replicas(reply: &StopReply) -> String {
+    let all = reply.replicas.iter().all(|r| r.confirmed);
+    let mut out = String::new();
+    if reply.replicas.len() > 1 || !all {
+        for r in &reply.replicas {
+            let state = match r.delay_ms {
+                Some(ms) if r.confirmed => format!("applied after {ms} ms"),
+                _ if r.confirmed => "applied".to_string(),
+                _ => "NOT CONFIRMED".to_string(),
+            };
+            out.push_str(&format!("  replica {} ({}): {state}\n", r.id, r.address));
+        }
+    }
+    if let Some(error) = &reply.confirmation_error {
+        out.push_str(&format!("  the replicas could not all be checked: {error}\n"));
+    }
+    out
 }
 
 pub fn status() -> Result<()> {
@@ -303,10 +326,29 @@ mod tests {
         let sent = serde_json::to_string(&StopReply {
             status: status.into(),
             changed: true,
+            replicas: vec![
+                crate::wire::ReplicaConfirmation {
+                    id: "a-1-00".into(),
+                    address: "10.0.0.1:4007".into(),
+                    confirmed: true,
+                    delay_ms: Some(0),
+                },
+                crate::wire::ReplicaConfirmation {
+                    id: "b-2-00".into(),
+                    address: "10.0.0.2:4007".into(),
+                    confirmed: false,
+                    delay_ms: None,
+                },
+            ],
+            confirmation_error: None,
         })
         .unwrap();
         let read: StopReply = decode("POST /api/emergency-stop", &sent).unwrap();
         assert!(read.changed);
+        assert_eq!(
+            show_replicas(&read),
+            "  replica a-1-00 (10.0.0.1:4007): applied after 0 ms\n  replica b-2-00 (10.0.0.2:4007): NOT CONFIRMED\n"
+        );
         assert_eq!(
             show(&read.status),
             "STOPPED since 2026-11-01T10:00:00Z by oncall: drill"

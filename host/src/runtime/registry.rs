@@ -102,6 +102,15 @@ impl PluginSet {
         }
     }
 
+    /// `plugins`, as a whole, as the generation after this one: how a set
+    /// another replica activated replaces this one at once.
+    pub fn succeeded_by(&self, plugins: impl IntoIterator<Item = Arc<LoadedPlugin>>) -> Self {
+        Self {
+            generation: self.generation + 1,
+            ..Self::from_shared(plugins)
+        }
+    }
+
     /// Counts the changes since start: replies carry it, so two replies
     /// with the same generation were decided by the same versions.
     pub fn generation(&self) -> u64 {

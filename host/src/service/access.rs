@@ -115,6 +115,13 @@ impl AccessService {
         }
     }
 
+    /// Forgets every resolved token, after another replica changed the
+    /// store: the next request reads its token again, so a revocation made
+    /// there holds here too.
+    pub fn forget_cached_tokens(&self) {
+        self.tokens.clear();
+    }
+
     /// A token already resolved, without touching the store (no trip to
     /// the blocking pool).
     pub fn cached_principal(&self, token: &str) -> Option<Principal> {

@@ -135,7 +135,7 @@ pub async fn authorize(
     let verdict = decide(&snapshot, &request, binding);
     let phase = snapshot.phase;
     drop(snapshot);
-    let decision_id = log
+    let logged = log
         .append(NewDecision {
             at: Timestamp::now(),
             command_type: request.command_type,
@@ -147,7 +147,25 @@ pub async fn authorize(
             caller: caller.id.clone(),
             unbound: binding == Binding::Unbound,
         })
-        .await?;
+        .await;
+    let decision_id = match logged {
+        Ok(id) => id,
+        // Unlogged, so not answered as a decision; but a denial says why,
+        // so a replica cut off from its database (the likeliest cause of
+        // both) is told apart from a broken log.
+        Err(ServiceError::DependencyFailed { what, source })
+            if verdict.decision == Decision::Denied =>
+        {
+            return Err(ServiceError::DependencyFailed {
+                what: format!(
+                    "{what}; the request is denied in any case: {}",
+                    verdict.reasons.join("; ")
+                ),
+                source,
+            })
+        }
+        Err(e) => return Err(e),
+    };
     Ok(AuthorizeReply {
         decision: verdict.decision,
         reasons: verdict.reasons,
@@ -314,6 +332,14 @@ impl ControlService {
     /// A workflow's steps, in order.
     pub fn trace(&self, id: &str) -> ServiceResult<Vec<Step>> {
         Ok(self.db.trace(id)?)
+    }
+
+    /// Why the control snapshot denies everything, when it does: it could
+    /// not be read, or (on a replica) it has not been confirmed current
+    /// within `[cluster] stale_after_ms`. No query: it is the snapshot
+    /// `authorize` decides on.
+    pub fn control_fault(&self) -> Option<String> {
+        self.db.control().fault.clone()
     }
 
     /// Whether the emergency stop is on, from the control snapshot.

@@ -58,6 +58,23 @@ impl Fleet {
             .clone()
     }
 
+    /// Replaces the list with the store's agents, after another replica
+    /// changed some. Under the writer lock, so a change made here is not
+    /// lost between the read and the replacement.
+    pub fn reload(&self, db: &dyn Store) -> Result<(), StorageError> {
+        let _one_writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let agents = db.agents()?;
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let mut list = self.candidates.write().unwrap_or_else(|p| p.into_inner());
+        *index = agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.clone(), i))
+            .collect();
+        *list = Arc::new(agents.iter().map(Agent::candidate).collect());
+        Ok(())
+    }
+
     fn put(&self, agent: &Agent) {
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         let mut list = self.candidates.write().unwrap_or_else(|p| p.into_inner());
@@ -128,6 +145,11 @@ impl FleetService {
             .into_iter()
             .filter(|a| a.breaker.tripped)
             .collect())
+    }
+
+    /// Reads the fleet again from the store: another replica changed it.
+    pub fn reload(&self) -> ServiceResult<()> {
+        Ok(self.fleet.reload(&*self.db)?)
     }
 
     /// The in-memory fleet as assignment ranks it.

@@ -12,11 +12,13 @@ pub mod cycle;
 pub mod evaluations;
 pub mod events;
 pub mod fleet;
+pub mod leases;
 pub mod monitoring;
 pub mod plugins;
 pub mod probe;
 pub mod readiness;
 pub mod registry;
+pub mod replicas;
 pub mod reporting;
 pub mod retention;
 
@@ -30,6 +32,7 @@ pub use fleet::{Fleet, FleetService};
 pub use monitoring::MonitoringService;
 pub use plugins::PluginService;
 pub use readiness::ReadinessService;
+pub use replicas::ReplicaService;
 pub use reporting::ReportingService;
 pub use retention::RetentionService;
 
@@ -157,6 +160,8 @@ pub struct Dependencies {
     /// Whether `[auth.oidc]` is configured: approver roles then come only
     /// from the identity provider, never from a local token.
     pub oidc_configured: bool,
+    /// This replica among those sharing the store, and how it follows them.
+    pub replica: replicas::ReplicaDeps,
 }
 
 /// Every service, each behind an `Arc` so that handlers and background
@@ -174,6 +179,7 @@ pub struct Services {
     pub proposals: Arc<ProposalService>,
     pub readiness: Arc<ReadinessService>,
     pub registry: Arc<registry::PluginRegistry>,
+    pub replicas: Arc<ReplicaService>,
     pub reporting: Arc<ReportingService>,
     pub retention: Arc<RetentionService>,
 }
@@ -195,6 +201,7 @@ impl Services {
             decisions,
             require_bound_agents,
             oidc_configured,
+            replica,
         } = deps;
         let evaluator = Arc::new(
             evaluations::PluginEvaluator::new(runtime.clone(), exporter.clone(), db.clone())
@@ -258,6 +265,14 @@ impl Services {
             scrapes,
         ));
         let plugin_service = Arc::new(PluginService::new(db.clone(), plugin_deps));
+        let replicas = Arc::new(ReplicaService::new(
+            db.clone(),
+            replica,
+            plugins.clone(),
+            access.clone(),
+            fleet.clone(),
+            registry.clone(),
+        ));
         let retention = Arc::new(RetentionService::new(db, exporter, settings));
         Ok(Self {
             access,
@@ -271,6 +286,7 @@ impl Services {
             proposals,
             readiness,
             registry,
+            replicas,
             reporting,
             retention,
         })

@@ -20,7 +20,7 @@ pub(crate) mod conformance;
 
 pub use repositories::{
     AccessRepository, AgentRepository, AttestationRecord, AuditEntry, AuditRepository,
-    AuditVerification, BreakerRepository, CommandRepository, CommandSource, ControlRepository,
+    AuditVerification, BreakerRepository, ChangeFeed, CommandRepository, CommandSource, ControlRepository,
     DecisionRepository, Escalation, EvaluationRecord, EventRepository, GovernanceRepository,
     HealthRepository, Ingested, Lease, LeaseRepository, ReplicaRecord, ReplicaRepository, InitialState, NewAction, NewAudit, NewDecision, PluginRepository,
     ProposalRepository, ReadinessRepository, RecordedInput, RetentionRepository, SourcePage,

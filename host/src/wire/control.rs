@@ -57,4 +57,37 @@ pub struct StopReply {
     pub status: EmergencyStopStatus,
     /// False when the call found the stop already in that state.
     pub changed: bool,
+    /// Every live replica (this one first), and whether it applied the
+    /// change within `[cluster] stop_confirm_ms`.
+    pub replicas: Vec<ReplicaConfirmation>,
+    /// Why the live replicas could not be read, when they could not: the
+    /// list is then what was last known.
+    #[serde(deserialize_with = "super::nullable")]
+    pub confirmation_error: Option<String>,
+}
+
+// One live replica in a stop's reply. (No doc comment: it would become the
+// schema's description.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaConfirmation {
+    pub id: String,
+    pub address: String,
+    /// Whether it decides on the changed control state already.
+    pub confirmed: bool,
+    /// Milliseconds from the commit to the replica applying it (by the two
+    /// replicas' clocks); `null` while unconfirmed.
+    #[serde(deserialize_with = "super::nullable")]
+    pub delay_ms: Option<u64>,
+}
+
+impl From<crate::service::replicas::Confirmation> for ReplicaConfirmation {
+    fn from(c: crate::service::replicas::Confirmation) -> Self {
+        Self {
+            id: c.id,
+            address: c.address,
+            confirmed: c.confirmed,
+            delay_ms: c.delay_ms,
+        }
+    }
 }

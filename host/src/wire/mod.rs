@@ -11,6 +11,7 @@
 //! Shapes are grouped by the endpoints they travel on:
 //! - [`plugins`]: `/api/plugins/…` (list, upload, versions, activate, rollback);
 //! - [`control`]: `/api/emergency-stop` (stop, resume, status);
+//! - [`replicas`]: `/api/replicas` (who is alive, what each applied);
 //! - [`error`]: the `{"error": {...}}` body of every failed request.
 //!
 //! Where a domain type is what the server computes, the wire type has a
@@ -20,6 +21,7 @@
 pub mod control;
 pub mod error;
 pub mod plugins;
+pub mod replicas;
 
 use serde::{Deserialize, Deserializer};
 
@@ -38,7 +40,8 @@ where
     Option::<T>::deserialize(deserializer)
 }
 
-pub use control::{EmergencyStopStatus, ReasonBody, StopReply};
+pub use control::{EmergencyStopStatus, ReasonBody, ReplicaConfirmation, StopReply};
+pub use replicas::{LeaseStatus, ReplicaStatus, ReplicasReply};
 pub use error::{ErrorBody, ErrorDetail, GateFailedBody, GateFailedDetail, GATE_FAILED};
 pub use plugins::{
     ActivateBody, Activation, ActivationKind, BundledItem, CompileSource, ForceQuery, Gate,

@@ -78,7 +78,9 @@ pub async fn stop_status(
 }
 
 /// Denies every authorize call and every assignment until resumed.
-/// Stopping while stopped changes nothing and answers 200.
+/// Stopping while stopped changes nothing and answers 200. Answers once
+/// every live replica applied it, or after `[cluster] stop_confirm_ms`,
+/// naming those that had not.
 #[utoipa::path(post, path = "/api/emergency-stop", tag = "control", security(("bearer" = [])), request_body = ReasonBody,
     responses((status = 200, body = StopReply), (status = 400, body = crate::api::ErrorBody), (status = 403, body = crate::api::ErrorBody)))]
 pub async fn stop(
@@ -113,9 +115,23 @@ async fn set_stop(
                 .services
                 .control
                 .set_emergency_stop(stop, &req.reason, &who, Timestamp::now())?;
+        // Committed: now, how far it reached (bounded by
+        // `[cluster] stop_confirm_ms`).
+        let confirmations = state.services.replicas.confirm_applied(Timestamp::now());
+        let unconfirmed: Vec<&str> = confirmations
+            .replicas
+            .iter()
+            .filter(|r| !r.confirmed)
+            .map(|r| r.id.as_str())
+            .collect();
+        if !unconfirmed.is_empty() || confirmations.error.is_some() {
+            tracing::warn!(stop, ?unconfirmed, error = ?confirmations.error, "replicas have not confirmed the emergency stop change");
+        }
         Ok(Json(StopReply {
             status: status.into(),
             changed,
+            replicas: confirmations.replicas.into_iter().map(Into::into).collect(),
+            confirmation_error: confirmations.error,
         }))
     })
     .await

@@ -11,5 +11,6 @@ pub mod events;
 pub mod governance;
 pub mod plugins;
 pub mod registry;
+pub mod replicas;
 pub mod reporting;
 pub mod system;

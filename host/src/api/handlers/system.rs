@@ -19,10 +19,13 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 only when the database takes writes, every configured plugin
-/// loaded and audit checkpoints (if configured) are being written;
-/// otherwise 503 with what failed. The database check is cached: it is at
-/// most a second old (`databaseCheckedAt`), so polling never writes per call.
+/// 200 only when the database takes writes, the control state is current,
+/// every configured plugin loaded and audit checkpoints (if configured) are
+/// being written; otherwise 503 with what failed. The database check is
+/// cached: it is at most a second old (`databaseCheckedAt`), so polling
+/// never writes per call. The control state is checked at every call: a
+/// replica whose snapshot went stale (the database unreachable, or
+/// lagging) denies every `authorize`, and says so here at once.
 #[utoipa::path(get, path = "/ready", tag = "system",
     responses((status = 200, description = "ready"), (status = 503, description = "not ready, with the failures")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
@@ -38,6 +41,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         })
         .await;
     let mut failures: Vec<String> = state.services.registry.faults();
+    if let Some(fault) = state.services.control.control_fault() {
+        failures.push(format!("control state: {fault}"));
+    }
     failures.extend(database.failure);
     if let Some(fault) = state.checkpoints.as_ref().and_then(|c| c.fault()) {
         failures.push(format!("audit checkpoints: {fault}"));

@@ -74,6 +74,17 @@ enum Fault {
     Signature,
 }
 
+/// What [`PluginRegistry::follow_store`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Followed {
+    /// This replica already serves the store's active versions.
+    Unchanged,
+    /// It now does, as this generation.
+    Swapped { generation: u64 },
+    /// It could not, for these reasons; the previous set still serves.
+    Behind(Vec<String>),
+}
+
 /// The candidate, loaded, with the gates it passed so far.
 struct Checked {
     plugin: LoadedPlugin,
@@ -199,6 +210,93 @@ impl PluginRegistry {
         Ok(())
     }
 
+    /// Serves the versions the store says are active when they are not
+    /// the ones served: another replica activated or rolled back. What is
+    /// new is loaded from the stored bytes and compiled here (never native
+    /// code another process wrote), then the whole set is swapped at once,
+    /// as the next generation. A set that cannot be completed is not
+    /// published at all: the previous one keeps serving, and each version
+    /// that does not load is a fault (failing `/ready`) until it does.
+    pub fn follow_store(&self) -> ServiceResult<Followed> {
+        // A local swap between the read and the publish means reading again.
+        for _ in 0..3 {
+            let serving = self.active.current();
+            let wanted = self.db.active_plugin_versions()?;
+            let unchanged = serving.len() == wanted.len()
+                && wanted.iter().all(|(name, version)| {
+                    serving.get(name).is_some_and(|p| p.version() == version)
+                });
+            if unchanged {
+                return Ok(Followed::Unchanged);
+            }
+            let mut next = Vec::with_capacity(wanted.len());
+            let mut changed = Vec::new();
+            let mut unsigned = Vec::new();
+            let mut problems = Vec::new();
+            for (name, version) in &wanted {
+                if let Some(p) = serving.get(name).filter(|p| p.version() == version) {
+                    next.push(p.clone());
+                    continue;
+                }
+                // Not audited here: every replica retrying would append an
+                // entry, and each entry wakes every replica again.
+                let loaded = self
+                    .read_stored_as(name, version, false)
+                    .and_then(|(stored, manifest)| {
+                        let signature = self.verify_stored(&stored, &manifest);
+                        Ok((self.load_checked(&stored, manifest)?, signature))
+                    });
+                match loaded {
+                    Ok((plugin, signature)) => {
+                        self.runtime.persist_compiled(&plugin);
+                        if let Err(e) = signature {
+                            unsigned.push((name.clone(), version.clone(), e));
+                        }
+                        changed.push(name.clone());
+                        next.push(Arc::new(plugin));
+                    }
+                    Err(e) => problems.push((name, format!("{name}@{version}: {e}"))),
+                }
+            }
+            if !problems.is_empty() {
+                for (name, problem) in &problems {
+                    self.set_fault(
+                        name,
+                        format!("the store's active version does not load on this replica ({problem}); this replica keeps serving its previous set until it does"),
+                    );
+                }
+                self.release_unused();
+                return Ok(Followed::Behind(
+                    problems.into_iter().map(|(_, problem)| problem).collect(),
+                ));
+            }
+            let swap = self.lock_swaps();
+            if !Arc::ptr_eq(&self.active.current(), &serving) {
+                continue;
+            }
+            let set = serving.succeeded_by(next);
+            let generation = set.generation();
+            self.active.publish(set);
+            for name in &changed {
+                self.clear_fault(name);
+            }
+            for (name, version, e) in unsigned {
+                self.set_fault_of(
+                    Fault::Signature,
+                    &name,
+                    format!("active version {version} is serving, but its signature no longer holds here: {e}; activate a version signed by a trusted key"),
+                );
+            }
+            drop(swap);
+            self.release_unused();
+            tracing::info!(generation, changed = ?changed, "plugin set follows the store");
+            return Ok(Followed::Swapped { generation });
+        }
+        Ok(Followed::Behind(vec![
+            "the plugin set kept changing here while the store's was read; retrying".into(),
+        ]))
+    }
+
     fn lock_swaps(&self) -> std::sync::MutexGuard<'_, ()> {
         // The guard protects no data, only ordering: a panic cannot leave
         // anything half-done behind it.
@@ -296,6 +394,16 @@ impl PluginRegistry {
     /// A stored version's bytes, checked against their sha256, and its
     /// manifest. A mismatch is a fault until another version activates.
     fn read_stored(&self, name: &str, version: &str) -> ServiceResult<(StoredPlugin, Manifest)> {
+        self.read_stored_as(name, version, true)
+    }
+
+    /// [`Self::read_stored`], auditing an integrity failure only if `audit`.
+    fn read_stored_as(
+        &self,
+        name: &str,
+        version: &str,
+        audit: bool,
+    ) -> ServiceResult<(StoredPlugin, Manifest)> {
         let stored = self.db.stored_plugin(name, version)?;
         let actual = sha256_hex(&stored.bytes);
         if actual != stored.version.sha256 {
@@ -304,6 +412,9 @@ impl PluginRegistry {
                 stored.version.sha256
             );
             self.set_fault(name, why.clone());
+            if !audit {
+                return Err(ServiceError::Conflict(why));
+            }
             // The refusal is part of the record; losing its audit entry
             // must not hide the refusal itself.
             if let Err(e) = self.db.audit_plugin_event(

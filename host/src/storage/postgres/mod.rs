@@ -447,8 +447,10 @@ impl HealthRepository for PostgresStore {
                 .into(),
             });
         }
-        self.write(async |tx| {
-            tx.execute(
+        // Not a unit of work: a probe must not bump the change version,
+        // which would wake every other replica at each `/ready` poll.
+        self.read(async |c| {
+            c.execute(
                 "UPDATE governance_state SET emergency_stop = emergency_stop",
                 &[],
             )

@@ -46,6 +46,6 @@ pub use plugins::{
 };
 pub use proposals::ProposalRepository;
 pub use readiness::{AttestationRecord, ReadinessRepository};
-pub use replicas::{ReplicaRecord, ReplicaRepository};
+pub use replicas::{ChangeFeed, ReplicaRecord, ReplicaRepository};
 pub use retention::RetentionRepository;
 pub use workflows::WorkflowRepository;

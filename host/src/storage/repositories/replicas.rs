@@ -38,3 +38,20 @@ pub trait ReplicaRepository: Send + Sync {
     /// liveness are judged on one clock, not on each replica's own.
     fn database_now(&self) -> Result<Timestamp, StorageError>;
 }
+
+/// How this process follows the changes other processes commit to a shared
+/// store: the change version of the control snapshot it has applied, and a
+/// wake-up at each newly applied one. Only a store shared by replicas has
+/// one (PostgreSQL); a SQLite file has a single writer, this process.
+pub trait ChangeFeed: Send + Sync {
+    /// The change version of the control snapshot this process decides on.
+    fn applied_version(&self) -> i64;
+
+    /// Changes each time a newer version is applied (several in a burst
+    /// may show as one).
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<i64>;
+
+    /// The newest version committed, read from the database: a replica
+    /// whose applied version is lower lags behind it.
+    fn newest_version(&self) -> Result<i64, StorageError>;
+}
