@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test lint plugins python-plugins schemathesis fuzz bench load-test load-governance load-control load-auth load-swap load-retention clean
+.PHONY: run test lint plugins python-plugins schemathesis fuzz bench load-test load-governance load-control load-auth load-swap load-retention load-cluster clean
 
 ## Run the server with the built-in plugins on an embedded SQLite file.
 run: plugins
@@ -70,6 +70,12 @@ load-swap: plugins
 ## Retention under load: database size and authorize p99 across several retention periods (wrk; not part of `make test`).
 load-retention: plugins
 	bash scripts/load-retention.sh
+
+## Replicas on PostgreSQL: authorize on one SQLite replica, one and two PostgreSQL
+## replicas; propagation of a stop and an activation; the decision log under
+## kill -9 (release build, wrk; not part of `make test`).
+load-cluster: plugins
+	bash scripts/load-cluster.sh
 
 clean:
 	cargo clean

@@ -3,7 +3,8 @@
 # a C compiler (for the bundled SQLite), make, python3 with pip (for the
 # Python plugin), and a Rust toolchain with rustfmt and clippy. The wasm32
 # toolchain is handled by scripts/build-plugins.sh (rustup target, else
-# Debian's rustc-web).
+# Debian's rustc-web). Last, a PostgreSQL server for the tests
+# (scripts/ensure-postgres.sh).
 set -euo pipefail
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 missing=()
@@ -43,3 +44,7 @@ for tool in fmt clippy; do
     exit 1
   fi
 done
+# The PostgreSQL backend's tests need a server: the one
+# REGENT_TEST_DATABASE_URL names, else 127.0.0.1:5432, else one this starts
+# (installing Debian's postgresql if need be).
+bash "$(dirname "$0")/ensure-postgres.sh"

@@ -153,6 +153,16 @@ impl Checkpointer {
 
     /// Writes a checkpoint if one is due at `now`; returns it. Blocking.
     pub fn tick(&self, now: Instant) -> Result<Option<Checkpoint>, CheckpointerError> {
+        self.tick_from(now, false)
+    }
+
+    /// [`Self::tick`], first reading the file's last checkpoint again when
+    /// `reread` (this replica just took the checkpoint lease over).
+    fn tick_from(
+        &self,
+        now: Instant,
+        reread: bool,
+    ) -> Result<Option<Checkpoint>, CheckpointerError> {
         let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
         if matches!(
             *self.fault.lock().unwrap_or_else(|p| p.into_inner()),
@@ -160,7 +170,12 @@ impl Checkpointer {
         ) {
             return Ok(None);
         }
-        let result = self.tick_locked(&mut progress, now);
+        let result = if reread {
+            self.resume(&mut progress)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| self.tick_locked(&mut progress, now));
         *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = match &result {
             Err(e @ CheckpointerError::Contradicted { .. }) => {
                 Some(Fault::Contradicted(e.to_string()))
@@ -210,25 +225,29 @@ impl Checkpointer {
         Ok(Some(checkpoint))
     }
 
-    /// Ticks every [`TICK`] on the current tokio runtime, posting each checkpoint to the webhook
-    /// when asked.
-    pub fn spawn(self: Arc<Self>) {
+    /// Ticks every [`TICK`] while this replica holds the checkpoint lease
+    /// ([`crate::service::leases`]), posting each checkpoint to the webhook
+    /// when asked. The first tick after the lease is taken first reads the
+    /// file again: another replica may have checkpointed since.
+    pub fn job(self: Arc<Self>) -> impl crate::service::leases::LeasedJob {
         let client = self.webhook.as_ref().map(|w| {
             reqwest::Client::builder()
                 .timeout(Duration::from_millis(w.timeout_ms))
                 .build()
                 .unwrap_or_default()
         });
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(TICK);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let me = self.clone();
-                match tokio::task::spawn_blocking(move || me.tick(Instant::now())).await {
+        crate::service::leases::Periodic::new(TICK, true, move |taken_over| {
+            let (me, client) = (self.clone(), client.clone());
+            async move {
+                let ticking = me.clone();
+                let ticked = tokio::task::spawn_blocking(move || {
+                    ticking.tick_from(Instant::now(), taken_over)
+                })
+                .await;
+                match ticked {
                     Ok(Ok(Some(checkpoint))) => {
                         tracing::debug!(last_id = checkpoint.last_id, "audit checkpoint");
-                        if let (Some(settings), Some(client)) = (&self.webhook, &client) {
+                        if let (Some(settings), Some(client)) = (&me.webhook, &client) {
                             tokio::spawn(post(client.clone(), settings.clone(), checkpoint));
                         }
                     }
@@ -237,7 +256,32 @@ impl Checkpointer {
                     Err(e) => tracing::error!(error = %e, "audit checkpoint task failed"),
                 }
             }
-        });
+        })
+    }
+
+    /// Adopts the file's last checkpoint when it is newer than the last one
+    /// this process knows of (written by another replica sharing the file)
+    /// and signed by this key, as [`Self::open`] would.
+    fn resume(&self, progress: &mut Progress) -> Result<(), CheckpointerError> {
+        let Some(c) = last_checkpoint(&self.file)? else {
+            return Ok(());
+        };
+        if c.last_id <= progress.last_id {
+            return Ok(());
+        }
+        progress.last_id = c.last_id;
+        match c.verify(&self.key.verifying_key()) {
+            Ok(()) => {
+                progress.last = Some(c);
+                Ok(())
+            }
+            // Another key's checkpoints are checked with its own public key.
+            Err(CheckpointError::OtherKey { .. }) => Ok(()),
+            Err(e) => Err(CheckpointerError::Unreadable {
+                path: self.file.clone(),
+                reason: format!("its last checkpoint is not valid: {e}"),
+            }),
+        }
     }
 }
 

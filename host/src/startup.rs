@@ -20,6 +20,10 @@ use crate::oidc::OidcVerifier;
 use crate::runtime::{
     ActivePlugins, CompileLimits, DiskCache, PluginRuntime, PluginSet, RuntimeConfig,
 };
+use crate::service::leases::{
+    LeaseRunner, LeaseTiming, LeasedJob, Periodic, AUDIT_CHECKPOINTS, BREAKER_CHECKS,
+    GOVERNANCE_CYCLE, RETENTION,
+};
 use crate::service::registry::{spawn_watch, PluginRegistry, ShadowRecorder};
 use crate::service::replicas::{ReplicaBounds, ReplicaDeps, ReplicaIdentity};
 use crate::service::{DecisionLog, Dependencies, Services};
@@ -131,20 +135,26 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         None => None,
     };
     bootstrap_admin(&*db, now)?;
+    let exporter = Arc::new(Metrics::new(Duration::from_millis(
+        config.metrics.store_cache_ms,
+    )));
+    let leases = LeaseRunner::new(
+        db.clone(),
+        crate::replica::replica_id(),
+        LeaseTiming::of(&config.cluster),
+        exporter.clone(),
+    );
     let checkpoints = if config.audit.checkpoints() {
         let checkpointer = Arc::new(
             crate::checkpoints::Checkpointer::open(db.clone(), &config.audit, &config.webhook)
                 .map_err(|e| anyhow::anyhow!("[audit]: {e}"))?,
         );
-        checkpointer.clone().spawn();
+        leases.spawn(AUDIT_CHECKPOINTS, checkpointer.clone().job());
         tracing::info!(file = ?config.audit.checkpoint_file, "signed audit checkpoints");
         Some(checkpointer)
     } else {
         None
     };
-    let exporter = Arc::new(Metrics::new(Duration::from_millis(
-        config.metrics.store_cache_ms,
-    )));
     let runtime = Arc::new(runtime);
     let plugins = Arc::new(ActivePlugins::new(PluginSet::default()));
     let registry = Arc::new(
@@ -226,6 +236,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         ready: Arc::new(crate::service::probe::ReadyProbe::default()),
         metrics: config.metrics.clone(),
         checkpoints,
+        leases,
     })
 }
 
@@ -257,8 +268,11 @@ fn bootstrap_admin(db: &dyn Store, now: Timestamp) -> Result<()> {
 /// after it holds still for one poll, so within two polls.
 const WATCH_EVERY: Duration = Duration::from_millis(400);
 
-/// Starts the breaker checker, the directory watch if asked for, and, if
-/// configured, the cycle schedule.
+/// Starts the directory watch if asked for, and the background work that
+/// runs on one replica at a time, each under its lease
+/// ([`crate::service::leases`]): the breaker checks, retention and, if
+/// configured, the cycle schedule. (Audit checkpoints are started with
+/// the state, under their lease too.)
 pub fn spawn_background(state: &AppState, config: &ServeConfig) {
     if config.watch {
         spawn_watch(
@@ -271,58 +285,77 @@ pub fn spawn_background(state: &AppState, config: &ServeConfig) {
         state.services.reporting.clone(),
         state.services.breakers.clone(),
     );
-    let every = config.breaker_check_interval;
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+    state.leases.spawn(
+        BREAKER_CHECKS,
+        Periodic::new(config.breaker_check_interval, true, move |_| {
             let (reporting, breakers) = (reporting.clone(), breakers.clone());
-            let check = move || {
-                if let Err(e) = reporting.sync_command_source() {
-                    tracing::error!(error = %e, "cannot read the command service's database");
+            async move {
+                let check = move || {
+                    if let Err(e) = reporting.sync_command_source() {
+                        tracing::error!(error = %e, "cannot read the command service's database");
+                    }
+                    breakers.check_breakers(Timestamp::now())
+                };
+                match tokio::task::spawn_blocking(check).await {
+                    Ok(Ok(events)) if !events.is_empty() => {
+                        tracing::info!(created = events.len(), "breaker check")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "breaker check failed"),
+                    Err(e) => tracing::error!(error = %e, "breaker check task failed"),
                 }
-                breakers.check_breakers(Timestamp::now())
-            };
-            match tokio::task::spawn_blocking(check).await {
-                Ok(Ok(events)) if !events.is_empty() => {
-                    tracing::info!(created = events.len(), "breaker check")
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "breaker check failed"),
-                Err(e) => tracing::error!(error = %e, "breaker check task failed"),
             }
-        }
-    });
-    crate::service::retention::spawn_pruner(
+        }),
+    );
+    if let Some(pruner) = crate::service::retention::pruner(
         state.services.retention.clone(),
         config.retention.clone(),
-    );
+    ) {
+        state.leases.spawn(RETENTION, pruner);
+    }
     if let Some(schedule) = config.cycle.clone() {
-        let proposals = state.services.proposals.clone();
-        tokio::spawn(async move {
-            let scheduler = Principal::internal("scheduler");
-            loop {
-                let Some(wait) = next_cycle_in(&schedule) else {
-                    tracing::error!(
-                        "the cycle schedule has no next time; the scheduled cycle stops"
-                    );
-                    return;
-                };
-                tokio::time::sleep(wait).await;
-                let (g, who) = (proposals.clone(), scheduler.clone());
-                match tokio::task::spawn_blocking(move || g.run_cycle(Timestamp::now(), &who)).await
-                {
-                    Ok(Ok(r)) => tracing::info!(
-                        report = r.id,
-                        proposal = r.decision.proposal_created,
-                        "scheduled governance cycle"
-                    ),
-                    Ok(Err(e)) => tracing::error!(error = %e, "scheduled governance cycle failed"),
-                    Err(e) => tracing::error!(error = %e, "scheduled governance cycle task failed"),
-                }
-            }
-        });
+        state.leases.spawn(
+            GOVERNANCE_CYCLE,
+            ScheduledCycle {
+                schedule,
+                proposals: state.services.proposals.clone(),
+            },
+        );
+    }
+}
+
+/// The governance cycle on its schedule. A period counts from when this
+/// replica took the lease (as from a start); a cron expression names
+/// wall-clock times, whoever holds the lease.
+struct ScheduledCycle {
+    schedule: CycleSchedule,
+    proposals: Arc<crate::service::ProposalService>,
+}
+
+impl LeasedJob for ScheduledCycle {
+    fn next_run(&self, previous: Option<tokio::time::Instant>) -> Option<tokio::time::Instant> {
+        let Some(wait) = next_cycle_in(&self.schedule) else {
+            tracing::error!("the cycle schedule has no next time; the scheduled cycle stops");
+            return None;
+        };
+        let now = tokio::time::Instant::now();
+        Some(match (&self.schedule, previous) {
+            (CycleSchedule::Every(period), Some(started)) => (started + *period).max(now),
+            _ => now + wait,
+        })
+    }
+
+    async fn run(&self, _first: bool) {
+        let (g, who) = (self.proposals.clone(), Principal::internal("scheduler"));
+        match tokio::task::spawn_blocking(move || g.run_cycle(Timestamp::now(), &who)).await {
+            Ok(Ok(r)) => tracing::info!(
+                report = r.id,
+                proposal = r.decision.proposal_created,
+                "scheduled governance cycle"
+            ),
+            Ok(Err(e)) => tracing::error!(error = %e, "scheduled governance cycle failed"),
+            Err(e) => tracing::error!(error = %e, "scheduled governance cycle task failed"),
+        }
     }
 }
 
@@ -424,12 +457,17 @@ pub fn serve_blocking(config: ServeConfig) -> Result<()> {
         if let Some(risk) = plaintext_risk(config.addr, config.tls.as_ref()) {
             tracing::warn!("{risk}");
         }
+        let leases = state.leases.clone();
         let scheme = if acceptor.is_some() { "https" } else { "http" };
         tracing::info!(addr = %config.addr, scheme, plugins = state.plugins.current().len(), watch = config.watch, db = %config.db_path.display(), "regent listening");
-        match acceptor {
+        let served = match acceptor {
             Some(acceptor) => serve_tls(listener, acceptor, state).await,
             None => serve(listener, state).await,
-        }
+        };
+        // Another replica takes the background work at its next try
+        // instead of waiting for these leases to lapse.
+        leases.shutdown().await;
+        served
     })
 }
 

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod checklist_bundle;
+mod cluster;
 mod context_scope;
 mod control_plane;
 mod governance_api;

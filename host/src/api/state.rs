@@ -28,4 +28,7 @@ pub struct AppState {
     /// Signed audit checkpoints, when `[audit]` configures them; their
     /// faults fail `/ready`.
     pub checkpoints: Option<Arc<crate::checkpoints::Checkpointer>>,
+    /// The background work this replica runs under leases; stopped, and
+    /// the leases given up, at a graceful shutdown.
+    pub leases: Arc<crate::service::leases::LeaseRunner>,
 }

@@ -18,13 +18,15 @@
 //! - [`control`]: authorization decisions, the emergency stop, workflows,
 //!   engines' events and risk;
 //! - [`fleet`]: task assignments and agents' budgets and breakers;
-//! - [`retention`]: rows pruned.
+//! - [`retention`]: rows pruned;
+//! - [`leases`]: the leases on background work this replica holds.
 
 mod breakers;
 mod control;
 mod fleet;
 mod governance;
 mod http;
+mod leases;
 mod plugins;
 mod retention;
 mod store;
@@ -73,6 +75,7 @@ pub struct Metrics {
     swaps: plugins::SwapMetrics,
     retention: retention::RetentionMetrics,
     fleet: fleet::AssignmentMetrics,
+    leases: leases::LeaseMetrics,
     store: store::FiguresCache,
 }
 
@@ -98,6 +101,7 @@ impl Metrics {
         let retention = retention::RetentionMetrics::register(&mut registry);
         let fleet = fleet::AssignmentMetrics::register(&mut registry);
         let http = http::HttpMetrics::register(&mut registry);
+        let leases = leases::LeaseMetrics::register(&mut registry);
         Self {
             registry,
             http,
@@ -105,6 +109,7 @@ impl Metrics {
             swaps,
             retention,
             fleet,
+            leases,
             store: store::FiguresCache::new(store_cache),
         }
     }
@@ -141,6 +146,16 @@ impl Metrics {
     /// One task assignment, ranking and recording included.
     pub fn assignment_ranked(&self, elapsed: Duration) {
         self.fleet.ranked(elapsed);
+    }
+
+    /// Whether this replica now holds the lease on background job `lease`.
+    pub fn lease_held(&self, lease: &'static str, held: bool) {
+        self.leases.held(lease, held);
+    }
+
+    /// A run of background job `lease` began under its lease.
+    pub fn lease_ran(&self, lease: &'static str) {
+        self.leases.ran(lease);
     }
 
     /// The store's figures: reused while younger than the cache interval,

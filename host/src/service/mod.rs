@@ -12,6 +12,7 @@ pub mod cycle;
 pub mod evaluations;
 pub mod events;
 pub mod fleet;
+pub mod leases;
 pub mod monitoring;
 pub mod plugins;
 pub mod probe;

@@ -116,20 +116,24 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServiceError::Unavailable(format!("the retention task failed: {e}")))?
 }
 
-/// Runs a pass every `policy.every`, the first one a period after start.
-/// A failed pass is logged and the next one tries again.
-pub fn spawn_pruner(retention: Arc<RetentionService>, policy: RetentionPolicy) {
+/// The pruner, run under the retention lease: a pass every
+/// `policy.every`, the first one a period after the lease is taken. A
+/// failed pass is logged and the next one tries again. `None` (logged)
+/// when `every` is not a period.
+pub fn pruner(
+    retention: Arc<RetentionService>,
+    policy: RetentionPolicy,
+) -> Option<impl super::leases::LeasedJob> {
     let Some(every) = policy.every.as_millis() else {
         tracing::error!("[retention] every is not a period; nothing is pruned");
-        return;
+        return None;
     };
     let every = std::time::Duration::from_millis(every.unsigned_abs());
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match prune_pass(retention.clone(), &policy, Timestamp::now()).await {
+    let policy = Arc::new(policy);
+    Some(super::leases::Periodic::new(every, false, move |_| {
+        let (retention, policy) = (retention.clone(), policy.clone());
+        async move {
+            match prune_pass(retention, &policy, Timestamp::now()).await {
                 Ok(r) if r.total() > 0 => {
                     tracing::info!(pruned = ?r.pruned, "retention pass")
                 }
@@ -137,5 +141,5 @@ pub fn spawn_pruner(retention: Arc<RetentionService>, policy: RetentionPolicy) {
                 Err(e) => tracing::error!(error = %e, "retention pass failed"),
             }
         }
-    });
+    }))
 }

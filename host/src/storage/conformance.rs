@@ -82,6 +82,12 @@ macro_rules! conformance_suite {
             reports_assessments_and_snapshots_round_trip,
             incidents_count_by_window_and_severity,
             a_pending_action_is_claimed_by_one_holder_at_a_time,
+            command_tallies_survive_pruning_the_raw_commands,
+            concurrent_activations_leave_one_version_active,
+            a_blob_shared_by_two_versions_survives_deleting_one,
+            a_rejection_never_hides_a_stored_version,
+            repeated_failures_trip_the_agent_once,
+            a_lease_has_one_holder_until_it_expires,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1357,7 +1363,10 @@ pub(crate) fn command_tallies_agree_with_a_scan(factory: &dyn StoreFactory) {
         })
         .collect();
     assert_eq!(
-        store.insert_commands(&batch, Timestamp(base)).unwrap().accepted,
+        store
+            .insert_commands(&batch, Timestamp(base))
+            .unwrap()
+            .accepted,
         300
     );
     let scan = |from: i64, to: i64| {
@@ -1377,9 +1386,7 @@ pub(crate) fn command_tallies_agree_with_a_scan(factory: &dyn StoreFactory) {
         (0, base),
     ] {
         assert_eq!(
-            store
-                .command_tally(Timestamp(from), Timestamp(to))
-                .unwrap(),
+            store.command_tally(Timestamp(from), Timestamp(to)).unwrap(),
             scan(from, to),
             "{from}..{to}"
         );
@@ -1397,7 +1404,12 @@ pub(crate) fn text_keys_sort_by_bytes(factory: &dyn StoreFactory) {
     for (i, name) in ["b", "B", "a", "_x", "a1", "A-1"].into_iter().enumerate() {
         store.set_gauge(name, i as f64, at(i as i64)).unwrap();
     }
-    let names: Vec<_> = store.gauges().unwrap().into_iter().map(|g| g.name).collect();
+    let names: Vec<_> = store
+        .gauges()
+        .unwrap()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
     assert_eq!(names, ["A-1", "B", "_x", "a", "a1", "b"]);
 }
 
@@ -1530,6 +1542,8 @@ pub(crate) fn incidents_count_by_window_and_severity(factory: &dyn StoreFactory)
         .map(|i| i.autonomous)
         .collect();
     assert_eq!(ties, [false, true]);
+}
+
 // ---- webhook delivery claims ------------------------------------------
 
 pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn StoreFactory) {
@@ -1557,7 +1571,12 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
         .collect();
     // Settled, so never claimed.
     store
-        .insert_event(&event, "qa", Some(("notify", DeliveryStatus::NotConfigured)), at(50))
+        .insert_event(
+            &event,
+            "qa",
+            Some(("notify", DeliveryStatus::NotConfigured)),
+            at(50),
+        )
         .unwrap();
     let audited = audit_count(&*store);
 
@@ -1580,7 +1599,9 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
                         return mine;
                     }
                     assert!(claimed.windows(2).all(|w| w[0].id < w[1].id));
-                    assert!(claimed.iter().all(|a| a.delivery == DeliveryStatus::Pending));
+                    assert!(claimed
+                        .iter()
+                        .all(|a| a.delivery == DeliveryStatus::Pending));
                     mine.extend(claimed.iter().map(|a| a.id));
                 }
             })
@@ -1610,16 +1631,30 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
 
     // Lapsed claims (a holder that died) are taken again, each once.
     let lapsed = at(100 + TTL as i64);
-    assert!(!store.claim_action(first, "heir", TTL, lapsed).unwrap(), "renewed");
+    assert!(
+        !store.claim_action(first, "heir", TTL, lapsed).unwrap(),
+        "renewed"
+    );
     let retaken: Vec<i64> = store
         .claim_pending_actions("heir", 100, TTL, lapsed)
         .unwrap()
         .iter()
         .map(|a| a.id)
         .collect();
-    assert_eq!(retaken, ids[..].iter().copied().filter(|id| *id != first).collect::<Vec<_>>());
-    assert!(store.claim_action(first, "heir", TTL, at(102 + TTL as i64)).unwrap());
-    assert!(!store.claim_action(first, &holder, TTL, at(103 + TTL as i64)).unwrap());
+    assert_eq!(
+        retaken,
+        ids[..]
+            .iter()
+            .copied()
+            .filter(|id| *id != first)
+            .collect::<Vec<_>>()
+    );
+    assert!(store
+        .claim_action(first, "heir", TTL, at(102 + TTL as i64))
+        .unwrap());
+    assert!(!store
+        .claim_action(first, &holder, TTL, at(103 + TTL as i64))
+        .unwrap());
 
     // A settled action is nobody's to claim.
     store
@@ -1634,4 +1669,377 @@ pub(crate) fn a_pending_action_is_claimed_by_one_holder_at_a_time(factory: &dyn 
     assert_eq!(store.pending_actions().unwrap().len(), ACTIONS - 1);
     // Claims are bookkeeping, not changes: nothing is audited.
     assert_eq!(audit_count(&*store), audited);
+}
+
+pub(crate) fn command_tallies_survive_pruning_the_raw_commands(factory: &dyn StoreFactory) {
+    const HOUR: i64 = 3_600_000;
+    let store = initialized(factory);
+    let base = 10 * HOUR;
+    let batch: Vec<_> = (0..100i64)
+        .map(|i| CommandRecord {
+            id: format!("c{i}"),
+            command_type: "SET_FAN".into(),
+            status: CommandStatus::ALL[(i % 4) as usize],
+            required_approval: i % 3 == 0,
+            autonomous: true,
+            created_at: Some(Timestamp(base + i * 179_000)),
+            duration_ms: None,
+            error: None,
+        })
+        .collect();
+    store.insert_commands(&batch, Timestamp(base)).unwrap();
+    let windows = [
+        (base, base + 5 * HOUR),
+        (base, base + 2 * HOUR),
+        (base + 3 * HOUR + 1_234, base + 5 * HOUR),
+    ];
+    let tally =
+        |(from, to): (i64, i64)| store.command_tally(Timestamp(from), Timestamp(to)).unwrap();
+    let before: Vec<_> = windows.into_iter().map(tally).collect();
+    let totals = store.command_totals().unwrap();
+    // A cutoff mid-hour prunes whole hours only.
+    while store
+        .prune_batch(Kept::Commands, Timestamp(base + 2 * HOUR + 1_800_000), 7)
+        .unwrap()
+        > 0
+    {}
+    assert_eq!(
+        store.commands_horizon().unwrap(),
+        Some(Timestamp(base + 2 * HOUR))
+    );
+    let after: Vec<_> = windows.into_iter().map(tally).collect();
+    assert_eq!(after, before);
+    assert_eq!(store.command_totals().unwrap(), totals);
+    // A command from before the horizon is neither stored nor counted
+    // again, whether it was pruned or never seen.
+    let late = store
+        .insert_commands(
+            &[
+                batch[0].clone(),
+                CommandRecord {
+                    id: "new-but-old".into(),
+                    ..batch[1].clone()
+                },
+            ],
+            Timestamp(base + 6 * HOUR),
+        )
+        .unwrap();
+    assert_eq!((late.accepted, late.duplicates, late.expired), (0, 0, 2));
+    assert_eq!(store.command_totals().unwrap(), totals);
+}
+
+// ---- plugins and agents under concurrency -------------------------------
+
+/// Callers on two handles (replicas, where the backend has them)
+/// activating versions of one plugin at once: each activation is
+/// serialized, so exactly one version ends active and each activation
+/// names the one it replaced.
+pub(crate) fn concurrent_activations_leave_one_version_active(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    const CALLERS: usize = 6;
+    let versions: Vec<String> = (0..CALLERS).map(|i| format!("1.{i}.0")).collect();
+    for (i, v) in versions.iter().enumerate() {
+        store
+            .store_plugin_version(
+                &plugin_version(v, &format!("sha{i}")),
+                "m",
+                b"bytes",
+                None,
+                "plugin.upload",
+            )
+            .unwrap();
+    }
+    let audited = audit_count(&*store);
+    let results = race(factory, store.clone(), CALLERS, |store, i| {
+        let version = format!("1.{i}.0");
+        let previous = store
+            .activate_plugin_version(
+                "item",
+                &version,
+                ActivationKind::Activate,
+                false,
+                None,
+                "a",
+                at(10),
+            )
+            .unwrap();
+        (version, previous)
+    });
+    let active: Vec<_> = store
+        .plugin_versions("item")
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.status == VersionStatus::Active)
+        .map(|v| v.version)
+        .collect();
+    assert_eq!(active.len(), 1, "one active version: {active:?}");
+    assert_eq!(
+        store.active_plugin_versions().unwrap(),
+        [("item".to_string(), active[0].clone())]
+    );
+    // The activations form one chain: the first replaced nothing, every
+    // other replaced a distinct version, and the last is the one active.
+    assert_eq!(results.iter().filter(|(_, p)| p.is_none()).count(), 1);
+    let mut replaced: Vec<String> = results.iter().filter_map(|(_, p)| p.clone()).collect();
+    replaced.sort();
+    replaced.dedup();
+    assert_eq!(replaced.len(), CALLERS - 1);
+    assert!(!replaced.contains(&active[0]));
+    let last = results
+        .iter()
+        .find(|(v, _)| *v == active[0])
+        .and_then(|(_, p)| p.clone());
+    assert_eq!(store.rollback_target("item").unwrap(), last);
+    assert_eq!(audited_actions(&*store, "plugin.activate"), CALLERS);
+    assert_eq!(audit_count(&*store), audited + CALLERS as u64);
+}
+
+pub(crate) fn a_blob_shared_by_two_versions_survives_deleting_one(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    for v in ["1.0.0", "1.1.0"] {
+        store
+            .store_plugin_version(
+                &plugin_version(v, "same"),
+                "m",
+                b"shared",
+                None,
+                "plugin.upload",
+            )
+            .unwrap();
+    }
+    store
+        .delete_plugin_version("item", "1.0.0", "a", at(1))
+        .unwrap();
+    assert_eq!(
+        store.stored_plugin("item", "1.1.0").unwrap().bytes,
+        b"shared"
+    );
+    assert!(matches!(
+        store.stored_plugin("item", "1.0.0"),
+        Err(StorageError::NotFound(_))
+    ));
+    // Once no version refers to them, the bytes are gone: a later upload
+    // under the same digest stores its own.
+    store
+        .delete_plugin_version("item", "1.1.0", "a", at(2))
+        .unwrap();
+    store
+        .store_plugin_version(
+            &plugin_version("1.2.0", "same"),
+            "m",
+            b"fresh",
+            None,
+            "plugin.upload",
+        )
+        .unwrap();
+    assert_eq!(
+        store.stored_plugin("item", "1.2.0").unwrap().bytes,
+        b"fresh"
+    );
+    audit_count(&*store);
+}
+
+pub(crate) fn a_rejection_never_hides_a_stored_version(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store
+        .store_plugin_version(
+            &plugin_version("1.0.0", "aa"),
+            "m",
+            b"one",
+            None,
+            "plugin.upload",
+        )
+        .unwrap();
+    let mut bad_retry = plugin_version("1.0.0", "zz");
+    bad_retry.rejection = Some("fixtures: nope".into());
+    store.record_rejection(&bad_retry, "m", "fixtures").unwrap();
+    let kept = store.plugin_version("item", "1.0.0").unwrap().unwrap();
+    assert_eq!(
+        (kept.status, kept.sha256.as_str()),
+        (VersionStatus::Inactive, "aa")
+    );
+
+    let mut rejected = plugin_version("2.0.0", "yy");
+    rejected.rejection = Some("world: nope".into());
+    store.record_rejection(&rejected, "m", "world").unwrap();
+    assert_eq!(
+        store
+            .plugin_version("item", "2.0.0")
+            .unwrap()
+            .unwrap()
+            .status,
+        VersionStatus::Rejected
+    );
+    assert!(matches!(
+        store.stored_plugin("item", "2.0.0"),
+        Err(StorageError::Conflict(m)) if m.contains("world: nope")
+    ));
+    assert!(matches!(
+        store.activate_plugin_version(
+            "item",
+            "2.0.0",
+            ActivationKind::Activate,
+            false,
+            None,
+            "a",
+            at(1)
+        ),
+        Err(StorageError::Conflict(_))
+    ));
+    // A retry of the rejected version replaces the rejection, and is the
+    // newest upload.
+    store
+        .store_plugin_version(
+            &plugin_version("2.0.0", "yy"),
+            "m",
+            b"two",
+            None,
+            "plugin.upload",
+        )
+        .unwrap();
+    let versions = store.plugin_versions("item").unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version.as_str(), v.status))
+            .collect::<Vec<_>>(),
+        [
+            ("2.0.0", VersionStatus::Inactive),
+            ("1.0.0", VersionStatus::Inactive)
+        ]
+    );
+    assert_eq!(store.stored_plugin("item", "2.0.0").unwrap().bytes, b"two");
+    let audit = store.audit_entries(100).unwrap();
+    assert_eq!(
+        audit.iter().filter(|e| e.action == "plugin.reject").count(),
+        2
+    );
+    audit_count(&*store);
+}
+
+pub(crate) fn repeated_failures_trip_the_agent_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    store
+        .register_agent(&new_agent("a1", 10.0), "admin", at(1))
+        .unwrap();
+    let escalation = Escalation {
+        delivery: DeliveryStatus::NotConfigured,
+    };
+    let mut trips = 0;
+    for n in 1..=4u32 {
+        let (agent, action) = store
+            .record_failure(
+                "a1",
+                Some("t1"),
+                Some("timeout"),
+                3,
+                "a1",
+                &escalation,
+                at(1 + i64::from(n)),
+            )
+            .unwrap();
+        assert_eq!(agent.breaker.failures, n);
+        assert_eq!(agent.breaker.tripped, n >= 3);
+        if let Some(action) = action {
+            trips += 1;
+            assert_eq!(action.agent_id.as_deref(), Some("a1"));
+            assert_eq!(action.kind, "escalation");
+            assert_eq!(
+                agent.breaker.reason.as_deref(),
+                Some(crate::domain::fleet::REPEATED_FAILURES)
+            );
+        }
+    }
+    assert_eq!(trips, 1);
+    assert!(store.control().tripped_agents.contains("a1"));
+    assert!(matches!(
+        store.record_failure("ghost", None, None, 3, "ghost", &escalation, at(9)),
+        Err(StorageError::NotFound(_))
+    ));
+    let reset = store.reset_agent("a1", 5.0, "ops", at(10)).unwrap();
+    assert_eq!(reset.breaker.failures, 0);
+    audit_count(&*store);
+}
+
+// ---- leases ---------------------------------------------------------------
+
+pub(crate) fn a_lease_has_one_holder_until_it_expires(factory: &dyn StoreFactory) {
+    let store = factory.open();
+    let audited = store.audit_last().unwrap();
+    // Replicas race for free leases: each goes to exactly one of them.
+    const RACERS: usize = 6;
+    for round in 0..4 {
+        let name = format!("race-{round}");
+        let barrier = Arc::new(Barrier::new(RACERS));
+        let racers: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let (store, barrier, name) = (store.clone(), barrier.clone(), name.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store
+                        .acquire_lease(&name, &format!("replica-{i}"), 60_000)
+                        .unwrap()
+                })
+            })
+            .collect();
+        let won: Vec<crate::storage::Lease> = racers
+            .into_iter()
+            .filter_map(|r| r.join().unwrap())
+            .collect();
+        assert_eq!(won.len(), 1, "{name}: {won:?}");
+    }
+
+    let first = store.acquire_lease("checks", "a", 60_000).unwrap().unwrap();
+    assert_eq!(first.holder, "a");
+    assert_eq!(first.acquired_at, first.renewed_at);
+    assert_eq!(
+        first.expires_at.millis() - first.renewed_at.millis(),
+        60_000
+    );
+    assert!(first.held_at(first.renewed_at));
+    assert_eq!(store.acquire_lease("checks", "b", 60_000).unwrap(), None);
+    // The holder renews: later expiry, same acquisition.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let renewed = store.acquire_lease("checks", "a", 60_000).unwrap().unwrap();
+    assert_eq!(renewed.acquired_at, first.acquired_at);
+    assert!(renewed.renewed_at > first.renewed_at, "{renewed:?}");
+    assert!(renewed.expires_at > first.expires_at, "{renewed:?}");
+    assert!(store.leases().unwrap().contains(&renewed));
+
+    // A lease not renewed lapses, and then another takes it; the former
+    // holder cannot renew it back.
+    let short = store.acquire_lease("short", "a", 150).unwrap().unwrap();
+    assert_eq!(store.acquire_lease("short", "b", 60_000).unwrap(), None);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let taken = store.acquire_lease("short", "b", 60_000).unwrap().unwrap();
+    assert_eq!(taken.holder, "b");
+    assert!(
+        taken.acquired_at >= short.expires_at,
+        "{taken:?} after {short:?}"
+    );
+    assert_eq!(store.acquire_lease("short", "a", 60_000).unwrap(), None);
+
+    // Only the holder releases; a released lease is free at once, and
+    // stays listed (expired) with its last holder until taken.
+    store.release_lease("checks", "b").unwrap();
+    assert_eq!(store.acquire_lease("checks", "b", 60_000).unwrap(), None);
+    store.release_lease("checks", "a").unwrap();
+    let released = store
+        .leases()
+        .unwrap()
+        .into_iter()
+        .find(|l| l.name == "checks")
+        .unwrap();
+    assert_eq!(released.holder, "a");
+    assert!(released.expires_at < renewed.expires_at, "{released:?}");
+    let next = store.acquire_lease("checks", "b", 60_000).unwrap().unwrap();
+    assert_eq!(next.holder, "b");
+    assert!(next.acquired_at > first.acquired_at);
+
+    assert!(matches!(
+        store.acquire_lease("checks", "b", 0),
+        Err(StorageError::Invalid(_))
+    ));
+    // Leases are not governance: nothing is audited.
+    assert_eq!(store.audit_last().unwrap(), audited);
 }

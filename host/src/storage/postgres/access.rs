@@ -165,12 +165,13 @@ impl ReadinessRepository for PostgresStore {
                     id: r.get(0),
                     key: r.get(1),
                     attested_by: r.get(2),
-                    role: r.get::<_, &str>(3).parse().map_err(|message| {
-                        StorageError::Corrupt {
+                    role: r
+                        .get::<_, &str>(3)
+                        .parse()
+                        .map_err(|message| StorageError::Corrupt {
                             table: "attestations",
                             message,
-                        }
-                    })?,
+                        })?,
                     attested_at: Timestamp(r.get(4)),
                     expires_at: r.get::<_, Option<i64>>(5).map(Timestamp),
                     evidence_url: r.get(6),
@@ -184,14 +185,13 @@ impl ReadinessRepository for PostgresStore {
 
     fn attester(&self, id: i64) -> Result<Option<String>, StorageError> {
         self.read(async |c| {
-            Ok(c
-                .query_opt(
-                    "SELECT attested_by FROM attestations WHERE id = $1 AND revoked_ms IS NULL",
-                    &[&id],
-                )
-                .await
-                .map_err(pg("read an attestation"))?
-                .map(|r| r.get(0)))
+            Ok(c.query_opt(
+                "SELECT attested_by FROM attestations WHERE id = $1 AND revoked_ms IS NULL",
+                &[&id],
+            )
+            .await
+            .map_err(pg("read an attestation"))?
+            .map(|r| r.get(0)))
         })
     }
 
@@ -333,12 +333,15 @@ impl AccessRepository for PostgresStore {
 
     fn tokens(&self) -> Result<Vec<TokenRecord>, StorageError> {
         self.read(async |c| {
-            c.query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"), &[])
-                .await
-                .map_err(pg("read the tokens"))?
-                .iter()
-                .map(token_of)
-                .collect()
+            c.query(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"),
+                &[],
+            )
+            .await
+            .map_err(pg("read the tokens"))?
+            .iter()
+            .map(token_of)
+            .collect()
         })
     }
 

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::GenericClient;
 
-use super::{from_json, pg, to_json, PostgresStore, StorageError};
+use super::{from_json, pg, retention, to_json, PostgresStore, StorageError};
 use crate::domain::metrics::{
     CommandRecord, CommandStatus, CommandTally, IncidentCounts, IncidentRecord, MetricsReport,
     NewIncident,
@@ -14,12 +14,7 @@ use crate::domain::readiness::{Gauge, Incident};
 use crate::domain::{Severity, Timestamp};
 use crate::storage::repositories::*;
 
-pub(super) const HOUR_MS: i64 = 3_600_000;
-
-/// The horizon `storage/sqlite/retention.rs` keeps for raw commands:
-/// commands created before it may have been pruned, so they are neither
-/// stored again nor counted again.
-const COMMANDS_HORIZON: &str = "commands";
+const HOUR_MS: i64 = 3_600_000;
 
 fn status_of(text: &str) -> Result<CommandStatus, StorageError> {
     CommandStatus::parse(text).ok_or_else(|| StorageError::Corrupt {
@@ -41,17 +36,6 @@ fn count_of(n: i64, table: &'static str) -> Result<u64, StorageError> {
         table,
         message: format!("a count of {n}"),
     })
-}
-
-async fn commands_horizon<C: GenericClient>(c: &C) -> Result<Option<i64>, StorageError> {
-    Ok(c
-        .query_opt(
-            "SELECT before_ms FROM retention_horizons WHERE name = $1",
-            &[&COMMANDS_HORIZON],
-        )
-        .await
-        .map_err(pg("read the commands' horizon"))?
-        .map(|r| r.get(0)))
 }
 
 /// Adds rows of `(status, required_approval, n)` to `tally`.
@@ -102,7 +86,7 @@ impl CommandRepository for PostgresStore {
         received: Timestamp,
     ) -> Result<Ingested, StorageError> {
         self.write(async |tx| {
-            let horizon = commands_horizon(&**tx).await?;
+            let horizon = retention::horizon(&**tx, retention::COMMANDS_HORIZON).await?;
             let mut expired = 0;
             // The first record with an id is the one stored, as SQLite's
             // row-by-row `INSERT OR IGNORE` keeps it.
@@ -207,7 +191,7 @@ impl CommandRepository for PostgresStore {
     ) -> Result<CommandTally, StorageError> {
         self.read_in_one_snapshot(async |c| {
             let (mut start, mut end) = (start.millis(), end.millis());
-            if let Some(horizon) = commands_horizon(c).await? {
+            if let Some(horizon) = retention::horizon(c, retention::COMMANDS_HORIZON).await? {
                 if start < horizon {
                     start = start.div_euclid(HOUR_MS) * HOUR_MS;
                 }
@@ -283,18 +267,17 @@ impl CommandRepository for PostgresStore {
         self.read(async |c| {
             // Byte order, as SQLite sorts text, whatever the database's
             // collation.
-            Ok(c
-                .query(
-                    "SELECT DISTINCT command_type COLLATE \"C\" FROM commands
+            Ok(c.query(
+                "SELECT DISTINCT command_type COLLATE \"C\" FROM commands
                      WHERE created_ms >= $1 AND created_ms < $2 AND status = 'failed'
                      ORDER BY 1",
-                    &[&start.millis(), &end.millis()],
-                )
-                .await
-                .map_err(pg("read the failed command types"))?
-                .iter()
-                .map(|r| r.get(0))
-                .collect())
+                &[&start.millis(), &end.millis()],
+            )
+            .await
+            .map_err(pg("read the failed command types"))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
         })
     }
 
@@ -427,20 +410,19 @@ impl CommandRepository for PostgresStore {
 
     fn gauges(&self) -> Result<Vec<Gauge>, StorageError> {
         self.read(async |c| {
-            Ok(c
-                .query(
-                    "SELECT name, value, updated_ms FROM gauges ORDER BY name COLLATE \"C\"",
-                    &[],
-                )
-                .await
-                .map_err(pg("read the gauges"))?
-                .iter()
-                .map(|r| Gauge {
-                    name: r.get(0),
-                    value: r.get(1),
-                    updated_at: Some(Timestamp(r.get(2))),
-                })
-                .collect())
+            Ok(c.query(
+                "SELECT name, value, updated_ms FROM gauges ORDER BY name COLLATE \"C\"",
+                &[],
+            )
+            .await
+            .map_err(pg("read the gauges"))?
+            .iter()
+            .map(|r| Gauge {
+                name: r.get(0),
+                value: r.get(1),
+                updated_at: Some(Timestamp(r.get(2))),
+            })
+            .collect())
         })
     }
 

@@ -31,3 +31,21 @@ pub trait LeaseRepository: Send + Sync {
     /// Every lease, held or expired.
     fn leases(&self) -> Result<Vec<Lease>, StorageError>;
 }
+
+impl Lease {
+    /// A lease lasts a positive time: a zero or negative one would be
+    /// expired as it is taken. Both backends refuse it alike.
+    pub(crate) fn check_ttl(ttl_ms: i64) -> Result<(), StorageError> {
+        if ttl_ms <= 0 {
+            return Err(StorageError::Invalid(format!(
+                "a lease lasts at least 1 ms, not {ttl_ms}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the lease still binds at `now` (the database's clock).
+    pub fn held_at(&self, now: Timestamp) -> bool {
+        now < self.expires_at
+    }
+}

@@ -63,64 +63,65 @@ fn insert_token(
     actor: &str,
     now: Timestamp,
 ) -> Result<TokenRecord, StorageError> {
-        if let Some(agent) = &req.agent {
-            let known: bool = tx.query_row(
-                "SELECT count(*) > 0 FROM agents WHERE id = ?1",
-                [agent],
-                |r| r.get(0),
-            )?;
-            if !known {
-                return Err(StorageError::Invalid(format!(
-                    "no agent `{agent}`: register it (POST /api/agents) before binding a token to it"
-                )));
-            }
+    if let Some(agent) = &req.agent {
+        let known: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM agents WHERE id = ?1",
+            [agent],
+            |r| r.get(0),
+        )?;
+        if !known {
+            return Err(StorageError::Invalid(format!(
+                "no agent `{agent}`: register it (POST /api/agents) before binding a token to it"
+            )));
         }
-        if !req.principal_named {
-            let taken: bool = tx.query_row(
-                "SELECT count(*) > 0 FROM tokens WHERE principal = ?1",
-                [&req.principal],
-                |r| r.get(0),
-            )?;
-            if taken {
-                return Err(StorageError::Conflict(format!(
+    }
+    if !req.principal_named {
+        let taken: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM tokens WHERE principal = ?1",
+            [&req.principal],
+            |r| r.get(0),
+        )?;
+        if taken {
+            return Err(StorageError::Conflict(format!(
                     "principal `{0}` already has a token: give `\"principal\": \"{0}\"` to mint another for the same principal, or choose another name",
                     req.principal
                 )));
-            }
         }
-        tx.execute(
-            "INSERT INTO tokens (name, roles, hash, created_ms, principal, kind, agent_id)
+    }
+    tx.execute(
+        "INSERT INTO tokens (name, roles, hash, created_ms, principal, kind, agent_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                req.name,
-                super::to_json(&req.roles)?,
-                hash,
-                now.millis(),
-                req.principal,
-                req.kind.as_str(),
-                req.agent
-            ],
-        )?;
-        let record = TokenRecord {
-            id: tx.last_insert_rowid(),
-            name: req.name.clone(),
-            roles: req.roles.clone(),
-            principal: req.principal.clone(),
-            kind: req.kind,
-            agent_id: req.agent.clone(),
-            created_at: now,
-            revoked_at: None,
-        };
-        tx.audit(now,
-            NewAudit {
-                actor,
-                action: "token.create",
-                target: format!("token/{}", record.id),
-                before: None,
-                after: Some(json_value(&record)?),
-            },
-        )?;
-        Ok(record)
+        params![
+            req.name,
+            super::to_json(&req.roles)?,
+            hash,
+            now.millis(),
+            req.principal,
+            req.kind.as_str(),
+            req.agent
+        ],
+    )?;
+    let record = TokenRecord {
+        id: tx.last_insert_rowid(),
+        name: req.name.clone(),
+        roles: req.roles.clone(),
+        principal: req.principal.clone(),
+        kind: req.kind,
+        agent_id: req.agent.clone(),
+        created_at: now,
+        revoked_at: None,
+    };
+    tx.audit(
+        now,
+        NewAudit {
+            actor,
+            action: "token.create",
+            target: format!("token/{}", record.id),
+            before: None,
+            after: Some(json_value(&record)?),
+        },
+    )?;
+    Ok(record)
 }
 
 impl ReadinessRepository for SqliteStore {

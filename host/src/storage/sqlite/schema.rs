@@ -356,7 +356,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // store deliver each action once; a lapsed claim may be taken again.
     "ALTER TABLE actions ADD COLUMN claimed_by TEXT;
     ALTER TABLE actions ADD COLUMN claim_expires_ms INTEGER;",
-    // 9: the replicas serving from this store, as their heartbeats last
+    // 9: leases on background work (breaker checks, the scheduled cycle,
+    // retention, audit checkpoints), as on PostgreSQL: one process always
+    // holds them here, but the runner and the listing are the same.
+    "CREATE TABLE leases (
+        name        TEXT PRIMARY KEY,
+        holder      TEXT NOT NULL,
+        acquired_ms INTEGER NOT NULL,
+        renewed_ms  INTEGER NOT NULL,
+        expires_ms  INTEGER NOT NULL
+    ) WITHOUT ROWID;",
+    // 10: the replicas serving from this store, as their heartbeats last
     // said. A SQLite file has one process, so one live replica; the table
     // has PostgreSQL's shape so that `GET /api/replicas` reads the same.
     "CREATE TABLE replicas (
