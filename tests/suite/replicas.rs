@@ -36,7 +36,12 @@ async fn cluster(replicas: usize) -> Cluster {
 
 async fn authorize(cluster: &Cluster, i: usize) -> (StatusCode, Value) {
     cluster
-        .post_as(i, ADMIN, "/api/authorize", &json!({"commandType": "SET_POWER"}))
+        .post_as(
+            i,
+            ADMIN,
+            "/api/authorize",
+            &json!({"commandType": "SET_POWER"}),
+        )
         .await
 }
 
@@ -213,16 +218,20 @@ async fn an_activation_on_one_replica_serves_on_the_others() {
         assert!(after >= before + 2, "two swaps: {before} -> {after}");
     }
     // Every replica's view says so too, and none fails /ready over it.
-    eventually("the heartbeats carry the swaps", Duration::from_secs(5), || async {
-        let (_, body) = live(&cluster, 0).await;
-        body["replicas"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["pluginGeneration"].as_i64().unwrap() >= 3)
-            .then_some(())
-            .ok_or(body.to_string())
-    })
+    eventually(
+        "the heartbeats carry the swaps",
+        Duration::from_secs(5),
+        || async {
+            let (_, body) = live(&cluster, 0).await;
+            body["replicas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["pluginGeneration"].as_i64().unwrap() >= 3)
+                .then_some(())
+                .ok_or(body.to_string())
+        },
+    )
     .await;
 }
 
@@ -260,15 +269,19 @@ async fn a_replica_cut_off_from_the_database_fails_closed_then_recovers() {
     assert_eq!(unconfirmed, [cut_off.as_str()], "{reply}");
 
     // Past the staleness bound it refuses to decide, and says why.
-    eventually("the cut-off replica fails closed", Duration::from_secs(10), || async {
-        let (status, body) = authorize(&cluster, 2).await;
-        let text = body.to_string();
-        let closed = (status == StatusCode::SERVICE_UNAVAILABLE
-            && text.contains("denied in any case")
-            && text.contains("last confirmed"))
-            || (body["decision"] == "denied" && text.contains("last confirmed"));
-        closed.then_some(()).ok_or(format!("{status} {body}"))
-    })
+    eventually(
+        "the cut-off replica fails closed",
+        Duration::from_secs(10),
+        || async {
+            let (status, body) = authorize(&cluster, 2).await;
+            let text = body.to_string();
+            let closed = (status == StatusCode::SERVICE_UNAVAILABLE
+                && text.contains("denied in any case")
+                && text.contains("last confirmed"))
+                || (body["decision"] == "denied" && text.contains("last confirmed"));
+            closed.then_some(()).ok_or(format!("{status} {body}"))
+        },
+    )
     .await;
     let (status, ready) = cluster.call(2, Method::GET, "/ready", None, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
@@ -279,27 +292,35 @@ async fn a_replica_cut_off_from_the_database_fails_closed_then_recovers() {
     assert!(denied_by_the_stop(&reply), "{reply}");
 
     proxy.restore().await;
-    eventually("the replica is ready again", Duration::from_secs(15), || async {
-        let (status, body) = cluster.call(2, Method::GET, "/ready", None, None).await;
-        (status == StatusCode::OK)
-            .then_some(())
-            .ok_or(format!("{status} {body}"))
-    })
+    eventually(
+        "the replica is ready again",
+        Duration::from_secs(15),
+        || async {
+            let (status, body) = cluster.call(2, Method::GET, "/ready", None, None).await;
+            (status == StatusCode::OK)
+                .then_some(())
+                .ok_or(format!("{status} {body}"))
+        },
+    )
     .await;
     // Back, on the stop it missed.
     let (status, reply) = authorize(&cluster, 2).await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     assert!(denied_by_the_stop(&reply), "{reply}");
     assert!(!reply.to_string().contains("last confirmed"), "{reply}");
-    eventually("its heartbeat shows it caught up", Duration::from_secs(5), || async {
-        let (_, body) = live(&cluster, 0).await;
-        let caught_up = body["replicas"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["id"] == cut_off.as_str() && r["lag"] == 0);
-        caught_up.then_some(()).ok_or(body.to_string())
-    })
+    eventually(
+        "its heartbeat shows it caught up",
+        Duration::from_secs(5),
+        || async {
+            let (_, body) = live(&cluster, 0).await;
+            let caught_up = body["replicas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["id"] == cut_off.as_str() && r["lag"] == 0);
+            caught_up.then_some(()).ok_or(body.to_string())
+        },
+    )
     .await;
 }
 
@@ -337,7 +358,10 @@ async fn on_sqlite_the_one_replica_is_listed_and_confirms_its_stop() {
     assert_eq!(replicas[0]["lag"], 0);
 
     let (status, reply) = app
-        .post("/api/emergency-stop", json!({"reason": "drill"}).to_string())
+        .post(
+            "/api/emergency-stop",
+            json!({"reason": "drill"}).to_string(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{reply}");
     let replicas = reply["replicas"].as_array().unwrap();
