@@ -74,7 +74,8 @@ fn disk_cache(config: &ServeConfig) -> Result<DiskCache> {
         tracing::warn!(key_file = %file.display(), "[compile] cache_key_file is not used with a database_url: each replica keys its compile cache with a random key of its own, in memory");
     }
     let mut key = [0u8; crate::runtime::cache::CACHE_KEY_LEN];
-    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness for the compile cache key: {e}"))?;
+    getrandom::fill(&mut key)
+        .map_err(|e| anyhow::anyhow!("no randomness for the compile cache key: {e}"))?;
     Ok(DiskCache::with_key(
         &config.cache_dir,
         crate::runtime::cache::CacheKey::from_bytes(key),
@@ -82,14 +83,17 @@ fn disk_cache(config: &ServeConfig) -> Result<DiskCache> {
     )?)
 }
 
-/// Where this replica says it serves: `[cluster] advertise`, else the
-/// address it listens on.
+/// Where this replica says it serves: `[cluster] advertise`
+/// (`REGENT_ADVERTISE`), else the address it listens on, named by the
+/// hostname when that address is every address (`0.0.0.0`).
 fn advertised(config: &ServeConfig) -> String {
-    config
-        .cluster
-        .advertise
-        .clone()
-        .unwrap_or_else(|| config.addr.to_string())
+    if let Some(address) = &config.cluster.advertise {
+        return address.clone();
+    }
+    if config.addr.ip().is_unspecified() {
+        return format!("{}:{}", crate::replica::hostname(), config.addr.port());
+    }
+    config.addr.to_string()
 }
 
 /// Builds everything the server needs. Call it inside a tokio runtime:

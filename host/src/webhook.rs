@@ -792,7 +792,10 @@ mod tests {
         assert_eq!(got, expected, "each action delivered exactly once");
         let pending = b.pending_actions().unwrap();
         assert_eq!(
-            pending.iter().map(|p| (p.id, p.attempts)).collect::<Vec<_>>(),
+            pending
+                .iter()
+                .map(|p| (p.id, p.attempts))
+                .collect::<Vec<_>>(),
             [(held, 0)],
             "the action another replica holds is left to it"
         );

@@ -381,18 +381,22 @@ async fn resolve_in(tx: &UnitOfWork<'_>, event: &BreakerEvent) -> Result<(), Sto
 /// back to L3 with an empty whitelist, and every pending proposal
 /// cancelled, each audited as SQLite's `write_phase` and `cancel_pending`
 /// audit them.
-async fn revert_to_l3(tx: &UnitOfWork<'_>, actor: &str, now: Timestamp) -> Result<(), StorageError> {
+async fn revert_to_l3(
+    tx: &UnitOfWork<'_>,
+    actor: &str,
+    now: Timestamp,
+) -> Result<(), StorageError> {
     let state = |row: Option<tokio_postgres::Row>| -> Result<serde_json::Value, StorageError> {
         let row = row.ok_or_else(|| {
             StorageError::NotFound("the governance state is not initialized".into())
         })?;
-        let phase: Phase = row
-            .get::<_, &str>(0)
-            .parse()
-            .map_err(|message| StorageError::Corrupt {
-                table: "governance_state",
-                message,
-            })?;
+        let phase: Phase =
+            row.get::<_, &str>(0)
+                .parse()
+                .map_err(|message| StorageError::Corrupt {
+                    table: "governance_state",
+                    message,
+                })?;
         let whitelist: Vec<String> = from_json("governance_state", row.get(2))?;
         Ok(serde_json::json!({
             "phase": phase,

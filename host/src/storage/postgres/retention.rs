@@ -20,14 +20,13 @@ pub(super) async fn horizon<C: GenericClient>(
     c: &C,
     name: &str,
 ) -> Result<Option<i64>, StorageError> {
-    Ok(c
-        .query_opt(
-            "SELECT before_ms FROM retention_horizons WHERE name = $1",
-            &[&name],
-        )
-        .await
-        .map_err(pg("read a retention horizon"))?
-        .map(|r| r.get(0)))
+    Ok(c.query_opt(
+        "SELECT before_ms FROM retention_horizons WHERE name = $1",
+        &[&name],
+    )
+    .await
+    .map_err(pg("read a retention horizon"))?
+    .map(|r| r.get(0)))
 }
 
 impl RetentionRepository for PostgresStore {
