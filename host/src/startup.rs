@@ -32,11 +32,21 @@ use crate::storage::{ChangeFeed, InitialState};
 use crate::storage::{PostgresOptions, PostgresStore, SqliteStore};
 use crate::tls::{self, TlsListener};
 
+/// The store, and how it follows other replicas' changes when it is
+/// shared by several (PostgreSQL).
+struct OpenedStore {
+    db: Arc<dyn Store>,
+    feed: Option<Arc<dyn ChangeFeed>>,
+}
+
 /// PostgreSQL when a database URL is given (following the other
 /// replicas' changes, which the feed reports), else the SQLite file.
-fn open_store(config: &ServeConfig) -> Result<(Arc<dyn Store>, Option<Arc<dyn ChangeFeed>>)> {
+fn open_store(config: &ServeConfig) -> Result<OpenedStore> {
     let Some(url) = &config.database_url else {
-        return Ok((Arc::new(SqliteStore::open(&config.db_path)?), None));
+        return Ok(OpenedStore {
+            db: Arc::new(SqliteStore::open(&config.db_path)?),
+            feed: None,
+        });
     };
     let cluster = &config.cluster;
     let store = Arc::new(PostgresStore::connect(
@@ -50,9 +60,11 @@ fn open_store(config: &ServeConfig) -> Result<(Arc<dyn Store>, Option<Arc<dyn Ch
     )?);
     store.follow_changes();
     tracing::info!(database = %crate::storage::redact_url(url), "on PostgreSQL");
-    let db: Arc<dyn Store> = store.clone();
-    let feed: Arc<dyn ChangeFeed> = store;
-    Ok((db, Some(feed)))
+    let feed: Arc<dyn ChangeFeed> = store.clone();
+    Ok(OpenedStore {
+        db: store,
+        feed: Some(feed),
+    })
 }
 
 /// The compile cache on disk. Its key binds the native code in it to the
@@ -108,7 +120,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         },
         ..Default::default()
     })?;
-    let (db, feed) = open_store(config)?;
+    let OpenedStore { db, feed } = open_store(config)?;
     let now = Timestamp::now();
     let initial_whitelist = config
         .initial_phase

@@ -106,15 +106,6 @@ pub(crate) fn pg(operation: &'static str) -> impl Fn(tokio_postgres::Error) -> S
     }
 }
 
-/// A repository method this backend does not implement yet: refused with
-/// an error that names it, never answered with an empty result.
-pub(crate) fn not_ported(method: &'static str) -> StorageError {
-    StorageError::Backend {
-        operation: method,
-        source: "not implemented on PostgreSQL yet".into(),
-    }
-}
-
 fn pool_error(e: deadpool_postgres::PoolError) -> StorageError {
     StorageError::Backend {
         operation: "get a PostgreSQL connection from the pool",
