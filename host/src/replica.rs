@@ -33,9 +33,6 @@ mod tests {
     fn the_id_is_chosen_once_and_names_the_process() {
         let id = replica_id();
         assert_eq!(id, replica_id());
-        assert!(
-            id.contains(&format!("-{}-", std::process::id())),
-            "{id}"
-        );
+        assert!(id.contains(&format!("-{}-", std::process::id())), "{id}");
     }
 }

@@ -32,9 +32,12 @@ use crate::storage::{ChangeFeed, InitialState};
 use crate::storage::{PostgresOptions, PostgresStore, SqliteStore};
 use crate::tls::{self, TlsListener};
 
+/// The store, and the feed of other replicas' changes when it has one.
+type OpenedStore = (Arc<dyn Store>, Option<Arc<dyn ChangeFeed>>);
+
 /// PostgreSQL when a database URL is given (following the other
 /// replicas' changes, which the feed reports), else the SQLite file.
-fn open_store(config: &ServeConfig) -> Result<(Arc<dyn Store>, Option<Arc<dyn ChangeFeed>>)> {
+fn open_store(config: &ServeConfig) -> Result<OpenedStore> {
     let Some(url) = &config.database_url else {
         return Ok((Arc::new(SqliteStore::open(&config.db_path)?), None));
     };
@@ -74,7 +77,8 @@ fn disk_cache(config: &ServeConfig) -> Result<DiskCache> {
         tracing::warn!(key_file = %file.display(), "[compile] cache_key_file is not used with a database_url: each replica keys its compile cache with a random key of its own, in memory");
     }
     let mut key = [0u8; crate::runtime::cache::CACHE_KEY_LEN];
-    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness for the compile cache key: {e}"))?;
+    getrandom::fill(&mut key)
+        .map_err(|e| anyhow::anyhow!("no randomness for the compile cache key: {e}"))?;
     Ok(DiskCache::with_key(
         &config.cache_dir,
         crate::runtime::cache::CacheKey::from_bytes(key),

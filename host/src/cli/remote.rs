@@ -280,7 +280,9 @@ fn show_replicas(reply: &StopReply) -> String {
         }
     }
     if let Some(error) = &reply.confirmation_error {
-        out.push_str(&format!("  the replicas could not all be checked: {error}\n"));
+        out.push_str(&format!(
+            "  the replicas could not all be checked: {error}\n"
+        ));
     }
     out
 }

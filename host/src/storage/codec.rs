@@ -9,8 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::storage::StorageError;
 
 /// The `prev_hash` of the first audit entry.
-pub(crate) const GENESIS: &str =
-    "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Serializes a record for a JSON column. A record that cannot be encoded
 /// is refused: writing a placeholder would store a row that no longer says

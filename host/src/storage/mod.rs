@@ -18,19 +18,20 @@ mod sqlite;
 #[cfg(test)]
 pub(crate) mod conformance;
 
-pub use repositories::{
-    AccessRepository, AgentRepository, AttestationRecord, AuditEntry, AuditRepository,
-    AuditVerification, BreakerRepository, ChangeFeed, CommandRepository, CommandSource, ControlRepository,
-    DecisionRepository, Escalation, EvaluationRecord, EventRepository, GovernanceRepository,
-    HealthRepository, Ingested, Lease, LeaseRepository, ReplicaRecord, ReplicaRepository, InitialState, NewAction, NewAudit, NewDecision, PluginRepository,
-    ProposalRepository, ReadinessRepository, RecordedInput, RetentionRepository, SourcePage,
-    StateRow, StoredPlugin, StoredSignature, TokenRecord, WorkflowRepository,
-};
-#[cfg(test)]
-pub(crate) use sqlite::test_support;
 #[cfg(test)]
 pub(crate) use postgres::test_support as postgres_test_support;
 pub use postgres::{redact as redact_url, PostgresOptions, PostgresStore};
+pub use repositories::{
+    AccessRepository, AgentRepository, AttestationRecord, AuditEntry, AuditRepository,
+    AuditVerification, BreakerRepository, ChangeFeed, CommandRepository, CommandSource,
+    ControlRepository, DecisionRepository, Escalation, EvaluationRecord, EventRepository,
+    GovernanceRepository, HealthRepository, Ingested, InitialState, Lease, LeaseRepository,
+    NewAction, NewAudit, NewDecision, PluginRepository, ProposalRepository, ReadinessRepository,
+    RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository, SourcePage, StateRow,
+    StoredPlugin, StoredSignature, TokenRecord, WorkflowRepository,
+};
+#[cfg(test)]
+pub(crate) use sqlite::test_support;
 pub use sqlite::{SqliteCommandSource, SqliteStore};
 
 /// A backend's own error, kept as the source of a [`StorageError`].

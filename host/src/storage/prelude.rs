@@ -5,7 +5,7 @@
 pub use super::repositories::{
     AccessRepository, AgentRepository, AuditRepository, BreakerRepository, CommandRepository,
     CommandSource, ControlRepository, DecisionRepository, EventRepository, GovernanceRepository,
-    HealthRepository, LeaseRepository, ReplicaRepository, PluginRepository, ProposalRepository, ReadinessRepository,
-    RetentionRepository, WorkflowRepository,
+    HealthRepository, LeaseRepository, PluginRepository, ProposalRepository, ReadinessRepository,
+    ReplicaRepository, RetentionRepository, WorkflowRepository,
 };
 pub use super::Store;

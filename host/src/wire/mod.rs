@@ -41,10 +41,10 @@ where
 }
 
 pub use control::{EmergencyStopStatus, ReasonBody, ReplicaConfirmation, StopReply};
-pub use replicas::{LeaseStatus, ReplicaStatus, ReplicasReply};
 pub use error::{ErrorBody, ErrorDetail, GateFailedBody, GateFailedDetail, GATE_FAILED};
 pub use plugins::{
     ActivateBody, Activation, ActivationKind, BundledItem, CompileSource, ForceQuery, Gate,
     GateFailureDetails, GateResult, PluginSummary, PluginVersion, RollbackBody, ShadowDifference,
     ShadowFailure, ShadowReport, UploadOutcome, UploadQuery, VersionStatus,
 };
+pub use replicas::{LeaseStatus, ReplicaStatus, ReplicasReply};

@@ -240,12 +240,12 @@ impl PluginRegistry {
                 }
                 // Not audited here: every replica retrying would append an
                 // entry, and each entry wakes every replica again.
-                let loaded = self
-                    .read_stored_as(name, version, false)
-                    .and_then(|(stored, manifest)| {
-                        let signature = self.verify_stored(&stored, &manifest);
-                        Ok((self.load_checked(&stored, manifest)?, signature))
-                    });
+                let loaded =
+                    self.read_stored_as(name, version, false)
+                        .and_then(|(stored, manifest)| {
+                            let signature = self.verify_stored(&stored, &manifest);
+                            Ok((self.load_checked(&stored, manifest)?, signature))
+                        });
                 match loaded {
                     Ok((plugin, signature)) => {
                         self.runtime.persist_compiled(&plugin);

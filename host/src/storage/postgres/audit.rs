@@ -115,10 +115,12 @@ impl AuditRepository for PostgresStore {
 
     fn audit_hash(&self, id: i64) -> Result<Option<String>, StorageError> {
         self.read(async |c| {
-            Ok(c.query_opt("SELECT hash FROM audit_log WHERE id = $1", &[&id])
-                .await
-                .map_err(pg("read the audit log"))?
-                .map(|r| r.get(0)))
+            Ok(
+                c.query_opt("SELECT hash FROM audit_log WHERE id = $1", &[&id])
+                    .await
+                    .map_err(pg("read the audit log"))?
+                    .map(|r| r.get(0)),
+            )
         })
     }
 

@@ -520,7 +520,10 @@ pub(crate) mod test_support {
             let base = admin_url();
             let url = match base.rfind('/') {
                 Some(slash) if base[..slash].contains("://") && base[slash..].len() > 1 => {
-                    let query = base[slash..].find('?').map(|q| &base[slash + q..]).unwrap_or("");
+                    let query = base[slash..]
+                        .find('?')
+                        .map(|q| &base[slash + q..])
+                        .unwrap_or("");
                     format!("{}/{name}{query}", &base[..slash])
                 }
                 _ => format!("{base}/{name}"),
@@ -531,7 +534,10 @@ pub(crate) mod test_support {
 
     impl Drop for TestDatabase {
         fn drop(&mut self) {
-            admin(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            admin(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }

@@ -120,10 +120,12 @@ impl ChangeFeed for PostgresStore {
 
     fn newest_version(&self) -> Result<i64, StorageError> {
         self.read(async |c| {
-            Ok(c.query_one("SELECT version FROM change_version WHERE id = 1", &[])
-                .await
-                .map_err(pg("read the change version"))?
-                .get(0))
+            Ok(
+                c.query_one("SELECT version FROM change_version WHERE id = 1", &[])
+                    .await
+                    .map_err(pg("read the change version"))?
+                    .get(0),
+            )
         })
     }
 }
@@ -266,10 +268,7 @@ mod tests {
             fault.contains("last confirmed") && fault.contains("bound 50 ms"),
             "{fault}"
         );
-        assert!(
-            store.check_writable().is_err(),
-            "/ready's check fails too"
-        );
+        assert!(store.check_writable().is_err(), "/ready's check fails too");
         store.refresh_control().unwrap();
         assert_eq!(store.control().fault, None);
     }

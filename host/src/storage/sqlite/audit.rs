@@ -4,8 +4,8 @@
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{SqliteStore, StorageError};
-use crate::storage::codec::{audit_entry_hash as entry_hash, GENESIS};
 use crate::domain::Timestamp;
+use crate::storage::codec::{audit_entry_hash as entry_hash, GENESIS};
 use crate::storage::repositories::*;
 
 /// Appends one entry inside `tx`.
