@@ -1964,6 +1964,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/decisions"),
     ("get", "/api/emergency-stop"),
     ("post", "/api/emergency-stop"),
+    ("get", "/api/replicas"),
     ("post", "/api/emergency-stop/resume"),
     ("post", "/api/workflows"),
     ("get", "/api/workflows"),
