@@ -1965,6 +1965,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/emergency-stop"),
     ("post", "/api/emergency-stop"),
     ("post", "/api/emergency-stop/resume"),
+    ("get", "/api/replicas"),
     ("post", "/api/workflows"),
     ("get", "/api/workflows"),
     ("get", "/api/workflows/{id}"),

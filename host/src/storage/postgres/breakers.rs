@@ -337,7 +337,8 @@ impl BreakerRepository for PostgresStore {
                 .query(
                     r#"SELECT rule_name, body::jsonb ->> 'action', body::jsonb ->> 'alertSeverity', count(*)
                        FROM breaker_events GROUP BY 1, 2, 3
-                       ORDER BY 1 COLLATE "C", 2 COLLATE "C", 3 COLLATE "C""#,
+                       ORDER BY rule_name COLLATE "C", (body::jsonb ->> 'action') COLLATE "C",
+                                (body::jsonb ->> 'alertSeverity') COLLATE "C""#,
                     &[],
                 )
                 .await
