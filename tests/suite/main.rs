@@ -11,6 +11,7 @@
 
 mod checklist_bundle;
 mod cluster;
+mod cluster_leases;
 mod context_scope;
 mod control_plane;
 mod governance_api;

@@ -88,6 +88,7 @@ macro_rules! conformance_suite {
             a_rejection_never_hides_a_stored_version,
             repeated_failures_trip_the_agent_once,
             a_lease_has_one_holder_until_it_expires,
+            a_revert_trip_lowers_the_phase_and_cancels_proposals_in_its_change,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -2042,4 +2043,55 @@ pub(crate) fn a_lease_has_one_holder_until_it_expires(factory: &dyn StoreFactory
     ));
     // Leases are not governance: nothing is audited.
     assert_eq!(store.audit_last().unwrap(), audited);
+}
+
+// ---- a trip's action --------------------------------------------------
+
+pub(crate) fn a_revert_trip_lowers_the_phase_and_cancels_proposals_in_its_change(
+    factory: &dyn StoreFactory,
+) {
+    let store = factory.open();
+    let whitelist = vec!["SET_FAN".to_string()];
+    let raised = InitialState {
+        phase: Phase::L3Plus,
+        started_at: at(0),
+        whitelist: &whitelist,
+    };
+    assert!(store
+        .initialize(&BreakerRule::defaults(), Some(raised), at(0))
+        .unwrap());
+    let mut pending = proposal(Phase::L3Plus, Phase::L4, vec![Role::TechLead]);
+    store.create_proposal(&mut pending, "cycle").unwrap();
+    let audited = audit_count(&*store);
+    let mut rule = BreakerRule::defaults()[0].clone();
+    rule.action = BreakerAction::RevertToL3;
+    let trip = store
+        .record_trip(trip_of(&rule, 10, &["SET_FAN"]))
+        .unwrap()
+        .unwrap();
+    assert!(
+        trip.paused_command_types.is_empty(),
+        "only a pause trip pauses"
+    );
+    let state = store.state().unwrap();
+    assert_eq!(
+        (state.phase, state.phase_started_at, state.whitelist.len()),
+        (Phase::L3, at(10), 0)
+    );
+    assert_eq!(store.control().phase, Phase::L3);
+    assert!(store.control().whitelist.is_empty());
+    assert!(store.control().paused_command_types.is_empty());
+    assert_eq!(
+        store.proposal(pending.id).unwrap().status,
+        ProposalStatus::Cancelled
+    );
+    let actions: Vec<String> = store
+        .audit_entries(3)
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["breaker.trip", "phase.revert", "proposal.cancel"]);
+    assert_eq!(audit_count(&*store), audited + 3);
 }

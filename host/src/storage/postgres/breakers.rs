@@ -4,9 +4,9 @@
 
 use deadpool_postgres::GenericClient;
 
+use super::governance::{cancel_pending, write_phase};
 use super::{from_json, json_value, pg, to_json, PostgresStore, StorageError, UnitOfWork};
 use crate::domain::breaker::{BreakerAction, BreakerEvent, BreakerRule};
-use crate::domain::governance::{Proposal, ProposalStatus};
 use crate::domain::{Phase, Timestamp};
 use crate::storage::repositories::*;
 
@@ -231,7 +231,8 @@ impl BreakerRepository for PostgresStore {
             )
             .await?;
             if event.action == BreakerAction::RevertToL3 {
-                revert_to_l3(tx, &actor, now).await?;
+                write_phase(tx, Phase::L3, now, &[], &actor, "phase.revert", now).await?;
+                cancel_pending(tx, &actor, "reverted to L3 by a circuit breaker", now).await?;
             }
             Ok(Some(event))
         })
@@ -335,10 +336,11 @@ impl BreakerRepository for PostgresStore {
         self.read(async |c| {
             let rows = c
                 .query(
-                    r#"SELECT rule_name, body::jsonb ->> 'action', body::jsonb ->> 'alertSeverity', count(*)
-                       FROM breaker_events GROUP BY 1, 2, 3
-                       ORDER BY rule_name COLLATE "C", (body::jsonb ->> 'action') COLLATE "C",
-                                (body::jsonb ->> 'alertSeverity') COLLATE "C""#,
+                    r#"SELECT rule_name, action, severity, n FROM (
+                           SELECT rule_name, body::jsonb ->> 'action' AS action,
+                                  body::jsonb ->> 'alertSeverity' AS severity, count(*) AS n
+                           FROM breaker_events GROUP BY 1, 2, 3) AS totals
+                       ORDER BY rule_name COLLATE "C", action COLLATE "C", severity COLLATE "C""#,
                     &[],
                 )
                 .await
@@ -375,96 +377,5 @@ async fn resolve_in(tx: &UnitOfWork<'_>, event: &BreakerEvent) -> Result<(), Sto
     )
     .await
     .map_err(pg("resolve a breaker event"))?;
-    Ok(())
-}
-
-/// A `revert_to_l3` trip's action, in the trip's unit of work: the phase
-/// back to L3 with an empty whitelist, and every pending proposal
-/// cancelled, each audited as SQLite's `write_phase` and `cancel_pending`
-/// audit them.
-async fn revert_to_l3(
-    tx: &UnitOfWork<'_>,
-    actor: &str,
-    now: Timestamp,
-) -> Result<(), StorageError> {
-    let state = |row: Option<tokio_postgres::Row>| -> Result<serde_json::Value, StorageError> {
-        let row = row.ok_or_else(|| {
-            StorageError::NotFound("the governance state is not initialized".into())
-        })?;
-        let phase: Phase =
-            row.get::<_, &str>(0)
-                .parse()
-                .map_err(|message| StorageError::Corrupt {
-                    table: "governance_state",
-                    message,
-                })?;
-        let whitelist: Vec<String> = from_json("governance_state", row.get(2))?;
-        Ok(serde_json::json!({
-            "phase": phase,
-            "phaseStartedAt": Timestamp(row.get(1)),
-            "whitelist": whitelist,
-        }))
-    };
-    let read_state = "SELECT phase, phase_started_ms, whitelist FROM governance_state WHERE id = 1";
-    let before = state(
-        tx.query_opt(read_state, &[])
-            .await
-            .map_err(pg("read the governance state"))?,
-    )?;
-    let empty: &[String] = &[];
-    tx.execute(
-        "UPDATE governance_state SET phase = $1, phase_started_ms = $2, whitelist = $3 WHERE id = 1",
-        &[&Phase::L3.as_str(), &now.millis(), &to_json(empty)?],
-    )
-    .await
-    .map_err(pg("move the phase"))?;
-    let after = state(
-        tx.query_opt(read_state, &[])
-            .await
-            .map_err(pg("read the governance state"))?,
-    )?;
-    tx.audit(
-        now,
-        NewAudit {
-            actor,
-            action: "phase.revert",
-            target: "governance_state".into(),
-            before: Some(before),
-            after: Some(after),
-        },
-    )
-    .await?;
-    let pending = tx
-        .query(
-            "SELECT id, body FROM proposals WHERE status = 'pending' ORDER BY id",
-            &[],
-        )
-        .await
-        .map_err(pg("read the pending proposals"))?;
-    for row in pending {
-        let id: i64 = row.get(0);
-        let mut p: Proposal = from_json("proposals", row.get(1))?;
-        p.status = ProposalStatus::Cancelled;
-        p.decided_at = Some(now);
-        tx.execute(
-            "UPDATE proposals SET status = 'cancelled', body = $2 WHERE id = $1",
-            &[&id, &to_json(&p)?],
-        )
-        .await
-        .map_err(pg("cancel a proposal"))?;
-        tx.audit(
-            now,
-            NewAudit {
-                actor,
-                action: "proposal.cancel",
-                target: format!("proposal/{id}"),
-                before: Some(serde_json::json!({"status": "pending"})),
-                after: Some(serde_json::json!(
-                    {"status": "cancelled", "why": "reverted to L3 by a circuit breaker"}
-                )),
-            },
-        )
-        .await?;
-    }
     Ok(())
 }

@@ -14,6 +14,7 @@ use crate::storage::repositories::*;
 /// been pruned, so they are neither stored again nor counted again.
 pub(super) const COMMANDS_HORIZON: &str = "commands";
 
+/// The commands' horizon rises by whole hours, the unit of `command_hours`.
 const HOUR_MS: i64 = 3_600_000;
 
 pub(super) async fn horizon<C: GenericClient>(
