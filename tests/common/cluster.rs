@@ -55,14 +55,15 @@ fn admin(sql: String) {
             .build()
             .unwrap();
         rt.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&url, NoTls)
-                .await
-                .unwrap_or_else(|e| {
-                    panic!(
+            let (client, connection) =
+                tokio_postgres::connect(&url, NoTls)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!(
                         "the cluster tests need PostgreSQL at {url} (set REGENT_TEST_DATABASE_URL, \
                          or run `make test`, which starts one: scripts/ensure-postgres.sh): {e}"
                     )
-                });
+                    });
             let driver = tokio::spawn(connection);
             client
                 .batch_execute(&sql)
@@ -105,7 +106,10 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        admin(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        admin(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
     }
 }
 
@@ -256,7 +260,12 @@ impl Cluster {
         let child = Command::new(crate::regent_bin())
             .arg("serve")
             .arg("--database-url")
-            .arg(replica.database_url.as_deref().unwrap_or(&self.database.url))
+            .arg(
+                replica
+                    .database_url
+                    .as_deref()
+                    .unwrap_or(&self.database.url),
+            )
             .arg("--config")
             .arg(&self.config)
             .arg("--plugins-dir")
@@ -409,7 +418,12 @@ impl Cluster {
     /// A new token holding `roles`, minted on replica `i`; returns its secret.
     pub async fn token(&self, i: usize, name: &str, roles: &[&str]) -> String {
         let (status, body) = self
-            .post_as(i, ADMIN, "/api/tokens", &json!({"name": name, "roles": roles}))
+            .post_as(
+                i,
+                ADMIN,
+                "/api/tokens",
+                &json!({"name": name, "roles": roles}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["token"].as_str().unwrap().to_string()

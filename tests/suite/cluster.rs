@@ -28,7 +28,11 @@ fn config(top_level: &str, sections: &str) -> String {
 async fn token_known_everywhere(cluster: &Cluster, token: &str, path: &str) {
     cluster
         .on_every_replica("the new token", Duration::from_secs(5), async |i| {
-            cluster.call(i, Method::GET, path, Some(token), None).await.0 == StatusCode::OK
+            cluster
+                .call(i, Method::GET, path, Some(token), None)
+                .await
+                .0
+                == StatusCode::OK
         })
         .await;
 }
@@ -251,7 +255,10 @@ async fn counting_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
 async fn a_webhook_action_is_delivered_once_not_once_per_replica() {
     let (url, received) = counting_receiver().await;
     let cluster = Cluster::start_with(ClusterSpec {
-        config: config("", &format!("[webhook]\nurl = \"{url}\"\nbackoff_ms = 10\n")),
+        config: config(
+            "",
+            &format!("[webhook]\nurl = \"{url}\"\nbackoff_ms = 10\n"),
+        ),
         ..ClusterSpec::default()
     })
     .await;
