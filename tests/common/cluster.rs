@@ -6,9 +6,9 @@
 //! `postgres`, which `make test` makes sure of: scripts/ensure-postgres.sh),
 //! dropped when the test ends. Each replica is the built binary
 //! (target/debug/regent) on a port of its own, with its own directory for
-//! its SQLite path, key file and compile cache: all they share is the
-//! database, the plugins directory and the config file, as replicas on
-//! separate hosts would.
+//! its `--db` path (unused on PostgreSQL), compile cache and log: all they
+//! share is the database, the plugins directory and the config file, as
+//! replicas on separate hosts would.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -127,8 +127,7 @@ pub struct Replica {
     /// through a [`Proxy`], to cut it off).
     pub database_url: Option<String>,
     /// Its own directory: the SQLite path `--db` names (unused on
-    /// PostgreSQL but for the compile cache's key file beside it), the
-    /// compile cache, and its log.
+    /// PostgreSQL), the compile cache, and its log.
     pub dir: PathBuf,
     child: Option<Child>,
 }
@@ -278,8 +277,8 @@ impl Cluster {
             .env("PORT", replica.port.to_string())
             .env("HOST", "127.0.0.1")
             .env("REGENT_ADMIN_TOKEN", ADMIN)
-            // Its own compile cache under its own key (beside `--db`): a
-            // replica compiles the stored plugin bytes itself.
+            // On PostgreSQL a replica keys its compile cache with a key of
+            // its own, held in memory: it compiles the stored bytes itself.
             .env_remove("REGENT_CACHE_KEY_FILE")
             .env("RUST_LOG", "warn")
             .env_remove("REGENT_DATABASE_URL")

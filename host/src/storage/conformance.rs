@@ -509,6 +509,10 @@ pub(crate) fn a_trip_stays_open_until_resolved_once(factory: &dyn StoreFactory) 
     ));
     assert_eq!(store.breaker_events(10).unwrap(), vec![resolved]);
     assert_eq!(store.events_between(at(0), at(100)).unwrap().len(), 1);
+    // What /metrics counts by rule: the one trip, under its rule.
+    let totals = store.breaker_event_totals().unwrap();
+    assert_eq!(totals.len(), 1, "{totals:?}");
+    assert_eq!((totals[0].0.as_str(), totals[0].3), (rule.name.as_str(), 1));
     audit_count(&*store);
 }
 
