@@ -245,8 +245,10 @@ pub struct ClusterSettings {
     /// A lease on background work lasts this long unless renewed; another
     /// replica takes the work over within it when the holder dies.
     pub lease_ttl_ms: u64,
-    /// Where the other replicas and operators reach this one (`host:port`);
-    /// default: the address it listens on.
+    /// Where the other replicas and operators reach this one (`host:port`;
+    /// also `REGENT_ADVERTISE`, since the file is shared by every replica);
+    /// default: the address it listens on, with the hostname in place of
+    /// an unspecified one (`0.0.0.0`).
     pub advertise: Option<String>,
 }
 
@@ -691,6 +693,8 @@ impl ServeConfig {
         }
         f.cluster.check()?;
         c.cluster = f.cluster.clone();
+        // Per replica, while the file is shared by all of them.
+        c.cluster.advertise = sources.text(None, "REGENT_ADVERTISE", f.cluster.advertise.clone());
         c.command_db_path = sources.path(None, "COMMAND_DB_PATH", f.command_db_path);
         let interval = sources
             .number(
@@ -879,6 +883,19 @@ mod tests {
             serve(ServeFlags::default(), file, &[("GOVERNANCE_DB_PATH", "")]).db_path,
             PathBuf::from("file.db")
         );
+    }
+
+    #[test]
+    fn each_replica_advertises_its_own_address_over_the_shared_file() {
+        let file = Some("[cluster]\nadvertise = \"shared:4007\"\n");
+        let env = [("REGENT_ADVERTISE", "regent-2.internal:4007")];
+        let advertise = |file, env| serve(ServeFlags::default(), file, env).cluster.advertise;
+        assert_eq!(
+            advertise(file, &env[..]).as_deref(),
+            Some("regent-2.internal:4007")
+        );
+        assert_eq!(advertise(file, &[]).as_deref(), Some("shared:4007"));
+        assert_eq!(advertise(None, &[]), None);
     }
 
     #[test]

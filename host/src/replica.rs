@@ -9,12 +9,7 @@ use std::sync::OnceLock;
 pub fn replica_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "regent".into());
+        let host = hostname();
         let mut random = [0u8; 4];
         // Without the OS's randomness the pid still tells processes apart
         // on one host; the id is a label, not a secret.
@@ -23,6 +18,18 @@ pub fn replica_id() -> &'static str {
         }
         format!("{host}-{}-{}", std::process::id(), hex::encode(random))
     })
+}
+
+/// This machine's name, as the kernel has it (else `HOSTNAME`, else
+/// `regent`): part of the replica id, and where it says it serves when it
+/// listens on every address.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "regent".into())
 }
 
 #[cfg(test)]

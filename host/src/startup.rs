@@ -32,14 +32,21 @@ use crate::storage::{ChangeFeed, InitialState};
 use crate::storage::{PostgresOptions, PostgresStore, SqliteStore};
 use crate::tls::{self, TlsListener};
 
-/// The store, and the feed of other replicas' changes when it has one.
-type OpenedStore = (Arc<dyn Store>, Option<Arc<dyn ChangeFeed>>);
+/// The store, and how it follows other replicas' changes when it is
+/// shared by several (PostgreSQL).
+struct OpenedStore {
+    db: Arc<dyn Store>,
+    feed: Option<Arc<dyn ChangeFeed>>,
+}
 
 /// PostgreSQL when a database URL is given (following the other
 /// replicas' changes, which the feed reports), else the SQLite file.
 fn open_store(config: &ServeConfig) -> Result<OpenedStore> {
     let Some(url) = &config.database_url else {
-        return Ok((Arc::new(SqliteStore::open(&config.db_path)?), None));
+        return Ok(OpenedStore {
+            db: Arc::new(SqliteStore::open(&config.db_path)?),
+            feed: None,
+        });
     };
     let cluster = &config.cluster;
     let store = Arc::new(PostgresStore::connect(
@@ -53,9 +60,11 @@ fn open_store(config: &ServeConfig) -> Result<OpenedStore> {
     )?);
     store.follow_changes();
     tracing::info!(database = %crate::storage::redact_url(url), "on PostgreSQL");
-    let db: Arc<dyn Store> = store.clone();
-    let feed: Arc<dyn ChangeFeed> = store;
-    Ok((db, Some(feed)))
+    let feed: Arc<dyn ChangeFeed> = store.clone();
+    Ok(OpenedStore {
+        db: store,
+        feed: Some(feed),
+    })
 }
 
 /// The compile cache on disk. Its key binds the native code in it to the
@@ -86,14 +95,17 @@ fn disk_cache(config: &ServeConfig) -> Result<DiskCache> {
     )?)
 }
 
-/// Where this replica says it serves: `[cluster] advertise`, else the
-/// address it listens on.
+/// Where this replica says it serves: `[cluster] advertise`
+/// (`REGENT_ADVERTISE`), else the address it listens on, named by the
+/// hostname when that address is every address (`0.0.0.0`).
 fn advertised(config: &ServeConfig) -> String {
-    config
-        .cluster
-        .advertise
-        .clone()
-        .unwrap_or_else(|| config.addr.to_string())
+    if let Some(address) = &config.cluster.advertise {
+        return address.clone();
+    }
+    if config.addr.ip().is_unspecified() {
+        return format!("{}:{}", crate::replica::hostname(), config.addr.port());
+    }
+    config.addr.to_string()
 }
 
 /// Builds everything the server needs. Call it inside a tokio runtime:
@@ -108,7 +120,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         },
         ..Default::default()
     })?;
-    let (db, feed) = open_store(config)?;
+    let OpenedStore { db, feed } = open_store(config)?;
     let now = Timestamp::now();
     let initial_whitelist = config
         .initial_phase

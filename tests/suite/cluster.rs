@@ -212,10 +212,18 @@ async fn a_thousand_decisions_over_three_replicas_are_each_logged_once() {
         .collect();
     assert_eq!(listed, replies.keys().copied().collect());
     for i in 0..3 {
-        let (_, metrics) = cluster
+        let (status, metrics) = cluster
             .call(i, Method::GET, "/metrics", Some(ADMIN), None)
             .await;
-        let metrics = metrics.as_str().unwrap();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "replica {i}: {metrics}\n{}",
+            cluster.replicas[i].log()
+        );
+        let metrics = metrics
+            .as_str()
+            .unwrap_or_else(|| panic!("replica {i}: not text: {metrics}"));
         for decision in ["autonomous", "requires_approval"] {
             let line = format!("regent_authorize_decisions_total{{decision=\"{decision}\"}} 500");
             assert!(metrics.contains(&line), "replica {i} lacks {line}");

@@ -65,7 +65,6 @@ pub struct LeaseStatus {
 
 impl From<ReplicasView> for ReplicasReply {
     fn from(v: ReplicasView) -> Self {
-        let held = |expires_at: Timestamp| expires_at.millis() > v.now.millis();
         let replicas = v
             .replicas
             .into_iter()
@@ -73,7 +72,7 @@ impl From<ReplicasView> for ReplicasReply {
                 leases: v
                     .leases
                     .iter()
-                    .filter(|l| l.holder == r.id && held(l.expires_at))
+                    .filter(|l| l.holder == r.id && l.held_at(v.now))
                     .map(|l| l.name.clone())
                     .collect(),
                 lag: (v.newest_version - r.applied_version).max(0),
@@ -96,7 +95,7 @@ impl From<ReplicasView> for ReplicasReply {
                 acquired_at: l.acquired_at,
                 renewed_at: l.renewed_at,
                 expires_at: l.expires_at,
-                held: held(l.expires_at),
+                held: l.held_at(v.now),
             })
             .collect();
         Self {

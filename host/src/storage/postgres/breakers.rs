@@ -336,9 +336,11 @@ impl BreakerRepository for PostgresStore {
         self.read(async |c| {
             let rows = c
                 .query(
-                    r#"SELECT rule_name, body::jsonb ->> 'action', body::jsonb ->> 'alertSeverity', count(*)
-                       FROM breaker_events GROUP BY 1, 2, 3
-                       ORDER BY 1 COLLATE "C", 2 COLLATE "C", 3 COLLATE "C""#,
+                    r#"SELECT rule_name, action, severity, n FROM (
+                           SELECT rule_name, body::jsonb ->> 'action' AS action,
+                                  body::jsonb ->> 'alertSeverity' AS severity, count(*) AS n
+                           FROM breaker_events GROUP BY 1, 2, 3) AS totals
+                       ORDER BY rule_name COLLATE "C", action COLLATE "C", severity COLLATE "C""#,
                     &[],
                 )
                 .await
