@@ -1966,7 +1966,6 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/emergency-stop"),
     ("get", "/api/replicas"),
     ("post", "/api/emergency-stop/resume"),
-    ("get", "/api/replicas"),
     ("post", "/api/workflows"),
     ("get", "/api/workflows"),
     ("get", "/api/workflows/{id}"),
