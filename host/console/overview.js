@@ -1,0 +1,197 @@
+// Overview: the phase and days at it, the whitelist, readiness and its
+// blockers, what holds the program back (breaker events, paused workflows,
+// tripped agents), and how many decisions are being made. Updated live from
+// the control stream, and every 15 s.
+
+import { get } from './api.js';
+import { h, fill, section, time, utc, code, pill, plural, errorBox, pct, num } from './ui.js';
+
+const WINDOW_S = 60;
+
+async function settle(promise) {
+  try {
+    return { ok: true, value: await promise };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+async function readiness() {
+  try {
+    return await get('/api/readiness/latest');
+  } catch (e) {
+    if (e.status === 404) return get('/api/readiness/current');
+    throw e;
+  }
+}
+
+function load() {
+  return Promise.all([
+    settle(get('/api/governance/state')),
+    settle(readiness()),
+    settle(get('/api/circuit-breaker/events/unresolved')),
+    settle(get('/api/workflows?status=paused&limit=100')),
+    settle(get('/api/agents/breakers')),
+    settle(get('/api/decisions?limit=1000')),
+    settle(get('/api/governance/proposals')),
+  ]);
+}
+
+function daysSince(ts) {
+  return Math.max(0, Math.floor((Date.now() - new Date(ts).getTime()) / 86400000));
+}
+
+export async function render(ctx) {
+  const errors = errorBox();
+  const phaseValue = h('div', { class: 'phase-value', role: 'group', 'aria-label': 'Current phase' }, '…');
+  const phaseBody = h('div', { class: 'phase-body' });
+  const whitelistBody = h('div');
+  const readinessBody = h('div');
+  const holdsBody = h('div');
+  const decisionsBody = h('div');
+  const proposalsBody = h('div');
+  const updated = h('p', { class: 'muted small' });
+
+  const node = h('div', { class: 'overview', 'data-ready': 'false' },
+    h('h1', null, 'Overview'),
+    updated,
+    errors,
+    h('div', { class: 'grid' },
+      section('Phase', h('div', { class: 'phase-row' }, phaseValue, phaseBody)),
+      section('Readiness', readinessBody),
+      section('Pending proposals', proposalsBody),
+      section('Decisions', decisionsBody),
+      section('Whitelist', whitelistBody),
+      section('Holding autonomy back', holdsBody)));
+
+  let state = null;
+
+  function showPhase(phase, startedAt, minDays) {
+    phaseValue.textContent = phase;
+    const days = daysSince(startedAt);
+    fill(phaseBody,
+      h('p', { class: 'days' }, h('strong', null, plural(days, 'day')), ` at ${phase}`),
+      h('p', null, 'since ', time(startedAt, { relative: false })),
+      minDays !== undefined && minDays !== null
+        ? h('p', { class: 'muted' }, `Stabilization before the next expansion: at least ${plural(minDays, 'day')} at this phase.`)
+        : null);
+  }
+
+  function show(results) {
+    const [st, rd, unresolved, paused, tripped, decisions, proposals] = results;
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length) errors.show(failed.map((r) => (r.error.describe ? r.error.describe() : String(r.error))).join(' · '));
+    else errors.clear();
+
+    if (st.ok) {
+      state = st.value;
+      showPhase(state.phase, state.phaseStartedAt, state.minStabilizationDays);
+      fill(whitelistBody,
+        state.whitelist.length
+          ? h('ul', { class: 'chips', 'aria-label': 'Whitelisted command types' }, state.whitelist.map((c) => h('li', null, code(c))))
+          : h('p', null, 'Nothing is whitelisted: every command needs a human approval.'),
+        state.pausedCommandTypes.length
+          ? h('p', null, 'Paused by a breaker: ', state.pausedCommandTypes.map((c) => [code(c), ' ']))
+          : h('p', { class: 'muted' }, 'No command type is paused by a breaker.'),
+        h('p', { class: 'muted small' }, 'Last weekly report: ', state.lastReportAt ? time(state.lastReportAt) : 'none yet'));
+    }
+
+    if (rd.ok) {
+      const r = rd.value;
+      const o = r.overall;
+      const kind = o.status === 'ready' ? 'ok' : o.status === 'almost_ready' ? 'warn' : 'bad';
+      fill(readinessBody,
+        h('p', { class: 'score' }, h('strong', null, `${o.score} / ${o.maxScore} points`), ` (${pct(o.percentage)}) `, pill(o.status.replace('_', ' '), kind)),
+        h('p', { class: 'muted small' }, `Assessed at ${utc(r.assessedAt)} for ${r.phase}; ready needs ≥ 95 % and no failed required item.`),
+        o.blockers.length
+          ? [h('h3', null, `Blockers (${o.blockers.length} required item${o.blockers.length === 1 ? '' : 's'} failing)`),
+            h('ul', null, o.blockers.map((b) => h('li', null, b)))]
+          : h('p', null, 'No required item is failing.'),
+        h('p', null, h('a', { href: '#/readiness' }, 'Every item on the Readiness page')));
+    }
+
+    const holds = [];
+    if (unresolved.ok) {
+      const ev = unresolved.value;
+      holds.push(h('h3', null, `Unresolved breaker events: ${ev.length}`));
+      if (ev.length) {
+        holds.push(h('ul', null, ev.map((e) => h('li', null, h('strong', null, e.ruleName), ` (${e.action.replaceAll('_', ' ')}), since `, time(e.triggeredAt), `: ${e.checkError ? `check failed: ${e.checkError}` : e.reason}`))));
+      }
+    }
+    if (paused.ok) {
+      const wf = paused.value;
+      holds.push(h('h3', null, `Paused workflows: ${wf.length}`));
+      if (wf.length) {
+        holds.push(h('ul', null, wf.map((w) => h('li', null, code(w.id), ` (${w.name}, agent ${w.agentId}) paused by ${w.pausedBy || '?'} `, time(w.pausedAt), w.pauseReason ? `: ${w.pauseReason}` : ''))));
+      }
+    }
+    if (tripped.ok) {
+      const ag = tripped.value;
+      holds.push(h('h3', null, `Tripped agents: ${ag.length}`));
+      if (ag.length) {
+        holds.push(h('ul', null, ag.map((a) => h('li', null, code(a.agentId), ` tripped `, time(a.trippedAt), ` by ${a.trippedBy || 'the breaker'}: ${a.reason || '?'} (budget left ${num(a.budgetRemaining)}, failures ${a.failures})`))));
+      }
+    }
+    fill(holdsBody, holds);
+
+    if (decisions.ok) {
+      const now = Date.now();
+      const recent = decisions.value.filter((d) => now - new Date(d.at).getTime() <= WINDOW_S * 1000);
+      const by = { autonomous: 0, requires_approval: 0, denied: 0 };
+      for (const d of recent) by[d.decision] = (by[d.decision] || 0) + 1;
+      const capped = decisions.value.length >= 1000 && recent.length === decisions.value.length;
+      const rateText = `${capped ? '≥ ' : ''}${(recent.length / WINDOW_S).toFixed(2)} decisions/s`;
+      fill(decisionsBody,
+        h('p', { class: 'score' }, h('strong', null, rateText), ` over the last ${WINDOW_S} s (to ${utc(new Date(now).toISOString())})`),
+        h('ul', null,
+          h('li', null, `autonomous: ${by.autonomous}`),
+          h('li', null, `requires approval: ${by.requires_approval}`),
+          h('li', null, `denied: ${by.denied}`)),
+        decisions.value.length
+          ? h('p', { class: 'muted small' }, 'Latest decision: ', time(decisions.value[0].at), ` (${decisions.value[0].commandType} → ${decisions.value[0].decision})`)
+          : h('p', { class: 'muted small' }, 'No authorize call has been logged yet.'));
+    }
+
+    if (proposals.ok) {
+      const ps = proposals.value;
+      fill(proposalsBody, ps.length
+        ? h('ul', null, ps.map((p) => h('li', null,
+          h('a', { href: '#/proposals' }, `#${p.id}: ${p.fromPhase} → ${p.targetPhase}`),
+          `, ${p.approvals.length} of ${p.requiredApprovals.length} approvals, created `, time(p.createdAt))))
+        : h('p', null, 'No proposal is awaiting approval.'));
+    }
+    updated.textContent = `Data as of ${utc(new Date().toISOString())}.`;
+  }
+
+  show(await load());
+  node.dataset.ready = 'true';
+  if (!window.__overviewShown) {
+    window.__overviewShown = true;
+    performance.mark('regent:overview-data-shown');
+  }
+
+  let pending = null;
+  let inFlight = false;
+  const refresh = () => {
+    if (pending) return;
+    pending = setTimeout(async () => {
+      pending = null;
+      if (inFlight || !node.isConnected) return;
+      inFlight = true;
+      try {
+        show(await load());
+      } finally {
+        inFlight = false;
+      }
+    }, 250);
+  };
+  ctx.onControl((control) => {
+    if (control.phase) {
+      showPhase(control.phase, control.phaseStartedAt || (state && state.phaseStartedAt),
+        control.phase === (state && state.phase) ? state.minStabilizationDays : null);
+    }
+    refresh();
+  });
+  const timer = setInterval(refresh, 15000);
+  return { node, cleanup: () => { clearInterval(timer); if (pending) clearTimeout(pending); } };
+}
