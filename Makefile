@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test lint plugins python-plugins schemathesis fuzz bench load-test load-governance load-control load-auth load-swap load-retention load-cluster clean
+.PHONY: run test browser-test lint plugins python-plugins schemathesis fuzz bench load-test load-governance load-control load-auth load-swap load-retention load-cluster clean
 
 ## Run the server with the built-in plugins on an embedded SQLite file.
 run: plugins
@@ -10,8 +10,9 @@ run: plugins
 
 ## Run every test: native unit tests, the plugins' fixtures through Wasm,
 ## hostile plugins, Python plugins, the CLI and the HTTP API, a bounded
-## fuzz run of each fuzz target, and schemathesis as every role (10
-## examples per operation).
+## fuzz run of each fuzz target, the console in a real browser
+## (scripts/browser-tests.sh), and schemathesis as every role (10 examples
+## per operation).
 ##
 ## Formatting and clippy come first (`make lint`). The plugins and the
 ## `regent` binary are built once, by `make plugins`, before cargo test:
@@ -20,7 +21,14 @@ run: plugins
 test: lint plugins python-plugins
 	@bash scripts/check-monitoring.sh
 	cargo test --workspace --quiet
+	bash scripts/browser-tests.sh
 	SCHEMATHESIS_EXAMPLES=10 bash scripts/schemathesis.sh
+
+## The console's end-to-end tests in Debian's Chromium (playwright-core,
+## node --test), each against a real `regent serve` on a scratch database
+## (also run by `make test`; installs chromium, nodejs and npm if missing).
+browser-test: plugins
+	bash scripts/browser-tests.sh
 
 ## `cargo fmt --check` and clippy with warnings denied, on every crate and target.
 lint:
