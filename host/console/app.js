@@ -191,10 +191,20 @@ function renderLive() {
     'The live connection to the server is down; the browser is reconnecting';
 }
 
-function renderControlBar() {
+let barKey = null;
+
+function renderControlBar({ force = false } = {}) {
   if (!ctx.session) return;
   controlBar.hidden = false;
   const stop = ctx.control && ctx.control.emergencyStop;
+  // Re-drawn only when what it shows changes, so a button keeps its focus
+  // while other parts of the control state move.
+  const key = JSON.stringify([ctx.session.principal, stop, ctx.control && ctx.control.fault]);
+  if (!force && key === barKey && controlBar.childElementCount) {
+    renderLive();
+    return;
+  }
+  barKey = key;
   const live = h('span', { id: 'live', class: 'live' });
   const box = errorBox();
   if (stop && stop.active) {
@@ -246,6 +256,9 @@ async function applyStop(path, reason) {
     emergencyStop: { active: reply.active, by: reply.by, at: reply.since, reason: reply.reason },
   });
   renderControlBar();
+  // Focus the control that replaced the one pressed (Resume, or Emergency stop).
+  const next = controlBar.querySelector('button');
+  if (next) next.focus();
   for (const fn of ctx.listeners) fn(ctx.control);
 }
 

@@ -158,8 +158,7 @@ function uploadForm(ctx) {
         showOutcome(result, outcome);
         result.hidden = false;
         confirm.hidden = false;
-        confirm.textContent = 'Upload and activate';
-        confirm.setAttribute('aria-label', `Upload and activate ${plugin} ${outcome.version.version}`);
+        confirm.textContent = `Upload and activate`;
         confirm.dataset.plugin = plugin;
       } catch (err) {
         if (err.code === 'gate_failed' && err.details) {

@@ -104,7 +104,7 @@ function attestForm(ctx, reads) {
 function attestationList(ctx, attestations) {
   const box = errorBox();
   const mayRevoke = (a) => ctx.can('operator') || a.attestedBy === ctx.session.principal;
-  return [box, table('Attestations', ['Key', 'By', 'Role', 'Attested', 'Expires', 'Counted by', 'Evidence', ''],
+  return [box, table('Attestations given', ['Key', 'By', 'Role', 'Attested', 'Expires', 'Counted by', 'Evidence', ''],
     attestations.map((a) => {
       let revoke = null;
       if (mayRevoke(a)) {

@@ -40,7 +40,7 @@ describe('proposals and approvals', () => {
     await form.getByLabel('Expires (end of day, UTC)').fill(expiry);
     await form.getByRole('button', { name: 'Attest' }).click();
     // The page re-renders with the attestation listed, counted by its item.
-    const row = page.getByRole('region', { name: 'Attestations' }).getByRole('row').filter({ hasText: 'stakeholder_signoff' });
+    const row = page.getByRole('region', { name: 'Attestations given', exact: true }).getByRole('row').filter({ hasText: 'stakeholder_signoff' });
     await row.waitFor();
     assert.match(await row.innerText(), /eve \(exec sponsor\)/);
     assert.match(await row.innerText(), new RegExp(expiry));
@@ -78,7 +78,7 @@ describe('proposals and approvals', () => {
     assert.equal(await page.getByRole('button', { name: /Run the weekly cycle/ }).count(), 0);
 
     await openPage(page, 'Plugins');
-    await page.getByRole('region', { name: 'Active plugins' }).waitFor();
+    await page.getByRole('region', { name: 'Active plugins', exact: true }).waitFor();
     assert.equal(await page.getByRole('button', { name: /Activate/ }).count(), 0);
     assert.equal(await page.getByRole('button', { name: /Roll back/ }).count(), 0);
     assert.equal(await page.getByRole('button', { name: 'Dry run' }).count(), 0);
@@ -159,7 +159,7 @@ describe('proposals and approvals', () => {
     const opsProposal = ops.page.getByRole('article', { name: new RegExp(`Proposal #${proposalId}`) });
     await opsProposal.getByText(/approved by tess \(tech lead\)/).waitFor();
     await opsProposal.getByRole('button', { name: 'Approve as ops_lead' }).click();
-    await opsProposal.getByText('approved', { exact: true }).first().waitFor();
+    await opsProposal.getByText(/approved by omar \(ops lead\)/).waitFor();
 
     state = await server.must('GET', '/api/governance/state');
     assert.equal(state.phase, 'L4');

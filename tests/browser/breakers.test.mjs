@@ -35,7 +35,7 @@ describe('breaker rules', () => {
     const { context, page } = await newPage(browser);
     await signIn(page, server, operator);
     await openPage(page, 'Breakers');
-    const form = page.getByRole('form', { name: 'High Error Rate' });
+    const form = page.getByRole('form', { name: 'High Error Rate', exact: true });
     await form.getByRole('textbox', { name: 'Condition' }).fill(bad);
     await form.getByRole('textbox', { name: 'Window' }).fill('10m');
     await form.getByRole('button', { name: 'Save rule' }).click();
@@ -47,7 +47,7 @@ describe('breaker rules', () => {
     // Nothing saved: neither the condition nor the window sent with it.
     assert.deepEqual(await rule('High Error Rate'), original);
     // The other rules' forms show no error.
-    assert.equal(await page.getByRole('form', { name: 'Critical Incident' }).getByRole('alert').filter({ hasText: /./ }).count(), 0);
+    assert.equal(await page.getByRole('form', { name: 'Critical Incident', exact: true }).getByRole('alert').filter({ hasText: /./ }).count(), 0);
 
     // Corrected, it is saved, and the alert goes.
     await form.getByRole('textbox', { name: 'Condition' }).fill('errorRate > 0.07');

@@ -76,7 +76,7 @@ describe('plugin versions', () => {
     await form.getByRole('button', { name: /Upload and activate/ }).click();
     await page.getByText(/swap-item 2\.0\.0 is active \(was 1\.0\.0\)/).waitFor();
     assert.equal(await active(), '2.0.0');
-    const row = page.getByRole('region', { name: 'Active plugins' }).getByRole('row').filter({ hasText: 'swap-item' });
+    const row = page.getByRole('region', { name: 'Active plugins', exact: true }).getByRole('row').filter({ hasText: 'swap-item' });
     assert.match(await row.innerText(), /2\.0\.0/);
     const readiness = await server.must('GET', '/api/readiness/current');
     const item = readiness.items.find((i) => i.id === 'swap-item');
@@ -85,7 +85,7 @@ describe('plugin versions', () => {
     await row.getByRole('button', { name: 'Roll back swap-item' }).click();
     await page.getByText(/swap-item rolled back to 1\.0\.0 \(was 2\.0\.0\)/).waitFor();
     assert.equal(await active(), '1.0.0');
-    assert.match(await page.getByRole('region', { name: 'Active plugins' }).getByRole('row').filter({ hasText: 'swap-item' }).innerText(), /1\.0\.0/);
+    assert.match(await page.getByRole('region', { name: 'Active plugins', exact: true }).getByRole('row').filter({ hasText: 'swap-item' }).innerText(), /1\.0\.0/);
 
     // And forward again from the version history.
     const history = page.locator('details.history').filter({ hasText: 'swap-item:' });
