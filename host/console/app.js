@@ -278,31 +278,46 @@ const loaders = {
 
 let routeSeq = 0;
 let cleanup = null;
+let shown = null;
 
 async function route() {
   if (!ctx.session) return;
   const name = (location.hash.match(/^#\/([a-z]+)/) || [])[1] || 'overview';
   const page = PAGES.find(([id]) => id === name) || PAGES[0];
   const seq = ++routeSeq;
-  fill(nav, h('ul', null, PAGES.map(([id, label]) => h('li', null,
-    h('a', { href: `#/${id}`, 'aria-current': id === page[0] ? 'page' : null }, label)))));
-  document.title = `${page[1]} · Regent console`;
-  if (cleanup) cleanup();
-  cleanup = null;
-  ctx.listeners.clear();
+  // A refresh of the page shown keeps it (and the scroll position) until
+  // the new one is ready; another page starts from a loading line.
+  const refreshing = shown === page[0] && main.querySelector('.page');
+  shown = page[0];
+  if (!refreshing) {
+    fill(nav, h('ul', null, PAGES.map(([id, label]) => h('li', null,
+      h('a', { href: `#/${id}`, 'aria-current': id === page[0] ? 'page' : null }, label)))));
+    document.title = `${page[1]} · Regent console`;
+  }
   const box = errorBox();
   const content = h('div', { class: 'page', 'aria-busy': 'true' }, h('p', { class: 'loading' }, `Loading ${page[1]}…`));
-  const previous = main.querySelector('h1');
-  const keepFocus = previous && document.activeElement && main.contains(document.activeElement);
-  fill(main, box, content);
+  if (!refreshing) fill(main, box, content);
+  const scroll = window.scrollY;
   try {
     const mod = await loaders[page[0]]();
-    const view = await mod.render(ctx);
+    const previousListeners = new Set(ctx.listeners);
+    ctx.listeners.clear();
+    let view;
+    try {
+      view = await mod.render(ctx);
+    } catch (e) {
+      for (const fn of previousListeners) ctx.listeners.add(fn);
+      throw e;
+    }
     if (seq !== routeSeq) return;
+    if (cleanup) cleanup();
     cleanup = view.cleanup || null;
     content.removeAttribute('aria-busy');
     fill(content, view.node || view);
-    if (!keepFocus && navigatedByUser) {
+    if (refreshing) {
+      fill(main, box, content);
+      window.scrollTo(0, scroll);
+    } else if (navigatedByUser) {
       const heading = main.querySelector('h1');
       if (heading) {
         heading.setAttribute('tabindex', '-1');
@@ -311,9 +326,14 @@ async function route() {
     }
   } catch (e) {
     if (seq !== routeSeq) return;
-    content.removeAttribute('aria-busy');
-    fill(content, h('h1', null, page[1]));
-    box.show(e);
+    if (refreshing) {
+      const existing = main.querySelector(':scope > [role="alert"]');
+      if (existing && existing.show) existing.show(e);
+    } else {
+      content.removeAttribute('aria-busy');
+      fill(content, h('h1', null, page[1]));
+      box.show(e);
+    }
   }
   navigatedByUser = false;
 }
