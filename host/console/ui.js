@@ -198,12 +198,12 @@ export function facts(pairs) {
  * when cancelled. `confirmLabel` names the confirming button.
  */
 export function askReason({ title, text, confirmLabel, danger = false, onConfirm }) {
-  const reason = h('textarea', { rows: '3', required: true, maxlength: '1000' });
+  const reason = h('textarea', { rows: '3', 'aria-required': 'true', maxlength: '1000' });
   const box = errorBox();
   const confirm = h('button', { type: 'submit', class: danger ? 'danger' : 'primary' }, confirmLabel);
   const cancel = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
   const titleId = uid('d');
-  const form = h('form', { method: 'dialog', class: 'dialog-form' },
+  const form = h('form', { method: 'dialog', class: 'dialog-form', novalidate: true },
     h('h2', { id: titleId }, title),
     text ? h('p', null, text) : null,
     field('Reason', reason, 'Kept in the audit log with your name.'),

@@ -102,6 +102,7 @@ describe('proposals and approvals', () => {
     });
     const forged = await formPost;
     assert.equal(forged.status(), 403, 'a form post without the CSRF token is refused');
+    await page.waitForURL(/\/api\/emergency-stop$/);
     await page.goto(`${server.base}/console/#/overview`);
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
 

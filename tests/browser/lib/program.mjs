@@ -50,6 +50,6 @@ export async function makeReady(server, t, { skip = [] } = {}) {
       await server.must('POST', '/api/attestations', { key }, t[who], 201);
     }
   }
-  const scrape = await fetch(`${server.base}/metrics`, { headers: { authorization: `Bearer ${t.scraper}` } });
-  if (!scrape.ok) throw new Error(`scrape answered ${scrape.status}`);
+  const scrape = await server.api('GET', '/metrics', undefined, t.scraper);
+  if (scrape.status !== 200) throw new Error(`scrape answered ${scrape.status}`);
 }
