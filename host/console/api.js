@@ -33,7 +33,13 @@ export class ApiError extends Error {
   /** The text shown to the person: what failed, how, and the server's words. */
   describe() {
     const code = this.code ? `${this.code}, ` : '';
-    return `${this.method} ${this.path} failed (${code}HTTP ${this.status}): ${this.message}`;
+    let where = this.path;
+    try {
+      where = decodeURI(this.path);
+    } catch {
+      /* keep it as sent */
+    }
+    return `${this.method} ${where} failed (${code}HTTP ${this.status}): ${this.message}`;
   }
 }
 
@@ -79,6 +85,24 @@ export async function api(method, path, body) {
 }
 
 export const get = (path) => api('GET', path);
+
+/** GET `path`: the reply's exact text beside its parsed value (for hashing what the server sent). */
+export async function getRaw(path) {
+  const response = await fetch(path, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
+  const text = await response.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = text;
+  }
+  if (!response.ok) {
+    const err = new ApiError(response.status, parsed, 'GET', path);
+    if (response.status === 401) onUnauthorized(err);
+    throw err;
+  }
+  return { value: parsed, text };
+}
 export const post = (path, body) => api('POST', path, body === undefined ? {} : body);
 export const patch = (path, body) => api('PATCH', path, body);
 export const put = (path, body) => api('PUT', path, body);

@@ -1,7 +1,7 @@
 // Audit: the hash-chained log, filterable by actor and action, and the
 // result of verifying the chain. Admin only (the server refuses others).
 
-import { get } from './api.js';
+import { getRaw } from './api.js';
 import { sha256Hex } from './sha256.js';
 import { h, fill, section, time, code, pill, field, table, uid } from './ui.js';
 
@@ -13,11 +13,11 @@ const GENESIS = '0'.repeat(64);
  * before and after (JSON text, or NUL when absent), each prefixed by its
  * UTF-8 length as a little-endian u64.
  */
-function entryHash(e) {
+function entryHash(e, raw) {
   const enc = new TextEncoder();
   const fields = [e.prevHash, String(e.id), String(Date.parse(e.at)), e.actor, e.action, e.target,
-    e.before === null || e.before === undefined ? '\u0000' : JSON.stringify(e.before),
-    e.after === null || e.after === undefined ? '\u0000' : JSON.stringify(e.after)].map((f) => enc.encode(f));
+    raw.before === undefined || raw.before === 'null' ? '\u0000' : raw.before,
+    raw.after === undefined || raw.after === 'null' ? '\u0000' : raw.after].map((f) => enc.encode(f));
   const total = fields.reduce((n, f) => n + 8 + f.length, 0);
   const buf = new Uint8Array(total);
   const view = new DataView(buf.buffer);
@@ -31,8 +31,66 @@ function entryHash(e) {
   return sha256Hex(buf);
 }
 
+/**
+ * The exact text of each entry's `before` and `after` in the reply, which
+ * is compact JSON written by the same serializer as the stored text: a
+ * value parsed and written again by JavaScript could differ (4.0 is "4").
+ */
+export function rawFields(text) {
+  const out = [];
+  let i = 0;
+  const ws = () => { while (/\s/.test(text[i])) i++; };
+  const skipString = () => {
+    i++;
+    while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+    i++;
+  };
+  const skipValue = () => {
+    ws();
+    const start = i;
+    if (text[i] === '"') skipString();
+    else if (text[i] === '{' || text[i] === '[') {
+      let depth = 0;
+      do {
+        if (text[i] === '"') { skipString(); continue; }
+        if (text[i] === '{' || text[i] === '[') depth++;
+        else if (text[i] === '}' || text[i] === ']') depth--;
+        i++;
+      } while (depth > 0);
+    } else {
+      while (i < text.length && !/[,}\]\s]/.test(text[i])) i++;
+    }
+    return text.slice(start, i);
+  };
+  ws();
+  if (text[i] !== '[') return out;
+  i++;
+  for (;;) {
+    ws();
+    if (text[i] === ']') break;
+    if (text[i] === ',') { i++; continue; }
+    // One entry: an object.
+    const fields = {};
+    i++;
+    for (;;) {
+      ws();
+      if (text[i] === '}') { i++; break; }
+      if (text[i] === ',') { i++; continue; }
+      const keyStart = i;
+      skipString();
+      const key = JSON.parse(text.slice(keyStart, i));
+      ws();
+      i++; // the colon
+      fields[key] = skipValue();
+    }
+    out.push({ id: Number(fields.id), before: fields.before, after: fields.after });
+  }
+  return out;
+}
+
 /** Checks the entries read (newest first) link to each other and match their hashes. */
-export function verifyChain(entries) {
+export function verifyChain(entries, text) {
+  const raw = new Map(rawFields(text).map((r) => [r.id, r]));
   const asc = [...entries].sort((a, b) => a.id - b.id);
   const problems = [];
   for (let i = 0; i < asc.length; i++) {
@@ -43,7 +101,7 @@ export function verifyChain(entries) {
       if (e.id !== prev.id + 1) problems.push(`entries ${prev.id + 1}..${e.id - 1} are missing`);
       else if (e.prevHash !== prev.hash) problems.push(`entry ${e.id} does not link to the entry before it`);
     }
-    if (entryHash(e) !== e.hash) problems.push(`entry ${e.id} was edited: its contents do not match its hash`);
+    if (entryHash(e, raw.get(e.id) || {}) !== e.hash) problems.push(`entry ${e.id} was edited: its contents do not match its hash`);
   }
   return {
     count: asc.length,
@@ -62,8 +120,8 @@ export async function render(ctx) {
     return h('div', null, h('h1', null, 'Audit'),
       h('p', null, 'The audit log is read by admins only; your roles do not include admin. Every change you make is recorded in it with your name.'));
   }
-  const entries = await get(`/api/audit?limit=${LIMIT}`);
-  const verification = verifyChain(entries);
+  const { value: entries, text } = await getRaw(`/api/audit?limit=${LIMIT}`);
+  const verification = verifyChain(entries, text);
   const actors = [...new Set(entries.map((e) => e.actor))].sort();
   const actions = [...new Set(entries.map((e) => e.action))].sort();
   const actorListId = uid('actors');

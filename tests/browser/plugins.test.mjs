@@ -93,6 +93,16 @@ describe('plugin versions', () => {
     await history.getByRole('button', { name: 'Activate swap-item 2.0.0' }).click();
     await page.getByText(/swap-item 2\.0\.0 is active \(was 1\.0\.0\)/).waitFor();
     assert.equal(await active(), '2.0.0');
+
+    // Each swap is in the audit log, whose chain the page verifies.
+    await openPage(page, 'Audit');
+    await page.getByText(/✓ intact/).waitFor();
+    await page.getByRole('combobox', { name: 'Action' }).selectOption('plugin.activate');
+    const rows = page.getByRole('region', { name: 'Audit log entries', exact: true }).locator('tbody tr');
+    const texts = await rows.allInnerTexts();
+    assert.ok(texts.length >= 3, texts.join('\n'));
+    for (const t of texts) assert.match(t, /plugin\.activate/);
+    assert.ok(texts.some((t) => /plugin\/swap-item|swap-item/.test(t)), texts.join('\n'));
     assertNoPageProblems(page, assert);
     await context.close();
   });

@@ -1,7 +1,7 @@
 // Screenshots of every console page for docs/console.md, at 1280×800 and
 // the overview at a phone's width (390×844), against a real server given a
 // plausible week: a pending proposal with one approval, agents, workflows,
-// decisions, a breaker event, two versions of a plugin.
+// decisions, a breaker event, a plugin's dry run.
 //
 //   node tests/browser/screenshots.mjs      (writes docs/console/*.png)
 
@@ -27,9 +27,9 @@ try {
   const id = report.decision.proposalId;
   await must('POST', `/api/governance/proposals/${id}/approve`, { role: 'tech_lead', comment: 'clean week, rollback plan reviewed' }, t.tech);
 
-  // Plugin history: swap-item 1.0.0 active, 2.0.0 stored.
+  // swap-item 1.0.0 active (2.0.0 is dry-run from the Plugins page below).
   const fixtures = fixturesDir();
-  for (const [dir, activate] of [[fixtures, true], [path.join(fixtures, 'v2'), false]]) {
+  for (const [dir, activate] of [[fixtures, true]]) {
     const form = new FormData();
     form.append('wasm', new Blob([fs.readFileSync(path.join(dir, 'swap-item.wasm'))]), 'swap-item.wasm');
     form.append('manifest', fs.readFileSync(path.join(dir, 'swap-item.toml'), 'utf8'));
