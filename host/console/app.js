@@ -56,6 +56,7 @@ const ctx = {
 
 function showSignIn(message) {
   ctx.session = null;
+  ctx.control = null;
   setCsrfToken(null);
   closeStream();
   top.hidden = true;
@@ -91,18 +92,16 @@ async function startSession(session) {
   setCsrfToken(session.csrfToken);
   top.hidden = false;
   renderWho();
-  try {
-    const stop = await get('/api/emergency-stop');
-    ctx.control = { emergencyStop: { active: stop.active, by: stop.by, at: stop.since, reason: stop.reason } };
-  } catch {
-    ctx.control = ctx.control || null;
-  }
-  renderControlBar();
+  // The stop's state now (the stream follows), beside the first page.
+  const stopLoaded = get('/api/emergency-stop').then((stop) => {
+    if (!ctx.control) ctx.control = { emergencyStop: { active: stop.active, by: stop.by, at: stop.since, reason: stop.reason } };
+    renderControlBar();
+  }, () => renderControlBar());
   openStream();
   if (!location.hash || location.hash === '#' || location.hash === '#/') {
     history.replaceState(null, '', '#/overview');
   }
-  await route();
+  await Promise.all([route(), stopLoaded]);
 }
 
 function renderWho() {

@@ -7,6 +7,8 @@ import { get } from './api.js';
 import { h, fill, section, time, utc, code, pill, plural, errorBox, pct, num } from './ui.js';
 
 const WINDOW_S = 60;
+/** Decisions read: at a high rate, the rate is taken over the span they cover. */
+const DECISIONS = 200;
 
 async function settle(promise) {
   try {
@@ -32,7 +34,7 @@ function load() {
     settle(get('/api/circuit-breaker/events/unresolved')),
     settle(get('/api/workflows?status=paused&limit=100')),
     settle(get('/api/agents/breakers')),
-    settle(get('/api/decisions?limit=1000')),
+    settle(get(`/api/decisions?limit=${DECISIONS}`)),
     settle(get('/api/governance/proposals')),
   ]);
 }
@@ -136,19 +138,25 @@ export async function render(ctx) {
 
     if (decisions.ok) {
       const now = Date.now();
-      const recent = decisions.value.filter((d) => now - new Date(d.at).getTime() <= WINDOW_S * 1000);
+      const list = decisions.value;
+      let recent = list.filter((d) => now - new Date(d.at).getTime() <= WINDOW_S * 1000);
+      let span = WINDOW_S;
+      if (list.length === DECISIONS && recent.length === list.length) {
+        // Busy: the newest decisions cover less than the window.
+        span = Math.max(0.001, (now - new Date(list[list.length - 1].at).getTime()) / 1000);
+        recent = list;
+      }
       const by = { autonomous: 0, requires_approval: 0, denied: 0 };
       for (const d of recent) by[d.decision] = (by[d.decision] || 0) + 1;
-      const capped = decisions.value.length >= 1000 && recent.length === decisions.value.length;
-      const rateText = `${capped ? '≥ ' : ''}${(recent.length / WINDOW_S).toFixed(2)} decisions/s`;
+      const spanText = span === WINDOW_S ? `${WINDOW_S} s` : `${span.toFixed(1)} s (the newest ${DECISIONS})`;
       fill(decisionsBody,
-        h('p', { class: 'score' }, h('strong', null, rateText), ` over the last ${WINDOW_S} s (to ${utc(new Date(now).toISOString())})`),
+        h('p', { class: 'score' }, h('strong', null, `${(recent.length / span).toFixed(2)} decisions/s`), ` over the last ${spanText}, to ${utc(new Date(now).toISOString())}`),
         h('ul', null,
           h('li', null, `autonomous: ${by.autonomous}`),
           h('li', null, `requires approval: ${by.requires_approval}`),
           h('li', null, `denied: ${by.denied}`)),
-        decisions.value.length
-          ? h('p', { class: 'muted small' }, 'Latest decision: ', time(decisions.value[0].at), ` (${decisions.value[0].commandType} → ${decisions.value[0].decision})`)
+        list.length
+          ? h('p', { class: 'muted small' }, 'Latest decision: ', time(list[0].at), ` (${list[0].commandType} → ${list[0].decision})`)
           : h('p', { class: 'muted small' }, 'No authorize call has been logged yet.'));
     }
 
