@@ -99,7 +99,7 @@ function eventCard(ctx, e, operator) {
     e.pausedCommandTypes && e.pausedCommandTypes.length ? h('p', null, 'Paused until resolved: ', e.pausedCommandTypes.map((c) => [code(c), ' '])) : null,
   ];
   if (operator) {
-    const note = h('input', { type: 'text', required: true, maxlength: '1000' });
+    const note = h('input', { type: 'text', 'aria-required': 'true', maxlength: '1000' });
     const box = errorBox();
     const button = h('button', { type: 'submit', class: 'primary' }, 'Resolve');
     const form = h('form', { 'aria-label': `Resolve event ${e.id} (${e.ruleName})` },
