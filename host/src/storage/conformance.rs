@@ -24,6 +24,7 @@ use crate::domain::{Phase, PluginKind, Severity, Timestamp};
 use crate::storage::prelude::*;
 use crate::storage::{
     AttestationRecord, Escalation, EvaluationRecord, InitialState, NewDecision, StorageError,
+    StoredSignature,
 };
 
 /// Makes the store one test runs against.
@@ -70,6 +71,7 @@ macro_rules! conformance_suite {
             assignments_round_trip,
             plugin_versions_activate_roll_back_and_stay_immutable,
             evaluations_and_shadow_inputs_keep_the_newest,
+            a_signature_stays_with_its_version_and_deleted_versions_still_count_as_served,
             retention_prunes_old_rows_and_never_the_audit_log,
             the_store_reports_itself_writable,
             replicas_starting_together_ensure_the_admin_token_once,
@@ -1067,7 +1069,7 @@ pub(crate) fn plugin_versions_activate_roll_back_and_stay_immutable(factory: &dy
             None,
             "plugin.upload"
         ),
-        Err(StorageError::Conflict(_))
+        Err(StorageError::Conflict(m)) if m.contains("immutable")
     ));
     assert_eq!(
         store.plugin_kind("item").unwrap().as_deref(),
@@ -1108,10 +1110,15 @@ pub(crate) fn plugin_versions_activate_roll_back_and_stay_immutable(factory: &dy
         store.rollback_target("item").unwrap().as_deref(),
         Some("1.0.0")
     );
-    assert_eq!(store.stored_plugin("item", "1.1.0").unwrap().bytes, b"two");
+    let stored = store.stored_plugin("item", "1.1.0").unwrap();
+    assert_eq!(
+        (stored.manifest.as_str(), stored.bytes.as_slice()),
+        ("m2", &b"two"[..])
+    );
+    assert_eq!(stored.version.activated_at, Some(now));
     assert!(matches!(
         store.delete_plugin_version("item", "1.1.0", "a", now),
-        Err(StorageError::Conflict(_))
+        Err(StorageError::Conflict(m)) if m.contains("is active")
     ));
     store
         .delete_plugin_version("item", "1.0.0", "a", now)
@@ -1154,6 +1161,98 @@ pub(crate) fn evaluations_and_shadow_inputs_keep_the_newest(factory: &dyn StoreF
             .collect::<Vec<_>>(),
         [Some(4), Some(3), Some(2)]
     );
+}
+
+pub(crate) fn a_signature_stays_with_its_version_and_deleted_versions_still_count_as_served(
+    factory: &dyn StoreFactory,
+) {
+    let store = initialized(factory);
+    let signature = StoredSignature {
+        json: "{\"format\":\"x\"}".into(),
+        public_key: "key-a".into(),
+    };
+    let mut signed = plugin_version("1.0.0", "aa");
+    signed.signer = Some("alice".into());
+    store
+        .store_plugin_version(&signed, "m1", b"one", Some(&signature), "plugin.upload")
+        .unwrap();
+    store
+        .store_plugin_version(
+            &plugin_version("2.0.0", "bb"),
+            "m2",
+            b"two",
+            None,
+            "plugin.upload",
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .stored_plugin("item", "1.0.0")
+            .unwrap()
+            .signature
+            .as_deref(),
+        Some(signature.json.as_str())
+    );
+    assert_eq!(
+        store.stored_plugin("item", "2.0.0").unwrap().signature,
+        None
+    );
+
+    let again = StoredSignature {
+        json: "{\"format\":\"y\"}".into(),
+        public_key: "key-b".into(),
+    };
+    store
+        .set_plugin_signature("item", "2.0.0", "bob", &again, "admin", at(3))
+        .unwrap();
+    let stored = store.stored_plugin("item", "2.0.0").unwrap();
+    assert_eq!(stored.signature.as_deref(), Some(again.json.as_str()));
+    assert_eq!(stored.version.signer.as_deref(), Some("bob"));
+    assert!(matches!(
+        store.set_plugin_signature("item", "9.0.0", "bob", &again, "admin", at(3)),
+        Err(StorageError::NotFound(_))
+    ));
+
+    let now = at(4);
+    store
+        .activate_plugin_version(
+            "item",
+            "2.0.0",
+            ActivationKind::Upload,
+            false,
+            None,
+            "a",
+            now,
+        )
+        .unwrap();
+    store
+        .activate_plugin_version(
+            "item",
+            "1.0.0",
+            ActivationKind::Activate,
+            true,
+            Some("2.0.0"),
+            "a",
+            now,
+        )
+        .unwrap();
+    store
+        .delete_plugin_version("item", "2.0.0", "a", now)
+        .unwrap();
+    assert_eq!(
+        store.versions_ever_active("item").unwrap(),
+        ["2.0.0", "1.0.0"]
+    );
+    assert!(store.versions_ever_active("other").unwrap().is_empty());
+    let actions: Vec<String> = store
+        .audit_entries(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(actions.contains(&"plugin.downgrade".to_string()));
+    assert!(actions.contains(&"plugin.signature_added".to_string()));
+    audit_count(&*store);
 }
 
 // ---- retention and health ---------------------------------------------
