@@ -250,6 +250,10 @@ pub struct ClusterSettings {
     /// default: the address it listens on, with the hostname in place of
     /// an unspecified one (`0.0.0.0`).
     pub advertise: Option<String>,
+    /// With `sslmode=require` in the database URL: the only roots trusted
+    /// for PostgreSQL's certificate (a private CA's PEM file); without it,
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ClusterSettings {
@@ -263,6 +267,7 @@ impl Default for ClusterSettings {
             stop_confirm_ms: 1_000,
             lease_ttl_ms: 10_000,
             advertise: None,
+            ca_file: None,
         }
     }
 }

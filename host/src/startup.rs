@@ -55,11 +55,15 @@ fn open_store(config: &ServeConfig) -> Result<OpenedStore> {
             pool_size: cluster.pool_size,
             stale_after: Duration::from_millis(cluster.stale_after_ms),
             poll_every: Duration::from_millis(cluster.poll_ms),
+            ca_file: cluster.ca_file.clone(),
             ..PostgresOptions::default()
         },
     )?);
+    if cluster.ca_file.is_some() && !store.uses_tls() {
+        tracing::warn!("[cluster] ca_file is set but the database URL does not say `sslmode=require`: connections to PostgreSQL are plain TCP");
+    }
     store.follow_changes();
-    tracing::info!(database = %crate::storage::redact_url(url), "on PostgreSQL");
+    tracing::info!(database = %crate::storage::redact_url(url), tls = store.uses_tls(), "on PostgreSQL");
     let feed: Arc<dyn ChangeFeed> = store.clone();
     Ok(OpenedStore {
         db: store,
