@@ -31,4 +31,14 @@ pub struct AppState {
     /// The background work this replica runs under leases; stopped, and
     /// the leases given up, at a graceful shutdown.
     pub leases: Arc<crate::service::leases::LeaseRunner>,
+    /// How the console's session cookie is set.
+    pub session_cookie: SessionCookie,
+}
+
+/// The console's session cookie: how long it lasts, and whether it may
+/// travel only over HTTPS (`[tls]` configured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCookie {
+    pub max_age_s: i64,
+    pub secure: bool,
 }
