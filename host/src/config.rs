@@ -935,6 +935,20 @@ mod tests {
     }
 
     #[test]
+    fn the_console_session_lifetime_is_read_and_bounded() {
+        assert_eq!(load(None, &[]).unwrap().console.session_ttl_ms(), 480 * 60_000);
+        let c = load(Some("[console]\nsession_ttl_minutes = 15\n"), &[]).unwrap();
+        assert_eq!(c.console.session_ttl_ms(), 15 * 60_000);
+        for bad in ["0", "10081"] {
+            let file = format!("[console]\nsession_ttl_minutes = {bad}\n");
+            let err = format!("{:#}", load(Some(&file), &[]).unwrap_err());
+            assert!(err.contains("session_ttl_minutes"), "{bad}: {err}");
+        }
+        let err = format!("{:#}", load(Some("[console]\nttl = 1\n"), &[]).unwrap_err());
+        assert!(err.contains("ttl"), "{err}");
+    }
+
+    #[test]
     fn each_replica_advertises_its_own_address_over_the_shared_file() {
         let file = Some("[cluster]\nadvertise = \"shared:4007\"\n");
         let env = [("REGENT_ADVERTISE", "regent-2.internal:4007")];

@@ -331,7 +331,8 @@ async fn sign_in_sets_a_strict_cookie_only_for_a_person_with_a_valid_token() {
     assert_eq!(cookie, None);
     // The console's own page may.
     let own = app.base.clone();
-    let (status, _, body) = post_session(&app, &json!({"token": ops}).to_string(), Some(&own)).await;
+    let (status, _, body) =
+        post_session(&app, &json!({"token": ops}).to_string(), Some(own.as_str())).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
     let (status, set_cookie, body) =

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -96,7 +96,7 @@ fn session_cookie(value: &str, max_age_s: i64, config: SessionCookie) -> Result<
 /// Refuses a sign-in posted by a page of another site (`Origin` not this
 /// server): it would sign the browser in as someone the attacker chose.
 /// Clients other than browsers send no `Origin`.
-fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+fn same_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -105,7 +105,11 @@ fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
         .ok()
         .and_then(|o| o.split_once("://"))
         .map(|(_, authority)| authority.trim_end_matches('/'));
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    // HTTP/2 names the host in the URI's authority, not in `Host`.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()));
     match (origin_host, host) {
         (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
         _ => Err(ApiError::Forbidden(
@@ -126,10 +130,11 @@ fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
         (status = 403, body = crate::api::ErrorBody)))]
 pub async fn sign_in(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    same_origin(&headers)?;
+    same_origin(&headers, &uri)?;
     let req: SignIn = json_body(body)?;
     let now = Timestamp::now();
     let signed = state
