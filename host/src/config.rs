@@ -936,7 +936,10 @@ mod tests {
 
     #[test]
     fn the_console_session_lifetime_is_read_and_bounded() {
-        assert_eq!(load(None, &[]).unwrap().console.session_ttl_ms(), 480 * 60_000);
+        assert_eq!(
+            load(None, &[]).unwrap().console.session_ttl_ms(),
+            480 * 60_000
+        );
         let c = load(Some("[console]\nsession_ttl_minutes = 15\n"), &[]).unwrap();
         assert_eq!(c.console.session_ttl_ms(), 15 * 60_000);
         for bad in ["0", "10081"] {

@@ -286,13 +286,18 @@ async fn sign_out_and_revocation_end_the_session_on_the_server() {
         .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
         .collect();
     assert_eq!(
-        sessions.iter().filter(|s| **s == ("session.start", "olga")).count(),
+        sessions
+            .iter()
+            .filter(|s| **s == ("session.start", "olga"))
+            .count(),
         2,
         "{sessions:?}"
     );
     assert!(sessions.contains(&("session.end", "olga")), "{sessions:?}");
     assert!(
-        !audit.to_string().contains(console.cookie.trim_start_matches("regent_session=")),
+        !audit
+            .to_string()
+            .contains(console.cookie.trim_start_matches("regent_session=")),
         "the session secret reached the audit log"
     );
 }
@@ -314,7 +319,13 @@ async fn sign_in_sets_a_strict_cookie_only_for_a_person_with_a_valid_token() {
     assert!(error_message(&body).contains("`reporter`"), "{body}");
     assert_eq!(cookie, None);
 
-    for malformed in ["", "{", "[]", r#"{"token": 1}"#, r#"{"token": "x", "extra": 1}"#] {
+    for malformed in [
+        "",
+        "{",
+        "[]",
+        r#"{"token": 1}"#,
+        r#"{"token": "x", "extra": 1}"#,
+    ] {
         let (status, cookie, body) = post_session(&app, malformed, None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{malformed}: {body}");
         assert_eq!(cookie, None);
@@ -355,7 +366,10 @@ async fn sign_in_sets_a_strict_cookie_only_for_a_person_with_a_valid_token() {
     // A bearer token has no console session to show.
     let (status, body) = app.get("/api/session").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(error_message(&body).contains("no console session"), "{body}");
+    assert!(
+        error_message(&body).contains("no console session"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -440,7 +454,11 @@ async fn a_stop_made_through_the_api_reaches_an_open_stream_within_2s() {
 
     let stopped_at = Instant::now();
     let (status, body) = app
-        .post_as(ADMIN, "/api/emergency-stop", &json!({"reason": "from the CLI"}))
+        .post_as(
+            ADMIN,
+            "/api/emergency-stop",
+            &json!({"reason": "from the CLI"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let seen = next_control_event(&mut stream, &mut buffer, Duration::from_secs(2), |v| {
@@ -476,8 +494,10 @@ async fn on_postgres_a_stop_through_one_replica_reaches_a_stream_on_another() {
     })
     .await
     .unwrap();
-    let on_postgres = |url: String| move |c: &mut regent_host::config::ServeConfig| {
-        c.database_url = Some(url);
+    let on_postgres = |url: String| {
+        move |c: &mut regent_host::config::ServeConfig| {
+            c.database_url = Some(url);
+        }
     };
     let first = TestApp::spawn_with(&[], false, on_postgres(url.clone())).await;
     let second = TestApp::spawn_with(&[], false, on_postgres(url)).await;
@@ -501,7 +521,11 @@ async fn on_postgres_a_stop_through_one_replica_reaches_a_stream_on_another() {
 
     let stopped_at = Instant::now();
     let (status, body) = first
-        .post_as(ADMIN, "/api/emergency-stop", &json!({"reason": "replica one"}))
+        .post_as(
+            ADMIN,
+            "/api/emergency-stop",
+            &json!({"reason": "replica one"}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let seen = next_control_event(&mut stream, &mut buffer, Duration::from_secs(2), |v| {
@@ -616,7 +640,11 @@ async fn the_console_is_served_from_the_binary_with_its_security_headers() {
     // The console's pages are not API routes.
     let (_, doc) = app.get("/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
-    assert!(paths.keys().all(|p| !p.starts_with("/console")), "{:?}", paths.keys());
+    assert!(
+        paths.keys().all(|p| !p.starts_with("/console")),
+        "{:?}",
+        paths.keys()
+    );
     for route in ["/api/session", "/api/stream"] {
         assert!(paths.contains_key(route), "{route} is not documented");
     }
@@ -677,8 +705,7 @@ async fn a_person_signs_in_with_the_identity_providers_jwt_until_it_expires() {
     assert_eq!(console.reply["principal"], "tess");
     assert_eq!(console.reply["credential"], "oidc");
     assert_eq!(console.reply["roles"], json!(["viewer", "tech_lead"]));
-    let expires: Timestamp =
-        serde_json::from_value(console.reply["expiresAt"].clone()).unwrap();
+    let expires: Timestamp = serde_json::from_value(console.reply["expiresAt"].clone()).unwrap();
     assert!(
         expires.millis() <= Timestamp::now().millis() + 121_000,
         "{}",
@@ -723,7 +750,12 @@ async fn a_person_signs_in_with_the_identity_providers_jwt_until_it_expires() {
         agent: None,
     };
     store
-        .create_token(&request, &hash_token("rgt_legacy"), "test", Timestamp::now())
+        .create_token(
+            &request,
+            &hash_token("rgt_legacy"),
+            "test",
+            Timestamp::now(),
+        )
         .unwrap();
     let legacy = sign_in(&app, "rgt_legacy").await;
     assert_eq!(legacy.reply["roles"], json!(["viewer"]));

@@ -20,7 +20,6 @@ pub use crate::service::access::{
     generate_token, hash_token, looks_like_jwt, TokenCache, LOCAL_TOKEN_PREFIX,
 };
 
-
 /// The authenticated caller, already checked against the route's access
 /// in the router table. Extracting it on a route whose guard did not run
 /// fails closed (500): no handler sees an unchecked caller.

@@ -109,7 +109,13 @@ mod tests {
 
     #[test]
     fn an_unknown_or_escaping_path_is_not_found() {
-        for name in ["nope.js", "../Cargo.toml", "../src/main.rs", "/etc/passwd", ""] {
+        for name in [
+            "nope.js",
+            "../Cargo.toml",
+            "../src/main.rs",
+            "/etc/passwd",
+            "",
+        ] {
             assert_eq!(
                 asset(name).status(),
                 axum::http::StatusCode::NOT_FOUND,

@@ -280,7 +280,10 @@ mod tests {
         let stopped = sub.updates.borrow_and_update().clone().unwrap();
         assert!(stopped.emergency_stop.status.active);
         assert_eq!(stopped.emergency_stop.status.by.as_deref(), Some("ops"));
-        assert_eq!(stopped.emergency_stop.at, stopped.emergency_stop.status.since);
+        assert_eq!(
+            stopped.emergency_stop.at,
+            stopped.emergency_stop.status.since
+        );
         assert!(stopped.emergency_stop.at.is_some());
     }
 

@@ -31,12 +31,12 @@ pub use control::{authorize, AuthorizeReply, ControlService, DecisionLog};
 pub use cycle::ProposalService;
 pub use events::EventService;
 pub use fleet::{Fleet, FleetService};
+pub use live::LiveService;
 pub use monitoring::MonitoringService;
 pub use plugins::PluginService;
 pub use readiness::ReadinessService;
 pub use replicas::ReplicaService;
 pub use reporting::ReportingService;
-pub use live::LiveService;
 pub use retention::RetentionService;
 pub use sessions::SessionService;
 

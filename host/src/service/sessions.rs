@@ -207,12 +207,14 @@ impl SessionService {
         let Some(record) = self.db.session_by_hash(&hash_token(secret), now)? else {
             return Ok(None);
         };
-        Ok(self.principal_of(record).map(|(principal, record)| Session {
-            principal,
-            credential: record.credential,
-            expires_at: record.expires_at,
-            csrf_token: csrf_token(secret),
-        }))
+        Ok(self
+            .principal_of(record)
+            .map(|(principal, record)| Session {
+                principal,
+                credential: record.credential,
+                expires_at: record.expires_at,
+                csrf_token: csrf_token(secret),
+            }))
     }
 
     /// Who a live session acts as: its token's principal now, or the
@@ -298,11 +300,17 @@ mod tests {
         let signed = sessions.clone().sign_in("rgt_ops", t0).await.unwrap();
         assert!(signed.secret.starts_with(SESSION_PREFIX));
         assert_eq!(signed.secret.len(), 4 + 64);
-        assert_eq!(signed.session.expires_at, Timestamp(t0.millis() + 8 * HOUR_MS));
+        assert_eq!(
+            signed.session.expires_at,
+            Timestamp(t0.millis() + 8 * HOUR_MS)
+        );
         assert_eq!(signed.session.csrf_token, csrf_token(&signed.secret));
 
         let just_before = Timestamp(t0.millis() + 8 * HOUR_MS - 1);
-        let live = sessions.resolve(&signed.secret, just_before).unwrap().unwrap();
+        let live = sessions
+            .resolve(&signed.secret, just_before)
+            .unwrap()
+            .unwrap();
         assert_eq!(live.principal.id, "rgt_ops");
         assert!(live.principal.holds(Role::Operator));
         let at_expiry = signed.session.expires_at;
@@ -325,7 +333,12 @@ mod tests {
         db.register_agent(&agent, "test", Timestamp::now()).unwrap();
         mint(&db, "rgt_reporter", &[Role::Reporter], None);
         mint(&db, "rgt_scraper", &[Role::Scraper], None);
-        mint(&db, "rgt_bound", &[Role::Reporter, Role::Viewer], Some("bot"));
+        mint(
+            &db,
+            "rgt_bound",
+            &[Role::Reporter, Role::Viewer],
+            Some("bot"),
+        );
         let sessions = service(db);
         for (token, why) in [
             ("rgt_reporter", "`reporter`"),
@@ -338,7 +351,11 @@ mod tests {
                 other => panic!("{token}: {other:?}"),
             }
         }
-        match sessions.clone().sign_in("rgt_nobody", Timestamp::now()).await {
+        match sessions
+            .clone()
+            .sign_in("rgt_nobody", Timestamp::now())
+            .await
+        {
             Err(ServiceError::Unauthorized(_)) => {}
             other => panic!("{other:?}"),
         }
@@ -349,8 +366,15 @@ mod tests {
         let db = Arc::new(SqliteStore::open_in_memory().unwrap());
         let id = mint(&db, "rgt_lead", &[Role::Viewer, Role::TechLead], None);
         let sessions = service(db.clone());
-        let signed = sessions.clone().sign_in("rgt_lead", Timestamp::now()).await.unwrap();
-        let live = sessions.resolve(&signed.secret, Timestamp::now()).unwrap().unwrap();
+        let signed = sessions
+            .clone()
+            .sign_in("rgt_lead", Timestamp::now())
+            .await
+            .unwrap();
+        let live = sessions
+            .resolve(&signed.secret, Timestamp::now())
+            .unwrap()
+            .unwrap();
         assert_eq!(live.principal.roles, [Role::Viewer, Role::TechLead]);
         assert!(matches!(
             live.principal.credential,
@@ -358,7 +382,10 @@ mod tests {
         ));
 
         db.revoke_token(id, "admin", Timestamp::now()).unwrap();
-        assert_eq!(sessions.resolve(&signed.secret, Timestamp::now()).unwrap(), None);
+        assert_eq!(
+            sessions.resolve(&signed.secret, Timestamp::now()).unwrap(),
+            None
+        );
     }
 
     #[tokio::test]
@@ -366,9 +393,16 @@ mod tests {
         let db = Arc::new(SqliteStore::open_in_memory().unwrap());
         mint(&db, "rgt_ops", &[Role::Operator], None);
         let sessions = service(db);
-        let signed = sessions.clone().sign_in("rgt_ops", Timestamp::now()).await.unwrap();
+        let signed = sessions
+            .clone()
+            .sign_in("rgt_ops", Timestamp::now())
+            .await
+            .unwrap();
         sessions.sign_out(&signed.secret, Timestamp::now()).unwrap();
-        assert_eq!(sessions.resolve(&signed.secret, Timestamp::now()).unwrap(), None);
+        assert_eq!(
+            sessions.resolve(&signed.secret, Timestamp::now()).unwrap(),
+            None
+        );
         assert!(matches!(
             sessions.sign_out(&signed.secret, Timestamp::now()),
             Err(ServiceError::NotFound(_))

@@ -2146,8 +2146,9 @@ pub(crate) fn a_session_resolves_until_it_ends_expires_or_its_token_is_revoked(
     assert_eq!(audit_count(&*store), audited + 2);
     let starts = store.audit_entries(2).unwrap();
     assert!(starts.iter().all(|e| e.action == "session.start"));
-    assert!(starts.iter().any(|e| e.actor == "alice"
-        && e.target == format!("session/{}", by_token.id)));
+    assert!(starts
+        .iter()
+        .any(|e| e.actor == "alice" && e.target == format!("session/{}", by_token.id)));
     // Neither the secret nor its hash reaches the audit log.
     assert!(starts
         .iter()
@@ -2216,5 +2217,8 @@ pub(crate) fn a_session_ends_once_and_pruning_spares_live_ones(factory: &dyn Sto
     assert!(store.session_by_hash("live", at(200)).unwrap().is_some());
     assert_eq!(audit_count(&*store), audited + 1);
     // Through retention, once it has expired too.
-    assert_eq!(store.prune_batch(Kept::Sessions, at(20_000), 10).unwrap(), 1);
+    assert_eq!(
+        store.prune_batch(Kept::Sessions, at(20_000), 10).unwrap(),
+        1
+    );
 }

@@ -26,10 +26,10 @@ pub use repositories::{
     AuditVerification, BreakerRepository, ChangeFeed, CommandRepository, CommandSource,
     ControlRepository, DecisionRepository, Escalation, EvaluationRecord, EventRepository,
     GovernanceRepository, HealthRepository, Ingested, InitialState, Lease, LeaseRepository,
-    NewAction, NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository, ReadinessRepository,
-    RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository, SessionCredential,
-    SessionRecord, SessionRepository, SourcePage, StateRow, StoredPlugin, StoredSignature, TokenRecord,
-    WorkflowRepository,
+    NewAction, NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository,
+    ReadinessRepository, RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository,
+    SessionCredential, SessionRecord, SessionRepository, SourcePage, StateRow, StoredPlugin,
+    StoredSignature, TokenRecord, WorkflowRepository,
 };
 #[cfg(test)]
 pub(crate) use sqlite::test_support;

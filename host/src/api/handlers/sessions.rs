@@ -85,7 +85,11 @@ impl MaybeSession {
 
 /// `Set-Cookie` for the session: readable by no script, sent only to this
 /// site and only with its own requests.
-fn session_cookie(value: &str, max_age_s: i64, config: SessionCookie) -> Result<HeaderValue, ApiError> {
+fn session_cookie(
+    value: &str,
+    max_age_s: i64,
+    config: SessionCookie,
+) -> Result<HeaderValue, ApiError> {
     let secure = if config.secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_s}{secure}"
@@ -220,9 +224,7 @@ struct Follow {
 
 /// The stream's next event: the first view, then each view unlike the
 /// last one sent; the stream ends when the server shuts down.
-async fn next_event(
-    follow: Option<Follow>,
-) -> Option<(Result<Event, Infallible>, Option<Follow>)> {
+async fn next_event(follow: Option<Follow>) -> Option<(Result<Event, Infallible>, Option<Follow>)> {
     let mut follow = follow?;
     if let Some(view) = follow.first.take() {
         let event = control_event(&view);
@@ -255,6 +257,8 @@ fn control_event(view: &ControlView) -> Event {
         .json_data(view)
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot encode the live control view");
-            Event::default().event("error").data("cannot encode the control view")
+            Event::default()
+                .event("error")
+                .data("cannot encode the control view")
         })
 }

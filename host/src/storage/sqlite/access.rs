@@ -8,7 +8,8 @@ use crate::domain::readiness::ReadinessReport;
 use crate::domain::Timestamp;
 use crate::storage::repositories::*;
 
-pub(super) const TOKEN_COLUMNS: &str = "id, name, roles, created_ms, revoked_ms, principal, kind, agent_id";
+pub(super) const TOKEN_COLUMNS: &str =
+    "id, name, roles, created_ms, revoked_ms, principal, kind, agent_id";
 
 pub(super) type TokenRow = (
     i64,

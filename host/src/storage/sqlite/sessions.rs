@@ -179,7 +179,9 @@ impl SessionRepository for SqliteStore {
                 )
                 .optional()?;
             let mut session = session_of(row.ok_or_else(|| {
-                StorageError::NotFound("no console session to end: it is unknown or already ended".into())
+                StorageError::NotFound(
+                    "no console session to end: it is unknown or already ended".into(),
+                )
             })?)?;
             tx.execute(
                 "UPDATE sessions SET ended_ms = ?2 WHERE id = ?1",
