@@ -256,7 +256,6 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         checkpoints,
         leases,
         session_cookie: crate::api::SessionCookie {
-            max_age_s: config.console.session_ttl_ms() / 1000,
             secure: config.tls.is_some(),
         },
     })

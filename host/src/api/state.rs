@@ -35,10 +35,9 @@ pub struct AppState {
     pub session_cookie: SessionCookie,
 }
 
-/// The console's session cookie: how long it lasts, and whether it may
-/// travel only over HTTPS (`[tls]` configured).
+/// The console's session cookie: whether it may travel only over HTTPS
+/// (`[tls]` configured). It lasts as long as its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionCookie {
-    pub max_age_s: i64,
     pub secure: bool,
 }

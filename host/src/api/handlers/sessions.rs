@@ -147,8 +147,8 @@ pub async fn sign_in(
         .clone()
         .sign_in(&req.token, now)
         .await?;
-    // Rounded up, so the cookie never outlives the session by a second
-    // less; the server's expiry is what holds either way.
+    // Rounded up: a cookie kept a moment past its session is refused by
+    // the server anyway, one dropped a moment early would sign out early.
     let left_ms = (signed.session.expires_at.millis() - now.millis()).max(0);
     let cookie = session_cookie(&signed.secret, (left_ms + 999) / 1000, state.session_cookie)?;
     Ok((
