@@ -23,8 +23,8 @@ use crate::domain::retention::Kept;
 use crate::domain::{Phase, PluginKind, Severity, Timestamp};
 use crate::storage::prelude::*;
 use crate::storage::{
-    AttestationRecord, Escalation, EvaluationRecord, InitialState, NewDecision, StorageError,
-    StoredSignature,
+    AttestationRecord, Escalation, EvaluationRecord, InitialState, NewDecision, NewSession,
+    SessionCredential, StorageError, StoredSignature,
 };
 
 /// Makes the store one test runs against.
@@ -91,6 +91,8 @@ macro_rules! conformance_suite {
             repeated_failures_trip_the_agent_once,
             a_lease_has_one_holder_until_it_expires,
             a_revert_trip_lowers_the_phase_and_cancels_proposals_in_its_change,
+            a_session_resolves_until_it_ends_expires_or_its_token_is_revoked,
+            a_session_ends_once_and_pruning_spares_live_ones,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -2197,4 +2199,124 @@ pub(crate) fn a_revert_trip_lowers_the_phase_and_cancels_proposals_in_its_change
         .collect();
     assert_eq!(actions, ["breaker.trip", "phase.revert", "proposal.cancel"]);
     assert_eq!(audit_count(&*store), audited + 3);
+}
+
+// ---- console sessions -------------------------------------------------
+
+fn new_session(hash: &str, principal: &str, token_id: Option<i64>, expires: i64) -> NewSession {
+    NewSession {
+        secret_hash: hash.into(),
+        principal: principal.into(),
+        kind: PrincipalKind::Person,
+        roles: vec![Role::Operator],
+        credential: if token_id.is_some() {
+            SessionCredential::Token
+        } else {
+            SessionCredential::Oidc
+        },
+        token_id,
+        agent: None,
+        created_at: at(10),
+        expires_at: at(expires),
+    }
+}
+
+pub(crate) fn a_session_resolves_until_it_ends_expires_or_its_token_is_revoked(
+    factory: &dyn StoreFactory,
+) {
+    let store = initialized(factory);
+    let mut request = token_request("alice", None);
+    request.roles = vec![Role::Operator];
+    request.kind = PrincipalKind::Person;
+    let token = store
+        .create_token(&request, "hash-alice", "admin", at(1))
+        .unwrap();
+    let audited = audit_count(&*store);
+
+    let by_token = store
+        .create_session(&new_session("s-token", "alice", Some(token.id), 1_000))
+        .unwrap();
+    let by_idp = store
+        .create_session(&new_session("s-oidc", "carol", None, 1_000))
+        .unwrap();
+    assert_ne!(by_token.id, by_idp.id);
+    // Each start is audited, by the person who signed in.
+    assert_eq!(audit_count(&*store), audited + 2);
+    let starts = store.audit_entries(2).unwrap();
+    assert!(starts.iter().all(|e| e.action == "session.start"));
+    assert!(starts
+        .iter()
+        .any(|e| e.actor == "alice" && e.target == format!("session/{}", by_token.id)));
+    // Neither the secret nor its hash reaches the audit log.
+    assert!(starts
+        .iter()
+        .all(|e| !e.after.as_ref().unwrap().to_string().contains("s-token")));
+
+    // A token session carries its token as it is now.
+    let live = store.session_by_hash("s-token", at(500)).unwrap().unwrap();
+    assert_eq!(live.token.as_ref().map(|t| t.id), Some(token.id));
+    assert_eq!(live.principal, "alice");
+    assert_eq!(live.roles, [Role::Operator]);
+    let oidc = store.session_by_hash("s-oidc", at(500)).unwrap().unwrap();
+    assert_eq!(oidc.credential, SessionCredential::Oidc);
+    assert_eq!(oidc.token, None);
+    assert_eq!(store.session_by_hash("nope", at(500)).unwrap(), None);
+
+    // Expired at its expiry, not a millisecond later.
+    assert_eq!(store.session_by_hash("s-oidc", at(1_000)).unwrap(), None);
+    assert!(store.session_by_hash("s-oidc", at(999)).unwrap().is_some());
+
+    // Revoking the token ends what it signed in, at once.
+    store.revoke_token(token.id, "admin", at(600)).unwrap();
+    assert_eq!(store.session_by_hash("s-token", at(601)).unwrap(), None);
+    // ...and no new session can be started with it.
+    assert!(matches!(
+        store.create_session(&new_session("s-late", "alice", Some(token.id), 2_000)),
+        Err(StorageError::Invalid(_))
+    ));
+    // A duplicate secret is refused, never shared.
+    assert!(store
+        .create_session(&new_session("s-oidc", "mallory", None, 2_000))
+        .is_err());
+}
+
+pub(crate) fn a_session_ends_once_and_pruning_spares_live_ones(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    for (hash, expires) in [("ended", 10_000), ("expired", 100), ("live", 10_000)] {
+        store
+            .create_session(&new_session(hash, "dana", None, expires))
+            .unwrap();
+    }
+    let audited = audit_count(&*store);
+    let ended = store.end_session("ended", at(50)).unwrap();
+    assert_eq!(ended.ended_at, Some(at(50)));
+    assert_eq!(store.session_by_hash("ended", at(60)).unwrap(), None);
+    let last = store.audit_entries(1).unwrap().remove(0);
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_str()),
+        ("session.end", "dana")
+    );
+    assert_eq!(audit_count(&*store), audited + 1);
+    // Ending it again, or a session that never was, changes nothing.
+    for hash in ["ended", "never"] {
+        assert!(matches!(
+            store.end_session(hash, at(70)),
+            Err(StorageError::NotFound(_))
+        ));
+    }
+    assert_eq!(audit_count(&*store), audited + 1);
+
+    // Pruning at 200 takes the ended (50) and the expired (100) sessions,
+    // one batch at a time, and never the live one or the audit log.
+    assert_eq!(store.prune_sessions(at(200), 1).unwrap(), 1);
+    assert_eq!(store.prune_sessions(at(200), 10).unwrap(), 1);
+    assert_eq!(store.prune_sessions(at(200), 10).unwrap(), 0);
+    assert_eq!(store.prune_batch(Kept::Sessions, at(200), 10).unwrap(), 0);
+    assert!(store.session_by_hash("live", at(200)).unwrap().is_some());
+    assert_eq!(audit_count(&*store), audited + 1);
+    // Through retention, once it has expired too.
+    assert_eq!(
+        store.prune_batch(Kept::Sessions, at(20_000), 10).unwrap(),
+        1
+    );
 }
