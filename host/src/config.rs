@@ -107,6 +107,9 @@
 //! max_concurrent = 2                       # more wait up to timeout_ms for a slot, then 503
 //! cache_max_bytes = 1073741824             # least recently used artifacts are evicted beyond it
 //! cache_key_file = "var/regent.cache-key"  # or REGENT_CACHE_KEY_FILE; default: beside the database
+//!
+//! [console]                                # the web console at /console
+//! session_ttl_minutes = 480                # a sign-in lasts this long (1..=10080)
 //! ```
 
 use std::collections::BTreeMap;
@@ -185,6 +188,8 @@ struct FileConfig {
     compile: Option<CompileSettings>,
     #[serde(default)]
     cluster: ClusterSettings,
+    #[serde(default)]
+    console: ConsoleSettings,
 }
 
 impl FileConfig {
@@ -250,6 +255,10 @@ pub struct ClusterSettings {
     /// default: the address it listens on, with the hostname in place of
     /// an unspecified one (`0.0.0.0`).
     pub advertise: Option<String>,
+    /// With `sslmode=require` in the database URL: the only roots trusted
+    /// for PostgreSQL's certificate (a private CA's PEM file); without it,
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for ClusterSettings {
@@ -263,6 +272,7 @@ impl Default for ClusterSettings {
             stop_confirm_ms: 1_000,
             lease_ttl_ms: 10_000,
             advertise: None,
+            ca_file: None,
         }
     }
 }
@@ -306,6 +316,45 @@ impl ClusterSettings {
             );
         }
         Ok(())
+    }
+}
+
+/// `[console]`: the web console's sign-in sessions.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// How long a console session lasts after sign-in (one with the
+    /// identity provider's JWT ends by the JWT's `exp` if sooner).
+    pub session_ttl_minutes: u64,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            session_ttl_minutes: 480,
+        }
+    }
+}
+
+impl ConsoleSettings {
+    /// A week at most: a session outliving the working week would be a
+    /// standing credential in a browser.
+    pub const MAX_TTL_MINUTES: u64 = 7 * 24 * 60;
+
+    fn check(&self) -> Result<()> {
+        if self.session_ttl_minutes == 0 || self.session_ttl_minutes > Self::MAX_TTL_MINUTES {
+            bail!(
+                "[console] session_ttl_minutes must be between 1 and {}, got {}",
+                Self::MAX_TTL_MINUTES,
+                self.session_ttl_minutes
+            );
+        }
+        Ok(())
+    }
+
+    /// The session lifetime in milliseconds.
+    pub fn session_ttl_ms(&self) -> i64 {
+        i64::try_from(self.session_ttl_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX)
     }
 }
 
@@ -620,6 +669,8 @@ pub struct ServeConfig {
     /// `[tracing]`, or `REGENT_OTLP_ENDPOINT`.
     pub tracing: TracingSettings,
     pub audit: AuditSettings,
+    /// `[console]`: the web console's sessions.
+    pub console: ConsoleSettings,
 }
 
 impl ServeConfig {
@@ -650,6 +701,7 @@ impl ServeConfig {
             metrics: MetricsSettings::default(),
             tracing: TracingSettings::default(),
             audit: AuditSettings::default(),
+            console: ConsoleSettings::default(),
         }
     }
 
@@ -797,6 +849,8 @@ impl ServeConfig {
             c.compile.cache_key_file.take(),
         );
         c.compile.check()?;
+        f.console.check()?;
+        c.console = f.console;
         c.initial_phase = match (f.initial_phase, f.phase_started_at) {
             (None, None) => None,
             (Some(phase), Some(started_at)) => {
@@ -883,6 +937,23 @@ mod tests {
             serve(ServeFlags::default(), file, &[("GOVERNANCE_DB_PATH", "")]).db_path,
             PathBuf::from("file.db")
         );
+    }
+
+    #[test]
+    fn the_console_session_lifetime_is_read_and_bounded() {
+        assert_eq!(
+            load(None, &[]).unwrap().console.session_ttl_ms(),
+            480 * 60_000
+        );
+        let c = load(Some("[console]\nsession_ttl_minutes = 15\n"), &[]).unwrap();
+        assert_eq!(c.console.session_ttl_ms(), 15 * 60_000);
+        for bad in ["0", "10081"] {
+            let file = format!("[console]\nsession_ttl_minutes = {bad}\n");
+            let err = format!("{:#}", load(Some(&file), &[]).unwrap_err());
+            assert!(err.contains("session_ttl_minutes"), "{bad}: {err}");
+        }
+        let err = format!("{:#}", load(Some("[console]\nttl = 1\n"), &[]).unwrap_err());
+        assert!(err.contains("ttl"), "{err}");
     }
 
     #[test]

@@ -252,6 +252,9 @@ pub struct VerifiedIdentity {
     /// Names in the roles claim that grant nothing here (other groups, and
     /// `reporter`), deduplicated and sorted.
     pub ignored_roles: Vec<String>,
+    /// The `exp` claim, in seconds since the epoch: a console session
+    /// signed in with the token ends by then.
+    pub expires_s: Option<i64>,
 }
 
 /// Verifies the IdP's tokens. `Send + Sync`: share it behind an `Arc`.
@@ -1033,6 +1036,7 @@ fn identity_from_claims(
         display_name,
         roles: roles.into_iter().collect(),
         ignored_roles: ignored.into_iter().collect(),
+        expires_s: claims.get("exp").and_then(Value::as_i64),
     })
 }
 
@@ -1270,6 +1274,7 @@ mod tests {
                 display_name: Some("Alice Liddell".into()),
                 roles: vec![Role::Viewer, Role::TechLead],
                 ignored_roles: vec![],
+                expires_s: identity.expires_s,
             }
         );
     }

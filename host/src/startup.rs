@@ -55,11 +55,15 @@ fn open_store(config: &ServeConfig) -> Result<OpenedStore> {
             pool_size: cluster.pool_size,
             stale_after: Duration::from_millis(cluster.stale_after_ms),
             poll_every: Duration::from_millis(cluster.poll_ms),
+            ca_file: cluster.ca_file.clone(),
             ..PostgresOptions::default()
         },
     )?);
+    if cluster.ca_file.is_some() && !store.uses_tls() {
+        tracing::warn!("[cluster] ca_file is set but the database URL does not say `sslmode=require`: connections to PostgreSQL are plain TCP");
+    }
     store.follow_changes();
-    tracing::info!(database = %crate::storage::redact_url(url), "on PostgreSQL");
+    tracing::info!(database = %crate::storage::redact_url(url), tls = store.uses_tls(), "on PostgreSQL");
     let feed: Arc<dyn ChangeFeed> = store.clone();
     Ok(OpenedStore {
         db: store,
@@ -222,6 +226,8 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
             bounds: ReplicaBounds::from(&config.cluster),
             feed,
         },
+        oidc: oidc.clone(),
+        session_ttl_ms: config.console.session_ttl_ms(),
     })?;
     // Recorded before serving, so the replica is listed from its first
     // request; then kept fresh, and the other replicas' changes followed.
@@ -253,6 +259,9 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         metrics: config.metrics.clone(),
         checkpoints,
         leases,
+        session_cookie: crate::api::SessionCookie {
+            secure: config.tls.is_some(),
+        },
     })
 }
 
@@ -388,8 +397,9 @@ fn next_cycle_in(schedule: &CycleSchedule) -> Option<Duration> {
 
 pub async fn serve(listener: TcpListener, state: AppState) -> Result<()> {
     let replicas = state.services.replicas.clone();
+    let live = state.services.live.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal(live))
         .await?;
     retire(replicas).await;
     Ok(())
@@ -417,15 +427,23 @@ pub async fn serve_tls(
 ) -> Result<()> {
     let listener = TlsListener::new(listener, acceptor)?;
     let replicas = state.services.replicas.clone();
+    let live = state.services.live.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal(live))
         .await?;
     retire(replicas).await;
     Ok(())
 }
 
-/// Ctrl-C, or SIGTERM (what an orchestrator sends before it kills).
-async fn shutdown_signal() {
+/// Ctrl-C, or SIGTERM (what an orchestrator sends before it kills). Then
+/// the console's live streams are ended: a graceful shutdown waits for
+/// every open request, and a stream would never end by itself.
+async fn shutdown_signal(live: Arc<crate::service::LiveService>) {
+    signalled().await;
+    live.close();
+}
+
+async fn signalled() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut term) => {

@@ -107,7 +107,7 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, Tls
             }
             if roots.is_empty() {
                 return Err(TlsError::NoRoots(
-                    "the system store has none (install ca-certificates, or set [webhook] ca_file)"
+                    "the system store has none (install ca-certificates, or set `ca_file`: [webhook] for webhooks, [cluster] for PostgreSQL)"
                         .into(),
                 ));
             }

@@ -13,7 +13,7 @@ first decision.
           POST A /api/emergency-stop/resume, and it must answer
           `autonomous` again: CHANGES stops and CHANGES resumes.
   plugin: POST A /api/plugins/swap-item/activate alternating 2.0.0 and
-          1.0.0 (both stored beforehand), and B's
+          1.0.0 (both stored beforehand; 1.0.0 with ?force=true, a downgrade), and B's
           POST /api/plugins/swap-item/evaluate must answer the new version.
 
 Usage: propagation.py stop|plugin A_PORT B_PORT TOKEN CHANGES
@@ -121,7 +121,10 @@ def main():
             return body.get("version") if status == 200 else f"status {status}"
 
         def activate(v):
-            return lambda c: c.post("/api/plugins/swap-item/activate", {"version": v})
+            # Back to 1.0.0 is a downgrade once 2.0.0 has been active,
+            # which Regent refuses without `force` (and audits as one).
+            path = "/api/plugins/swap-item/activate" + ("?force=true" if v == "1.0.0" else "")
+            return lambda c: c.post(path, {"version": v})
 
         for i in range(changes + WARMUP):
             target = "2.0.0" if i % 2 == 0 else "1.0.0"

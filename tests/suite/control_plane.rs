@@ -1532,6 +1532,7 @@ async fn retention_prunes_old_records_in_the_background_and_keeps_tallies_and_th
             events: short,
             auto_actions: short,
             webhook_attempts: short,
+            sessions: short,
             every: Period::millis(100),
             // Several batches per pass.
             batch_rows: 2,

@@ -12,6 +12,7 @@
 mod checklist_bundle;
 mod cluster;
 mod cluster_leases;
+mod console;
 mod context_scope;
 mod control_plane;
 mod governance_api;

@@ -28,14 +28,14 @@ const BAD_REQUEST: Shared = Shared {
 const UNAUTHORIZED: Shared = Shared {
     status: "401",
     name: "Unauthorized",
-    description: "no `Authorization: Bearer <token>` header, or a token that is unknown, revoked or not valid",
+    description: "no `Authorization: Bearer <token>` header (nor the console's session cookie), or a token or session that is unknown, revoked, ended or not valid",
 };
 /// Every secured route checks the caller's roles, if only to refuse a
 /// scraper's token, so any of them may answer 403.
 const FORBIDDEN: Shared = Shared {
     status: "403",
     name: "Forbidden",
-    description: "the token's roles do not allow this (the message says which role it needs)",
+    description: "the token's roles do not allow this (the message says which role it needs), or a state change by the console's session cookie without its `X-CSRF-Token`",
 };
 const NOT_FOUND: Shared = Shared {
     status: "404",

@@ -83,6 +83,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::BadRequest(m) => ApiError::BadRequest(m),
+            ServiceError::Unauthorized(m) => ApiError::Unauthorized(m),
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m),

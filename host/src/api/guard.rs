@@ -148,7 +148,13 @@ async fn admit(access: Access, req: &mut Request) -> Result<(), ApiError> {
                 "the router was built without its state: no caller can be checked".into(),
             )
         })?;
-    let caller = Caller::from_headers(req.headers(), &state).await?;
+    let (caller, session) = match Caller::authenticate(req.method(), req.headers(), &state).await? {
+        Some(a) => (Some(a.caller), a.session),
+        None => (None, None),
+    };
+    if let Some(session) = session {
+        req.extensions_mut().insert(session);
+    }
     match access {
         Access::Public => {}
         Access::Scrape => {
@@ -170,7 +176,10 @@ async fn admit(access: Access, req: &mut Request) -> Result<(), ApiError> {
         }
         Access::AnyAuthenticated | Access::Role(_) => {
             let caller = caller.ok_or_else(|| {
-                ApiError::Unauthorized("missing `Authorization: Bearer <token>` header".into())
+                ApiError::Unauthorized(
+                    "missing `Authorization: Bearer <token>` header (or the console's session cookie)"
+                        .into(),
+                )
             })?;
             if let Access::Role(role) = access {
                 caller.require(role)?;
@@ -316,7 +325,17 @@ mod tests {
                 }
                 let response = request.send().await.unwrap();
                 let status = response.status();
-                let body: Value = response.json().await.unwrap_or(Value::Null);
+                // An event stream never ends: its status is all there is
+                // to check, and its body is not read.
+                let streaming = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+                let body: Value = if streaming {
+                    Value::Null
+                } else {
+                    response.json().await.unwrap_or(Value::Null)
+                };
                 let message = body["error"]["message"].as_str().unwrap_or_default();
                 let refused_by_guard =
                     status == StatusCode::FORBIDDEN && message.starts_with(GUARD_REFUSAL);

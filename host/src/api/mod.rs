@@ -7,6 +7,7 @@
 //! registered without the roles it needs.
 
 pub mod auth;
+mod console;
 mod document;
 mod error;
 mod extract;
@@ -30,11 +31,11 @@ pub use crate::wire::error::{ErrorBody, ErrorDetail};
 pub use error::ApiError;
 pub use guard::{Access, RouteTable};
 pub use handlers::registry::{read_upload, UploadParts};
-pub use state::AppState;
+pub use state::{AppState, SessionCookie};
 
 use handlers::{
     access, agents, breakers, control, events, governance, plugins, registry, replicas, reporting,
-    system,
+    sessions, system,
 };
 
 #[derive(OpenApi)]
@@ -157,6 +158,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         // The token's agent binding is checked by the service.
         .route(Role(Reporter), routes!(agents::assign))
         .route(Any, routes!(agents::assignments))
+        // The console's sign-in; signing out, like every state change of
+        // a cookie session, needs its CSRF token (checked by the guard).
+        .route(Public, routes!(sessions::sign_in))
+        .route(Any, routes!(sessions::current, sessions::sign_out))
+        .route(Any, routes!(sessions::stream))
         .into_inner()
 }
 
@@ -238,6 +244,7 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
+        .merge(console::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(error_shape))
         // What each route's guard resolves callers with.

@@ -31,4 +31,13 @@ pub struct AppState {
     /// The background work this replica runs under leases; stopped, and
     /// the leases given up, at a graceful shutdown.
     pub leases: Arc<crate::service::leases::LeaseRunner>,
+    /// How the console's session cookie is set.
+    pub session_cookie: SessionCookie,
+}
+
+/// The console's session cookie: whether it may travel only over HTTPS
+/// (`[tls]` configured). It lasts as long as its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCookie {
+    pub secure: bool,
 }

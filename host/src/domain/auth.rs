@@ -241,6 +241,46 @@ impl Principal {
     }
 }
 
+/// Why a principal may not sign in to the console, which is for people:
+/// the governed system's credentials (a reporter, a scraper, a token bound
+/// to an agent) keep to the API, so a browser never holds one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsoleRefusal {
+    #[error("the console is for people: this credential holds `{0}`, a role of the governed system or its monitoring; sign in with a person's token")]
+    MachineRole(Role),
+    #[error("the console is for people: this token is bound to agent `{0}`; sign in with a person's token")]
+    BoundToAgent(String),
+}
+
+impl Principal {
+    /// Refuses the governed system's and the monitoring system's
+    /// credentials a console session.
+    pub fn may_use_console(&self) -> Result<(), ConsoleRefusal> {
+        if let Some(agent) = &self.agent {
+            return Err(ConsoleRefusal::BoundToAgent(agent.clone()));
+        }
+        match [Role::Reporter, Role::Scraper]
+            .into_iter()
+            .find(|r| self.names(*r))
+        {
+            Some(role) => Err(ConsoleRefusal::MachineRole(role)),
+            None => Ok(()),
+        }
+    }
+
+    /// The principal a local token stands for now. With OIDC configured,
+    /// approver roles come only from the identity provider: a local token
+    /// minted before OIDC was turned on keeps its other roles but approves
+    /// and attests nothing.
+    pub fn as_local(mut self, oidc_configured: bool) -> Self {
+        if oidc_configured {
+            self.roles.retain(|r| !r.is_approver());
+        }
+        self
+    }
+}
+
 /// What a new local token asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRequest {

@@ -116,11 +116,14 @@ pub enum Kept {
     AutoActions,
     /// The webhook attempts' record on a settled action: its last error.
     WebhookAttempts,
+    /// Console sessions that ended or expired; their start and end stay in
+    /// the audit log.
+    Sessions,
 }
 
 impl Kept {
     /// In the order a pass runs: actions before the events they name.
-    pub const ALL: [Kept; 7] = [
+    pub const ALL: [Kept; 8] = [
         Kept::Decisions,
         Kept::Evaluations,
         Kept::Assessments,
@@ -128,6 +131,7 @@ impl Kept {
         Kept::WebhookAttempts,
         Kept::AutoActions,
         Kept::Events,
+        Kept::Sessions,
     ];
 
     /// The `[retention]` key and the metric's `table` label.
@@ -140,6 +144,7 @@ impl Kept {
             Kept::Events => "events",
             Kept::AutoActions => "auto_actions",
             Kept::WebhookAttempts => "webhook_attempts",
+            Kept::Sessions => "sessions",
         }
     }
 }
@@ -156,6 +161,8 @@ pub struct RetentionPolicy {
     pub events: Period,
     pub auto_actions: Period,
     pub webhook_attempts: Period,
+    /// How long a console session is kept after it ended or expired.
+    pub sessions: Period,
     pub every: Period,
     pub batch_rows: u32,
 }
@@ -170,6 +177,7 @@ impl Default for RetentionPolicy {
             events: Period::days(180),
             auto_actions: Period::days(180),
             webhook_attempts: Period::days(30),
+            sessions: Period::days(1),
             every: Period::millis(10 * 60_000),
             batch_rows: 500,
         }
@@ -203,6 +211,7 @@ impl RetentionPolicy {
             Kept::Events => self.events,
             Kept::AutoActions => self.auto_actions,
             Kept::WebhookAttempts => self.webhook_attempts,
+            Kept::Sessions => self.sessions,
         }
     }
 

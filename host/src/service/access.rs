@@ -27,6 +27,11 @@ pub fn hash_token(token: &str) -> String {
 /// Every local token starts with it; a JWT never does.
 pub const LOCAL_TOKEN_PREFIX: &str = "rgt_";
 
+/// A JWT is `header.payload.signature`; a local token has no dot.
+pub fn looks_like_jwt(token: &str) -> bool {
+    !token.starts_with(LOCAL_TOKEN_PREFIX) && token.split('.').count() == 3
+}
+
 /// A new secret: `rgt_` and 64 hex digits.
 pub fn generate_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];

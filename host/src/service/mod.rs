@@ -13,6 +13,7 @@ pub mod evaluations;
 pub mod events;
 pub mod fleet;
 pub mod leases;
+pub mod live;
 pub mod monitoring;
 pub mod plugins;
 pub mod probe;
@@ -21,6 +22,7 @@ pub mod registry;
 pub mod replicas;
 pub mod reporting;
 pub mod retention;
+pub mod sessions;
 
 pub use access::AccessService;
 pub use audit::AuditService;
@@ -29,12 +31,14 @@ pub use control::{authorize, AuthorizeReply, ControlService, DecisionLog};
 pub use cycle::ProposalService;
 pub use events::EventService;
 pub use fleet::{Fleet, FleetService};
+pub use live::LiveService;
 pub use monitoring::MonitoringService;
 pub use plugins::PluginService;
 pub use readiness::ReadinessService;
 pub use replicas::ReplicaService;
 pub use reporting::ReportingService;
 pub use retention::RetentionService;
+pub use sessions::SessionService;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -52,6 +56,10 @@ use crate::storage::StorageError;
 pub enum ServiceError {
     #[error("{0}")]
     BadRequest(String),
+    /// The credential presented is not valid (a console sign-in with a bad
+    /// token): 401.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -162,6 +170,11 @@ pub struct Dependencies {
     pub oidc_configured: bool,
     /// This replica among those sharing the store, and how it follows them.
     pub replica: replicas::ReplicaDeps,
+    /// Verifies the identity provider's JWTs for console sign-in, when
+    /// `[auth.oidc]` is configured.
+    pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
+    /// `[console] session_ttl_minutes`, in milliseconds.
+    pub session_ttl_ms: i64,
 }
 
 /// Every service, each behind an `Arc` so that handlers and background
@@ -182,6 +195,8 @@ pub struct Services {
     pub replicas: Arc<ReplicaService>,
     pub reporting: Arc<ReportingService>,
     pub retention: Arc<RetentionService>,
+    pub sessions: Arc<SessionService>,
+    pub live: Arc<LiveService>,
 }
 
 impl Services {
@@ -202,6 +217,8 @@ impl Services {
             require_bound_agents,
             oidc_configured,
             replica,
+            oidc,
+            session_ttl_ms,
         } = deps;
         let evaluator = Arc::new(
             evaluations::PluginEvaluator::new(runtime.clone(), exporter.clone(), db.clone())
@@ -273,6 +290,13 @@ impl Services {
             fleet.clone(),
             registry.clone(),
         ));
+        let sessions = Arc::new(SessionService::new(
+            db.clone(),
+            access.clone(),
+            oidc,
+            session_ttl_ms,
+        ));
+        let live = Arc::new(LiveService::new(db.clone()));
         let retention = Arc::new(RetentionService::new(db, exporter, settings));
         Ok(Self {
             access,
@@ -289,6 +313,8 @@ impl Services {
             replicas,
             reporting,
             retention,
+            sessions,
+            live,
         })
     }
 }

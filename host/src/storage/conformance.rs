@@ -23,7 +23,8 @@ use crate::domain::retention::Kept;
 use crate::domain::{Phase, PluginKind, Severity, Timestamp};
 use crate::storage::prelude::*;
 use crate::storage::{
-    AttestationRecord, Escalation, EvaluationRecord, InitialState, NewDecision, StorageError,
+    AttestationRecord, Escalation, EvaluationRecord, InitialState, NewDecision, NewSession,
+    SessionCredential, StorageError, StoredSignature,
 };
 
 /// Makes the store one test runs against.
@@ -70,6 +71,7 @@ macro_rules! conformance_suite {
             assignments_round_trip,
             plugin_versions_activate_roll_back_and_stay_immutable,
             evaluations_and_shadow_inputs_keep_the_newest,
+            a_signature_stays_with_its_version_and_deleted_versions_still_count_as_served,
             retention_prunes_old_rows_and_never_the_audit_log,
             the_store_reports_itself_writable,
             replicas_starting_together_ensure_the_admin_token_once,
@@ -89,6 +91,8 @@ macro_rules! conformance_suite {
             repeated_failures_trip_the_agent_once,
             a_lease_has_one_holder_until_it_expires,
             a_revert_trip_lowers_the_phase_and_cancels_proposals_in_its_change,
+            a_session_resolves_until_it_ends_expires_or_its_token_is_revoked,
+            a_session_ends_once_and_pruning_spares_live_ones,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -1067,7 +1071,7 @@ pub(crate) fn plugin_versions_activate_roll_back_and_stay_immutable(factory: &dy
             None,
             "plugin.upload"
         ),
-        Err(StorageError::Conflict(_))
+        Err(StorageError::Conflict(m)) if m.contains("immutable")
     ));
     assert_eq!(
         store.plugin_kind("item").unwrap().as_deref(),
@@ -1108,10 +1112,15 @@ pub(crate) fn plugin_versions_activate_roll_back_and_stay_immutable(factory: &dy
         store.rollback_target("item").unwrap().as_deref(),
         Some("1.0.0")
     );
-    assert_eq!(store.stored_plugin("item", "1.1.0").unwrap().bytes, b"two");
+    let stored = store.stored_plugin("item", "1.1.0").unwrap();
+    assert_eq!(
+        (stored.manifest.as_str(), stored.bytes.as_slice()),
+        ("m2", &b"two"[..])
+    );
+    assert_eq!(stored.version.activated_at, Some(now));
     assert!(matches!(
         store.delete_plugin_version("item", "1.1.0", "a", now),
-        Err(StorageError::Conflict(_))
+        Err(StorageError::Conflict(m)) if m.contains("is active")
     ));
     store
         .delete_plugin_version("item", "1.0.0", "a", now)
@@ -1154,6 +1163,98 @@ pub(crate) fn evaluations_and_shadow_inputs_keep_the_newest(factory: &dyn StoreF
             .collect::<Vec<_>>(),
         [Some(4), Some(3), Some(2)]
     );
+}
+
+pub(crate) fn a_signature_stays_with_its_version_and_deleted_versions_still_count_as_served(
+    factory: &dyn StoreFactory,
+) {
+    let store = initialized(factory);
+    let signature = StoredSignature {
+        json: "{\"format\":\"x\"}".into(),
+        public_key: "key-a".into(),
+    };
+    let mut signed = plugin_version("1.0.0", "aa");
+    signed.signer = Some("alice".into());
+    store
+        .store_plugin_version(&signed, "m1", b"one", Some(&signature), "plugin.upload")
+        .unwrap();
+    store
+        .store_plugin_version(
+            &plugin_version("2.0.0", "bb"),
+            "m2",
+            b"two",
+            None,
+            "plugin.upload",
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .stored_plugin("item", "1.0.0")
+            .unwrap()
+            .signature
+            .as_deref(),
+        Some(signature.json.as_str())
+    );
+    assert_eq!(
+        store.stored_plugin("item", "2.0.0").unwrap().signature,
+        None
+    );
+
+    let again = StoredSignature {
+        json: "{\"format\":\"y\"}".into(),
+        public_key: "key-b".into(),
+    };
+    store
+        .set_plugin_signature("item", "2.0.0", "bob", &again, "admin", at(3))
+        .unwrap();
+    let stored = store.stored_plugin("item", "2.0.0").unwrap();
+    assert_eq!(stored.signature.as_deref(), Some(again.json.as_str()));
+    assert_eq!(stored.version.signer.as_deref(), Some("bob"));
+    assert!(matches!(
+        store.set_plugin_signature("item", "9.0.0", "bob", &again, "admin", at(3)),
+        Err(StorageError::NotFound(_))
+    ));
+
+    let now = at(4);
+    store
+        .activate_plugin_version(
+            "item",
+            "2.0.0",
+            ActivationKind::Upload,
+            false,
+            None,
+            "a",
+            now,
+        )
+        .unwrap();
+    store
+        .activate_plugin_version(
+            "item",
+            "1.0.0",
+            ActivationKind::Activate,
+            true,
+            Some("2.0.0"),
+            "a",
+            now,
+        )
+        .unwrap();
+    store
+        .delete_plugin_version("item", "2.0.0", "a", now)
+        .unwrap();
+    assert_eq!(
+        store.versions_ever_active("item").unwrap(),
+        ["2.0.0", "1.0.0"]
+    );
+    assert!(store.versions_ever_active("other").unwrap().is_empty());
+    let actions: Vec<String> = store
+        .audit_entries(100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(actions.contains(&"plugin.downgrade".to_string()));
+    assert!(actions.contains(&"plugin.signature_added".to_string()));
+    audit_count(&*store);
 }
 
 // ---- retention and health ---------------------------------------------
@@ -2098,4 +2199,124 @@ pub(crate) fn a_revert_trip_lowers_the_phase_and_cancels_proposals_in_its_change
         .collect();
     assert_eq!(actions, ["breaker.trip", "phase.revert", "proposal.cancel"]);
     assert_eq!(audit_count(&*store), audited + 3);
+}
+
+// ---- console sessions -------------------------------------------------
+
+fn new_session(hash: &str, principal: &str, token_id: Option<i64>, expires: i64) -> NewSession {
+    NewSession {
+        secret_hash: hash.into(),
+        principal: principal.into(),
+        kind: PrincipalKind::Person,
+        roles: vec![Role::Operator],
+        credential: if token_id.is_some() {
+            SessionCredential::Token
+        } else {
+            SessionCredential::Oidc
+        },
+        token_id,
+        agent: None,
+        created_at: at(10),
+        expires_at: at(expires),
+    }
+}
+
+pub(crate) fn a_session_resolves_until_it_ends_expires_or_its_token_is_revoked(
+    factory: &dyn StoreFactory,
+) {
+    let store = initialized(factory);
+    let mut request = token_request("alice", None);
+    request.roles = vec![Role::Operator];
+    request.kind = PrincipalKind::Person;
+    let token = store
+        .create_token(&request, "hash-alice", "admin", at(1))
+        .unwrap();
+    let audited = audit_count(&*store);
+
+    let by_token = store
+        .create_session(&new_session("s-token", "alice", Some(token.id), 1_000))
+        .unwrap();
+    let by_idp = store
+        .create_session(&new_session("s-oidc", "carol", None, 1_000))
+        .unwrap();
+    assert_ne!(by_token.id, by_idp.id);
+    // Each start is audited, by the person who signed in.
+    assert_eq!(audit_count(&*store), audited + 2);
+    let starts = store.audit_entries(2).unwrap();
+    assert!(starts.iter().all(|e| e.action == "session.start"));
+    assert!(starts
+        .iter()
+        .any(|e| e.actor == "alice" && e.target == format!("session/{}", by_token.id)));
+    // Neither the secret nor its hash reaches the audit log.
+    assert!(starts
+        .iter()
+        .all(|e| !e.after.as_ref().unwrap().to_string().contains("s-token")));
+
+    // A token session carries its token as it is now.
+    let live = store.session_by_hash("s-token", at(500)).unwrap().unwrap();
+    assert_eq!(live.token.as_ref().map(|t| t.id), Some(token.id));
+    assert_eq!(live.principal, "alice");
+    assert_eq!(live.roles, [Role::Operator]);
+    let oidc = store.session_by_hash("s-oidc", at(500)).unwrap().unwrap();
+    assert_eq!(oidc.credential, SessionCredential::Oidc);
+    assert_eq!(oidc.token, None);
+    assert_eq!(store.session_by_hash("nope", at(500)).unwrap(), None);
+
+    // Expired at its expiry, not a millisecond later.
+    assert_eq!(store.session_by_hash("s-oidc", at(1_000)).unwrap(), None);
+    assert!(store.session_by_hash("s-oidc", at(999)).unwrap().is_some());
+
+    // Revoking the token ends what it signed in, at once.
+    store.revoke_token(token.id, "admin", at(600)).unwrap();
+    assert_eq!(store.session_by_hash("s-token", at(601)).unwrap(), None);
+    // ...and no new session can be started with it.
+    assert!(matches!(
+        store.create_session(&new_session("s-late", "alice", Some(token.id), 2_000)),
+        Err(StorageError::Invalid(_))
+    ));
+    // A duplicate secret is refused, never shared.
+    assert!(store
+        .create_session(&new_session("s-oidc", "mallory", None, 2_000))
+        .is_err());
+}
+
+pub(crate) fn a_session_ends_once_and_pruning_spares_live_ones(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    for (hash, expires) in [("ended", 10_000), ("expired", 100), ("live", 10_000)] {
+        store
+            .create_session(&new_session(hash, "dana", None, expires))
+            .unwrap();
+    }
+    let audited = audit_count(&*store);
+    let ended = store.end_session("ended", at(50)).unwrap();
+    assert_eq!(ended.ended_at, Some(at(50)));
+    assert_eq!(store.session_by_hash("ended", at(60)).unwrap(), None);
+    let last = store.audit_entries(1).unwrap().remove(0);
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_str()),
+        ("session.end", "dana")
+    );
+    assert_eq!(audit_count(&*store), audited + 1);
+    // Ending it again, or a session that never was, changes nothing.
+    for hash in ["ended", "never"] {
+        assert!(matches!(
+            store.end_session(hash, at(70)),
+            Err(StorageError::NotFound(_))
+        ));
+    }
+    assert_eq!(audit_count(&*store), audited + 1);
+
+    // Pruning at 200 takes the ended (50) and the expired (100) sessions,
+    // one batch at a time, and never the live one or the audit log.
+    assert_eq!(store.prune_sessions(at(200), 1).unwrap(), 1);
+    assert_eq!(store.prune_sessions(at(200), 10).unwrap(), 1);
+    assert_eq!(store.prune_sessions(at(200), 10).unwrap(), 0);
+    assert_eq!(store.prune_batch(Kept::Sessions, at(200), 10).unwrap(), 0);
+    assert!(store.session_by_hash("live", at(200)).unwrap().is_some());
+    assert_eq!(audit_count(&*store), audited + 1);
+    // Through retention, once it has expired too.
+    assert_eq!(
+        store.prune_batch(Kept::Sessions, at(20_000), 10).unwrap(),
+        1
+    );
 }

@@ -26,9 +26,10 @@ pub use repositories::{
     AuditVerification, BreakerRepository, ChangeFeed, CommandRepository, CommandSource,
     ControlRepository, DecisionRepository, Escalation, EvaluationRecord, EventRepository,
     GovernanceRepository, HealthRepository, Ingested, InitialState, Lease, LeaseRepository,
-    NewAction, NewAudit, NewDecision, PluginRepository, ProposalRepository, ReadinessRepository,
-    RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository, SourcePage, StateRow,
-    StoredPlugin, StoredSignature, TokenRecord, WorkflowRepository,
+    NewAction, NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository,
+    ReadinessRepository, RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository,
+    SessionCredential, SessionRecord, SessionRepository, SourcePage, StateRow, StoredPlugin,
+    StoredSignature, TokenRecord, WorkflowRepository,
 };
 #[cfg(test)]
 pub(crate) use sqlite::test_support;
@@ -58,6 +59,7 @@ pub trait Store:
     + HealthRepository
     + ReplicaRepository
     + LeaseRepository
+    + SessionRepository
     + Send
     + Sync
 {
@@ -81,6 +83,7 @@ impl<T> Store for T where
         + HealthRepository
         + ReplicaRepository
         + LeaseRepository
+        + SessionRepository
         + Send
         + Sync
 {

@@ -6,6 +6,6 @@ pub use super::repositories::{
     AccessRepository, AgentRepository, AuditRepository, BreakerRepository, CommandRepository,
     CommandSource, ControlRepository, DecisionRepository, EventRepository, GovernanceRepository,
     HealthRepository, LeaseRepository, PluginRepository, ProposalRepository, ReadinessRepository,
-    ReplicaRepository, RetentionRepository, WorkflowRepository,
+    ReplicaRepository, RetentionRepository, SessionRepository, WorkflowRepository,
 };
 pub use super::Store;

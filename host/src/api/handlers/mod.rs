@@ -13,4 +13,5 @@ pub mod plugins;
 pub mod registry;
 pub mod replicas;
 pub mod reporting;
+pub mod sessions;
 pub mod system;

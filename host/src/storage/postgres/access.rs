@@ -7,9 +7,10 @@ use crate::domain::readiness::ReadinessReport;
 use crate::domain::Timestamp;
 use crate::storage::repositories::*;
 
-const TOKEN_COLUMNS: &str = "id, name, roles, created_ms, revoked_ms, principal, kind, agent_id";
+pub(super) const TOKEN_COLUMNS: &str =
+    "id, name, roles, created_ms, revoked_ms, principal, kind, agent_id";
 
-fn token_of(r: &tokio_postgres::Row) -> Result<TokenRecord, StorageError> {
+pub(super) fn token_of(r: &tokio_postgres::Row) -> Result<TokenRecord, StorageError> {
     let id: i64 = r.get(0);
     let corrupt = |message: String| StorageError::Corrupt {
         table: "tokens",

@@ -136,76 +136,122 @@ impl ControlRepository for PostgresStore {
     }
 }
 
+/// A decision batch in one statement. Each row's id is drawn in a
+/// materialized step and returned in the batch's order, so every decision
+/// is answered with its own row's id (an `INSERT ... RETURNING` alone does
+/// not promise its rows' order). The data-modifying steps run exactly once
+/// whether or not the final `SELECT` reads them.
+const APPEND_DECISIONS: &str = "
+    WITH batch AS MATERIALIZED (
+        SELECT nextval(pg_get_serial_sequence('decisions', 'id')) AS id, b.*
+        FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                    $7::text[], $8::text[], $9::boolean[])
+             WITH ORDINALITY AS b(at_ms, command_type, workflow_id, agent_id, decision, reasons,
+                                  phase, caller, unbound, position)
+    ),
+    logged AS (
+        INSERT INTO decisions (id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound)
+        SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound
+        FROM batch
+    ),
+    totals AS (
+        INSERT INTO decision_totals (decision, n)
+        SELECT * FROM UNNEST($10::text[], $11::bigint[])
+        ON CONFLICT (decision) DO UPDATE SET n = decision_totals.n + excluded.n
+    ),
+    unbound_totals AS (
+        INSERT INTO unbound_decision_totals (decision, n)
+        SELECT * FROM UNNEST($12::text[], $13::bigint[])
+        ON CONFLICT (decision) DO UPDATE SET n = unbound_decision_totals.n + excluded.n
+    )
+    SELECT id FROM batch ORDER BY position";
+
 impl DecisionRepository for PostgresStore {
     /// Group commit without the writer lock: the batch's rows are
     /// independent, and the totals are upserts that add atomically, so
     /// batches from several replicas commit side by side.
     fn append_decisions(&self, batch: &[NewDecision]) -> Result<Vec<i64>, StorageError> {
+        let mut at_ms = Vec::with_capacity(batch.len());
+        let mut command_types = Vec::with_capacity(batch.len());
+        let mut workflows = Vec::with_capacity(batch.len());
+        let mut agents = Vec::with_capacity(batch.len());
+        let mut decisions = Vec::with_capacity(batch.len());
+        let mut reasons = Vec::with_capacity(batch.len());
+        let mut phases = Vec::with_capacity(batch.len());
+        let mut callers = Vec::with_capacity(batch.len());
+        let mut unbounds = Vec::with_capacity(batch.len());
+        let mut totals = [0i64; 3];
+        let mut unbound = [0i64; 3];
+        for d in batch {
+            at_ms.push(d.at.millis());
+            command_types.push(d.command_type.as_str());
+            workflows.push(d.workflow_id.as_deref());
+            agents.push(d.agent_id.as_deref());
+            decisions.push(d.decision.as_str());
+            reasons.push(to_json(&d.reasons)?);
+            phases.push(d.phase.as_str());
+            callers.push(d.caller.as_str());
+            unbounds.push(d.unbound);
+            let at = d.decision.index();
+            totals[at] += 1;
+            if d.unbound {
+                unbound[at] += 1;
+            }
+        }
+        // Each totals upsert lists its decisions in `Decision::ALL`'s
+        // order on every replica, so two batches bumping the same totals
+        // lock their rows in the same order and cannot deadlock.
+        let bumps = |counts: [i64; 3]| -> (Vec<&'static str>, Vec<i64>) {
+            Decision::ALL
+                .iter()
+                .zip(counts)
+                .filter(|(_, n)| *n > 0)
+                .map(|(d, n)| (d.as_str(), n))
+                .unzip()
+        };
+        let (total_decisions, total_counts) = bumps(totals);
+        let (unbound_decisions, unbound_counts) = bumps(unbound);
         self.block_on(async {
-            let mut client = self.client().await?;
-            let tx = client
-                .transaction()
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(APPEND_DECISIONS)
                 .await
-                .map_err(pg("begin a decision batch"))?;
-            let insert = tx
-                .prepare_cached(
-                    "INSERT INTO decisions (at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                .map_err(pg("prepare the decision batch"))?;
+            // One statement, so one round trip and one atomic commit,
+            // whatever the batch's size: the rows and both totals commit
+            // together or not at all.
+            let rows = client
+                .query(
+                    &statement,
+                    &[
+                        &at_ms,
+                        &command_types,
+                        &workflows,
+                        &agents,
+                        &decisions,
+                        &reasons,
+                        &phases,
+                        &callers,
+                        &unbounds,
+                        &total_decisions,
+                        &total_counts,
+                        &unbound_decisions,
+                        &unbound_counts,
+                    ],
                 )
                 .await
-                .map_err(pg("prepare the decision insert"))?;
-            let mut ids = Vec::with_capacity(batch.len());
-            let mut totals = [0i64; 3];
-            let mut unbound = [0i64; 3];
-            for d in batch {
-                let id: i64 = tx
-                    .query_one(
-                        &insert,
-                        &[
-                            &d.at.millis(),
-                            &d.command_type,
-                            &d.workflow_id,
-                            &d.agent_id,
-                            &d.decision.as_str(),
-                            &to_json(&d.reasons)?,
-                            &d.phase.as_str(),
-                            &d.caller,
-                            &d.unbound,
-                        ],
-                    )
-                    .await
-                    .map_err(pg("log a decision"))?
-                    .get(0);
-                ids.push(id);
-                let at = d.decision.index();
-                totals[at] += 1;
-                if d.unbound {
-                    unbound[at] += 1;
-                }
+                .map_err(pg("log a decision batch"))?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+            if ids.len() != batch.len() {
+                return Err(StorageError::Corrupt {
+                    table: "decisions",
+                    message: format!(
+                        "a batch of {} decisions was logged as {} rows",
+                        batch.len(),
+                        ids.len()
+                    ),
+                });
             }
-            for (bump_sql, counts) in [
-                (
-                    "INSERT INTO decision_totals (decision, n) VALUES ($1, $2)
-                     ON CONFLICT (decision) DO UPDATE SET n = decision_totals.n + excluded.n",
-                    totals,
-                ),
-                (
-                    "INSERT INTO unbound_decision_totals (decision, n) VALUES ($1, $2)
-                     ON CONFLICT (decision) DO UPDATE SET n = unbound_decision_totals.n + excluded.n",
-                    unbound,
-                ),
-            ] {
-                // In the same order on every replica, so two batches
-                // bumping the same totals cannot deadlock.
-                for (d, n) in Decision::ALL.iter().zip(counts) {
-                    if n > 0 {
-                        tx.execute(bump_sql, &[&d.as_str(), &n])
-                            .await
-                            .map_err(pg("count a decision"))?;
-                    }
-                }
-            }
-            tx.commit().await.map_err(pg("commit a decision batch"))?;
             Ok(ids)
         })
     }

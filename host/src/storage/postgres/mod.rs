@@ -39,6 +39,7 @@ mod replicas;
 pub(crate) mod replication;
 mod retention;
 mod schema;
+mod sessions;
 mod workflows;
 
 use std::future::Future;
@@ -75,6 +76,9 @@ pub struct PostgresOptions {
     pub stale_after: Duration,
     /// How often the version is checked when no notification arrives.
     pub poll_every: Duration,
+    /// With `sslmode=require`: the only roots trusted for the server's
+    /// certificate; without it, the system's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PostgresOptions {
@@ -84,6 +88,7 @@ impl Default for PostgresOptions {
             connect_timeout: Duration::from_secs(2),
             stale_after: Duration::from_secs(5),
             poll_every: Duration::from_millis(500),
+            ca_file: None,
         }
     }
 }
@@ -163,7 +168,41 @@ pub struct PostgresStore {
     publishing: Mutex<()>,
     options: PostgresOptions,
     url: String,
+    /// How the pool's connections and the listener's reach the server.
+    transport: Transport,
     changes: tokio::sync::watch::Sender<i64>,
+}
+
+/// Plain TCP, or TLS verified as the webhook client verifies its receiver.
+///
+/// TLS is used only when the URL asks for it with `sslmode=require`, and
+/// then the server's certificate is verified (chain and host name), which
+/// is libpq's `verify-full`: a `require` that trusted any certificate would
+/// let whoever sits on the path impersonate the database that holds the
+/// brakes. `sslmode=prefer`, the driver's default, is plain TCP, so no
+/// deployment changes behaviour without asking.
+#[derive(Clone)]
+pub(crate) enum Transport {
+    Plain,
+    Tls(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl Transport {
+    fn for_url(
+        config: &tokio_postgres::Config,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, crate::tls::TlsError> {
+        Ok(match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Require => Transport::Tls(
+                tokio_postgres_rustls::MakeRustlsConnect::new(crate::tls::client_config(ca_file)?),
+            ),
+            _ => Transport::Plain,
+        })
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -204,15 +243,19 @@ impl PostgresStore {
             .enable_all()
             .build()
             .map_err(|e| fail(Box::new(e)))?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                // A connection handed out again is checked with a round
-                // trip, so a connection the server closed is never used.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let transport = Transport::for_url(&config, options.ca_file.as_deref())
+            .map_err(|e| fail(Box::new(e)))?;
+        let manager_config = ManagerConfig {
+            // A connection handed out again is checked with a round trip,
+            // so a connection the server closed is never used.
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &transport {
+            Transport::Plain => Manager::from_config(config.clone(), NoTls, manager_config),
+            Transport::Tls(tls) => {
+                Manager::from_config(config.clone(), tls.clone(), manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -235,6 +278,7 @@ impl PostgresStore {
             publishing: Mutex::new(()),
             options,
             url: url.to_string(),
+            transport,
             changes,
         };
         store
@@ -250,6 +294,15 @@ impl PostgresStore {
     /// The database URL this store connected to (with its password).
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Whether connections to the server use TLS (`sslmode=require`).
+    pub fn uses_tls(&self) -> bool {
+        self.transport.is_tls()
     }
 
     pub(crate) fn options(&self) -> &PostgresOptions {
@@ -568,4 +621,92 @@ mod conformance {
     conformance_suite!(PostgresFactory {
         database: TestDatabase::create()
     });
+}
+
+#[cfg(test)]
+mod tls {
+    use super::test_support::TestDatabase;
+    use super::{PostgresOptions, PostgresStore};
+    use crate::storage::prelude::*;
+
+    fn with_query(url: &str, query: &str) -> String {
+        let joiner = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{joiner}{query}")
+    }
+
+    /// The attack: something on the path answers for the database with a
+    /// certificate no trusted root signed, or strips TLS off. Asked for
+    /// `sslmode=require`, Regent refuses to connect: it never falls back to
+    /// plain TCP, nor trusts what it cannot verify.
+    #[test]
+    fn require_refuses_a_server_it_cannot_verify() {
+        let database = TestDatabase::create();
+        let refused = PostgresStore::connect(
+            &with_query(&database.url, "sslmode=require"),
+            PostgresOptions::default(),
+        );
+        let error = match refused {
+            Ok(_) => panic!(
+                "connected with TLS to a server whose certificate no system root signed (a snakeoil or no TLS at all)"
+            ),
+            Err(e) => format!("{e:#}").to_lowercase(),
+        };
+        assert!(
+            ["tls", "certificate", "issuer", "ssl"]
+                .iter()
+                .any(|w| error.contains(w)),
+            "the refusal names TLS: {error}"
+        );
+        let plain = PostgresStore::connect(
+            &with_query(&database.url, "sslmode=disable"),
+            PostgresOptions::default(),
+        )
+        .expect("the same server, asked for no TLS, connects");
+        assert!(!plain.uses_tls());
+    }
+
+    /// Where the server has Debian's default certificate (`ssl = on` with
+    /// the snakeoil certificate for `localhost`), trusting that certificate
+    /// as the CA file connects over TLS, and the server sees TLS.
+    #[test]
+    fn require_with_the_servers_ca_connects_over_tls() {
+        let snakeoil = std::path::Path::new("/etc/ssl/certs/ssl-cert-snakeoil.pem");
+        let database = TestDatabase::create();
+        let plain = PostgresStore::connect(&database.url, PostgresOptions::default()).unwrap();
+        let server_ssl: String = plain
+            .read(async |c| Ok(c.query_one("SHOW ssl", &[]).await.unwrap().get(0)))
+            .unwrap();
+        if server_ssl != "on" || !snakeoil.exists() || !database.url.contains("@127.0.0.1:") {
+            eprintln!(
+                "skipped: this PostgreSQL has no snakeoil TLS on 127.0.0.1 (ssl = {server_ssl})"
+            );
+            return;
+        }
+        let url = with_query(
+            &database.url.replace("@127.0.0.1:", "@localhost:"),
+            "sslmode=require",
+        );
+        let store = PostgresStore::connect(
+            &url,
+            PostgresOptions {
+                ca_file: Some(snakeoil.into()),
+                ..PostgresOptions::default()
+            },
+        )
+        .expect("TLS with the server's own certificate as the CA");
+        assert!(store.uses_tls());
+        let encrypted: bool = store
+            .read(async |c| {
+                Ok(c.query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0))
+            })
+            .unwrap();
+        assert!(encrypted, "the server sees this connection as TLS");
+        assert!(store.decision_totals().is_ok(), "and serves over it");
+    }
 }

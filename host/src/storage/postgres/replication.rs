@@ -10,9 +10,10 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{redact, PostgresStore, CHANGES_CHANNEL};
+use super::{redact, PostgresStore, Transport, CHANGES_CHANNEL};
 
 impl PostgresStore {
     /// Starts the listener and the poll on the store's own runtime. They
@@ -56,10 +57,23 @@ async fn poll(store: Weak<PostgresStore>) {
 async fn listen(store: Weak<PostgresStore>) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        let Some(url) = store.upgrade().map(|s| s.url().to_string()) else {
+        let Some((url, transport)) = store
+            .upgrade()
+            .map(|s| (s.url().to_string(), s.transport().clone()))
+        else {
             return;
         };
-        match listen_once(&store, &url).await {
+        let listened = match transport {
+            Transport::Plain => match tokio_postgres::connect(&url, NoTls).await {
+                Ok((client, connection)) => listen_on(&store, client, connection).await,
+                Err(e) => Err(e),
+            },
+            Transport::Tls(tls) => match tokio_postgres::connect(&url, tls).await {
+                Ok((client, connection)) => listen_on(&store, client, connection).await,
+                Err(e) => Err(e),
+            },
+        };
+        match listened {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(url = %redact(&url), error = %e, "lost the change notifications; reconnecting (the poll covers the gap)");
@@ -71,8 +85,15 @@ async fn listen(store: Weak<PostgresStore>) {
 }
 
 /// Listens on one connection until it fails (`Err`) or the store is gone.
-async fn listen_once(store: &Weak<PostgresStore>, url: &str) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+async fn listen_on<S, T>(
+    store: &Weak<PostgresStore>,
+    client: tokio_postgres::Client,
+    mut connection: tokio_postgres::Connection<S, T>,
+) -> Result<(), tokio_postgres::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (notified, mut notifications) = tokio::sync::mpsc::unbounded_channel::<()>();
     let driver = tokio::spawn(async move {
         loop {

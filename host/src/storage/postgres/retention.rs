@@ -88,6 +88,7 @@ impl RetentionRepository for PostgresStore {
                     )
                     .await
                     .map_err(&delete)?,
+                Kept::Sessions => super::sessions::prune(&tx, cutoff, batch).await?,
             };
             tx.commit().await.map_err(pg("commit a pruning batch"))?;
             Ok(n)

@@ -376,6 +376,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     -- so each is delivered once, and taken back if its claim lapses.
     ALTER TABLE actions ADD COLUMN claimed_by TEXT;
     ALTER TABLE actions ADD COLUMN claim_expires_ms BIGINT;",
+    // 2: console sessions, as SQLite's migration 11.
+    "CREATE TABLE sessions (
+        id           BIGSERIAL PRIMARY KEY,
+        secret_hash  TEXT NOT NULL UNIQUE,
+        principal_id TEXT NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('person', 'system')),
+        roles        TEXT NOT NULL,
+        credential   TEXT NOT NULL CHECK (credential IN ('token', 'oidc')),
+        token_id     BIGINT REFERENCES tokens (id),
+        agent        TEXT,
+        created_ms   BIGINT NOT NULL,
+        expires_ms   BIGINT NOT NULL,
+        ended_ms     BIGINT,
+        CHECK ((credential = 'token') = (token_id IS NOT NULL))
+    );
+    CREATE INDEX sessions_by_expiry ON sessions (expires_ms);",
 ];
 
 /// Applies every migration the database lacks, each in its own

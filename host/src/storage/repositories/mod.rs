@@ -27,6 +27,7 @@ mod proposals;
 mod readiness;
 mod replicas;
 mod retention;
+mod sessions;
 mod workflows;
 
 pub use access::{AccessRepository, TokenRecord};
@@ -48,4 +49,6 @@ pub use proposals::ProposalRepository;
 pub use readiness::{AttestationRecord, ReadinessRepository};
 pub use replicas::{ChangeFeed, ReplicaRecord, ReplicaRepository};
 pub use retention::RetentionRepository;
+pub(crate) use sessions::audited as audited_session;
+pub use sessions::{NewSession, SessionCredential, SessionRecord, SessionRepository};
 pub use workflows::WorkflowRepository;

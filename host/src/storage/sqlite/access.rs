@@ -8,9 +8,10 @@ use crate::domain::readiness::ReadinessReport;
 use crate::domain::Timestamp;
 use crate::storage::repositories::*;
 
-const TOKEN_COLUMNS: &str = "id, name, roles, created_ms, revoked_ms, principal, kind, agent_id";
+pub(super) const TOKEN_COLUMNS: &str =
+    "id, name, roles, created_ms, revoked_ms, principal, kind, agent_id";
 
-type TokenRow = (
+pub(super) type TokenRow = (
     i64,
     String,
     String,
@@ -21,7 +22,7 @@ type TokenRow = (
     Option<String>,
 );
 
-fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+pub(super) fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -34,7 +35,7 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
     ))
 }
 
-fn token_of(row: TokenRow) -> Result<TokenRecord, StorageError> {
+pub(super) fn token_of(row: TokenRow) -> Result<TokenRecord, StorageError> {
     let (id, name, roles, created, revoked, principal, kind, agent_id) = row;
     let corrupt = |message: String| StorageError::Corrupt {
         table: "tokens",

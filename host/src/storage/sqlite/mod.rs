@@ -22,6 +22,7 @@ mod plugins;
 mod replicas;
 mod retention;
 mod schema;
+mod sessions;
 mod workflows;
 
 pub use command_source::SqliteCommandSource;

@@ -57,6 +57,7 @@ impl RetentionRepository for SqliteStore {
                      ORDER BY created_ms LIMIT ?2)",
                 params![cutoff, batch],
             )? as u64,
+            Kept::Sessions => super::sessions::prune(&tx, cutoff, batch)?,
         };
         tx.commit()?;
         Ok(n)

@@ -379,4 +379,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
         applied_ms        INTEGER,
         plugin_generation INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;",
+    // 11: console sessions. The secret lives only in the browser's
+    // cookie; the store keeps its SHA-256. A token session names its
+    // token, so revoking the token ends what it signed in.
+    "CREATE TABLE sessions (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        secret_hash  TEXT NOT NULL UNIQUE,
+        principal_id TEXT NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('person', 'system')),
+        roles        TEXT NOT NULL,
+        credential   TEXT NOT NULL CHECK (credential IN ('token', 'oidc')),
+        token_id     INTEGER REFERENCES tokens (id),
+        agent        TEXT,
+        created_ms   INTEGER NOT NULL,
+        expires_ms   INTEGER NOT NULL,
+        ended_ms     INTEGER,
+        CHECK ((credential = 'token') = (token_id IS NOT NULL))
+    );
+    CREATE INDEX sessions_by_expiry ON sessions (expires_ms);",
 ];
