@@ -1,9 +1,9 @@
 // Audit: the hash-chained log, filterable by actor and action, and the
 // result of verifying the chain. Admin only (the server refuses others).
 
-import { getRaw } from './api.js';
+import { get, getRaw } from './api.js';
 import { sha256Hex } from './sha256.js';
-import { h, fill, section, time, code, pill, field, table, uid } from './ui.js';
+import { h, fill, section, time, code, pill, field, table, uid, act, errorBox } from './ui.js';
 
 const GENESIS = '0'.repeat(64);
 
@@ -148,7 +148,7 @@ export async function render(ctx) {
 
   return h('div', null,
     h('h1', null, 'Audit'),
-    section('Chain verification', verificationView(verification)),
+    section('Chain verification', verificationView(verification), serverVerification()),
     section('Log',
       h('form', { class: 'row', role: 'search', 'aria-label': 'Filter the audit log', onsubmit: (e) => e.preventDefault() },
         field('Actor', actor), h('datalist', { id: actorListId }, actors.map((a) => h('option', { value: a }))),
@@ -168,4 +168,20 @@ function verificationView(v) {
     h('p', { class: 'muted small' }, v.fromGenesis ? '' : `Only the newest ${v.count} entries are read here. `,
       'The whole log, its head and signed checkpoints are verified by ', code('regent audit verify'), ' (see docs/operations.md).'),
   ];
+}
+
+/** The whole chain, walked by the server (GET /api/audit/verify) on request. */
+function serverVerification() {
+  const result = h('p', { role: 'status' });
+  const errors = errorBox();
+  const button = h('button', { type: 'button' }, 'Verify the whole chain on the server');
+  button.addEventListener('click', () => act(button, errors, async () => {
+    const v = await get('/api/audit/verify');
+    const at = new Date().toISOString();
+    fill(result, v.intact
+      ? [pill('✓ intact', 'ok'), ` all ${v.entries} entries, verified by the server at `, time(at), '.']
+      : [pill('✗ broken', 'bad'), ` ${v.problems.length} problem(s) in ${v.entries} entries (server, `, time(at), '): ',
+        h('ul', null, v.problems.map((p) => h('li', { class: 'bad' }, p)))]);
+  }));
+  return h('div', null, button, errors, result);
 }

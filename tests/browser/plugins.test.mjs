@@ -96,7 +96,10 @@ describe('plugin versions', () => {
 
     // Each swap is in the audit log, whose chain the page verifies.
     await openPage(page, 'Audit');
-    await page.getByText(/✓ intact/).waitFor();
+    await page.getByText(/✓ intact/).first().waitFor();
+    // And the whole chain, walked by the server.
+    await page.getByRole('button', { name: 'Verify the whole chain on the server' }).click();
+    await page.getByRole('status').filter({ hasText: /verified by the server/ }).getByText(/✓ intact/).waitFor();
     await page.getByRole('combobox', { name: 'Action' }).selectOption('plugin.activate');
     const rows = page.getByRole('region', { name: 'Audit log entries', exact: true }).locator('tbody tr');
     const texts = await rows.allInnerTexts();

@@ -679,6 +679,18 @@ async fn audit_verify_detects_edited_and_deleted_entries() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("audit log intact: "));
+    // The server walks the same chain for the console (admin only).
+    let (s, v) = app.get("/api/audit/verify").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["intact"].as_bool(),
+            v["problems"].as_array().map(Vec::len)
+        ),
+        (Some(true), Some(0)),
+        "{v}"
+    );
+    assert!(v["entries"].as_u64() > Some(1), "{v}");
 
     // The log refuses edits through SQL; someone with the file drops the guard.
     let conn = rusqlite::Connection::open(&app.db_path).unwrap();
@@ -696,6 +708,13 @@ async fn audit_verify_detects_edited_and_deleted_entries() {
         String::from_utf8_lossy(&out.stdout).contains("entry 2 was edited"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
+    );
+    let (s, v) = app.get("/api/audit/verify").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["intact"], false, "{v}");
+    assert!(
+        v["problems"].to_string().contains("entry 2 was edited"),
+        "{v}"
     );
 
     let last: i64 = conn

@@ -80,6 +80,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         // The attester, an operator or an admin: the service checks which.
         .route(Any, routes!(access::revoke_attestation))
         .route(Role(Admin), routes!(access::audit))
+        .route(Role(Admin), routes!(access::verify_audit))
         .route(Role(Reporter), routes!(reporting::post_commands))
         .route(Role(Reporter), routes!(reporting::post_incident))
         .route(Any, routes!(reporting::list_incidents))

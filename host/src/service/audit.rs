@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::ServiceResult;
 use crate::storage::prelude::*;
-use crate::storage::AuditEntry;
+use crate::storage::{AuditEntry, AuditVerification};
 
 pub struct AuditService {
     db: Arc<dyn Store>,
@@ -19,5 +19,11 @@ impl AuditService {
     /// Audit entries, newest first.
     pub fn entries(&self, limit: u32) -> ServiceResult<Vec<AuditEntry>> {
         Ok(self.db.audit_entries(limit)?)
+    }
+
+    /// Walks the whole hash chain, as `regent audit verify` does, and
+    /// names every break in it.
+    pub fn verify(&self) -> ServiceResult<AuditVerification> {
+        Ok(self.db.verify_audit()?)
     }
 }

@@ -234,3 +234,32 @@ pub async fn audit(
     let limit = limit(query(q)?.limit, 100, MAX_LIMIT)?;
     blocking(move || Ok(Json(state.services.audit.entries(limit)?))).await
 }
+
+/// The whole audit chain, walked on the server.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditVerificationReply {
+    /// Entries walked.
+    entries: u64,
+    /// No problem found: every entry links to the one before and matches
+    /// its hash.
+    intact: bool,
+    /// Each break in the chain, in order.
+    problems: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/audit/verify", tag = "access", security(("bearer" = [])),
+    responses((status = 200, body = AuditVerificationReply)))]
+pub async fn verify_audit(
+    State(state): State<AppState>,
+) -> Result<Json<AuditVerificationReply>, ApiError> {
+    blocking(move || {
+        let v = state.services.audit.verify()?;
+        Ok(Json(AuditVerificationReply {
+            entries: v.entries,
+            intact: v.problems.is_empty(),
+            problems: v.problems,
+        }))
+    })
+    .await
+}
