@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test browser-test lint plugins python-plugins schemathesis fuzz bench load-test load-governance load-control load-auth load-swap load-retention load-cluster clean
+.PHONY: run test browser-test lint plugins python-plugins schemathesis fuzz bench load-test load-governance load-control load-auth load-swap load-retention load-cluster load-console clean
 
 ## Run the server with the built-in plugins on an embedded SQLite file.
 run: plugins
@@ -84,6 +84,10 @@ load-retention: plugins
 ## kill -9 (release build, wrk; not part of `make test`).
 load-cluster: plugins
 	bash scripts/load-cluster.sh
+
+## The console's first render of each page, idle and under authorize load (release build, Chromium, wrk; not part of `make test`).
+load-console: plugins
+	bash scripts/load-console.sh
 
 clean:
 	cargo clean

@@ -44,6 +44,8 @@ if [ -z "${REGENT_PLUGINS_DIR:-}" ] && [ ! -e target/plugins/readiness-checklist
   exit 1
 fi
 
+[ -n "${BROWSER_TESTS_SETUP_ONLY:-}" ] && exit 0
+
 cd tests/browser
 if [ $# -gt 0 ]; then
   files=()
