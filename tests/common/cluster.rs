@@ -172,7 +172,7 @@ impl Default for ClusterSpec<'_> {
 /// `[cluster]` bounds that keep the tests quick: heartbeats, polls and
 /// leases in a fraction of their production defaults, and a small pool
 /// per replica so several clusters fit the server's connection limit.
-pub const FAST_CLUSTER: &str = "[cluster]\npool_size = 8\npoll_ms = 200\nheartbeat_ms = 200\nlive_within_ms = 1500\nlease_ttl_ms = 1000\n";
+pub const FAST_CLUSTER: &str = "[cluster]\npool_size = 8\npoll_ms = 200\nheartbeat_ms = 200\nlive_within_ms = 1500\nlease_ttl_ms = 2000\n";
 
 pub struct Cluster {
     pub replicas: Vec<Replica>,

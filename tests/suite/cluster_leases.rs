@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use regent_tests::cluster::{Cluster, ClusterSpec, FAST_CLUSTER};
 
 /// `FAST_CLUSTER`'s lease: a dead holder's work is taken over within it.
-const LEASE_TTL: Duration = Duration::from_millis(1_000);
+const LEASE_TTL: Duration = Duration::from_millis(2_000);
 /// Its heartbeat: how often a replica tries to take a free lease.
 const HEARTBEAT: Duration = Duration::from_millis(200);
 

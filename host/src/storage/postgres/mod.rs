@@ -79,6 +79,12 @@ pub struct PostgresOptions {
     /// With `sslmode=require`: the only roots trusted for the server's
     /// certificate; without it, the system's.
     pub ca_file: Option<std::path::PathBuf>,
+    /// At start, how long a connection that times out is tried again
+    /// before the replica gives up: a server slow to accept (a failover, a
+    /// busy host, a fleet starting at once) is waited for. A refusal (wrong
+    /// password, a certificate that does not verify, nothing listening)
+    /// fails at once.
+    pub start_wait: Duration,
 }
 
 impl Default for PostgresOptions {
@@ -89,6 +95,7 @@ impl Default for PostgresOptions {
             stale_after: Duration::from_secs(5),
             poll_every: Duration::from_millis(500),
             ca_file: None,
+            start_wait: Duration::from_secs(30),
         }
     }
 }
@@ -283,7 +290,7 @@ impl PostgresStore {
         };
         store
             .block_on(async {
-                let mut client = store.pool.get().await.map_err(pool_error)?;
+                let mut client = store.first_connection().await?;
                 schema::migrate(&mut client).await
             })
             .map_err(|e| fail(Box::new(e)))?;
@@ -292,6 +299,26 @@ impl PostgresStore {
     }
 
     /// The database URL this store connected to (with its password).
+    /// The first connection, waiting up to `start_wait` for a server that
+    /// is slow to accept; any other failure is returned at once.
+    async fn first_connection(&self) -> Result<deadpool_postgres::Object, StorageError> {
+        let deadline = Instant::now() + self.options.start_wait;
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.pool.get().await {
+                Ok(client) => return Ok(client),
+                Err(e @ deadpool_postgres::PoolError::Timeout(_))
+                    if Instant::now() + backoff < deadline =>
+                {
+                    tracing::warn!(url = %redact(&self.url), error = %e, "PostgreSQL has not accepted a connection yet; trying again");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(pool_error(e)),
+            }
+        }
+    }
+
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
