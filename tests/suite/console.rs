@@ -452,21 +452,9 @@ async fn a_stop_made_through_the_api_reaches_an_open_stream_within_2s() {
     assert_eq!(first["fault"], Value::Null);
     assert!(first["phaseStartedAt"].is_string(), "{first}");
 
-    let stopped_at = Instant::now();
-    let (status, body) = app
-        .post_as(
-            ADMIN,
-            "/api/emergency-stop",
-            &json!({"reason": "from the CLI"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let seen = next_control_event(&mut stream, &mut buffer, Duration::from_secs(2), |v| {
-        v["emergencyStop"]["active"] == true
-    })
-    .await
-    .expect("the stop reached the stream within 2 s");
-    assert!(stopped_at.elapsed() < Duration::from_secs(2));
+    let seen = stop_and_follow(&app, &mut stream, &mut buffer, "from the CLI")
+        .await
+        .expect("the stop reached the stream within 2 s");
     assert_eq!(seen["emergencyStop"]["by"], "test-admin");
     assert_eq!(seen["emergencyStop"]["reason"], "from the CLI");
     assert!(seen["emergencyStop"]["at"].is_string(), "{seen}");
@@ -519,23 +507,31 @@ async fn on_postgres_a_stop_through_one_replica_reaches_a_stream_on_another() {
         .expect("a control event at once");
     assert_eq!(open["emergencyStop"]["active"], false);
 
-    let stopped_at = Instant::now();
-    let (status, body) = first
-        .post_as(
-            ADMIN,
-            "/api/emergency-stop",
-            &json!({"reason": "replica one"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let seen = next_control_event(&mut stream, &mut buffer, Duration::from_secs(2), |v| {
-        v["emergencyStop"]["active"] == true
-    })
-    .await;
+    let seen = stop_and_follow(&first, &mut stream, &mut buffer, "replica one").await;
     assert!(
-        seen.is_some() && stopped_at.elapsed() < Duration::from_secs(2),
+        seen.is_some(),
         "the stop did not reach the other replica's stream within 2 s"
     );
+}
+
+/// Stops through `app` with the admin token, and returns the stream's
+/// first control event showing the stop if it came within 2 s of the call.
+async fn stop_and_follow(
+    app: &TestApp,
+    stream: &mut reqwest::Response,
+    buffer: &mut String,
+    reason: &str,
+) -> Option<Value> {
+    let stopped_at = Instant::now();
+    let (status, body) = app
+        .post_as(ADMIN, "/api/emergency-stop", &json!({"reason": reason}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seen = next_control_event(stream, buffer, Duration::from_secs(2), |v| {
+        v["emergencyStop"]["active"] == true
+    })
+    .await?;
+    (stopped_at.elapsed() < Duration::from_secs(2)).then_some(seen)
 }
 
 #[tokio::test]
