@@ -1926,6 +1926,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/attestations"),
     ("delete", "/api/attestations/{id}"),
     ("get", "/api/audit"),
+    ("get", "/api/audit/verify"),
     ("post", "/api/commands"),
     ("post", "/api/incidents"),
     ("get", "/api/incidents"),
