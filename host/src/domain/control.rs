@@ -49,11 +49,20 @@ pub struct AuthorizeRequest {
     #[serde(default)]
     #[schema(schema_with = super::text::optional_id)]
     pub agent_id: Option<String>,
+    /// The area the command acts on, e.g. `portal:carrier` or
+    /// `website:seo`: autonomy can be granted, revoked and stopped per
+    /// scope, and budgets can be keyed by it.
+    #[serde(default)]
+    #[schema(schema_with = super::text::optional_id)]
+    pub scope: Option<String>,
 }
 
 impl AuthorizeRequest {
     pub fn check(&self) -> Result<(), ControlError> {
         check_id("commandType", &self.command_type)?;
+        if let Some(s) = &self.scope {
+            check_id("scope", s)?;
+        }
         if let Some(w) = &self.workflow_id {
             check_id("workflowId", w)?;
         }
@@ -416,6 +425,7 @@ mod tests {
             command_type: command.into(),
             workflow_id: Some("wf-1".into()),
             agent_id: Some("agent-1".into()),
+            scope: None,
         }
     }
 
