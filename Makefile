@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test browser-test lint plugins python-plugins schemathesis fuzz bench load-test load-governance load-control load-auth load-swap load-retention load-cluster load-console clean
+.PHONY: run test browser-test lint plugins python-plugins schemathesis fuzz bench load-test load-governance load-control load-auth load-swap load-retention load-cluster load-console load-budgets clean
 
 ## Run the server with the built-in plugins on an embedded SQLite file.
 run: plugins
@@ -66,6 +66,10 @@ load-governance: plugins
 ## Load test of POST /api/authorize and its decision log (release build, wrk; not part of `make test`).
 load-control: plugins
 	bash scripts/load-control.sh
+
+## What rate and concurrency budgets cost authorize: wrk -c16 with budgets off and on, in one run (release).
+load-budgets: plugins
+	bash scripts/load-budgets.sh
 
 ## What signing in costs: a local token and an identity provider's JWT against /health (release build, wrk; not part of `make test`).
 load-auth: plugins

@@ -36,6 +36,7 @@ function load() {
     settle(get('/api/agents/breakers')),
     settle(get(`/api/decisions?limit=${DECISIONS}`)),
     settle(get('/api/governance/proposals')),
+    settle(get('/api/budgets')),
   ]);
 }
 
@@ -52,6 +53,7 @@ export async function render(ctx) {
   const holdsBody = h('div');
   const decisionsBody = h('div');
   const proposalsBody = h('div');
+  const budgetsBody = h('div');
   const updated = h('p', { class: 'muted small' });
 
   const node = h('div', { class: 'overview', 'data-ready': 'false' },
@@ -64,7 +66,8 @@ export async function render(ctx) {
       section('Pending proposals', proposalsBody),
       section('Decisions', decisionsBody),
       section('Whitelist', whitelistBody),
-      section('Holding autonomy back', holdsBody)));
+      section('Holding autonomy back', holdsBody),
+      section('Budgets and throttles', budgetsBody)));
 
   let state = null;
 
@@ -80,7 +83,7 @@ export async function render(ctx) {
   }
 
   function show(results) {
-    const [st, rd, unresolved, paused, tripped, decisions, proposals] = results;
+    const [st, rd, unresolved, paused, tripped, decisions, proposals, budgets] = results;
     const failed = results.filter((r) => !r.ok);
     if (failed.length) errors.show(failed.map((r) => (r.error.describe ? r.error.describe() : String(r.error))).join(' · '));
     else errors.clear();
@@ -146,7 +149,7 @@ export async function render(ctx) {
         span = Math.max(0.001, (now - new Date(list[list.length - 1].at).getTime()) / 1000);
         recent = list;
       }
-      const by = { autonomous: 0, requires_approval: 0, denied: 0 };
+      const by = { autonomous: 0, requires_approval: 0, denied: 0, throttled: 0 };
       for (const d of recent) by[d.decision] = (by[d.decision] || 0) + 1;
       const spanText = span === WINDOW_S ? `${WINDOW_S} s` : `${span.toFixed(1)} s (the newest ${DECISIONS})`;
       fill(decisionsBody,
@@ -154,11 +157,14 @@ export async function render(ctx) {
         h('ul', null,
           h('li', null, `autonomous: ${by.autonomous}`),
           h('li', null, `requires approval: ${by.requires_approval}`),
-          h('li', null, `denied: ${by.denied}`)),
+          h('li', null, `denied: ${by.denied}`),
+          h('li', null, `throttled: ${by.throttled}`)),
         list.length
           ? h('p', { class: 'muted small' }, 'Latest decision: ', time(list[0].at), ` (${list[0].commandType} → ${list[0].decision})`)
           : h('p', { class: 'muted small' }, 'No authorize call has been logged yet.'));
     }
+
+    if (budgets.ok) showBudgets(budgets.value);
 
     if (proposals.ok) {
       const ps = proposals.value;
@@ -169,6 +175,40 @@ export async function render(ctx) {
         : h('p', null, 'No proposal is awaiting approval.'));
     }
     updated.textContent = `Data as of ${utc(new Date().toISOString())}.`;
+  }
+
+  function showBudgets(b) {
+    const use = (used, limit) => {
+      const kind = used >= limit ? 'bad' : used * 5 >= limit * 4 ? 'warn' : 'ok';
+      return pill(`${used} / ${limit}`, kind);
+    };
+    const rows = [];
+    rows.push(h('h3', null, `Throttles in force: ${b.throttles.length}`));
+    if (b.throttles.length) {
+      rows.push(h('ul', { 'aria-label': 'Throttles' }, b.throttles.map((t) => h('li', null,
+        h('strong', null, t.ruleName), ` (event ${t.eventId}): ${t.limit} per ${t.per} for `,
+        t.commandType ? code(t.commandType) : 'all commands', ' ', use(t.used, t.limit),
+        t.resetsAt ? [' resets ', time(t.resetsAt)] : ''))));
+    }
+    rows.push(h('h3', null, `Rate budgets: ${b.rates.length}`));
+    if (b.rates.length) {
+      rows.push(h('ul', { 'aria-label': 'Rate budgets' }, b.rates.map((r) => h('li', null,
+        h('strong', null, r.name), ` (${r.key}, ${r.limit} per ${r.window}) `, use(r.used, r.limit),
+        r.refillsAt && r.used >= r.limit ? [' refills ', time(r.refillsAt)] : ''))));
+    }
+    rows.push(h('h3', null, `Concurrency budgets: ${b.concurrency.length}`));
+    if (b.concurrency.length) {
+      rows.push(h('ul', { 'aria-label': 'Concurrency budgets' }, b.concurrency.map((c) => h('li', null,
+        h('strong', null, c.name), ` (${c.key}, leases of ${c.leaseTtl}) in flight `, use(c.inFlight, c.limit)))));
+    }
+    if (b.batches.length) {
+      rows.push(h('h3', null, `Batch limits: ${b.batches.length}`));
+      rows.push(h('ul', { 'aria-label': 'Batch limits' }, b.batches.map((l) => h('li', null,
+        code(l.commandType), ': ',
+        [l.maxBatch ? `at most ${l.maxBatch} per batch` : null, l.maxPayloadBytes ? `at most ${num(l.maxPayloadBytes)} bytes` : null]
+          .filter(Boolean).join(', ')))));
+    }
+    fill(budgetsBody, rows);
   }
 
   show(await load());

@@ -110,6 +110,21 @@
 //!
 //! [console]                                # the web console at /console
 //! session_ttl_minutes = 480                # a sign-in lasts this long (1..=10080)
+//!
+//! [[budgets.rate]]                         # seeded into the store at start when absent
+//! name = "replays"                         # then edited with PUT /api/budgets/rates/{name}
+//! key = "command:REPLAY_DLQ"               # all | command:<type> | scope:<scope> | agent:<id>
+//! limit = 3
+//! window = "5m"
+//! [[budgets.concurrency]]
+//! name = "fleet"
+//! key = "all"
+//! limit = 150                              # autonomous operations in flight
+//! lease_ttl = "10m"                        # a lease not completed by then is released
+//! [[budgets.batch]]
+//! command_type = "REPLAY_DLQ"
+//! max_batch = 50                           # checked from authorize's `batchSize`
+//! max_payload_bytes = 2000000              # checked from authorize's `payloadBytes`
 //! ```
 
 use std::collections::BTreeMap;
@@ -120,7 +135,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::domain::breaker::BreakerRule;
+use crate::domain::breaker::{BreakerRule, Window};
+use crate::domain::budget::{BatchLimit, BudgetDef, BudgetKey, ConcurrencyBudget, RateBudget};
 use crate::domain::events::ActionRule;
 use crate::domain::fleet::MatchingPolicy;
 use crate::domain::governance::{PhaseSpec, PhaseTable, RiskBounds};
@@ -190,6 +206,8 @@ struct FileConfig {
     cluster: ClusterSettings,
     #[serde(default)]
     console: ConsoleSettings,
+    #[serde(default)]
+    budgets: BudgetSettings,
 }
 
 impl FileConfig {
@@ -224,6 +242,96 @@ fn db_path_from(sources: &Sources<'_>, flag: Option<PathBuf>, file: Option<PathB
     sources
         .path(flag, "GOVERNANCE_DB_PATH", file)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DB_PATH))
+}
+
+/// `[[budgets.rate]]`, `[[budgets.concurrency]]` and `[[budgets.batch]]`:
+/// budgets seeded into the store at start when it has none of that kind
+/// and name. After that the store is the truth: an operator's edit
+/// through the API is not undone by a restart.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSettings {
+    #[serde(default)]
+    rate: Vec<RateBudgetConfig>,
+    #[serde(default)]
+    concurrency: Vec<ConcurrencyBudgetConfig>,
+    #[serde(default)]
+    batch: Vec<BatchLimitConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateBudgetConfig {
+    name: String,
+    key: BudgetKey,
+    limit: u32,
+    window: Window,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConcurrencyBudgetConfig {
+    name: String,
+    key: BudgetKey,
+    limit: u32,
+    lease_ttl: Window,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchLimitConfig {
+    command_type: String,
+    max_batch: Option<u32>,
+    max_payload_bytes: Option<u64>,
+}
+
+impl BudgetSettings {
+    /// Every budget as the store keeps it, by name.
+    pub fn definitions(&self) -> Vec<(String, BudgetDef)> {
+        let rates = self.rate.iter().map(|b| {
+            (
+                b.name.clone(),
+                BudgetDef::Rate(RateBudget {
+                    key: b.key.clone(),
+                    limit: b.limit,
+                    window: b.window,
+                }),
+            )
+        });
+        let concurrency = self.concurrency.iter().map(|b| {
+            (
+                b.name.clone(),
+                BudgetDef::Concurrency(ConcurrencyBudget {
+                    key: b.key.clone(),
+                    limit: b.limit,
+                    lease_ttl: b.lease_ttl,
+                }),
+            )
+        });
+        let batches = self.batch.iter().map(|b| {
+            (
+                b.command_type.clone(),
+                BudgetDef::Batch(BatchLimit {
+                    max_batch: b.max_batch,
+                    max_payload_bytes: b.max_payload_bytes,
+                }),
+            )
+        });
+        rates.chain(concurrency).chain(batches).collect()
+    }
+
+    fn check(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for (name, def) in self.definitions() {
+            let kind = def.kind().as_str();
+            def.check(&name)
+                .map_err(|e| anyhow::anyhow!("[[budgets.{kind}]] `{name}`: {e}"))?;
+            if !seen.insert((kind, name.clone())) {
+                bail!("[[budgets.{kind}]]: `{name}` is defined twice");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[cluster]`: replicas sharing one PostgreSQL database
@@ -671,6 +779,8 @@ pub struct ServeConfig {
     pub audit: AuditSettings,
     /// `[console]`: the web console's sessions.
     pub console: ConsoleSettings,
+    /// `[[budgets.*]]`: budgets seeded into the store when absent.
+    pub budgets: BudgetSettings,
 }
 
 impl ServeConfig {
@@ -702,6 +812,7 @@ impl ServeConfig {
             tracing: TracingSettings::default(),
             audit: AuditSettings::default(),
             console: ConsoleSettings::default(),
+            budgets: BudgetSettings::default(),
         }
     }
 
@@ -851,6 +962,8 @@ impl ServeConfig {
         c.compile.check()?;
         f.console.check()?;
         c.console = f.console;
+        f.budgets.check()?;
+        c.budgets = f.budgets;
         c.initial_phase = match (f.initial_phase, f.phase_started_at) {
             (None, None) => None,
             (Some(phase), Some(started_at)) => {
@@ -937,6 +1050,31 @@ mod tests {
             serve(ServeFlags::default(), file, &[("GOVERNANCE_DB_PATH", "")]).db_path,
             PathBuf::from("file.db")
         );
+    }
+
+    #[test]
+    fn budgets_are_read_and_checked() {
+        let c = load(
+            Some(
+                "[[budgets.rate]]\nname = \"replays\"\nkey = \"command:REPLAY_DLQ\"\nlimit = 3\nwindow = \"5m\"\n\
+                 [[budgets.concurrency]]\nname = \"fleet\"\nkey = \"all\"\nlimit = 150\nlease_ttl = \"10m\"\n\
+                 [[budgets.batch]]\ncommand_type = \"REPLAY_DLQ\"\nmax_batch = 50\n",
+            ),
+            &[],
+        )
+        .unwrap();
+        let defs = c.budgets.definitions();
+        assert_eq!(defs.len(), 3);
+        assert_eq!(defs[0].0, "replays");
+        for (bad, says) in [
+            ("[[budgets.rate]]\nname = \"r\"\nkey = \"team:x\"\nlimit = 3\nwindow = \"5m\"\n", "team:x"),
+            ("[[budgets.rate]]\nname = \"r\"\nkey = \"all\"\nlimit = 0\nwindow = \"5m\"\n", "at least 1"),
+            ("[[budgets.batch]]\ncommand_type = \"X\"\n", "maxBatch"),
+            ("[[budgets.rate]]\nname = \"r\"\nkey = \"all\"\nlimit = 1\nwindow = \"5m\"\n[[budgets.rate]]\nname = \"r\"\nkey = \"all\"\nlimit = 2\nwindow = \"5m\"\n", "twice"),
+        ] {
+            let err = format!("{:#}", load(Some(bad), &[]).unwrap_err());
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

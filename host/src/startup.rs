@@ -154,6 +154,12 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         }
         None => None,
     };
+    let seeded = crate::service::BudgetService::new(db.clone())
+        .seed(&config.budgets.definitions(), now)
+        .map_err(|e| anyhow::anyhow!("seeding [[budgets]]: {e}"))?;
+    if seeded > 0 {
+        tracing::info!(seeded, "budgets added from the configuration");
+    }
     bootstrap_admin(&*db, now)?;
     let exporter = Arc::new(Metrics::new(Duration::from_millis(
         config.metrics.store_cache_ms,

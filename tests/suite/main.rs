@@ -9,6 +9,7 @@
 // Test code: a failed unwrap is a failed test, with the value that broke it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod budgets;
 mod checklist_bundle;
 mod cluster;
 mod cluster_leases;

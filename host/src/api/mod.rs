@@ -34,7 +34,7 @@ pub use handlers::registry::{read_upload, UploadParts};
 pub use state::{AppState, SessionCookie};
 
 use handlers::{
-    access, agents, breakers, control, events, governance, plugins, registry, replicas, reporting,
+    access, agents, breakers, budgets, control, events, governance, plugins, registry, replicas, reporting,
     sessions, system,
 };
 
@@ -133,6 +133,25 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Role(Operator), routes!(control::stop))
         .route(Role(Operator), routes!(control::resume))
         .route(Any, routes!(replicas::list_replicas))
+        .route(Any, routes!(budgets::overview))
+        .route(Any, routes!(budgets::rates))
+        .route(Any, routes!(budgets::concurrency))
+        .route(Any, routes!(budgets::batches))
+        .route(Any, routes!(budgets::throttles))
+        .route(
+            Role(Operator),
+            routes!(budgets::put_rate, budgets::delete_rate),
+        )
+        .route(
+            Role(Operator),
+            routes!(budgets::put_concurrency, budgets::delete_concurrency),
+        )
+        .route(
+            Role(Operator),
+            routes!(budgets::put_batch, budgets::delete_batch),
+        )
+        // The caller it was granted to, or an operator: the service checks.
+        .route(Any, routes!(budgets::complete_decision))
         .route(Role(Reporter), routes!(control::register_workflow))
         .route(Any, routes!(control::list_workflows))
         .route(Any, routes!(control::get_workflow))

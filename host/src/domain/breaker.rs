@@ -21,6 +21,14 @@ pub enum BreakerError {
     NameLength,
     #[error("`enabled` cannot be a rule name: it is the path of the enabled-rules listing")]
     ReservedName,
+    #[error("the action `throttle` needs `throttle`: {{\"limit\": N, \"per\": \"1m\"}}, optionally with a `commandType`")]
+    ThrottleMissing,
+    #[error("`throttle` is set, but the action is `{action}`: only a `throttle` rule throttles")]
+    ThrottleWithoutAction { action: &'static str },
+    #[error("`throttle.limit` must be at least 1")]
+    ThrottleZeroLimit,
+    #[error("`throttle.commandType`: {0}")]
+    ThrottleCommandType(super::text::TextError),
 }
 
 /// Metrics over a breaker's window. `failures` defaults to the failed count.
@@ -65,6 +73,10 @@ pub enum BreakerAction {
     /// event is resolved.
     PauseCommandType,
     AlertOnly,
+    /// Autonomous decisions in the rule's `throttle` scope are limited to
+    /// `limit` per `per` until the event is resolved; the ones over it are
+    /// answered `throttled`.
+    Throttle,
 }
 
 impl BreakerAction {
@@ -73,11 +85,17 @@ impl BreakerAction {
             BreakerAction::RevertToL3 => "revert_to_l3",
             BreakerAction::PauseCommandType => "pause_command_type",
             BreakerAction::AlertOnly => "alert_only",
+            BreakerAction::Throttle => "throttle",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::RevertToL3, Self::PauseCommandType, Self::AlertOnly]
+        [
+            Self::RevertToL3,
+            Self::PauseCommandType,
+            Self::AlertOnly,
+            Self::Throttle,
+        ]
             .into_iter()
             .find(|a| a.as_str() == s)
     }
@@ -160,6 +178,20 @@ impl utoipa::ToSchema for Window {}
 
 pub const DEFAULT_BREAKER_PLUGIN: &str = "expression";
 
+/// How a `throttle` rule slows autonomy while its event is open: at most
+/// `limit` autonomous decisions per `per`, for one command type or all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ThrottleSpec {
+    #[schema(minimum = 1)]
+    pub limit: u32,
+    pub per: Window,
+    /// The command type throttled; every command when absent.
+    #[serde(default)]
+    #[schema(schema_with = super::text::optional_id)]
+    pub command_type: Option<String>,
+}
+
 /// A circuit-breaker rule: a condition evaluated by a breaker plugin over
 /// the metrics of its window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -178,6 +210,9 @@ pub struct BreakerRule {
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
     pub params: serde_json::Value,
+    /// For the action `throttle`: the limit it imposes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleSpec>,
 }
 
 fn default_plugin() -> String {
@@ -205,6 +240,29 @@ impl BreakerRule {
         Ok(serde_json::Value::Object(params).to_string())
     }
 
+    /// A `throttle` rule says how hard it throttles, and only it does.
+    pub fn check_throttle(&self) -> Result<(), BreakerError> {
+        match (&self.throttle, self.action) {
+            (None, BreakerAction::Throttle) => Err(BreakerError::ThrottleMissing),
+            (Some(_), action) if action != BreakerAction::Throttle => {
+                Err(BreakerError::ThrottleWithoutAction {
+                    action: action.as_str(),
+                })
+            }
+            (Some(t), _) => {
+                if t.limit == 0 {
+                    return Err(BreakerError::ThrottleZeroLimit);
+                }
+                if let Some(c) = &t.command_type {
+                    super::text::check_id("throttle.commandType", c)
+                        .map_err(BreakerError::ThrottleCommandType)?;
+                }
+                Ok(())
+            }
+            (None, _) => Ok(()),
+        }
+    }
+
     pub fn check_name(name: &str) -> Result<(), BreakerError> {
         if super::text::is_blank(name) || super::text::char_len(name) > 100 {
             return Err(BreakerError::NameLength);
@@ -217,7 +275,8 @@ impl BreakerRule {
         Ok(())
     }
 
-    /// The seed's four rules.
+    /// The seed's four rules, and the Autonomous Charter's three SLOs,
+    /// which are disabled so that turning them on is an operator's choice.
     pub fn defaults() -> Vec<BreakerRule> {
         use super::Severity;
         let rule = |name: &str, condition: &str, minutes: i64, action, severity| BreakerRule {
@@ -231,6 +290,16 @@ impl BreakerRule {
             alert_severity: severity,
             plugin: default_plugin(),
             params: empty_object(),
+            throttle: None,
+        };
+        let charter_throttle = |name: &str, condition: &str| BreakerRule {
+            enabled: false,
+            throttle: Some(ThrottleSpec {
+                limit: 60,
+                per: Window { millis: 60_000 },
+                command_type: None,
+            }),
+            ..rule(name, condition, 15, BreakerAction::Throttle, Severity::High)
         };
         vec![
             rule(
@@ -261,6 +330,18 @@ impl BreakerRule {
                 BreakerAction::AlertOnly,
                 Severity::Medium,
             ),
+            charter_throttle("Charter SLO: Success Rate Below 98%", "successRate < 0.98"),
+            charter_throttle("Charter SLO: p95 Above 2.5s", "p95DurationMs > 2500"),
+            BreakerRule {
+                enabled: false,
+                ..rule(
+                    "Charter SLO: Success Rate Below 95%",
+                    "successRate < 0.95",
+                    15,
+                    BreakerAction::RevertToL3,
+                    Severity::Critical,
+                )
+            },
         ]
     }
 }
@@ -277,6 +358,19 @@ pub struct RulePatch {
     pub plugin: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub params: Option<serde_json::Value>,
+    /// Set to change the throttle; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<ThrottleSpec>)]
+    pub throttle: Option<Option<ThrottleSpec>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl RulePatch {
@@ -303,6 +397,9 @@ impl RulePatch {
         if let Some(v) = &self.params {
             r.params = v.clone();
         }
+        if let Some(v) = &self.throttle {
+            r.throttle = v.clone();
+        }
         r
     }
 }
@@ -325,6 +422,9 @@ pub struct BreakerEvent {
     pub resolution: Option<String>,
     /// For `pause_command_type`: the command types paused until resolution.
     pub paused_command_types: Vec<String>,
+    /// For `throttle`: the limit in force until resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleSpec>,
     pub plugin: String,
     pub plugin_version: String,
     /// True when the host cut the plugin's `reason` to its length cap.
@@ -351,6 +451,47 @@ mod tests {
         for bad in ["", "5", "m", "5w", "-5m", "0m", "31d", "5 m"] {
             assert!(Window::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_a_throttle_rule_throttles_and_it_says_how_hard() {
+        let mut rule = BreakerRule::defaults().remove(0);
+        assert!(rule.check_throttle().is_ok());
+        rule.action = BreakerAction::Throttle;
+        assert_eq!(rule.check_throttle(), Err(BreakerError::ThrottleMissing));
+        rule.throttle = Some(ThrottleSpec {
+            limit: 0,
+            per: Window::parse("1m").unwrap(),
+            command_type: None,
+        });
+        assert_eq!(rule.check_throttle(), Err(BreakerError::ThrottleZeroLimit));
+        rule.throttle.as_mut().unwrap().limit = 60;
+        assert!(rule.check_throttle().is_ok());
+        rule.action = BreakerAction::AlertOnly;
+        assert!(matches!(
+            rule.check_throttle(),
+            Err(BreakerError::ThrottleWithoutAction { .. })
+        ));
+        // A patch can remove the throttle with `null`, and leaves it alone
+        // when it does not name it.
+        let patch: RulePatch = serde_json::from_str(r#"{"throttle": null}"#).unwrap();
+        assert_eq!(patch.apply(&rule).throttle, None);
+        let patch: RulePatch = serde_json::from_str(r#"{"enabled": false}"#).unwrap();
+        assert!(patch.apply(&rule).throttle.is_some());
+    }
+
+    #[test]
+    fn the_charter_slos_are_seeded_disabled() {
+        let charter: Vec<BreakerRule> = BreakerRule::defaults()
+            .into_iter()
+            .filter(|r| r.name.starts_with("Charter SLO"))
+            .collect();
+        assert_eq!(charter.len(), 3);
+        assert!(charter.iter().all(|r| !r.enabled && r.check_throttle().is_ok()));
+        assert_eq!(
+            charter.iter().filter(|r| r.action == BreakerAction::Throttle).count(),
+            2
+        );
     }
 
     #[test]

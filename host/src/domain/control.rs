@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::budget::{ActiveThrottle, Budgets};
 use super::text::{check_id, TextError};
 use super::{Phase, Timestamp};
 
@@ -27,6 +28,10 @@ pub struct ControlSnapshot {
     pub tripped_agents: HashSet<String>,
     /// Set when the stored state could not be read: every call is denied.
     pub fault: Option<String>,
+    /// Rate and concurrency budgets and batch limits in force.
+    pub budgets: Budgets,
+    /// Throttles of unresolved `throttle` breaker events.
+    pub throttles: Vec<ActiveThrottle>,
 }
 
 impl ControlSnapshot {
@@ -55,6 +60,14 @@ pub struct AuthorizeRequest {
     #[serde(default)]
     #[schema(schema_with = super::text::optional_id)]
     pub scope: Option<String>,
+    /// How many items the command carries, for command types with a batch
+    /// limit (which deny a call that leaves it out).
+    #[serde(default)]
+    pub batch_size: Option<u32>,
+    /// How many bytes the command carries, for command types with a
+    /// payload limit (which deny a call that leaves it out).
+    #[serde(default)]
+    pub payload_bytes: Option<u64>,
 }
 
 impl AuthorizeRequest {
@@ -97,13 +110,17 @@ pub enum Decision {
     Autonomous,
     RequiresApproval,
     Denied,
+    /// Autonomy is slowed by a tripped breaker's throttle: retry after the
+    /// reset the reasons give.
+    Throttled,
 }
 
 impl Decision {
-    pub const ALL: [Decision; 3] = [
+    pub const ALL: [Decision; 4] = [
         Decision::Autonomous,
         Decision::RequiresApproval,
         Decision::Denied,
+        Decision::Throttled,
     ];
 
     /// Its position in [`Decision::ALL`].
@@ -112,6 +129,7 @@ impl Decision {
             Decision::Autonomous => 0,
             Decision::RequiresApproval => 1,
             Decision::Denied => 2,
+            Decision::Throttled => 3,
         }
     }
 
@@ -120,6 +138,7 @@ impl Decision {
             Decision::Autonomous => "autonomous",
             Decision::RequiresApproval => "requires_approval",
             Decision::Denied => "denied",
+            Decision::Throttled => "throttled",
         }
     }
 }
@@ -131,7 +150,7 @@ impl std::str::FromStr for Decision {
             .into_iter()
             .find(|d| d.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown decision `{s}` (expected autonomous, requires_approval or denied)")
+                format!("unknown decision `{s}` (expected autonomous, requires_approval, denied or throttled)")
             })
     }
 }
@@ -208,6 +227,13 @@ pub fn decide(snapshot: &ControlSnapshot, request: &AuthorizeRequest, binding: B
                     .join(", ")
             ));
         }
+    }
+    if let Some(limit) = snapshot.budgets.batches.get(&request.command_type) {
+        denials.extend(limit.refusals(
+            &request.command_type,
+            request.batch_size,
+            request.payload_bytes,
+        ));
     }
     if !denials.is_empty() {
         return Verdict {
@@ -426,7 +452,33 @@ mod tests {
             workflow_id: Some("wf-1".into()),
             agent_id: Some("agent-1".into()),
             scope: None,
+            batch_size: None,
+            payload_bytes: None,
         }
+    }
+
+    #[test]
+    fn a_batch_limit_denies_an_oversized_or_unsized_command_and_nothing_else() {
+        let mut s = snapshot();
+        s.budgets.batches.insert(
+            "FAN_SET".into(),
+            crate::domain::budget::BatchLimit {
+                max_batch: Some(50),
+                max_payload_bytes: None,
+            },
+        );
+        let mut fan = ask("FAN_SET");
+        let v = decide(&s, Unbound, &fan);
+        assert_eq!(v.decision, Decision::Denied, "{v:?}");
+        assert!(v.reasons[0].contains("`batchSize` is required"));
+        fan.batch_size = Some(51);
+        assert_eq!(decide(&s, Unbound, &fan).decision, Decision::Denied);
+        fan.batch_size = Some(50);
+        assert_eq!(decide(&s, Unbound, &fan).decision, Decision::Autonomous);
+        // Under the stop, both brakes are named.
+        s.emergency_stop = true;
+        fan.batch_size = Some(51);
+        assert_eq!(decide(&s, Unbound, &fan).reasons.len(), 2);
     }
 
     #[test]

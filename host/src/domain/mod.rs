@@ -25,6 +25,7 @@
 //! - `registry`: uploaded plugin versions, their gates and shadow runs.
 //! - `metrics`: command records, incidents, and the counts and rates computed from them.
 //! - `breaker`: circuit-breaker rules, the window a condition sees, and its events.
+//! - `budget`: rate and concurrency budgets, batch limits, throttles, and settling decisions against them.
 //! - `readiness`: the readiness checklist, its context, verdicts, assessment and status.
 //! - `governance`: the phase table, the expansion decision, proposals and the weekly report.
 //! - `control`: the enforcement point's snapshot and decision, and workflows.
@@ -59,6 +60,7 @@
 
 pub mod auth;
 pub mod breaker;
+pub mod budget;
 pub mod checkpoint;
 pub mod control;
 pub mod events;
@@ -89,8 +91,8 @@ mod tests {
         };
     }
 
-    const SOURCES: [(&str, &str); 16] = sources!(
-        auth, breaker, checkpoint, control, events, fleet, governance, matching, metrics, plugin,
+    const SOURCES: [(&str, &str); 17] = sources!(
+        auth, breaker, budget, checkpoint, control, events, fleet, governance, matching, metrics, plugin,
         readiness, registry, retention, risk, text, time,
     );
 

@@ -28,6 +28,8 @@ pub struct GovernanceFigures {
     pub control: ControlFigures,
     pub active_plugins: Vec<ActivePluginFigure>,
     pub plugin_generation: u64,
+    /// Every budget's and throttle's use.
+    pub budgets: Vec<super::BudgetFigure>,
 }
 
 #[derive(Debug, Clone, Default)]

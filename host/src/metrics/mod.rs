@@ -15,6 +15,7 @@
 //! - [`plugins`]: evaluations, the active set, swaps and refusals;
 //! - [`governance`]: phase, commands, readiness, incidents, safety;
 //! - [`breakers`]: circuit-breaker trips;
+//! - [`budgets`]: budgets in use and throttles in force;
 //! - [`control`]: authorization decisions, the emergency stop, workflows,
 //!   engines' events and risk;
 //! - [`fleet`]: task assignments and agents' budgets and breakers;
@@ -22,6 +23,7 @@
 //! - [`leases`]: the leases on background work this replica holds.
 
 mod breakers;
+mod budgets;
 mod control;
 mod fleet;
 mod governance;
@@ -43,6 +45,7 @@ use prometheus_client::registry::Registry;
 
 use crate::domain::PluginKind;
 
+pub use budgets::BudgetFigure;
 pub use control::ControlFigures;
 pub use governance::{GovernanceFigures, ReadinessFigures};
 pub use plugins::ActivePluginFigure;

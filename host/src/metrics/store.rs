@@ -54,6 +54,7 @@ impl Collector for StoreFigures {
         let figures = &self.0;
         super::governance::encode(&mut encoder, figures)?;
         super::breakers::encode(&mut encoder, figures)?;
+        super::budgets::encode(&mut encoder, figures)?;
         super::plugins::encode_active(&mut encoder, figures)?;
         super::control::encode(&mut encoder, &figures.control)?;
         super::fleet::encode(&mut encoder, &figures.control)?;

@@ -80,6 +80,8 @@ impl BreakerService {
     /// and accepts the rule's params (the condition parses).
     pub fn validate_rule(&self, rule: &BreakerRule) -> ServiceResult<()> {
         BreakerRule::check_name(&rule.name).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+        rule.check_throttle()
+            .map_err(|e| ServiceError::BadRequest(format!("rule `{}`: {e}", rule.name)))?;
         let plugins = self.plugin.plugins.current();
         let plugin = plugins.get(&rule.plugin).ok_or_else(|| {
             ServiceError::BadRequest(format!(
@@ -188,6 +190,7 @@ impl BreakerService {
                 resolved_by: None,
                 resolution: None,
                 paused_command_types: Vec::new(),
+                throttle: None,
                 plugin: plugin_name,
                 plugin_version,
                 check_error: None,
@@ -201,6 +204,9 @@ impl BreakerService {
                     event.truncated = verdict.truncated;
                     if rule.action == BreakerAction::PauseCommandType {
                         event.paused_command_types = self.db.failed_command_types(start, end)?;
+                    }
+                    if rule.action == BreakerAction::Throttle {
+                        event.throttle = rule.throttle.clone();
                     }
                 }
                 Err(error) => {

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{ServiceError, ServiceResult};
 use crate::config::GovernanceSettings;
 use crate::domain::auth::{Principal, Role};
+use crate::domain::budget;
 use crate::domain::control::{
     decide, AuthorizeRequest, Binding, Decision, DecisionRecord, EmergencyStopStatus, NewStep,
     NewWorkflow, Step, Workflow, WorkflowStatus,
@@ -28,8 +29,18 @@ pub struct AuthorizeReply {
     pub decision_id: i64,
 }
 
+/// A decision as logged: its id, and its outcome once settled against its
+/// budgets (an autonomous decision over one is logged as denied or
+/// throttled).
+#[derive(Debug)]
+struct Logged {
+    id: i64,
+    decision: Decision,
+    reasons: Vec<String>,
+}
+
 /// One store error answers every waiter of a failed batch, hence the `Arc`.
-type Pending = (NewDecision, oneshot::Sender<Result<i64, Arc<StorageError>>>);
+type Pending = (NewDecision, oneshot::Sender<Result<Logged, Arc<StorageError>>>);
 
 /// The decision log, written by group commit: one writer thread appends
 /// every decision waiting at that moment in one transaction (one fsync),
@@ -63,10 +74,14 @@ impl DecisionLog {
                             Err(_) => break,
                         }
                     }
-                    match db.append_decisions(&entries) {
+                    match db.append_decisions(&mut entries) {
                         Ok(ids) => {
-                            for (w, id) in waiters.into_iter().zip(ids) {
-                                let _ = w.send(Ok(id));
+                            for ((w, id), e) in waiters.into_iter().zip(ids).zip(entries) {
+                                let _ = w.send(Ok(Logged {
+                                    id,
+                                    decision: e.decision,
+                                    reasons: e.reasons,
+                                }));
                             }
                         }
                         Err(e) => {
@@ -87,7 +102,7 @@ impl DecisionLog {
         Self { queue }
     }
 
-    async fn append(&self, entry: NewDecision) -> ServiceResult<i64> {
+    async fn append(&self, entry: NewDecision) -> ServiceResult<Logged> {
         let (tx, rx) = oneshot::channel();
         self.queue
             .send((entry, tx))
@@ -133,6 +148,17 @@ pub async fn authorize(
         }
     }
     let verdict = decide(&snapshot, &request, binding);
+    let claims = if verdict.decision == Decision::Autonomous {
+        budget::claims(
+            &snapshot.budgets,
+            &snapshot.throttles,
+            &request.command_type,
+            request.scope.as_deref(),
+            request.agent_id.as_deref(),
+        )
+    } else {
+        Vec::new()
+    };
     let phase = snapshot.phase;
     drop(snapshot);
     let logged = log
@@ -146,10 +172,11 @@ pub async fn authorize(
             phase,
             caller: caller.id.clone(),
             unbound: binding == Binding::Unbound,
+            claims,
         })
         .await;
-    let decision_id = match logged {
-        Ok(id) => id,
+    let logged = match logged {
+        Ok(logged) => logged,
         // Unlogged, so not answered as a decision; but a denial says why,
         // so a replica cut off from its database (the likeliest cause of
         // both) is told apart from a broken log.
@@ -167,10 +194,10 @@ pub async fn authorize(
         Err(e) => return Err(e),
     };
     Ok(AuthorizeReply {
-        decision: verdict.decision,
-        reasons: verdict.reasons,
+        decision: logged.decision,
+        reasons: logged.reasons,
         phase,
-        decision_id,
+        decision_id: logged.id,
     })
 }
 

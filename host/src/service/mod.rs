@@ -7,6 +7,7 @@
 pub mod access;
 pub mod audit;
 pub mod breakers;
+pub mod budgets;
 pub mod control;
 pub mod cycle;
 pub mod evaluations;
@@ -27,6 +28,7 @@ pub mod sessions;
 pub use access::AccessService;
 pub use audit::AuditService;
 pub use breakers::BreakerService;
+pub use budgets::BudgetService;
 pub use control::{authorize, AuthorizeReply, ControlService, DecisionLog};
 pub use cycle::ProposalService;
 pub use events::EventService;
@@ -184,6 +186,7 @@ pub struct Services {
     pub access: Arc<AccessService>,
     pub audit: Arc<AuditService>,
     pub breakers: Arc<BreakerService>,
+    pub budgets: Arc<BudgetService>,
     pub control: Arc<ControlService>,
     pub events: Arc<EventService>,
     pub fleet: Arc<FleetService>,
@@ -245,6 +248,7 @@ impl Services {
             require_bound_agents,
         ));
         let breakers = Arc::new(BreakerService::new(db.clone(), plugin_deps.clone()));
+        let budgets = Arc::new(BudgetService::new(db.clone()));
         let events = Arc::new(EventService::new(
             db.clone(),
             plugin_deps.clone(),
@@ -279,6 +283,7 @@ impl Services {
             plugins.clone(),
             reporting.clone(),
             fleet.clone(),
+            budgets.clone(),
             scrapes,
         ));
         let plugin_service = Arc::new(PluginService::new(db.clone(), plugin_deps));
@@ -302,6 +307,7 @@ impl Services {
             access,
             audit,
             breakers,
+            budgets,
             control,
             events,
             fleet,

@@ -15,6 +15,7 @@ pub struct MonitoringService {
     plugins: Arc<ActivePlugins>,
     reporting: Arc<ReportingService>,
     fleet: Arc<FleetService>,
+    budgets: Arc<super::BudgetService>,
     scrapes: Arc<ScrapeClock>,
 }
 
@@ -24,6 +25,7 @@ impl MonitoringService {
         plugins: Arc<ActivePlugins>,
         reporting: Arc<ReportingService>,
         fleet: Arc<FleetService>,
+        budgets: Arc<super::BudgetService>,
         scrapes: Arc<ScrapeClock>,
     ) -> Self {
         Self {
@@ -31,6 +33,7 @@ impl MonitoringService {
             plugins,
             reporting,
             fleet,
+            budgets,
             scrapes,
         }
     }
@@ -109,7 +112,32 @@ impl MonitoringService {
                 })
                 .collect(),
             plugin_generation: plugins.generation(),
+            budgets: self.budget_figures(now)?,
         })
+    }
+
+    fn budget_figures(&self, now: Timestamp) -> ServiceResult<Vec<crate::metrics::BudgetFigure>> {
+        use crate::metrics::BudgetFigure;
+        let o = self.budgets.overview(now)?;
+        let rates = o.rates.into_iter().map(|b| BudgetFigure {
+            kind: "rate",
+            name: b.name,
+            used: b.used,
+            limit: b.limit,
+        });
+        let concurrency = o.concurrency.into_iter().map(|b| BudgetFigure {
+            kind: "concurrency",
+            name: b.name,
+            used: b.in_flight,
+            limit: b.limit,
+        });
+        let throttles = o.throttles.into_iter().map(|t| BudgetFigure {
+            kind: "throttle",
+            name: t.rule_name,
+            used: t.used,
+            limit: t.spec.limit,
+        });
+        Ok(rates.chain(concurrency).chain(throttles).collect())
     }
 
     fn control_figures(

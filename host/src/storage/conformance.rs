@@ -10,7 +10,11 @@
 use std::sync::{Arc, Barrier};
 
 use crate::domain::auth::{PrincipalKind, Role, TokenRequest};
-use crate::domain::breaker::{BreakerAction, BreakerEvent, BreakerRule};
+use crate::domain::breaker::{BreakerAction, BreakerEvent, BreakerRule, ThrottleSpec, Window};
+use crate::domain::budget::{
+    concurrency_claim, rate_claim, throttle_claim, BatchLimit, BudgetDef, BudgetKey, BudgetKind,
+    Claim, ConcurrencyBudget, RateBudget,
+};
 use crate::domain::control::{Decision, NewStep, NewWorkflow, StepStatus, WorkflowStatus};
 use crate::domain::events::{DeliveryStatus, NewEvent};
 use crate::domain::fleet::NewAgent;
@@ -93,6 +97,10 @@ macro_rules! conformance_suite {
             a_revert_trip_lowers_the_phase_and_cancels_proposals_in_its_change,
             a_session_resolves_until_it_ends_expires_or_its_token_is_revoked,
             a_session_ends_once_and_pruning_spares_live_ones,
+            budgets_are_audited_published_and_deleted_with_their_use,
+            a_rate_budget_grants_exactly_its_limit_in_order,
+            concurrency_leases_are_released_by_completion_or_expiry,
+            a_throttle_follows_its_open_event,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -211,6 +219,7 @@ fn decision(offset_ms: i64, command_type: &str, outcome: Decision) -> NewDecisio
         phase: Phase::L3,
         caller: "agent".into(),
         unbound: true,
+        claims: Vec::new(),
     }
 }
 
@@ -229,6 +238,7 @@ fn trip_of(rule: &BreakerRule, offset_ms: i64, paused: &[&str]) -> BreakerEvent 
         resolved_by: None,
         resolution: None,
         paused_command_types: paused.iter().map(|s| s.to_string()).collect(),
+        throttle: None,
         plugin: rule.plugin.clone(),
         plugin_version: "0.1.0".into(),
         truncated: false,
@@ -713,7 +723,7 @@ pub(crate) fn the_audit_chain_links_every_change(factory: &dyn StoreFactory) {
 pub(crate) fn decisions_are_filtered_and_totalled(factory: &dyn StoreFactory) {
     let store = initialized(factory);
     let ids = store
-        .append_decisions(&[
+        .append_decisions(&mut [
             decision(1, "SET_FAN", Decision::Autonomous),
             decision(2, "OPEN_VALVE", Decision::Autonomous),
             decision(3, "SET_FAN", Decision::Denied),
@@ -748,7 +758,7 @@ pub(crate) fn an_answered_decision_survives_reopening(factory: &dyn StoreFactory
     let ids = {
         let store = initialized(factory);
         store
-            .append_decisions(&[decision(1, "SET_FAN", Decision::Autonomous)])
+            .append_decisions(&mut [decision(1, "SET_FAN", Decision::Autonomous)])
             .unwrap()
     };
     let reopened = factory.open();
@@ -1265,12 +1275,12 @@ pub(crate) fn retention_prunes_old_rows_and_never_the_audit_log(factory: &dyn St
         .set_emergency_stop(true, "ops", "drill", at(0))
         .unwrap();
     let audited = audit_count(&*store);
-    let old: Vec<_> = (0..5)
+    let mut old: Vec<_> = (0..5)
         .map(|i| decision(i, "SET_FAN", Decision::Autonomous))
         .collect();
-    store.append_decisions(&old).unwrap();
+    store.append_decisions(&mut old).unwrap();
     store
-        .append_decisions(&[decision(1_000_000, "SET_FAN", Decision::Autonomous)])
+        .append_decisions(&mut [decision(1_000_000, "SET_FAN", Decision::Autonomous)])
         .unwrap();
     let mut pruned = 0;
     loop {
@@ -2319,4 +2329,189 @@ pub(crate) fn a_session_ends_once_and_pruning_spares_live_ones(factory: &dyn Sto
         store.prune_batch(Kept::Sessions, at(20_000), 10).unwrap(),
         1
     );
+}
+
+fn claiming(offset_ms: i64, claims: &[Claim]) -> NewDecision {
+    NewDecision {
+        claims: claims.to_vec(),
+        ..decision(offset_ms, "SET_FAN", Decision::Autonomous)
+    }
+}
+
+pub(crate) fn budgets_are_audited_published_and_deleted_with_their_use(
+    factory: &dyn StoreFactory,
+) {
+    let store = initialized(factory);
+    let rate = RateBudget {
+        key: BudgetKey::All,
+        limit: 2,
+        window: Window { millis: 60_000 },
+    };
+    assert_eq!(
+        store
+            .put_budget("fleet", &BudgetDef::Rate(rate.clone()), "oncall", at(1))
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.control().budgets.rates, [("fleet".to_string(), rate.clone())]);
+    let claim = rate_claim("fleet", &rate);
+    store
+        .append_decisions(&mut [claiming(2, std::slice::from_ref(&claim))])
+        .unwrap();
+    assert_eq!(
+        store.budget_usage(std::slice::from_ref(&claim), at(3)).unwrap()[&claim.ledger].used,
+        1
+    );
+    // Seeding never overwrites what is stored.
+    let other = BudgetDef::Rate(RateBudget { limit: 9, ..rate.clone() });
+    assert!(!store.seed_budget("fleet", &other, at(4)).unwrap());
+    assert!(store
+        .seed_budget("batch", &BudgetDef::Batch(BatchLimit { max_batch: Some(5), max_payload_bytes: None }), at(4))
+        .unwrap());
+    assert_eq!(store.budgets().unwrap().len(), 2);
+    assert_eq!(store.control().budgets.batches["batch"].max_batch, Some(5));
+
+    let deleted = store.delete_budget(BudgetKind::Rate, "fleet", "oncall", at(5)).unwrap();
+    assert_eq!(deleted, BudgetDef::Rate(rate.clone()));
+    assert!(matches!(
+        store.delete_budget(BudgetKind::Rate, "fleet", "oncall", at(6)),
+        Err(StorageError::NotFound(_))
+    ));
+    assert!(store.control().budgets.rates.is_empty());
+    // A budget made again under the name starts afresh.
+    store
+        .put_budget("fleet", &BudgetDef::Rate(rate), "oncall", at(7))
+        .unwrap();
+    assert_eq!(
+        store.budget_usage(std::slice::from_ref(&claim), at(8)).unwrap()[&claim.ledger].used,
+        0
+    );
+    let mut entries = store.audit_entries(100).unwrap();
+    entries.sort_by_key(|e| e.id);
+    let actions: Vec<String> = entries
+        .into_iter()
+        .filter(|e| e.target.starts_with("budget:"))
+        .map(|e| format!("{} {} {}", e.action, e.actor, e.target))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "budget.put oncall budget:rate:fleet",
+            "budget.put config budget:batch:batch",
+            "budget.delete oncall budget:rate:fleet",
+            "budget.put oncall budget:rate:fleet",
+        ]
+    );
+}
+
+pub(crate) fn a_rate_budget_grants_exactly_its_limit_in_order(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let rate = RateBudget {
+        key: BudgetKey::All,
+        limit: 3,
+        window: Window { millis: 60_000 },
+    };
+    let claim = rate_claim("fleet", &rate);
+    let claims = std::slice::from_ref(&claim);
+    let mut batch: Vec<NewDecision> = (0..5).map(|i| claiming(i, claims)).collect();
+    // A decision that needs approval draws on nothing.
+    batch.insert(
+        1,
+        NewDecision {
+            claims: claims.to_vec(),
+            ..decision(1, "OPEN_VALVE", Decision::RequiresApproval)
+        },
+    );
+    let ids = store.append_decisions(&mut batch).unwrap();
+    let outcomes: Vec<Decision> = batch.iter().map(|d| d.decision).collect();
+    use Decision::*;
+    assert_eq!(
+        outcomes,
+        [Autonomous, RequiresApproval, Autonomous, Autonomous, Denied, Denied]
+    );
+    assert!(batch[4].reasons[0].contains("refills at"), "{:?}", batch[4].reasons);
+    // Logged as settled.
+    let logged = store.decisions(10, None, Some(Denied)).unwrap();
+    assert_eq!(
+        logged.iter().map(|d| d.decision_id).collect::<Vec<_>>(),
+        [ids[5], ids[4]]
+    );
+    assert_eq!(logged[0].reasons, batch[5].reasons);
+    // A later batch finds the budget used; once the window has passed, it refills.
+    let mut later = vec![claiming(10, claims)];
+    store.append_decisions(&mut later).unwrap();
+    assert_eq!(later[0].decision, Denied);
+    let mut next_window = vec![claiming(60_000 + 2_000, claims)];
+    store.append_decisions(&mut next_window).unwrap();
+    assert_eq!(next_window[0].decision, Autonomous);
+}
+
+pub(crate) fn concurrency_leases_are_released_by_completion_or_expiry(
+    factory: &dyn StoreFactory,
+) {
+    let store = initialized(factory);
+    let budget = ConcurrencyBudget {
+        key: BudgetKey::All,
+        limit: 2,
+        lease_ttl: Window { millis: 10_000 },
+    };
+    let claim = concurrency_claim("fleet", &budget);
+    let claims = std::slice::from_ref(&claim);
+    let mut batch: Vec<NewDecision> = (0..3).map(|i| claiming(i, claims)).collect();
+    let ids = store.append_decisions(&mut batch).unwrap();
+    assert_eq!(batch[2].decision, Decision::Denied);
+    assert!(batch[2].reasons[0].contains("is full (2 of 2)"), "{:?}", batch[2].reasons);
+    assert_eq!(
+        store.decision_caller(ids[0]).unwrap(),
+        Some(("agent".to_string(), Decision::Autonomous))
+    );
+    assert_eq!(store.decision_caller(ids[2] + 100).unwrap(), None);
+    assert_eq!(store.release_leases(ids[0], at(5)).unwrap(), 1);
+    assert_eq!(store.release_leases(ids[0], at(5)).unwrap(), 0);
+    let mut again = vec![claiming(6, claims), claiming(7, claims)];
+    store.append_decisions(&mut again).unwrap();
+    assert_eq!(
+        again.iter().map(|d| d.decision).collect::<Vec<_>>(),
+        [Decision::Autonomous, Decision::Denied]
+    );
+    // Past the TTL every lease has lapsed, completed or not.
+    assert_eq!(
+        store.budget_usage(claims, at(10_010)).unwrap()[&claim.ledger].used,
+        0
+    );
+    let mut late = vec![claiming(10_010, claims)];
+    store.append_decisions(&mut late).unwrap();
+    assert_eq!(late[0].decision, Decision::Autonomous);
+}
+
+pub(crate) fn a_throttle_follows_its_open_event(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let mut rule = BreakerRule::defaults().remove(0);
+    rule.name = "slow".into();
+    rule.action = BreakerAction::Throttle;
+    rule.throttle = Some(ThrottleSpec {
+        limit: 1,
+        per: Window { millis: 60_000 },
+        command_type: None,
+    });
+    store.insert_rule(&rule, "oncall", at(1)).unwrap();
+    let mut event = trip_of(&rule, 2, &[]);
+    event.throttle = rule.throttle.clone();
+    let event = store.record_trip(event).unwrap().unwrap();
+    let throttles = store.control().throttles.clone();
+    assert_eq!(throttles.len(), 1);
+    assert_eq!(throttles[0].rule_name, "slow");
+    let claim = throttle_claim(&throttles[0]);
+    let mut batch = vec![
+        claiming(3, std::slice::from_ref(&claim)),
+        claiming(4, std::slice::from_ref(&claim)),
+    ];
+    store.append_decisions(&mut batch).unwrap();
+    assert_eq!(batch[1].decision, Decision::Throttled);
+    assert_eq!(
+        store.decisions(10, None, Some(Decision::Throttled)).unwrap().len(),
+        1
+    );
+    store.resolve_event(event.id, "oncall", "fixed", at(5)).unwrap();
+    assert!(store.control().throttles.is_empty());
 }

@@ -10,6 +10,7 @@
 //! [`conformance`] is the suite every backend must pass.
 
 mod codec;
+mod ledger;
 mod postgres;
 pub mod prelude;
 pub mod repositories;
@@ -23,7 +24,7 @@ pub(crate) use postgres::test_support as postgres_test_support;
 pub use postgres::{redact as redact_url, PostgresOptions, PostgresStore};
 pub use repositories::{
     AccessRepository, AgentRepository, AttestationRecord, AuditEntry, AuditRepository,
-    AuditVerification, BreakerRepository, ChangeFeed, CommandRepository, CommandSource,
+    AuditVerification, BreakerRepository, BudgetRepository, ChangeFeed, CommandRepository, CommandSource,
     ControlRepository, DecisionRepository, Escalation, EvaluationRecord, EventRepository,
     GovernanceRepository, HealthRepository, Ingested, InitialState, Lease, LeaseRepository,
     NewAction, NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository,
@@ -44,6 +45,7 @@ pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
 pub trait Store:
     GovernanceRepository
     + ControlRepository
+    + BudgetRepository
     + CommandRepository
     + ReadinessRepository
     + BreakerRepository
@@ -68,6 +70,7 @@ pub trait Store:
 impl<T> Store for T where
     T: GovernanceRepository
         + ControlRepository
+        + BudgetRepository
         + CommandRepository
         + ReadinessRepository
         + BreakerRepository

@@ -3,7 +3,7 @@
 //! `use crate::storage::prelude::*;`.
 
 pub use super::repositories::{
-    AccessRepository, AgentRepository, AuditRepository, BreakerRepository, CommandRepository,
+    AccessRepository, AgentRepository, AuditRepository, BreakerRepository, BudgetRepository, CommandRepository,
     CommandSource, ControlRepository, DecisionRepository, EventRepository, GovernanceRepository,
     HealthRepository, LeaseRepository, PluginRepository, ProposalRepository, ReadinessRepository,
     ReplicaRepository, RetentionRepository, SessionRepository, WorkflowRepository,

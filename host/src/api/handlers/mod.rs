@@ -6,6 +6,7 @@
 pub mod access;
 pub mod agents;
 pub mod breakers;
+pub mod budgets;
 pub mod control;
 pub mod events;
 pub mod governance;

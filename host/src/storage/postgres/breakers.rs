@@ -200,6 +200,9 @@ impl BreakerRepository for PostgresStore {
             if event.action != BreakerAction::PauseCommandType {
                 event.paused_command_types.clear();
             }
+            if event.action != BreakerAction::Throttle {
+                event.throttle = None;
+            }
             event.id = tx
                 .query_one(
                     "INSERT INTO breaker_events (rule_name, triggered_ms, body) VALUES ($1, $2, '{}')

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use deadpool_postgres::GenericClient;
 
-use super::{from_json, json_value, pg, to_json, PostgresStore, StorageError};
+use super::{budgets, from_json, json_value, pg, to_json, PostgresStore, StorageError};
+use crate::storage::ledger;
 use crate::domain::control::{ControlSnapshot, Decision, DecisionRecord, EmergencyStopStatus};
 use crate::domain::Timestamp;
 use crate::storage::repositories::*;
@@ -73,6 +74,7 @@ pub(super) async fn read_snapshot<C: GenericClient>(
     {
         snapshot.tripped_agents.insert(row.get(0));
     }
+    budgets::read_into_snapshot(c, &mut snapshot).await?;
     Ok(snapshot)
 }
 
@@ -169,89 +171,28 @@ const APPEND_DECISIONS: &str = "
 impl DecisionRepository for PostgresStore {
     /// Group commit without the writer lock: the batch's rows are
     /// independent, and the totals are upserts that add atomically, so
-    /// batches from several replicas commit side by side.
-    fn append_decisions(&self, batch: &[NewDecision]) -> Result<Vec<i64>, StorageError> {
-        let mut at_ms = Vec::with_capacity(batch.len());
-        let mut command_types = Vec::with_capacity(batch.len());
-        let mut workflows = Vec::with_capacity(batch.len());
-        let mut agents = Vec::with_capacity(batch.len());
-        let mut decisions = Vec::with_capacity(batch.len());
-        let mut reasons = Vec::with_capacity(batch.len());
-        let mut phases = Vec::with_capacity(batch.len());
-        let mut callers = Vec::with_capacity(batch.len());
-        let mut unbounds = Vec::with_capacity(batch.len());
-        let mut totals = [0i64; 3];
-        let mut unbound = [0i64; 3];
-        for d in batch {
-            at_ms.push(d.at.millis());
-            command_types.push(d.command_type.as_str());
-            workflows.push(d.workflow_id.as_deref());
-            agents.push(d.agent_id.as_deref());
-            decisions.push(d.decision.as_str());
-            reasons.push(to_json(&d.reasons)?);
-            phases.push(d.phase.as_str());
-            callers.push(d.caller.as_str());
-            unbounds.push(d.unbound);
-            let at = d.decision.index();
-            totals[at] += 1;
-            if d.unbound {
-                unbound[at] += 1;
-            }
-        }
-        // Each totals upsert lists its decisions in `Decision::ALL`'s
-        // order on every replica, so two batches bumping the same totals
-        // lock their rows in the same order and cannot deadlock.
-        let bumps = |counts: [i64; 3]| -> (Vec<&'static str>, Vec<i64>) {
-            Decision::ALL
-                .iter()
-                .zip(counts)
-                .filter(|(_, n)| *n > 0)
-                .map(|(d, n)| (d.as_str(), n))
-                .unzip()
-        };
-        let (total_decisions, total_counts) = bumps(totals);
-        let (unbound_decisions, unbound_counts) = bumps(unbound);
+    /// batches from several replicas commit side by side. A batch with
+    /// budget claims settles them first under the budget lock, in the same
+    /// transaction as its rows.
+    fn append_decisions(&self, batch: &mut [NewDecision]) -> Result<Vec<i64>, StorageError> {
+        let claims = ledger::claims_of(batch);
         self.block_on(async {
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(APPEND_DECISIONS)
-                .await
-                .map_err(pg("prepare the decision batch"))?;
-            // One statement, so one round trip and one atomic commit,
-            // whatever the batch's size: the rows and both totals commit
-            // together or not at all.
-            let rows = client
-                .query(
-                    &statement,
-                    &[
-                        &at_ms,
-                        &command_types,
-                        &workflows,
-                        &agents,
-                        &decisions,
-                        &reasons,
-                        &phases,
-                        &callers,
-                        &unbounds,
-                        &total_decisions,
-                        &total_counts,
-                        &unbound_decisions,
-                        &unbound_counts,
-                    ],
-                )
-                .await
-                .map_err(pg("log a decision batch"))?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-            if ids.len() != batch.len() {
-                return Err(StorageError::Corrupt {
-                    table: "decisions",
-                    message: format!(
-                        "a batch of {} decisions was logged as {} rows",
-                        batch.len(),
-                        ids.len()
-                    ),
-                });
+            let mut client = self.client().await?;
+            if claims.is_empty() {
+                return insert_batch(&client, batch).await;
             }
+            let tx = client
+                .transaction()
+                .await
+                .map_err(pg("begin settling a decision batch"))?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&budgets::BUDGET_LOCK])
+                .await
+                .map_err(pg("take the budget lock"))?;
+            let usage = budgets::usage(&tx, &claims, ledger::settled_at(batch), true).await?;
+            let writes = ledger::settle_batch(batch, usage);
+            let ids = insert_batch(&tx, batch).await?;
+            budgets::write_ledger(&tx, &writes, &ids).await?;
+            tx.commit().await.map_err(pg("commit a decision batch"))?;
             Ok(ids)
         })
     }
@@ -302,6 +243,94 @@ impl DecisionRepository for PostgresStore {
     fn unbound_decision_totals(&self) -> Result<Vec<(Decision, u64)>, StorageError> {
         self.read(async |c| totals_by_decision(c, "unbound_decision_totals").await)
     }
+}
+
+/// Inserts a batch as settled, with one statement, and returns its ids in
+/// the batch's order.
+async fn insert_batch<C: GenericClient>(
+    client: &C,
+    batch: &[NewDecision],
+) -> Result<Vec<i64>, StorageError> {
+    let mut at_ms = Vec::with_capacity(batch.len());
+    let mut command_types = Vec::with_capacity(batch.len());
+    let mut workflows = Vec::with_capacity(batch.len());
+    let mut agents = Vec::with_capacity(batch.len());
+    let mut decisions = Vec::with_capacity(batch.len());
+    let mut reasons = Vec::with_capacity(batch.len());
+    let mut phases = Vec::with_capacity(batch.len());
+    let mut callers = Vec::with_capacity(batch.len());
+    let mut unbounds = Vec::with_capacity(batch.len());
+    let mut totals = [0i64; Decision::ALL.len()];
+    let mut unbound = [0i64; Decision::ALL.len()];
+    for d in batch {
+        at_ms.push(d.at.millis());
+        command_types.push(d.command_type.as_str());
+        workflows.push(d.workflow_id.as_deref());
+        agents.push(d.agent_id.as_deref());
+        decisions.push(d.decision.as_str());
+        reasons.push(to_json(&d.reasons)?);
+        phases.push(d.phase.as_str());
+        callers.push(d.caller.as_str());
+        unbounds.push(d.unbound);
+        let at = d.decision.index();
+        totals[at] += 1;
+        if d.unbound {
+            unbound[at] += 1;
+        }
+    }
+    // Each totals upsert lists its decisions in `Decision::ALL`'s
+    // order on every replica, so two batches bumping the same totals
+    // lock their rows in the same order and cannot deadlock.
+    let bumps = |counts: [i64; Decision::ALL.len()]| -> (Vec<&'static str>, Vec<i64>) {
+        Decision::ALL
+            .iter()
+            .zip(counts)
+            .filter(|(_, n)| *n > 0)
+            .map(|(d, n)| (d.as_str(), n))
+            .unzip()
+    };
+    let (total_decisions, total_counts) = bumps(totals);
+    let (unbound_decisions, unbound_counts) = bumps(unbound);
+    let statement = client
+        .prepare_cached(APPEND_DECISIONS)
+        .await
+        .map_err(pg("prepare the decision batch"))?;
+    // One statement, so one round trip and one atomic commit,
+    // whatever the batch's size: the rows and both totals commit
+    // together or not at all.
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &at_ms,
+                &command_types,
+                &workflows,
+                &agents,
+                &decisions,
+                &reasons,
+                &phases,
+                &callers,
+                &unbounds,
+                &total_decisions,
+                &total_counts,
+                &unbound_decisions,
+                &unbound_counts,
+            ],
+        )
+        .await
+        .map_err(pg("log a decision batch"))?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    if ids.len() != batch.len() {
+        return Err(StorageError::Corrupt {
+            table: "decisions",
+            message: format!(
+                "a batch of {} decisions was logged as {} rows",
+                batch.len(),
+                ids.len()
+            ),
+        });
+    }
+    Ok(ids)
 }
 
 async fn totals_by_decision<C: GenericClient>(

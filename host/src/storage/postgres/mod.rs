@@ -29,6 +29,7 @@ mod access;
 mod agents;
 mod audit;
 mod breakers;
+mod budgets;
 mod commands;
 mod control;
 mod events;

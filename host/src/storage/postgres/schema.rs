@@ -392,6 +392,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
         CHECK ((credential = 'token') = (token_id IS NOT NULL))
     );
     CREATE INDEX sessions_by_expiry ON sessions (expires_ms);",
+    // 5: budgets, as SQLite's migration 14.
+    "CREATE TABLE budgets (
+        kind       TEXT NOT NULL CHECK (kind IN ('rate', 'concurrency', 'batch')),
+        name       TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        updated_ms BIGINT NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+    );
+    CREATE TABLE budget_buckets (
+        ledger    TEXT NOT NULL,
+        bucket_ms BIGINT NOT NULL,
+        n         BIGINT NOT NULL,
+        PRIMARY KEY (ledger, bucket_ms)
+    );
+    CREATE TABLE budget_leases (
+        decision_id BIGINT NOT NULL,
+        ledger      TEXT NOT NULL,
+        expires_ms  BIGINT NOT NULL,
+        PRIMARY KEY (decision_id, ledger)
+    );
+    CREATE INDEX budget_leases_by_ledger ON budget_leases (ledger, expires_ms);",
 ];
 
 /// Applies every migration the database lacks, each in its own

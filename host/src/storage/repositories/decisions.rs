@@ -1,5 +1,6 @@
 //! The decision log: every authorization decision, appended in batches.
 
+use crate::domain::budget::Claim;
 use crate::domain::control::{Decision, DecisionRecord};
 use crate::domain::{Phase, Timestamp};
 use crate::storage::StorageError;
@@ -16,6 +17,10 @@ pub struct NewDecision {
     pub phase: Phase,
     pub caller: String,
     pub unbound: bool,
+    /// The budgets an autonomous decision draws on. The log settles them
+    /// as it appends: a decision over one is logged (and answered) as
+    /// `denied` or `throttled` instead.
+    pub claims: Vec<Claim>,
 }
 
 /// The decision log of every authorization.
@@ -26,10 +31,14 @@ pub trait DecisionRepository: Send + Sync {
     /// returns their ids in order. Decisions change no control state, so
     /// the snapshot is not rebuilt.
     ///
+    /// Autonomous decisions with claims are first settled against their
+    /// budgets under a lock every replica takes, in batch order; each one
+    /// over a budget has its decision and reasons changed in place.
+    ///
     /// One unit of work for the whole batch (the decision log's group
     /// commit: one sync to disk for many decisions) with the totals. Durable
     /// when it returns: a decision is answered only after this.
-    fn append_decisions(&self, batch: &[NewDecision]) -> Result<Vec<i64>, StorageError>;
+    fn append_decisions(&self, batch: &mut [NewDecision]) -> Result<Vec<i64>, StorageError>;
 
     fn decisions(
         &self,

@@ -168,6 +168,9 @@ impl BreakerRepository for SqliteStore {
             if event.action != BreakerAction::PauseCommandType {
                 event.paused_command_types.clear();
             }
+            if event.action != BreakerAction::Throttle {
+                event.throttle = None;
+            }
             tx.execute(
                 "INSERT INTO breaker_events (rule_name, triggered_ms, body) VALUES (?1, ?2, '{}')",
                 params![event.rule_name, now.millis()],
@@ -330,6 +333,7 @@ mod gauge_tests {
             resolved_by: None,
             resolution: None,
             paused_command_types: Vec::new(),
+            throttle: None,
             plugin: "error-rate".into(),
             plugin_version: "1.0.0".into(),
             check_error: None,

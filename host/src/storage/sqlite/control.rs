@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{from_json, json_value, to_json, SqliteStore, StorageError};
 use crate::domain::control::{ControlSnapshot, Decision, DecisionRecord, EmergencyStopStatus};
 use crate::domain::Timestamp;
+use crate::storage::ledger;
 use crate::storage::repositories::*;
 
 /// Reads everything [`crate::domain::control::decide`] depends on. Runs on
@@ -61,6 +62,7 @@ pub(super) fn read_snapshot(conn: &Connection) -> Result<ControlSnapshot, Storag
     for id in stmt.query_map([], |r| r.get::<_, String>(0))? {
         snapshot.tripped_agents.insert(id?);
     }
+    super::budgets::read_into_snapshot(conn, &mut snapshot)?;
     Ok(snapshot)
 }
 
@@ -122,12 +124,19 @@ impl ControlRepository for SqliteStore {
 }
 
 impl DecisionRepository for SqliteStore {
-    fn append_decisions(&self, batch: &[NewDecision]) -> Result<Vec<i64>, StorageError> {
+    fn append_decisions(&self, batch: &mut [NewDecision]) -> Result<Vec<i64>, StorageError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let claims = ledger::claims_of(batch);
+        let ledger_writes = if claims.is_empty() {
+            None
+        } else {
+            let usage = super::budgets::usage(&tx, &claims, ledger::settled_at(batch), true)?;
+            Some(ledger::settle_batch(batch, usage))
+        };
         let mut ids = Vec::with_capacity(batch.len());
-        let mut totals = [0i64; 3];
-        let mut unbound = [0i64; 3];
+        let mut totals = [0i64; Decision::ALL.len()];
+        let mut unbound = [0i64; Decision::ALL.len()];
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO decisions (at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound)
@@ -173,6 +182,9 @@ impl DecisionRepository for SqliteStore {
                     }
                 }
             }
+        }
+        if let Some(writes) = ledger_writes {
+            super::budgets::write_ledger(&tx, &writes, &ids)?;
         }
         tx.commit()?;
         Ok(ids)

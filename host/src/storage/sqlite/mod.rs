@@ -12,6 +12,7 @@ mod access;
 mod agents;
 mod audit;
 mod breakers;
+mod budgets;
 mod command_source;
 mod commands;
 mod control;

@@ -162,6 +162,7 @@ mod tests {
             phase: Phase::L3,
             caller: "agent".into(),
             unbound: true,
+            claims: Vec::new(),
         }
     }
 
@@ -181,10 +182,10 @@ mod tests {
     #[test]
     fn old_decisions_go_in_batches_and_their_totals_and_the_audit_log_stay() {
         let db = SqliteStore::open_in_memory().unwrap();
-        let old: Vec<_> = (0..7).map(|i| decision(NOW - 10_000 + i)).collect();
-        let young: Vec<_> = (0..3).map(|i| decision(NOW + i)).collect();
-        db.append_decisions(&old).unwrap();
-        db.append_decisions(&young).unwrap();
+        let mut old: Vec<_> = (0..7).map(|i| decision(NOW - 10_000 + i)).collect();
+        let mut young: Vec<_> = (0..3).map(|i| decision(NOW + i)).collect();
+        db.append_decisions(&mut old).unwrap();
+        db.append_decisions(&mut young).unwrap();
         db.set_emergency_stop(true, "ops", "drill", Timestamp(NOW - 20_000))
             .unwrap();
         let audit_before = db.verify_audit().unwrap();

@@ -397,4 +397,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
         CHECK ((credential = 'token') = (token_id IS NOT NULL))
     );
     CREATE INDEX sessions_by_expiry ON sessions (expires_ms);",
+    // 14: budgets. Definitions are rows the control snapshot reads.
+    // Rate budgets count in buckets (1/60 of the window); each granted
+    // concurrency claim holds a lease until completed or expired.
+    "CREATE TABLE budgets (
+        kind       TEXT NOT NULL CHECK (kind IN ('rate', 'concurrency', 'batch')),
+        name       TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        updated_by TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE budget_buckets (
+        ledger    TEXT NOT NULL,
+        bucket_ms INTEGER NOT NULL,
+        n         INTEGER NOT NULL,
+        PRIMARY KEY (ledger, bucket_ms)
+    ) WITHOUT ROWID;
+    CREATE TABLE budget_leases (
+        decision_id INTEGER NOT NULL,
+        ledger      TEXT NOT NULL,
+        expires_ms  INTEGER NOT NULL,
+        PRIMARY KEY (decision_id, ledger)
+    ) WITHOUT ROWID;
+    CREATE INDEX budget_leases_by_ledger ON budget_leases (ledger, expires_ms);",
 ];
