@@ -63,7 +63,7 @@ for round in $(seq "$rounds"); do
   done
 done
 budgets on
-say "budgets at the end: $(curl -fsS -H "$auth" "$base/api/budgets" | head -c 600)"
+say "budgets at the end: $(curl -fsS -H "$auth" "$base/api/budgets/overview" | head -c 600)"
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 off_r=$(echo "${rps[off]}" | median); on_r=$(echo "${rps[on]}" | median)
 off_p=$(echo "${p99[off]}" | median); on_p=$(echo "${p99[on]}" | median)

@@ -36,7 +36,7 @@ function load() {
     settle(get('/api/agents/breakers')),
     settle(get(`/api/decisions?limit=${DECISIONS}`)),
     settle(get('/api/governance/proposals')),
-    settle(get('/api/budgets')),
+    settle(get('/api/budgets/overview')),
   ]);
 }
 

@@ -317,9 +317,9 @@ async fn batch_limits_deny_oversized_and_unsized_commands() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let unsized = authorize(&app, &agent, json!({"commandType": "SET_POWER"})).await;
-    assert_eq!(decision(&unsized), "denied");
-    assert!(reasons(&unsized).contains("`batchSize` is required"), "{unsized}");
+    let no_size = authorize(&app, &agent, json!({"commandType": "SET_POWER"})).await;
+    assert_eq!(decision(&no_size), "denied");
+    assert!(reasons(&no_size).contains("`batchSize` is required"), "{no_size}");
     let big = authorize(
         &app,
         &agent,

@@ -1966,7 +1966,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/emergency-stop"),
     ("post", "/api/emergency-stop"),
     ("get", "/api/replicas"),
-    ("get", "/api/budgets"),
+    ("get", "/api/budgets/overview"),
     ("get", "/api/budgets/rates"),
     ("get", "/api/budgets/concurrency"),
     ("get", "/api/budgets/batches"),

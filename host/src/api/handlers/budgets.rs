@@ -18,7 +18,7 @@ use crate::service::budgets::{
 };
 
 /// Every budget, batch limit and throttle with its use, in one read.
-#[utoipa::path(get, path = "/api/budgets", tag = "budgets", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/budgets/overview", tag = "budgets", security(("bearer" = [])),
     responses((status = 200, body = BudgetOverview)))]
 pub async fn overview(State(state): State<AppState>) -> Result<Json<BudgetOverview>, ApiError> {
     blocking(move || Ok(Json(state.services.budgets.overview(Timestamp::now())?))).await
