@@ -60,8 +60,10 @@ async fn a_latency_slo_trips_a_throttle_that_limits_decisions_until_resolved() {
 
     // Slow but successful commands: only the latency SLO is breached.
     let commands: Vec<Value> = (0..10)
-        .map(|i| json!({"id": format!("slow-{i}"), "commandType": "SET_POWER", "status": "succeeded",
-                        "requiredApproval": false, "autonomous": true, "durationMs": 3000 + i}))
+        .map(|i| {
+            json!({"id": format!("slow-{i}"), "commandType": "SET_POWER", "status": "succeeded",
+                        "requiredApproval": false, "autonomous": true, "durationMs": 3000 + i})
+        })
         .collect();
     let (s, b) = app.post_as(&agent, "/api/commands", &json!(commands)).await;
     assert_eq!(s, StatusCode::OK, "{b}");
@@ -96,13 +98,8 @@ async fn a_latency_slo_trips_a_throttle_that_limits_decisions_until_resolved() {
     assert_eq!(throttles[0]["used"], 2, "{throttles}");
     assert_eq!(throttles[0]["limit"], 2, "{throttles}");
     let (_, metrics) = app.text("/metrics").await;
-    assert!(
-        metrics.contains("regent_throttles_active 1"),
-        "{metrics}"
-    );
-    assert!(metrics.contains(
-        "regent_budget_used{kind=\"throttle\",budget=\"p95 over 2.5s\"} 2"
-    ));
+    assert!(metrics.contains("regent_throttles_active 1"), "{metrics}");
+    assert!(metrics.contains("regent_budget_used{kind=\"throttle\",budget=\"p95 over 2.5s\"} 2"));
 
     let (s, b) = app
         .post_as(
@@ -215,12 +212,23 @@ async fn a_concurrency_budget_holds_with_leases_released_by_completion_or_expiry
     // The governed system cannot set its own budgets.
     let budget = json!({"key": "all", "limit": 3, "leaseTtl": "2s"});
     let (s, _) = app
-        .send_as(Method::PUT, &agent, "/api/budgets/concurrency/fleet", &budget)
+        .send_as(
+            Method::PUT,
+            &agent,
+            "/api/budgets/concurrency/fleet",
+            &budget,
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     for (bad, says) in [
-        (json!({"key": "all", "limit": 0, "leaseTtl": "2s"}), "at least 1"),
-        (json!({"key": "everything", "limit": 3, "leaseTtl": "2s"}), "everything"),
+        (
+            json!({"key": "all", "limit": 0, "leaseTtl": "2s"}),
+            "at least 1",
+        ),
+        (
+            json!({"key": "everything", "limit": 3, "leaseTtl": "2s"}),
+            "everything",
+        ),
         (json!({"key": "all", "limit": 3}), "leaseTtl"),
     ] {
         let (s, b) = app
@@ -233,7 +241,12 @@ async fn a_concurrency_budget_holds_with_leases_released_by_completion_or_expiry
     assert_eq!(none, json!([]), "a refused budget changed nothing");
 
     let (s, b) = app
-        .send_as(Method::PUT, &oncall, "/api/budgets/concurrency/fleet", &budget)
+        .send_as(
+            Method::PUT,
+            &oncall,
+            "/api/budgets/concurrency/fleet",
+            &budget,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let held: Vec<Value> = authorize_in_turn(&app, &agent, 3).await;
@@ -271,7 +284,11 @@ async fn a_concurrency_budget_holds_with_leases_released_by_completion_or_expiry
     let (_, c) = app.get("/api/budgets/concurrency").await;
     assert_eq!(c[0]["inFlight"], 0, "{c}");
     let after = authorize(&app, &agent, json!({"commandType": "SET_POWER"})).await;
-    assert_eq!(decision(&after), "autonomous", "expired leases freed: {after}");
+    assert_eq!(
+        decision(&after),
+        "autonomous",
+        "expired leases freed: {after}"
+    );
 
     // Every change to a budget is audited.
     let (_, audit) = app.get("/api/audit?limit=1000").await;
@@ -319,7 +336,10 @@ async fn batch_limits_deny_oversized_and_unsized_commands() {
     assert_eq!(s, StatusCode::OK, "{b}");
     let no_size = authorize(&app, &agent, json!({"commandType": "SET_POWER"})).await;
     assert_eq!(decision(&no_size), "denied");
-    assert!(reasons(&no_size).contains("`batchSize` is required"), "{no_size}");
+    assert!(
+        reasons(&no_size).contains("`batchSize` is required"),
+        "{no_size}"
+    );
     let big = authorize(
         &app,
         &agent,
@@ -327,7 +347,10 @@ async fn batch_limits_deny_oversized_and_unsized_commands() {
     )
     .await;
     assert_eq!(decision(&big), "denied");
-    assert!(reasons(&big).contains("over `SET_POWER`'s limit of 50"), "{big}");
+    assert!(
+        reasons(&big).contains("over `SET_POWER`'s limit of 50"),
+        "{big}"
+    );
     let ok = authorize(
         &app,
         &agent,
@@ -356,12 +379,18 @@ async fn rate_budgets_are_keyed_by_scope_and_agent_and_show_in_metrics() {
         assert_eq!(s, StatusCode::OK, "{b}");
     }
     let carrier = json!({"commandType": "SET_POWER", "scope": "portal:carrier"});
-    assert_eq!(decision(&authorize(&app, &agent, carrier.clone()).await), "autonomous");
+    assert_eq!(
+        decision(&authorize(&app, &agent, carrier.clone()).await),
+        "autonomous"
+    );
     assert_eq!(decision(&authorize(&app, &agent, carrier).await), "denied");
     let seo = json!({"commandType": "SET_POWER", "scope": "website:seo"});
     assert_eq!(decision(&authorize(&app, &agent, seo).await), "autonomous");
     let a7 = json!({"commandType": "SET_POWER", "agentId": "agent-7"});
-    assert_eq!(decision(&authorize(&app, &agent, a7.clone()).await), "autonomous");
+    assert_eq!(
+        decision(&authorize(&app, &agent, a7.clone()).await),
+        "autonomous"
+    );
     assert_eq!(decision(&authorize(&app, &agent, a7).await), "denied");
 
     let (_, metrics) = app.text("/metrics").await;

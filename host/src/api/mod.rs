@@ -34,8 +34,8 @@ pub use handlers::registry::{read_upload, UploadParts};
 pub use state::{AppState, SessionCookie};
 
 use handlers::{
-    access, agents, breakers, budgets, control, events, governance, plugins, registry, replicas, reporting,
-    sessions, system,
+    access, agents, breakers, budgets, control, events, governance, plugins, registry, replicas,
+    reporting, sessions, system,
 };
 
 #[derive(OpenApi)]

@@ -96,8 +96,8 @@ impl BreakerAction {
             Self::AlertOnly,
             Self::Throttle,
         ]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 }
 
@@ -487,9 +487,14 @@ mod tests {
             .filter(|r| r.name.starts_with("Charter SLO"))
             .collect();
         assert_eq!(charter.len(), 3);
-        assert!(charter.iter().all(|r| !r.enabled && r.check_throttle().is_ok()));
+        assert!(charter
+            .iter()
+            .all(|r| !r.enabled && r.check_throttle().is_ok()));
         assert_eq!(
-            charter.iter().filter(|r| r.action == BreakerAction::Throttle).count(),
+            charter
+                .iter()
+                .filter(|r| r.action == BreakerAction::Throttle)
+                .count(),
             2
         );
     }

@@ -563,7 +563,12 @@ mod tests {
 
     #[test]
     fn keys_parse_print_and_match() {
-        for text in ["all", "command:REPLAY_DLQ", "scope:portal:carrier", "agent:a-1"] {
+        for text in [
+            "all",
+            "command:REPLAY_DLQ",
+            "scope:portal:carrier",
+            "agent:a-1",
+        ] {
             assert_eq!(BudgetKey::parse(text).unwrap().to_string(), text);
         }
         for bad in ["", "any", "command:", "team:x", "command: "] {
@@ -579,7 +584,10 @@ mod tests {
     #[test]
     fn only_matching_budgets_and_throttles_are_claimed() {
         let budgets = Budgets {
-            rates: vec![rate("replays", "command:REPLAY_DLQ", 3), rate("fleet", "all", 100)],
+            rates: vec![
+                rate("replays", "command:REPLAY_DLQ", 3),
+                rate("fleet", "all", 100),
+            ],
             ..Default::default()
         };
         let throttle = ActiveThrottle {
@@ -591,7 +599,13 @@ mod tests {
                 command_type: Some("SET_FAN".into()),
             },
         };
-        let replay = claims(&budgets, std::slice::from_ref(&throttle), "REPLAY_DLQ", None, None);
+        let replay = claims(
+            &budgets,
+            std::slice::from_ref(&throttle),
+            "REPLAY_DLQ",
+            None,
+            None,
+        );
         assert_eq!(
             replay.iter().map(|c| c.ledger.as_str()).collect::<Vec<_>>(),
             ["rate:replays", "rate:fleet"]
@@ -606,7 +620,10 @@ mod tests {
     #[test]
     fn settling_grants_exactly_the_limit_and_refused_decisions_take_nothing() {
         let budgets = Budgets {
-            rates: vec![rate("replays", "command:REPLAY_DLQ", 3), rate("fleet", "all", 4)],
+            rates: vec![
+                rate("replays", "command:REPLAY_DLQ", 3),
+                rate("fleet", "all", 4),
+            ],
             ..Default::default()
         };
         let now = Timestamp(1_000_000);
@@ -644,14 +661,24 @@ mod tests {
                 command_type: None,
             },
         };
-        let c = claims(&Budgets::default(), std::slice::from_ref(&throttle), "X", None, None);
+        let c = claims(
+            &Budgets::default(),
+            std::slice::from_ref(&throttle),
+            "X",
+            None,
+            None,
+        );
         let mut usage = HashMap::new();
         let s = settle(&[&c, &c], &mut usage, Timestamp(0));
-        assert!(matches!(&s[1], Settled::Refused { overrun: Overrun::Throttled, reasons } if reasons[0].contains("resets at")));
+        assert!(
+            matches!(&s[1], Settled::Refused { overrun: Overrun::Throttled, reasons } if reasons[0].contains("resets at"))
+        );
         let both = claims(&budgets, &[throttle], "X", None, None);
         let mut usage = HashMap::new();
         let s = settle(&[&both, &both], &mut usage, Timestamp(0));
-        assert!(matches!(&s[1], Settled::Refused { overrun: Overrun::Denied, reasons } if reasons.len() == 2));
+        assert!(
+            matches!(&s[1], Settled::Refused { overrun: Overrun::Denied, reasons } if reasons.len() == 2)
+        );
     }
 
     #[test]
@@ -674,7 +701,9 @@ mod tests {
             max_batch: Some(50),
             max_payload_bytes: Some(2_000_000),
         };
-        assert!(limit.refusals("REPLAY_DLQ", Some(50), Some(2_000_000)).is_empty());
+        assert!(limit
+            .refusals("REPLAY_DLQ", Some(50), Some(2_000_000))
+            .is_empty());
         assert_eq!(limit.refusals("REPLAY_DLQ", Some(51), Some(1)).len(), 1);
         let missing = limit.refusals("REPLAY_DLQ", None, None);
         assert_eq!(missing.len(), 2);

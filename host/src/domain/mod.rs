@@ -92,8 +92,8 @@ mod tests {
     }
 
     const SOURCES: [(&str, &str); 17] = sources!(
-        auth, breaker, budget, checkpoint, control, events, fleet, governance, matching, metrics, plugin,
-        readiness, registry, retention, risk, text, time,
+        auth, breaker, budget, checkpoint, control, events, fleet, governance, matching, metrics,
+        plugin, readiness, registry, retention, risk, text, time,
     );
 
     const MOD_RS: &str = include_str!("mod.rs");

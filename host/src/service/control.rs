@@ -40,7 +40,10 @@ struct Logged {
 }
 
 /// One store error answers every waiter of a failed batch, hence the `Arc`.
-type Pending = (NewDecision, oneshot::Sender<Result<Logged, Arc<StorageError>>>);
+type Pending = (
+    NewDecision,
+    oneshot::Sender<Result<Logged, Arc<StorageError>>>,
+);
 
 /// The decision log, written by group commit: one writer thread appends
 /// every decision waiting at that moment in one transaction (one fsync),

@@ -2338,9 +2338,7 @@ fn claiming(offset_ms: i64, claims: &[Claim]) -> NewDecision {
     }
 }
 
-pub(crate) fn budgets_are_audited_published_and_deleted_with_their_use(
-    factory: &dyn StoreFactory,
-) {
+pub(crate) fn budgets_are_audited_published_and_deleted_with_their_use(factory: &dyn StoreFactory) {
     let store = initialized(factory);
     let rate = RateBudget {
         key: BudgetKey::All,
@@ -2353,25 +2351,43 @@ pub(crate) fn budgets_are_audited_published_and_deleted_with_their_use(
             .unwrap(),
         None
     );
-    assert_eq!(store.control().budgets.rates, [("fleet".to_string(), rate.clone())]);
+    assert_eq!(
+        store.control().budgets.rates,
+        [("fleet".to_string(), rate.clone())]
+    );
     let claim = rate_claim("fleet", &rate);
     store
         .append_decisions(&mut [claiming(2, std::slice::from_ref(&claim))])
         .unwrap();
     assert_eq!(
-        store.budget_usage(std::slice::from_ref(&claim), at(3)).unwrap()[&claim.ledger].used,
+        store
+            .budget_usage(std::slice::from_ref(&claim), at(3))
+            .unwrap()[&claim.ledger]
+            .used,
         1
     );
     // Seeding never overwrites what is stored.
-    let other = BudgetDef::Rate(RateBudget { limit: 9, ..rate.clone() });
+    let other = BudgetDef::Rate(RateBudget {
+        limit: 9,
+        ..rate.clone()
+    });
     assert!(!store.seed_budget("fleet", &other, at(4)).unwrap());
     assert!(store
-        .seed_budget("batch", &BudgetDef::Batch(BatchLimit { max_batch: Some(5), max_payload_bytes: None }), at(4))
+        .seed_budget(
+            "batch",
+            &BudgetDef::Batch(BatchLimit {
+                max_batch: Some(5),
+                max_payload_bytes: None
+            }),
+            at(4)
+        )
         .unwrap());
     assert_eq!(store.budgets().unwrap().len(), 2);
     assert_eq!(store.control().budgets.batches["batch"].max_batch, Some(5));
 
-    let deleted = store.delete_budget(BudgetKind::Rate, "fleet", "oncall", at(5)).unwrap();
+    let deleted = store
+        .delete_budget(BudgetKind::Rate, "fleet", "oncall", at(5))
+        .unwrap();
     assert_eq!(deleted, BudgetDef::Rate(rate.clone()));
     assert!(matches!(
         store.delete_budget(BudgetKind::Rate, "fleet", "oncall", at(6)),
@@ -2383,7 +2399,10 @@ pub(crate) fn budgets_are_audited_published_and_deleted_with_their_use(
         .put_budget("fleet", &BudgetDef::Rate(rate), "oncall", at(7))
         .unwrap();
     assert_eq!(
-        store.budget_usage(std::slice::from_ref(&claim), at(8)).unwrap()[&claim.ledger].used,
+        store
+            .budget_usage(std::slice::from_ref(&claim), at(8))
+            .unwrap()[&claim.ledger]
+            .used,
         0
     );
     let mut entries = store.audit_entries(100).unwrap();
@@ -2427,9 +2446,20 @@ pub(crate) fn a_rate_budget_grants_exactly_its_limit_in_order(factory: &dyn Stor
     use Decision::*;
     assert_eq!(
         outcomes,
-        [Autonomous, RequiresApproval, Autonomous, Autonomous, Denied, Denied]
+        [
+            Autonomous,
+            RequiresApproval,
+            Autonomous,
+            Autonomous,
+            Denied,
+            Denied
+        ]
     );
-    assert!(batch[4].reasons[0].contains("refills at"), "{:?}", batch[4].reasons);
+    assert!(
+        batch[4].reasons[0].contains("refills at"),
+        "{:?}",
+        batch[4].reasons
+    );
     // Logged as settled.
     let logged = store.decisions(10, None, Some(Denied)).unwrap();
     assert_eq!(
@@ -2446,9 +2476,7 @@ pub(crate) fn a_rate_budget_grants_exactly_its_limit_in_order(factory: &dyn Stor
     assert_eq!(next_window[0].decision, Autonomous);
 }
 
-pub(crate) fn concurrency_leases_are_released_by_completion_or_expiry(
-    factory: &dyn StoreFactory,
-) {
+pub(crate) fn concurrency_leases_are_released_by_completion_or_expiry(factory: &dyn StoreFactory) {
     let store = initialized(factory);
     let budget = ConcurrencyBudget {
         key: BudgetKey::All,
@@ -2460,7 +2488,11 @@ pub(crate) fn concurrency_leases_are_released_by_completion_or_expiry(
     let mut batch: Vec<NewDecision> = (0..3).map(|i| claiming(i, claims)).collect();
     let ids = store.append_decisions(&mut batch).unwrap();
     assert_eq!(batch[2].decision, Decision::Denied);
-    assert!(batch[2].reasons[0].contains("is full (2 of 2)"), "{:?}", batch[2].reasons);
+    assert!(
+        batch[2].reasons[0].contains("is full (2 of 2)"),
+        "{:?}",
+        batch[2].reasons
+    );
     assert_eq!(
         store.decision_caller(ids[0]).unwrap(),
         Some(("agent".to_string(), Decision::Autonomous))
@@ -2509,9 +2541,14 @@ pub(crate) fn a_throttle_follows_its_open_event(factory: &dyn StoreFactory) {
     store.append_decisions(&mut batch).unwrap();
     assert_eq!(batch[1].decision, Decision::Throttled);
     assert_eq!(
-        store.decisions(10, None, Some(Decision::Throttled)).unwrap().len(),
+        store
+            .decisions(10, None, Some(Decision::Throttled))
+            .unwrap()
+            .len(),
         1
     );
-    store.resolve_event(event.id, "oncall", "fixed", at(5)).unwrap();
+    store
+        .resolve_event(event.id, "oncall", "fixed", at(5))
+        .unwrap();
     assert!(store.control().throttles.is_empty());
 }

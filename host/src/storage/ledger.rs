@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use crate::domain::budget::{
-    settle, ActiveThrottle, BudgetDef, BudgetKind, Budgets, Claim, ClaimKind, Overrun,
-    RateBuckets, Settled, Usage,
-};
 use crate::domain::breaker::ThrottleSpec;
+use crate::domain::budget::{
+    settle, ActiveThrottle, BudgetDef, BudgetKind, Budgets, Claim, ClaimKind, Overrun, RateBuckets,
+    Settled, Usage,
+};
 use crate::domain::control::Decision;
 use crate::domain::Timestamp;
 use crate::storage::codec::from_json;

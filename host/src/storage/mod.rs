@@ -24,13 +24,13 @@ pub(crate) use postgres::test_support as postgres_test_support;
 pub use postgres::{redact as redact_url, PostgresOptions, PostgresStore};
 pub use repositories::{
     AccessRepository, AgentRepository, AttestationRecord, AuditEntry, AuditRepository,
-    AuditVerification, BreakerRepository, BudgetRepository, ChangeFeed, CommandRepository, CommandSource,
-    ControlRepository, DecisionRepository, Escalation, EvaluationRecord, EventRepository,
-    GovernanceRepository, HealthRepository, Ingested, InitialState, Lease, LeaseRepository,
-    NewAction, NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository,
-    ReadinessRepository, RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository,
-    SessionCredential, SessionRecord, SessionRepository, SourcePage, StateRow, StoredPlugin,
-    StoredSignature, TokenRecord, WorkflowRepository,
+    AuditVerification, BreakerRepository, BudgetRepository, ChangeFeed, CommandRepository,
+    CommandSource, ControlRepository, DecisionRepository, Escalation, EvaluationRecord,
+    EventRepository, GovernanceRepository, HealthRepository, Ingested, InitialState, Lease,
+    LeaseRepository, NewAction, NewAudit, NewDecision, NewSession, PluginRepository,
+    ProposalRepository, ReadinessRepository, RecordedInput, ReplicaRecord, ReplicaRepository,
+    RetentionRepository, SessionCredential, SessionRecord, SessionRepository, SourcePage, StateRow,
+    StoredPlugin, StoredSignature, TokenRecord, WorkflowRepository,
 };
 #[cfg(test)]
 pub(crate) use sqlite::test_support;

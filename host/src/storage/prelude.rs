@@ -3,9 +3,10 @@
 //! `use crate::storage::prelude::*;`.
 
 pub use super::repositories::{
-    AccessRepository, AgentRepository, AuditRepository, BreakerRepository, BudgetRepository, CommandRepository,
-    CommandSource, ControlRepository, DecisionRepository, EventRepository, GovernanceRepository,
-    HealthRepository, LeaseRepository, PluginRepository, ProposalRepository, ReadinessRepository,
-    ReplicaRepository, RetentionRepository, SessionRepository, WorkflowRepository,
+    AccessRepository, AgentRepository, AuditRepository, BreakerRepository, BudgetRepository,
+    CommandRepository, CommandSource, ControlRepository, DecisionRepository, EventRepository,
+    GovernanceRepository, HealthRepository, LeaseRepository, PluginRepository, ProposalRepository,
+    ReadinessRepository, ReplicaRepository, RetentionRepository, SessionRepository,
+    WorkflowRepository,
 };
 pub use super::Store;

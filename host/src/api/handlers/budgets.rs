@@ -27,7 +27,12 @@ pub async fn overview(State(state): State<AppState>) -> Result<Json<BudgetOvervi
 #[utoipa::path(get, path = "/api/budgets/rates", tag = "budgets", security(("bearer" = [])),
     responses((status = 200, body = [RateBudgetStatus])))]
 pub async fn rates(State(state): State<AppState>) -> Result<Json<Vec<RateBudgetStatus>>, ApiError> {
-    blocking(move || Ok(Json(state.services.budgets.overview(Timestamp::now())?.rates))).await
+    blocking(move || {
+        Ok(Json(
+            state.services.budgets.overview(Timestamp::now())?.rates,
+        ))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/budgets/concurrency", tag = "budgets", security(("bearer" = [])),
@@ -37,7 +42,11 @@ pub async fn concurrency(
 ) -> Result<Json<Vec<ConcurrencyBudgetStatus>>, ApiError> {
     blocking(move || {
         Ok(Json(
-            state.services.budgets.overview(Timestamp::now())?.concurrency,
+            state
+                .services
+                .budgets
+                .overview(Timestamp::now())?
+                .concurrency,
         ))
     })
     .await
@@ -48,7 +57,12 @@ pub async fn concurrency(
 pub async fn batches(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<BatchLimitStatus>>, ApiError> {
-    blocking(move || Ok(Json(state.services.budgets.overview(Timestamp::now())?.batches))).await
+    blocking(move || {
+        Ok(Json(
+            state.services.budgets.overview(Timestamp::now())?.batches,
+        ))
+    })
+    .await
 }
 
 /// Throttles of tripped `throttle` breakers, until their events are resolved.

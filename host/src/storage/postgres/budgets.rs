@@ -132,10 +132,8 @@ async fn read_def<C: GenericClient>(
         )
         .await
         .map_err(pg("read a budget"))?;
-    row.map(|r| {
-        ledger::budget_from_row(kind.as_str(), name.to_string(), r.get(0)).map(|(_, d)| d)
-    })
-    .transpose()
+    row.map(|r| ledger::budget_from_row(kind.as_str(), name.to_string(), r.get(0)).map(|(_, d)| d))
+        .transpose()
 }
 
 /// The budgets and throttles part of the control snapshot.
@@ -275,7 +273,10 @@ impl BudgetRepository for PostgresStore {
     fn budgets(&self) -> Result<Vec<(BudgetKind, String, BudgetDef)>, StorageError> {
         self.read(async |c| {
             let rows = c
-                .query("SELECT kind, name, body FROM budgets ORDER BY kind, name", &[])
+                .query(
+                    "SELECT kind, name, body FROM budgets ORDER BY kind, name",
+                    &[],
+                )
                 .await
                 .map_err(pg("read the budgets"))?;
             rows.iter()
@@ -295,7 +296,10 @@ impl BudgetRepository for PostgresStore {
         self.read(async |c| usage(c, claims, now, false).await)
     }
 
-    fn decision_caller(&self, decision_id: i64) -> Result<Option<(String, Decision)>, StorageError> {
+    fn decision_caller(
+        &self,
+        decision_id: i64,
+    ) -> Result<Option<(String, Decision)>, StorageError> {
         self.read(async |c| {
             let row = c
                 .query_opt(
@@ -305,12 +309,13 @@ impl BudgetRepository for PostgresStore {
                 .await
                 .map_err(pg("read a decision"))?;
             row.map(|r| {
-                let decision = r.get::<_, &str>(1).parse().map_err(|message| {
-                    StorageError::Corrupt {
-                        table: "decisions",
-                        message,
-                    }
-                })?;
+                let decision =
+                    r.get::<_, &str>(1)
+                        .parse()
+                        .map_err(|message| StorageError::Corrupt {
+                            table: "decisions",
+                            message,
+                        })?;
                 Ok((r.get(0), decision))
             })
             .transpose()

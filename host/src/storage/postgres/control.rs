@@ -5,9 +5,9 @@ use std::sync::Arc;
 use deadpool_postgres::GenericClient;
 
 use super::{budgets, from_json, json_value, pg, to_json, PostgresStore, StorageError};
-use crate::storage::ledger;
 use crate::domain::control::{ControlSnapshot, Decision, DecisionRecord, EmergencyStopStatus};
 use crate::domain::Timestamp;
+use crate::storage::ledger;
 use crate::storage::repositories::*;
 
 /// Reads everything [`crate::domain::control::decide`] depends on.

@@ -60,7 +60,8 @@ pub trait BudgetRepository: Send + Sync {
 
     /// Who decision `id` was answered to, and its outcome; none when there
     /// is no such decision.
-    fn decision_caller(&self, decision_id: i64) -> Result<Option<(String, Decision)>, StorageError>;
+    fn decision_caller(&self, decision_id: i64)
+        -> Result<Option<(String, Decision)>, StorageError>;
 
     /// Releases the concurrency leases decision `id` holds, returning how
     /// many it held (zero once completed or expired).

@@ -198,9 +198,14 @@ impl BudgetRepository for SqliteStore {
 
     fn budgets(&self) -> Result<Vec<(BudgetKind, String, BudgetDef)>, StorageError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT kind, name, body FROM budgets ORDER BY kind, name")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT kind, name, body FROM budgets ORDER BY kind, name")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -219,7 +224,10 @@ impl BudgetRepository for SqliteStore {
         usage(&self.conn(), claims, now, false)
     }
 
-    fn decision_caller(&self, decision_id: i64) -> Result<Option<(String, Decision)>, StorageError> {
+    fn decision_caller(
+        &self,
+        decision_id: i64,
+    ) -> Result<Option<(String, Decision)>, StorageError> {
         let row: Option<(String, String)> = self
             .conn()
             .query_row(
