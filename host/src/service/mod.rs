@@ -12,6 +12,7 @@ pub mod cycle;
 pub mod evaluations;
 pub mod events;
 pub mod fleet;
+pub mod idempotency;
 pub mod leases;
 pub mod live;
 pub mod monitoring;
@@ -31,6 +32,7 @@ pub use control::{authorize, AuthorizeReply, ControlService, DecisionLog};
 pub use cycle::ProposalService;
 pub use events::EventService;
 pub use fleet::{Fleet, FleetService};
+pub use idempotency::IdempotencyService;
 pub use live::LiveService;
 pub use monitoring::MonitoringService;
 pub use plugins::PluginService;
@@ -175,6 +177,8 @@ pub struct Dependencies {
     pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
     /// `[console] session_ttl_minutes`, in milliseconds.
     pub session_ttl_ms: i64,
+    /// `[idempotency] retention_hours`, in milliseconds.
+    pub idempotency_retention_ms: i64,
 }
 
 /// Every service, each behind an `Arc` so that handlers and background
@@ -197,6 +201,7 @@ pub struct Services {
     pub retention: Arc<RetentionService>,
     pub sessions: Arc<SessionService>,
     pub live: Arc<LiveService>,
+    pub idempotency: Arc<IdempotencyService>,
 }
 
 impl Services {
@@ -219,6 +224,7 @@ impl Services {
             replica,
             oidc,
             session_ttl_ms,
+            idempotency_retention_ms,
         } = deps;
         let evaluator = Arc::new(
             evaluations::PluginEvaluator::new(runtime.clone(), exporter.clone(), db.clone())
@@ -297,6 +303,11 @@ impl Services {
             session_ttl_ms,
         ));
         let live = Arc::new(LiveService::new(db.clone()));
+        let idempotency = Arc::new(IdempotencyService::new(
+            db.clone(),
+            exporter.clone(),
+            idempotency_retention_ms,
+        ));
         let retention = Arc::new(RetentionService::new(db, exporter, settings));
         Ok(Self {
             access,
@@ -315,6 +326,7 @@ impl Services {
             retention,
             sessions,
             live,
+            idempotency,
         })
     }
 }

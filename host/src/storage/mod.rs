@@ -25,10 +25,10 @@ pub use repositories::{
     AccessRepository, AgentRepository, AttestationRecord, AuditEntry, AuditRepository,
     AuditVerification, BreakerRepository, ChangeFeed, CommandRepository, CommandSource,
     ControlRepository, DecisionRepository, Escalation, EvaluationRecord, EventRepository,
-    GovernanceRepository, HealthRepository, Ingested, InitialState, Lease, LeaseRepository,
+    GovernanceRepository, HealthRepository, IdempotencyRepository, IdempotencyScope, Ingested, InitialState, Lease, LeaseRepository,
     NewAction, NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository,
     ReadinessRepository, RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository,
-    SessionCredential, SessionRecord, SessionRepository, SourcePage, StateRow, StoredPlugin,
+    SessionCredential, KeyClaim, StoredAnswer, SessionRecord, SessionRepository, SourcePage, StateRow, StoredPlugin,
     StoredSignature, TokenRecord, WorkflowRepository,
 };
 #[cfg(test)]
@@ -60,6 +60,7 @@ pub trait Store:
     + ReplicaRepository
     + LeaseRepository
     + SessionRepository
+    + IdempotencyRepository
     + Send
     + Sync
 {
@@ -84,6 +85,7 @@ impl<T> Store for T where
         + ReplicaRepository
         + LeaseRepository
         + SessionRepository
+        + IdempotencyRepository
         + Send
         + Sync
 {

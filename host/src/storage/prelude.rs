@@ -5,7 +5,7 @@
 pub use super::repositories::{
     AccessRepository, AgentRepository, AuditRepository, BreakerRepository, CommandRepository,
     CommandSource, ControlRepository, DecisionRepository, EventRepository, GovernanceRepository,
-    HealthRepository, LeaseRepository, PluginRepository, ProposalRepository, ReadinessRepository,
+    HealthRepository, IdempotencyRepository, LeaseRepository, PluginRepository, ProposalRepository, ReadinessRepository,
     ReplicaRepository, RetentionRepository, SessionRepository, WorkflowRepository,
 };
 pub use super::Store;

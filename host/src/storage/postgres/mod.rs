@@ -33,6 +33,7 @@ mod commands;
 mod control;
 mod events;
 mod governance;
+mod idempotency;
 mod leases;
 mod plugins;
 mod replicas;
