@@ -1019,7 +1019,10 @@ mod tests {
             let err = format!("{:#}", load(Some(&file), &[]).unwrap_err());
             assert!(err.contains("retention_hours"), "{bad}: {err}");
         }
-        let err = format!("{:#}", load(Some("[idempotency]\nhours = 1\n"), &[]).unwrap_err());
+        let err = format!(
+            "{:#}",
+            load(Some("[idempotency]\nhours = 1\n"), &[]).unwrap_err()
+        );
         assert!(err.contains("hours"), "{err}");
     }
 

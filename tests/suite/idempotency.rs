@@ -79,7 +79,10 @@ async fn an_authorize_retry_returns_the_same_decision_id_and_is_logged_once() {
     let (s, replayed, again) = post(&app, &fleet, "/api/authorize", Some("k-1"), &body).await;
     assert_eq!(s, StatusCode::OK, "{again}");
     assert!(replayed, "the retry is marked as replayed");
-    assert_eq!(again, first, "the retry gets the first answer, decisionId and all");
+    assert_eq!(
+        again, first,
+        "the retry gets the first answer, decisionId and all"
+    );
     let log = decisions(&app).await;
     assert_eq!(log.len(), 1, "one decision in the log: {log:?}");
     assert_eq!(log[0]["decisionId"], first["decisionId"]);
@@ -122,14 +125,19 @@ async fn the_same_key_with_another_body_is_a_409_and_changes_nothing() {
     assert!(!replayed);
     assert_eq!(error_code(&b), "conflict");
     assert!(
-        error_message(&b).contains("already used") && error_message(&b).contains("another request body"),
+        error_message(&b).contains("already used")
+            && error_message(&b).contains("another request body"),
         "{b}"
     );
     let log = decisions(&app).await;
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(log[0]["commandType"], "SET_POWER");
     assert_eq!(
-        metric(&app, "regent_idempotency_conflicts_total{reason=\"other_body\"}").await,
+        metric(
+            &app,
+            "regent_idempotency_conflicts_total{reason=\"other_body\"}"
+        )
+        .await,
         "regent_idempotency_conflicts_total{reason=\"other_body\"} 1"
     );
 }
@@ -171,7 +179,14 @@ async fn a_retried_cost_is_deducted_once_and_a_retried_failure_counted_once() {
 
     let failure = json!({"taskId": "t1", "reason": "crashed"});
     for _ in 0..3 {
-        let (s, _, b) = post(&app, &fleet, "/api/agents/a1/failures", Some("f-1"), &failure).await;
+        let (s, _, b) = post(
+            &app,
+            &fleet,
+            "/api/agents/a1/failures",
+            Some("f-1"),
+            &failure,
+        )
+        .await;
         assert_eq!(s, StatusCode::OK, "{b}");
     }
     let (_, agent) = app.get("/api/agents/a1").await;
@@ -192,11 +207,28 @@ async fn a_retried_step_appends_one_step_and_a_retried_command_batch_is_stored_o
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let step = json!({"name": "fetch", "status": "succeeded"});
-    let (s, _, first) = post(&app, &fleet, "/api/workflows/wf-1/steps", Some("s-1"), &step).await;
+    let (s, _, first) = post(
+        &app,
+        &fleet,
+        "/api/workflows/wf-1/steps",
+        Some("s-1"),
+        &step,
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{first}");
-    let (s, replayed, again) =
-        post(&app, &fleet, "/api/workflows/wf-1/steps", Some("s-1"), &step).await;
-    assert_eq!(s, StatusCode::CREATED, "the replay keeps the first status: {again}");
+    let (s, replayed, again) = post(
+        &app,
+        &fleet,
+        "/api/workflows/wf-1/steps",
+        Some("s-1"),
+        &step,
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "the replay keeps the first status: {again}"
+    );
     assert!(replayed);
     assert_eq!(again, first);
     let (_, trace) = app.get("/api/workflows/wf-1/trace").await;

@@ -99,7 +99,9 @@ async fn idempotent(req: Request, next: Next) -> Result<Response, ApiError> {
     match begun {
         Begin::Replay(answer) => replay(answer),
         Begin::Proceed(ticket) => {
-            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            let response = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
             Ok(settle(&state, ticket, response).await)
         }
     }
@@ -145,8 +147,11 @@ async fn settle(state: &AppState, ticket: Ticket, response: Response) -> Respons
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
         Err(e) => {
-            return ApiError::fault("cannot read the answer to keep it for its idempotency key", e)
-                .into_response()
+            return ApiError::fault(
+                "cannot read the answer to keep it for its idempotency key",
+                e,
+            )
+            .into_response()
         }
     };
     let status = parts.status.as_u16();

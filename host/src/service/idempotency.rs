@@ -49,7 +49,9 @@ pub const CLAIM_LEASE_MS: i64 = 60_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
-    #[error("the Idempotency-Key header is empty: send 1 to {MAX_KEY_LEN} visible ASCII characters")]
+    #[error(
+        "the Idempotency-Key header is empty: send 1 to {MAX_KEY_LEN} visible ASCII characters"
+    )]
     Empty,
     #[error("the Idempotency-Key header is {len} characters long; the most is {MAX_KEY_LEN}")]
     TooLong { len: usize },
@@ -177,7 +179,9 @@ impl IdempotencyService {
             KeyClaim::Answered {
                 fingerprint: first, ..
             }
-            | KeyClaim::InProgress { fingerprint: first } if first != fingerprint => {
+            | KeyClaim::InProgress { fingerprint: first }
+                if first != fingerprint =>
+            {
                 self.exporter.idempotency_conflict("other_body");
                 Err(ServiceError::Conflict(format!(
                     "Idempotency-Key `{}` was already used on {} with another request body (or path); \
@@ -199,7 +203,12 @@ impl IdempotencyService {
     /// the claim was lost meanwhile (the work outlasted the lease and
     /// another request took the key), the answer is not stored, and that
     /// is logged: the caller still gets its answer.
-    pub fn finish(&self, ticket: Ticket, answer: StoredAnswer, now: Timestamp) -> ServiceResult<()> {
+    pub fn finish(
+        &self,
+        ticket: Ticket,
+        answer: StoredAnswer,
+        now: Timestamp,
+    ) -> ServiceResult<()> {
         let expires = Timestamp(now.millis().saturating_add(self.retention_ms));
         if !self
             .db
@@ -250,7 +259,12 @@ mod tests {
             IdempotencyKey::parse("x".repeat(256).as_bytes()),
             Err(KeyError::TooLong { len: 256 })
         );
-        for (bad, position) in [(&b"a b"[..], 2), (b"\x7f", 1), (b"ab\t", 3), ("é".as_bytes(), 1)] {
+        for (bad, position) in [
+            (&b"a b"[..], 2),
+            (b"\x7f", 1),
+            (b"ab\t", 3),
+            ("é".as_bytes(), 1),
+        ] {
             assert_eq!(
                 IdempotencyKey::parse(bad),
                 Err(KeyError::NotVisibleAscii { position }),
@@ -333,7 +347,10 @@ mod tests {
         }
         let other = s.begin(scope("k"), "f2", now).unwrap_err();
         assert!(matches!(other, ServiceError::Conflict(_)), "{other}");
-        assert!(other.to_string().contains("another request body"), "{other}");
+        assert!(
+            other.to_string().contains("another request body"),
+            "{other}"
+        );
         // Past the retention the key is free again.
         let later = Timestamp(now.millis() + 3_600_000);
         assert!(matches!(

@@ -25,11 +25,12 @@ pub use repositories::{
     AccessRepository, AgentRepository, AttestationRecord, AuditEntry, AuditRepository,
     AuditVerification, BreakerRepository, ChangeFeed, CommandRepository, CommandSource,
     ControlRepository, DecisionRepository, Escalation, EvaluationRecord, EventRepository,
-    GovernanceRepository, HealthRepository, IdempotencyRepository, IdempotencyScope, Ingested, InitialState, Lease, LeaseRepository,
-    NewAction, NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository,
-    ReadinessRepository, RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository,
-    SessionCredential, KeyClaim, StoredAnswer, SessionRecord, SessionRepository, SourcePage, StateRow, StoredPlugin,
-    StoredSignature, TokenRecord, WorkflowRepository,
+    GovernanceRepository, HealthRepository, IdempotencyRepository, IdempotencyScope, Ingested,
+    InitialState, KeyClaim, Lease, LeaseRepository, NewAction, NewAudit, NewDecision, NewSession,
+    PluginRepository, ProposalRepository, ReadinessRepository, RecordedInput, ReplicaRecord,
+    ReplicaRepository, RetentionRepository, SessionCredential, SessionRecord, SessionRepository,
+    SourcePage, StateRow, StoredAnswer, StoredPlugin, StoredSignature, TokenRecord,
+    WorkflowRepository,
 };
 #[cfg(test)]
 pub(crate) use sqlite::test_support;

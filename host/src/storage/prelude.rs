@@ -5,7 +5,8 @@
 pub use super::repositories::{
     AccessRepository, AgentRepository, AuditRepository, BreakerRepository, CommandRepository,
     CommandSource, ControlRepository, DecisionRepository, EventRepository, GovernanceRepository,
-    HealthRepository, IdempotencyRepository, LeaseRepository, PluginRepository, ProposalRepository, ReadinessRepository,
-    ReplicaRepository, RetentionRepository, SessionRepository, WorkflowRepository,
+    HealthRepository, IdempotencyRepository, LeaseRepository, PluginRepository, ProposalRepository,
+    ReadinessRepository, ReplicaRepository, RetentionRepository, SessionRepository,
+    WorkflowRepository,
 };
 pub use super::Store;
