@@ -223,3 +223,38 @@ pub fn document(operation: &mut Operation) {
             )
         });
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_document_states_the_key_and_its_409_on_the_idempotent_operations_only() {
+        let doc = serde_json::to_value(crate::api::openapi()).unwrap();
+        let mut with_key = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let states_key = operation["parameters"].as_array().is_some_and(|ps| {
+                    ps.iter()
+                        .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+                });
+                if states_key {
+                    assert!(
+                        operation["responses"]["409"].is_object(),
+                        "{method} {path} states the key but not its 409"
+                    );
+                    with_key.push(format!("{} {path}", method.to_uppercase()));
+                }
+            }
+        }
+        with_key.sort();
+        assert_eq!(
+            with_key,
+            [
+                "POST /api/agents/{id}/costs",
+                "POST /api/agents/{id}/failures",
+                "POST /api/authorize",
+                "POST /api/commands",
+                "POST /api/workflows/{id}/steps",
+            ]
+        );
+    }
+}
