@@ -125,6 +125,8 @@
 //! command_type = "REPLAY_DLQ"
 //! max_batch = 50                           # checked from authorize's `batchSize`
 //! max_payload_bytes = 2000000              # checked from authorize's `payloadBytes`
+//! [idempotency]                            # Idempotency-Key on authorize, commands, costs, failures, steps
+//! retention_hours = 24                     # a key's first answer is replayed this long (1..=720)
 //! ```
 
 use std::collections::BTreeMap;
@@ -208,6 +210,7 @@ struct FileConfig {
     console: ConsoleSettings,
     #[serde(default)]
     budgets: BudgetSettings,
+    idempotency: IdempotencySettings,
 }
 
 impl FileConfig {
@@ -463,6 +466,46 @@ impl ConsoleSettings {
     /// The session lifetime in milliseconds.
     pub fn session_ttl_ms(&self) -> i64 {
         i64::try_from(self.session_ttl_minutes.saturating_mul(60_000)).unwrap_or(i64::MAX)
+    }
+}
+
+/// `[idempotency]`: how long a request's `Idempotency-Key` keeps its first
+/// answer (`docs/api.md#idempotency`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// A retry within this many hours of the first answer gets that
+    /// answer back; after it, the key is free again (and pruned).
+    pub retention_hours: u64,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        Self {
+            retention_hours: 24,
+        }
+    }
+}
+
+impl IdempotencySettings {
+    /// Thirty days at most: longer than any client retries, and the table
+    /// holds a full answer per request meanwhile.
+    pub const MAX_RETENTION_HOURS: u64 = 30 * 24;
+
+    fn check(&self) -> Result<()> {
+        if self.retention_hours == 0 || self.retention_hours > Self::MAX_RETENTION_HOURS {
+            bail!(
+                "[idempotency] retention_hours must be between 1 and {}, got {}",
+                Self::MAX_RETENTION_HOURS,
+                self.retention_hours
+            );
+        }
+        Ok(())
+    }
+
+    /// The retention in milliseconds.
+    pub fn retention_ms(&self) -> i64 {
+        i64::try_from(self.retention_hours.saturating_mul(3_600_000)).unwrap_or(i64::MAX)
     }
 }
 
@@ -781,6 +824,8 @@ pub struct ServeConfig {
     pub console: ConsoleSettings,
     /// `[[budgets.*]]`: budgets seeded into the store when absent.
     pub budgets: BudgetSettings,
+    /// `[idempotency]`: how long idempotency keys keep their answer.
+    pub idempotency: IdempotencySettings,
 }
 
 impl ServeConfig {
@@ -813,6 +858,7 @@ impl ServeConfig {
             audit: AuditSettings::default(),
             console: ConsoleSettings::default(),
             budgets: BudgetSettings::default(),
+            idempotency: IdempotencySettings::default(),
         }
     }
 
@@ -964,6 +1010,8 @@ impl ServeConfig {
         c.console = f.console;
         f.budgets.check()?;
         c.budgets = f.budgets;
+        f.idempotency.check()?;
+        c.idempotency = f.idempotency;
         c.initial_phase = match (f.initial_phase, f.phase_started_at) {
             (None, None) => None,
             (Some(phase), Some(started_at)) => {
@@ -1092,6 +1140,26 @@ mod tests {
         }
         let err = format!("{:#}", load(Some("[console]\nttl = 1\n"), &[]).unwrap_err());
         assert!(err.contains("ttl"), "{err}");
+    }
+
+    #[test]
+    fn the_idempotency_retention_is_read_and_bounded() {
+        assert_eq!(
+            load(None, &[]).unwrap().idempotency.retention_ms(),
+            24 * 3_600_000
+        );
+        let c = load(Some("[idempotency]\nretention_hours = 2\n"), &[]).unwrap();
+        assert_eq!(c.idempotency.retention_ms(), 2 * 3_600_000);
+        for bad in ["0", "721"] {
+            let file = format!("[idempotency]\nretention_hours = {bad}\n");
+            let err = format!("{:#}", load(Some(&file), &[]).unwrap_err());
+            assert!(err.contains("retention_hours"), "{bad}: {err}");
+        }
+        let err = format!(
+            "{:#}",
+            load(Some("[idempotency]\nhours = 1\n"), &[]).unwrap_err()
+        );
+        assert!(err.contains("hours"), "{err}");
     }
 
     #[test]

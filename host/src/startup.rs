@@ -234,6 +234,7 @@ pub fn build_state(config: &ServeConfig) -> Result<AppState> {
         },
         oidc: oidc.clone(),
         session_ttl_ms: config.console.session_ttl_ms(),
+        idempotency_retention_ms: config.idempotency.retention_ms(),
     })?;
     // Recorded before serving, so the replica is listed from its first
     // request; then kept fresh, and the other replicas' changes followed.

@@ -19,6 +19,7 @@ mod control_plane;
 mod governance_api;
 mod governance_flow;
 mod http_api;
+mod idempotency;
 mod plugin_cli;
 mod plugin_registry;
 mod python_plugin;

@@ -104,6 +104,22 @@ impl RouteTable {
         Self(self.0.routes((schemas, paths, guarded)))
     }
 
+    /// As [`RouteTable::route`], for a route that accepts an
+    /// `Idempotency-Key` (see [`super::idempotency`]): the key's layer runs
+    /// after the guard (so it knows the checked caller) and before the
+    /// handler, and the document states the header and its 409.
+    pub fn idempotent(self, access: Access, routes: UtoipaMethodRouter<AppState>) -> Self {
+        let (schemas, mut paths, method_router) = routes;
+        for item in paths.paths.values_mut() {
+            for operation in operations_mut(item) {
+                super::idempotency::document(operation);
+            }
+        }
+        self.route_with(access, (schemas, paths, method_router), |m| {
+            m.layer(middleware::from_fn(super::idempotency::layer))
+        })
+    }
+
     pub fn into_inner(self) -> OpenApiRouter<AppState> {
         self.0
     }

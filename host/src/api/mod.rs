@@ -13,6 +13,7 @@ mod error;
 mod extract;
 pub mod guard;
 mod handlers;
+mod idempotency;
 mod state;
 
 use std::time::Instant;
@@ -81,7 +82,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Any, routes!(access::revoke_attestation))
         .route(Role(Admin), routes!(access::audit))
         .route(Role(Admin), routes!(access::verify_audit))
-        .route(Role(Reporter), routes!(reporting::post_commands))
+        // Idempotent: a retry with the same `Idempotency-Key` gets the
+        // first answer (`idempotency.rs`).
+        .idempotent(Role(Reporter), routes!(reporting::post_commands))
         .route(Role(Reporter), routes!(reporting::post_incident))
         .route(Any, routes!(reporting::list_incidents))
         .route(Role(Reporter), routes!(reporting::post_gauge))
@@ -127,7 +130,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Role(Reporter), routes!(plugins::evaluate))
         .route(Role(Reporter), routes!(plugins::assess))
         .route(Any, routes!(plugins::list_evaluations))
-        .route(Role(Reporter), routes!(control::authorize))
+        .idempotent(Role(Reporter), routes!(control::authorize))
         .route(Any, routes!(control::decisions))
         .route(Any, routes!(control::stop_status))
         .route(Role(Operator), routes!(control::stop))
@@ -156,7 +159,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Any, routes!(control::list_workflows))
         .route(Any, routes!(control::get_workflow))
         .route(Any, routes!(control::trace))
-        .route(Role(Reporter), routes!(control::append_step))
+        .idempotent(Role(Reporter), routes!(control::append_step))
         .route(Role(Reporter), routes!(control::complete))
         .route(Role(Operator), routes!(control::pause))
         .route(Role(Operator), routes!(control::resume_workflow))
@@ -170,8 +173,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Any, routes!(agents::list))
         .route(Any, routes!(agents::breakers))
         .route(Any, routes!(agents::get))
-        .route(Role(Reporter), routes!(agents::cost))
-        .route(Role(Reporter), routes!(agents::failure))
+        .idempotent(Role(Reporter), routes!(agents::cost))
+        .idempotent(Role(Reporter), routes!(agents::failure))
         .route(Role(Operator), routes!(agents::trip))
         .route(Role(Operator), routes!(agents::reset))
         .route(Any, routes!(agents::budgets))

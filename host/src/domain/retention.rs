@@ -119,11 +119,16 @@ pub enum Kept {
     /// Console sessions that ended or expired; their start and end stay in
     /// the audit log.
     Sessions,
+    /// Idempotency keys whose row expired: an answer past
+    /// `[idempotency] retention_hours`, or a claim whose lease lapsed.
+    /// Each row carries its own expiry, so this kind has no `[retention]`
+    /// period: it goes as soon as that expiry passes.
+    IdempotencyKeys,
 }
 
 impl Kept {
     /// In the order a pass runs: actions before the events they name.
-    pub const ALL: [Kept; 8] = [
+    pub const ALL: [Kept; 9] = [
         Kept::Decisions,
         Kept::Evaluations,
         Kept::Assessments,
@@ -132,9 +137,11 @@ impl Kept {
         Kept::AutoActions,
         Kept::Events,
         Kept::Sessions,
+        Kept::IdempotencyKeys,
     ];
 
-    /// The `[retention]` key and the metric's `table` label.
+    /// The `[retention]` key (none for idempotency keys) and the metric's
+    /// `table` label.
     pub fn as_str(self) -> &'static str {
         match self {
             Kept::Decisions => "decisions",
@@ -145,6 +152,7 @@ impl Kept {
             Kept::AutoActions => "auto_actions",
             Kept::WebhookAttempts => "webhook_attempts",
             Kept::Sessions => "sessions",
+            Kept::IdempotencyKeys => "idempotency_keys",
         }
     }
 }
@@ -212,6 +220,9 @@ impl RetentionPolicy {
             Kept::AutoActions => self.auto_actions,
             Kept::WebhookAttempts => self.webhook_attempts,
             Kept::Sessions => self.sessions,
+            // Expired rows go at once; their window is the row's own
+            // `expires_ms`, set from `[idempotency] retention_hours`.
+            Kept::IdempotencyKeys => Period::millis(0),
         }
     }
 

@@ -20,6 +20,7 @@
 //!   engines' events and risk;
 //! - [`fleet`]: task assignments and agents' budgets and breakers;
 //! - [`retention`]: rows pruned;
+//! - [`idempotency`]: replays and conflicts of idempotency keys;
 //! - [`leases`]: the leases on background work this replica holds.
 
 mod breakers;
@@ -28,6 +29,7 @@ mod control;
 mod fleet;
 mod governance;
 mod http;
+mod idempotency;
 mod leases;
 mod plugins;
 mod retention;
@@ -79,6 +81,7 @@ pub struct Metrics {
     retention: retention::RetentionMetrics,
     fleet: fleet::AssignmentMetrics,
     leases: leases::LeaseMetrics,
+    idempotency: idempotency::IdempotencyMetrics,
     store: store::FiguresCache,
 }
 
@@ -105,6 +108,7 @@ impl Metrics {
         let fleet = fleet::AssignmentMetrics::register(&mut registry);
         let http = http::HttpMetrics::register(&mut registry);
         let leases = leases::LeaseMetrics::register(&mut registry);
+        let idempotency = idempotency::IdempotencyMetrics::register(&mut registry);
         Self {
             registry,
             http,
@@ -113,6 +117,7 @@ impl Metrics {
             retention,
             fleet,
             leases,
+            idempotency,
             store: store::FiguresCache::new(store_cache),
         }
     }
@@ -135,6 +140,17 @@ impl Metrics {
         failed: bool,
     ) {
         self.plugins.evaluated(plugin, kind, elapsed, failed);
+    }
+
+    /// A request was answered with its idempotency key's stored answer.
+    pub fn idempotent_replay(&self) {
+        self.idempotency.replayed();
+    }
+
+    /// A request was refused because of its idempotency key; `reason` is
+    /// one of [`idempotency::CONFLICT_REASONS`].
+    pub fn idempotency_conflict(&self, reason: &'static str) {
+        self.idempotency.conflict(reason);
     }
 
     pub fn http_request(&self, method: &str, route: &str, elapsed: Duration) {

@@ -13,6 +13,7 @@ pub mod cycle;
 pub mod evaluations;
 pub mod events;
 pub mod fleet;
+pub mod idempotency;
 pub mod leases;
 pub mod live;
 pub mod monitoring;
@@ -33,6 +34,7 @@ pub use control::{authorize, AuthorizeReply, ControlService, DecisionLog};
 pub use cycle::ProposalService;
 pub use events::EventService;
 pub use fleet::{Fleet, FleetService};
+pub use idempotency::IdempotencyService;
 pub use live::LiveService;
 pub use monitoring::MonitoringService;
 pub use plugins::PluginService;
@@ -177,6 +179,8 @@ pub struct Dependencies {
     pub oidc: Option<Arc<crate::oidc::OidcVerifier>>,
     /// `[console] session_ttl_minutes`, in milliseconds.
     pub session_ttl_ms: i64,
+    /// `[idempotency] retention_hours`, in milliseconds.
+    pub idempotency_retention_ms: i64,
 }
 
 /// Every service, each behind an `Arc` so that handlers and background
@@ -200,6 +204,7 @@ pub struct Services {
     pub retention: Arc<RetentionService>,
     pub sessions: Arc<SessionService>,
     pub live: Arc<LiveService>,
+    pub idempotency: Arc<IdempotencyService>,
 }
 
 impl Services {
@@ -222,6 +227,7 @@ impl Services {
             replica,
             oidc,
             session_ttl_ms,
+            idempotency_retention_ms,
         } = deps;
         let evaluator = Arc::new(
             evaluations::PluginEvaluator::new(runtime.clone(), exporter.clone(), db.clone())
@@ -302,6 +308,11 @@ impl Services {
             session_ttl_ms,
         ));
         let live = Arc::new(LiveService::new(db.clone()));
+        let idempotency = Arc::new(IdempotencyService::new(
+            db.clone(),
+            exporter.clone(),
+            idempotency_retention_ms,
+        ));
         let retention = Arc::new(RetentionService::new(db, exporter, settings));
         Ok(Self {
             access,
@@ -321,6 +332,7 @@ impl Services {
             retention,
             sessions,
             live,
+            idempotency,
         })
     }
 }

@@ -27,8 +27,8 @@ use crate::domain::retention::Kept;
 use crate::domain::{Phase, PluginKind, Severity, Timestamp};
 use crate::storage::prelude::*;
 use crate::storage::{
-    AttestationRecord, Escalation, EvaluationRecord, InitialState, NewDecision, NewSession,
-    SessionCredential, StorageError, StoredSignature,
+    AttestationRecord, Escalation, EvaluationRecord, IdempotencyScope, InitialState, KeyClaim,
+    NewDecision, NewSession, SessionCredential, StorageError, StoredAnswer, StoredSignature,
 };
 
 /// Makes the store one test runs against.
@@ -101,6 +101,11 @@ macro_rules! conformance_suite {
             a_rate_budget_grants_exactly_its_limit_in_order,
             concurrency_leases_are_released_by_completion_or_expiry,
             a_throttle_follows_its_open_event,
+            an_idempotency_key_is_claimed_once_then_replays_its_answer,
+            another_caller_or_route_has_keys_of_its_own,
+            a_released_or_lapsed_claim_frees_its_key_for_the_next_request_only,
+            an_expired_answer_frees_its_key_and_is_pruned,
+            racing_claims_of_one_key_claim_it_once,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -2551,4 +2556,229 @@ pub(crate) fn a_throttle_follows_its_open_event(factory: &dyn StoreFactory) {
         .resolve_event(event.id, "oncall", "fixed", at(5))
         .unwrap();
     assert!(store.control().throttles.is_empty());
+fn key_scope(caller: &str, route: &str, key: &str) -> IdempotencyScope {
+    IdempotencyScope {
+        caller: caller.into(),
+        route: route.into(),
+        key: key.into(),
+    }
+}
+
+fn answer(body: &str) -> StoredAnswer {
+    StoredAnswer {
+        status: 201,
+        body: body.into(),
+    }
+}
+
+pub(crate) fn an_idempotency_key_is_claimed_once_then_replays_its_answer(
+    factory: &dyn StoreFactory,
+) {
+    let store = initialized(factory);
+    let audited = audit_count(&*store);
+    let k = key_scope("token:bot", "POST /api/authorize", "k1");
+    assert_eq!(
+        store
+            .claim_idempotency_key(&k, "fp", "c1", at(0), 60_000)
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+    // While the first request works, the key is held, whatever the body.
+    for fp in ["fp", "other"] {
+        assert_eq!(
+            store
+                .claim_idempotency_key(&k, fp, "c2", at(10), 60_000)
+                .unwrap(),
+            KeyClaim::InProgress {
+                fingerprint: "fp".into()
+            }
+        );
+    }
+    assert!(store
+        .complete_idempotency_key(&k, "c1", &answer(r#"{"id":1}"#), at(100_000))
+        .unwrap());
+    // Answered once: a second completion changes nothing.
+    assert!(!store
+        .complete_idempotency_key(&k, "c1", &answer(r#"{"id":2}"#), at(100_000))
+        .unwrap());
+    assert_eq!(
+        store
+            .claim_idempotency_key(&k, "fp", "c3", at(20), 60_000)
+            .unwrap(),
+        KeyClaim::Answered {
+            fingerprint: "fp".into(),
+            answer: answer(r#"{"id":1}"#)
+        }
+    );
+    // An answered key is not released by a late failure.
+    assert!(!store.release_idempotency_key(&k, "c1").unwrap());
+    // Bookkeeping: nothing audited.
+    assert_eq!(audit_count(&*store), audited);
+}
+
+pub(crate) fn another_caller_or_route_has_keys_of_its_own(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let first = key_scope("token:a", "POST /api/authorize", "same");
+    assert_eq!(
+        store
+            .claim_idempotency_key(&first, "fp", "c1", at(0), 60_000)
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+    for other in [
+        key_scope("token:b", "POST /api/authorize", "same"),
+        key_scope("token:a", "POST /api/commands", "same"),
+    ] {
+        assert_eq!(
+            store
+                .claim_idempotency_key(&other, "fp", "c2", at(1), 60_000)
+                .unwrap(),
+            KeyClaim::Claimed,
+            "{other:?}"
+        );
+    }
+}
+
+pub(crate) fn a_released_or_lapsed_claim_frees_its_key_for_the_next_request_only(
+    factory: &dyn StoreFactory,
+) {
+    let store = initialized(factory);
+    let k = key_scope("token:bot", "POST /api/agents/{id}/costs", "k");
+    assert_eq!(
+        store
+            .claim_idempotency_key(&k, "fp", "c1", at(0), 100)
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+    // Only the holder releases it.
+    assert!(!store.release_idempotency_key(&k, "someone-else").unwrap());
+    assert!(store.release_idempotency_key(&k, "c1").unwrap());
+    assert_eq!(
+        store
+            .claim_idempotency_key(&k, "fp", "c2", at(1), 100)
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+    // Held until its lease ends (at 101), then anyone's.
+    assert!(matches!(
+        store
+            .claim_idempotency_key(&k, "fp", "c3", at(100), 100)
+            .unwrap(),
+        KeyClaim::InProgress { .. }
+    ));
+    assert_eq!(
+        store
+            .claim_idempotency_key(&k, "fp2", "c3", at(101), 100)
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+    // The lapsed holder can neither answer nor release its successor's claim.
+    assert!(!store
+        .complete_idempotency_key(&k, "c2", &answer("{}"), at(10_000))
+        .unwrap());
+    assert!(!store.release_idempotency_key(&k, "c2").unwrap());
+    assert!(store
+        .complete_idempotency_key(&k, "c3", &answer(r#"{"by":"c3"}"#), at(10_000))
+        .unwrap());
+    assert_eq!(
+        store
+            .claim_idempotency_key(&k, "fp2", "c4", at(200), 100)
+            .unwrap(),
+        KeyClaim::Answered {
+            fingerprint: "fp2".into(),
+            answer: answer(r#"{"by":"c3"}"#)
+        }
+    );
+}
+
+pub(crate) fn an_expired_answer_frees_its_key_and_is_pruned(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    for key in ["old", "young"] {
+        let k = key_scope("token:bot", "POST /api/authorize", key);
+        store
+            .claim_idempotency_key(&k, "fp", "c", at(0), 60_000)
+            .unwrap();
+        let expires = if key == "old" { at(1_000) } else { at(5_000) };
+        assert!(store
+            .complete_idempotency_key(&k, "c", &answer(key), expires)
+            .unwrap());
+    }
+    // A claim abandoned without an answer expires with its lease.
+    let orphan = key_scope("token:bot", "POST /api/authorize", "orphan");
+    store
+        .claim_idempotency_key(&orphan, "fp", "c", at(0), 500)
+        .unwrap();
+    let old = key_scope("token:bot", "POST /api/authorize", "old");
+    assert!(matches!(
+        store
+            .claim_idempotency_key(&old, "fp", "c2", at(999), 60_000)
+            .unwrap(),
+        KeyClaim::Answered { .. }
+    ));
+    // Nothing has expired before 500.
+    assert_eq!(store.prune_idempotency_keys(at(500), 10).unwrap(), 0);
+    // By 1,001 the orphan (500) and the old answer (1,000) have, one batch
+    // at a time; the young answer stays.
+    assert_eq!(store.prune_idempotency_keys(at(1_001), 1).unwrap(), 1);
+    assert_eq!(
+        store
+            .prune_batch(Kept::IdempotencyKeys, at(1_001), 10)
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.prune_idempotency_keys(at(1_001), 10).unwrap(), 0);
+    // Pruned, the old key is free again; the young one still answers.
+    assert_eq!(
+        store
+            .claim_idempotency_key(&old, "new-body", "c3", at(1_002), 60_000)
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+    let young = key_scope("token:bot", "POST /api/authorize", "young");
+    assert!(matches!(
+        store
+            .claim_idempotency_key(&young, "fp", "c4", at(1_002), 60_000)
+            .unwrap(),
+        KeyClaim::Answered { .. }
+    ));
+    // Past its retention a key is free even before the pruner runs.
+    assert_eq!(
+        store
+            .claim_idempotency_key(&young, "other", "c5", at(5_000), 60_000)
+            .unwrap(),
+        KeyClaim::Claimed
+    );
+}
+
+pub(crate) fn racing_claims_of_one_key_claim_it_once(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    const CALLERS: usize = 8;
+    let barrier = Arc::new(Barrier::new(CALLERS));
+    let handles: Vec<_> = (0..CALLERS)
+        .map(|i| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                store
+                    .claim_idempotency_key(
+                        &key_scope("token:bot", "POST /api/authorize", "race"),
+                        "fp",
+                        &format!("c{i}"),
+                        at(0),
+                        60_000,
+                    )
+                    .unwrap()
+            })
+        })
+        .collect();
+    let claims: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("a claimer panicked"))
+        .collect();
+    let claimed = claims.iter().filter(|c| **c == KeyClaim::Claimed).count();
+    assert_eq!(claimed, 1, "{claims:?}");
+    assert!(claims
+        .iter()
+        .all(|c| matches!(c, KeyClaim::Claimed | KeyClaim::InProgress { .. })));
 }

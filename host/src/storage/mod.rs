@@ -26,11 +26,12 @@ pub use repositories::{
     AccessRepository, AgentRepository, AttestationRecord, AuditEntry, AuditRepository,
     AuditVerification, BreakerRepository, BudgetRepository, ChangeFeed, CommandRepository,
     CommandSource, ControlRepository, DecisionRepository, Escalation, EvaluationRecord,
-    EventRepository, GovernanceRepository, HealthRepository, Ingested, InitialState, Lease,
-    LeaseRepository, NewAction, NewAudit, NewDecision, NewSession, PluginRepository,
-    ProposalRepository, ReadinessRepository, RecordedInput, ReplicaRecord, ReplicaRepository,
-    RetentionRepository, SessionCredential, SessionRecord, SessionRepository, SourcePage, StateRow,
-    StoredPlugin, StoredSignature, TokenRecord, WorkflowRepository,
+    EventRepository, GovernanceRepository, HealthRepository, IdempotencyRepository,
+    IdempotencyScope, Ingested, InitialState, KeyClaim, Lease, LeaseRepository, NewAction,
+    NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository, ReadinessRepository,
+    RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository, SessionCredential,
+    SessionRecord, SessionRepository, SourcePage, StateRow, StoredAnswer, StoredPlugin,
+    StoredSignature, TokenRecord, WorkflowRepository,
 };
 #[cfg(test)]
 pub(crate) use sqlite::test_support;
@@ -62,6 +63,7 @@ pub trait Store:
     + ReplicaRepository
     + LeaseRepository
     + SessionRepository
+    + IdempotencyRepository
     + Send
     + Sync
 {
@@ -87,6 +89,7 @@ impl<T> Store for T where
         + ReplicaRepository
         + LeaseRepository
         + SessionRepository
+        + IdempotencyRepository
         + Send
         + Sync
 {

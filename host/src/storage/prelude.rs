@@ -5,7 +5,8 @@
 pub use super::repositories::{
     AccessRepository, AgentRepository, AuditRepository, BreakerRepository, BudgetRepository,
     CommandRepository, CommandSource, ControlRepository, DecisionRepository, EventRepository,
-    GovernanceRepository, HealthRepository, LeaseRepository, PluginRepository, ProposalRepository,
+    GovernanceRepository, HealthRepository, IdempotencyRepository, LeaseRepository,
+    PluginRepository, ProposalRepository,
     ReadinessRepository, ReplicaRepository, RetentionRepository, SessionRepository,
     WorkflowRepository,
 };

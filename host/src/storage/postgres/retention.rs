@@ -89,6 +89,7 @@ impl RetentionRepository for PostgresStore {
                     .await
                     .map_err(&delete)?,
                 Kept::Sessions => super::sessions::prune(&tx, cutoff, batch).await?,
+                Kept::IdempotencyKeys => super::idempotency::prune(&tx, cutoff, batch).await?,
             };
             tx.commit().await.map_err(pg("commit a pruning batch"))?;
             Ok(n)

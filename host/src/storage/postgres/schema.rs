@@ -392,6 +392,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
         CHECK ((credential = 'token') = (token_id IS NOT NULL))
     );
     CREATE INDEX sessions_by_expiry ON sessions (expires_ms);",
+    // 4: idempotency keys, as SQLite's migration 13.
+    "CREATE TABLE idempotency_keys (
+        caller      TEXT NOT NULL,
+        route       TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        claim       TEXT NOT NULL,
+        status      INTEGER,
+        body        TEXT,
+        created_ms  BIGINT NOT NULL,
+        expires_ms  BIGINT NOT NULL,
+        PRIMARY KEY (caller, route, key),
+        CHECK ((status IS NULL) = (body IS NULL))
+    );
+    CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_ms);",
     // 5: budgets, as SQLite's migration 14.
     "CREATE TABLE budgets (
         kind       TEXT NOT NULL CHECK (kind IN ('rate', 'concurrency', 'batch')),

@@ -22,6 +22,7 @@ mod decisions;
 mod events;
 mod governance;
 mod health;
+mod idempotency;
 mod leases;
 mod plugins;
 mod proposals;
@@ -43,6 +44,7 @@ pub use decisions::{DecisionRepository, NewDecision};
 pub use events::{EventRepository, NewAction};
 pub use governance::{GovernanceRepository, InitialState, StateRow};
 pub use health::HealthRepository;
+pub use idempotency::{IdempotencyRepository, IdempotencyScope, KeyClaim, StoredAnswer};
 pub use leases::{Lease, LeaseRepository};
 pub use plugins::{
     EvaluationRecord, PluginRepository, RecordedInput, StoredPlugin, StoredSignature,

@@ -18,6 +18,7 @@ mod commands;
 mod control;
 mod events;
 mod governance;
+mod idempotency;
 mod leases;
 mod plugins;
 mod replicas;

@@ -58,6 +58,7 @@ impl RetentionRepository for SqliteStore {
                 params![cutoff, batch],
             )? as u64,
             Kept::Sessions => super::sessions::prune(&tx, cutoff, batch)?,
+            Kept::IdempotencyKeys => super::idempotency::prune(&tx, cutoff, batch)?,
         };
         tx.commit()?;
         Ok(n)

@@ -397,6 +397,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
         CHECK ((credential = 'token') = (token_id IS NOT NULL))
     );
     CREATE INDEX sessions_by_expiry ON sessions (expires_ms);",
+    // 13: idempotency keys. A key is claimed before
+    // its work (`status` and `body` NULL, `expires_ms` the claim's lease),
+    // then answered (`expires_ms` the end of its retention) or deleted if
+    // the work failed. `claim` names the request holding it, so a request
+    // whose lease lapsed cannot overwrite its successor's row.
+    "CREATE TABLE idempotency_keys (
+        caller      TEXT NOT NULL,
+        route       TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        claim       TEXT NOT NULL,
+        status      INTEGER,
+        body        TEXT,
+        created_ms  INTEGER NOT NULL,
+        expires_ms  INTEGER NOT NULL,
+        PRIMARY KEY (caller, route, key),
+        CHECK ((status IS NULL) = (body IS NULL))
+    );
+    CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_ms);",
     // 14: budgets. Definitions are rows the control snapshot reads.
     // Rate budgets count in buckets (1/60 of the window); each granted
     // concurrency claim holds a lease until completed or expired.
