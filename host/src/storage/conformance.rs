@@ -2556,6 +2556,8 @@ pub(crate) fn a_throttle_follows_its_open_event(factory: &dyn StoreFactory) {
         .resolve_event(event.id, "oncall", "fixed", at(5))
         .unwrap();
     assert!(store.control().throttles.is_empty());
+}
+
 fn key_scope(caller: &str, route: &str, key: &str) -> IdempotencyScope {
     IdempotencyScope {
         caller: caller.into(),
