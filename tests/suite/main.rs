@@ -23,4 +23,5 @@ mod plugin_registry;
 mod python_plugin;
 mod replicas;
 mod runtime_hostile;
+mod scopes;
 mod separation_of_duties;

@@ -35,7 +35,7 @@ pub use state::{AppState, SessionCookie};
 
 use handlers::{
     access, agents, breakers, control, events, governance, plugins, registry, replicas, reporting,
-    sessions, system,
+    scopes, sessions, system,
 };
 
 #[derive(OpenApi)]
@@ -132,6 +132,13 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Any, routes!(control::stop_status))
         .route(Role(Operator), routes!(control::stop))
         .route(Role(Operator), routes!(control::resume))
+        // Scoped authority: the per-scope brakes are held by people, as
+        // the emergency stop is.
+        .route(Any, routes!(scopes::list))
+        .route(Any, routes!(scopes::get))
+        .route(Role(Operator), routes!(scopes::set_autonomy))
+        .route(Role(Operator), routes!(scopes::stop))
+        .route(Role(Operator), routes!(scopes::resume))
         .route(Any, routes!(replicas::list_replicas))
         .route(Role(Reporter), routes!(control::register_workflow))
         .route(Any, routes!(control::list_workflows))

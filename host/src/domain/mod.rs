@@ -71,6 +71,7 @@ pub mod readiness;
 pub mod registry;
 pub mod retention;
 pub mod risk;
+pub mod scopes;
 pub mod text;
 pub mod time;
 

@@ -22,6 +22,7 @@ pub mod registry;
 pub mod replicas;
 pub mod reporting;
 pub mod retention;
+pub mod scopes;
 pub mod sessions;
 
 pub use access::AccessService;
@@ -38,6 +39,7 @@ pub use readiness::ReadinessService;
 pub use replicas::ReplicaService;
 pub use reporting::ReportingService;
 pub use retention::RetentionService;
+pub use scopes::ScopeService;
 pub use sessions::SessionService;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -197,6 +199,7 @@ pub struct Services {
     pub retention: Arc<RetentionService>,
     pub sessions: Arc<SessionService>,
     pub live: Arc<LiveService>,
+    pub scopes: Arc<ScopeService>,
 }
 
 impl Services {
@@ -297,6 +300,7 @@ impl Services {
             session_ttl_ms,
         ));
         let live = Arc::new(LiveService::new(db.clone()));
+        let scopes = Arc::new(ScopeService::new(db.clone()));
         let retention = Arc::new(RetentionService::new(db, exporter, settings));
         Ok(Self {
             access,
@@ -315,6 +319,7 @@ impl Services {
             retention,
             sessions,
             live,
+            scopes,
         })
     }
 }

@@ -28,6 +28,7 @@ pub use repositories::{
     GovernanceRepository, HealthRepository, Ingested, InitialState, Lease, LeaseRepository,
     NewAction, NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository,
     ReadinessRepository, RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository,
+    ScopeRepository,
     SessionCredential, SessionRecord, SessionRepository, SourcePage, StateRow, StoredPlugin,
     StoredSignature, TokenRecord, WorkflowRepository,
 };
@@ -60,6 +61,7 @@ pub trait Store:
     + ReplicaRepository
     + LeaseRepository
     + SessionRepository
+    + ScopeRepository
     + Send
     + Sync
 {
@@ -84,6 +86,7 @@ impl<T> Store for T where
         + ReplicaRepository
         + LeaseRepository
         + SessionRepository
+        + ScopeRepository
         + Send
         + Sync
 {

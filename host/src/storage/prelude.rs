@@ -6,6 +6,6 @@ pub use super::repositories::{
     AccessRepository, AgentRepository, AuditRepository, BreakerRepository, CommandRepository,
     CommandSource, ControlRepository, DecisionRepository, EventRepository, GovernanceRepository,
     HealthRepository, LeaseRepository, PluginRepository, ProposalRepository, ReadinessRepository,
-    ReplicaRepository, RetentionRepository, SessionRepository, WorkflowRepository,
+    ReplicaRepository, RetentionRepository, ScopeRepository, SessionRepository, WorkflowRepository,
 };
 pub use super::Store;
