@@ -27,6 +27,7 @@
 //! - `breaker`: circuit-breaker rules, the window a condition sees, and its events.
 //! - `readiness`: the readiness checklist, its context, verdicts, assessment and status.
 //! - `governance`: the phase table, the expansion decision, proposals and the weekly report.
+//! - `scopes`: scoped authority: each scope's autonomy grant and its own stop.
 //! - `control`: the enforcement point's snapshot and decision, and workflows.
 //! - `events`: events reported by engines, their auto-actions and risk reports.
 //! - `fleet`: agents, their budgets and breakers, and task assignment.
