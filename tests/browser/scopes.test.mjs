@@ -16,7 +16,7 @@ describe('scopes on the overview', () => {
 
   before(async () => {
     // L5: SET_POWER is whitelisted, so it runs autonomously unless braked.
-    server = await startServer({ name: 'scopes', config: 'initial_phase = "L5"\n' });
+    server = await startServer({ name: 'scopes', config: 'initial_phase = "L5"\nphase_started_at = "2026-01-01T00:00:00Z"\n' });
     browser = await launchBrowser();
     operator = await server.token('olga (on call)', ['operator'], { kind: 'person' });
     reporter = await server.token('carrier-bot', ['reporter']);

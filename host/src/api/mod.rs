@@ -134,8 +134,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Role(Operator), routes!(control::resume))
         // Scoped authority: the per-scope brakes are held by people, as
         // the emergency stop is.
-        .route(Any, routes!(scopes::list))
-        .route(Any, routes!(scopes::get))
+        .route(Any, routes!(scopes::list_scopes))
+        .route(Any, routes!(scopes::get_scope))
         .route(Role(Operator), routes!(scopes::set_autonomy))
         .route(Role(Operator), routes!(scopes::stop))
         .route(Role(Operator), routes!(scopes::resume))

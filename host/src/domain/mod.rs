@@ -91,9 +91,9 @@ mod tests {
         };
     }
 
-    const SOURCES: [(&str, &str); 16] = sources!(
+    const SOURCES: [(&str, &str); 17] = sources!(
         auth, breaker, checkpoint, control, events, fleet, governance, matching, metrics, plugin,
-        readiness, registry, retention, risk, text, time,
+        readiness, registry, retention, risk, scopes, text, time,
     );
 
     const MOD_RS: &str = include_str!("mod.rs");

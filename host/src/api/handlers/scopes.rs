@@ -45,13 +45,13 @@ pub struct ScopeReply {
 /// its autonomy follows the phase.
 #[utoipa::path(get, path = "/api/scopes", tag = "scopes", security(("bearer" = [])),
     responses((status = 200, body = [Scope])))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Scope>>, ApiError> {
+pub async fn list_scopes(State(state): State<AppState>) -> Result<Json<Vec<Scope>>, ApiError> {
     blocking(move || Ok(Json(state.services.scopes.scopes()?))).await
 }
 
 #[utoipa::path(get, path = "/api/scopes/{scope}", tag = "scopes", security(("bearer" = [])), params(("scope" = String, Path)),
     responses((status = 200, body = Scope), (status = 400, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody)))]
-pub async fn get(
+pub async fn get_scope(
     State(state): State<AppState>,
     Path(scope): Path<String>,
 ) -> Result<Json<Scope>, ApiError> {

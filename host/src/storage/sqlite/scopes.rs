@@ -44,7 +44,7 @@ fn read_all(conn: &Connection, braked_only: bool) -> Result<Vec<Scope>, StorageE
     };
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(rows.collect::<Result<Vec<Scope>, _>>()?)
 }
 
 /// The braked scopes, for the control snapshot.
