@@ -43,7 +43,13 @@ async fn audit_actions(app: &TestApp) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["target"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -90,7 +96,9 @@ async fn a_revoked_scope_denies_only_its_own_decisions() {
     assert_eq!(r["decision"], "requires_approval", "{r}");
 
     // The decision log keeps the scope and filters by it.
-    let (s, log) = app.get("/api/decisions?scope=portal:carrier&limit=100").await;
+    let (s, log) = app
+        .get("/api/decisions?scope=portal:carrier&limit=100")
+        .await;
     assert_eq!(s, StatusCode::OK, "{log}");
     let log = log.as_array().unwrap();
     assert_eq!(log.len(), 3, "{log:?}");
@@ -121,11 +129,20 @@ async fn a_revoked_scope_denies_only_its_own_decisions() {
     assert_eq!(r["decision"], "autonomous", "{r}");
 
     let actions = audit_actions(&app).await;
-    for expected in ["scope.revoke scope:portal:carrier", "scope.grant scope:portal:carrier"] {
-        assert!(actions.iter().any(|a| a == expected), "{expected}: {actions:?}");
+    for expected in [
+        "scope.revoke scope:portal:carrier",
+        "scope.grant scope:portal:carrier",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected}: {actions:?}"
+        );
     }
     let (_, metrics) = app.text("/metrics").await;
-    assert!(metrics.contains("regent_scopes_braked{brake=\"revoked\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("regent_scopes_braked{brake=\"revoked\"} 0"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -151,7 +168,11 @@ async fn a_scopes_stop_denies_everything_in_it_and_resume_restores() {
     assert_eq!(stopped["stopped"], true);
     assert_eq!(stopped["stoppedBy"], "oncall");
     assert_eq!(stopped["changed"], true);
-    assert_eq!(stopped["replicas"].as_array().unwrap().len(), 1, "{stopped}");
+    assert_eq!(
+        stopped["replicas"].as_array().unwrap().len(),
+        1,
+        "{stopped}"
+    );
 
     // Every decision in the scope is denied, whitelisted or not.
     for command in ["SET_POWER", "NOT_WHITELISTED"] {
@@ -168,14 +189,27 @@ async fn a_scopes_stop_denies_everything_in_it_and_resume_restores() {
             "scope `portal:carrier` is stopped by oncall: portal outage"
         );
     }
-    assert_eq!(authorize(&app, &agent, Some("website:seo")).await["decision"], "autonomous");
-    assert_eq!(authorize(&app, &agent, None).await["decision"], "autonomous");
+    assert_eq!(
+        authorize(&app, &agent, Some("website:seo")).await["decision"],
+        "autonomous"
+    );
+    assert_eq!(
+        authorize(&app, &agent, None).await["decision"],
+        "autonomous"
+    );
     let (_, metrics) = app.text("/metrics").await;
-    assert!(metrics.contains("regent_scopes_braked{brake=\"stopped\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("regent_scopes_braked{brake=\"stopped\"} 1"),
+        "{metrics}"
+    );
 
     // A second stop changes nothing: the first one's reason stands.
     let (_, again) = app
-        .post_as(&oncall, "/api/scopes/portal:carrier/stop", &json!({"reason": "again"}))
+        .post_as(
+            &oncall,
+            "/api/scopes/portal:carrier/stop",
+            &json!({"reason": "again"}),
+        )
         .await;
     assert_eq!(again["changed"], false);
     assert_eq!(again["stopReason"], "portal outage");
@@ -188,9 +222,16 @@ async fn a_scopes_stop_denies_everything_in_it_and_resume_restores() {
     let r = authorize(&app, &agent, Some("portal:carrier")).await;
     assert_eq!(r["reasons"][0], "the emergency stop is on", "{r}");
     assert_eq!(r["reasons"].as_array().unwrap().len(), 2, "{r}");
-    assert_eq!(authorize(&app, &agent, Some("website:seo")).await["decision"], "denied");
+    assert_eq!(
+        authorize(&app, &agent, Some("website:seo")).await["decision"],
+        "denied"
+    );
     let (s, _) = app
-        .post_as(&oncall, "/api/emergency-stop/resume", &json!({"reason": "drill over"}))
+        .post_as(
+            &oncall,
+            "/api/emergency-stop/resume",
+            &json!({"reason": "drill over"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     // Lifting the global stop leaves the scope's own.
@@ -211,8 +252,14 @@ async fn a_scopes_stop_denies_everything_in_it_and_resume_restores() {
     assert_eq!(r["decision"], "autonomous", "{r}");
 
     let actions = audit_actions(&app).await;
-    for expected in ["scope.stop scope:portal:carrier", "scope.resume scope:portal:carrier"] {
-        assert!(actions.iter().any(|a| a == expected), "{expected}: {actions:?}");
+    for expected in [
+        "scope.stop scope:portal:carrier",
+        "scope.resume scope:portal:carrier",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected}: {actions:?}"
+        );
     }
 }
 
@@ -223,16 +270,56 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let long = "x".repeat(1001);
     let too_long_scope = "s".repeat(129);
     let refused: Vec<(Method, String, Value)> = vec![
-        (Method::PUT, "/api/scopes/portal:carrier".into(), json!({"autonomous": false, "reason": " "})),
-        (Method::PUT, "/api/scopes/portal:carrier".into(), json!({"autonomous": false, "reason": long})),
-        (Method::PUT, "/api/scopes/portal:carrier".into(), json!({"autonomous": false})),
-        (Method::PUT, "/api/scopes/portal:carrier".into(), json!({"autonomous": "no", "reason": "r"})),
-        (Method::PUT, "/api/scopes/portal:carrier".into(), json!({"autonomous": false, "reason": "r", "extra": 1})),
-        (Method::PUT, format!("/api/scopes/{too_long_scope}"), json!({"autonomous": false, "reason": "r"})),
-        (Method::PUT, "/api/scopes/%20".into(), json!({"autonomous": false, "reason": "r"})),
-        (Method::POST, "/api/scopes/portal:carrier/stop".into(), json!({"reason": ""})),
-        (Method::POST, "/api/scopes/portal:carrier/stop".into(), json!({})),
-        (Method::POST, "/api/scopes/a%0Ab/stop".into(), json!({"reason": "r"})),
+        (
+            Method::PUT,
+            "/api/scopes/portal:carrier".into(),
+            json!({"autonomous": false, "reason": " "}),
+        ),
+        (
+            Method::PUT,
+            "/api/scopes/portal:carrier".into(),
+            json!({"autonomous": false, "reason": long}),
+        ),
+        (
+            Method::PUT,
+            "/api/scopes/portal:carrier".into(),
+            json!({"autonomous": false}),
+        ),
+        (
+            Method::PUT,
+            "/api/scopes/portal:carrier".into(),
+            json!({"autonomous": "no", "reason": "r"}),
+        ),
+        (
+            Method::PUT,
+            "/api/scopes/portal:carrier".into(),
+            json!({"autonomous": false, "reason": "r", "extra": 1}),
+        ),
+        (
+            Method::PUT,
+            format!("/api/scopes/{too_long_scope}"),
+            json!({"autonomous": false, "reason": "r"}),
+        ),
+        (
+            Method::PUT,
+            "/api/scopes/%20".into(),
+            json!({"autonomous": false, "reason": "r"}),
+        ),
+        (
+            Method::POST,
+            "/api/scopes/portal:carrier/stop".into(),
+            json!({"reason": ""}),
+        ),
+        (
+            Method::POST,
+            "/api/scopes/portal:carrier/stop".into(),
+            json!({}),
+        ),
+        (
+            Method::POST,
+            "/api/scopes/a%0Ab/stop".into(),
+            json!({"reason": "r"}),
+        ),
     ];
     for (method, path, body) in &refused {
         let (s, b) = app.send_as(method.clone(), &oncall, path, body).await;
@@ -242,10 +329,17 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let (_, list) = app.get("/api/scopes").await;
     assert_eq!(list, json!([]));
     assert_eq!(audit_actions(&app).await.len(), audited);
-    assert_eq!(authorize(&app, &agent, Some("portal:carrier")).await["decision"], "autonomous");
+    assert_eq!(
+        authorize(&app, &agent, Some("portal:carrier")).await["decision"],
+        "autonomous"
+    );
     // A scope an authorize request names is checked as an id too.
     let (s, b) = app
-        .post_as(&agent, "/api/authorize", &json!({"commandType": "SET_POWER", "scope": ""}))
+        .post_as(
+            &agent,
+            "/api/authorize",
+            &json!({"commandType": "SET_POWER", "scope": ""}),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
 }
@@ -255,10 +349,26 @@ async fn the_governed_system_cannot_hold_the_scope_brakes() {
     let (app, agent, oncall) = program().await;
     let viewer = app.token("dash", &["viewer"]).await;
     let attempts = [
-        (Method::PUT, "/api/scopes/portal:carrier", json!({"autonomous": true, "reason": "me"})),
-        (Method::PUT, "/api/scopes/portal:carrier", json!({"autonomous": false, "reason": "me"})),
-        (Method::POST, "/api/scopes/portal:carrier/stop", json!({"reason": "me"})),
-        (Method::POST, "/api/scopes/portal:carrier/resume", json!({"reason": "me"})),
+        (
+            Method::PUT,
+            "/api/scopes/portal:carrier",
+            json!({"autonomous": true, "reason": "me"}),
+        ),
+        (
+            Method::PUT,
+            "/api/scopes/portal:carrier",
+            json!({"autonomous": false, "reason": "me"}),
+        ),
+        (
+            Method::POST,
+            "/api/scopes/portal:carrier/stop",
+            json!({"reason": "me"}),
+        ),
+        (
+            Method::POST,
+            "/api/scopes/portal:carrier/resume",
+            json!({"reason": "me"}),
+        ),
     ];
     for token in [&agent, &viewer] {
         for (method, path, body) in &attempts {
@@ -270,14 +380,25 @@ async fn the_governed_system_cannot_hold_the_scope_brakes() {
     let (_, list) = app.get("/api/scopes").await;
     assert_eq!(list, json!([]));
     let (s, _) = app
-        .post_as(&oncall, "/api/scopes/portal:carrier/stop", &json!({"reason": "outage"}))
+        .post_as(
+            &oncall,
+            "/api/scopes/portal:carrier/stop",
+            &json!({"reason": "outage"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = app
-        .post_as(&agent, "/api/scopes/portal:carrier/resume", &json!({"reason": "me"}))
+        .post_as(
+            &agent,
+            "/api/scopes/portal:carrier/resume",
+            &json!({"reason": "me"}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    assert_eq!(authorize(&app, &agent, Some("portal:carrier")).await["decision"], "denied");
+    assert_eq!(
+        authorize(&app, &agent, Some("portal:carrier")).await["decision"],
+        "denied"
+    );
     // Unauthenticated callers cannot even read them.
     let (s, _) = app.call(Method::GET, "/api/scopes", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

@@ -303,9 +303,21 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert!(sub.updates.borrow_and_update().clone().unwrap().scopes.is_empty());
-        db.set_scope_autonomy("portal:carrier", false, "olga", "bad week", Timestamp::now())
-            .unwrap();
+        assert!(sub
+            .updates
+            .borrow_and_update()
+            .clone()
+            .unwrap()
+            .scopes
+            .is_empty());
+        db.set_scope_autonomy(
+            "portal:carrier",
+            false,
+            "olga",
+            "bad week",
+            Timestamp::now(),
+        )
+        .unwrap();
         tokio::time::timeout(Duration::from_secs(2), sub.updates.changed())
             .await
             .unwrap()

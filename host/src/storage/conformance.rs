@@ -2326,9 +2326,7 @@ pub(crate) fn a_session_ends_once_and_pruning_spares_live_ones(factory: &dyn Sto
 
 // ---- scopes ---------------------------------------------------------------
 
-pub(crate) fn a_scope_is_revoked_stopped_and_resumed_once_each_audited(
-    factory: &dyn StoreFactory,
-) {
+pub(crate) fn a_scope_is_revoked_stopped_and_resumed_once_each_audited(factory: &dyn StoreFactory) {
     let store = initialized(factory);
     assert!(store.scopes().unwrap().is_empty());
     assert!(matches!(
@@ -2345,7 +2343,12 @@ pub(crate) fn a_scope_is_revoked_stopped_and_resumed_once_each_audited(
     assert_eq!(revoked.autonomy_by.as_deref(), Some("olga"));
     assert_eq!(revoked.autonomy_at, Some(at(1)));
     assert_eq!(store.scope("portal:carrier").unwrap(), revoked);
-    let brakes = store.control().scopes.get("portal:carrier").cloned().unwrap();
+    let brakes = store
+        .control()
+        .scopes
+        .get("portal:carrier")
+        .cloned()
+        .unwrap();
     assert_eq!(brakes.revoked.unwrap().reason, "bad week");
     assert!(brakes.stopped.is_none());
     assert_eq!(audit_count(&*store), audited + 1);
@@ -2421,7 +2424,10 @@ pub(crate) fn a_scope_is_revoked_stopped_and_resumed_once_each_audited(
         "scope.stop scope:website:seo",
         "scope.resume scope:website:seo",
     ] {
-        assert!(actions.iter().any(|a| a == expected), "{expected}: {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected}: {actions:?}"
+        );
     }
 }
 

@@ -28,9 +28,8 @@ pub use repositories::{
     GovernanceRepository, HealthRepository, Ingested, InitialState, Lease, LeaseRepository,
     NewAction, NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository,
     ReadinessRepository, RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository,
-    ScopeRepository,
-    SessionCredential, SessionRecord, SessionRepository, SourcePage, StateRow, StoredPlugin,
-    StoredSignature, TokenRecord, WorkflowRepository,
+    ScopeRepository, SessionCredential, SessionRecord, SessionRepository, SourcePage, StateRow,
+    StoredPlugin, StoredSignature, TokenRecord, WorkflowRepository,
 };
 #[cfg(test)]
 pub(crate) use sqlite::test_support;

@@ -32,11 +32,13 @@ fn from_row(r: &Row) -> Scope {
 }
 
 async fn read_one<C: GenericClient>(c: &C, scope: &str) -> Result<Option<Scope>, StorageError> {
-    Ok(c.query_opt(&format!("{SELECT} WHERE scope = $1"), &[&scope])
-        .await
-        .map_err(pg("read a scope"))?
-        .as_ref()
-        .map(from_row))
+    Ok(
+        c.query_opt(&format!("{SELECT} WHERE scope = $1"), &[&scope])
+            .await
+            .map_err(pg("read a scope"))?
+            .as_ref()
+            .map(from_row),
+    )
 }
 
 /// The braked scopes, for the control snapshot (`read_snapshot`), so a
@@ -45,10 +47,7 @@ pub(super) async fn read_brakes<C: GenericClient>(
     c: &C,
 ) -> Result<HashMap<String, ScopeBrakes>, StorageError> {
     let rows = c
-        .query(
-            &format!("{SELECT} WHERE NOT autonomous OR stopped"),
-            &[],
-        )
+        .query(&format!("{SELECT} WHERE NOT autonomous OR stopped"), &[])
         .await
         .map_err(pg("read the braked scopes"))?;
     Ok(rows
@@ -123,9 +122,16 @@ impl ScopeRepository for PostgresStore {
                 return Ok((after, false));
             }
             store(&**tx, &after).await?;
-            let action = if autonomous { "scope.grant" } else { "scope.revoke" };
-            tx.audit(now, audit_entry(actor, action, before.as_ref(), &after, reason)?)
-                .await?;
+            let action = if autonomous {
+                "scope.grant"
+            } else {
+                "scope.revoke"
+            };
+            tx.audit(
+                now,
+                audit_entry(actor, action, before.as_ref(), &after, reason)?,
+            )
+            .await?;
             Ok((after, true))
         })
     }
@@ -146,8 +152,11 @@ impl ScopeRepository for PostgresStore {
             }
             store(&**tx, &after).await?;
             let action = if stop { "scope.stop" } else { "scope.resume" };
-            tx.audit(now, audit_entry(actor, action, before.as_ref(), &after, reason)?)
-                .await?;
+            tx.audit(
+                now,
+                audit_entry(actor, action, before.as_ref(), &after, reason)?,
+            )
+            .await?;
             Ok((after, true))
         })
     }

@@ -36,9 +36,7 @@ fn read_one(conn: &Connection, scope: &str) -> Result<Option<Scope>, StorageErro
 
 fn read_all(conn: &Connection, braked_only: bool) -> Result<Vec<Scope>, StorageError> {
     let sql = if braked_only {
-        format!(
-            "SELECT {COLUMNS} FROM scopes WHERE autonomous = 0 OR stopped = 1 ORDER BY scope"
-        )
+        format!("SELECT {COLUMNS} FROM scopes WHERE autonomous = 0 OR stopped = 1 ORDER BY scope")
     } else {
         format!("SELECT {COLUMNS} FROM scopes ORDER BY scope")
     };
@@ -111,8 +109,15 @@ impl ScopeRepository for SqliteStore {
                 return Ok((after, false));
             }
             store(tx, &after)?;
-            let action = if autonomous { "scope.grant" } else { "scope.revoke" };
-            tx.audit(now, audit_entry(actor, action, before.as_ref(), &after, reason)?)?;
+            let action = if autonomous {
+                "scope.grant"
+            } else {
+                "scope.revoke"
+            };
+            tx.audit(
+                now,
+                audit_entry(actor, action, before.as_ref(), &after, reason)?,
+            )?;
             Ok((after, true))
         })
     }
@@ -133,7 +138,10 @@ impl ScopeRepository for SqliteStore {
             }
             store(tx, &after)?;
             let action = if stop { "scope.stop" } else { "scope.resume" };
-            tx.audit(now, audit_entry(actor, action, before.as_ref(), &after, reason)?)?;
+            tx.audit(
+                now,
+                audit_entry(actor, action, before.as_ref(), &after, reason)?,
+            )?;
             Ok((after, true))
         })
     }
