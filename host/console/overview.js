@@ -1,10 +1,11 @@
 // Overview: the phase and days at it, the whitelist, readiness and its
 // blockers, what holds the program back (breaker events, paused workflows,
-// tripped agents), and how many decisions are being made. Updated live from
-// the control stream, and every 15 s.
+// tripped agents), the scopes with their grants and stops, and how many
+// decisions are being made. Updated live from the control stream, and
+// every 15 s.
 
-import { get } from './api.js';
-import { h, fill, section, time, utc, code, pill, plural, errorBox, pct, num } from './ui.js';
+import { get, post, put, seg } from './api.js';
+import { h, fill, section, time, utc, code, pill, plural, errorBox, pct, num, askReason, field } from './ui.js';
 
 const WINDOW_S = 60;
 /** Decisions read: at a high rate, the rate is taken over the span they cover. */
@@ -36,6 +37,7 @@ function load() {
     settle(get('/api/agents/breakers')),
     settle(get(`/api/decisions?limit=${DECISIONS}`)),
     settle(get('/api/governance/proposals')),
+    settle(get('/api/scopes')),
     settle(get('/api/budgets/overview')),
   ]);
 }
@@ -54,6 +56,8 @@ export async function render(ctx) {
   const decisionsBody = h('div');
   const proposalsBody = h('div');
   const budgetsBody = h('div');
+  const scopesBody = h('div');
+  const scopesForm = ctx.can('operator') ? newScopeForm() : null;
   const updated = h('p', { class: 'muted small' });
 
   const node = h('div', { class: 'overview', 'data-ready': 'false' },
@@ -67,6 +71,7 @@ export async function render(ctx) {
       section('Decisions', decisionsBody),
       section('Whitelist', whitelistBody),
       section('Holding autonomy back', holdsBody),
+      section('Scopes', scopesBody, scopesForm),
       section('Budgets and throttles', budgetsBody)));
 
   let state = null;
@@ -83,7 +88,7 @@ export async function render(ctx) {
   }
 
   function show(results) {
-    const [st, rd, unresolved, paused, tripped, decisions, proposals, budgets] = results;
+    const [st, rd, unresolved, paused, tripped, decisions, proposals, scopes, budgets] = results;
     const failed = results.filter((r) => !r.ok);
     if (failed.length) errors.show(failed.map((r) => (r.error.describe ? r.error.describe() : String(r.error))).join(' · '));
     else errors.clear();
@@ -174,6 +179,7 @@ export async function render(ctx) {
           `, ${p.approvals.length} of ${p.requiredApprovals.length} approvals, created `, time(p.createdAt))))
         : h('p', null, 'No proposal is awaiting approval.'));
     }
+    if (scopes.ok) showScopes(scopes.value);
     updated.textContent = `Data as of ${utc(new Date().toISOString())}.`;
   }
 
@@ -209,6 +215,99 @@ export async function render(ctx) {
           .filter(Boolean).join(', ')))));
     }
     fill(budgetsBody, rows);
+  }
+
+  /** Reloads everything at once after an operator's change. */
+  async function reload() {
+    show(await load());
+  }
+
+  // Each scope with its grant and its stop; an operator revokes or grants,
+  // stops or resumes it, each with a reason (kept in the audit log).
+  function showScopes(list) {
+    const operator = ctx.can('operator');
+    fill(scopesBody,
+      h('p', { class: 'muted small' }, 'A scope not listed has no brake of its own: its autonomy follows the phase. The emergency stop holds every scope.'),
+      list.length
+        ? h('ul', { class: 'scopes', 'aria-label': 'Scopes' }, list.map((s) => h('li', { class: 'scope' },
+          code(s.scope), ' ',
+          s.autonomous ? pill('autonomy granted', 'ok') : pill('autonomy revoked', 'bad'), ' ',
+          s.stopped ? pill('stopped', 'bad') : null,
+          s.autonomyBy
+            ? h('p', { class: 'small' }, `${s.autonomous ? 'Granted' : 'Revoked'} by ${s.autonomyBy} `, time(s.autonomyAt), s.autonomyReason ? [': ', h('q', null, s.autonomyReason)] : null)
+            : null,
+          s.stopped
+            ? h('p', { class: 'small bad' }, `Stopped by ${s.stoppedBy || '?'} `, time(s.stoppedAt), s.stopReason ? [': ', h('q', null, s.stopReason)] : null)
+            : null,
+          operator ? h('div', { class: 'actions' }, autonomyButton(s.scope, !s.autonomous), stopButton(s.scope, s.stopped)) : null)))
+        : h('p', null, 'No scope is configured.'));
+  }
+
+  function autonomyButton(scope, grant) {
+    const button = h('button', { type: 'button', class: grant ? 'primary small' : 'danger small', 'aria-label': `${grant ? 'Grant' : 'Revoke'} autonomy for ${scope}` }, grant ? 'Grant' : 'Revoke');
+    button.addEventListener('click', () => askAutonomy(scope, grant));
+    return button;
+  }
+
+  function askAutonomy(scope, grant) {
+    askReason({
+      title: `${grant ? 'Grant' : 'Revoke'} autonomy for ${scope}`,
+      text: grant
+        ? 'Authorize calls in this scope follow the phase again from the next call on.'
+        : 'Every authorize call in this scope that would run autonomously is denied from the next call on, on every replica; the other scopes go on.',
+      confirmLabel: grant ? 'Confirm grant' : 'Confirm revoke',
+      danger: !grant,
+      onConfirm: async (reason) => {
+        await put(`/api/scopes/${seg(scope)}`, { autonomous: grant, reason });
+        await reload();
+      },
+    });
+  }
+
+  function stopButton(scope, stopped) {
+    const button = h('button', { type: 'button', class: stopped ? 'primary small' : 'danger small', 'aria-label': `${stopped ? 'Resume' : 'Stop'} scope ${scope}` }, stopped ? 'Resume' : 'Stop');
+    button.addEventListener('click', () => askStop(scope, !stopped));
+    return button;
+  }
+
+  function askStop(scope, stop) {
+    askReason({
+      title: `${stop ? 'Stop' : 'Resume'} scope ${scope}`,
+      text: stop
+        ? 'Every authorize call in this scope is denied from the next call on, on every replica, until someone resumes it.'
+        : 'Authorize calls in this scope are answered normally again from the next call on.',
+      confirmLabel: stop ? 'Confirm scope stop' : 'Confirm scope resume',
+      danger: stop,
+      onConfirm: async (reason) => {
+        await post(`/api/scopes/${seg(scope)}/${stop ? 'stop' : 'resume'}`, { reason });
+        await reload();
+      },
+    });
+  }
+
+  // A scope nobody configured yet is braked by naming it here.
+  function newScopeForm() {
+    const name = h('input', { type: 'text', maxlength: '128', autocomplete: 'off' });
+    const box = errorBox();
+    const revoke = h('button', { type: 'button', class: 'danger small' }, 'Revoke autonomy');
+    const stop = h('button', { type: 'button', class: 'danger small' }, 'Stop scope');
+    const named = (then) => () => {
+      const scope = name.value.trim();
+      if (!scope) {
+        box.show('Name the scope first, e.g. portal:carrier.');
+        name.focus();
+        return;
+      }
+      box.clear();
+      then(scope);
+    };
+    revoke.addEventListener('click', named((scope) => askAutonomy(scope, false)));
+    stop.addEventListener('click', named((scope) => askStop(scope, true)));
+    return h('div', { class: 'new-scope', role: 'group', 'aria-label': 'Brake another scope' },
+      h('h3', null, 'Brake another scope'),
+      field('Scope', name, 'As authorize requests name it, e.g. portal:carrier.'),
+      box,
+      h('div', { class: 'actions' }, revoke, stop));
   }
 
   show(await load());

@@ -25,4 +25,5 @@ mod plugin_registry;
 mod python_plugin;
 mod replicas;
 mod runtime_hostile;
+mod scopes;
 mod separation_of_duties;

@@ -36,7 +36,7 @@ pub use state::{AppState, SessionCookie};
 
 use handlers::{
     access, agents, breakers, budgets, control, events, governance, plugins, registry, replicas,
-    reporting, sessions, system,
+    reporting, scopes, sessions, system,
 };
 
 #[derive(OpenApi)]
@@ -135,6 +135,13 @@ fn api_router() -> OpenApiRouter<AppState> {
         .route(Any, routes!(control::stop_status))
         .route(Role(Operator), routes!(control::stop))
         .route(Role(Operator), routes!(control::resume))
+        // Scoped authority: the per-scope brakes are held by people, as
+        // the emergency stop is.
+        .route(Any, routes!(scopes::list_scopes))
+        .route(Any, routes!(scopes::get_scope))
+        .route(Role(Operator), routes!(scopes::set_autonomy))
+        .route(Role(Operator), routes!(scopes::stop))
+        .route(Role(Operator), routes!(scopes::resume))
         .route(Any, routes!(replicas::list_replicas))
         .route(Any, routes!(budgets::overview))
         .route(Any, routes!(budgets::rates))

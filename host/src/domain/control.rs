@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::budget::{ActiveThrottle, Budgets};
+use super::scopes::ScopeBrakes;
 use super::text::{check_id, TextError};
 use super::{Phase, Timestamp};
 
@@ -26,6 +27,9 @@ pub struct ControlSnapshot {
     pub workflow_agents: HashMap<String, String>,
     /// Agents whose own breaker is tripped (budget, failures, an operator).
     pub tripped_agents: HashSet<String>,
+    /// The scopes with a brake on (revoked or stopped), by name. A scope
+    /// not here decides as if the request named none (`domain::scopes`).
+    pub scopes: HashMap<String, ScopeBrakes>,
     /// Set when the stored state could not be read: every call is denied.
     pub fault: Option<String>,
     /// Rate and concurrency budgets and batch limits in force.
@@ -195,6 +199,14 @@ pub fn decide(snapshot: &ControlSnapshot, request: &AuthorizeRequest, binding: B
     if snapshot.emergency_stop {
         denials.push("the emergency stop is on".to_string());
     }
+    // The request's scope, when it has a brake on; below the global stop.
+    let scope = request
+        .scope
+        .as_deref()
+        .and_then(|s| snapshot.scopes.get(s).map(|b| (s, b)));
+    if let Some(d) = scope.and_then(|(s, b)| b.stop_denial(s)) {
+        denials.push(d);
+    }
     if let Some(w) = request
         .workflow_id
         .as_deref()
@@ -236,6 +248,9 @@ pub fn decide(snapshot: &ControlSnapshot, request: &AuthorizeRequest, binding: B
         ));
     }
     if !denials.is_empty() {
+        // A revoke holds too: named so that lifting the others is not
+        // taken for a return to autonomy.
+        denials.extend(scope.and_then(|(s, b)| b.revoke_denial(s)));
         return Verdict {
             decision: Decision::Denied,
             reasons: denials,
@@ -257,6 +272,14 @@ pub fn decide(snapshot: &ControlSnapshot, request: &AuthorizeRequest, binding: B
             )],
         };
     }
+    // A revoked scope takes away autonomy only: what needs an approval
+    // (above) still asks for one.
+    if let Some(d) = scope.and_then(|(s, b)| b.revoke_denial(s)) {
+        return Verdict {
+            decision: Decision::Denied,
+            reasons: vec![d],
+        };
+    }
     Verdict {
         decision: Decision::Autonomous,
         reasons: vec![format!("`{command}` is in the {phase} whitelist")],
@@ -272,6 +295,8 @@ pub struct DecisionRecord {
     pub command_type: String,
     pub workflow_id: Option<String>,
     pub agent_id: Option<String>,
+    /// The scope the request named, if any.
+    pub scope: Option<String>,
     pub decision: Decision,
     pub reasons: Vec<String>,
     pub phase: Phase,
@@ -431,6 +456,7 @@ pub struct Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::scopes::ScopeBrake;
     use Binding::{Bound, Unbound};
 
     /// `decide` with the binding first, so the calls read left to right.
@@ -575,6 +601,85 @@ mod tests {
         s.paused_workflows.clear();
         s.tripped_agents.insert("agent-1".into());
         assert_eq!(decide(&s, Bound, &silent).decision, Decision::Denied);
+    }
+
+    fn in_scope(command: &str, scope: &str) -> AuthorizeRequest {
+        AuthorizeRequest {
+            scope: Some(scope.into()),
+            ..ask(command)
+        }
+    }
+
+    fn brake(by: &str, reason: &str) -> Option<ScopeBrake> {
+        Some(ScopeBrake {
+            by: by.into(),
+            reason: reason.into(),
+        })
+    }
+
+    #[test]
+    fn a_revoked_scope_denies_only_its_own_would_be_autonomous_decisions() {
+        let mut s = snapshot();
+        s.scopes.insert(
+            "portal:carrier".into(),
+            ScopeBrakes {
+                revoked: brake("olga", "bad week"),
+                stopped: None,
+            },
+        );
+        let v = decide(&s, Unbound, &in_scope("POWER_ON", "portal:carrier"));
+        assert_eq!(v.decision, Decision::Denied, "{v:?}");
+        assert_eq!(
+            v.reasons,
+            vec!["autonomy is revoked for scope `portal:carrier` by olga: bad week".to_string()]
+        );
+        // Other scopes, unknown ones and no scope at all follow the phase.
+        for other in [
+            in_scope("POWER_ON", "website:seo"),
+            in_scope("POWER_ON", "never:configured"),
+            ask("POWER_ON"),
+        ] {
+            assert_eq!(decide(&s, Unbound, &other).decision, Decision::Autonomous);
+        }
+        // What needs an approval still asks for one.
+        let v = decide(&s, Unbound, &in_scope("DRUM_SET", "portal:carrier"));
+        assert_eq!(v.decision, Decision::RequiresApproval, "{v:?}");
+    }
+
+    #[test]
+    fn a_stopped_scope_denies_everything_in_it_and_the_global_stop_stays_above() {
+        let mut s = snapshot();
+        s.scopes.insert(
+            "portal:carrier".into(),
+            ScopeBrakes {
+                revoked: None,
+                stopped: brake("ivan", "outage"),
+            },
+        );
+        for command in ["POWER_ON", "DRUM_SET"] {
+            let v = decide(&s, Unbound, &in_scope(command, "portal:carrier"));
+            assert_eq!(v.decision, Decision::Denied, "{v:?}");
+            assert_eq!(
+                v.reasons,
+                vec!["scope `portal:carrier` is stopped by ivan: outage".to_string()]
+            );
+        }
+        assert_eq!(
+            decide(&s, Unbound, &in_scope("POWER_ON", "website:seo")).decision,
+            Decision::Autonomous
+        );
+        // Every brake that holds is named: global, scope stop, revoke.
+        s.emergency_stop = true;
+        s.scopes.get_mut("portal:carrier").unwrap().revoked = brake("olga", "bad week");
+        let v = decide(&s, Unbound, &in_scope("DRUM_SET", "portal:carrier"));
+        assert_eq!(v.decision, Decision::Denied);
+        assert_eq!(v.reasons.len(), 3, "{v:?}");
+        assert_eq!(v.reasons[0], "the emergency stop is on");
+        // The global stop denies the scopes without a brake too.
+        assert_eq!(
+            decide(&s, Unbound, &in_scope("POWER_ON", "website:seo")).reasons,
+            vec!["the emergency stop is on".to_string()]
+        );
     }
 
     #[test]

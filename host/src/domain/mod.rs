@@ -28,6 +28,7 @@
 //! - `budget`: rate and concurrency budgets, batch limits, throttles, and settling decisions against them.
 //! - `readiness`: the readiness checklist, its context, verdicts, assessment and status.
 //! - `governance`: the phase table, the expansion decision, proposals and the weekly report.
+//! - `scopes`: scoped authority: each scope's autonomy grant and its own stop.
 //! - `control`: the enforcement point's snapshot and decision, and workflows.
 //! - `events`: events reported by engines, their auto-actions and risk reports.
 //! - `fleet`: agents, their budgets and breakers, and task assignment.
@@ -73,6 +74,7 @@ pub mod readiness;
 pub mod registry;
 pub mod retention;
 pub mod risk;
+pub mod scopes;
 pub mod text;
 pub mod time;
 
@@ -91,9 +93,9 @@ mod tests {
         };
     }
 
-    const SOURCES: [(&str, &str); 17] = sources!(
+    const SOURCES: [(&str, &str); 18] = sources!(
         auth, breaker, budget, checkpoint, control, events, fleet, governance, matching, metrics,
-        plugin, readiness, registry, retention, risk, text, time,
+        plugin, readiness, registry, retention, risk, scopes, text, time,
     );
 
     const MOD_RS: &str = include_str!("mod.rs");

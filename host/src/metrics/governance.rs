@@ -26,6 +26,7 @@ pub struct GovernanceFigures {
     pub safety_constraint_violations: u64,
     pub emergency_aborts: u64,
     pub control: ControlFigures,
+    pub scopes: super::scopes::ScopeFigures,
     pub active_plugins: Vec<ActivePluginFigure>,
     pub plugin_generation: u64,
     /// Every budget's and throttle's use.

@@ -21,6 +21,7 @@
 //! - [`fleet`]: task assignments and agents' budgets and breakers;
 //! - [`retention`]: rows pruned;
 //! - [`idempotency`]: replays and conflicts of idempotency keys;
+//! - [`scopes`]: scopes with autonomy revoked or stopped;
 //! - [`leases`]: the leases on background work this replica holds.
 
 mod breakers;
@@ -33,6 +34,7 @@ mod idempotency;
 mod leases;
 mod plugins;
 mod retention;
+mod scopes;
 mod store;
 mod text;
 
@@ -51,6 +53,7 @@ pub use budgets::BudgetFigure;
 pub use control::ControlFigures;
 pub use governance::{GovernanceFigures, ReadinessFigures};
 pub use plugins::ActivePluginFigure;
+pub use scopes::ScopeFigures;
 
 /// Seconds: 100 µs to 2.5 s, for every duration histogram.
 const SECONDS_BUCKETS: [f64; 14] = [
@@ -333,6 +336,10 @@ mod tests {
                 "regent_plugin_rejections_total{{gate=\"{}\"}} 0",
                 gate.as_str()
             );
+            assert!(text.lines().any(|l| l == line), "{line}: {text}");
+        }
+        for brake in ["revoked", "stopped"] {
+            let line = format!("regent_scopes_braked{{brake=\"{brake}\"}} 0");
             assert!(text.lines().any(|l| l == line), "{line}: {text}");
         }
         for kind in crate::domain::retention::Kept::ALL {

@@ -58,6 +58,7 @@ impl Collector for StoreFigures {
         super::plugins::encode_active(&mut encoder, figures)?;
         super::control::encode(&mut encoder, &figures.control)?;
         super::fleet::encode(&mut encoder, &figures.control)?;
+        super::scopes::encode(&mut encoder, &figures.scopes)?;
         Ok(())
     }
 }

@@ -170,6 +170,7 @@ pub async fn authorize(
             command_type: request.command_type,
             workflow_id: request.workflow_id,
             agent_id: request.agent_id,
+            scope: request.scope,
             decision: verdict.decision,
             reasons: verdict.reasons.clone(),
             phase,
@@ -204,7 +205,7 @@ pub async fn authorize(
     })
 }
 
-fn reason_given(reason: &str, what: &str) -> ServiceResult<()> {
+pub(super) fn reason_given(reason: &str, what: &str) -> ServiceResult<()> {
     if reason.trim().is_empty() {
         return Err(ServiceError::BadRequest(format!(
             "`reason` is empty: say why {what}"
@@ -302,8 +303,9 @@ impl ControlService {
         limit: u32,
         command_type: Option<&str>,
         decision: Option<Decision>,
+        scope: Option<&str>,
     ) -> ServiceResult<Vec<DecisionRecord>> {
-        Ok(self.db.decisions(limit, command_type, decision)?)
+        Ok(self.db.decisions(limit, command_type, decision, scope)?)
     }
 
     pub fn emergency_stop_status(&self) -> ServiceResult<EmergencyStopStatus> {

@@ -1,6 +1,6 @@
 //! The live control view the console's overview follows (`GET
 //! /api/stream`): the phase, the emergency stop, paused workflows,
-//! unresolved breaker events and the control fault.
+//! unresolved breaker events, the configured scopes and the control fault.
 //!
 //! One poller per process reads the view every [`POLL_EVERY`] while at
 //! least one stream is open, and publishes it only when it changed; every
@@ -19,6 +19,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::{ServiceError, ServiceResult};
 use crate::domain::control::EmergencyStopStatus;
+use crate::domain::scopes::Scope;
 use crate::domain::{Phase, Timestamp};
 use crate::storage::prelude::*;
 use crate::storage::StorageError;
@@ -46,6 +47,9 @@ pub struct ControlView {
     pub paused_command_types: Vec<String>,
     /// `null` only when the store could not be read (see `fault`).
     pub unresolved_breaker_events: Option<u64>,
+    /// Every configured scope with its grant and stop, by name; empty when
+    /// the store could not be read (see `fault`).
+    pub scopes: Vec<Scope>,
     /// Why every authorize call is denied regardless (the control state
     /// could not be read, or this replica's is stale); `null` when none.
     pub fault: Option<String>,
@@ -130,10 +134,11 @@ impl LiveService {
                 self.db.state()?,
                 self.db.emergency_stop_status()?,
                 self.db.unresolved_event_count()?,
+                self.db.scopes()?,
             ))
         };
-        let (phase_started_at, emergency_stop, unresolved, fault) = match read() {
-            Ok((state, stop, unresolved)) => {
+        let (phase_started_at, emergency_stop, unresolved, scopes, fault) = match read() {
+            Ok((state, stop, unresolved, scopes)) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!("the live control view reads the store again");
                 }
@@ -141,6 +146,7 @@ impl LiveService {
                     Some(state.phase_started_at),
                     LiveStop::from(stop),
                     Some(unresolved),
+                    scopes,
                     snapshot.fault.clone(),
                 )
             }
@@ -157,7 +163,7 @@ impl LiveService {
                     last_resumed_at: None,
                 };
                 let fault = snapshot.fault.clone().unwrap_or_else(|| UNREADABLE.into());
-                (None, LiveStop::from(stop), None, Some(fault))
+                (None, LiveStop::from(stop), None, Vec::new(), Some(fault))
             }
         };
         ControlView {
@@ -168,6 +174,7 @@ impl LiveService {
             tripped_agents: snapshot.tripped_agents.len() as u64,
             paused_command_types,
             unresolved_breaker_events: unresolved,
+            scopes,
             fault,
         }
     }
@@ -285,6 +292,41 @@ mod tests {
             stopped.emergency_stop.status.since
         );
         assert!(stopped.emergency_stop.at.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_scope_revoked_is_published_with_who_and_why() {
+        let db = store();
+        let live = Arc::new(LiveService::new(db.clone()));
+        let mut sub = live.subscribe().unwrap();
+        tokio::time::timeout(Duration::from_secs(2), sub.updates.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(sub
+            .updates
+            .borrow_and_update()
+            .clone()
+            .unwrap()
+            .scopes
+            .is_empty());
+        db.set_scope_autonomy(
+            "portal:carrier",
+            false,
+            "olga",
+            "bad week",
+            Timestamp::now(),
+        )
+        .unwrap();
+        tokio::time::timeout(Duration::from_secs(2), sub.updates.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        let view = sub.updates.borrow_and_update().clone().unwrap();
+        assert_eq!(view.scopes.len(), 1);
+        assert_eq!(view.scopes[0].scope, "portal:carrier");
+        assert!(!view.scopes[0].autonomous);
+        assert_eq!(view.scopes[0].autonomy_by.as_deref(), Some("olga"));
     }
 
     #[tokio::test]

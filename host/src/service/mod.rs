@@ -24,6 +24,7 @@ pub mod registry;
 pub mod replicas;
 pub mod reporting;
 pub mod retention;
+pub mod scopes;
 pub mod sessions;
 
 pub use access::AccessService;
@@ -42,6 +43,7 @@ pub use readiness::ReadinessService;
 pub use replicas::ReplicaService;
 pub use reporting::ReportingService;
 pub use retention::RetentionService;
+pub use scopes::ScopeService;
 pub use sessions::SessionService;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -205,6 +207,7 @@ pub struct Services {
     pub sessions: Arc<SessionService>,
     pub live: Arc<LiveService>,
     pub idempotency: Arc<IdempotencyService>,
+    pub scopes: Arc<ScopeService>,
 }
 
 impl Services {
@@ -313,6 +316,7 @@ impl Services {
             exporter.clone(),
             idempotency_retention_ms,
         ));
+        let scopes = Arc::new(ScopeService::new(db.clone()));
         let retention = Arc::new(RetentionService::new(db, exporter, settings));
         Ok(Self {
             access,
@@ -333,6 +337,7 @@ impl Services {
             sessions,
             live,
             idempotency,
+            scopes,
         })
     }
 }

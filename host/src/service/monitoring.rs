@@ -102,6 +102,7 @@ impl MonitoringService {
                 .db
                 .succeeded_commands_of(&["EMERGENCY_SHUTDOWN", "ABORT"])?,
             control: self.control_figures(state.emergency_stop)?,
+            scopes: self.scope_figures(),
             active_plugins: plugins
                 .iter()
                 .map(|p| crate::metrics::ActivePluginFigure {
@@ -138,6 +139,19 @@ impl MonitoringService {
             limit: t.spec.limit,
         });
         Ok(rates.chain(concurrency).chain(throttles).collect())
+    }
+
+    /// From the control snapshot, which holds exactly the braked scopes:
+    /// no query.
+    fn scope_figures(&self) -> crate::metrics::ScopeFigures {
+        let snapshot = self.db.control();
+        let count = |braked: fn(&crate::domain::scopes::ScopeBrakes) -> bool| {
+            snapshot.scopes.values().filter(|b| braked(b)).count() as u64
+        };
+        crate::metrics::ScopeFigures {
+            revoked: count(|b| b.revoked.is_some()),
+            stopped: count(|b| b.stopped.is_some()),
+        }
     }
 
     fn control_figures(

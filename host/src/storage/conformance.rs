@@ -106,6 +106,8 @@ macro_rules! conformance_suite {
             a_released_or_lapsed_claim_frees_its_key_for_the_next_request_only,
             an_expired_answer_frees_its_key_and_is_pruned,
             racing_claims_of_one_key_claim_it_once,
+            a_scope_is_revoked_stopped_and_resumed_once_each_audited,
+            decisions_keep_their_scope_and_filter_by_it,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -219,6 +221,7 @@ fn decision(offset_ms: i64, command_type: &str, outcome: Decision) -> NewDecisio
         command_type: command_type.into(),
         workflow_id: None,
         agent_id: None,
+        scope: None,
         decision: outcome,
         reasons: vec!["because".into()],
         phase: Phase::L3,
@@ -736,13 +739,13 @@ pub(crate) fn decisions_are_filtered_and_totalled(factory: &dyn StoreFactory) {
         .unwrap();
     assert_eq!(ids.len(), 3);
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
-    let fans = store.decisions(10, Some("SET_FAN"), None).unwrap();
+    let fans = store.decisions(10, Some("SET_FAN"), None, None).unwrap();
     assert_eq!(
         fans.iter().map(|d| d.decision_id).collect::<Vec<_>>(),
         [ids[2], ids[0]]
     );
     let autonomous = store
-        .decisions(10, None, Some(Decision::Autonomous))
+        .decisions(10, None, Some(Decision::Autonomous), None)
         .unwrap();
     assert_eq!(autonomous.len(), 2);
     let totals = store.decision_totals().unwrap();
@@ -767,7 +770,7 @@ pub(crate) fn an_answered_decision_survives_reopening(factory: &dyn StoreFactory
             .unwrap()
     };
     let reopened = factory.open();
-    let stored = reopened.decisions(10, None, None).unwrap();
+    let stored = reopened.decisions(10, None, None, None).unwrap();
     assert_eq!(
         stored.iter().map(|d| d.decision_id).collect::<Vec<_>>(),
         ids
@@ -1297,7 +1300,7 @@ pub(crate) fn retention_prunes_old_rows_and_never_the_audit_log(factory: &dyn St
         }
     }
     assert_eq!(pruned, 5);
-    assert_eq!(store.decisions(10, None, None).unwrap().len(), 1);
+    assert_eq!(store.decisions(10, None, None, None).unwrap().len(), 1);
     // Totals are counters: pruning the rows does not lower them.
     assert!(store
         .decision_totals()
@@ -2783,4 +2786,138 @@ pub(crate) fn racing_claims_of_one_key_claim_it_once(factory: &dyn StoreFactory)
     assert!(claims
         .iter()
         .all(|c| matches!(c, KeyClaim::Claimed | KeyClaim::InProgress { .. })));
+// ---- scopes ---------------------------------------------------------------
+
+pub(crate) fn a_scope_is_revoked_stopped_and_resumed_once_each_audited(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    assert!(store.scopes().unwrap().is_empty());
+    assert!(matches!(
+        store.scope("portal:carrier"),
+        Err(StorageError::NotFound(_))
+    ));
+    let audited = audit_count(&*store);
+
+    // A revoke configures the scope and brakes it in the snapshot.
+    let (revoked, changed) = store
+        .set_scope_autonomy("portal:carrier", false, "olga", "bad week", at(1))
+        .unwrap();
+    assert!(changed && !revoked.autonomous && !revoked.stopped);
+    assert_eq!(revoked.autonomy_by.as_deref(), Some("olga"));
+    assert_eq!(revoked.autonomy_at, Some(at(1)));
+    assert_eq!(store.scope("portal:carrier").unwrap(), revoked);
+    let brakes = store
+        .control()
+        .scopes
+        .get("portal:carrier")
+        .cloned()
+        .unwrap();
+    assert_eq!(brakes.revoked.unwrap().reason, "bad week");
+    assert!(brakes.stopped.is_none());
+    assert_eq!(audit_count(&*store), audited + 1);
+    // Revoking again changes nothing and audits nothing.
+    let (again, changed) = store
+        .set_scope_autonomy("portal:carrier", false, "ivan", "again", at(2))
+        .unwrap();
+    assert!(!changed);
+    assert_eq!(again.autonomy_reason.as_deref(), Some("bad week"));
+    assert_eq!(audit_count(&*store), audited + 1);
+    // A grant lifts the brake: a granted scope is not in the snapshot.
+    let (granted, changed) = store
+        .set_scope_autonomy("portal:carrier", true, "olga", "fixed", at(3))
+        .unwrap();
+    assert!(changed && granted.autonomous);
+    assert!(store.control().scopes.is_empty());
+
+    // A stop of a scope nobody configured configures it, granted.
+    let (stopped, changed) = store
+        .set_scope_stop("website:seo", true, "ivan", "outage", at(4))
+        .unwrap();
+    assert!(changed && stopped.stopped && stopped.autonomous);
+    assert_eq!(stopped.stopped_by.as_deref(), Some("ivan"));
+    assert_eq!(stopped.autonomy_by, None);
+    let brakes = store.control().scopes.get("website:seo").cloned().unwrap();
+    assert_eq!(brakes.stopped.unwrap().by, "ivan");
+    assert!(brakes.revoked.is_none());
+    let (_, changed) = store
+        .set_scope_stop("website:seo", true, "olga", "second", at(5))
+        .unwrap();
+    assert!(!changed);
+    let (resumed, changed) = store
+        .set_scope_stop("website:seo", false, "ivan", "back", at(6))
+        .unwrap();
+    assert!(changed && !resumed.stopped);
+    assert_eq!(resumed.last_resumed_at, Some(at(6)));
+    assert_eq!(resumed.stop_reason, None);
+    assert!(store.control().scopes.is_empty());
+    let audited_now = audit_count(&*store);
+    assert_eq!(audited_now, audited + 4);
+    // Resuming what runs, or a scope never configured, is a conflict.
+    for scope in ["website:seo", "never:configured"] {
+        assert!(matches!(
+            store.set_scope_stop(scope, false, "ivan", "again", at(7)),
+            Err(StorageError::Conflict(_))
+        ));
+    }
+    assert_eq!(audit_count(&*store), audited_now);
+    assert!(matches!(
+        store.scope("never:configured"),
+        Err(StorageError::NotFound(_))
+    ));
+    // Listed by name, byte order.
+    assert_eq!(
+        store
+            .scopes()
+            .unwrap()
+            .iter()
+            .map(|s| s.scope.as_str())
+            .collect::<Vec<_>>(),
+        ["portal:carrier", "website:seo"]
+    );
+    let actions: Vec<String> = store
+        .audit_entries(100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action.starts_with("scope."))
+        .map(|e| format!("{} {}", e.action, e.target))
+        .collect();
+    for expected in [
+        "scope.revoke scope:portal:carrier",
+        "scope.grant scope:portal:carrier",
+        "scope.stop scope:website:seo",
+        "scope.resume scope:website:seo",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected}: {actions:?}"
+        );
+    }
+}
+
+pub(crate) fn decisions_keep_their_scope_and_filter_by_it(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let in_scope = |offset, scope: Option<&str>| NewDecision {
+        scope: scope.map(String::from),
+        ..decision(offset, "SET_FAN", Decision::Autonomous)
+    };
+    let ids = store
+        .append_decisions(&[
+            in_scope(1, Some("portal:carrier")),
+            in_scope(2, None),
+            in_scope(3, Some("website:seo")),
+            in_scope(4, Some("portal:carrier")),
+        ])
+        .unwrap();
+    let carrier = store
+        .decisions(10, None, None, Some("portal:carrier"))
+        .unwrap();
+    assert_eq!(
+        carrier.iter().map(|d| d.decision_id).collect::<Vec<_>>(),
+        [ids[3], ids[0]]
+    );
+    assert!(carrier
+        .iter()
+        .all(|d| d.scope.as_deref() == Some("portal:carrier")));
+    let all = store.decisions(10, None, None, None).unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[2].scope, None);
 }

@@ -29,9 +29,9 @@ pub use repositories::{
     EventRepository, GovernanceRepository, HealthRepository, IdempotencyRepository,
     IdempotencyScope, Ingested, InitialState, KeyClaim, Lease, LeaseRepository, NewAction,
     NewAudit, NewDecision, NewSession, PluginRepository, ProposalRepository, ReadinessRepository,
-    RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository, SessionCredential,
-    SessionRecord, SessionRepository, SourcePage, StateRow, StoredAnswer, StoredPlugin,
-    StoredSignature, TokenRecord, WorkflowRepository,
+    RecordedInput, ReplicaRecord, ReplicaRepository, RetentionRepository, ScopeRepository,
+    SessionCredential, SessionRecord, SessionRepository, SourcePage, StateRow, StoredAnswer,
+    StoredPlugin, StoredSignature, TokenRecord, WorkflowRepository,
 };
 #[cfg(test)]
 pub(crate) use sqlite::test_support;
@@ -64,6 +64,7 @@ pub trait Store:
     + LeaseRepository
     + SessionRepository
     + IdempotencyRepository
+    + ScopeRepository
     + Send
     + Sync
 {
@@ -90,6 +91,7 @@ impl<T> Store for T where
         + LeaseRepository
         + SessionRepository
         + IdempotencyRepository
+        + ScopeRepository
         + Send
         + Sync
 {

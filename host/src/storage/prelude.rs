@@ -6,8 +6,7 @@ pub use super::repositories::{
     AccessRepository, AgentRepository, AuditRepository, BreakerRepository, BudgetRepository,
     CommandRepository, CommandSource, ControlRepository, DecisionRepository, EventRepository,
     GovernanceRepository, HealthRepository, IdempotencyRepository, LeaseRepository,
-    PluginRepository, ProposalRepository,
-    ReadinessRepository, ReplicaRepository, RetentionRepository, SessionRepository,
-    WorkflowRepository,
+    PluginRepository, ProposalRepository, ReadinessRepository, ReplicaRepository,
+    RetentionRepository, ScopeRepository, SessionRepository, WorkflowRepository,
 };
 pub use super::Store;

@@ -44,6 +44,8 @@ pub struct DecisionQuery {
     command_type: Option<String>,
     #[param(value_type = Option<Decision>)]
     decision: Option<String>,
+    /// Only the decisions asked in this scope.
+    scope: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/decisions", tag = "control", security(("bearer" = [])), params(DecisionQuery),
@@ -64,6 +66,7 @@ pub async fn decisions(
             limit,
             q.command_type.as_deref(),
             decision,
+            q.scope.as_deref(),
         )?))
     })
     .await

@@ -14,5 +14,6 @@ pub mod plugins;
 pub mod registry;
 pub mod replicas;
 pub mod reporting;
+pub mod scopes;
 pub mod sessions;
 pub mod system;

@@ -75,6 +75,7 @@ pub(super) async fn read_snapshot<C: GenericClient>(
         snapshot.tripped_agents.insert(row.get(0));
     }
     budgets::read_into_snapshot(c, &mut snapshot).await?;
+    snapshot.scopes = super::scopes::read_brakes(c).await?;
     Ok(snapshot)
 }
 
@@ -147,13 +148,13 @@ const APPEND_DECISIONS: &str = "
     WITH batch AS MATERIALIZED (
         SELECT nextval(pg_get_serial_sequence('decisions', 'id')) AS id, b.*
         FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                    $7::text[], $8::text[], $9::boolean[])
+                    $7::text[], $8::text[], $9::boolean[], $14::text[])
              WITH ORDINALITY AS b(at_ms, command_type, workflow_id, agent_id, decision, reasons,
-                                  phase, caller, unbound, position)
+                                  phase, caller, unbound, scope, position)
     ),
     logged AS (
-        INSERT INTO decisions (id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound)
-        SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound
+        INSERT INTO decisions (id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound, scope)
+        SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound, scope
         FROM batch
     ),
     totals AS (
@@ -202,14 +203,16 @@ impl DecisionRepository for PostgresStore {
         limit: u32,
         command_type: Option<&str>,
         decision: Option<Decision>,
+        scope: Option<&str>,
     ) -> Result<Vec<DecisionRecord>, StorageError> {
         self.read(async |c| {
             let rows = c
                 .query(
-                    "SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound
+                    "SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound, scope
                      FROM decisions WHERE ($1::text IS NULL OR command_type = $1) AND ($2::text IS NULL OR decision = $2)
+                       AND ($4::text IS NULL OR scope = $4)
                      ORDER BY id DESC LIMIT $3",
-                    &[&command_type, &decision.map(Decision::as_str), &i64::from(limit)],
+                    &[&command_type, &decision.map(Decision::as_str), &i64::from(limit), &scope],
                 )
                 .await
                 .map_err(pg("read the decision log"))?;
@@ -225,6 +228,7 @@ impl DecisionRepository for PostgresStore {
                         command_type: r.get(2),
                         workflow_id: r.get(3),
                         agent_id: r.get(4),
+                        scope: r.get(10),
                         decision: r.get::<_, &str>(5).parse().map_err(corrupt)?,
                         reasons: from_json("decisions", r.get(6))?,
                         phase: r.get::<_, &str>(7).parse().map_err(corrupt)?,
@@ -260,6 +264,7 @@ async fn insert_batch<C: GenericClient>(
     let mut phases = Vec::with_capacity(batch.len());
     let mut callers = Vec::with_capacity(batch.len());
     let mut unbounds = Vec::with_capacity(batch.len());
+    let mut scopes = Vec::with_capacity(batch.len());
     let mut totals = [0i64; Decision::ALL.len()];
     let mut unbound = [0i64; Decision::ALL.len()];
     for d in batch {
@@ -272,6 +277,7 @@ async fn insert_batch<C: GenericClient>(
         phases.push(d.phase.as_str());
         callers.push(d.caller.as_str());
         unbounds.push(d.unbound);
+        scopes.push(d.scope.as_deref());
         let at = d.decision.index();
         totals[at] += 1;
         if d.unbound {
@@ -315,6 +321,7 @@ async fn insert_batch<C: GenericClient>(
                 &total_counts,
                 &unbound_decisions,
                 &unbound_counts,
+                &scopes,
             ],
         )
         .await

@@ -41,6 +41,7 @@ mod replicas;
 pub(crate) mod replication;
 mod retention;
 mod schema;
+mod scopes;
 mod sessions;
 mod workflows;
 

@@ -392,6 +392,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
         CHECK ((credential = 'token') = (token_id IS NOT NULL))
     );
     CREATE INDEX sessions_by_expiry ON sessions (expires_ms);",
+    // 3: scoped authority, as SQLite's migration 12.
+    "CREATE TABLE scopes (
+        scope           TEXT PRIMARY KEY,
+        autonomous      BOOLEAN NOT NULL DEFAULT TRUE,
+        autonomy_by     TEXT,
+        autonomy_ms     BIGINT,
+        autonomy_reason TEXT,
+        stopped         BOOLEAN NOT NULL DEFAULT FALSE,
+        stopped_by      TEXT,
+        stopped_ms      BIGINT,
+        stop_reason     TEXT,
+        resumed_ms      BIGINT
+    );
+    ALTER TABLE decisions ADD COLUMN scope TEXT;
+    CREATE INDEX decisions_by_scope ON decisions (scope, id) WHERE scope IS NOT NULL;",
     // 4: idempotency keys, as SQLite's migration 13.
     "CREATE TABLE idempotency_keys (
         caller      TEXT NOT NULL,

@@ -12,6 +12,8 @@ pub struct NewDecision {
     pub command_type: String,
     pub workflow_id: Option<String>,
     pub agent_id: Option<String>,
+    /// The scope the request named, if any.
+    pub scope: Option<String>,
     pub decision: Decision,
     pub reasons: Vec<String>,
     pub phase: Phase,
@@ -40,11 +42,14 @@ pub trait DecisionRepository: Send + Sync {
     /// when it returns: a decision is answered only after this.
     fn append_decisions(&self, batch: &mut [NewDecision]) -> Result<Vec<i64>, StorageError>;
 
+    /// The newest `limit` decisions, filtered by whichever of command
+    /// type, outcome and scope are given.
     fn decisions(
         &self,
         limit: u32,
         command_type: Option<&str>,
         decision: Option<Decision>,
+        scope: Option<&str>,
     ) -> Result<Vec<DecisionRecord>, StorageError>;
 
     /// Decisions ever made, by outcome.

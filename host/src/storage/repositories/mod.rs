@@ -29,6 +29,7 @@ mod proposals;
 mod readiness;
 mod replicas;
 mod retention;
+pub(crate) mod scopes;
 mod sessions;
 mod workflows;
 
@@ -53,6 +54,7 @@ pub use proposals::ProposalRepository;
 pub use readiness::{AttestationRecord, ReadinessRepository};
 pub use replicas::{ChangeFeed, ReplicaRecord, ReplicaRepository};
 pub use retention::RetentionRepository;
+pub use scopes::ScopeRepository;
 pub(crate) use sessions::audited as audited_session;
 pub use sessions::{NewSession, SessionCredential, SessionRecord, SessionRepository};
 pub use workflows::WorkflowRepository;

@@ -63,6 +63,7 @@ pub(super) fn read_snapshot(conn: &Connection) -> Result<ControlSnapshot, Storag
         snapshot.tripped_agents.insert(id?);
     }
     super::budgets::read_into_snapshot(conn, &mut snapshot)?;
+    snapshot.scopes = super::scopes::read_brakes(conn)?;
     Ok(snapshot)
 }
 
@@ -139,8 +140,8 @@ impl DecisionRepository for SqliteStore {
         let mut unbound = [0i64; Decision::ALL.len()];
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO decisions (at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO decisions (at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound, scope)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for d in batch {
                 insert.execute(params![
@@ -153,6 +154,7 @@ impl DecisionRepository for SqliteStore {
                     d.phase.as_str(),
                     d.caller,
                     d.unbound,
+                    d.scope,
                 ])?;
                 ids.push(tx.last_insert_rowid());
                 let at = d.decision.index();
@@ -195,15 +197,17 @@ impl DecisionRepository for SqliteStore {
         limit: u32,
         command_type: Option<&str>,
         decision: Option<Decision>,
+        scope: Option<&str>,
     ) -> Result<Vec<DecisionRecord>, StorageError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound
+            "SELECT id, at_ms, command_type, workflow_id, agent_id, decision, reasons, phase, caller, unbound, scope
              FROM decisions WHERE (?1 IS NULL OR command_type = ?1) AND (?2 IS NULL OR decision = ?2)
+               AND (?4 IS NULL OR scope = ?4)
              ORDER BY id DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(
-            params![command_type, decision.map(Decision::as_str), limit],
+            params![command_type, decision.map(Decision::as_str), limit, scope],
             |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -216,6 +220,7 @@ impl DecisionRepository for SqliteStore {
                     r.get::<_, String>(7)?,
                     r.get::<_, String>(8)?,
                     r.get::<_, bool>(9)?,
+                    r.get::<_, Option<String>>(10)?,
                 ))
             },
         )?;
@@ -236,6 +241,7 @@ impl DecisionRepository for SqliteStore {
                 phase,
                 caller,
                 unbound,
+                scope,
             ) = row?;
             out.push(DecisionRecord {
                 decision_id: id,
@@ -243,6 +249,7 @@ impl DecisionRepository for SqliteStore {
                 command_type,
                 workflow_id,
                 agent_id,
+                scope,
                 decision: decision.parse().map_err(corrupt)?,
                 reasons: from_json("decisions", &reasons)?,
                 phase: phase.parse().map_err(corrupt)?,

@@ -24,6 +24,7 @@ mod plugins;
 mod replicas;
 mod retention;
 mod schema;
+mod scopes;
 mod sessions;
 mod workflows;
 

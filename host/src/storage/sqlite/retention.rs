@@ -158,6 +158,7 @@ mod tests {
             command_type: "SET_FAN".into(),
             workflow_id: None,
             agent_id: None,
+            scope: None,
             decision: Decision::Autonomous,
             reasons: vec![],
             phase: Phase::L3,
@@ -193,7 +194,7 @@ mod tests {
         assert_eq!(audit_before.entries, 1);
 
         assert_eq!(prune_all(&db, Kept::Decisions, NOW, 3), 7);
-        let kept = db.decisions(100, None, None).unwrap();
+        let kept = db.decisions(100, None, None, None).unwrap();
         assert_eq!(
             kept.iter().map(|d| d.at.millis()).collect::<Vec<_>>(),
             [NOW + 2, NOW + 1, NOW]

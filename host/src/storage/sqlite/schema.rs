@@ -397,6 +397,23 @@ pub(super) const MIGRATIONS: &[&str] = &[
         CHECK ((credential = 'token') = (token_id IS NOT NULL))
     );
     CREATE INDEX sessions_by_expiry ON sessions (expires_ms);",
+    // 12: scoped authority. A scope's row exists once an operator granted,
+    // revoked or stopped it; a scope without one follows the phase.
+    // Decisions record the scope they were asked in.
+    "CREATE TABLE scopes (
+        scope           TEXT PRIMARY KEY,
+        autonomous      INTEGER NOT NULL DEFAULT 1,
+        autonomy_by     TEXT,
+        autonomy_ms     INTEGER,
+        autonomy_reason TEXT,
+        stopped         INTEGER NOT NULL DEFAULT 0,
+        stopped_by      TEXT,
+        stopped_ms      INTEGER,
+        stop_reason     TEXT,
+        resumed_ms      INTEGER
+    ) WITHOUT ROWID;
+    ALTER TABLE decisions ADD COLUMN scope TEXT;
+    CREATE INDEX decisions_by_scope ON decisions (scope, id) WHERE scope IS NOT NULL;",
     // 13: idempotency keys. A key is claimed before
     // its work (`status` and `body` NULL, `expires_ms` the claim's lease),
     // then answered (`expires_ms` the end of its retention) or deleted if
