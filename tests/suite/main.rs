@@ -24,3 +24,4 @@ mod python_plugin;
 mod replicas;
 mod runtime_hostile;
 mod separation_of_duties;
+mod wit_versions;
