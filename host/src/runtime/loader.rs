@@ -143,11 +143,13 @@ impl PluginRuntime {
             })?;
         let compile_ms = started.elapsed().as_secs_f64() * 1e3;
 
-        check_exports(&self.engine, &component, manifest.kind, &name)?;
+        // Imports first: a component built against a version this host
+        // does not serve is told so, rather than what its exports lack.
         let Imports {
             uses_wasi,
             package_version: imported_version,
         } = check_imports(&self.engine, &component, &name)?;
+        check_exports(&self.engine, &component, manifest.kind, &name)?;
         let linker = if uses_wasi {
             &self.wasi_linker
         } else {
@@ -191,7 +193,7 @@ impl PluginRuntime {
         if let Some(version) = wit_package.as_deref().filter(|v| *v != PACKAGE_VERSION) {
             tracing::warn!(
                 plugin = %name,
-                "built against regent:policy@{version}; it loads, but sees only what {version} has (this host serves {PACKAGE_VERSION}): rebuild it with this host's SDK"
+                "built against regent:policy@{version}, an earlier version this host still loads (it serves {PACKAGE_VERSION}); rebuild it with this host's SDK to see what {PACKAGE_VERSION} added"
             );
         }
 
