@@ -540,21 +540,31 @@ async fn a_slow_p95_trips_a_latency_rule_through_the_expression_plugin() {
 
     // Commands with no duration: no latency data, so no trip.
     let untimed: Vec<Value> = (0..5).map(|i| timed(format!("u-{i}"), None)).collect();
-    let (s, b) = app.post_as(&t.reporter, "/api/commands", &json!(untimed)).await;
+    let (s, b) = app
+        .post_as(&t.reporter, "/api/commands", &json!(untimed))
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(check().await, Vec::<Value>::new());
 
     // 19 fast and 1 slow of 20 timed commands: p95 is rank 19, still fast
     // (the untimed ones do not count, or the slow one would be further out).
-    let mut batch: Vec<Value> = (0..19).map(|i| timed(format!("f-{i}"), Some(120))).collect();
+    let mut batch: Vec<Value> = (0..19)
+        .map(|i| timed(format!("f-{i}"), Some(120)))
+        .collect();
     batch.push(timed("s-0".into(), Some(4_000)));
-    let (s, b) = app.post_as(&t.reporter, "/api/commands", &json!(batch)).await;
+    let (s, b) = app
+        .post_as(&t.reporter, "/api/commands", &json!(batch))
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(check().await, Vec::<Value>::new(), "p95 is 120 ms");
 
     // A second slow one of 21: p95 is rank 20, slow. The rule trips in Wasm.
     let (s, b) = app
-        .post_as(&t.reporter, "/api/commands", &json!([timed("s-1".into(), Some(4_000))]))
+        .post_as(
+            &t.reporter,
+            "/api/commands",
+            &json!([timed("s-1".into(), Some(4_000))]),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let events = check().await;

@@ -112,21 +112,31 @@ async fn uploads_take_0_1_0_components_and_refuse_unserved_versions_at_the_world
     let app = TestApp::spawn().await;
     let manifest = "name = \"hostile-output\"\nkind = \"risk-scorer\"\nversion = \"0.3.0\"\n";
     let (status, body) = app
-        .upload("hostile-output", "", &risk_scorer_importing("0.3.0"), manifest, None)
+        .upload(
+            "hostile-output",
+            "",
+            &risk_scorer_importing("0.3.0"),
+            manifest,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(error_code(&body), "gate_failed");
     assert_eq!(body["error"]["gate"], "world", "{body}");
     let message = error_message(&body);
     assert!(
-        message.contains("built against `regent:policy@0.3.0`, but this host serves `regent:policy@0.2.0`"),
+        message.contains(
+            "built against `regent:policy@0.3.0`, but this host serves `regent:policy@0.2.0`"
+        ),
         "{message}"
     );
     assert!(message.contains("rebuild it against 0.2.0"), "{message}");
 
     let fixtures = built_plugins().join("fixtures");
     let (wasm, manifest) = regent_tests::app::plugin_files(&fixtures, "legacy-breaker");
-    let (status, body) = app.upload("legacy-breaker", "", &wasm, &manifest, None).await;
+    let (status, body) = app
+        .upload("legacy-breaker", "", &wasm, &manifest, None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["version"]["status"], "active", "{body}");
     let (status, plugin) = app.get("/api/plugins/legacy-breaker").await;

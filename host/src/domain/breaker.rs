@@ -388,8 +388,10 @@ mod tests {
 
     #[test]
     fn a_window_carries_latency_percentiles_or_none() {
-        let w: MetricsWindow =
-            serde_json::from_value(serde_json::json!({"now": "2026-11-01T00:00:00Z", "p95DurationMs": 2600.0})).unwrap();
+        let w: MetricsWindow = serde_json::from_value(
+            serde_json::json!({"now": "2026-11-01T00:00:00Z", "p95DurationMs": 2600.0}),
+        )
+        .unwrap();
         assert_eq!(w.p95_duration_ms, Some(2600.0));
         assert_eq!(w.p50_duration_ms, None);
         let w = w.with_durations(vec![10, 3000, 20]);

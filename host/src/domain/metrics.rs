@@ -445,7 +445,10 @@ mod tests {
         assert_eq!(p.p99, Some(2000.0));
         // Two values: the median is the lower one, not their mean.
         let p = DurationPercentiles::of(vec![3000, 10]);
-        assert_eq!((p.p50, p.p95, p.p99), (Some(10.0), Some(3000.0), Some(3000.0)));
+        assert_eq!(
+            (p.p50, p.p95, p.p99),
+            (Some(10.0), Some(3000.0), Some(3000.0))
+        );
     }
 
     #[test]
@@ -453,7 +456,10 @@ mod tests {
         let mut durations = vec![100; 99];
         durations.push(9000);
         let p = DurationPercentiles::of(durations);
-        assert_eq!((p.p50, p.p95, p.p99), (Some(100.0), Some(100.0), Some(100.0)));
+        assert_eq!(
+            (p.p50, p.p95, p.p99),
+            (Some(100.0), Some(100.0), Some(100.0))
+        );
         let mut durations = vec![100; 98];
         durations.extend([9000, 9000]);
         let p = DurationPercentiles::of(durations);
@@ -462,9 +468,15 @@ mod tests {
 
     #[test]
     fn no_durations_are_no_data_not_zero() {
-        assert_eq!(DurationPercentiles::of(Vec::new()), DurationPercentiles::default());
+        assert_eq!(
+            DurationPercentiles::of(Vec::new()),
+            DurationPercentiles::default()
+        );
         assert_eq!(DurationPercentiles::of(Vec::new()).p95, None);
         let one = DurationPercentiles::of(vec![0]);
-        assert_eq!((one.p50, one.p95, one.p99), (Some(0.0), Some(0.0), Some(0.0)));
+        assert_eq!(
+            (one.p50, one.p95, one.p99),
+            (Some(0.0), Some(0.0), Some(0.0))
+        );
     }
 }

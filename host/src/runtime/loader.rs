@@ -409,8 +409,13 @@ fn check_imports(
                 also: EARLIER_PACKAGE_VERSIONS.join(", "),
             });
         }
-        if ![LOG_INTERFACE, TYPES_INTERFACE, LOG_INTERFACE_0_1, TYPES_INTERFACE_0_1]
-            .contains(&name)
+        if ![
+            LOG_INTERFACE,
+            TYPES_INTERFACE,
+            LOG_INTERFACE_0_1,
+            TYPES_INTERFACE_0_1,
+        ]
+        .contains(&name)
         {
             return Err(LoadError::Other {
                 plugin: plugin.to_string(),

@@ -1480,8 +1480,14 @@ pub(crate) fn command_durations_are_the_windows_reported_durations(factory: &dyn
     assert_eq!(window.p50, Some(40.0));
     assert_eq!(window.p95, Some(i64::MAX as f64));
     // Commands in the window but none with a duration: no latency figures.
-    assert!(store.command_durations(at(150), at(151)).unwrap().is_empty());
-    assert!(store.command_durations(at(300), at(400)).unwrap().is_empty());
+    assert!(store
+        .command_durations(at(150), at(151))
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .command_durations(at(300), at(400))
+        .unwrap()
+        .is_empty());
 }
 
 pub(crate) fn command_tallies_agree_with_a_scan(factory: &dyn StoreFactory) {

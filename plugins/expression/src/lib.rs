@@ -837,7 +837,13 @@ mod tests {
         // Each name reads its own percentile.
         let w = timed(100.0, 200.0, 300.0);
         assert_eq!(eval("p50DurationMs == 100", &w).observed, Some(100.0));
-        assert!(eval("p50DurationMs == 100 and p95DurationMs == 200 and p99DurationMs == 300", &w).tripped);
+        assert!(
+            eval(
+                "p50DurationMs == 100 and p95DurationMs == 200 and p99DurationMs == 300",
+                &w
+            )
+            .tripped
+        );
         assert!(eval("p99DurationMs >= 300 and errorRate < 0.05", &w).tripped);
     }
 

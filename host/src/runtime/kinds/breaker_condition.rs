@@ -201,7 +201,6 @@ impl BreakerCondition {
                 .call_validate_params(&mut *s, params_json),
         })
     }
-
 }
 
 /// 0.1.0's `plugin-info`, the same record under the old package's name.
