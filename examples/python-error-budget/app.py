@@ -5,7 +5,7 @@ Trips the breaker when the window's error rate (failed / executed) is above
 and does not trip: there is no budget to spend without traffic.
 
 Built into a WebAssembly component with componentize-py against the
-`breaker-condition` world of regent:policy@0.1.0 (see build.sh). The names
+`breaker-condition` world of regent:policy@0.2.0 (see build.sh). The names
 below come from the bindings componentize-py generates for that world:
 
 - the world is the `WitWorld` protocol in `wit_world`; this module must

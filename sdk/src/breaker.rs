@@ -77,6 +77,9 @@ pub fn empty_window(now: Timestamp, span_ms: i64) -> MetricsWindow {
             critical: 0,
         },
         critical_autonomous_incidents: 0,
+        p50_duration_ms: None,
+        p95_duration_ms: None,
+        p99_duration_ms: None,
     }
 }
 

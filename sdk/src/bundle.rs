@@ -38,8 +38,8 @@ pub mod bindings {
         default_bindings_module: "::regent_sdk::bundle::bindings",
         runtime_path: "::regent_sdk::__wit_bindgen::rt",
         with: {
-            "regent:policy/types@0.1.0": crate::checklist::bindings::regent::policy::types,
-            "regent:policy/log@0.1.0": crate::checklist::bindings::regent::policy::log,
+            "regent:policy/types@0.2.0": crate::checklist::bindings::regent::policy::types,
+            "regent:policy/log@0.2.0": crate::checklist::bindings::regent::policy::log,
         },
     });
 }

@@ -1,7 +1,7 @@
 //! # regent-sdk: write Regent policy plugins in plain Rust
 //!
 //! A Regent plugin is a WebAssembly component that implements one of the
-//! worlds of the `regent:policy@0.1.0` WIT package: a readiness
+//! worlds of the `regent:policy@0.2.0` WIT package: a readiness
 //! [`checklist`] item, a circuit-[`breaker`] condition, a [`risk`] scorer or
 //! a task [`matcher`], or a [`bundle`] of checklist items evaluated in one
 //! call. This crate gives each world a plain Rust trait and a macro that

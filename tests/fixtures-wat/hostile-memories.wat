@@ -27,7 +27,7 @@
       (export "risk-assessment" (type (eq 14)))
     )
   )
-  (import "regent:policy/types@0.1.0" (instance $types (type $types-ty)))
+  (import "regent:policy/types@0.2.0" (instance $types (type $types-ty)))
   (alias export $types "plugin-info" (type $plugin-info))
   (alias export $types "governance-event" (type $governance-event))
   (alias export $types "risk-assessment" (type $risk-assessment))

@@ -513,6 +513,71 @@ async fn a_critical_autonomous_incident_reverts_to_l3() {
 
 /// `kill -9` of the real binary loses nothing it acknowledged.
 #[tokio::test]
+async fn a_slow_p95_trips_a_latency_rule_through_the_expression_plugin() {
+    let app = TestApp::spawn().await;
+    let t = team(&app).await;
+    let rule = json!({"name": "Slow Commands", "enabled": true, "condition": "p95DurationMs > 2500",
+                      "window": "5m", "action": "alert_only", "alertSeverity": "HIGH"});
+    let (s, created) = app
+        .post_as(&t.operator, "/api/circuit-breaker/rules", &rule)
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let check = || async {
+        let (s, created) = app
+            .post_as(&t.operator, "/api/circuit-breaker/check", &json!({}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{created}");
+        created.as_array().unwrap().clone()
+    };
+    let timed = |id: String, duration: Option<u64>| {
+        let mut c = json!({"id": id, "commandType": "SET_POWER", "status": "succeeded",
+                           "requiredApproval": false, "autonomous": true, "createdAt": ago(60_000)});
+        if let Some(ms) = duration {
+            c["durationMs"] = json!(ms);
+        }
+        c
+    };
+
+    // Commands with no duration: no latency data, so no trip.
+    let untimed: Vec<Value> = (0..5).map(|i| timed(format!("u-{i}"), None)).collect();
+    let (s, b) = app
+        .post_as(&t.reporter, "/api/commands", &json!(untimed))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(check().await, Vec::<Value>::new());
+
+    // 19 fast and 1 slow of 20 timed commands: p95 is rank 19, still fast
+    // (the untimed ones do not count, or the slow one would be further out).
+    let mut batch: Vec<Value> = (0..19)
+        .map(|i| timed(format!("f-{i}"), Some(120)))
+        .collect();
+    batch.push(timed("s-0".into(), Some(4_000)));
+    let (s, b) = app
+        .post_as(&t.reporter, "/api/commands", &json!(batch))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(check().await, Vec::<Value>::new(), "p95 is 120 ms");
+
+    // A second slow one of 21: p95 is rank 20, slow. The rule trips in Wasm.
+    let (s, b) = app
+        .post_as(
+            &t.reporter,
+            "/api/commands",
+            &json!([timed("s-1".into(), Some(4_000))]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let events = check().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!(event["ruleName"], "Slow Commands");
+    assert_eq!(event["observedValue"], 4000.0);
+    assert_eq!(event["reason"], "p95DurationMs 4000 > 2500");
+    assert_eq!(event["plugin"], "expression");
+    assert_eq!(event["pluginVersion"], "0.2.0");
+}
+
+#[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("regent.db");

@@ -51,7 +51,7 @@ async fn health_and_the_plugin_listing() {
     assert_eq!(ops["reads"]["attestationKeys"], json!(["ops_approval"]));
     let expression = plugins.iter().find(|p| p["name"] == "expression").unwrap();
     assert_eq!(expression["kind"], "breaker_condition");
-    assert_eq!(expression["version"], "0.1.0");
+    assert_eq!(expression["version"], "0.2.0");
     assert_eq!(expression["sha256"].as_str().unwrap().len(), 64);
     assert!(expression["loadedAt"].as_str().unwrap().ends_with('Z'));
     let item = &plugins

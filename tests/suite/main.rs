@@ -27,3 +27,4 @@ mod replicas;
 mod runtime_hostile;
 mod scopes;
 mod separation_of_duties;
+mod wit_versions;

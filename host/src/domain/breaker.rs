@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{CommandMetrics, SeverityCounts};
+use super::metrics::{CommandMetrics, DurationPercentiles, SeverityCounts};
 use super::Timestamp;
 
 /// Why a breaker rule, or a part of one, was refused.
@@ -44,11 +44,31 @@ pub struct MetricsWindow {
     pub incidents_by_severity: SeverityCounts,
     #[serde(default)]
     pub critical_autonomous_incidents: u32,
+    /// Nearest-rank percentiles of the window's `durationMs`
+    /// ([`DurationPercentiles`]); `None` when no command in the window
+    /// reported a duration.
+    #[serde(default)]
+    pub p50_duration_ms: Option<f64>,
+    #[serde(default)]
+    pub p95_duration_ms: Option<f64>,
+    #[serde(default)]
+    pub p99_duration_ms: Option<f64>,
 }
 
 impl MetricsWindow {
     pub fn failures(&self) -> u64 {
         self.failures.unwrap_or(self.metrics.by_status.failed)
+    }
+
+    /// Sets the latency figures from the window's command durations.
+    pub fn with_durations(self, durations: Vec<u64>) -> Self {
+        let p = DurationPercentiles::of(durations);
+        Self {
+            p50_duration_ms: p.p50,
+            p95_duration_ms: p.p95,
+            p99_duration_ms: p.p99,
+            ..self
+        }
     }
 }
 
@@ -510,5 +530,22 @@ mod tests {
         );
         rule.params = serde_json::json!([1]);
         assert!(rule.plugin_params().is_err());
+    }
+
+    #[test]
+    fn a_window_carries_latency_percentiles_or_none() {
+        let w: MetricsWindow = serde_json::from_value(
+            serde_json::json!({"now": "2026-11-01T00:00:00Z", "p95DurationMs": 2600.0}),
+        )
+        .unwrap();
+        assert_eq!(w.p95_duration_ms, Some(2600.0));
+        assert_eq!(w.p50_duration_ms, None);
+        let w = w.with_durations(vec![10, 3000, 20]);
+        assert_eq!(
+            (w.p50_duration_ms, w.p95_duration_ms, w.p99_duration_ms),
+            (Some(20.0), Some(3000.0), Some(3000.0))
+        );
+        let none = w.with_durations(Vec::new());
+        assert_eq!(none.p95_duration_ms, None);
     }
 }

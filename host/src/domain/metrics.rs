@@ -340,6 +340,47 @@ impl MetricsReport {
     }
 }
 
+/// Latency figures over a window: nearest-rank percentiles of the
+/// `durationMs` its commands reported. Commands without a duration do not
+/// count; with none at all every figure is `None`, never `0` (no data is not
+/// "instant"). Computed here, once, so that both storage backends (which only
+/// hand over the durations) and every plugin agree on one definition.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DurationPercentiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+impl DurationPercentiles {
+    /// The percentiles of `durations`, in any order.
+    pub fn of(mut durations: Vec<u64>) -> Self {
+        durations.sort_unstable();
+        Self {
+            p50: nearest_rank(&durations, 50),
+            p95: nearest_rank(&durations, 95),
+            p99: nearest_rank(&durations, 99),
+        }
+    }
+}
+
+/// The nearest-rank `percent`th percentile of `sorted` (ascending): the
+/// smallest value with at least `percent`% of the values at or below it,
+/// i.e. the value at rank ceil(percent/100 × n), 1-based. Always one of the
+/// values, never an interpolation, so "p95 > 2500" means some command took
+/// that long. Integer arithmetic: in floats 0.95 × 20 is 19.000000000000004,
+/// whose ceiling would pick rank 20 instead of 19.
+pub fn nearest_rank(sorted: &[u64], percent: u8) -> Option<f64> {
+    debug_assert!((1..=100).contains(&percent));
+    let n = sorted.len() as u128;
+    if n == 0 {
+        return None;
+    }
+    let rank = (u128::from(percent) * n).div_ceil(100).max(1);
+    // rank is in 1..=n because percent <= 100.
+    sorted.get((rank - 1) as usize).map(|&d| d as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,5 +423,60 @@ mod tests {
         // 10 needed approval, 2 of them were rejected.
         assert_eq!(m.approval_rate, Some(0.8));
         assert_eq!(m.commands_total, 102);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank_over_the_durations() {
+        // 1..=100 in a scrambled order: rank ceil(p/100 × 100) = p.
+        let mut durations: Vec<u64> = (1..=100).collect();
+        durations.reverse();
+        durations.swap(3, 70);
+        let p = DurationPercentiles::of(durations);
+        assert_eq!((p.p50, p.p95, p.p99), (Some(50.0), Some(95.0), Some(99.0)));
+    }
+
+    #[test]
+    fn percentiles_pick_a_reported_value_never_an_interpolation() {
+        // 20 values: p95 is rank 19 (a float ceiling of 0.95 × 20 would say 20).
+        let durations: Vec<u64> = (1..=20).map(|i| i * 100).collect();
+        let p = DurationPercentiles::of(durations);
+        assert_eq!(p.p50, Some(1000.0));
+        assert_eq!(p.p95, Some(1900.0));
+        assert_eq!(p.p99, Some(2000.0));
+        // Two values: the median is the lower one, not their mean.
+        let p = DurationPercentiles::of(vec![3000, 10]);
+        assert_eq!(
+            (p.p50, p.p95, p.p99),
+            (Some(10.0), Some(3000.0), Some(3000.0))
+        );
+    }
+
+    #[test]
+    fn one_slow_command_in_a_hundred_moves_p99_not_p95() {
+        let mut durations = vec![100; 99];
+        durations.push(9000);
+        let p = DurationPercentiles::of(durations);
+        assert_eq!(
+            (p.p50, p.p95, p.p99),
+            (Some(100.0), Some(100.0), Some(100.0))
+        );
+        let mut durations = vec![100; 98];
+        durations.extend([9000, 9000]);
+        let p = DurationPercentiles::of(durations);
+        assert_eq!((p.p95, p.p99), (Some(100.0), Some(9000.0)));
+    }
+
+    #[test]
+    fn no_durations_are_no_data_not_zero() {
+        assert_eq!(
+            DurationPercentiles::of(Vec::new()),
+            DurationPercentiles::default()
+        );
+        assert_eq!(DurationPercentiles::of(Vec::new()).p95, None);
+        let one = DurationPercentiles::of(vec![0]);
+        assert_eq!(
+            (one.p50, one.p95, one.p99),
+            (Some(0.0), Some(0.0), Some(0.0))
+        );
     }
 }

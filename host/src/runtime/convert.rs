@@ -222,6 +222,9 @@ pub fn metrics_window(w: &breaker::MetricsWindow) -> wit::MetricsWindow {
             critical: i.critical,
         },
         critical_autonomous_incidents: w.critical_autonomous_incidents,
+        p50_duration_ms: w.p50_duration_ms,
+        p95_duration_ms: w.p95_duration_ms,
+        p99_duration_ms: w.p99_duration_ms,
     }
 }
 

@@ -120,6 +120,15 @@ pub enum LoadError {
         world: &'static str,
         message: String,
     },
+    /// Built against a version of the WIT package this host does not
+    /// serve (a newer one, or one too old to load).
+    #[error("plugin `{plugin}`: built against `regent:policy@{built_for}`, but this host serves `regent:policy@{serves}` (and still loads {also}): rebuild it against {serves} with this host's SDK (`regent plugin build`), or for other toolchains with this host's `wit/` directory")]
+    PackageVersion {
+        plugin: String,
+        built_for: String,
+        serves: &'static str,
+        also: String,
+    },
     #[error("plugin `{plugin}`: describe() disagrees with the manifest: {message}")]
     DescribeMismatch { plugin: String, message: String },
     #[error("plugin `{plugin}`: its params were refused: {message}")]

@@ -19,10 +19,23 @@ use super::{convert, PluginRuntime};
 use crate::domain::readiness::ContextScope;
 use crate::domain::{PluginKind, Timestamp};
 
+/// The version of the `regent:policy` WIT package (`wit/`) this host
+/// serves, and the SDK builds against.
+pub const PACKAGE_VERSION: &str = "0.2.0";
+/// Earlier versions whose components this host still loads (their WIT is
+/// kept in `wit/archive/`). Only `breaker-condition`'s input changed since
+/// 0.1.0, and that world has bindings of its own for it; the other worlds'
+/// types are the same, and component types are checked structurally.
+pub const EARLIER_PACKAGE_VERSIONS: &[&str] = &["0.1.0"];
+
 /// The only non-WASI interface a plugin may import.
-const LOG_INTERFACE: &str = "regent:policy/log@0.1.0";
+const LOG_INTERFACE: &str = "regent:policy/log@0.2.0";
 /// Holds only type definitions; importing it grants nothing.
-pub(crate) const TYPES_INTERFACE: &str = "regent:policy/types@0.1.0";
+pub(crate) const TYPES_INTERFACE: &str = "regent:policy/types@0.2.0";
+/// The same two interfaces as 0.1.0 named them, for components built
+/// against it: `log` is unchanged, and `types` still grants nothing.
+pub(crate) const LOG_INTERFACE_0_1: &str = "regent:policy/log@0.1.0";
+pub(crate) const TYPES_INTERFACE_0_1: &str = "regent:policy/types@0.1.0";
 
 impl PluginRuntime {
     /// Loads every `<name>.toml` + `<name>.wasm` pair in `dir`. A plugin
@@ -130,8 +143,13 @@ impl PluginRuntime {
             })?;
         let compile_ms = started.elapsed().as_secs_f64() * 1e3;
 
+        // Imports first: a component built against a version this host
+        // does not serve is told so, rather than what its exports lack.
+        let Imports {
+            uses_wasi,
+            package_version: imported_version,
+        } = check_imports(&self.engine, &component, &name)?;
         check_exports(&self.engine, &component, manifest.kind, &name)?;
-        let uses_wasi = check_imports(&self.engine, &component, &name)?;
         let linker = if uses_wasi {
             &self.wasi_linker
         } else {
@@ -156,6 +174,28 @@ impl PluginRuntime {
         let prepared = kinds::of(manifest.kind)
             .prepare(&instance_pre, &mut scratch)
             .map_err(mismatch)?;
+        // Its world's types, where they tell versions apart, say which
+        // package it was built against; otherwise its imports' names do (a
+        // plugin that never logs has none).
+        let wit_package = match (prepared.package_version(), imported_version) {
+            (Some(typed), Some(imported)) if typed != imported => {
+                return Err(LoadError::WorldMismatch {
+                    plugin: name.clone(),
+                    world: manifest.kind.world(),
+                    message: format!(
+                        "it imports `regent:policy@{imported}` but its exports have the types of `regent:policy@{typed}`"
+                    ),
+                });
+            }
+            (Some(typed), _) => Some(typed.to_string()),
+            (None, imported) => imported,
+        };
+        if let Some(version) = wit_package.as_deref().filter(|v| *v != PACKAGE_VERSION) {
+            tracing::warn!(
+                plugin = %name,
+                "built against regent:policy@{version}, an earlier version this host still loads (it serves {PACKAGE_VERSION}); rebuild it with this host's SDK to see what {PACKAGE_VERSION} added"
+            );
+        }
 
         let mut plugin = LoadedPlugin {
             info: PluginSummary {
@@ -171,6 +211,7 @@ impl PluginRuntime {
                 timeout_ms: manifest.limits.timeout.as_millis() as u64,
                 memory_limit_bytes: manifest.limits.memory_bytes,
                 uses_wasi,
+                wit_package,
                 compiled_from,
                 compile_ms,
             },
@@ -324,23 +365,74 @@ fn quoted(names: &[&str]) -> String {
         .join(", ")
 }
 
-/// Plugins may import the host's log and, from other toolchains, WASI.
-/// Returns whether WASI is imported. Anything else is refused by name.
+/// What a component's imports say about it.
+struct Imports {
+    uses_wasi: bool,
+    /// The `regent:policy` version its imports name, if they name one.
+    package_version: Option<String>,
+}
+
+/// Plugins may import the host's log and types (of the package version
+/// this host serves or an earlier one it still loads) and, from other
+/// toolchains, WASI. Anything else is refused by name; a `regent:policy`
+/// version the host does not serve is refused as such, saying how to
+/// rebuild.
 fn check_imports(
     engine: &wasmtime::Engine,
     component: &Component,
     plugin: &str,
-) -> Result<bool, LoadError> {
-    let mut uses_wasi = false;
+) -> Result<Imports, LoadError> {
+    let mut imports = Imports {
+        uses_wasi: false,
+        package_version: None,
+    };
     for (name, _) in component.component_type().imports(engine) {
         if name.starts_with("wasi:") {
-            uses_wasi = true;
-        } else if name != LOG_INTERFACE && name != TYPES_INTERFACE {
+            imports.uses_wasi = true;
+            continue;
+        }
+        let version = match name.split_once('@') {
+            Some((interface, version)) if interface.starts_with("regent:policy/") => version,
+            _ => {
+                return Err(LoadError::Other {
+                    plugin: plugin.to_string(),
+                    message: format!("imports `{name}`, which Regent does not provide (a plugin may import only `{LOG_INTERFACE}` and WASI)"),
+                })
+            }
+        };
+        let served = version == PACKAGE_VERSION || EARLIER_PACKAGE_VERSIONS.contains(&version);
+        if !served {
+            return Err(LoadError::PackageVersion {
+                plugin: plugin.to_string(),
+                built_for: version.to_string(),
+                serves: PACKAGE_VERSION,
+                also: EARLIER_PACKAGE_VERSIONS.join(", "),
+            });
+        }
+        if ![
+            LOG_INTERFACE,
+            TYPES_INTERFACE,
+            LOG_INTERFACE_0_1,
+            TYPES_INTERFACE_0_1,
+        ]
+        .contains(&name)
+        {
             return Err(LoadError::Other {
                 plugin: plugin.to_string(),
                 message: format!("imports `{name}`, which Regent does not provide (a plugin may import only `{LOG_INTERFACE}` and WASI)"),
             });
         }
+        match &imports.package_version {
+            Some(seen) if seen != version => {
+                return Err(LoadError::Other {
+                    plugin: plugin.to_string(),
+                    message: format!(
+                        "imports both `regent:policy@{seen}` and `regent:policy@{version}`: a component is built against one version"
+                    ),
+                })
+            }
+            _ => imports.package_version = Some(version.to_string()),
+        }
     }
-    Ok(uses_wasi)
+    Ok(imports)
 }

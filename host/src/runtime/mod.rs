@@ -29,6 +29,7 @@ use wasmtime::{Engine, Store, Trap};
 
 pub use engine::EngineSettings;
 pub use error::{EvalError, EvalFailure, LoadError, RuntimeError};
+pub use loader::{EARLIER_PACKAGE_VERSIONS, PACKAGE_VERSION};
 pub use manifest::Manifest;
 pub use plugin::{BundledItem, LoadedPlugin, PluginSummary};
 pub use registry::{ActivePlugins, ChecklistEntry, PluginSet};
@@ -66,6 +67,18 @@ impl PluginRuntime {
             let mut linker = Linker::new(&engine);
             bindings::log::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)?;
             linker.instance(loader::TYPES_INTERFACE)?;
+            // Components built against 0.1.0 import the same `log` under
+            // its old name (its `level` enum is the same, and enums are
+            // typed by their cases), and the same type-only `types`.
+            linker.instance(loader::LOG_INTERFACE_0_1)?.func_wrap(
+                "log",
+                |mut cx: wasmtime::StoreContextMut<'_, HostState>,
+                 (level, message): (bindings::log::Level, String)| {
+                    bindings::log::Host::log(cx.data_mut(), level, message);
+                    Ok(())
+                },
+            )?;
+            linker.instance(loader::TYPES_INTERFACE_0_1)?;
             Ok(linker)
         };
         let linker = regent_linker().map_err(fail)?;

@@ -54,6 +54,13 @@ pub struct PluginSummary {
     /// True for components that import WASI (componentize-py, jco); they
     /// get a WASI that grants nothing.
     pub uses_wasi: bool,
+    /// The `regent:policy` WIT package version the component was built
+    /// against, when the host can tell: from its exports' types where the
+    /// versions differ (a breaker condition), else from the version its
+    /// imports name. Absent for a component that imports nothing and whose
+    /// world is the same in every version the host loads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wit_package: Option<String>,
     pub compiled_from: CompileSource,
     pub compile_ms: f64,
 }

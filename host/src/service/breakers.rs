@@ -162,7 +162,11 @@ impl BreakerService {
                         failures: None,
                         incidents_by_severity: incidents.into(),
                         critical_autonomous_incidents: critical_autonomous,
-                    };
+                        p50_duration_ms: None,
+                        p95_duration_ms: None,
+                        p99_duration_ms: None,
+                    }
+                    .with_durations(self.db.command_durations(start, end)?);
                     windows.push((rule.window.millis, w.clone()));
                     w
                 }

@@ -84,6 +84,7 @@ macro_rules! conformance_suite {
             racing_ingests_count_each_command_once,
             the_first_of_repeated_ids_in_a_batch_is_kept,
             command_tallies_agree_with_a_scan,
+            command_durations_are_the_windows_reported_durations,
             text_keys_sort_by_bytes,
             reports_assessments_and_snapshots_round_trip,
             incidents_count_by_window_and_severity,
@@ -1468,6 +1469,43 @@ pub(crate) fn the_first_of_repeated_ids_in_a_batch_is_kept(factory: &dyn StoreFa
     );
     let empty = store.insert_commands(&[], at(21)).unwrap();
     assert_eq!((empty.accepted, empty.duplicates, empty.expired), (0, 0, 0));
+}
+
+/// Both backends hand the breaker window the same durations: those of the
+/// commands in `[start, end)` that reported one, so the domain computes the
+/// same percentiles on each.
+pub(crate) fn command_durations_are_the_windows_reported_durations(factory: &dyn StoreFactory) {
+    let store = initialized(factory);
+    let timed = |id: &str, offset: i64, duration_ms: Option<u64>| CommandRecord {
+        created_at: Some(at(offset)),
+        duration_ms,
+        ..command(id, CommandStatus::Succeeded)
+    };
+    let batch = [
+        timed("before", 99, Some(9_999)),
+        timed("first", 100, Some(3_000)),
+        timed("untimed", 150, None),
+        timed("zero", 160, Some(0)),
+        timed("big", 170, Some(i64::MAX as u64)),
+        timed("last", 199, Some(40)),
+        timed("at-end", 200, Some(7_777)),
+    ];
+    assert_eq!(store.insert_commands(&batch, at(0)).unwrap().accepted, 7);
+    let mut durations = store.command_durations(at(100), at(200)).unwrap();
+    durations.sort_unstable();
+    assert_eq!(durations, [0, 40, 3_000, i64::MAX as u64]);
+    let window = crate::domain::metrics::DurationPercentiles::of(durations);
+    assert_eq!(window.p50, Some(40.0));
+    assert_eq!(window.p95, Some(i64::MAX as f64));
+    // Commands in the window but none with a duration: no latency figures.
+    assert!(store
+        .command_durations(at(150), at(151))
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .command_durations(at(300), at(400))
+        .unwrap()
+        .is_empty());
 }
 
 pub(crate) fn command_tallies_agree_with_a_scan(factory: &dyn StoreFactory) {

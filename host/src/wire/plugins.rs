@@ -74,6 +74,10 @@ pub struct PluginSummary {
     /// True for components that import WASI (componentize-py, jco); they
     /// get a WASI that grants nothing.
     pub uses_wasi: bool,
+    /// The `regent:policy` WIT package version the component was built
+    /// against, when the host can tell (see the runtime's summary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wit_package: Option<String>,
     pub compiled_from: CompileSource,
     pub compile_ms: f64,
 }
@@ -130,6 +134,7 @@ impl From<&RuntimePluginSummary> for PluginSummary {
             timeout_ms: s.timeout_ms,
             memory_limit_bytes: s.memory_limit_bytes,
             uses_wasi: s.uses_wasi,
+            wit_package: s.wit_package.clone(),
             compiled_from: s.compiled_from.into(),
             compile_ms: s.compile_ms,
         }

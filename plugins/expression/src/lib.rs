@@ -15,13 +15,16 @@
 //! `approvalRate`, `rollbackRate`; the counts `failures`, `commandsTotal`,
 //! `succeeded`, `failed`, `rejected`, `rolledBack`; and the incident counts
 //! `criticalIncidents`, `highIncidents`, `mediumIncidents`, `lowIncidents`,
-//! `criticalAutonomousIncidents`.
+//! `criticalAutonomousIncidents`; and the latency percentiles
+//! `p50DurationMs`, `p95DurationMs`, `p99DurationMs` (nearest-rank, over the
+//! `durationMs` the window's commands reported).
 //!
 //! A rate with no data (nothing ran, so it has no denominator) makes every
-//! comparison on it false, whatever the operator. A breaker must not trip
-//! on an empty window; note that `not errorRate > 0.05` is therefore *true*
-//! with no data, so negate the comparison instead (`errorRate <= 0.05`)
-//! when an empty window must not trip.
+//! comparison on it false, whatever the operator, and so does a percentile
+//! when no command in the window reported a duration. A breaker must not
+//! trip on an empty window; note that `not errorRate > 0.05` is therefore
+//! *true* with no data, so negate the comparison instead
+//! (`errorRate <= 0.05`) when an empty window must not trip.
 
 use regent_sdk::breaker::*;
 
@@ -85,10 +88,13 @@ enum Metric {
     MediumIncidents,
     LowIncidents,
     CriticalAutonomousIncidents,
+    P50DurationMs,
+    P95DurationMs,
+    P99DurationMs,
 }
 
 /// Every metric by name, in the order error messages list them.
-const METRICS: [(&str, Metric); 15] = [
+const METRICS: [(&str, Metric); 18] = [
     ("successRate", Metric::SuccessRate),
     ("errorRate", Metric::ErrorRate),
     ("approvalRate", Metric::ApprovalRate),
@@ -107,6 +113,9 @@ const METRICS: [(&str, Metric); 15] = [
         "criticalAutonomousIncidents",
         Metric::CriticalAutonomousIncidents,
     ),
+    ("p50DurationMs", Metric::P50DurationMs),
+    ("p95DurationMs", Metric::P95DurationMs),
+    ("p99DurationMs", Metric::P99DurationMs),
 ];
 
 impl Metric {
@@ -121,7 +130,8 @@ impl Metric {
             .map_or("?", |(n, _)| n)
     }
 
-    /// The metric's value in the window; `None` only for a rate with no data.
+    /// The metric's value in the window; `None` only for a rate with no
+    /// data, or a percentile when no command reported a duration.
     fn value(self, w: &MetricsWindow) -> Option<f64> {
         let m = &w.metrics;
         let count = |n: u64| Some(n as f64);
@@ -141,6 +151,9 @@ impl Metric {
             Metric::MediumIncidents => count(w.incidents_by_severity.medium.into()),
             Metric::LowIncidents => count(w.incidents_by_severity.low.into()),
             Metric::CriticalAutonomousIncidents => count(w.critical_autonomous_incidents.into()),
+            Metric::P50DurationMs => w.p50_duration_ms,
+            Metric::P95DurationMs => w.p95_duration_ms,
+            Metric::P99DurationMs => w.p99_duration_ms,
         }
     }
 
@@ -800,11 +813,68 @@ mod tests {
         );
     }
 
+    /// A window whose commands reported durations with these percentiles.
+    fn timed(p50: f64, p95: f64, p99: f64) -> MetricsWindow {
+        let mut w = window(100, 0);
+        w.p50_duration_ms = Some(p50);
+        w.p95_duration_ms = Some(p95);
+        w.p99_duration_ms = Some(p99);
+        w
+    }
+
+    #[test]
+    fn latency_percentiles_trip_above_a_threshold() {
+        let slow = eval("p95DurationMs > 2500", &timed(400.0, 3100.0, 9000.0));
+        assert!(slow.tripped);
+        assert_eq!(slow.observed, Some(3100.0));
+        assert_eq!(slow.reason, "p95DurationMs 3100 > 2500");
+
+        let calm = eval("p95DurationMs > 2500", &timed(400.0, 2500.0, 9000.0));
+        assert!(!calm.tripped);
+        assert_eq!(calm.observed, Some(2500.0));
+        assert_eq!(calm.reason, "p95DurationMs 2500 > 2500 is false");
+
+        // Each name reads its own percentile.
+        let w = timed(100.0, 200.0, 300.0);
+        assert_eq!(eval("p50DurationMs == 100", &w).observed, Some(100.0));
+        assert!(
+            eval(
+                "p50DurationMs == 100 and p95DurationMs == 200 and p99DurationMs == 300",
+                &w
+            )
+            .tripped
+        );
+        assert!(eval("p99DurationMs >= 300 and errorRate < 0.05", &w).tripped);
+    }
+
+    #[test]
+    fn a_percentile_with_no_durations_compares_false_as_a_rate_does() {
+        // Commands ran, but none reported a duration: no latency data.
+        let w = window(100, 0);
+        let verdict = eval("p95DurationMs > 2500", &w);
+        assert!(!verdict.tripped);
+        assert_eq!(verdict.observed, None);
+        assert_eq!(verdict.reason, "p95DurationMs has no data");
+        // Every operator is false, as for a rate with no data...
+        assert!(!eval("p95DurationMs <= 2500", &w).tripped);
+        assert!(!eval("p99DurationMs != 0", &w).tripped);
+        assert!(!eval("p50DurationMs == 0", &w).tripped);
+        // ...and a negated comparison is true.
+        let negated = eval("not p95DurationMs > 2500", &w);
+        assert!(negated.tripped);
+        assert_eq!(negated.reason, "not p95DurationMs (no data) > 2500");
+        assert_eq!(
+            eval("successRate != 1", &window(0, 0)).tripped,
+            eval("p95DurationMs != 1", &window(0, 0)).tripped
+        );
+    }
+
     #[test]
     fn validation_errors_say_where_and_what() {
         let known = "successRate, errorRate, approvalRate, rollbackRate, failures, commandsTotal, \
                      succeeded, failed, rejected, rolledBack, criticalIncidents, highIncidents, \
-                     mediumIncidents, lowIncidents, criticalAutonomousIncidents";
+                     mediumIncidents, lowIncidents, criticalAutonomousIncidents, p50DurationMs, \
+                     p95DurationMs, p99DurationMs";
         assert_eq!(
             error("errRate > 0.05"),
             format!("unknown metric `errRate` at 0 (known: {known})")

@@ -27,17 +27,49 @@ mod bindings {
     });
 }
 
+/// The world as `regent:policy@0.1.0` had it, from the archived WIT, for
+/// components built against 0.1.0. Only `metrics-window` differs (0.2.0
+/// added the latency percentiles), but records are typed structurally, so
+/// such a component's `evaluate` cannot be called with the 0.2.0 record:
+/// it gets its own types, converted at the edge. `log` is the same
+/// interface in both versions (the linker serves it under both names).
+mod bindings_0_1 {
+    wasmtime::component::bindgen!({
+        world: "breaker-condition",
+        path: "../wit/archive/0.1.0",
+        with: {
+            "regent:policy/log": crate::runtime::bindings::checklist::regent::policy::log,
+        },
+    });
+}
+use bindings_0_1::regent::policy::types as wit_0_1;
+
 checked_export! {
     /// `breaker-condition.evaluate`.
     EvaluateBreaker, "evaluate",
     fn(window: wit::MetricsWindow, params: &'a str) -> wit::BreakerVerdict
 }
 
+checked_export! {
+    /// `breaker-condition.evaluate` of `regent:policy@0.1.0`: the window
+    /// without the latency percentiles.
+    EvaluateBreaker01, "evaluate",
+    fn(window: wit_0_1::MetricsWindow, params: &'a str) -> wit_0_1::BreakerVerdict
+}
+
 /// A loaded breaker condition: its world's pre-instance and its checked
-/// `evaluate`.
-pub(crate) struct BreakerCondition {
-    pre: bindings::BreakerConditionPre<HostState>,
-    evaluate: EvaluateBreaker,
+/// `evaluate`, for the package version it was built against.
+pub(crate) enum BreakerCondition {
+    Current {
+        pre: bindings::BreakerConditionPre<HostState>,
+        evaluate: EvaluateBreaker,
+    },
+    /// Built against `regent:policy@0.1.0`: it is handed the window without
+    /// the latency figures, which it cannot read anyway.
+    V0_1 {
+        pre: bindings_0_1::BreakerConditionPre<HostState>,
+        evaluate: EvaluateBreaker01,
+    },
 }
 
 pub(super) struct BreakerConditionKind;
@@ -61,10 +93,23 @@ impl Kind for BreakerConditionKind {
         instance_pre: &InstancePre<HostState>,
         scratch: &mut Store<HostState>,
     ) -> wasmtime::Result<Box<dyn Prepared>> {
-        Ok(Box::new(BreakerCondition {
-            pre: bindings::BreakerConditionPre::new(instance_pre.clone())?,
-            evaluate: EvaluateBreaker::check(instance_pre, scratch)?,
-        }))
+        let current_error = match BreakerCondition::current(instance_pre, scratch) {
+            Ok(prepared) => return Ok(Box::new(prepared)),
+            Err(error) => error,
+        };
+        // Not the 0.2.0 world; a component built against 0.1.0 (whose
+        // `metrics-window` lacks the percentiles) still loads. Which one it
+        // is shows in the export's type, not only in its import names: a
+        // plugin that never logs imports nothing.
+        match BreakerCondition::v0_1(instance_pre, scratch) {
+            Ok(prepared) => Ok(Box::new(prepared)),
+            // The 0.2.0 error is the one to act on: that is the world to
+            // build against.
+            Err(v0_1_error) => {
+                tracing::debug!(error = %format!("{v0_1_error:#}"), "not a 0.1.0 breaker condition either");
+                Err(current_error)
+            }
+        }
     }
 
     fn read_input(&self, input: Value) -> Result<PluginInput, EvaluationError> {
@@ -88,9 +133,17 @@ impl Prepared for BreakerCondition {
         runtime: &PluginRuntime,
         plugin: &LoadedPlugin,
     ) -> Result<Description, EvalError> {
-        let info = runtime.run(plugin, |s| {
-            Ok(Ok(self.pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
-        })?;
+        let info = match self {
+            Self::Current { pre, .. } => runtime.run(plugin, |s| {
+                Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
+            })?,
+            Self::V0_1 { pre, .. } => {
+                let info = runtime.run(plugin, |s| {
+                    Ok(Ok(pre.instantiate(&mut *s)?.call_describe(&mut *s)?))
+                })?;
+                plugin_info_0_1(info)
+            }
+        };
         Ok(Description::of_plugin(info))
     }
 
@@ -103,20 +156,106 @@ impl Prepared for BreakerCondition {
             .map_err(|e| params_refused(plugin, e))?;
         Ok(Configuration::default())
     }
+
+    fn package_version(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Current { .. } => crate::runtime::loader::PACKAGE_VERSION,
+            Self::V0_1 { .. } => "0.1.0",
+        })
+    }
 }
 
 impl BreakerCondition {
+    fn current(
+        instance_pre: &InstancePre<HostState>,
+        scratch: &mut Store<HostState>,
+    ) -> wasmtime::Result<Self> {
+        Ok(Self::Current {
+            pre: bindings::BreakerConditionPre::new(instance_pre.clone())?,
+            evaluate: EvaluateBreaker::check(instance_pre, scratch)?,
+        })
+    }
+
+    fn v0_1(
+        instance_pre: &InstancePre<HostState>,
+        scratch: &mut Store<HostState>,
+    ) -> wasmtime::Result<Self> {
+        Ok(Self::V0_1 {
+            pre: bindings_0_1::BreakerConditionPre::new(instance_pre.clone())?,
+            evaluate: EvaluateBreaker01::check(instance_pre, scratch)?,
+        })
+    }
+
     fn validate_params(
         &self,
         runtime: &PluginRuntime,
         plugin: &LoadedPlugin,
         params_json: &str,
     ) -> Result<(), EvalError> {
-        runtime.run(plugin, |s| {
-            self.pre
+        runtime.run(plugin, |s| match self {
+            Self::Current { pre, .. } => pre
                 .instantiate(&mut *s)?
-                .call_validate_params(&mut *s, params_json)
+                .call_validate_params(&mut *s, params_json),
+            Self::V0_1 { pre, .. } => pre
+                .instantiate(&mut *s)?
+                .call_validate_params(&mut *s, params_json),
         })
+    }
+}
+
+/// 0.1.0's `plugin-info`, the same record under the old package's name.
+fn plugin_info_0_1(info: wit_0_1::PluginInfo) -> wit::PluginInfo {
+    wit::PluginInfo {
+        name: info.name,
+        version: info.version,
+        kind: match info.kind {
+            wit_0_1::PluginKind::ChecklistItem => wit::PluginKind::ChecklistItem,
+            wit_0_1::PluginKind::BreakerCondition => wit::PluginKind::BreakerCondition,
+            wit_0_1::PluginKind::RiskScorer => wit::PluginKind::RiskScorer,
+            wit_0_1::PluginKind::TaskMatcher => wit::PluginKind::TaskMatcher,
+            wit_0_1::PluginKind::ChecklistBundle => wit::PluginKind::ChecklistBundle,
+        },
+        summary: info.summary,
+    }
+}
+
+/// The window as 0.1.0 has it: the 0.2.0 window without its percentiles.
+fn window_0_1(w: wit::MetricsWindow) -> wit_0_1::MetricsWindow {
+    let m = w.metrics;
+    let (s, i) = (m.by_status, w.incidents_by_severity);
+    wit_0_1::MetricsWindow {
+        now: w.now,
+        metrics: wit_0_1::CommandMetrics {
+            window_start: m.window_start,
+            window_end: m.window_end,
+            commands_total: m.commands_total,
+            by_status: wit_0_1::StatusCounts {
+                succeeded: s.succeeded,
+                failed: s.failed,
+                rejected: s.rejected,
+                rolled_back: s.rolled_back,
+            },
+            success_rate: m.success_rate,
+            error_rate: m.error_rate,
+            approval_rate: m.approval_rate,
+            rollback_rate: m.rollback_rate,
+        },
+        failures: w.failures,
+        incidents_by_severity: wit_0_1::SeverityCounts {
+            low: i.low,
+            medium: i.medium,
+            high: i.high,
+            critical: i.critical,
+        },
+        critical_autonomous_incidents: w.critical_autonomous_incidents,
+    }
+}
+
+fn verdict_0_1(v: wit_0_1::BreakerVerdict) -> wit::BreakerVerdict {
+    wit::BreakerVerdict {
+        tripped: v.tripped,
+        observed: v.observed,
+        reason: v.reason,
     }
 }
 
@@ -139,11 +278,18 @@ impl PluginRuntime {
     ) -> Result<BreakerVerdict, EvalError> {
         let breaker: &BreakerCondition = plugin.prepared_as(PluginKind::BreakerCondition)?;
         let window = convert::metrics_window(window);
-        let verdict = self.run(plugin, |store| {
-            breaker
-                .evaluate
-                .call(breaker.pre.instance_pre(), store, window, params_json)
-        })?;
+        let verdict = match breaker {
+            BreakerCondition::Current { pre, evaluate } => self.run(plugin, |store| {
+                evaluate.call(pre.instance_pre(), store, window, params_json)
+            })?,
+            BreakerCondition::V0_1 { pre, evaluate } => {
+                let window = window_0_1(window);
+                let verdict = self.run(plugin, |store| {
+                    evaluate.call(pre.instance_pre(), store, window, params_json)
+                })?;
+                verdict_0_1(verdict)
+            }
+        };
         convert::breaker_verdict(verdict).map_err(|message| {
             plugin.error(EvalFailure::InvalidOutput {
                 message: message.to_string(),

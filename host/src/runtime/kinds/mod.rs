@@ -94,6 +94,13 @@ pub(crate) trait Prepared: Any + Send + Sync {
         runtime: &PluginRuntime,
         plugin: &LoadedPlugin,
     ) -> Result<Configuration, LoadError>;
+
+    /// The `regent:policy` version whose world the component's exports
+    /// match, for a kind whose world changed between the versions the host
+    /// loads; `None` where every version's world is the same.
+    fn package_version(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// What a plugin said about itself.

@@ -1078,7 +1078,9 @@ fn elapsed_ms(started: Instant) -> f64 {
 fn gate_of(e: &LoadError) -> Gate {
     match e {
         LoadError::Compile { .. } => Gate::Compile,
-        LoadError::WorldMismatch { .. } | LoadError::Other { .. } => Gate::World,
+        LoadError::WorldMismatch { .. }
+        | LoadError::PackageVersion { .. }
+        | LoadError::Other { .. } => Gate::World,
         LoadError::Describe { .. } | LoadError::DescribeMismatch { .. } => Gate::Describe,
         LoadError::InvalidParams { .. } => Gate::Params,
         _ => Gate::Compile,

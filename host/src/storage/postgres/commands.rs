@@ -243,6 +243,32 @@ impl CommandRepository for PostgresStore {
         })
     }
 
+    fn command_durations(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<u64>, StorageError> {
+        self.read(async |c| {
+            c.query(
+                "SELECT duration_ms FROM commands
+                 WHERE created_ms >= $1 AND created_ms < $2 AND duration_ms IS NOT NULL",
+                &[&start.millis(), &end.millis()],
+            )
+            .await
+            .map_err(pg("read the command durations"))?
+            .iter()
+            .map(|r| {
+                let ms: i64 = r.get(0);
+                // Never negative: ingest refuses what does not fit.
+                u64::try_from(ms).map_err(|_| StorageError::Corrupt {
+                    table: "commands",
+                    message: format!("a duration of {ms} ms"),
+                })
+            })
+            .collect()
+        })
+    }
+
     fn command_totals(&self) -> Result<CommandTally, StorageError> {
         self.read(async |c| {
             let rows = c

@@ -48,6 +48,15 @@ pub trait CommandRepository: Send + Sync {
     fn command_tally(&self, start: Timestamp, end: Timestamp)
         -> Result<CommandTally, StorageError>;
 
+    /// The `durationMs` of every command with `start <= createdAt < end`
+    /// that reported one, in no particular order: what a breaker window's
+    /// latency percentiles are computed from, in the domain
+    /// (`DurationPercentiles`), so that every backend agrees. Raw commands
+    /// only: a window never reaches before the retention horizon of a
+    /// rule's window (see `failed_command_types`).
+    fn command_durations(&self, start: Timestamp, end: Timestamp)
+        -> Result<Vec<u64>, StorageError>;
+
     /// Every command ever stored, by status: the Prometheus counters.
     fn command_totals(&self) -> Result<CommandTally, StorageError>;
 

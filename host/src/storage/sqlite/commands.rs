@@ -22,6 +22,15 @@ fn status_of(text: &str) -> Result<CommandStatus, StorageError> {
     })
 }
 
+/// A stored `duration_ms`: never negative, since ingest refuses what does
+/// not fit (`MetricsError::DurationTooLarge`).
+fn duration_of(ms: i64) -> Result<u64, StorageError> {
+    u64::try_from(ms).map_err(|_| StorageError::Corrupt {
+        table: "commands",
+        message: format!("a duration of {ms} ms"),
+    })
+}
+
 impl CommandRepository for SqliteStore {
     fn insert_commands(
         &self,
@@ -142,6 +151,26 @@ impl CommandRepository for SqliteStore {
             tally.add(status_of(&status)?, r.get(1)?, r.get::<_, i64>(2)? as u64);
         }
         Ok(tally)
+    }
+
+    fn command_durations(
+        &self,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<u64>, StorageError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT duration_ms FROM commands
+             WHERE created_ms >= ?1 AND created_ms < ?2 AND duration_ms IS NOT NULL",
+        )?;
+        let rows = stmt.query_map(params![start.millis(), end.millis()], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        let mut durations = Vec::new();
+        for d in rows {
+            durations.push(duration_of(d?)?);
+        }
+        Ok(durations)
     }
 
     fn command_totals(&self) -> Result<CommandTally, StorageError> {
