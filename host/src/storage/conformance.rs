@@ -2507,7 +2507,7 @@ pub(crate) fn a_rate_budget_grants_exactly_its_limit_in_order(factory: &dyn Stor
         batch[4].reasons
     );
     // Logged as settled.
-    let logged = store.decisions(10, None, Some(Denied)).unwrap();
+    let logged = store.decisions(10, None, Some(Denied), None).unwrap();
     assert_eq!(
         logged.iter().map(|d| d.decision_id).collect::<Vec<_>>(),
         [ids[5], ids[4]]
@@ -2588,7 +2588,7 @@ pub(crate) fn a_throttle_follows_its_open_event(factory: &dyn StoreFactory) {
     assert_eq!(batch[1].decision, Decision::Throttled);
     assert_eq!(
         store
-            .decisions(10, None, Some(Decision::Throttled))
+            .decisions(10, None, Some(Decision::Throttled), None)
             .unwrap()
             .len(),
         1
@@ -2824,6 +2824,8 @@ pub(crate) fn racing_claims_of_one_key_claim_it_once(factory: &dyn StoreFactory)
     assert!(claims
         .iter()
         .all(|c| matches!(c, KeyClaim::Claimed | KeyClaim::InProgress { .. })));
+}
+
 // ---- scopes ---------------------------------------------------------------
 
 pub(crate) fn a_scope_is_revoked_stopped_and_resumed_once_each_audited(factory: &dyn StoreFactory) {
@@ -2938,7 +2940,7 @@ pub(crate) fn decisions_keep_their_scope_and_filter_by_it(factory: &dyn StoreFac
         ..decision(offset, "SET_FAN", Decision::Autonomous)
     };
     let ids = store
-        .append_decisions(&[
+        .append_decisions(&mut [
             in_scope(1, Some("portal:carrier")),
             in_scope(2, None),
             in_scope(3, Some("website:seo")),
