@@ -210,6 +210,7 @@ struct FileConfig {
     console: ConsoleSettings,
     #[serde(default)]
     budgets: BudgetSettings,
+    #[serde(default)]
     idempotency: IdempotencySettings,
 }
 
