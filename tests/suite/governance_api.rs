@@ -1623,10 +1623,25 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
             ),
             ("Critical Incident", "1m", "revert_to_l3", "critical"),
             ("High Rollback Rate", "15m", "alert_only", "medium"),
+            (
+                "Charter SLO: Success Rate Below 98%",
+                "15m",
+                "throttle",
+                "high"
+            ),
+            ("Charter SLO: p95 Above 2.5s", "15m", "throttle", "high"),
+            (
+                "Charter SLO: Success Rate Below 95%",
+                "15m",
+                "revert_to_l3",
+                "critical"
+            ),
         ]
     );
-    for r in &rules {
-        assert_eq!(r["enabled"], true);
+    // The seed's four are on; the Charter's SLOs are off until an operator
+    // turns them on.
+    for (i, r) in rules.iter().enumerate() {
+        assert_eq!(r["enabled"], i < 4, "{r}");
         assert_eq!(r["plugin"], "expression");
     }
     let original = rules[3].clone();
@@ -1777,8 +1792,8 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
     assert_eq!(created["window"], "90s");
     assert_eq!(created["alertSeverity"], "high");
     let (_, all) = app.get("/api/circuit-breaker/rules").await;
-    assert_eq!(all.as_array().unwrap().len(), 5);
-    assert_eq!(all[4], created);
+    assert_eq!(all.as_array().unwrap().len(), 8);
+    assert_eq!(all[7], created);
     let msg = assert_error(
         &app.post_as(&operator, "/api/circuit-breaker/rules", &rule)
             .await,
@@ -1829,7 +1844,7 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
     let (_, all) = app.get("/api/circuit-breaker/rules").await;
     assert_eq!(
         all.as_array().unwrap().len(),
-        5,
+        8,
         "no refused rule was added"
     );
 
@@ -1857,7 +1872,7 @@ async fn breaker_rules_are_validated_by_their_plugin_and_audited() {
         "not_found",
     );
     let (_, all) = app.get("/api/circuit-breaker/rules").await;
-    assert_eq!(all.as_array().unwrap().len(), 4);
+    assert_eq!(all.as_array().unwrap().len(), 7);
 
     // Audited: the two accepted patches only, with before and after.
     let entries = audit(&app).await;
@@ -1904,7 +1919,7 @@ async fn a_rule_cannot_be_named_enabled() {
         "{message}"
     );
     let (_, rules) = app.get("/api/circuit-breaker/rules").await;
-    assert_eq!(rules.as_array().unwrap().len(), 4, "nothing was added");
+    assert_eq!(rules.as_array().unwrap().len(), 7, "nothing was added");
 }
 
 // 9 ---------------------------------------------------------------------------
