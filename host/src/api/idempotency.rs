@@ -41,6 +41,12 @@ pub async fn layer(req: Request, next: Next) -> Response {
 }
 
 async fn idempotent(req: Request, next: Next) -> Result<Response, ApiError> {
+    // Every idempotent route is a POST. Another method on its path is
+    // answered 405 by the router, and the guard (which leaves the caller
+    // the key is scoped by) does not run for it.
+    if req.method() != axum::http::Method::POST {
+        return Ok(next.run(req).await);
+    }
     let mut values = req.headers().get_all(HEADER).iter();
     let Some(raw) = values.next() else {
         return Ok(next.run(req).await);

@@ -25,7 +25,7 @@ pub enum BreakerError {
     ThrottleMissing,
     #[error("`throttle` is set, but the action is `{action}`: only a `throttle` rule throttles")]
     ThrottleWithoutAction { action: &'static str },
-    #[error("`throttle.limit` must be at least 1")]
+    #[error("`throttle.limit` must be from 1 to 1000000000")]
     ThrottleZeroLimit,
     #[error("`throttle.commandType`: {0}")]
     ThrottleCommandType(super::text::TextError),
@@ -203,7 +203,7 @@ pub const DEFAULT_BREAKER_PLUGIN: &str = "expression";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ThrottleSpec {
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub limit: u32,
     pub per: Window,
     /// The command type throttled; every command when absent.
@@ -270,7 +270,7 @@ impl BreakerRule {
                 })
             }
             (Some(t), _) => {
-                if t.limit == 0 {
+                if t.limit == 0 || t.limit > 1_000_000_000 {
                     return Err(BreakerError::ThrottleZeroLimit);
                 }
                 if let Some(c) = &t.command_type {

@@ -29,7 +29,15 @@ pub enum BudgetError {
     ZeroBatchLimit { field: &'static str },
     #[error("a batch limit needs `maxBatch`, `maxPayloadBytes` or both")]
     EmptyBatchLimit,
+    #[error("`{field}` must be at most {max}")]
+    OverMaximum { field: &'static str, max: u64 },
 }
+
+/// The largest limit a budget, throttle or batch limit may set: far above
+/// any real one, and within every JSON Schema integer.
+pub const MAX_LIMIT: u32 = 1_000_000_000;
+/// The largest payload size a batch limit may name or a caller report (1 PiB).
+pub const MAX_PAYLOAD_BYTES: u64 = 1 << 50;
 
 /// What a budget counts: every autonomous decision, or those of one
 /// command type, scope or agent. Written `all`, `command:REPLAY_DLQ`,
@@ -111,7 +119,7 @@ impl utoipa::ToSchema for BudgetKey {}
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateBudget {
     pub key: BudgetKey,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub limit: u32,
     pub window: Window,
 }
@@ -122,7 +130,7 @@ pub struct RateBudget {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConcurrencyBudget {
     pub key: BudgetKey,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub limit: u32,
     pub lease_ttl: Window,
 }
@@ -134,10 +142,10 @@ pub struct ConcurrencyBudget {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BatchLimit {
     #[serde(default)]
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub max_batch: Option<u32>,
     #[serde(default)]
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1_125_899_906_842_624_u64)]
     pub max_payload_bytes: Option<u64>,
 }
 
@@ -178,6 +186,12 @@ impl BatchLimit {
                 field: "maxPayloadBytes",
             });
         }
+        if let Some(n) = self.max_batch {
+            at_most("maxBatch", u64::from(n), u64::from(MAX_LIMIT))?;
+        }
+        if let Some(n) = self.max_payload_bytes {
+            at_most("maxPayloadBytes", n, MAX_PAYLOAD_BYTES)?;
+        }
         Ok(())
     }
 
@@ -185,7 +199,7 @@ impl BatchLimit {
     pub fn refusals(
         &self,
         command_type: &str,
-        batch_size: Option<u32>,
+        batch_size: Option<u64>,
         payload_bytes: Option<u64>,
     ) -> Vec<String> {
         let mut refusals = Vec::new();
@@ -194,7 +208,7 @@ impl BatchLimit {
                 None => refusals.push(format!(
                     "`batchSize` is required: `{command_type}` allows at most {max} per batch"
                 )),
-                Some(n) if n > max => refusals.push(format!(
+                Some(n) if n > u64::from(max) => refusals.push(format!(
                     "a batch of {n} is over `{command_type}`'s limit of {max} per batch"
                 )),
                 Some(_) => {}
@@ -218,6 +232,13 @@ impl BatchLimit {
 fn nonzero(limit: u32) -> Result<(), BudgetError> {
     if limit == 0 {
         return Err(BudgetError::ZeroLimit);
+    }
+    at_most("limit", u64::from(limit), u64::from(MAX_LIMIT))
+}
+
+fn at_most(field: &'static str, value: u64, max: u64) -> Result<(), BudgetError> {
+    if value > max {
+        return Err(BudgetError::OverMaximum { field, max });
     }
     Ok(())
 }

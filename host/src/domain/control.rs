@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::budget::{ActiveThrottle, Budgets};
+use super::budget::{ActiveThrottle, Budgets, MAX_LIMIT, MAX_PAYLOAD_BYTES};
 use super::scopes::ScopeBrakes;
 use super::text::{check_id, TextError};
 use super::{Phase, Timestamp};
@@ -66,11 +66,13 @@ pub struct AuthorizeRequest {
     pub scope: Option<String>,
     /// How many items the command carries, for command types with a batch
     /// limit (which deny a call that leaves it out).
-    #[serde(default)]
-    pub batch_size: Option<u32>,
+    #[serde(default, deserialize_with = "super::metrics::whole_number")]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    pub batch_size: Option<u64>,
     /// How many bytes the command carries, for command types with a
     /// payload limit (which deny a call that leaves it out).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::metrics::whole_number")]
+    #[schema(minimum = 0, maximum = 1_125_899_906_842_624_u64)]
     pub payload_bytes: Option<u64>,
 }
 
@@ -79,6 +81,18 @@ impl AuthorizeRequest {
         check_id("commandType", &self.command_type)?;
         if let Some(s) = &self.scope {
             check_id("scope", s)?;
+        }
+        if self.batch_size.is_some_and(|n| n > u64::from(MAX_LIMIT)) {
+            return Err(ControlError::OverMaximum {
+                field: "batchSize",
+                max: u64::from(MAX_LIMIT),
+            });
+        }
+        if self.payload_bytes.is_some_and(|n| n > MAX_PAYLOAD_BYTES) {
+            return Err(ControlError::OverMaximum {
+                field: "payloadBytes",
+                max: MAX_PAYLOAD_BYTES,
+            });
         }
         if let Some(w) = &self.workflow_id {
             check_id("workflowId", w)?;
@@ -106,6 +120,8 @@ pub enum ControlError {
     DetailNotAnObject,
     #[error("`detail` is over 64 KiB of JSON")]
     DetailTooLarge,
+    #[error("`{field}` must be at most {max}")]
+    OverMaximum { field: &'static str, max: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -98,7 +98,9 @@ pub enum MetricsError {
 
 /// JSON Schema counts `5.0` as an integer, and so does the document; serde's
 /// `u64` alone would refuse it.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+/// A JSON number that is a whole number >= 0, written `3` or `3.0` (JSON
+/// Schema's `integer` allows both).
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
         return Ok(None);
     };

@@ -206,6 +206,17 @@ impl FleetService {
         cost.check()
             .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
         own_agent(id, who)?;
+        // A total that overflows to infinity would be stored as one (and
+        // read back as JSON null), or refused by PostgreSQL as a 500.
+        let before = self.db.agent(id)?;
+        if !(before.total_cost + cost.cost).is_finite()
+            || !(before.budget_remaining - cost.cost).is_finite()
+        {
+            return Err(ServiceError::BadRequest(format!(
+                "a cost of {} would take agent `{id}`'s totals past the largest number stored",
+                cost.cost
+            )));
+        }
         let who = who.id.as_str();
         let escalation = self.escalation();
         let (agent, action) = self.fleet.change(
