@@ -1619,3 +1619,27 @@ async fn retention_prunes_old_records_in_the_background_and_keeps_tallies_and_th
     // The audit log is never pruned.
     assert_eq!(app.get("/api/audit?limit=1000").await.1, audit_before);
 }
+
+#[tokio::test]
+async fn a_cost_that_would_overflow_an_agents_totals_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (s, b) = app
+        .post_as(
+            ADMIN,
+            "/api/agents",
+            &json!({"id": "big", "capabilities": ["ops:fix"], "costPerHour": 1, "reputation": 0.5, "budget": 1e308}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let cost = json!({"operation": "huge", "cost": 1.5e308});
+    let (s, b) = app.post_as(ADMIN, "/api/agents/big/costs", &cost).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = app.post_as(ADMIN, "/api/agents/big/costs", &cost).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(error_message(&b).contains("largest number"), "{b}");
+    let (_, agent) = app.get("/api/agents/big").await;
+    assert_eq!(
+        agent["totalCost"], 1.5e308,
+        "a finite total, as before: {agent}"
+    );
+}
