@@ -57,6 +57,12 @@ try {
   }
   await must('POST', '/api/workflows/batch-43/pause', { reason: 'fan speed oscillating, checking the controller' }, t.operator);
 
+  // Graded brakes: budgets, a batch limit, and one portal's autonomy revoked.
+  await must('PUT', '/api/budgets/rates/power-changes', { key: 'command:SET_POWER', limit: 30, window: '1h' }, t.operator);
+  await must('PUT', '/api/budgets/concurrency/in-flight', { key: 'all', limit: 150, leaseTtl: '10m' }, t.operator);
+  await must('PUT', '/api/budgets/batches/REPLAY_DLQ', { maxBatch: 50, maxPayloadBytes: 2000000 }, t.operator);
+  await must('PUT', '/api/scopes/portal:carrier', { autonomous: false, reason: 'carrier complaints about duplicate bookings' }, t.operator);
+
   // Decisions.
   for (let i = 0; i < 120; i++) {
     await must('POST', '/api/authorize', { commandType: ['SET_POWER', 'SET_FAN', 'SET_DRUM'][i % 3], workflowId: i % 10 ? 'batch-42' : 'batch-43' }, t.reporter);
